@@ -1,0 +1,222 @@
+"""The engine's front door: compute gradients from arrays, paying once per distinct graph.
+
+``compute_gradients`` (tf.gradients) and ``compute_grad_operation`` (GradOperation) take
+a validated ``Graph`` and numpy arrays and give numpy arrays back. Differentiation and
+planning are cached by content in a bounded LRU (``PROGRAMS``), so a repeated request with
+new feeds only runs the arithmetic.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .autodiff import gradients
+from .builder import GraphBuilder
+from .cache import LRUCache
+from .errors import EngineError, FeedError
+from .grad_operation import GradOperation, grad_operation
+from .graph import Graph, Ref, format_ref
+from .plan import Plan
+from .shapes import compatible, fmt, is_static
+
+PROGRAMS: LRUCache[Any] = LRUCache(256)
+
+
+@dataclass
+class GradientsOutput:
+    gradients: list[np.ndarray | None]
+    values: dict[str, np.ndarray] | None = None
+    graph: Graph | None = None
+    gradient_nodes: list[str | None] | None = None
+    cache_hit: bool = False
+
+
+@dataclass(frozen=True)
+class _Program:
+    plan: Plan
+    grads: tuple[Ref | None, ...]
+    seeds: tuple[str | None, ...]  # placeholder fed with each given grad_y
+    y_refs: tuple[Ref, ...]
+    fetch_values: bool
+    graph: Graph
+
+
+def run(graph: Graph, fetches: Sequence[str], feeds: Mapping[str, Any] | None = None
+        ) -> list[np.ndarray]:
+    """Evaluate tensors of a graph (cached plan)."""
+    refs = tuple(graph.resolve(f, loc=("fetches", i)) for i, f in enumerate(fetches))
+    plan, _ = PROGRAMS.get_or_make(("run", graph.key, refs), lambda: Plan(graph, refs))
+    return plan.run(dict(feeds or {}))
+
+
+def check_feeds(graph: Graph, feeds: Mapping[str, Any], where: str = "feeds") -> None:
+    """Only placeholders and variables can be fed."""
+    for name in feeds:
+        node = graph.by_name.get(name)
+        if node is None:
+            raise EngineError(f"{where} names {name!r}, which is not a node of the graph",
+                              loc=(where, name))
+        if node.op not in ("placeholder", "variable"):
+            raise EngineError(f"{name!r} is a {node.op}; only placeholders and variables "
+                              "can be fed", node=name, loc=(where, name))
+
+
+def compute_gradients(
+    graph: Graph,
+    feeds: Mapping[str, Any],
+    ys: Sequence[str],
+    xs: Sequence[str],
+    grad_ys: Sequence[np.ndarray | None] | None = None,
+    stop_gradients: Sequence[str] = (),
+    unconnected: str = "none",
+    aggregation: str = "add_n",
+    dialect: str = "tensorflow",
+    name: str = "gradients",
+    return_values: bool = False,
+    return_graph: bool = False,
+) -> GradientsOutput:
+    """tf.gradients evaluated: one array (or None) per x, aligned with ``xs``."""
+    check_feeds(graph, feeds)
+    ys, xs = list(ys), list(xs)
+    y_refs = tuple(graph.resolve(y, loc=("ys", i)) for i, y in enumerate(ys))
+    grad_ys = list(grad_ys) if grad_ys is not None else [None] * len(ys)
+    if len(grad_ys) != len(ys):
+        raise EngineError(f"grad_ys has {len(grad_ys)} entries for {len(ys)} ys",
+                          loc=("grad_ys",))
+    for i, (ref, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
+        if gy is not None:
+            _check_seed(graph, ref, gy, ("grad_ys", i))
+    options = dict(stop_gradients=list(stop_gradients), unconnected=unconnected,
+                   aggregation=aggregation, dialect=dialect, name=name)
+    if return_graph:
+        program, hit = _make_program(graph, y_refs, xs, grad_ys, options, return_values,
+                                     bake=True), False
+    else:
+        key = ("gradients", graph.key, y_refs, tuple(xs),
+               tuple(g is not None for g in grad_ys), tuple(stop_gradients), unconnected,
+               aggregation, dialect, name, return_values)
+        program, hit = PROGRAMS.get_or_make(
+            key, lambda: _make_program(graph, y_refs, xs, grad_ys, options, return_values))
+    all_feeds = dict(feeds)
+    for seed, gy in zip(program.seeds, grad_ys, strict=True):
+        if seed is not None:
+            all_feeds[seed] = gy
+    results = program.plan.run(all_feeds)
+    n_grads = sum(1 for g in program.grads if g is not None)
+    grad_iter = iter(results[:n_grads])
+    grads = [next(grad_iter) if g is not None else None for g in program.grads]
+    values = None
+    if program.fetch_values:
+        y_values = results[n_grads:]
+        for i, (gy, yv) in enumerate(zip(grad_ys, y_values, strict=True)):
+            if gy is not None and gy.shape != yv.shape:
+                raise EngineError(f"grad_ys[{i}] has shape {fmt(gy.shape)} but ys[{i}] is "
+                                  f"{fmt(yv.shape)} at run time", loc=("grad_ys", i))
+        values = {y: v for y, v in zip(ys, y_values, strict=True)} if return_values else None
+    out = GradientsOutput(grads, values, cache_hit=hit)
+    if return_graph:
+        out.graph = program.graph
+        out.gradient_nodes = [format_ref(g) if g is not None else None for g in program.grads]
+    return out
+
+
+def _check_seed(graph: Graph, ref: Ref, value: np.ndarray, loc: tuple[str | int, ...]) -> None:
+    spec = graph.spec(ref)
+    if value.dtype.name != spec.dtype or not compatible(value.shape, spec.shape):
+        where = loc[0] if len(loc) == 2 else "sens"
+        raise EngineError(
+            f"{where}[{loc[-1]}] is {value.dtype.name}{fmt(value.shape)} but the tensor it "
+            f"seeds ({format_ref(ref)}) is {spec.dtype}{fmt(spec.shape)}; they must match "
+            "exactly", loc=loc)
+
+
+def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: list[str],
+                  grad_ys: list[np.ndarray | None], options: dict[str, Any],
+                  return_values: bool, bake: bool = False) -> _Program:
+    """Differentiate and plan once. Given grad_ys become placeholders (or, when the graph
+    is to be returned, constants baked in, so that posting it back needs no extra feed)."""
+    name = options["name"]
+    b = GraphBuilder(graph, prefix=name)
+    seeds: list[str | None] = []
+    seed_refs: list[Ref | None] = []
+    for i, (ref, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
+        if gy is None:
+            seeds.append(None)
+            seed_refs.append(None)
+            continue
+        spec = graph.spec(ref)
+        t = (b.constant(gy, spec.dtype, name=f"{name}/grad_ys_{i}") if bake
+             else b.placeholder(f"{name}/grad_ys_{i}", spec.shape, spec.dtype))
+        seeds.append(None if bake else t.name)
+        seed_refs.append(t.ref)
+    seeded = b.finish()
+    result = gradients(seeded, list(y_refs), xs, grad_ys=seed_refs, **options)
+    fetch_values = return_values or any(
+        gy is not None and not is_static(graph.spec(r).shape)
+        for r, gy in zip(y_refs, grad_ys, strict=True))
+    fetches = [g for g in result.grads if g is not None]
+    if fetch_values:
+        fetches += list(y_refs)
+    plan = Plan(result.graph, fetches)
+    return _Program(plan, result.grads, tuple(seeds), y_refs, fetch_values, result.graph)
+
+
+def compute_grad_operation(
+    graph: Graph,
+    args: Sequence[np.ndarray],
+    *,
+    get_all: bool = False,
+    get_by_list: bool = False,
+    sens_param: bool = False,
+    sens: Sequence[np.ndarray] | None = None,
+    weights: Sequence[str] | None = None,
+    feeds: Mapping[str, Any] | None = None,
+) -> tuple[Any, bool]:
+    """GradOperation evaluated: MindSpore's nesting of arrays, and whether it was cached."""
+    if len(args) != len(graph.inputs):
+        raise EngineError(f"the network takes {len(graph.inputs)} input(s) "
+                          f"({', '.join(graph.inputs) or 'none'}); got {len(args)} args",
+                          loc=("args",))
+    if sens_param and sens is None:
+        raise EngineError("sens_param is true: give one 'sens' per network output",
+                          loc=("sens",))
+    if not sens_param and sens is not None:
+        raise EngineError("'sens' is given but sens_param is false", loc=("sens",))
+    if sens is not None:
+        if len(sens) != len(graph.outputs):
+            raise EngineError(f"the network has {len(graph.outputs)} output(s); got "
+                              f"{len(sens)} sens", loc=("sens",))
+        for i, (ref, s) in enumerate(zip(graph.outputs, sens, strict=True)):
+            _check_seed(graph, ref, s, ("sens", i) if len(sens) > 1 else ("sens",))
+    key = ("grad_operation", graph.key, get_all, get_by_list, sens_param,
+           None if weights is None else tuple(weights))
+    op, hit = PROGRAMS.get_or_make(key, lambda: _plan_grad_operation(
+        graph, get_all, get_by_list, sens_param, weights))
+    go, plan = op
+    all_feeds: dict[str, Any] = dict(feeds or {})
+    check_feeds(graph, all_feeds)
+    for i, (name, value) in enumerate(zip(graph.inputs, args, strict=True)):
+        try:
+            all_feeds[name] = value
+        except FeedError as exc:  # pragma: no cover - names are checked above
+            raise EngineError(str(exc), loc=("args", i)) from None
+    for name, value in zip(go.sens_names, sens or (), strict=False):
+        all_feeds[name] = value
+    try:
+        flat = plan.run(all_feeds)
+    except FeedError as exc:
+        if exc.node in graph.inputs:
+            i = graph.inputs.index(exc.node)
+            raise FeedError(exc.message, node=exc.node, loc=("args", i)) from None
+        raise
+    return go.nest(flat), hit
+
+
+def _plan_grad_operation(graph: Graph, get_all: bool, get_by_list: bool, sens_param: bool,
+                         weights: Sequence[str] | None) -> tuple[GradOperation, Plan]:
+    go = grad_operation(graph, get_all=get_all, get_by_list=get_by_list,
+                        sens_param=sens_param, weights=weights)
+    return go, Plan(go.graph, go.grads)

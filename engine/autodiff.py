@@ -1,0 +1,176 @@
+"""Reverse mode as a graph-to-graph transform (TensorFlow's tf.gradients semantics).
+
+``gradients`` appends gradient nodes to a graph and returns the extended graph with the
+names of the gradient tensors, aligned with ``xs``. Because gradients are ordinary nodes,
+differentiating the result again gives second derivatives.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .builder import GraphBuilder, Tensor, sum_to
+from .builder import ops as F
+from .dtypes import is_floating
+from .errors import EngineError
+from .graph import Graph, Ref, format_ref
+from .ops import registry
+from .ops.rules import VJPContext
+from .shapes import fmt, same
+
+DIALECTS = ("tensorflow", "mindspore")
+UNCONNECTED = ("none", "zero")
+AGGREGATIONS = ("add_n", "experimental_tree", "experimental_accumulate_n")
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """The differentiated graph and, aligned with xs, the gradient tensors (None: none)."""
+
+    graph: Graph
+    grads: tuple[Ref | None, ...]
+
+
+def gradients(
+    graph: Graph,
+    ys: Sequence[str | Ref] | str,
+    xs: Sequence[str | Ref] | str,
+    grad_ys: Sequence[str | Ref | None] | None = None,
+    stop_gradients: Sequence[str] = (),
+    unconnected: str = "none",
+    aggregation: str = "add_n",
+    dialect: str = "tensorflow",
+    name: str = "gradients",
+) -> Gradients:
+    """d(sum of ys)/d(each x), as TensorFlow 1.x's ``tf.gradients``.
+
+    ``grad_ys`` entries name tensors of the graph (``None``: ones shaped like that y).
+    ``stop_gradients`` nodes still receive their own gradient but pass nothing on.
+    In the TensorFlow dialect only floating tensors carry gradients; in MindSpore's an
+    integer input gets the gradient cast to its dtype.
+    """
+    if dialect not in DIALECTS:
+        raise EngineError(f"dialect must be one of {DIALECTS}, got {dialect!r}")
+    if unconnected not in UNCONNECTED:
+        raise EngineError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected!r}",
+                          loc=("unconnected_gradients",))
+    if aggregation not in AGGREGATIONS:
+        raise EngineError(f"aggregation_method must be one of {AGGREGATIONS}, "
+                          f"got {aggregation!r}", loc=("aggregation_method",))
+    y_list = [ys] if _is_one(ys) else list(ys)
+    x_list = [xs] if _is_one(xs) else list(xs)
+    y_refs = [_ref(graph, y, ("ys", i)) for i, y in enumerate(y_list)]
+    x_refs = [_ref(graph, x, ("xs", i)) for i, x in enumerate(x_list)]
+    if grad_ys is None:
+        grad_ys = [None] * len(y_refs)
+    if len(grad_ys) != len(y_refs):
+        raise EngineError(f"grad_ys has {len(grad_ys)} entries for {len(y_refs)} ys",
+                          loc=("grad_ys",))
+    stop = set()
+    for i, s in enumerate(stop_gradients):
+        stop.add(_ref(graph, s, ("stop_gradients", i))[0])
+
+    b = GraphBuilder(graph, prefix=name)
+    relevant = _between(graph, {r[0] for r in x_refs}, {r[0] for r in y_refs}, stop)
+    pending: dict[Ref, list[Tensor]] = {}
+    for i, (y, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
+        y_t = b.tensor(y)
+        if gy is None:
+            seed = F.ones_like(y_t)
+        else:
+            seed = b.tensor(_ref(graph, gy, ("grad_ys", i)))
+            if seed.dtype != y_t.dtype or not same(seed.shape, y_t.shape):
+                raise EngineError(
+                    f"grad_ys[{i}] is {seed.dtype}{fmt(seed.shape)} but ys[{i}] "
+                    f"({format_ref(y)}) is {y_t.dtype}{fmt(y_t.shape)}; they must match",
+                    loc=("grad_ys", i))
+        pending.setdefault(y, []).append(seed)
+
+    total: dict[Ref, Tensor] = {}
+    wanted = set(x_refs)
+    for node in reversed(graph.nodes):
+        if node.name not in relevant:
+            continue
+        outs = [pending.pop((node.name, k), None) for k in range(len(node.outputs))]
+        if not any(outs):
+            continue
+        summed = [_aggregate(c, aggregation) if c else None for c in outs]
+        for k, s in enumerate(summed):
+            if s is not None and (node.name, k) in wanted:
+                total[(node.name, k)] = s
+        opdef = registry.get(node.op)
+        if node.name in stop or node.is_leaf or opdef.vjp is None:
+            continue
+        needs = [src in relevant and _carries(graph.spec((src, k)).dtype, dialect)
+                 for src, k in node.inputs]
+        if not any(needs):
+            continue
+        out_handles = [b.tensor((node.name, k)) for k in range(len(node.outputs))]
+        gs = [s if s is not None else F.zeros_like(h) for s, h in zip(summed, out_handles)]
+        in_handles = [b.tensor(r) for r in node.inputs]
+        ctx = VJPContext(node, in_handles, out_handles, gs, dialect)
+        for ref, handle, grad, need in zip(node.inputs, in_handles, opdef.vjp(ctx), needs,
+                                           strict=True):
+            if grad is None or not need:
+                continue
+            pending.setdefault(ref, []).append(sum_to(grad, handle))
+
+    result: list[Ref | None] = []
+    for x in x_refs:
+        x_t = b.tensor(x)
+        g = total.get(x) if _carries(x_t.dtype, dialect) else None
+        if g is None and unconnected == "zero":
+            g = F.zeros_like(x_t)
+        result.append(None if g is None else g.ref)
+    return Gradients(b.finish(), tuple(result))
+
+
+def _is_one(t: object) -> bool:
+    """A single tensor name or ref, rather than a list of them."""
+    return isinstance(t, str) or (isinstance(t, tuple) and len(t) == 2
+                                  and isinstance(t[1], int))
+
+
+def _ref(graph: Graph, t: str | Ref, loc: tuple[str | int, ...]) -> Ref:
+    if isinstance(t, tuple):
+        return t
+    return graph.resolve(t, loc=loc)
+
+
+def _carries(dtype: str, dialect: str) -> bool:
+    """Which tensors carry gradients: floats in TensorFlow; numbers in MindSpore."""
+    return is_floating(dtype) or (dialect == "mindspore" and dtype != "bool")
+
+
+def _between(graph: Graph, sources: set[str], sinks: set[str], stop: set[str]) -> set[str]:
+    """Nodes on some path from a source to a sink, not passing through a stopped node."""
+    consumers = graph.consumers()
+    downstream: set[str] = set()
+    stack = list(sources)
+    while stack:
+        n = stack.pop()
+        if n not in downstream:
+            downstream.add(n)
+            stack.extend(consumers[n])
+    upstream: set[str] = set()
+    stack = [n for n in sinks if n in downstream]
+    while stack:
+        n = stack.pop()
+        if n in upstream:
+            continue
+        upstream.add(n)
+        if n not in stop:
+            stack.extend(src for src, _ in graph.by_name[n].inputs if src in downstream)
+    return upstream
+
+
+def _aggregate(parts: list[Tensor], method: str) -> Tensor:
+    """Sum the contributions to one tensor: all at once, or as a running left-to-right sum."""
+    if len(parts) == 1:
+        return parts[0]
+    if method == "add_n":
+        return F.add_n(*parts)
+    acc = parts[0]
+    for p in parts[1:]:
+        acc = acc + p
+    return acc

@@ -1,0 +1,257 @@
+"""Symbolic handles: build graph nodes with ordinary arithmetic.
+
+VJP rules are written with these handles (``c.g * c.out``), so a rule reads like the math
+and emits nodes into the graph being differentiated. The same builder is the library's
+way to write a graph in Python:
+
+    b = GraphBuilder()
+    x = b.placeholder("x", [2, 3])
+    y = ops.tanh(x) * 2.0
+    graph = b.finish(outputs=[y])
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .dtypes import DEFAULT_DTYPE, canonical_dtype, np_dtype
+from .graph import Graph, Node, Ref, format_ref, make_node
+from .ops import registry
+from .ops.registry import TensorSpec
+from .shapes import Shape, is_static, normalize_shape
+
+
+class Tensor:
+    """A handle on one output of a node in a ``GraphBuilder``."""
+
+    __slots__ = ("builder", "ref", "spec")
+
+    def __init__(self, builder: GraphBuilder, ref: Ref, spec: TensorSpec):
+        self.builder = builder
+        self.ref = ref
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return format_ref(self.ref)
+
+    @property
+    def shape(self) -> Shape:
+        return self.spec.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.spec.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.spec.shape)
+
+    def scalar(self, value: Any) -> Tensor:
+        """A shared scalar constant of this tensor's dtype (broadcasts in any op)."""
+        return self.builder.constant(value, self.dtype)
+
+    def _lift(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            return other
+        return self.builder.constant(other, self.dtype)
+
+    def __add__(self, o: Any) -> Tensor:
+        return self.builder.emit("add", [self, self._lift(o)])
+
+    def __radd__(self, o: Any) -> Tensor:
+        return self.builder.emit("add", [self._lift(o), self])
+
+    def __sub__(self, o: Any) -> Tensor:
+        return self.builder.emit("sub", [self, self._lift(o)])
+
+    def __rsub__(self, o: Any) -> Tensor:
+        return self.builder.emit("sub", [self._lift(o), self])
+
+    def __mul__(self, o: Any) -> Tensor:
+        return self.builder.emit("mul", [self, self._lift(o)])
+
+    def __rmul__(self, o: Any) -> Tensor:
+        return self.builder.emit("mul", [self._lift(o), self])
+
+    def __truediv__(self, o: Any) -> Tensor:
+        return self.builder.emit("div", [self, self._lift(o)])
+
+    def __rtruediv__(self, o: Any) -> Tensor:
+        return self.builder.emit("div", [self._lift(o), self])
+
+    def __pow__(self, o: Any) -> Tensor:
+        return self.builder.emit("pow", [self, self._lift(o)])
+
+    def __rpow__(self, o: Any) -> Tensor:
+        return self.builder.emit("pow", [self._lift(o), self])
+
+    def __neg__(self) -> Tensor:
+        return self.builder.emit("neg", [self])
+
+    def __matmul__(self, o: Tensor) -> Tensor:
+        return self.builder.emit("matmul", [self, o])
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.name!r}, {self.spec})"
+
+
+class GraphBuilder:
+    """Appends inferred nodes to an (optional) base graph; ``finish`` gives a new Graph."""
+
+    def __init__(self, base: Graph | None = None, prefix: str = ""):
+        self.base = base
+        self.prefix = prefix.rstrip("/")
+        self.nodes: list[Node] = []
+        self._by_name: dict[str, Node] = {}
+        self._taken: set[str] = set(base.by_name) if base is not None else set()
+        self._counter = itertools.count()
+        self._constants: dict[tuple[str, bytes, tuple[int, ...]], Tensor] = {}
+
+    # -- names and lookups -----------------------------------------------------------------
+
+    def _fresh(self, hint: str) -> str:
+        stem = f"{self.prefix}/{hint}" if self.prefix else hint
+        while True:
+            name = f"{stem}_{next(self._counter)}"
+            if name not in self._taken:
+                self._taken.add(name)
+                return name
+
+    def _claim(self, name: str) -> str:
+        if name in self._taken:
+            raise ValueError(f"a node named {name!r} exists already")
+        self._taken.add(name)
+        return name
+
+    def _node(self, name: str) -> Node:
+        node = self._by_name.get(name)
+        if node is None and self.base is not None:
+            node = self.base.by_name.get(name)
+        if node is None:
+            raise KeyError(name)
+        return node
+
+    def tensor(self, ref: Ref | str) -> Tensor:
+        """A handle on an existing output (of the base graph or of this builder)."""
+        if isinstance(ref, str):
+            from .graph import parse_ref
+
+            ref = parse_ref(ref)
+        return Tensor(self, ref, self._node(ref[0]).outputs[ref[1]])
+
+    # -- leaves ------------------------------------------------------------------------------
+
+    def _add(self, node: Node) -> None:
+        self.nodes.append(node)
+        self._by_name[node.name] = node
+
+    def placeholder(self, name: str, shape: Sequence[int | None],
+                    dtype: str = DEFAULT_DTYPE) -> Tensor:
+        spec = TensorSpec(normalize_shape(list(shape)), canonical_dtype(dtype))
+        node = Node(self._claim(name), "placeholder", (), {}, (spec,))
+        self._add(node)
+        return Tensor(self, (node.name, 0), spec)
+
+    def variable(self, name: str, value: Any, dtype: str | None = None,
+                 trainable: bool = True) -> Tensor:
+        arr = _as_array(value, dtype)
+        node = Node(self._claim(name), "variable", (), {},
+                    (TensorSpec(arr.shape, arr.dtype.name),), value=arr, trainable=trainable)
+        self._add(node)
+        return Tensor(self, (node.name, 0), node.outputs[0])
+
+    def constant(self, value: Any, dtype: str | None = None, name: str | None = None) -> Tensor:
+        """A constant node; small equal constants are shared rather than repeated."""
+        arr = _as_array(value, dtype)
+        key = (arr.dtype.str, arr.tobytes(), arr.shape) if arr.size <= 16 else None
+        if key is not None and name is None and key in self._constants:
+            return self._constants[key]
+        node = Node(self._claim(name) if name else self._fresh("const"), "constant", (), {},
+                    (TensorSpec(arr.shape, arr.dtype.name),), value=arr)
+        self._add(node)
+        t = Tensor(self, (node.name, 0), node.outputs[0])
+        if key is not None and name is None:
+            self._constants[key] = t
+        return t
+
+    # -- computing nodes ---------------------------------------------------------------------
+
+    def emit(self, op: str, inputs: Sequence[Tensor], attrs: Mapping[str, Any] | None = None,
+             name: str | None = None) -> Any:
+        """Add one computing node; returns a Tensor, or a tuple for a multi-output op."""
+        opdef = registry.get(op)
+        specs = tuple(t.spec for t in inputs)
+        node_name = self._claim(name) if name else self._fresh(opdef.name)
+        node = make_node(node_name, opdef, tuple(t.ref for t in inputs), specs, attrs or {})
+        self._add(node)
+        outs = tuple(Tensor(self, (node.name, k), s) for k, s in enumerate(node.outputs))
+        return outs[0] if len(outs) == 1 and not _multi_output(opdef) else outs
+
+    def finish(self, outputs: Sequence[Tensor | str] | None = None,
+               inputs: Sequence[str] | None = None) -> Graph:
+        """The base graph (if any) plus every node added here."""
+        refs = None
+        if outputs is not None:
+            refs = [t.ref if isinstance(t, Tensor) else self.tensor(t).ref for t in outputs]
+        if self.base is not None:
+            return self.base.extend(self.nodes, refs)
+        if inputs is None:
+            inputs = [n.name for n in self.nodes if n.op == "placeholder"]
+        if refs is None:
+            refs = [(self.nodes[-1].name, 0)]
+        return Graph(self.nodes, inputs, refs)
+
+
+def _multi_output(opdef: registry.OpDef) -> bool:
+    return opdef.name == "split"
+
+
+def _as_array(value: Any, dtype: str | None) -> np.ndarray:
+    if isinstance(value, np.ndarray) and dtype is None:
+        arr = value.copy()
+    else:
+        arr = np.array(value, dtype=np_dtype(canonical_dtype(dtype or DEFAULT_DTYPE)))
+    arr.setflags(write=False)
+    return arr
+
+
+class _OpsNamespace:
+    """``ops.exp(x)``, ``ops.sum(x, axis=1)``: every registered op as a function of handles."""
+
+    def __getattr__(self, name: str) -> Any:
+        opdef = registry.lookup(name)
+        if opdef is None or opdef.leaf:
+            raise AttributeError(name)
+
+        def call(*inputs: Tensor, **attrs: Any) -> Any:
+            if not inputs or not isinstance(inputs[0], Tensor):
+                raise TypeError(f"{opdef.name} needs Tensor inputs")
+            return inputs[0].builder.emit(opdef.name, list(inputs), attrs)
+
+        call.__name__ = opdef.name
+        return call
+
+
+ops = _OpsNamespace()
+
+
+def sum_to(g: Tensor, like: Tensor) -> Tensor:
+    """Undo broadcasting: sum ``g`` down to the shape of ``like``. The one place it happens."""
+    if g.shape == like.shape and is_static(g.shape):
+        return g
+    if is_static(like.shape):
+        return g.builder.emit("sum_to_shape", [g], {"shape": list(like.shape)})
+    return g.builder.emit("sum_to_like", [g, like])
+
+
+def broadcast_like(g: Tensor, like: Tensor) -> Tensor:
+    """Broadcast ``g`` up to ``like``'s shape (static when known, else at run time)."""
+    if g.shape == like.shape and is_static(g.shape):
+        return g
+    if is_static(like.shape):
+        return g.builder.emit("broadcast_to", [g], {"shape": list(like.shape)})
+    return g.builder.emit("broadcast_like", [g, like])

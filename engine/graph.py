@@ -1,0 +1,480 @@
+"""The graph IR: immutable nodes in topological order, validated and shape-inferred whole.
+
+A ``Graph`` is built once from plain descriptions (the wire format's node objects, with
+values as numpy arrays or nested lists) by ``Graph.build``, which checks everything API.md
+lists before anything runs and names the node and path of each fault. All walks are
+iterative, so a 100,000-node chain is as good as a short one.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from . import initializers
+from .dtypes import DEFAULT_DTYPE, canonical_dtype, np_dtype
+from .errors import GraphError, LimitError
+from .ops import registry
+from .ops.registry import AttrError, OpTypeError, TensorSpec
+from .shapes import Shape, fmt, known_elements, normalize_shape
+
+Ref = tuple[str, int]
+LEAF_OPS = frozenset({"placeholder", "variable", "constant"})
+_NODE_FIELDS = {"name", "op", "inputs", "attrs", "shape", "dtype", "value", "initializer",
+                "trainable"}
+
+
+def parse_ref(text: str) -> Ref:
+    """``"name"`` is output 0 of node ``name``; ``"name:k"`` is its output k."""
+    head, sep, tail = text.rpartition(":")
+    if sep and tail.isdigit() and head:
+        return head, int(tail)
+    return text, 0
+
+
+def format_ref(ref: Ref) -> str:
+    return ref[0] if ref[1] == 0 else f"{ref[0]}:{ref[1]}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Node:
+    """One node. ``op`` is the canonical op name; ``outputs`` the inferred output specs."""
+
+    name: str
+    op: str
+    inputs: tuple[Ref, ...]
+    attrs: Mapping[str, Any]
+    outputs: tuple[TensorSpec, ...]
+    value: np.ndarray | None = None
+    trainable: bool = True
+    position: int = -1  # index in the description it came from, for error paths
+    extra: Mapping[str, Any] = field(default_factory=dict)  # leaf details kept for to_spec
+
+    @property
+    def spec(self) -> TensorSpec:
+        return self.outputs[0]
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op in LEAF_OPS
+
+
+class Graph:
+    """An immutable, validated graph whose ``nodes`` are in topological order."""
+
+    __slots__ = ("_consumers", "_key", "by_name", "inputs", "nodes", "outputs")
+
+    def __init__(self, nodes: Sequence[Node], inputs: Sequence[str], outputs: Sequence[Ref]):
+        self.nodes: tuple[Node, ...] = tuple(nodes)
+        self.by_name: dict[str, Node] = {n.name: n for n in self.nodes}
+        self.inputs: tuple[str, ...] = tuple(inputs)
+        self.outputs: tuple[Ref, ...] = tuple(outputs)
+        self._key: str | None = None
+        self._consumers: dict[str, list[str]] | None = None
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        nodes: Sequence[Mapping[str, Any]],
+        inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+        *,
+        max_nodes: int | None = None,
+        max_elements: int | None = None,
+    ) -> Graph:
+        """Validate a description whole and infer every shape and dtype.
+
+        Raises ``GraphError`` (or ``LimitError``) with ``loc`` a path such as
+        ``("nodes", 3, "inputs", 1)`` and ``node`` the name at fault.
+        """
+        if not isinstance(nodes, Sequence) or isinstance(nodes, (str, bytes)):
+            raise GraphError("nodes must be a list of node objects", loc=("nodes",))
+        if not nodes:
+            raise GraphError("a graph needs at least one node", loc=("nodes",))
+        if max_nodes is not None and len(nodes) > max_nodes:
+            raise LimitError(f"the graph has {len(nodes)} nodes; the limit is {max_nodes}",
+                             loc=("nodes",))
+        heads = [_read_head(i, d) for i, d in enumerate(nodes)]
+        order = _topological_order(heads)
+        built: dict[str, Node] = {}
+        ordered: list[Node] = []
+        for i in order:
+            node = _build_node(heads[i], nodes[i], built, max_elements)
+            built[node.name] = node
+            ordered.append(node)
+        graph_inputs = _resolve_inputs(inputs, heads, built)
+        graph_outputs = _resolve_outputs(outputs, heads, built)
+        return cls(ordered, graph_inputs, graph_outputs)
+
+    def extend(self, new_nodes: Iterable[Node], outputs: Sequence[Ref] | None = None) -> Graph:
+        """A new graph with nodes appended (already inferred, inputs already present)."""
+        return Graph((*self.nodes, *new_nodes), self.inputs,
+                     self.outputs if outputs is None else outputs)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def node(self, name: str) -> Node:
+        return self.by_name[name]
+
+    def spec(self, ref: Ref) -> TensorSpec:
+        return self.by_name[ref[0]].outputs[ref[1]]
+
+    def resolve(self, text: str, *, loc: Sequence[str | int] = ()) -> Ref:
+        """A user's tensor name to a checked ref."""
+        if not isinstance(text, str):
+            raise GraphError(f"expected a node name, got {text!r}", loc=loc)
+        ref = parse_ref(text)
+        node = self.by_name.get(ref[0])
+        if node is None:
+            if text in self.by_name:
+                return text, 0
+            raise GraphError(f"no node named {ref[0]!r} in the graph", node=ref[0], loc=loc)
+        if ref[1] >= len(node.outputs):
+            raise GraphError(
+                f"node {ref[0]!r} has {len(node.outputs)} output(s); {text!r} does not exist",
+                node=ref[0], loc=loc)
+        return ref
+
+    def consumers(self) -> dict[str, list[str]]:
+        """Node name to the names of nodes that read any of its outputs (computed once)."""
+        if self._consumers is None:
+            out: dict[str, list[str]] = {n.name: [] for n in self.nodes}
+            for n in self.nodes:
+                for src, _ in n.inputs:
+                    out[src].append(n.name)
+            self._consumers = out
+        return self._consumers
+
+    @property
+    def key(self) -> str:
+        """A content hash: equal descriptions give equal keys, whatever the spelling of ops."""
+        if self._key is None:
+            h = hashlib.sha256()
+            for n in self.nodes:
+                h.update(repr((n.name, n.op, n.inputs, sorted(n.attrs.items()), n.outputs,
+                               n.trainable)).encode())
+                if n.value is not None:
+                    h.update(n.value.dtype.str.encode())
+                    h.update(repr(n.value.shape).encode())
+                    h.update(np.ascontiguousarray(n.value).tobytes())
+            h.update(repr((self.inputs, self.outputs)).encode())
+            self._key = h.hexdigest()
+        return self._key
+
+    def to_spec(self) -> dict[str, Any]:
+        """The graph as a description ``build`` accepts again (values as numpy arrays)."""
+        out_nodes = []
+        for n in self.nodes:
+            d: dict[str, Any] = {"name": n.name, "op": n.op}
+            if n.op == "placeholder":
+                d["shape"] = list(n.spec.shape)
+                d["dtype"] = n.spec.dtype
+            elif n.op == "variable":
+                d["value"] = n.value
+                d["dtype"] = n.spec.dtype
+                if not n.trainable:
+                    d["trainable"] = False
+            elif n.op == "constant":
+                d["value"] = n.value
+                d["dtype"] = n.spec.dtype
+            else:
+                d["inputs"] = [format_ref(r) for r in n.inputs]
+                if n.attrs:
+                    d["attrs"] = {k: _plain(v) for k, v in n.attrs.items()}
+            out_nodes.append(d)
+        return {"nodes": out_nodes, "inputs": list(self.inputs),
+                "outputs": [format_ref(r) for r in self.outputs]}
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __repr__(self) -> str:
+        return f"Graph({len(self.nodes)} nodes, inputs={list(self.inputs)})"
+
+
+# -- building helpers ---------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Head:
+    """What is read of a node description before ordering: name, op, input refs."""
+
+    position: int
+    name: str
+    opdef: registry.OpDef
+    inputs: tuple[Ref, ...]
+
+
+def _read_head(i: int, d: Any) -> _Head:
+    loc: tuple[str | int, ...] = ("nodes", i)
+    if not isinstance(d, Mapping):
+        raise GraphError("each node must be an object", loc=loc)
+    name = d.get("name")
+    if not isinstance(name, str) or not name:
+        raise GraphError("a node needs a non-empty string 'name'", loc=(*loc, "name"))
+    unknown = set(d) - _NODE_FIELDS
+    if unknown:
+        raise GraphError(f"unknown field {sorted(unknown)[0]!r} on a node", node=name,
+                         loc=(*loc, sorted(unknown)[0]))
+    op_name = d.get("op")
+    if not isinstance(op_name, str):
+        raise GraphError("a node needs a string 'op'", node=name, loc=(*loc, "op"))
+    opdef = registry.lookup(op_name)
+    if opdef is None:
+        raise GraphError(f"unknown op {op_name!r}", node=name, loc=(*loc, "op"))
+    raw_inputs = d.get("inputs", [])
+    if raw_inputs is None:
+        raw_inputs = []
+    if not isinstance(raw_inputs, (list, tuple)):
+        raise GraphError("'inputs' must be a list of node names", node=name,
+                         loc=(*loc, "inputs"))
+    refs = []
+    for j, r in enumerate(raw_inputs):
+        if not isinstance(r, str) or not r:
+            raise GraphError("each input must be a node name", node=name,
+                             loc=(*loc, "inputs", j))
+        refs.append(parse_ref(r))
+    n = len(refs)
+    lo, hi = opdef.min_inputs, opdef.max_inputs
+    if n < lo or (hi is not None and n > hi):
+        want = str(lo) if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+        raise GraphError(f"{opdef.name} takes {want} input(s), got {n}", node=name,
+                         loc=(*loc, "inputs"))
+    return _Head(i, name, opdef, tuple(refs))
+
+
+def _topological_order(heads: list[_Head]) -> list[int]:
+    """Kahn's algorithm, stable in description order. Names every dangling or cyclic node."""
+    index: dict[str, int] = {}
+    for h in heads:
+        if h.name in index:
+            raise GraphError(f"duplicate node name {h.name!r}", node=h.name,
+                             loc=("nodes", h.position, "name"))
+        index[h.name] = h.position
+    pending = [0] * len(heads)
+    users: list[list[int]] = [[] for _ in heads]
+    for h in heads:
+        for j, (src, _) in enumerate(h.inputs):
+            k = index.get(src)
+            if k is None:
+                raise GraphError(f"input {src!r} is not a node of the graph", node=h.name,
+                                 loc=("nodes", h.position, "inputs", j))
+            pending[h.position] += 1
+            users[k].append(h.position)
+    import heapq
+
+    ready = [i for i, c in enumerate(pending) if c == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for u in users[i]:
+            pending[u] -= 1
+            if pending[u] == 0:
+                heapq.heappush(ready, u)
+    if len(order) != len(heads):
+        stuck = min(i for i, c in enumerate(pending) if c > 0)
+        raise GraphError("the graph has a cycle through this node", node=heads[stuck].name,
+                         loc=("nodes", stuck, "inputs"))
+    return order
+
+
+def _build_node(head: _Head, d: Mapping[str, Any], built: Mapping[str, Node],
+                max_elements: int | None) -> Node:
+    loc: tuple[str | int, ...] = ("nodes", head.position)
+    opdef = head.opdef
+    if opdef.leaf:
+        node = _build_leaf(head, d, loc, max_elements)
+    else:
+        for key in ("shape", "dtype", "value", "initializer", "trainable"):
+            if key in d:
+                raise GraphError(f"'{key}' belongs to leaves; {opdef.name} computes its own",
+                                 node=head.name, loc=(*loc, key))
+        specs = []
+        for j, (src, k) in enumerate(head.inputs):
+            producer = built[src]
+            if k >= len(producer.outputs):
+                raise GraphError(
+                    f"input {format_ref((src, k))!r}: node {src!r} has "
+                    f"{len(producer.outputs)} output(s)", node=head.name,
+                    loc=(*loc, "inputs", j))
+            specs.append(producer.outputs[k])
+        raw_attrs = d.get("attrs") or {}
+        if not isinstance(raw_attrs, Mapping):
+            raise GraphError("'attrs' must be an object", node=head.name, loc=(*loc, "attrs"))
+        node = make_node(head.name, opdef, head.inputs, tuple(specs), raw_attrs,
+                         position=head.position, loc=loc)
+    if max_elements is not None:
+        for out in node.outputs:
+            if known_elements(out.shape) > max_elements:
+                raise LimitError(
+                    f"output shape {fmt(out.shape)} holds more than the limit of "
+                    f"{max_elements} elements per tensor", node=head.name, loc=loc)
+    return node
+
+
+def make_node(name: str, opdef: registry.OpDef, inputs: tuple[Ref, ...],
+              specs: tuple[TensorSpec, ...], raw_attrs: Mapping[str, Any], *,
+              position: int = -1, loc: Sequence[str | int] = ()) -> Node:
+    """Parse attrs and infer outputs of one computing node; the one place both happen."""
+    try:
+        attrs = opdef.parse_attrs(raw_attrs)
+    except AttrError as exc:
+        raise GraphError(str(exc), node=name, loc=(*loc, "attrs", exc.attr)) from None
+    try:
+        inferred = opdef.infer(specs, attrs)
+    except OpTypeError as exc:
+        where = (*loc, "inputs", exc.input_index) if exc.input_index is not None else loc
+        raise GraphError(f"{opdef.name}: {exc}", node=name, loc=where) from None
+    except ValueError as exc:
+        raise GraphError(f"{opdef.name}: {exc}", node=name, loc=loc) from None
+    outputs = (inferred,) if isinstance(inferred, TensorSpec) else tuple(inferred)
+    return Node(name, opdef.name, inputs, MappingProxyType(attrs), outputs, position=position)
+
+
+def _build_leaf(head: _Head, d: Mapping[str, Any], loc: tuple[str | int, ...],
+                max_elements: int | None) -> Node:
+    op = head.opdef.name
+    name = head.name
+    if head.inputs:
+        raise GraphError(f"{op} takes no inputs", node=name, loc=(*loc, "inputs"))
+    if d.get("attrs"):
+        raise GraphError(f"{op} takes no attrs", node=name, loc=(*loc, "attrs"))
+    allowed = {"placeholder": {"shape", "dtype"},
+               "constant": {"value", "dtype", "shape"},
+               "variable": {"value", "initializer", "shape", "dtype", "trainable"}}[op]
+    for key in ("shape", "dtype", "value", "initializer", "trainable"):
+        if key in d and d[key] is not None and key not in allowed:
+            raise GraphError(f"'{key}' does not apply to a {op}", node=name, loc=(*loc, key))
+    dtype = None
+    if d.get("dtype") is not None:
+        try:
+            dtype = canonical_dtype(d["dtype"])
+        except ValueError as exc:
+            raise GraphError(str(exc), node=name, loc=(*loc, "dtype")) from None
+    shape: Shape | None = None
+    if d.get("shape") is not None:
+        try:
+            shape = normalize_shape(d["shape"])
+        except ValueError as exc:
+            raise GraphError(str(exc), node=name, loc=(*loc, "shape")) from None
+    if op == "placeholder":
+        if shape is None:
+            raise GraphError("a placeholder needs a 'shape' (null for unknown dimensions)",
+                             node=name, loc=(*loc, "shape"))
+        spec = TensorSpec(shape, dtype or DEFAULT_DTYPE)
+        return Node(name, op, (), MappingProxyType({}), (spec,), position=head.position)
+    trainable = d.get("trainable", True)
+    if trainable is None:
+        trainable = True
+    if not isinstance(trainable, bool):
+        raise GraphError("'trainable' must be true or false", node=name,
+                         loc=(*loc, "trainable"))
+    has_value = d.get("value") is not None
+    init = d.get("initializer")
+    if has_value and init is not None:
+        raise GraphError("give either 'value' or 'initializer', not both", node=name,
+                         loc=(*loc, "initializer"))
+    if has_value:
+        value = _leaf_value(d["value"], dtype, name, (*loc, "value"))
+        if shape is not None and tuple(value.shape) != shape:
+            raise GraphError(f"'value' has shape {fmt(value.shape)} but 'shape' says "
+                             f"{fmt(shape)}", node=name, loc=(*loc, "value"))
+    elif init is not None:
+        if shape is None:
+            raise GraphError("an initializer needs a static 'shape'", node=name,
+                             loc=(*loc, "shape"))
+        if any(s is None for s in shape):
+            raise GraphError("an initializer needs a static 'shape' (no unknown dimensions)",
+                             node=name, loc=(*loc, "shape"))
+        if max_elements is not None and known_elements(shape) > max_elements:
+            raise LimitError(f"shape {fmt(shape)} holds more than the limit of {max_elements} "
+                             "elements per tensor", node=name, loc=(*loc, "shape"))
+        try:
+            value = initializers.materialize(init, shape, dtype or DEFAULT_DTYPE)
+        except ValueError as exc:
+            raise GraphError(str(exc), node=name, loc=(*loc, "initializer")) from None
+    else:
+        raise GraphError(f"a {op} needs a 'value'" + (" or an 'initializer'"
+                         if op == "variable" else ""), node=name, loc=(*loc, "value"))
+    value.setflags(write=False)
+    spec = TensorSpec(tuple(value.shape), value.dtype.name)
+    return Node(name, op, (), MappingProxyType({}), (spec,), value=value,
+                trainable=trainable, position=head.position)
+
+
+def _leaf_value(raw: Any, dtype: str | None, name: str, loc: tuple[str | int, ...]) -> np.ndarray:
+    if isinstance(raw, np.ndarray):
+        if dtype is not None and raw.dtype != np_dtype(dtype):
+            raise GraphError(f"'value' has dtype {raw.dtype.name} but the node declares "
+                             f"{dtype}", node=name, loc=loc)
+        if raw.dtype.name not in ("float16", "float32", "float64", "int32", "int64", "bool"):
+            raise GraphError(f"'value' has unsupported dtype {raw.dtype.name}", node=name,
+                             loc=loc)
+        return np.array(raw, copy=True)
+    try:
+        arr = np.array(raw, dtype=np_dtype(dtype or DEFAULT_DTYPE))
+    except (ValueError, TypeError):
+        raise GraphError("'value' is not a rectangular array of numbers", node=name,
+                         loc=loc) from None
+    if arr.dtype == object:
+        raise GraphError("'value' is not a rectangular array of numbers", node=name, loc=loc)
+    return arr
+
+
+def _resolve_inputs(inputs: Sequence[str] | None, heads: list[_Head],
+                    built: Mapping[str, Node]) -> tuple[str, ...]:
+    if inputs is None:
+        return tuple(h.name for h in heads if h.opdef.name == "placeholder")
+    if not isinstance(inputs, (list, tuple)):
+        raise GraphError("'inputs' must be a list of placeholder names", loc=("inputs",))
+    seen = set()
+    for i, name in enumerate(inputs):
+        node = built.get(name) if isinstance(name, str) else None
+        if node is None:
+            raise GraphError(f"input {name!r} is not a node of the graph", loc=("inputs", i))
+        if node.op != "placeholder":
+            raise GraphError(f"input {name!r} is a {node.op}, not a placeholder", node=name,
+                             loc=("inputs", i))
+        if name in seen:
+            raise GraphError(f"input {name!r} is listed twice", node=name, loc=("inputs", i))
+        seen.add(name)
+    return tuple(inputs)
+
+
+def _resolve_outputs(outputs: Sequence[str] | None, heads: list[_Head],
+                     built: Mapping[str, Node]) -> tuple[Ref, ...]:
+    if outputs is None:
+        return ((heads[-1].name, 0),)
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    if not isinstance(outputs, (list, tuple)) or not outputs:
+        raise GraphError("'outputs' must be a non-empty list of node names", loc=("outputs",))
+    refs = []
+    for i, text in enumerate(outputs):
+        if not isinstance(text, str):
+            raise GraphError("each output must be a node name", loc=("outputs", i))
+        ref = parse_ref(text)
+        node = built.get(ref[0])
+        if node is None and text in built:
+            ref, node = (text, 0), built[text]
+        if node is None:
+            raise GraphError(f"output {text!r} is not a node of the graph", loc=("outputs", i))
+        if ref[1] >= len(node.outputs):
+            raise GraphError(f"node {ref[0]!r} has {len(node.outputs)} output(s)",
+                             node=ref[0], loc=("outputs", i))
+        refs.append(ref)
+    return tuple(refs)
+
+
+def _plain(v: Any) -> Any:
+    """Attr values back to JSON-friendly forms (tuples become lists)."""
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v

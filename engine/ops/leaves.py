@@ -1,0 +1,18 @@
+"""Leaves: placeholder, variable (alias parameter), constant. Their fields are top-level
+node fields (shape, dtype, value, initializer, trainable), read by ``graph.py``."""
+from __future__ import annotations
+
+from .registry import defop
+
+
+def _no_infer(specs, attrs):  # leaves are inferred from their own fields in graph.py
+    raise AssertionError("leaves are not inferred from inputs")
+
+
+defop("placeholder", infer=_no_infer, forward=None, inputs=0, leaf=True,
+      doc="A value fed with each request.")
+defop("variable", aliases=("parameter", "Variable", "VariableV2"), infer=_no_infer,
+      forward=None, inputs=0, leaf=True,
+      doc="A value held by the graph (value or initializer); may be overridden by a feed.")
+defop("constant", aliases=("Const",), infer=_no_infer, forward=None, inputs=0, leaf=True,
+      doc="A fixed value.")

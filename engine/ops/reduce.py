@@ -1,0 +1,160 @@
+"""Reductions: sum, mean, max, min, prod, logsumexp (attrs ``axis``, ``keepdims``).
+
+Each also answers to ``reduce_<name>`` (ReduceSum, ReduceMean, ...). A VJP restores the
+reduced axes and broadcasts the upstream gradient back over the input.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..builder import broadcast_like
+from ..builder import ops as F
+from ..shapes import normalize_axes
+from . import attrs as parse
+from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop
+from .rules import VJPContext
+
+REDUCE_ATTRS = {
+    "axis": Attr(None, parse.axis_or_none, aliases=("axes", "reduction_indices", "dim")),
+    "keepdims": Attr(False, parse.boolean, aliases=("keep_dims",)),
+}
+
+
+def _axes(attrs, rank: int) -> tuple[int, ...]:
+    return normalize_axes(attrs["axis"], rank)
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _infer(allowed: str):
+    def infer(specs, attrs):
+        dt = check_dtypes(specs, allowed)
+        shape = specs[0].shape
+        try:
+            axes = _axes(attrs, len(shape))
+        except ValueError as exc:
+            raise OpTypeError(str(exc)) from None
+        return TensorSpec(reduced_shape(shape, axes, attrs["keepdims"]), dt)
+
+    return infer
+
+
+def _kernel(fn):
+    """Bind normalized axes once per plan; keep the input dtype (numpy widens int sums)."""
+
+    def kernel(attrs, specs):
+        axes = _axes(attrs, len(specs[0].shape))
+        keep = attrs["keepdims"]
+        return lambda x: np.asarray(fn(x, axes, keep)).astype(x.dtype, copy=False)
+
+    return kernel
+
+
+def _with_reduced_axes(c: VJPContext, t):
+    """Put back the reduced axes (as size 1) so ``t`` broadcasts against the input."""
+    if c.attrs["keepdims"]:
+        return t
+    axes = _axes(c.attrs, c.x.ndim)
+    return F.expand_dims(t, axis=list(axes)) if axes else t
+
+
+def _spread(c: VJPContext):
+    return broadcast_like(_with_reduced_axes(c, c.g), c.x)
+
+
+def _count(c: VJPContext):
+    axes = _axes(c.attrs, c.x.ndim)
+    dims = [c.x.shape[a] for a in axes]
+    if all(d is not None for d in dims):
+        return c.x.scalar(float(math.prod(dims)) if c.x.dtype != "int32" else math.prod(dims))
+    return F.reduction_count(c.x, axis=list(axes))
+
+
+def _extreme_vjp(c: VJPContext):
+    """1/k to each of k tied extremes; a NaN extreme makes the slice's gradient NaN (0/0)."""
+    out = _with_reduced_axes(c, c.out)
+    hits = F.cast(F.equal(out, c.x), dtype=c.g.dtype)
+    count = F.sum(hits, axis=list(_axes(c.attrs, c.x.ndim)), keepdims=True)
+    return [hits / count * _with_reduced_axes(c, c.g)]
+
+
+def _logsumexp(x, axes, keep):
+    if not axes:
+        return x.copy()
+    m = np.max(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    s = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+    return s if keep else np.squeeze(s, axis=axes)
+
+
+def _mean(x, axes, keep):
+    if x.dtype.kind in "iu":  # integer mean truncates, as TensorFlow's
+        n = math.prod(x.shape[a] for a in axes) or 1
+        return np.sum(x, axis=axes, keepdims=keep) // n
+    return np.mean(x, axis=axes, keepdims=keep)
+
+
+_FAMILY = (
+    ("sum", "numeric", lambda x, a, k: np.sum(x, axis=a, keepdims=k, dtype=x.dtype),
+     lambda c: [_spread(c)]),
+    ("mean", "numeric", _mean, lambda c: [_spread(c) / _count(c)]),
+    ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k), _extreme_vjp),
+    ("min", "numeric", lambda x, a, k: np.min(x, axis=a, keepdims=k), _extreme_vjp),
+    ("prod", "numeric", lambda x, a, k: np.prod(x, axis=a, keepdims=k, dtype=x.dtype),
+     lambda c: [_spread(c) * F.prod_others(c.x, axis=list(_axes(c.attrs, c.x.ndim)))]),
+    ("logsumexp", "float", _logsumexp,
+     lambda c: [_spread(c) * F.exp(c.x - broadcast_like(_with_reduced_axes(c, c.out), c.x))]),
+)
+
+for _name, _allowed, _fn, _vjp in _FAMILY:
+    defop(_name, aliases=(f"reduce_{_name}",), infer=_infer(_allowed), forward=None,
+          kernel=_kernel(_fn), vjp=_vjp, attrs=REDUCE_ATTRS)
+
+
+# -- helpers the VJPs above emit -----------------------------------------------------------
+
+def _prod_others(x, axis):
+    """For each element, the product of the other elements of its reduced slice.
+
+    Exclusive products from both ends, so zeros are handled exactly (no division).
+    """
+    axes = tuple(axis)
+    rest = [i for i in range(x.ndim) if i not in axes]
+    perm = axes + tuple(rest)
+    moved = np.transpose(x, perm)
+    lead = moved.shape[: len(axes)]
+    flat = moved.reshape((-1, *moved.shape[len(axes):]))
+    ones = np.ones_like(flat[:1])
+    left = np.cumprod(np.concatenate([ones, flat[:-1]]), axis=0)
+    right = np.cumprod(np.concatenate([ones, flat[:0:-1]]), axis=0)[::-1]
+    others = (left * right).reshape((*lead, *moved.shape[len(axes):]))
+    return np.transpose(others, np.argsort(perm)).astype(x.dtype, copy=False)
+
+
+def _prod_others_vjp(c: VJPContext):
+    # Second order (rarely needed): d others_i / d x_j = prod over k != i, j; written with
+    # a division like TensorFlow's cumprod gradient, exact away from zeros.
+    axes = list(c.attrs["axis"])
+    total = broadcast_like(F.sum(c.g * c.out, axis=axes, keepdims=True), c.x)
+    return [(total - c.g * c.out) / c.x]
+
+
+defop("prod_others", infer=lambda specs, attrs: specs[0], forward=_prod_others,
+      vjp=_prod_others_vjp, attrs={"axis": Attr(parse=parse.int_list)},
+      doc="Internal: the gradient of prod. Product of the other elements of each slice.")
+
+
+def _count_infer(specs, attrs):
+    return TensorSpec((), specs[0].dtype)
+
+
+defop("reduction_count", infer=_count_infer,
+      forward=lambda x, axis: np.asarray(math.prod(x.shape[a] for a in axis), dtype=x.dtype),
+      attrs={"axis": Attr(parse=parse.int_list)},
+      doc="Internal: how many elements a reduction over ``axis`` averages (dynamic shapes).")

@@ -1,0 +1,149 @@
+"""Compiled plans: a graph and its fetches as a flat, pruned list of numpy calls.
+
+Compiling walks the graph once: it keeps only what the fetches need, binds each op's
+attrs into a plain callable, numbers every tensor with a slot, and notes after which step
+each intermediate is read for the last time so that it is dropped there. Running is then
+one tight loop over the steps.
+"""
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .dtypes import np_dtype
+from .errors import ComputeError, EngineError, FeedError
+from .graph import Graph, Ref, format_ref
+from .ops import registry
+from .shapes import compatible, fmt
+
+Step = tuple[Any, tuple[int, ...], int, tuple[int, ...]]
+
+
+class Plan:
+    """Runs ``graph`` for ``fetches``. Build once, ``run`` many times with new feeds."""
+
+    __slots__ = ("_feeds", "_fetch_slots", "_initial", "_step_nodes", "_steps", "fetches",
+                 "graph", "node_count")
+
+    def __init__(self, graph: Graph, fetches: Sequence[Ref]):
+        self.graph = graph
+        self.fetches = tuple(fetches)
+        needed = _needed(graph, self.fetches)
+        slot_of: dict[Ref, int] = {}
+        initial: list[Any] = []
+        feeds: list[tuple[str, int, Any, bool]] = []
+        steps: list[Step] = []
+        step_nodes: list[str] = []
+
+        def new_slot(value: Any = None) -> int:
+            initial.append(value)
+            return len(initial) - 1
+
+        for node in graph.nodes:
+            if node.name not in needed:
+                continue
+            if node.is_leaf:
+                slot = new_slot(node.value)
+                slot_of[(node.name, 0)] = slot
+                if node.op != "constant":
+                    feeds.append((node.name, slot, node.spec, node.op == "placeholder"))
+                continue
+            fn = registry.get(node.op).bind(node.attrs, tuple(graph.spec(r) for r in
+                                                              node.inputs))
+            ins = tuple(slot_of[r] for r in node.inputs)
+            if len(node.outputs) == 1:
+                slot_of[(node.name, 0)] = out = new_slot()
+                steps.append((fn, ins, out, ()))
+                step_nodes.append(node.name)
+            else:
+                packed = new_slot()
+                steps.append((fn, ins, packed, ()))
+                step_nodes.append(node.name)
+                for k in range(len(node.outputs)):
+                    slot_of[(node.name, k)] = out = new_slot()
+                    steps.append((operator.itemgetter(k), (packed,), out, ()))
+                    step_nodes.append(node.name)
+        self._fetch_slots = tuple(slot_of[f] for f in self.fetches)
+        self._steps = _with_frees(steps, set(self._fetch_slots),
+                                  {s for _, s, _, _ in feeds} | _leaf_slots(initial))
+        self._step_nodes = tuple(step_nodes)
+        self._initial = tuple(initial)
+        self._feeds = tuple(feeds)
+        self.node_count = len(steps)
+
+    def run(self, feeds: Mapping[str, Any]) -> list[np.ndarray]:
+        """Values of the fetches. Placeholders must be fed; variables may be."""
+        slots = list(self._initial)
+        for name, slot, spec, required in self._feeds:
+            value = feeds.get(name)
+            if value is None:
+                if required:
+                    raise FeedError(f"placeholder {name!r} needs a value", node=name,
+                                    loc=(name,))
+                continue
+            slots[slot] = _checked_feed(name, value, spec)
+        i = -1
+        try:
+            with np.errstate(all="ignore"):
+                for i, (fn, ins, out, frees) in enumerate(self._steps):  # noqa: B007
+                    slots[out] = fn(*[slots[j] for j in ins])
+                    for f in frees:
+                        slots[f] = None
+        except EngineError:
+            raise
+        except (ValueError, TypeError, IndexError, FloatingPointError, MemoryError) as exc:
+            node = self._step_nodes[i] if i >= 0 else None
+            raise ComputeError(f"failed at run time: {exc}", node=node) from None
+        return [np.asarray(slots[s]) for s in self._fetch_slots]
+
+
+def _needed(graph: Graph, fetches: Sequence[Ref]) -> set[str]:
+    needed: set[str] = set()
+    stack = [f[0] for f in fetches]
+    while stack:
+        n = stack.pop()
+        if n not in needed:
+            needed.add(n)
+            stack.extend(src for src, _ in graph.by_name[n].inputs)
+    return needed
+
+
+def _leaf_slots(initial: list[Any]) -> set[int]:
+    return {i for i, v in enumerate(initial) if v is not None}
+
+
+def _with_frees(steps: list[Step], keep: set[int], leaves: set[int]) -> tuple[Step, ...]:
+    """Attach to each step the slots it reads for the last time (never fetches or leaves)."""
+    last_use: dict[int, int] = {}
+    for i, (_, ins, _, _) in enumerate(steps):
+        for s in ins:
+            last_use[s] = i
+    frees: list[list[int]] = [[] for _ in steps]
+    for s, i in last_use.items():
+        if s not in keep and s not in leaves:
+            frees[i].append(s)
+    return tuple((fn, ins, out, tuple(frees[i])) for i, (fn, ins, out, _) in enumerate(steps))
+
+
+def _checked_feed(name: str, value: Any, spec: Any) -> np.ndarray:
+    want = np_dtype(spec.dtype)
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=want)
+    if arr.dtype != want:
+        if arr.dtype.kind == want.kind or (arr.dtype.kind in "iub" and want.kind == "f"):
+            arr = arr.astype(want)
+        else:
+            raise FeedError(f"fed {arr.dtype.name} for a {spec.dtype} node", node=name,
+                            loc=(name,))
+    if not compatible(arr.shape, spec.shape):
+        raise FeedError(f"fed shape {fmt(arr.shape)} does not fit the declared "
+                        f"{fmt(spec.shape)}", node=name, loc=(name,))
+    return arr
+
+
+def describe(plan: Plan) -> str:
+    """One line per step, for debugging and docs."""
+    return "\n".join(f"{i:4d} {n}" for i, n in enumerate(plan._step_nodes)) + \
+        f"\nfetches: {[format_ref(f) for f in plan.fetches]}"
