@@ -189,7 +189,7 @@ class GraphBuilder:
         node = make_node(node_name, opdef, tuple(t.ref for t in inputs), specs, attrs or {})
         self._add(node)
         outs = tuple(Tensor(self, (node.name, k), s) for k, s in enumerate(node.outputs))
-        return outs[0] if len(outs) == 1 and not _multi_output(opdef) else outs
+        return outs if opdef.multi_output else outs[0]
 
     def finish(self, outputs: Sequence[Tensor | str] | None = None,
                inputs: Sequence[str] | None = None) -> Graph:
@@ -204,10 +204,6 @@ class GraphBuilder:
         if refs is None:
             refs = [(self.nodes[-1].name, 0)]
         return Graph(self.nodes, inputs, refs)
-
-
-def _multi_output(opdef: registry.OpDef) -> bool:
-    return opdef.name == "split"
 
 
 def _as_array(value: Any, dtype: str | None) -> np.ndarray:

@@ -54,6 +54,7 @@ class OpDef:
     attrs: Mapping[str, Attr] = field(default_factory=dict)
     kernel: Callable[[Mapping[str, Any], tuple[TensorSpec, ...]], Callable[..., Any]] | None = None
     leaf: bool = False
+    multi_output: bool = False  # infer returns a list of specs; outputs are "name:k"
     doc: str = ""
 
     @property
