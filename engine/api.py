@@ -21,8 +21,11 @@ from .grad_operation import GradOperation, grad_operation
 from .graph import Graph, Ref, format_ref
 from .plan import Plan
 from .shapes import compatible, fmt, is_static
+from .specialize import dynamic_placeholders, specialize
 
 PROGRAMS: LRUCache[Any] = LRUCache(256)
+SPECIALIZED: LRUCache[Graph] = LRUCache(128)
+_DYNAMIC: LRUCache[tuple[str, ...]] = LRUCache(256)
 
 
 @dataclass
@@ -52,6 +55,27 @@ def run(graph: Graph, fetches: Sequence[str], feeds: Mapping[str, Any] | None = 
     return plan.run(dict(feeds or {}))
 
 
+def for_feeds(graph: Graph, feeds: Mapping[str, Any], max_elements: int | None = None
+              ) -> Graph:
+    """``graph`` itself when its shapes are static, else specialized to the fed shapes."""
+    dynamic, _ = _DYNAMIC.get_or_make(graph.key, lambda: dynamic_placeholders(graph))
+    if not dynamic:
+        return graph
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name in dynamic:
+        if name in feeds:
+            shape = tuple(np.shape(feeds[name]))
+            declared = graph.by_name[name].spec.shape
+            if not compatible(shape, declared):
+                raise FeedError(f"fed shape {fmt(shape)} does not fit the declared "
+                                f"{fmt(declared)}", node=name, loc=(name,))
+            shapes[name] = shape
+    key = (graph.key, tuple(sorted(shapes.items())), max_elements)
+    specialized, _ = SPECIALIZED.get_or_make(key, lambda: specialize(graph, shapes,
+                                                                      max_elements))
+    return specialized
+
+
 def check_feeds(graph: Graph, feeds: Mapping[str, Any], where: str = "feeds") -> None:
     """Only placeholders and variables can be fed."""
     for name in feeds:
@@ -77,9 +101,15 @@ def compute_gradients(
     name: str = "gradients",
     return_values: bool = False,
     return_graph: bool = False,
+    max_elements: int | None = None,
 ) -> GradientsOutput:
-    """tf.gradients evaluated: one array (or None) per x, aligned with ``xs``."""
+    """tf.gradients evaluated: one array (or None) per x, aligned with ``xs``.
+
+    A graph with unknown dimensions is first specialized to the fed shapes; with
+    ``max_elements`` every inferred tensor is checked against it before anything runs.
+    """
     check_feeds(graph, feeds)
+    graph = for_feeds(graph, feeds, max_elements)
     ys, xs = list(ys), list(xs)
     y_refs = tuple(graph.resolve(y, loc=("ys", i)) for i, y in enumerate(ys))
     grad_ys = list(grad_ys) if grad_ys is not None else [None] * len(ys)
@@ -174,6 +204,7 @@ def compute_grad_operation(
     sens: Sequence[np.ndarray] | None = None,
     weights: Sequence[str] | None = None,
     feeds: Mapping[str, Any] | None = None,
+    max_elements: int | None = None,
 ) -> tuple[Any, bool]:
     """GradOperation evaluated: MindSpore's nesting of arrays, and whether it was cached."""
     if len(args) != len(graph.inputs):
@@ -185,6 +216,13 @@ def compute_grad_operation(
                           loc=("sens",))
     if not sens_param and sens is not None:
         raise EngineError("'sens' is given but sens_param is false", loc=("sens",))
+    all_feeds: dict[str, Any] = dict(feeds or {})
+    check_feeds(graph, all_feeds)
+    all_feeds.update(zip(graph.inputs, args, strict=True))
+    try:
+        graph = for_feeds(graph, all_feeds, max_elements)
+    except FeedError as exc:
+        raise _as_arg_error(graph, exc) from None
     if sens is not None:
         if len(sens) != len(graph.outputs):
             raise EngineError(f"the network has {len(graph.outputs)} output(s); got "
@@ -193,26 +231,21 @@ def compute_grad_operation(
             _check_seed(graph, ref, s, ("sens", i) if len(sens) > 1 else ("sens",))
     key = ("grad_operation", graph.key, get_all, get_by_list, sens_param,
            None if weights is None else tuple(weights))
-    op, hit = PROGRAMS.get_or_make(key, lambda: _plan_grad_operation(
+    (go, plan), hit = PROGRAMS.get_or_make(key, lambda: _plan_grad_operation(
         graph, get_all, get_by_list, sens_param, weights))
-    go, plan = op
-    all_feeds: dict[str, Any] = dict(feeds or {})
-    check_feeds(graph, all_feeds)
-    for i, (name, value) in enumerate(zip(graph.inputs, args, strict=True)):
-        try:
-            all_feeds[name] = value
-        except FeedError as exc:  # pragma: no cover - names are checked above
-            raise EngineError(str(exc), loc=("args", i)) from None
-    for name, value in zip(go.sens_names, sens or (), strict=False):
-        all_feeds[name] = value
+    all_feeds.update(zip(go.sens_names, sens or (), strict=False))
     try:
         flat = plan.run(all_feeds)
     except FeedError as exc:
-        if exc.node in graph.inputs:
-            i = graph.inputs.index(exc.node)
-            raise FeedError(exc.message, node=exc.node, loc=("args", i)) from None
-        raise
+        raise _as_arg_error(graph, exc) from None
     return go.nest(flat), hit
+
+
+def _as_arg_error(graph: Graph, exc: FeedError) -> FeedError:
+    """A network input's feed error points at its position in ``args``."""
+    if exc.node in graph.inputs:
+        return FeedError(exc.message, node=exc.node, loc=("args", graph.inputs.index(exc.node)))
+    return exc
 
 
 def _plan_grad_operation(graph: Graph, get_all: bool, get_by_list: bool, sens_param: bool,

@@ -321,10 +321,11 @@ def _build_node(head: _Head, d: Mapping[str, Any], built: Mapping[str, Node],
 
 def make_node(name: str, opdef: registry.OpDef, inputs: tuple[Ref, ...],
               specs: tuple[TensorSpec, ...], raw_attrs: Mapping[str, Any], *,
-              position: int = -1, loc: Sequence[str | int] = ()) -> Node:
+              position: int = -1, loc: Sequence[str | int] = (),
+              attrs_parsed: bool = False) -> Node:
     """Parse attrs and infer outputs of one computing node; the one place both happen."""
     try:
-        attrs = opdef.parse_attrs(raw_attrs)
+        attrs = dict(raw_attrs) if attrs_parsed else opdef.parse_attrs(raw_attrs)
     except AttrError as exc:
         raise GraphError(str(exc), node=name, loc=(*loc, "attrs", exc.attr)) from None
     try:
