@@ -1,0 +1,165 @@
+"""Run the recorded acceptance cases (``/work/shared/cases``) in-process, on the engine.
+
+A case's request is turned into engine calls the way the service does it: graph nodes'
+values, feeds, grad_ys, args and sens become numpy arrays of the dtype of the tensor they
+stand for (float32 when nothing says otherwise); the typed form and the non-finite strings
+are decoded. Answers are compared with the recorded gradients and the case's tolerances.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import FeedError, Graph, compute_grad_operation, compute_gradients
+from engine.dtypes import DEFAULT_DTYPE, canonical_dtype
+from engine.graph import LEAF_OPS
+from engine.ops import registry
+
+CASES_DIR = Path("/work/shared/cases/public")
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+UNCONNECTED = {"none": "none", "zero": "zero"}
+AGGREGATION = {None: "add_n", 0: "add_n", 1: "experimental_tree",
+               2: "experimental_accumulate_n", "default": "add_n"}
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    """The cases of one public file (``semantics_tf``, ``seed_examples``, ...)."""
+    data = json.loads((CASES_DIR / f"{name}.json").read_text())
+    return data if isinstance(data, list) else [data]
+
+
+def iter_cases(*names: str) -> Iterator[dict[str, Any]]:
+    for name in names:
+        yield from load(name)
+
+
+def _plain(v: Any) -> Any:
+    """Nested lists with the non-finite strings turned into floats."""
+    if isinstance(v, str):
+        return NONFINITE[v]
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
+
+
+def tensor(raw: Any, dtype: str | None = None) -> np.ndarray:
+    """Any wire form of a tensor as an array: nested (of ``dtype``), typed, or base64."""
+    if isinstance(raw, Mapping):
+        dt = np.dtype(canonical_dtype(raw["dtype"]))
+        shape = tuple(raw["shape"])
+        if "b64" in raw:
+            flat = np.frombuffer(base64.b64decode(raw["b64"]), dtype=dt.newbyteorder("<"))
+            return flat.astype(dt).reshape(shape)
+        return np.array(_plain(raw["data"]), dtype=dt).reshape(shape)
+    try:
+        return np.array(_plain(raw), dtype=np.dtype(canonical_dtype(dtype or DEFAULT_DTYPE)))
+    except ValueError as exc:  # ragged nested lists: the service's 422
+        raise FeedError(f"not a rectangular array: {exc}") from None
+
+
+def graph_of(desc: Mapping[str, Any]) -> Graph:
+    """``Graph.build`` on a wire graph, leaf values decoded to arrays."""
+    nodes = []
+    for node in desc["nodes"]:
+        node = dict(node)
+        if node.get("op", "").lower() in LEAF_OPS | {"parameter"} and "value" in node:
+            node["value"] = tensor(node["value"], node.get("dtype"))
+        nodes.append(node)
+    return Graph.build(nodes, desc.get("inputs"), desc.get("outputs"))
+
+
+def dtype_of(graph: Graph, name: str) -> str:
+    return graph.spec(graph.resolve(name)).dtype
+
+
+def ops_used(case: Mapping[str, Any]) -> set[str]:
+    req = case["request"]
+    desc = req.get("graph") or req.get("network")
+    return {n["op"] for n in desc["nodes"]}
+
+
+def missing_ops(case: Mapping[str, Any]) -> list[str]:
+    """Ops a case needs that no colleague has registered yet."""
+    return sorted(op for op in ops_used(case) if registry.lookup(op) is None)
+
+
+def _names(v: Any) -> list[str]:
+    return [v] if isinstance(v, str) else list(v)
+
+
+def _option(table: Mapping[Any, str], v: Any) -> Any:
+    """The service's spelling normalization: names in any case, TensorFlow's integers."""
+    key = v.lower() if isinstance(v, str) else v
+    return table.get(key, key)
+
+
+def run_gradients(req: Mapping[str, Any]) -> list[np.ndarray | None]:
+    graph = graph_of(req["graph"])
+    feeds = {k: tensor(v, dtype_of(graph, k)) for k, v in (req.get("feeds") or {}).items()}
+    ys, xs = _names(req["ys"]), _names(req["xs"])
+    grad_ys = req.get("grad_ys")
+    if grad_ys is not None:
+        grad_ys = [None if g is None else
+                   tensor(g, dtype_of(graph, ys[i]) if i < len(ys) else None)
+                   for i, g in enumerate(grad_ys)]
+    aggregation = req.get("aggregation_method")
+    aggregation = _option(AGGREGATION, aggregation) if aggregation is not None else "add_n"
+    out = compute_gradients(
+        graph, feeds, ys, xs, grad_ys,
+        stop_gradients=req.get("stop_gradients") or [],
+        unconnected=_option(UNCONNECTED, req.get("unconnected_gradients", "none")),
+        aggregation=aggregation, dialect="tensorflow")
+    return out.gradients
+
+
+def run_grad_operation(req: Mapping[str, Any]) -> Any:
+    graph = graph_of(req["network"])
+    args = [tensor(a, dtype_of(graph, graph.inputs[i]) if i < len(graph.inputs) else None)
+            for i, a in enumerate(req.get("args") or [])]
+    sens = req.get("sens")
+    if sens is not None:
+        outs = graph.outputs
+        if len(outs) == 1:
+            sens = [tensor(sens, graph.spec(outs[0]).dtype)]
+        else:
+            sens = [tensor(s, graph.spec(outs[i]).dtype if i < len(outs) else None)
+                    for i, s in enumerate(sens)]
+    result, _ = compute_grad_operation(
+        graph, args, get_all=bool(req.get("get_all")), get_by_list=bool(req.get("get_by_list")),
+        sens_param=bool(req.get("sens_param")), sens=sens, weights=req.get("weights"))
+    return result
+
+
+def run_case(case: Mapping[str, Any]) -> Any:
+    """The engine's answer to a case: gradients as nested arrays (None where null)."""
+    req = case["request"]
+    if case["endpoint"] == "/gradients":
+        return run_gradients(req)
+    if case["endpoint"] == "/grad-operation":
+        return run_grad_operation(req)
+    raise ValueError(f"unknown endpoint {case['endpoint']!r}")
+
+
+def compare(got: Any, want: Any, rtol: float, atol: float, path: str = "gradients") -> None:
+    """Assert ``got`` (arrays, lists, None) matches the recorded structure and values."""
+    if want is None:
+        assert got is None, f"{path}: expected null, got {got!r}"
+        return
+    assert got is not None, f"{path}: expected a value, got null"
+    if isinstance(got, (list, tuple)):
+        assert isinstance(want, list) and len(got) == len(want), \
+            f"{path}: expected {want!r}, got a list of {len(got)}"
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            compare(g, w, rtol, atol, f"{path}[{i}]")
+        return
+    arr = np.asarray(got)
+    expected = np.array(_plain(want), dtype=np.float64)
+    assert arr.shape == expected.shape, f"{path}: shape {arr.shape}, expected {expected.shape}"
+    np.testing.assert_allclose(arr.astype(np.float64), expected, rtol=rtol, atol=atol,
+                               equal_nan=True, err_msg=path)
