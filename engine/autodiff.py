@@ -16,7 +16,7 @@ from .errors import EngineError
 from .graph import Graph, Ref, format_ref
 from .ops import registry
 from .ops.rules import VJPContext
-from .shapes import fmt, same
+from .shapes import fmt, is_static, same
 
 DIALECTS = ("tensorflow", "mindspore")
 UNCONNECTED = ("none", "zero")
@@ -76,7 +76,7 @@ def gradients(
     for i, (y, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
         y_t = b.tensor(y)
         if gy is None:
-            seed = F.ones_like(y_t)
+            seed = _ones(b, y_t)
         else:
             seed = b.tensor(_ref(graph, gy, ("grad_ys", i)))
             if seed.dtype != y_t.dtype or not same(seed.shape, y_t.shape):
@@ -123,6 +123,14 @@ def gradients(
             g = F.zeros_like(x_t)
         result.append(None if g is None else g.ref)
     return Gradients(b.finish(), tuple(result))
+
+
+def _ones(b: GraphBuilder, like: Tensor) -> Tensor:
+    """The default seed: ones shaped like a y, without needing the y's value if static."""
+    if is_static(like.shape):
+        return b.emit("fill", [], {"shape": list(like.shape), "value": 1.0,
+                                   "dtype": like.dtype})
+    return F.ones_like(like)
 
 
 def _is_one(t: object) -> bool:

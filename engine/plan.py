@@ -20,6 +20,7 @@ from .ops import registry
 from .shapes import compatible, fmt
 
 Step = tuple[Any, tuple[int, ...], int, tuple[int, ...]]
+FOLD_LIMIT = 1 << 16  # constant subgraphs up to this many elements are computed once
 
 
 class Plan:
@@ -42,18 +43,26 @@ class Plan:
             initial.append(value)
             return len(initial) - 1
 
+        known: set[int] = set()  # slots whose value is fixed when the plan is compiled
         for node in graph.nodes:
             if node.name not in needed:
                 continue
             if node.is_leaf:
                 slot = new_slot(node.value)
                 slot_of[(node.name, 0)] = slot
-                if node.op != "constant":
+                if node.op == "constant":
+                    known.add(slot)
+                else:
                     feeds.append((node.name, slot, node.spec, node.op == "placeholder"))
                 continue
             fn = registry.get(node.op).bind(node.attrs, tuple(graph.spec(r) for r in
                                                               node.inputs))
             ins = tuple(slot_of[r] for r in node.inputs)
+            folded = _fold(fn, ins, initial, known, node) if len(node.outputs) == 1 else None
+            if folded is not None:
+                slot_of[(node.name, 0)] = slot = new_slot(folded)
+                known.add(slot)
+                continue
             if len(node.outputs) == 1:
                 slot_of[(node.name, 0)] = out = new_slot()
                 steps.append((fn, ins, out, ()))
@@ -98,6 +107,28 @@ class Plan:
             node = self._step_nodes[i] if i >= 0 else None
             raise ComputeError(f"failed at run time: {exc}", node=node) from None
         return [np.asarray(slots[s]) for s in self._fetch_slots]
+
+
+def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],
+          node: Any) -> np.ndarray | None:
+    """Compute a node now if its inputs are all constant and its output is small."""
+    if not all(i in known for i in ins) or node.op in _NOT_FOLDED:
+        return None
+    size = 1
+    for d in node.spec.shape:
+        size *= d if d is not None else FOLD_LIMIT + 1
+    if size > FOLD_LIMIT:
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            value = np.asarray(fn(*[initial[i] for i in ins]), order="C")
+    except Exception:  # leave it to run time, where the error is reported with its node
+        return None
+    value.setflags(write=False)
+    return value
+
+
+_NOT_FOLDED = frozenset({"placeholder", "variable"})
 
 
 def _needed(graph: Graph, fetches: Sequence[Ref]) -> set[str]:

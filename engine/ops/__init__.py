@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-FAMILIES = ("leaves", "elementwise", "reduce", "linalg", "shape", "nn")
+FAMILIES = ("leaves", "creation", "elementwise", "reduce", "linalg", "shape", "nn")
 
 
 def load_all() -> None:
