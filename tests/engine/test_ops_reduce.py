@@ -1,0 +1,116 @@
+"""Every reduction's VJP against float64 central differences, and its awkward points."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import Graph, compute_gradients, run
+
+from .gradcheck import check_vjp, rand
+
+REDUCTIONS = ["sum", "mean", "max", "min", "prod", "logsumexp"]
+AXES = [None, 0, 1, -1, -2, [0, 2], [-1, 0], [0, 1, 2], []]
+
+
+def _distinct(*shape: int) -> np.ndarray:
+    """Values with no ties and no zeros, so max/min/prod are smooth at the point."""
+    n = int(np.prod(shape))
+    vals = np.random.default_rng(7).permutation(n) * 0.37 + 0.5
+    signs = np.where(np.arange(n) % 3 == 0, -1.0, 1.0)
+    return (vals * signs / n * 2).reshape(shape)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", AXES, ids=str)
+@pytest.mark.parametrize("op", REDUCTIONS)
+def test_reduction(op: str, axis, keepdims: bool) -> None:
+    check_vjp(op, [_distinct(2, 3, 4)], {"axis": axis, "keepdims": keepdims})
+
+
+@pytest.mark.parametrize("op", REDUCTIONS)
+def test_aliases_and_keep_dims_spelling(op: str) -> None:
+    x = _distinct(2, 3)
+    a = _eval(f"reduce_{op}", x, {"axis": 1, "keep_dims": True})
+    b = _eval(op, x, {"axis": [1], "keepdims": True})
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (2, 1)
+
+
+def test_values_match_numpy() -> None:
+    x = _distinct(2, 3, 4)
+    for op, fn in (("sum", np.sum), ("mean", np.mean), ("max", np.max), ("min", np.min),
+                   ("prod", np.prod)):
+        np.testing.assert_allclose(_eval(op, x, {"axis": [0, 2]}), fn(x, axis=(0, 2)))
+    want = np.log(np.sum(np.exp(x), axis=1))
+    np.testing.assert_allclose(_eval("logsumexp", x, {"axis": 1}), want)
+
+
+def _grad(op: str, x: np.ndarray, attrs: dict, g: np.ndarray | None = None) -> np.ndarray:
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": list(x.shape), "dtype": x.dtype.name},
+        {"name": "r", "op": op, "inputs": ["x"], "attrs": attrs}])
+    gys = None if g is None else [g]
+    return compute_gradients(graph, {"x": x}, ["r"], ["x"], gys).gradients[0]
+
+
+def _eval(op: str, x: np.ndarray, attrs: dict) -> np.ndarray:
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": list(x.shape), "dtype": x.dtype.name},
+        {"name": "r", "op": op, "inputs": ["x"], "attrs": attrs}])
+    return run(graph, ["r"], {"x": x})[0]
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_ties_share_equally(op: str) -> None:
+    s = 1.0 if op == "max" else -1.0
+    x = s * np.array([[2.0, 2.0, 1.0, 2.0], [5.0, 5.0, 0.0, 1.0]])
+    got = _grad(op, x, {"axis": 1}, np.array([3.0, 4.0]))
+    np.testing.assert_array_equal(got, [[1.0, 1.0, 0.0, 1.0], [2.0, 2.0, 0.0, 0.0]])
+    got = _grad(op, x, {"axis": None})
+    np.testing.assert_array_equal(got, [[0, 0, 0, 0], [0.5, 0.5, 0, 0]])
+
+
+def test_prod_with_zeros() -> None:
+    x = np.array([[2.0, 0.0, 3.0, 5.0],    # one zero: only the zero gets a gradient
+                  [0.0, 4.0, 0.0, 7.0],    # two zeros: every gradient is 0
+                  [1.5, 2.0, -1.0, 4.0]])  # no zero
+    got = _grad("prod", x, {"axis": 1}, np.array([1.0, 2.0, -1.0]))
+    np.testing.assert_array_equal(got, [[0.0, 30.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0],
+                                        [8.0, 6.0, -12.0, 3.0]])
+    check_vjp("prod", [x], {"axis": 1})  # exact even at zeros: prod is polynomial
+    check_vjp("prod", [x.T.copy()], {"axis": 0, "keepdims": True})
+
+
+def test_logsumexp_large_values() -> None:
+    x = np.array([[1000.0, 1000.0, 990.0], [-1000.0, -1001.0, -1e4]])
+    value = _eval("logsumexp", x, {"axis": 1})
+    e = np.exp(-10.0)
+    np.testing.assert_allclose(value, [1000.0 + np.log(2 + e), -1000.0 + np.log1p(np.exp(-1))])
+    grad = _grad("logsumexp", x, {"axis": 1})
+    np.testing.assert_allclose(grad, [[1 / (2 + e), 1 / (2 + e), e / (2 + e)],
+                                      [1 / (1 + np.exp(-1)), np.exp(-1) / (1 + np.exp(-1)), 0]])
+    f32 = x.astype(np.float32)
+    assert np.all(np.isfinite(_grad("logsumexp", f32, {"axis": 1})))
+    check_vjp("logsumexp", [x + rand(2, 3)], {"axis": 1})
+
+
+def test_mean_counts_reduced_elements_only() -> None:
+    x = _distinct(2, 3, 4)
+    np.testing.assert_allclose(_grad("mean", x, {"axis": [0, 2]}), np.full(x.shape, 1 / 8))
+    np.testing.assert_allclose(_grad("mean", x, {"axis": None}), np.full(x.shape, 1 / 24))
+
+
+def test_integer_reductions_keep_dtype() -> None:
+    x = np.array([[1, 2, 3], [4, 5, 7]], np.int32)
+    for op in ("sum", "mean", "max", "min", "prod"):
+        assert _eval(op, x, {"axis": 1}).dtype == np.int32, op
+    np.testing.assert_array_equal(_eval("mean", x, {"axis": 1}), [2, 5])
+
+
+def test_unknown_dimension_mean() -> None:
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": [None, 3], "dtype": "float64"},
+        {"name": "r", "op": "mean", "inputs": ["x"], "attrs": {"axis": 0}}])
+    x = _distinct(4, 3)
+    (dx,) = compute_gradients(graph, {"x": x}, ["r"], ["x"]).gradients
+    np.testing.assert_allclose(dx, np.full((4, 3), 0.25))
