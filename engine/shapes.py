@@ -50,6 +50,8 @@ def known_elements(shape: Shape) -> int:
 
 def broadcast(*shapes: Shape) -> Shape:
     """numpy broadcasting of static shapes; raises ValueError when they cannot meet."""
+    if all(s == shapes[0] for s in shapes[1:]) and None not in shapes[0]:
+        return shapes[0]
     rank = max((len(s) for s in shapes), default=0)
     out: list[int | None] = []
     for axis in range(rank):

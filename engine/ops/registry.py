@@ -139,8 +139,17 @@ def defop(name: str, **kwargs: Any) -> OpDef:
 
 
 def lookup(name: str) -> OpDef | None:
-    _ensure_loaded()
-    return _REGISTRY.get(op_key(name))
+    """The op a name means (any case, underscores ignored), or None."""
+    op = _BY_SPELLING.get(name)
+    if op is None:
+        _ensure_loaded()
+        op = _REGISTRY.get(op_key(name))
+        if op is not None and len(_BY_SPELLING) < 4096:
+            _BY_SPELLING[name] = op
+    return op
+
+
+_BY_SPELLING: dict[str, OpDef] = {}
 
 
 def get(name: str) -> OpDef:
