@@ -1,2 +1,413 @@
-"""Neural-network ops: softmax, log_softmax, cross-entropies, l2_loss, conv2d, pools."""
+"""Neural-network ops: softmax, log_softmax, cross-entropies, l2_loss, conv2d, pools.
+
+Every gradient is itself a graph op with a VJP, so second order works through all of
+them: conv2d's two backprops are linear in each argument and are each other's (and
+conv2d's) adjoints; max_pool's gradient routes to the first maximum of each window
+(TensorFlow's MaxPoolGrad) and its own VJP gathers from the same positions; avg_pool's
+gradient spreads evenly and its adjoint is avg_pool again.
+"""
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..builder import ops as F
+from ..shapes import normalize_axis, same
+from . import attrs as parse
+from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop
+from .rules import VJPContext
+from .windows import (
+    Window,
+    first_argmax,
+    offsets,
+    pad,
+    patches,
+    scatter,
+    window_counts,
+)
+
+AXIS_ATTR = {"axis": Attr(-1, parse.integer, aliases=("dim",))}
+
+
+def _axis(attrs: Mapping[str, Any], rank: int) -> int:
+    return normalize_axis(attrs["axis"], rank)
+
+
+def _checked_axis_infer(specs, attrs):
+    dt = check_dtypes(specs, "float")
+    try:
+        _axis(attrs, len(specs[0].shape))
+    except ValueError as exc:
+        raise OpTypeError(str(exc)) from None
+    return TensorSpec(specs[0].shape, dt)
+
+
+# -- softmax and log_softmax ------------------------------------------------------------
+
+def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
+    """x minus its maximum along ``axis`` (finite maxima only), so exp never overflows."""
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(_shifted(x, axis))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    s = _shifted(x, axis)
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+def _softmax_vjp(c: VJPContext):
+    axis = [c.attrs["axis"]]
+    return [c.out * (c.g - F.sum(c.g * c.out, axis=axis, keepdims=True))]
+
+
+def _log_softmax_vjp(c: VJPContext):
+    axis = [c.attrs["axis"]]
+    return [c.g - F.exp(c.out) * F.sum(c.g, axis=axis, keepdims=True)]
+
+
+defop("softmax", aliases=("Softmax",), infer=_checked_axis_infer, forward=_softmax,
+      vjp=_softmax_vjp, attrs=AXIS_ATTR, doc="Numerically stable: the maximum is subtracted.")
+defop("log_softmax", aliases=("LogSoftmax",), infer=_checked_axis_infer,
+      forward=_log_softmax, vjp=_log_softmax_vjp, attrs=AXIS_ATTR)
+
+# -- cross-entropies ----------------------------------------------------------------------
+
+
+def _pair_infer(specs, what: str):
+    """labels and logits: one float dtype, one shape (unknown dimensions match anything)."""
+    dt = check_dtypes(specs, "float")
+    labels, logits = specs[0].shape, specs[1].shape
+    if not same(labels, logits):
+        raise OpTypeError(f"{what}: labels {list(labels)} and logits {list(logits)} must have "
+                          "the same shape", input_index=1)
+    merged = tuple(b if a is None else a for a, b in zip(labels, logits, strict=True))
+    return merged, dt
+
+
+def _softmax_xent_infer(specs, attrs):
+    shape, dt = _pair_infer(specs, "softmax_cross_entropy_with_logits")
+    try:
+        axis = _axis(attrs, len(shape))
+    except ValueError as exc:
+        raise OpTypeError(str(exc)) from None
+    return TensorSpec(shape[:axis] + shape[axis + 1:], dt)
+
+
+def _softmax_xent(labels: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarray:
+    return -np.sum(labels * _log_softmax(logits, axis), axis=axis)
+
+
+def _softmax_xent_vjp(c: VJPContext):
+    """TensorFlow's v2 op: d/dlogits = g (softmax - labels), d/dlabels = -g log_softmax."""
+    labels, logits = c.x, c.y
+    axis = _axis(c.attrs, logits.ndim)
+    g = F.expand_dims(c.g, axis=axis)
+    return [-g * F.log_softmax(logits, axis=axis),
+            g * (F.softmax(logits, axis=axis) - labels)]
+
+
+defop("softmax_cross_entropy_with_logits",
+      aliases=("SoftmaxCrossEntropyWithLogits", "softmax_cross_entropy_with_logits_v2"),
+      inputs=2, infer=_softmax_xent_infer, forward=_softmax_xent, vjp=_softmax_xent_vjp,
+      attrs=AXIS_ATTR,
+      doc="Inputs labels, logits (same shape); the output drops ``axis``. The logits' "
+          "gradient is g (softmax - labels), as TensorFlow's kernel, also for labels that "
+          "do not sum to 1.")
+
+
+def _sigmoid_xent_infer(specs, attrs):
+    shape, dt = _pair_infer(specs, "sigmoid_cross_entropy_with_logits")
+    return TensorSpec(shape, dt)
+
+
+def _sigmoid_xent(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    x = logits
+    return np.maximum(x, 0) - x * labels + np.log1p(np.exp(-np.abs(x)))
+
+
+defop("sigmoid_cross_entropy_with_logits", aliases=("SigmoidCrossEntropyWithLogits",),
+      inputs=2, infer=_sigmoid_xent_infer, forward=_sigmoid_xent,
+      vjp=lambda c: [-c.g * c.y, c.g * (F.sigmoid(c.y) - c.x)],
+      doc="Stable form max(x, 0) - x z + log1p(exp(-|x|)); gradients to labels and logits.")
+
+
+def _l2_loss(x: np.ndarray) -> np.ndarray:
+    return np.asarray(np.sum(np.square(x)) / 2, dtype=x.dtype)
+
+
+def _l2_loss_infer(specs, attrs):
+    return TensorSpec((), check_dtypes(specs, "float"))
+
+
+defop("l2_loss", aliases=("L2Loss",), infer=_l2_loss_infer, forward=_l2_loss,
+      vjp=lambda c: [c.g * c.x], doc="sum(x ** 2) / 2, a scalar.")
+
+# -- conv2d and its two backprops -------------------------------------------------------
+
+
+def _pair_attr(name: str) -> Any:
+    return lambda v: parse.pair(v, name)
+
+
+WINDOW_ATTRS = {
+    "strides": Attr((1, 1), _pair_attr("strides"), aliases=("stride",)),
+    "padding": Attr("VALID", parse.choice("SAME", "VALID"), aliases=("pad_mode",)),
+    "data_format": Attr("NHWC", parse.choice("NHWC")),
+}
+CONV_ATTRS = {**WINDOW_ATTRS,
+              "dilations": Attr((1, 1), _pair_attr("dilations"),
+                                aliases=("dilation", "dilation_rate"))}
+POOL_ATTRS = {"ksize": Attr(parse=_pair_attr("ksize"), aliases=("kernel_size", "pool_size")),
+              **WINDOW_ATTRS}
+
+
+def _window(attrs: Mapping[str, Any], size: tuple[int, int]) -> Window:
+    return Window(tuple(size), attrs["strides"], attrs.get("dilations", (1, 1)),
+                  attrs["padding"] == "SAME")
+
+
+def _rank4(specs, names: tuple[str, ...]) -> None:
+    for i, (spec, name) in enumerate(zip(specs, names, strict=True)):
+        if len(spec.shape) != 4:
+            raise OpTypeError(f"{name} must have rank 4, got shape {list(spec.shape)}",
+                              input_index=i)
+
+
+def _check_channels(x_shape, w_shape, w_index: int) -> None:
+    cin, fin = x_shape[3], w_shape[2]
+    if cin is not None and fin is not None and cin != fin:
+        raise OpTypeError(f"the filter's in-channels ({fin}) differ from the input's "
+                          f"channels ({cin})", input_index=w_index)
+
+
+def _conv_out_shape(x_shape, w_shape, attrs) -> tuple[int | None, ...]:
+    kh, kw = w_shape[0], w_shape[1]
+    win = _window(attrs, (kh or 1, kw or 1))
+    dims = []
+    for axis, k in ((0, kh), (1, kw)):
+        n = x_shape[1 + axis]
+        dims.append(None if k is None and not win.same else win.out_dim(n, axis))
+    return (x_shape[0], dims[0], dims[1], w_shape[3])
+
+
+def _conv2d_infer(specs, attrs):
+    dt = check_dtypes(specs, "float")
+    _rank4(specs, ("the input (NHWC)", "the filter (HWIO)"))
+    _check_channels(specs[0].shape, specs[1].shape, 1)
+    return TensorSpec(_conv_out_shape(specs[0].shape, specs[1].shape, attrs), dt)
+
+
+def _input_patches(attrs, x: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """Every window of the (padded) input as a view (N, OH, OW, KH, KW, C): im2col."""
+    win = _window(attrs, size[:2])
+    lay = win.layout(x.shape[1], x.shape[2])
+    return patches(pad(x, lay), win, lay)
+
+
+def _conv2d_kernel(attrs, specs):
+    def run(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return np.tensordot(_input_patches(attrs, x, w.shape), w, axes=([3, 4, 5], [0, 1, 2]))
+
+    return run
+
+
+def _conv_vjp(c: VJPContext):
+    x, w = c.inputs
+    return [F.conv2d_backprop_input(c.g, w, x, **c.attrs),
+            F.conv2d_backprop_filter(x, c.g, w, **c.attrs)]
+
+
+defop("conv2d", aliases=("Conv2D",), inputs=2, infer=_conv2d_infer, forward=None,
+      kernel=_conv2d_kernel, vjp=_conv_vjp, attrs=CONV_ATTRS,
+      doc="NHWC input, HWIO filter; TensorFlow's SAME/VALID padding, strides, dilations.")
+
+
+def _backprop_infer(names: tuple[str, str, str], input_at: int, filter_at: int):
+    """A backprop's output takes the shape of its third input (which lends only that)."""
+
+    def infer(specs, attrs):
+        dt = check_dtypes(specs[:2], "float")
+        _rank4(specs, names)
+        _check_channels(specs[input_at].shape, specs[filter_at].shape, filter_at)
+        return TensorSpec(specs[2].shape, dt)
+
+    return infer
+
+
+def _backprop_input_kernel(attrs, specs):
+    def run(g: np.ndarray, w: np.ndarray, like: np.ndarray) -> np.ndarray:
+        kh, kw, cin, cout = w.shape
+        win = _window(attrs, (kh, kw))
+        lay = win.layout(like.shape[1], like.shape[2])
+        cols = (g.reshape(-1, cout) @ w.reshape(-1, cout).T).reshape(
+            (*g.shape[:3], kh, kw, cin))
+        return scatter(lambda i, j: cols[:, :, :, i, j, :], like.shape, win, lay, g.dtype)
+
+    return run
+
+
+def _backprop_input_vjp(c: VJPContext):
+    g, w, _ = c.inputs
+    return [F.conv2d(c.g, w, **c.attrs), F.conv2d_backprop_filter(c.g, g, w, **c.attrs), None]
+
+
+defop("conv2d_backprop_input", aliases=("Conv2DBackpropInput",), inputs=3,
+      infer=_backprop_infer(("the gradient", "the filter", "the input"), 2, 1),
+      forward=None, kernel=_backprop_input_kernel,
+      vjp=_backprop_input_vjp, attrs=CONV_ATTRS,
+      doc="Internal: conv2d's gradient w.r.t. its input. Inputs (gradient, filter, input); "
+          "the input gives only its shape. Linear in the gradient and in the filter.")
+
+
+def _backprop_filter_kernel(attrs, specs):
+    def run(x: np.ndarray, g: np.ndarray, like: np.ndarray) -> np.ndarray:
+        return np.tensordot(_input_patches(attrs, x, like.shape), g,
+                            axes=([0, 1, 2], [0, 1, 2]))
+
+    return run
+
+
+def _backprop_filter_vjp(c: VJPContext):
+    x, g, _ = c.inputs
+    return [F.conv2d_backprop_input(g, c.g, x, **c.attrs), F.conv2d(x, c.g, **c.attrs), None]
+
+
+defop("conv2d_backprop_filter", aliases=("Conv2DBackpropFilter",), inputs=3,
+      infer=_backprop_infer(("the input", "the gradient", "the filter"), 0, 2),
+      forward=None, kernel=_backprop_filter_kernel,
+      vjp=_backprop_filter_vjp, attrs=CONV_ATTRS,
+      doc="Internal: conv2d's gradient w.r.t. its filter. Inputs (input, gradient, filter); "
+          "the filter gives only its shape. Linear in the input and in the gradient.")
+
+# -- pools --------------------------------------------------------------------------------
+
+
+def _pooled_shape(shape, attrs) -> tuple[int | None, ...]:
+    win = _window(attrs, attrs["ksize"])
+    return (shape[0], win.out_dim(shape[1], 0), win.out_dim(shape[2], 1), shape[3])
+
+
+def _pool_infer(specs, attrs):
+    dt = check_dtypes(specs, "float")
+    _rank4(specs, ("the input (NHWC)",))
+    return TensorSpec(_pooled_shape(specs[0].shape, attrs), dt)
+
+
+def _pool_grad_infer(specs, attrs):
+    """(input, gradient of the pooled output) -> shaped like the input."""
+    dt = check_dtypes(specs, "float")
+    _rank4(specs, ("the input", "the gradient"))
+    return TensorSpec(specs[0].shape, dt)
+
+
+def _pooled_like_infer(specs, attrs):
+    """(input, a tensor shaped like the input) -> shaped like the pooled output."""
+    dt = check_dtypes(specs, "float")
+    _rank4(specs, ("the input", "the tensor"))
+    return TensorSpec(_pooled_shape(specs[0].shape, attrs), dt)
+
+
+def _pool_geometry(attrs, x: np.ndarray):
+    win = _window(attrs, attrs["ksize"])
+    return win, win.layout(x.shape[1], x.shape[2])
+
+
+def _max_pool_kernel(attrs, specs):
+    def run(x: np.ndarray) -> np.ndarray:
+        win, lay = _pool_geometry(attrs, x)
+        xp = pad(x, lay, -np.inf)
+        out = None
+        for _, _, (rows, cols) in offsets(win, lay):
+            part = xp[:, rows, cols, :]
+            out = part.copy() if out is None else np.maximum(out, part, out=out)
+        return out
+
+    return run
+
+
+def _max_pool_grad_kernel(attrs, specs):
+    def run(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        win, lay = _pool_geometry(attrs, x)
+        chosen = first_argmax(pad(x, lay, -np.inf), win, lay)
+        kw = win.size[1]
+        return scatter(lambda i, j: np.where(chosen == i * kw + j, g, 0), x.shape, win, lay,
+                       g.dtype)
+
+    return run
+
+
+def _max_pool_grad_grad_kernel(attrs, specs):
+    def run(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        win, lay = _pool_geometry(attrs, x)
+        chosen = first_argmax(pad(x, lay, -np.inf), win, lay)
+        view = patches(pad(t, lay), win, lay)
+        n, oh, ow, kh, kw, c = view.shape
+        picked = np.take_along_axis(view.reshape(n, oh, ow, kh * kw, c),
+                                    chosen[:, :, :, None, :], axis=3)
+        return picked[:, :, :, 0, :]
+
+    return run
+
+
+defop("max_pool", aliases=("MaxPool", "max_pool2d"), infer=_pool_infer, forward=None,
+      kernel=_max_pool_kernel, attrs=POOL_ATTRS,
+      vjp=lambda c: [F.max_pool_grad(c.x, c.g, **c.attrs)],
+      doc="NHWC; SAME pads with -inf. The gradient goes to each window's first maximum.")
+defop("max_pool_grad", aliases=("MaxPoolGrad",), inputs=2, infer=_pool_grad_infer,
+      forward=None, kernel=_max_pool_grad_kernel, attrs=POOL_ATTRS,
+      vjp=lambda c: [F.zeros_like(c.x), F.max_pool_grad_grad(c.x, c.g, **c.attrs)],
+      doc="Internal: (input, gradient of max_pool's output) -> gradient of the input, all "
+          "to the first maximum of each window (row-major within the window).")
+defop("max_pool_grad_grad", aliases=("MaxPoolGradGrad",), inputs=2,
+      infer=_pooled_like_infer, forward=None, kernel=_max_pool_grad_grad_kernel,
+      attrs=POOL_ATTRS,
+      vjp=lambda c: [F.zeros_like(c.x), F.max_pool_grad(c.x, c.g, **c.attrs)],
+      doc="Internal: (input, t shaped like the input) -> t read at each window's first "
+          "maximum; the adjoint of max_pool_grad in its second argument.")
+
+
+def _avg_pool_kernel(attrs, specs):
+    def run(x: np.ndarray) -> np.ndarray:
+        win, lay = _pool_geometry(attrs, x)
+        xp = pad(x, lay)
+        total = np.zeros((x.shape[0], lay.oh, lay.ow, x.shape[3]), dtype=x.dtype)
+        for _, _, (rows, cols) in offsets(win, lay):
+            total += xp[:, rows, cols, :]
+        return total / window_counts(win, lay, x.dtype)
+
+    return run
+
+
+def _avg_pool_grad_kernel(attrs, specs):
+    def run(g: np.ndarray, like: np.ndarray) -> np.ndarray:
+        win, lay = _pool_geometry(attrs, like)
+        share = g / window_counts(win, lay, g.dtype)
+        return scatter(lambda i, j: share, like.shape, win, lay, g.dtype)
+
+    return run
+
+
+defop("avg_pool", aliases=("AvgPool", "avg_pool2d"), infer=_pool_infer, forward=None,
+      kernel=_avg_pool_kernel, attrs=POOL_ATTRS,
+      vjp=lambda c: [F.avg_pool_grad(c.g, c.x, **c.attrs)],
+      doc="NHWC; SAME divides by the number of cells inside the input (TensorFlow).")
+
+
+def _avg_pool_grad_infer(specs, attrs):
+    dt = check_dtypes(specs, "float")
+    _rank4(specs, ("the gradient", "the input"))
+    return TensorSpec(specs[1].shape, dt)
+
+
+defop("avg_pool_grad", aliases=("AvgPoolGrad",), inputs=2, infer=_avg_pool_grad_infer,
+      forward=None, kernel=_avg_pool_grad_kernel, attrs=POOL_ATTRS,
+      vjp=lambda c: [F.avg_pool(c.g, **c.attrs), None],
+      doc="Internal: (gradient of avg_pool's output, input) -> gradient of the input; the "
+          "input gives only its shape. Linear; its adjoint is avg_pool.")
