@@ -276,11 +276,17 @@ defop("concat", aliases=("ConcatV2", "Concat", "concatenate"), inputs=(1, None),
       doc="Joins inputs along an existing axis; the gradient is g cut back into pieces.")
 
 
+def _outputs(pieces: list[np.ndarray]) -> list[np.ndarray] | np.ndarray:
+    """The plan unpacks a list only for a node of several outputs; one piece goes bare."""
+    return pieces[0] if len(pieces) == 1 else pieces
+
+
 def _split_like_kernel(attrs, specs):
     axis = normalize_axis(attrs["axis"], len(specs[0].shape))
 
     def run(g, *likes):
-        return np.split(g, np.cumsum([like.shape[axis] for like in likes])[:-1], axis=axis)
+        cuts = np.cumsum([like.shape[axis] for like in likes])[:-1]
+        return _outputs(np.split(g, cuts, axis=axis))
 
     return run
 
@@ -366,7 +372,7 @@ def _split_kernel(attrs, specs):
 
     def run(x):
         sizes = _split_sizes(split, x.shape[axis])
-        return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+        return _outputs(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
     return run
 
@@ -515,7 +521,9 @@ def _slice_infer(specs, attrs):
     shape = specs[0].shape
     strided = _slice_as_strided(attrs, len(shape))
     _check_slice_bounds(attrs, shape)
-    return TensorSpec(_indexed_shape(_strided_index(strided, len(shape)), shape),
+    dims = _indexed_shape(_strided_index(strided, len(shape)), shape)
+    # a given size holds even where the input's dim is unknown: run time checks the bounds
+    return TensorSpec(tuple(d if s == -1 else s for d, s in zip(dims, attrs["size"])),
                       specs[0].dtype)
 
 
