@@ -404,6 +404,13 @@ def _mask(v) -> int:
     return v
 
 
+def _zero_only(v) -> int:
+    """An attr TensorFlow exports as 0; any other value asks for what we do not support."""
+    if parse.integer(v) != 0:
+        raise ValueError(f"only 0 is supported, got {v}")
+    return 0
+
+
 def _strided_index(attrs, rank: int) -> Index:
     """The numpy index of a strided_slice: one slice (or shrinking int) per listed axis."""
     begin, end = attrs["begin"], attrs["end"]
@@ -458,6 +465,8 @@ STRIDED_ATTRS = {
     "begin_mask": Attr(0, _mask),
     "end_mask": Attr(0, _mask),
     "shrink_axis_mask": Attr(0, _mask),
+    "ellipsis_mask": Attr(0, _zero_only),
+    "new_axis_mask": Attr(0, _zero_only),
 }
 
 
@@ -579,7 +588,8 @@ def _gather_kernel(attrs, specs):
 
 
 defop("gather", aliases=("GatherV2", "Gather"), inputs=2, infer=_gather_infer,
-      forward=None, kernel=_gather_kernel, attrs={"axis": Attr(0, parse.integer)},
+      forward=None, kernel=_gather_kernel,
+      attrs={"axis": Attr(0, parse.integer), "batch_dims": Attr(0, _zero_only)},
       vjp=lambda c: [F.gather_grad(c.g, c.y, c.x, axis=c.attrs["axis"]), None],
       doc="Inputs params and int32/int64 indices of any rank; indices get no gradient.")
 
