@@ -1,8 +1,11 @@
-"""Shape and indexing ops, and the internal helpers that undo broadcasting.
+"""Shape and indexing ops, and the internal helpers their VJPs emit.
 
 ``sum_to_shape`` / ``sum_to_like`` and ``broadcast_to`` / ``broadcast_like`` are each
 other's VJPs; ``builder.sum_to`` and ``builder.broadcast_like`` pick the static or the
-run-time form.
+run-time form. Each gradient helper (``split_like``, ``strided_slice_grad``,
+``gather_grad``, ``tile_grad``) takes the forward input as a "like" operand for its
+run-time shape, so unknown dimensions need no second path, and has the forward op as
+its own VJP, so gradients of gradients work.
 """
 from __future__ import annotations
 
