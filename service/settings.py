@@ -1,0 +1,45 @@
+"""Every limit and knob of the service, read once from ``GRADSERVE_*`` variables and flags.
+
+Flags given to ``python -m service`` win over environment variables, which win over the
+defaults below. The same object is handed to the worker processes, so a limit is one number
+everywhere.
+"""
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Server settings; each field is also a ``--kebab-case`` flag of ``python -m service``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRADSERVE_", frozen=True, extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on.")
+    workers: int = Field(default_factory=_cpu_count, ge=1, le=256,
+                         description="Worker processes computing gradients (default: CPUs).")
+    timeout: float = Field(30.0, gt=0, description="Seconds one computation may take (504).")
+    queue_size: int = Field(64, ge=0, description="Requests waiting for a free worker (429).")
+    retry_after: int = Field(1, ge=0, description="Retry-After seconds sent with a 429.")
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Request body limit (413).")
+    max_nodes: int = Field(200_000, ge=1, description="Nodes per graph (413).")
+    max_elements: int = Field(16 * 1024 * 1024, ge=1,
+                              description="Elements per tensor, checked from shapes (413).")
+    graph_cache_size: int = Field(128, ge=0, description="Built graphs kept per worker.")
+    plan_cache_size: int = Field(256, ge=0,
+                                 description="Differentiated plans kept per worker.")
+    shutdown_timeout: float = Field(30.0, ge=0,
+                                    description="Seconds to finish in-flight work on stop.")
+    worker_start_timeout: float = Field(60.0, gt=0,
+                                        description="Seconds a new worker may take to start.")
+    log_level: str = Field("info", description="uvicorn log level.")
