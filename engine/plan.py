@@ -55,15 +55,15 @@ class Plan:
                 else:
                     feeds.append((node.name, slot, node.spec, node.op == "placeholder"))
                 continue
-            fn = registry.get(node.op).bind(node.attrs, tuple(graph.spec(r) for r in
-                                                              node.inputs))
+            opdef = registry.get(node.op)
+            fn = opdef.bind(node.attrs, tuple(graph.spec(r) for r in node.inputs))
             ins = tuple(slot_of[r] for r in node.inputs)
-            folded = _fold(fn, ins, initial, known, node) if len(node.outputs) == 1 else None
+            folded = None if opdef.multi_output else _fold(fn, ins, initial, known, node)
             if folded is not None:
                 slot_of[(node.name, 0)] = slot = new_slot(folded)
                 known.add(slot)
                 continue
-            if len(node.outputs) == 1:
+            if not opdef.multi_output:
                 slot_of[(node.name, 0)] = out = new_slot()
                 steps.append((fn, ins, out, ()))
                 step_nodes.append(node.name)

@@ -279,17 +279,12 @@ defop("concat", aliases=("ConcatV2", "Concat", "concatenate"), inputs=(1, None),
       doc="Joins inputs along an existing axis; the gradient is g cut back into pieces.")
 
 
-def _outputs(pieces: list[np.ndarray]) -> list[np.ndarray] | np.ndarray:
-    """The plan unpacks a list only for a node of several outputs; one piece goes bare."""
-    return pieces[0] if len(pieces) == 1 else pieces
-
-
 def _split_like_kernel(attrs, specs):
     axis = normalize_axis(attrs["axis"], len(specs[0].shape))
 
     def run(g, *likes):
         cuts = np.cumsum([like.shape[axis] for like in likes])[:-1]
-        return _outputs(np.split(g, cuts, axis=axis))
+        return np.split(g, cuts, axis=axis)
 
     return run
 
@@ -375,7 +370,7 @@ def _split_kernel(attrs, specs):
 
     def run(x):
         sizes = _split_sizes(split, x.shape[axis])
-        return _outputs(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+        return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
 
     return run
 
