@@ -1,13 +1,17 @@
-"""Linear algebra: matmul (batched, broadcasting, transposes, rank-1 as numpy)."""
+"""Linear algebra: matmul (batched, broadcasting, transposes, rank-1 as numpy), einsum and
+tensordot (both one explicit contraction, with one VJP rule)."""
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from ..builder import ops as F
-from ..shapes import broadcast
+from ..shapes import broadcast, is_static, normalize_axis
 from . import attrs as parse
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop
 from .rules import VJPContext
+from .subscripts import LETTERS, Contraction, parse_equation, resolve
 
 MATMUL_ATTRS = {
     "transpose_a": Attr(False, parse.boolean, aliases=("adj_x", "adjoint_a", "transpose_x1")),
@@ -86,3 +90,156 @@ defop("matmul", aliases=("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV
       inputs=2, infer=_matmul_infer, forward=None, kernel=_matmul_kernel, vjp=_matmul_vjp,
       attrs=MATMUL_ATTRS,
       doc="Rank >= 2 with broadcast batch dimensions; rank-1 operands as numpy does.")
+
+
+# -- einsum and tensordot: one explicit contraction, one VJP rule ------------------------
+
+
+def _contraction_infer(contraction_of):
+    """Shape rule of an op described by a ``Contraction`` of its input ranks."""
+
+    def infer(specs, attrs):
+        dt = check_dtypes(specs, "float")
+        try:
+            con = contraction_of(attrs, [len(s.shape) for s in specs])
+            shape = con.output_shape([s.shape for s in specs])
+        except ValueError as exc:
+            raise OpTypeError(str(exc)) from None
+        return TensorSpec(shape, dt)
+
+    return infer
+
+
+def _contraction_vjp(con: Contraction, inputs, g) -> list:
+    """Each operand's gradient is the einsum of the others and ``g`` onto its subscripts.
+
+    A letter that only that operand carries (summed within it), or that the others have as
+    a broadcast 1, is sized by a ones operand of its shape. Axes where the operand itself
+    had a broadcast 1 come out full size; autodiff sums them back to the operand's shape.
+    """
+    grads = []
+    for k, x in enumerate(inputs):
+        pairs = [(s, t) for i, (s, t) in enumerate(zip(con.inputs, inputs, strict=True))
+                 if i != k]
+        pairs.append((con.output, g))
+        if _needs_own_sizes(con, pairs, con.inputs[k], x.shape):
+            pairs.append((con.inputs[k], F.ones_like(x)))
+        equation = ",".join(s for s, _ in pairs) + "->" + con.inputs[k]
+        if len(pairs) == 1 and pairs[0][0] == con.inputs[k]:
+            grads.append(g)
+        else:
+            grads.append(F.einsum(*(t for _, t in pairs), equation=equation))
+    return grads
+
+
+def _needs_own_sizes(con: Contraction, pairs, subs: str, shape) -> bool:
+    """Whether some axis of the operand is not sized by the others and ``g``: a letter only
+    it carries, or one they have as 1 (or unknown) where it may be larger."""
+    sizes = Contraction(tuple(s for s, _ in pairs), "", con.broadcast).sizes(
+        [t.shape for _, t in pairs])
+    for letter, d in zip(subs, shape, strict=True):
+        if letter not in sizes:
+            return True
+        if d != 1 and (sizes[letter] is None or sizes[letter] == 1):
+            return True
+    return False
+
+
+def _einsum_contraction(attrs, ranks) -> Contraction:
+    return resolve(attrs["equation"], ranks)
+
+
+def _einsum_kernel(attrs, specs):
+    """The equation made explicit and, for several operands, the contraction order chosen
+    once per plan (or once per new set of shapes when some are unknown)."""
+    equation = _einsum_contraction(attrs, [len(s.shape) for s in specs]).equation
+    if len(specs) == 1:
+        return lambda x: np.asarray(np.einsum(equation, x))
+    paths: dict[tuple[tuple[int, ...], ...], Any] = {}
+
+    def path_for(shapes):
+        path = paths.get(shapes)
+        if path is None:
+            stand_ins = [np.broadcast_to(np.zeros((), dtype=np.float32), s) for s in shapes]
+            path = paths[shapes] = np.einsum_path(equation, *stand_ins, optimize="greedy")[0]
+        return path
+
+    static = [s.shape for s in specs]
+    if all(is_static(s) for s in static):
+        path_for(tuple(tuple(s) for s in static))
+
+    def run(*xs):
+        path = path_for(tuple(x.shape for x in xs))
+        return np.asarray(np.einsum(equation, *xs, optimize=path))
+
+    return run
+
+
+def _einsum_vjp(c: VJPContext):
+    con = _einsum_contraction(c.attrs, [t.ndim for t in c.inputs])
+    return _contraction_vjp(con, c.inputs, c.g)
+
+
+defop("einsum", aliases=("Einsum",), inputs=(1, None),
+      infer=_contraction_infer(_einsum_contraction), forward=None, kernel=_einsum_kernel,
+      vjp=_einsum_vjp, attrs={"equation": Attr(parse=parse_equation)},
+      doc="numpy's einsum: implicit output, '...' broadcasting, letters summed within one "
+          "operand. A letter repeated inside one operand (a diagonal) is refused.")
+
+
+def _tensordot_axes(v: Any) -> int | tuple[tuple[int, ...], tuple[int, ...]]:
+    """An int n (the last n axes of a with the first n of b) or a pair of axis lists."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        if v < 0:
+            raise ValueError(f"axes must be >= 0, got {v}")
+        return v
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        a_axes, b_axes = ((x,) if isinstance(x, int) else x for x in v)
+        a_axes, b_axes = parse.int_list(a_axes), parse.int_list(b_axes)
+        if len(a_axes) != len(b_axes):
+            raise ValueError(f"axes pairs {list(a_axes)} and {list(b_axes)} differ in length")
+        return a_axes, b_axes
+    raise ValueError(f"axes must be an int or a pair of lists of ints, got {v!r}")
+
+
+def _tensordot_pairs(axes, ranks) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    ra, rb = ranks
+    if isinstance(axes, int):
+        if axes > min(ra, rb):
+            raise ValueError(f"cannot contract {axes} axes of operands of ranks {ra} and {rb}")
+        return tuple(range(ra - axes, ra)), tuple(range(axes))
+    a_axes = tuple(normalize_axis(a, ra) for a in axes[0])
+    b_axes = tuple(normalize_axis(b, rb) for b in axes[1])
+    for side, ax in (("a", a_axes), ("b", b_axes)):
+        if len(set(ax)) != len(ax):
+            raise ValueError(f"axes of {side} repeat an axis: {list(ax)}")
+    return a_axes, b_axes
+
+
+def _tensordot_contraction(attrs, ranks) -> Contraction:
+    """tensordot as an einsum: a's axes lettered in order; b shares the contracted ones."""
+    a_axes, b_axes = _tensordot_pairs(attrs["axes"], ranks)
+    a = LETTERS[:ranks[0]]
+    fresh = iter(LETTERS[ranks[0]:])
+    shared = {b: a[i] for i, b in zip(a_axes, b_axes, strict=True)}
+    b = "".join(shared.get(j) or next(fresh) for j in range(ranks[1]))
+    out = "".join(a[i] for i in range(ranks[0]) if i not in a_axes) + "".join(
+        b[j] for j in range(ranks[1]) if j not in b_axes)
+    return Contraction((a, b), out)
+
+
+def _tensordot_kernel(attrs, specs):
+    axes = _tensordot_pairs(attrs["axes"], [len(s.shape) for s in specs])
+    return lambda a, b: np.tensordot(a, b, axes=axes)
+
+
+def _tensordot_vjp(c: VJPContext):
+    con = _tensordot_contraction(c.attrs, [t.ndim for t in c.inputs])
+    return _contraction_vjp(con, c.inputs, c.g)
+
+
+defop("tensordot", aliases=("TensorDot",), inputs=2,
+      infer=_contraction_infer(_tensordot_contraction), forward=None,
+      kernel=_tensordot_kernel, vjp=_tensordot_vjp,
+      attrs={"axes": Attr(parse=_tensordot_axes)},
+      doc="axes: an int n (a's last n with b's first n) or a pair of axis lists.")
