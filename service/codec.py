@@ -130,9 +130,9 @@ def _cast(arr: np.ndarray, dtype: np.dtype, loc: Loc) -> np.ndarray:
     if arr.dtype == dtype:
         return arr
     if dtype.kind in "iu":
-        if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-                raise TensorError(f"a {dtype.name} tensor holds only whole numbers", loc)
+        if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr))
+                                          and np.all(arr == np.round(arr))):
+            raise TensorError(f"a {dtype.name} tensor holds only whole numbers", loc)
         info = np.iinfo(dtype)
         if arr.size and (arr.min() < info.min or arr.max() > info.max):
             raise TensorError(f"a value is out of the range of {dtype.name}", loc)
@@ -220,7 +220,7 @@ def _kind(v: Any) -> str:
 
 def encode(arr: np.ndarray, encoding: str = "nested") -> Any:
     """A JSON-ready value (orjson Fragments inside) for one array, in the asked form."""
-    arr = np.ascontiguousarray(arr)
+    arr = arr if arr.flags.c_contiguous else arr.copy()  # (ascontiguousarray makes 0-d 1-d)
     if encoding == "nested":
         return orjson.Fragment(numbers_json(arr))
     head = {"dtype": arr.dtype.name, "shape": list(arr.shape)}

@@ -51,8 +51,10 @@ class ProblemError(Exception):
     """Raised anywhere in request handling; turned into a problem+json answer."""
 
     def __init__(self, kind: str, detail: str, errors: Iterable[tuple[Loc, str]] = (),
-                 *, node: str | None = None, status: int | None = None):
+                 *, node: str | None = None, status: int | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(detail)
+        self.headers = headers or {}
         self.kind = kind
         self.status = status or KINDS[kind][0]
         self.detail = detail

@@ -67,7 +67,7 @@ class GraphCache:
             dtype = canonical_dtype(dtype)
         except ValueError as exc:
             raise ProblemError("invalid-graph", str(exc), [([*where, "nodes", i, "dtype"],
-                                                            str(exc))], node=node["name"])
+                                                            str(exc))], node=node["name"]) from None
         value = decode_at(node["value"], dtype, self.max_elements, [*where, "nodes", i, "value"])
         return {**node, "value": value}
 

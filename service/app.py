@@ -1,0 +1,115 @@
+"""``create_app(settings)``: the FastAPI app, its worker pool (in the lifespan), errors,
+metrics, docs and the OpenAPI schema."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from pydantic.json_schema import models_json_schema
+from starlette.exceptions import HTTPException
+
+from .errors import PROBLEM_JSON, Problem, ProblemError, problem_body
+from .metrics import Metrics, MetricsMiddleware
+from .pool import Pool
+from .routes import ROUTERS, docs
+from .schemas import GradientsRequest, GradOperationRequest
+from .settings import Settings
+
+log = logging.getLogger("gradserve")
+DESCRIPTION = ("Gradients of computation graphs sent as JSON: `POST /gradients` "
+               "(TensorFlow 1.x tf.gradients) and `POST /grad-operation` (MindSpore "
+               "GradOperation), on one numpy reverse-mode engine.")
+
+
+def _version() -> str:
+    try:
+        return version("gradserve")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; its lifespan starts the worker pool and stops it gracefully."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = Pool(settings, metrics)
+        app.state.pool = pool
+        await pool.start()
+        log.info("gradserve ready: %d workers", settings.workers)
+        try:
+            yield
+        finally:
+            await pool.stop()
+
+    app = FastAPI(title="Gradserve", version=_version(), description=DESCRIPTION,
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.ASSETS), name="swagger-ui")
+    _add_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _problem(exc: ProblemError) -> Response:
+    return Response(exc.body(), status_code=exc.status, media_type=PROBLEM_JSON,
+                    headers=exc.headers or None)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def on_problem(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        return _problem(exc)
+
+    async def on_http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "internal")
+        body = problem_body(kind, str(exc.detail), status=exc.status_code)
+        return Response(body, status_code=exc.status_code, media_type=PROBLEM_JSON,
+                        headers=exc.headers)
+
+    async def on_invalid(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        items = [(list(e["loc"]), e["msg"]) for e in exc.errors()]
+        return _problem(ProblemError("invalid-request", "the request is not valid", items))
+
+    async def on_crash(_: Request, exc: Exception) -> Response:
+        log.error("unexpected error", exc_info=exc)
+        return Response(problem_body("internal", "an unexpected error occurred; it has been "
+                                     "logged"), status_code=500, media_type=PROBLEM_JSON)
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(Exception, on_crash)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the request and problem models, which are validated in the
+    workers rather than by FastAPI and so are referenced by hand."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    _, extra = models_json_schema(
+        [(GradientsRequest, "validation"), (GradOperationRequest, "validation"),
+         (Problem, "serialization")], ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in extra["$defs"].items():
+        components.setdefault(name, definition)
+    app.openapi_schema = schema
+    return schema

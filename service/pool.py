@@ -1,0 +1,279 @@
+"""The worker pool: N processes, a bounded queue, a deadline per job, dead workers replaced.
+
+The event loop only moves bytes. Each worker has one slot task that takes jobs from the
+shared queue and does the pipe round trip in a thread (blocking pipe calls stay off the
+loop). A job over its deadline gets 504 and its worker is killed and replaced; a worker
+that dies (kill -9, the OOM killer) gives its job a 503 and is replaced at once; an idle
+worker's death is noticed through its process sentinel, watched with ``loop.add_reader``.
+Processes come from a forkserver that has preloaded the engine.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing as mp
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import orjson
+
+from .errors import ProblemError
+from .metrics import Metrics
+from .settings import Settings
+from .worker import READY, worker_main
+
+log = logging.getLogger("gradserve.pool")
+_CONTEXT: Any = None
+
+
+def _context() -> Any:
+    """One forkserver for the process, with the worker's imports preloaded (fork-safe with a
+    running event loop and threads, unlike plain fork)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = mp.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["service.worker"])
+    return _CONTEXT
+
+
+@dataclass
+class Answer:
+    """A worker's answer, relayed as is."""
+
+    status: int
+    content_type: str
+    body: bytes
+    plan_cache_hit: bool | None = None
+    graph_cache_hit: bool | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Process:
+    """One worker process and the parent's end of its pipe. Blocking calls run in threads."""
+
+    def __init__(self, settings: dict[str, Any], index: int):
+        ctx = _context()
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=worker_main, args=(child, settings), daemon=True,
+                                name=f"gradserve-worker-{index}")
+        self.proc.start()
+        child.close()
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self.conn.poll(timeout):
+            raise TimeoutError(f"worker did not start within {timeout} s")
+        if self.conn.recv_bytes() != READY:
+            raise RuntimeError("worker sent something other than ready")
+
+    def roundtrip(self, kind: str, body: bytes) -> tuple[bytes, bytes]:
+        conn: Connection = self.conn
+        conn.send_bytes(kind.encode())
+        conn.send_bytes(body)
+        return conn.recv_bytes(), conn.recv_bytes()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid
+
+    def end(self, grace: float = 0.0) -> None:
+        """Close the pipe (an idle worker then exits by itself); kill it after ``grace``."""
+        self.conn.close()
+        self.proc.join(grace)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(1.0)
+
+
+@dataclass
+class _Job:
+    kind: str
+    body: bytes
+    future: asyncio.Future[Answer]
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+class _Slot:
+    """A place for one worker: its current process, whether it is busy, its death signal."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.process: _Process | None = None
+        self.busy = False
+        self.died: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
+class Pool:
+    """Hands request bodies to worker processes and relays their answers."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None):
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self._payload = settings.model_dump()
+        self._slots = [_Slot(i) for i in range(settings.workers)]
+        self._threads = ThreadPoolExecutor(max_workers=2 * settings.workers + 2,
+                                           thread_name_prefix="gradserve-pipe")
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._in_system = 0
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.metrics.queue_depth.set_function(self._queue.qsize)
+        self.metrics.busy_workers.set_function(lambda: sum(s.busy for s in self._slots))
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every worker (in parallel) and their slot tasks."""
+        await asyncio.gather(*(self._start_worker(s) for s in self._slots))
+        for slot in self._slots:
+            slot.task = asyncio.create_task(self._serve(slot), name=f"slot-{slot.index}")
+
+    async def stop(self) -> None:
+        """Refuse new work, let queued and running jobs finish (up to shutdown_timeout),
+        then end the workers."""
+        self._closing = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), self.settings.shutdown_timeout)
+        except TimeoutError:
+            log.warning("shutdown: %d jobs unfinished after %.1f s", self._in_system,
+                        self.settings.shutdown_timeout)
+        for slot in self._slots:
+            if slot.task is not None:
+                slot.task.cancel()
+        for slot in self._slots:
+            self._forget(slot, grace=1.0)
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def ready(self) -> bool:
+        return not self._closing and all(
+            s.process is not None and s.process.proc.is_alive() for s in self._slots)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"index": s.index, "pid": s.process.pid if s.process else None,
+                 "alive": bool(s.process and s.process.proc.is_alive()), "busy": s.busy}
+                for s in self._slots]
+
+    # -- submitting -------------------------------------------------------------------------
+
+    async def submit(self, kind: str, body: bytes) -> Answer:
+        """Queue a job and wait for its answer; refuses with 503 (closing) or 429 (full)."""
+        if self._closing:
+            raise ProblemError("unavailable", "the server is shutting down")
+        if self._in_system >= self.settings.workers + self.settings.queue_size:
+            raise ProblemError("queue-full", f"{self._in_system} requests are already in the "
+                               "server; retry later",
+                               headers={"Retry-After": str(self.settings.retry_after)})
+        job = _Job(kind, body, asyncio.get_running_loop().create_future())
+        self._in_system += 1
+        self._idle.clear()
+        self._queue.put_nowait(job)
+        try:
+            return await job.future
+        finally:
+            self._in_system -= 1
+            if self._in_system == 0:
+                self._idle.set()
+
+    # -- slots --------------------------------------------------------------------------------
+
+    async def _serve(self, slot: _Slot) -> None:
+        while True:
+            if slot.process is None or slot.died is None or slot.died.done():
+                await self._replace(slot, "died")
+                continue
+            getting = asyncio.ensure_future(self._queue.get())
+            await asyncio.wait({getting, slot.died}, return_when=asyncio.FIRST_COMPLETED)
+            if not getting.done():
+                getting.cancel()
+                continue
+            job = getting.result()
+            if job.future.done():  # the client went away while it waited
+                continue
+            await self._run(slot, job)
+
+    async def _run(self, slot: _Slot, job: _Job) -> None:
+        assert slot.process is not None
+        loop = asyncio.get_running_loop()
+        slot.busy = True
+        started = time.perf_counter()
+        try:
+            header, body = await asyncio.wait_for(
+                loop.run_in_executor(self._threads, slot.process.roundtrip, job.kind, job.body),
+                self.settings.timeout)
+        except TimeoutError:
+            _settle(job, ProblemError("timeout", f"the computation took longer than "
+                                      f"{self.settings.timeout:g} s; it was stopped"))
+            await self._replace(slot, "timeout")
+            return
+        except (EOFError, OSError):
+            _settle(job, ProblemError("worker-died", "the worker computing this request "
+                                      "died (killed, or out of memory); it has been replaced"))
+            await self._replace(slot, "died")
+            return
+        finally:
+            slot.busy = False
+        meta = orjson.loads(header)
+        timings = meta["timings"]
+        worker_time = sum(timings.values())
+        timings["queue"] = started - job.queued_at
+        timings["ipc"] = max(0.0, time.perf_counter() - started - worker_time)
+        self.metrics.cache_flags(meta["plan_cache_hit"], meta["graph_cache_hit"])
+        if not job.future.done():
+            job.future.set_result(Answer(meta["status"], meta["content_type"], body,
+                                         meta["plan_cache_hit"], meta["graph_cache_hit"],
+                                         timings))
+
+    async def _replace(self, slot: _Slot, reason: str) -> None:
+        """End the slot's process (if any) and start a new one, retrying on failure."""
+        if slot.process is not None:
+            self.metrics.restarts.labels(reason).inc()
+            log.warning("worker %d (pid %s) %s; starting a replacement", slot.index,
+                        slot.process.pid, "ran over its deadline" if reason == "timeout"
+                        else "died")
+        self._forget(slot)
+        delay = 0.1
+        while True:
+            try:
+                await self._start_worker(slot)
+                return
+            except Exception as exc:
+                log.error("could not start worker %d: %s; retrying", slot.index, exc)
+                self._forget(slot)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _start_worker(self, slot: _Slot) -> None:
+        loop = asyncio.get_running_loop()
+        process = await loop.run_in_executor(self._threads, _Process, self._payload, slot.index)
+        slot.process = process
+        await loop.run_in_executor(self._threads, process.wait_ready,
+                                   self.settings.worker_start_timeout)
+        died = loop.create_future()
+        sentinel = process.proc.sentinel
+
+        def on_exit() -> None:
+            loop.remove_reader(sentinel)
+            if not died.done():
+                died.set_result(None)
+
+        loop.add_reader(sentinel, on_exit)
+        slot.died = died
+
+    def _forget(self, slot: _Slot, grace: float = 0.0) -> None:
+        process, slot.process = slot.process, None
+        if process is None:
+            return
+        with contextlib.suppress(RuntimeError, ValueError, OSError):
+            asyncio.get_running_loop().remove_reader(process.proc.sentinel)
+        process.end(grace)
+
+
+def _settle(job: _Job, exc: Exception) -> None:
+    if not job.future.done():
+        job.future.set_exception(exc)
