@@ -1,0 +1,369 @@
+"""Neural-network ops: forwards against direct numpy references, float64 finite-difference
+VJPs for every op and attr form, Hessian-vector products through the internal gradient
+ops, graph errors, and the recorded TensorFlow / PyTorch acceptance cases."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import Graph, GraphError, compute_gradients, run
+
+from .gradcheck import check_second_order, check_vjp, rand
+
+CASES = Path("/work/shared/cases/public")
+
+
+# -- references, written the plain way (loops over output positions) ---------------------
+
+def _geometry(n: int, k: int, s: int, d: int, same: bool) -> tuple[int, int]:
+    """(output size, padding before) by TensorFlow's rule."""
+    span = (k - 1) * d + 1
+    if not same:
+        return (n - span) // s + 1, 0
+    out = math.ceil(n / s)
+    return out, max((out - 1) * s + span - n, 0) // 2
+
+
+def ref_windows(x, size, strides, dilations, same):
+    """Yield (oh, ow, list of (input row, input col, kernel i, kernel j) inside the input)."""
+    _, h, w, _ = x.shape
+    oh, top = _geometry(h, size[0], strides[0], dilations[0], same)
+    ow, left = _geometry(w, size[1], strides[1], dilations[1], same)
+    for a in range(oh):
+        for b in range(ow):
+            cells = []
+            for i in range(size[0]):
+                for j in range(size[1]):
+                    r = a * strides[0] - top + i * dilations[0]
+                    c = b * strides[1] - left + j * dilations[1]
+                    if 0 <= r < h and 0 <= c < w:
+                        cells.append((r, c, i, j))
+            yield a, b, oh, ow, cells
+
+
+def ref_conv2d(x, w, strides=(1, 1), dilations=(1, 1), same=False):
+    out = None
+    for a, b, oh, ow, cells in ref_windows(x, w.shape[:2], strides, dilations, same):
+        if out is None:
+            out = np.zeros((x.shape[0], oh, ow, w.shape[3]))
+        for r, c, i, j in cells:
+            out[:, a, b, :] += x[:, r, c, :] @ w[i, j]
+    return out
+
+
+def ref_pool(x, size, strides, same, kind):
+    out = None
+    for a, b, oh, ow, cells in ref_windows(x, size, strides, (1, 1), same):
+        if out is None:
+            out = np.zeros((x.shape[0], oh, ow, x.shape[3]))
+        vals = np.stack([x[:, r, c, :] for r, c, _, _ in cells])
+        out[:, a, b, :] = vals.max(axis=0) if kind == "max" else vals.mean(axis=0)
+    return out
+
+
+def one_op(op, arrays, attrs=None):
+    names = [f"in{i}" for i in range(len(arrays))]
+    nodes = [{"name": n, "op": "placeholder", "shape": list(a.shape), "dtype": a.dtype.name}
+             for n, a in zip(names, arrays, strict=True)]
+    nodes.append({"name": "y", "op": op, "inputs": names, "attrs": attrs or {}})
+    graph = Graph.build(nodes)
+    return run(graph, ["y"], dict(zip(names, arrays, strict=True)))[0], graph
+
+
+def simplex(*shape, seed=0, axis=-1):
+    """Labels that sum to 1 along ``axis`` (TensorFlow's gradient assumes it)."""
+    p = np.random.default_rng(seed).uniform(0.1, 1.0, size=shape)
+    return p / p.sum(axis=axis, keepdims=True)
+
+
+# -- softmax family -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("axis", [0, -1, 1])
+def test_softmax_and_log_softmax(axis):
+    x = rand(3, 4, 5)
+    got, _ = one_op("softmax", [x], {"axis": axis})
+    e = np.exp(x)
+    np.testing.assert_allclose(got, e / e.sum(axis=axis, keepdims=True), rtol=1e-12)
+    got_log, _ = one_op("LogSoftmax", [x], {"axis": axis})
+    np.testing.assert_allclose(got_log, np.log(e / e.sum(axis=axis, keepdims=True)),
+                               rtol=1e-12)
+    check_vjp("softmax", [x], {"axis": axis})
+    check_vjp("log_softmax", [x], {"axis": axis})
+
+
+def test_softmax_is_stable_and_keeps_float32():
+    x = np.array([[1000.0, 1001.0, -1000.0]], dtype=np.float32)
+    got, _ = one_op("softmax", [x])
+    assert got.dtype == np.float32 and np.all(np.isfinite(got))
+    np.testing.assert_allclose(got.sum(), 1.0, rtol=1e-6)
+    got_log, _ = one_op("log_softmax", [x])
+    np.testing.assert_allclose(got_log[0, :2], np.log([1 / (1 + math.e), math.e / (1 + math.e)]),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_cross_entropy(axis):
+    logits = rand(3, 4, 2, seed=1)
+    labels = simplex(3, 4, 2, axis=axis)
+    got, graph = one_op("softmax_cross_entropy_with_logits", [labels, logits], {"axis": axis})
+    shift = logits - logits.max(axis=axis, keepdims=True)
+    log_sm = shift - np.log(np.exp(shift).sum(axis=axis, keepdims=True))
+    np.testing.assert_allclose(got, -(labels * log_sm).sum(axis=axis), rtol=1e-12)
+    assert graph.node("y").spec.shape == got.shape
+    check_vjp("softmax_cross_entropy_with_logits", [labels, logits], {"axis": axis})
+
+
+def test_softmax_cross_entropy_logits_gradient_is_tensorflows():
+    """Labels that do not sum to 1: the logits' gradient is still softmax - labels."""
+    labels = np.array([[0.5, 1.0, 0.0]])
+    logits = np.array([[0.2, -0.3, 1.1]])
+    graph = Graph.build([
+        {"name": "l", "op": "placeholder", "shape": [1, 3], "dtype": "float64"},
+        {"name": "z", "op": "placeholder", "shape": [1, 3], "dtype": "float64"},
+        {"name": "y", "op": "SoftmaxCrossEntropyWithLogits", "inputs": ["l", "z"]}])
+    dl, dz = compute_gradients(graph, {"l": labels, "z": logits}, ["y"], ["l", "z"]).gradients
+    sm = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(dz, sm - labels, rtol=1e-12)
+    np.testing.assert_allclose(dl, -np.log(sm), rtol=1e-12)
+
+
+def test_sigmoid_cross_entropy():
+    labels, logits = rand(3, 4, low=0, high=1), rand(3, 4, seed=2, low=-40, high=40)
+    got, _ = one_op("sigmoid_cross_entropy_with_logits", [labels, logits])
+    want = labels * np.log1p(np.exp(-logits)) + (1 - labels) * np.log1p(np.exp(logits))
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    check_vjp("sigmoid_cross_entropy_with_logits", [labels, rand(3, 4, seed=3)])
+    check_vjp("sigmoid_cross_entropy_with_logits", [labels, np.zeros((3, 4))])
+
+
+def test_l2_loss():
+    x = rand(3, 4)
+    got, graph = one_op("l2_loss", [x])
+    assert graph.node("y").spec.shape == ()
+    np.testing.assert_allclose(got, (x ** 2).sum() / 2, rtol=1e-12)
+    check_vjp("L2Loss", [x])
+
+
+def _xent_nodes(op):
+    return [{"name": "labels", "op": "placeholder", "shape": [3, 4], "dtype": "float64"},
+            {"name": "z", "op": "placeholder", "shape": [3, 4], "dtype": "float64"},
+            {"name": "ce", "op": op, "inputs": ["labels", "z"]},
+            {"name": "y", "op": "sum", "inputs": ["ce"]}]
+
+
+@pytest.mark.parametrize("op", ["softmax_cross_entropy_with_logits",
+                                "sigmoid_cross_entropy_with_logits"])
+def test_cross_entropy_second_order(op):
+    feeds = {"labels": simplex(3, 4), "z": rand(3, 4, seed=5)}
+    check_second_order(_xent_nodes(op), feeds, "y", "z")
+
+
+# -- conv2d ---------------------------------------------------------------------------------
+
+CONV_VARIANTS = [
+    ({"strides": 1, "padding": "VALID"}, (1, 1), (1, 1), False),
+    ({"strides": [1, 2, 2, 1], "padding": "SAME"}, (2, 2), (1, 1), True),
+    ({"strides": [2, 1], "padding": "same"}, (2, 1), (1, 1), True),
+    ({"strides": 2, "padding": "VALID"}, (2, 2), (1, 1), False),
+    ({"dilations": 2, "padding": "SAME"}, (1, 1), (2, 2), True),
+    ({"dilations": [1, 2, 1, 1], "strides": 2, "padding": "VALID"}, (2, 2), (2, 1), False),
+    ({"dilations": [2, 1], "padding": "SAME", "strides": [1, 1, 2, 1]}, (1, 2), (2, 1), True),
+]
+
+
+@pytest.mark.parametrize(("attrs", "strides", "dilations", "same"), CONV_VARIANTS)
+def test_conv2d_forward_and_vjps(attrs, strides, dilations, same):
+    x, w = rand(2, 7, 6, 3), rand(3, 2, 3, 4, seed=1)
+    got, graph = one_op("conv2d", [x, w], attrs)
+    np.testing.assert_allclose(got, ref_conv2d(x, w, strides, dilations, same), rtol=1e-12)
+    assert graph.node("y").spec.shape == got.shape
+    check_vjp("Conv2D", [x, w], attrs)
+    g = rand(*got.shape, seed=2)
+    check_vjp("conv2d_backprop_input", [g, w, x], attrs, wrt=[0, 1])
+    check_vjp("conv2d_backprop_filter", [x, g, w], attrs, wrt=[0, 1])
+
+
+def test_conv2d_keeps_float32():
+    x, w = rand(1, 5, 5, 2).astype(np.float32), rand(3, 3, 2, 2).astype(np.float32)
+    got, _ = one_op("conv2d", [x, w], {"padding": "SAME"})
+    assert got.dtype == np.float32
+    graph = one_op("conv2d", [x, w], {"padding": "SAME"})[1]
+    dx, dw = compute_gradients(graph, {"in0": x, "in1": w}, ["y"], ["in0", "in1"]).gradients
+    assert dx.dtype == np.float32 and dw.dtype == np.float32
+
+
+def _conv_nodes():
+    return [{"name": "x", "op": "placeholder", "shape": [2, 5, 4, 2], "dtype": "float64"},
+            {"name": "w", "op": "placeholder", "shape": [3, 2, 2, 3], "dtype": "float64"},
+            {"name": "c", "op": "conv2d", "inputs": ["x", "w"],
+             "attrs": {"strides": 2, "padding": "SAME", "dilations": 1}},
+            {"name": "t", "op": "tanh", "inputs": ["c"]},
+            {"name": "y", "op": "sum", "inputs": ["t"]}]
+
+
+@pytest.mark.parametrize("wrt", ["x", "w"])
+def test_conv2d_second_order(wrt):
+    feeds = {"x": rand(2, 5, 4, 2, seed=3), "w": rand(3, 2, 2, 3, seed=4, low=-0.5, high=0.5)}
+    check_second_order(_conv_nodes(), feeds, "y", wrt)
+
+
+# -- pools ----------------------------------------------------------------------------------
+
+POOL_VARIANTS = [(k, s, p) for k in (2, 3) for s in (1, 2) for p in ("SAME", "VALID")]
+
+
+@pytest.mark.parametrize(("k", "s", "padding"), POOL_VARIANTS)
+def test_pools_forward_and_vjps(k, s, padding):
+    x = rand(2, 7, 6, 3)
+    attrs = {"ksize": [1, k, k, 1], "strides": [s, s], "padding": padding}
+    for op, kind in (("max_pool", "max"), ("avg_pool", "avg")):
+        got, graph = one_op(op, [x], attrs)
+        want = ref_pool(x, (k, k), (s, s), padding == "SAME", kind)
+        np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=op)
+        assert graph.node("y").spec.shape == got.shape
+        check_vjp(op, [x], attrs)
+    g = rand(*got.shape, seed=2)
+    check_vjp("max_pool_grad", [x, g], attrs, wrt=[1])
+    check_vjp("max_pool_grad_grad", [x, rand(*x.shape, seed=3)], attrs, wrt=[1])
+    check_vjp("avg_pool_grad", [g, x], attrs, wrt=[0])
+
+
+def test_pool_rectangular_windows():
+    x = rand(1, 5, 7, 2)
+    attrs = {"ksize": [2, 3], "strides": [1, 2, 3, 1], "padding": "SAME"}
+    for op, kind in (("MaxPool", "max"), ("AvgPool", "avg")):
+        got, _ = one_op(op, [x], attrs)
+        np.testing.assert_allclose(got, ref_pool(x, (2, 3), (2, 3), True, kind), rtol=1e-12)
+        check_vjp(op, [x], attrs)
+
+
+def test_max_pool_gradient_goes_to_the_first_maximum():
+    x = np.array([[1.0, 3.0, 3.0], [3.0, 2.0, 0.0]]).reshape(1, 2, 3, 1)
+    graph = one_op("max_pool", [x], {"ksize": 2, "strides": 1, "padding": "VALID"})[1]
+    (dx,) = compute_gradients(graph, {"in0": x}, ["y"], ["in0"]).gradients
+    # windows: cols 0-1 -> max 3 first at (0,1); cols 1-2 -> max 3 first at (0,1) again
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+
+
+def test_same_avg_pool_counts_only_cells_inside():
+    x = np.ones((1, 3, 3, 1))
+    got, _ = one_op("avg_pool", [x], {"ksize": 2, "strides": 2, "padding": "SAME"})
+    np.testing.assert_allclose(got, np.ones((1, 2, 2, 1)))
+
+
+@pytest.mark.parametrize("op", ["max_pool", "avg_pool"])
+def test_pool_second_order(op):
+    nodes = [{"name": "x", "op": "placeholder", "shape": [1, 5, 4, 2], "dtype": "float64"},
+             {"name": "p", "op": op, "inputs": ["x"],
+              "attrs": {"ksize": 3, "strides": 2, "padding": "SAME"}},
+             {"name": "q", "op": "square", "inputs": ["p"]},
+             {"name": "y", "op": "sum", "inputs": ["q"]}]
+    check_second_order(nodes, {"x": rand(1, 5, 4, 2, seed=7)}, "y", "x")
+
+
+def test_unknown_dimensions_infer_and_run():
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": [None, None, 6, 3], "dtype": "float64"},
+        {"name": "w", "op": "placeholder", "shape": [3, 3, 3, 2], "dtype": "float64"},
+        {"name": "c", "op": "conv2d", "inputs": ["x", "w"],
+         "attrs": {"strides": 2, "padding": "SAME"}},
+        {"name": "p", "op": "max_pool", "inputs": ["c"], "attrs": {"ksize": 2, "strides": 1}},
+        {"name": "y", "op": "sum", "inputs": ["p"]}])
+    assert graph.node("c").spec.shape == (None, None, 3, 2)
+    assert graph.node("p").spec.shape == (None, None, 2, 2)
+    x, w = rand(2, 5, 6, 3), rand(3, 3, 3, 2, seed=1)
+    dx, dw = compute_gradients(graph, {"x": x, "w": w}, ["y"], ["x", "w"]).gradients
+    assert dx.shape == x.shape and dw.shape == w.shape
+
+
+# -- graph errors -----------------------------------------------------------------------------
+
+def _error(nodes):
+    with pytest.raises(GraphError) as info:
+        Graph.build(nodes)
+    return info.value
+
+
+def _x(shape=(1, 5, 5, 2), dtype="float32", name="x"):
+    return {"name": name, "op": "placeholder", "shape": list(shape), "dtype": dtype}
+
+
+@pytest.mark.parametrize(("nodes", "fragment", "loc_tail"), [
+    ([_x(), _x((3, 3, 4, 2), name="w"),
+      {"name": "bad", "op": "conv2d", "inputs": ["x", "w"]}], "in-channels (4)", ("inputs", 1)),
+    ([_x((5, 5, 2)), _x((3, 3, 2, 2), name="w"),
+      {"name": "bad", "op": "conv2d", "inputs": ["x", "w"]}], "rank 4", ("inputs", 0)),
+    ([_x(), _x((3, 3, 2, 2), dtype="float64", name="w"),
+      {"name": "bad", "op": "conv2d", "inputs": ["x", "w"]}], "cast", ("inputs", 1)),
+    ([_x(), _x((3, 3, 2, 2), name="w"),
+      {"name": "bad", "op": "conv2d", "inputs": ["x", "w"], "attrs": {"padding": "FULL"}}],
+     "SAME", ("attrs", "padding")),
+    ([_x(), _x((3, 3, 2, 2), name="w"),
+      {"name": "bad", "op": "conv2d", "inputs": ["x", "w"], "attrs": {"strides": [2, 1, 1, 1]}}],
+     "[1, h, w, 1]", ("attrs", "strides")),
+    ([_x(), _x((7, 3, 2, 2), name="w"),
+      {"name": "bad", "op": "conv2d", "inputs": ["x", "w"]}], "does not fit", ()),
+    ([_x(dtype="int32"), {"name": "bad", "op": "max_pool", "inputs": ["x"],
+                          "attrs": {"ksize": 2}}], "int32", ("inputs", 0)),
+    ([_x(), {"name": "bad", "op": "avg_pool", "inputs": ["x"]}], "ksize", ("attrs", "ksize")),
+    ([_x((3, 4)), _x((3, 5), name="z"),
+      {"name": "bad", "op": "softmax_cross_entropy_with_logits", "inputs": ["x", "z"]}],
+     "same shape", ("inputs", 1)),
+    ([_x((3, 4)), {"name": "bad", "op": "softmax", "inputs": ["x"], "attrs": {"axis": 2}}],
+     "out of range", ()),
+])
+def test_graph_errors_name_the_node(nodes, fragment, loc_tail):
+    err = _error(nodes)
+    assert err.node == "bad"
+    assert fragment in err.message
+    assert err.loc[-len(loc_tail):] == loc_tail if loc_tail else err.loc[0] == "nodes"
+
+
+# -- recorded acceptance cases -------------------------------------------------------------
+
+def _cases():
+    out = []
+    for name in ("ops_sample", "semantics_tf"):
+        path = CASES / f"{name}.json"
+        if not path.exists():
+            continue
+        for case in json.loads(path.read_text()):
+            if any(k in case["id"] for k in ("conv2d", "max-pool", "avg-pool",
+                                              "softmax-cross-entropy")):
+                out.append(pytest.param(case, id=case["id"]))
+    return out
+
+
+def _value(raw, dtype):
+    return np.array(raw, dtype=np.dtype(dtype or "float32"))
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_acceptance_cases(case):
+    req, expect = case["request"], case["expect"]
+    nodes = []
+    for node in req["graph"]["nodes"]:
+        node = dict(node)
+        if "value" in node:
+            node["value"] = _value(node["value"], node.get("dtype"))
+        nodes.append(node)
+    graph = Graph.build(nodes)
+
+    def dtype(name):
+        return graph.node(name).spec.dtype
+
+    feeds = {k: _value(v, dtype(k)) for k, v in req["feeds"].items()}
+    ys = req["ys"] if isinstance(req["ys"], list) else [req["ys"]]
+    grad_ys = req.get("grad_ys")
+    if grad_ys is not None:
+        grad_ys = [None if g is None else _value(g, dtype(y))
+                   for g, y in zip(grad_ys, ys, strict=True)]
+    got = compute_gradients(graph, feeds, ys, req["xs"], grad_ys).gradients
+    assert len(got) == len(expect["gradients"])
+    for g, want in zip(got, expect["gradients"], strict=True):
+        np.testing.assert_allclose(g, np.array(want, dtype=np.float64),
+                                   rtol=expect["rtol"], atol=expect["atol"])
