@@ -30,6 +30,11 @@ class Gradients:
     graph: Graph
     grads: tuple[Ref | None, ...]
 
+    @property
+    def names(self) -> list[str | None]:
+        """The gradient tensors' names, as ``run`` and ``compute_gradients`` take them."""
+        return [None if g is None else format_ref(g) for g in self.grads]
+
 
 def gradients(
     graph: Graph,

@@ -12,7 +12,7 @@ from typing import Any
 from .autodiff import gradients
 from .builder import GraphBuilder
 from .errors import EngineError
-from .graph import Graph, Ref
+from .graph import Graph, Ref, format_ref
 
 SENS_PREFIX = "grad_operation/sens"
 
@@ -27,6 +27,11 @@ class GradOperation:
     get_all: bool
     get_by_list: bool
     sens_names: tuple[str, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """The flat gradient tensors' names (inputs then weights), as ``run`` takes them."""
+        return [format_ref(g) for g in self.grads]
 
     def nest(self, flat: Sequence[Any]) -> Any:
         """MindSpore's structure: first input; list of inputs; list of weights; or both."""

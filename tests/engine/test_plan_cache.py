@@ -1,0 +1,100 @@
+"""Plans are cached by content: a repeated request pays only for the arithmetic."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import engine.api
+from engine import PROGRAMS, Graph, compute_grad_operation, compute_gradients
+
+
+def _description(scale: float = 2.0) -> list[dict[str, Any]]:
+    return [{"name": "x", "op": "placeholder", "shape": [3], "dtype": "float32"},
+            {"name": "w", "op": "variable", "value": [1.0, 2.0, 3.0]},
+            {"name": "k", "op": "constant", "value": scale},
+            {"name": "p", "op": "Mul", "inputs": ["x", "w"]},
+            {"name": "q", "op": "mul", "inputs": ["p", "k"]},
+            {"name": "y", "op": "tanh", "inputs": ["q"]}]
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the calls that differentiate and plan (tf.gradients and GradOperation)."""
+    calls = [0, 0]
+    make, plan_go = engine.api._make_program, engine.api._plan_grad_operation
+
+    def counting_make(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return make(*args, **kwargs)
+
+    def counting_go(*args: Any, **kwargs: Any) -> Any:
+        calls[1] += 1
+        return plan_go(*args, **kwargs)
+
+    monkeypatch.setattr(engine.api, "_make_program", counting_make)
+    monkeypatch.setattr(engine.api, "_plan_grad_operation", counting_go)
+    PROGRAMS.clear()
+    return calls
+
+
+def test_equal_graph_with_new_feeds_is_a_hit(counted: list[int]) -> None:
+    x1 = np.array([0.1, 0.2, 0.3], np.float32)
+    x2 = np.array([-1.0, 0.5, 2.0], np.float32)
+    first = compute_gradients(Graph.build(_description()), {"x": x1}, ["y"], ["x", "w"])
+    hits, misses = PROGRAMS.hits, PROGRAMS.misses
+    rebuilt = _description()
+    rebuilt[3]["op"] = "multiply"  # another spelling of the same op
+    second = compute_gradients(Graph.build(rebuilt), {"x": x2}, ["y"], ["x", "w"])
+    assert counted[0] == 1
+    assert not first.cache_hit and second.cache_hit
+    assert PROGRAMS.hits == hits + 1 and PROGRAMS.misses == misses
+    w = np.array([1.0, 2.0, 3.0], np.float32)
+    t = np.tanh(2 * x2 * w)
+    np.testing.assert_allclose(second.gradients[0], (1 - t * t) * 2 * w, rtol=1e-6)
+    np.testing.assert_allclose(second.gradients[1], (1 - t * t) * 2 * x2, rtol=1e-6)
+
+
+def test_new_grad_ys_values_reuse_the_plan(counted: list[int]) -> None:
+    graph = Graph.build(_description())
+    x = np.array([0.1, 0.2, 0.3], np.float32)
+    a = compute_gradients(graph, {"x": x}, ["y"], ["x"], [np.ones(3, np.float32)])
+    b = compute_gradients(graph, {"x": x}, ["y"], ["x"], [np.full(3, 2.0, np.float32)])
+    assert counted[0] == 1 and b.cache_hit
+    np.testing.assert_allclose(b.gradients[0], 2 * a.gradients[0], rtol=1e-6)
+
+
+def test_different_content_is_a_miss(counted: list[int]) -> None:
+    x = np.array([0.1, 0.2, 0.3], np.float32)
+    a = compute_gradients(Graph.build(_description(2.0)), {"x": x}, ["y"], ["x"])
+    b = compute_gradients(Graph.build(_description(3.0)), {"x": x}, ["y"], ["x"])
+    assert counted[0] == 2 and not b.cache_hit
+    assert not np.array_equal(a.gradients[0], b.gradients[0])
+    compute_gradients(Graph.build(_description(2.0)), {"x": x}, ["y"], ["x"],
+                      dialect="mindspore")
+    compute_gradients(Graph.build(_description(2.0)), {"x": x}, ["y"], ["w"])
+    assert counted[0] == 4
+
+
+def test_grad_operation_is_cached(counted: list[int]) -> None:
+    x1 = np.array([0.1, 0.2, 0.3], np.float32)
+    first, hit1 = compute_grad_operation(Graph.build(_description()), [x1], get_all=True)
+    second, hit2 = compute_grad_operation(Graph.build(_description()), [2 * x1], get_all=True)
+    assert counted[1] == 1 and not hit1 and hit2
+    assert not np.array_equal(first[0], second[0])
+    compute_grad_operation(Graph.build(_description()), [x1], get_by_list=True)
+    assert counted[1] == 2
+
+
+def test_graph_key_ignores_spelling_but_not_values() -> None:
+    a = Graph.build(_description())
+    b = _description()
+    b[3]["op"] = "MUL"
+    assert a.key == Graph.build(b).key
+    c = _description()
+    c[1]["value"] = [1.0, 2.0, 3.5]
+    assert a.key != Graph.build(c).key
+    d = _description()
+    d[1]["trainable"] = False
+    assert a.key != Graph.build(d).key
