@@ -1,0 +1,120 @@
+"""Engine workloads W1-W6: ours against the numpy floor and each installed peer.
+
+Every implementation's gradients are first checked against the floor (so that the peers
+time the same function), then timed on a warm callable with its own time budget.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import floor, ours
+from .peers import VARIANTS, PeerRun, version
+from .timing import Stats, measure
+from .workloads import Workload
+
+FLOOR, OURS_API, OURS_PLAN = "numpy floor", "ours (compute_gradients)", "ours (Plan.run)"
+BUDGET_S = {"W3": 3.0, "W5": 2.5}  # the slow workloads get more time, for enough reps
+
+
+@dataclass
+class Outcome:
+    """One implementation on one workload: its timing, or why there is none."""
+
+    stats: Stats | None = None
+    note: str = ""
+    compile_s: float | None = None
+    max_rel_err: float | None = None
+
+
+@dataclass
+class WorkloadResult:
+    workload: Workload
+    outcomes: dict[str, Outcome]
+    node_count: int | None = None
+
+
+def _plain(run: Callable[[], list[np.ndarray]]) -> PeerRun:
+    return PeerRun(run, lambda r: [np.asarray(a) for a in r])
+
+
+def implementations() -> list[tuple[str, Callable[[Workload], PeerRun], str | None]]:
+    """(label, maker, why missing or None), ours and the floor first."""
+    impls: list[tuple[str, Callable[[Workload], PeerRun], str | None]] = [
+        (FLOOR, lambda w: _plain(floor.make(w)), None),
+        (OURS_API, lambda w: _plain(ours.make_api_runner(w)), None),
+        (OURS_PLAN, lambda w: _plain(ours.make_plan_runner(w)), None),
+    ]
+    for v in VARIANTS:
+        _, missing = version(v.module)
+        impls.append((v.label, v.make, f"missing ({missing})" if missing else None))
+    return impls
+
+
+def rel_err(got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> float:
+    """Largest |got - want| relative to the largest |want|, over all gradients."""
+    if len(got) != len(want):
+        raise ValueError(f"{len(got)} gradients for {len(want)}")
+    worst = 0.0
+    for g, r in zip(got, want, strict=True):
+        g = np.asarray(g, dtype=np.float64)
+        if g.shape != r.shape:
+            raise ValueError(f"gradient shape {g.shape}, expected {r.shape}")
+        scale = max(float(np.max(np.abs(r))), 1e-30)
+        worst = max(worst, float(np.max(np.abs(g - r))) / scale)
+    return worst
+
+
+def run_workload(w: Workload, budget_s: float | None = None, *, timed: bool = True,
+                 tolerance: float = 2e-3, only: Sequence[str] | None = None) -> WorkloadResult:
+    """All implementations on ``w``: checked against the floor, then timed."""
+    budget = BUDGET_S.get(w.key, 1.5) if budget_s is None else budget_s
+    want = [np.asarray(a, dtype=np.float64) for a in floor.make(w)()]
+    result = WorkloadResult(w, {})
+    try:
+        result.node_count = ours.make_plan(w).node_count
+    except Exception as exc:
+        result.node_count = None
+        result.outcomes["_plan"] = Outcome(note=f"{type(exc).__name__}: {exc}")
+    for label, make, missing in implementations():
+        if only is not None and label not in only:
+            continue
+        if missing:
+            result.outcomes[label] = Outcome(note=missing)
+            continue
+        result.outcomes[label] = _one(make, w, want, budget, timed, tolerance)
+    result.outcomes.pop("_plan", None)
+    return result
+
+
+def _one(make: Callable[[Workload], PeerRun], w: Workload, want: list[np.ndarray],
+         budget: float, timed: bool, tolerance: float) -> Outcome:
+    try:
+        peer = make(w)
+        err = rel_err(peer.to_numpy(peer.run()), want)
+    except Exception as exc:  # a peer or an op we lack: report it, go on with the rest
+        return Outcome(note=f"error: {type(exc).__name__}: {str(exc)[:160]}")
+    if err > tolerance:
+        return Outcome(note=f"wrong: max relative error {err:.2e} vs the floor",
+                       max_rel_err=err)
+    out = Outcome(compile_s=peer.compile_s, max_rel_err=err)
+    if timed:
+        out.stats = measure(peer.run, budget)
+    return out
+
+
+def run_all(workloads: Sequence[Workload], log: Callable[[str], Any] = print,
+            budget_s: float | None = None) -> list[WorkloadResult]:
+    results = []
+    for w in workloads:
+        log(f"[engine] {w.key}: {w.title}")
+        r = run_workload(w, budget_s)
+        for label, o in r.outcomes.items():
+            shown = (f"median {o.stats.median * 1e6:,.1f} us, p90 {o.stats.p90 * 1e6:,.1f} us, "
+                     f"{o.stats.reps} reps" if o.stats else o.note)
+            log(f"    {label:28s} {shown}")
+        results.append(r)
+    return results
