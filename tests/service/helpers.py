@@ -1,0 +1,83 @@
+"""Shared request builders and a subprocess server for the service tests."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+CASES = SHARED / "cases"
+
+
+def seed_cases() -> list[dict[str, Any]]:
+    return json.loads((CASES / "public" / "seed_examples.json").read_text())
+
+
+def slow_request(size: int = 600, depth: int = 40) -> dict[str, Any]:
+    """A float64 matmul chain (with tanh to stay finite) whose gradient takes a while; the
+    weights come from an initializer, so the body stays tiny."""
+    nodes: list[dict[str, Any]] = [{"name": "w", "op": "variable", "shape": [size, size],
+                                    "dtype": "float64",
+                                    "initializer": {"kind": "uniform", "seed": 1,
+                                                    "minval": -0.05, "maxval": 0.05}}]
+    prev = "w"
+    for i in range(depth):
+        nodes.append({"name": f"m{i}", "op": "matmul", "inputs": [prev, "w"]})
+        nodes.append({"name": f"t{i}", "op": "tanh", "inputs": [f"m{i}"]})
+        prev = f"t{i}"
+    nodes.append({"name": "loss", "op": "sum", "inputs": [prev]})
+    return {"graph": {"nodes": nodes}, "ys": "loss", "xs": "w"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``python -m service`` as a real subprocess on a free port."""
+
+    def __init__(self, *flags: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "--port", str(self.port), *flags],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stdout.read().decode()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("server did not become ready")
+
+    def workers(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.url}/readyz", timeout=5).json()["workers"]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode

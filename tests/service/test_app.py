@@ -1,0 +1,208 @@
+"""The app in-process (TestClient runs the lifespan, so the real worker pool serves)."""
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.openapi import DEFAULT_PATH, render
+from service.settings import Settings
+
+from .helpers import seed_cases
+
+TANH = {"nodes": [{"name": "x", "op": "placeholder", "shape": [3], "dtype": "float32"},
+                  {"name": "y", "op": "tanh", "inputs": ["x"]}]}
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    settings = Settings(workers=1, timeout=30, max_nodes=50, max_elements=1000)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def problem(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    doc = r.json()
+    assert doc["status"] == status and doc["type"].startswith("urn:gradserve:problem:")
+    assert "Traceback" not in r.text
+    return doc
+
+
+def test_seed_examples(client: TestClient) -> None:
+    cases = {c["id"]: c for c in seed_cases()}
+    ms = cases["seed-mindspore-gradoperation-wrt-x"]
+    r = client.post("/grad-operation", json=ms["request"])
+    assert r.status_code == 200
+    assert r.content == (b'{"gradients":[[1.4100001,1.5999999,6.6],'
+                         b'[1.4100001,1.5999999,6.6]]}')
+    tf = cases["seed-tf-gradients-grad-ys"]
+    r = client.post("/gradients", json=tf["request"])
+    assert r.json() == {"gradients": [[2, 2, 3], [2, 2, 3], [5, 4, 7], [3, 2, 4]]}
+    assert "compute;dur=" in r.headers["server-timing"]
+
+
+def test_malformed_json(client: TestClient) -> None:
+    r = client.post("/gradients", content=b'{"graph": ', headers={"content-type":
+                                                                 "application/json"})
+    assert problem(r, 422)["errors"][0]["loc"] == ["body"]
+    problem(client.post("/gradients", content=b"[1, 2]"), 422)
+
+
+def test_wrong_types_name_their_path(client: TestClient) -> None:
+    body = {"graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": ["a"]}]},
+            "ys": "x", "xs": "x", "return_values": "yes"}
+    locs = [e["loc"] for e in problem(client.post("/gradients", json=body), 422)["errors"]]
+    assert ["body", "return_values"] in locs
+    body["return_values"] = False
+    locs = [e["loc"] for e in problem(client.post("/gradients", json=body), 422)["errors"]]
+    assert locs == [["body", "graph", "nodes", 0, "shape", 0]]
+
+
+def test_ragged_feed_names_the_element(client: TestClient) -> None:
+    body = {"graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": [2, 2]},
+                                {"name": "y", "op": "exp", "inputs": ["x"]}]},
+            "feeds": {"x": [[1, 2], [3]]}, "ys": "y", "xs": "x"}
+    doc = problem(client.post("/gradients", json=body), 422)
+    assert doc["errors"][0]["loc"] == ["body", "feeds", "x", 1]
+
+
+def test_graph_errors_name_node_and_path(client: TestClient) -> None:
+    body = {"graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": [2, 3]},
+                                {"name": "y", "op": "placeholder", "shape": [4, 5]},
+                                {"name": "z", "op": "matmul", "inputs": ["x", "y"]}]},
+            "ys": "z", "xs": "x", "feeds": {"x": [[0] * 3] * 2, "y": [[0] * 5] * 4}}
+    doc = problem(client.post("/gradients", json=body), 422)
+    assert doc["node"] == "z" and doc["errors"][0]["loc"][:4] == ["body", "graph", "nodes", 2]
+    body["graph"]["nodes"][2]["op"] = "no_such_op"
+    doc = problem(client.post("/gradients", json=body), 422)
+    assert doc["errors"][0]["loc"] == ["body", "graph", "nodes", 2, "op"]
+
+
+def test_limits_give_413(client: TestClient) -> None:
+    chain = [{"name": "x", "op": "placeholder", "shape": [1]}] + [
+        {"name": f"n{i}", "op": "neg", "inputs": ["x"]} for i in range(60)]
+    problem(client.post("/gradients", json={"graph": {"nodes": chain}, "ys": "n0",
+                                            "xs": "x"}), 413)
+    big = {"nodes": [{"name": "x", "op": "placeholder", "shape": [100, 100]},
+                     {"name": "y", "op": "exp", "inputs": ["x"]}]}
+    problem(client.post("/gradients", json={"graph": big, "ys": "y", "xs": "x"}), 413)
+    feed = {"dtype": "float32", "shape": [2000], "b64": ""}
+    doc = problem(client.post("/gradients", json={"graph": TANH, "feeds": {"x": feed},
+                                                  "ys": "y", "xs": "x"}), 413)
+    assert doc["errors"][0]["loc"] == ["body", "feeds", "x", "shape"]
+
+
+def test_option_spellings(client: TestClient) -> None:
+    body = {"graph": TANH, "feeds": {"x": [0.0, 1.0, 2.0]}, "ys": ["y"], "xs": ["x"]}
+    for agg in ("ADD_N", 1, "Experimental_Accumulate_N", None, "default"):
+        assert client.post("/gradients", json={**body, "aggregation_method": agg}
+                           ).status_code == 200
+    problem(client.post("/gradients", json={**body, "aggregation_method": "bogus"}), 422)
+    problem(client.post("/gradients", json={**body, "aggregation_method": 7}), 422)
+    assert client.post("/gradients", json={**body, "unconnected_gradients": "ZERO"}
+                       ).status_code == 200
+    problem(client.post("/gradients", json={**body, "unconnected_gradients": "bogus"}), 422)
+    problem(client.post("/gradients", json={**body, "encoding": "xml"}), 422)
+
+
+def test_encodings_and_nonfinite_answers(client: TestClient) -> None:
+    graph = {"nodes": [{"name": "x", "op": "placeholder", "shape": [3], "dtype": "float64"},
+                       {"name": "y", "op": "log", "inputs": ["x"]}]}
+    x = np.array([0.0, -1.0, 4.0])
+    b64 = {"dtype": "float64", "shape": [3], "b64": base64.b64encode(x.tobytes()).decode()}
+    body = {"graph": graph, "feeds": {"x": b64}, "ys": "y", "xs": "x", "return_values": True}
+    nested = client.post("/gradients", json=body).json()
+    assert nested["gradients"] == [["Infinity", -1.0, 0.25]]
+    assert nested["values"]["y"] == ["-Infinity", "NaN", float(np.log(4.0))]
+    typed = client.post("/gradients", json={**body, "encoding": "typed"}).json()
+    assert typed["gradients"][0] == {"dtype": "float64", "shape": [3],
+                                     "data": ["Infinity", -1.0, 0.25]}
+    packed = client.post("/gradients", json={**body, "encoding": "base64"}).json()
+    grad = np.frombuffer(base64.b64decode(packed["gradients"][0]["b64"]), "<f8")
+    assert grad.tolist() == [np.inf, -1.0, 0.25]
+    nan_in = {**body, "feeds": {"x": ["NaN", "Infinity", 1.0]}}
+    assert client.post("/gradients", json=nan_in).json()["gradients"] == [["NaN", 0.0, 1.0]]
+
+
+def test_int_gradient_stays_int(client: TestClient) -> None:
+    graph = {"nodes": [{"name": "n", "op": "placeholder", "shape": [2], "dtype": "int32"},
+                       {"name": "f", "op": "cast", "inputs": ["n"], "attrs": {"dtype":
+                                                                             "float32"}}]}
+    r = client.post("/gradients", json={"graph": graph, "feeds": {"n": [1, 2]}, "ys": "f",
+                                        "xs": "n", "unconnected_gradients": "zero"})
+    assert r.content == b'{"gradients":[[0,0]]}'
+
+
+def test_return_graph_gives_second_derivatives(client: TestClient) -> None:
+    graph = {"nodes": [{"name": "x", "op": "placeholder", "shape": [3], "dtype": "float64"},
+                       {"name": "c", "op": "mul", "inputs": ["x", "x"]},
+                       {"name": "y", "op": "mul", "inputs": ["c", "x"]}]}
+    x = [0.5, -1.0, 2.0]
+    first = client.post("/gradients", json={"graph": graph, "feeds": {"x": x}, "ys": "y",
+                                            "xs": "x", "return_graph": True}).json()
+    assert first["gradients"][0] == pytest.approx([3 * v * v for v in x])
+    dy = first["gradient_nodes"][0]
+    second = client.post("/gradients", json={"graph": first["graph"], "feeds": {"x": x},
+                                             "ys": dy, "xs": "x"}).json()
+    assert second["gradients"][0] == pytest.approx([6 * v for v in x])
+
+
+def test_grad_operation_sens_forms(client: TestClient) -> None:
+    net = {"nodes": [{"name": "x", "op": "placeholder", "shape": [2]},
+                     {"name": "w", "op": "parameter", "value": [3.0]},
+                     {"name": "a", "op": "mul", "inputs": ["x", "w"]},
+                     {"name": "b", "op": "exp", "inputs": ["x"]}],
+           "outputs": ["a"]}
+    base = {"network": net, "args": [[0.0, 1.0]], "sens_param": True}
+    one = client.post("/grad-operation", json={**base, "sens": [1.0, 2.0]}).json()
+    listed = client.post("/grad-operation", json={**base, "sens": [[1.0, 2.0]]}).json()
+    assert one == listed == {"gradients": [3.0, 6.0]}
+    two = {**base, "network": {**net, "outputs": ["a", "b"]}}
+    problem(client.post("/grad-operation", json={**two, "sens": [[1.0, 2.0]]}), 422)
+    r = client.post("/grad-operation", json={**two, "sens": [[1.0, 1.0], [0.0, 1.0]]})
+    assert r.json()["gradients"] == pytest.approx([3.0, 3.0 + np.e])
+    problem(client.post("/grad-operation", json={**base, "sens": [1.0, 2.0],
+                                                 "sens_param": False}), 422)
+
+
+def test_operations_endpoints(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and len(ready["workers"]) == 1
+    client.post("/gradients", json={"graph": TANH, "feeds": {"x": [1, 2, 3]}, "ys": "y",
+                                    "xs": "x"})
+    text = client.get("/metrics").text
+    assert 'gradserve_requests_total{endpoint="/gradients",status="200"}' in text
+    assert 'gradserve_plan_cache_total{result="hit"}' in text
+    assert "gradserve_queue_depth" in text and "gradserve_worker_restarts_total" in text
+    ops = {op["name"]: op for op in client.get("/ops").json()}
+    assert "matmul" in ops and "transpose_a" in ops["matmul"]["attrs"]
+    assert client.get("/ops/Mat_Mul").json()["name"] == "matmul"
+    problem(client.get("/ops/nonsense"), 404)
+    problem(client.get("/nowhere"), 404)
+    problem(client.get("/gradients"), 405)
+
+
+def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    html = client.get("/docs").text
+    assert "swagger-ui-bundle.js" in html and "://" not in html.replace("http-equiv", "")
+    js = client.get("/docs/static/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert client.get("/docs/static/swagger-ui.css").status_code == 200
+
+
+def test_openapi_file_matches_the_app(client: TestClient) -> None:
+    served = client.get("/openapi.json").json()
+    assert "GradientsRequest" in served["components"]["schemas"]
+    body = served["paths"]["/gradients"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("GradientsRequest")
+    assert json.loads(DEFAULT_PATH.read_text()) == served, "run `make openapi`"
+    assert json.loads(render()) == served
