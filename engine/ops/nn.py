@@ -19,6 +19,7 @@ from . import attrs as parse
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop
 from .rules import VJPContext
 from .windows import (
+    Layout,
     Window,
     first_argmax,
     offsets,
@@ -204,16 +205,19 @@ def _conv2d_infer(specs, attrs):
     return TensorSpec(_conv_out_shape(specs[0].shape, specs[1].shape, attrs), dt)
 
 
-def _input_patches(attrs, x: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
-    """Every window of the (padded) input as a view (N, OH, OW, KH, KW, C): im2col."""
+def _input_columns(attrs, x: np.ndarray, size: tuple[int, ...]) -> tuple[np.ndarray, Layout]:
+    """im2col: every window of the (padded) input as one row, (N * OH * OW, KH * KW * C)."""
     win = _window(attrs, size[:2])
     lay = win.layout(x.shape[1], x.shape[2])
-    return patches(pad(x, lay), win, lay)
+    view = patches(pad(x, lay), win, lay)
+    return view.reshape(-1, view.shape[3] * view.shape[4] * view.shape[5]), lay
 
 
 def _conv2d_kernel(attrs, specs):
     def run(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return np.tensordot(_input_patches(attrs, x, w.shape), w, axes=([3, 4, 5], [0, 1, 2]))
+        cols, lay = _input_columns(attrs, x, w.shape)
+        out = cols @ w.reshape(cols.shape[1], w.shape[3])
+        return out.reshape(x.shape[0], lay.oh, lay.ow, w.shape[3])
 
     return run
 
@@ -246,9 +250,10 @@ def _backprop_input_kernel(attrs, specs):
         kh, kw, cin, cout = w.shape
         win = _window(attrs, (kh, kw))
         lay = win.layout(like.shape[1], like.shape[2])
-        cols = (g.reshape(-1, cout) @ w.reshape(-1, cout).T).reshape(
-            (*g.shape[:3], kh, kw, cin))
-        return scatter(lambda i, j: cols[:, :, :, i, j, :], like.shape, win, lay, g.dtype)
+        # One batched product gives each kernel offset's contribution contiguously.
+        per_offset = np.matmul(g.reshape(-1, cout), w.reshape(kh * kw, cin, cout)
+                               .transpose(0, 2, 1)).reshape((kh, kw, *g.shape[:3], cin))
+        return scatter(lambda i, j: per_offset[i, j], like.shape, win, lay, g.dtype)
 
     return run
 
@@ -268,8 +273,8 @@ defop("conv2d_backprop_input", aliases=("Conv2DBackpropInput",), inputs=3,
 
 def _backprop_filter_kernel(attrs, specs):
     def run(x: np.ndarray, g: np.ndarray, like: np.ndarray) -> np.ndarray:
-        return np.tensordot(_input_patches(attrs, x, like.shape), g,
-                            axes=([0, 1, 2], [0, 1, 2]))
+        cols, _ = _input_columns(attrs, x, like.shape)
+        return (cols.T @ g.reshape(cols.shape[0], -1)).reshape(like.shape)
 
     return run
 
