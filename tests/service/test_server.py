@@ -1,0 +1,220 @@
+"""``python -m service`` as a real subprocess, spoken to over HTTP with httpx."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from .helpers import CASES, REPO, Server, seed_cases, slow_request
+
+# uvicorn re-raises the signal it stopped on once it has shut down cleanly
+STOPPED = (0, -signal.SIGTERM)
+SEED_MS = (b'{"gradients":[[1.4100001,1.5999999,6.6],[1.4100001,1.5999999,6.6]]}')
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    s = Server("--workers", "2", "--max-body-bytes", "1000000")
+    yield s
+    assert s.stop() in STOPPED
+
+
+@pytest.fixture(scope="module")
+def solo() -> Iterator[Server]:
+    """One worker, no queue, a long deadline: for queue-full and killed-worker tests."""
+    s = Server("--workers", "1", "--queue-size", "0", "--timeout", "120", "--retry-after", "2")
+    yield s
+    s.stop()
+
+
+def _load_run_cases() -> Any:
+    path = CASES / "run_cases.py"
+    if not path.exists():
+        pytest.skip(f"acceptance cases not found at {path} (shared/ must sit beside the repo)")
+    spec = importlib.util.spec_from_file_location("run_cases", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def _public_cases() -> list[dict[str, Any]]:
+    public = CASES / "public"
+    if not public.exists():
+        return []
+    return list(_load_run_cases().load_cases([public]))
+
+
+@pytest.mark.parametrize("case", _public_cases(), ids=lambda c: c["id"])
+def test_public_case(server: Server, case: dict[str, Any]) -> None:
+    run_cases = _load_run_cases()
+    assert run_cases.check(server.url, case) is None
+
+
+def test_cases_are_present() -> None:
+    if not (CASES / "public").exists():
+        pytest.skip("acceptance cases absent: ../shared/cases/public")
+    assert len(_public_cases()) >= 2
+
+
+def test_seed_examples_print_their_answers(server: Server) -> None:
+    ms, tf = seed_cases()
+    r = httpx.post(f"{server.url}/grad-operation", json=ms["request"])
+    assert r.status_code == 200 and r.content == SEED_MS
+    r = httpx.post(f"{server.url}/gradients", json=tf["request"])
+    assert r.json() == {"gradients": [[2, 2, 3], [2, 2, 3], [5, 4, 7], [3, 2, 4]]}
+
+
+def _problem(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in r.text
+    return r.json()
+
+
+def test_malformed_json_is_422(server: Server) -> None:
+    r = httpx.post(f"{server.url}/gradients", content=b"{not json",
+                   headers={"content-type": "application/json"})
+    _problem(r, 422)
+
+
+def test_body_over_the_limit_is_413(server: Server) -> None:
+    big = b'{"pad": "' + b"x" * 1_100_000 + b'"}'
+    _problem(httpx.post(f"{server.url}/gradients", content=big), 413)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: refused while streaming
+        for _ in range(20):
+            yield b" " * 100_000
+
+    _problem(httpx.post(f"{server.url}/gradients", content=chunks()), 413)
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_deep_nesting_is_422(server: Server) -> None:
+    value = "1.0"
+    for _ in range(100):
+        value = f"[{value}]"
+    body = ('{"graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": [1]},'
+            '{"name": "y", "op": "exp", "inputs": ["x"]}]}, "ys": "y", "xs": "x",'
+            f'"feeds": {{"x": {value}}}}}')
+    doc = _problem(httpx.post(f"{server.url}/gradients", content=body.encode()), 422)
+    assert doc["errors"][0]["loc"][:3] == ["body", "feeds", "x"]
+
+
+def test_deadline_is_504_and_the_server_keeps_serving() -> None:
+    tight = Server("--workers", "1", "--timeout", "0.2")
+    try:
+        before = tight.workers()[0]["pid"]
+        started = time.monotonic()
+        r = httpx.post(f"{tight.url}/gradients", json=slow_request(), timeout=30)
+        assert time.monotonic() - started < 5
+        _problem(r, 504)
+        r = httpx.post(f"{tight.url}/grad-operation", json=seed_cases()[0]["request"])
+        assert r.status_code == 200 and r.content == SEED_MS
+        assert tight.workers()[0]["pid"] != before
+        metrics = httpx.get(f"{tight.url}/metrics").text
+        assert 'gradserve_worker_restarts_total{reason="timeout"} 1.0' in metrics
+    finally:
+        tight.stop()
+
+
+def _post_in_thread(url: str, body: dict[str, Any], out: list[httpx.Response]) -> threading.Thread:
+    def run() -> None:
+        out.append(httpx.post(url, json=body, timeout=120))
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def _busy_pid(server: Server, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = [w["pid"] for w in server.workers() if w["busy"]]
+        if busy:
+            return busy[0]
+        time.sleep(0.02)
+    raise TimeoutError("no worker became busy")
+
+
+def test_queue_full_is_429_then_killed_worker_is_503_and_replaced(solo: Server) -> None:
+    out: list[httpx.Response] = []
+    t = _post_in_thread(f"{solo.url}/gradients", slow_request(800, 200), out)
+    pid = _busy_pid(solo)
+    r = httpx.post(f"{solo.url}/grad-operation", json=seed_cases()[0]["request"])
+    _problem(r, 429)
+    assert r.headers["retry-after"] == "2"
+    os.kill(pid, signal.SIGKILL)
+    t.join(60)
+    _problem(out[0], 503)
+    started = time.monotonic()
+    while not (solo.workers()[0]["alive"] and solo.workers()[0]["pid"] != pid):
+        assert time.monotonic() - started < 1.0, "no replacement within a second"
+        time.sleep(0.02)
+    r = httpx.post(f"{solo.url}/grad-operation", json=seed_cases()[0]["request"])
+    assert r.status_code == 200 and r.content == SEED_MS
+
+
+def test_idle_worker_death_is_replaced(solo: Server) -> None:
+    pid = solo.workers()[0]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    started = time.monotonic()
+    while solo.workers()[0]["pid"] in (pid, None) or not solo.workers()[0]["alive"]:
+        assert time.monotonic() - started < 1.0, "no replacement within a second"
+        time.sleep(0.02)
+    r = httpx.post(f"{solo.url}/grad-operation", json=seed_cases()[0]["request"])
+    assert r.status_code == 200
+
+
+def test_graceful_shutdown_finishes_in_flight_work() -> None:
+    s = Server("--workers", "1")
+    out: list[httpx.Response] = []
+    t = _post_in_thread(f"{s.url}/gradients", slow_request(600, 40), out)
+    _busy_pid(s)
+    s.proc.send_signal(signal.SIGTERM)
+    t.join(60)
+    assert out and out[0].status_code == 200, out
+    assert s.proc.wait(30) in STOPPED
+
+
+def test_help_lists_every_setting() -> None:
+    from service.settings import Settings
+
+    r = subprocess.run([sys.executable, "-m", "service", "--help"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0
+    for name in Settings.model_fields:
+        assert f"--{name.replace('_', '-')}" in r.stdout
+
+
+def test_environment_variables_configure_the_server() -> None:
+    from .helpers import free_port
+
+    port = free_port()
+    env = {**os.environ, "GRADSERVE_WORKERS": "1", "GRADSERVE_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                if r.status_code == 200:
+                    assert len(r.json()["workers"]) == 1
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        pytest.fail("server configured by environment did not start")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
