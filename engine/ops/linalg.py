@@ -11,7 +11,7 @@ from ..shapes import broadcast, is_static, normalize_axis
 from . import attrs as parse
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop
 from .rules import VJPContext
-from .subscripts import LETTERS, Contraction, parse_equation, resolve
+from .subscripts import LETTERS, Contraction, parse_equation, resolve, untie
 
 MATMUL_ATTRS = {
     "transpose_a": Attr(False, parse.boolean, aliases=("adj_x", "adjoint_a", "transpose_x1")),
@@ -114,18 +114,24 @@ def _contraction_vjp(con: Contraction, inputs, g) -> list:
     """Each operand's gradient is the einsum of the others and ``g`` onto its subscripts.
 
     A letter that only that operand carries (summed within it), or that the others have as
-    a broadcast 1, is sized by a ones operand of its shape. Axes where the operand itself
+    a broadcast 1, is sized by a ones operand of its shape; a letter repeated in it (a
+    diagonal) is renamed and tied back by an identity matrix. Axes where the operand itself
     had a broadcast 1 come out full size; autodiff sums them back to the operand's shape.
     """
     grads = []
+    taken = "".join(con.inputs) + con.output
     for k, x in enumerate(inputs):
         pairs = [(s, t) for i, (s, t) in enumerate(zip(con.inputs, inputs, strict=True))
                  if i != k]
         pairs.append((con.output, g))
-        if _needs_own_sizes(con, pairs, con.inputs[k], x.shape):
-            pairs.append((con.inputs[k], F.ones_like(x)))
-        equation = ",".join(s for s, _ in pairs) + "->" + con.inputs[k]
-        if len(pairs) == 1 and pairs[0][0] == con.inputs[k]:
+        target, ties = untie(con.inputs[k], taken)
+        for letter, fresh in ties:
+            size = x.shape[con.inputs[k].index(letter)]
+            pairs.append((letter + fresh, x.builder.constant(np.eye(size), x.dtype)))
+        if _needs_own_sizes(con, pairs, target, x.shape):
+            pairs.append((target, F.ones_like(x)))
+        equation = ",".join(s for s, _ in pairs) + "->" + target
+        if len(pairs) == 1 and pairs[0][0] == target:
             grads.append(g)
         else:
             grads.append(F.einsum(*(t for _, t in pairs), equation=equation))
@@ -184,7 +190,7 @@ defop("einsum", aliases=("Einsum",), inputs=(1, None),
       infer=_contraction_infer(_einsum_contraction), forward=None, kernel=_einsum_kernel,
       vjp=_einsum_vjp, attrs={"equation": Attr(parse=parse_equation)},
       doc="numpy's einsum: implicit output, '...' broadcasting, letters summed within one "
-          "operand. A letter repeated inside one operand (a diagonal) is refused.")
+          "operand, a letter repeated inside one operand (a diagonal, of known size).")
 
 
 def _tensordot_axes(v: Any) -> int | tuple[tuple[int, ...], tuple[int, ...]]:

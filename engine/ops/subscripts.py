@@ -40,6 +40,17 @@ class Contraction:
                 seen.setdefault(letter, []).append((k, d))
         return {letter: self._size(letter, dims) for letter, dims in seen.items()}
 
+    def _check_diagonals(self, shapes: Sequence[Shape]) -> None:
+        """A letter repeated inside one operand (a diagonal) needs equal, known sizes there
+        (its gradient places values on that diagonal with an identity matrix)."""
+        for k, (subs, shape) in enumerate(zip(self.inputs, shapes, strict=True)):
+            for letter in sorted(set(subs)):
+                dims = [d for ch, d in zip(subs, shape, strict=True) if ch == letter]
+                if len(dims) > 1 and (None in dims or len(set(dims)) > 1):
+                    raise ValueError(f"operand {k} takes a diagonal over subscript {letter!r}, "
+                                     f"which needs equal known sizes, got "
+                                     f"{['?' if d is None else d for d in dims]}")
+
     def _size(self, letter: str, dims: list[tuple[int, int | None]]) -> int | None:
         may_broadcast = letter in self.broadcast
         size, first, unknown = None, -1, False
@@ -58,6 +69,7 @@ class Contraction:
         return size
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
+        self._check_diagonals(shapes)
         sizes = self.sizes(shapes)
         return tuple(sizes[letter] for letter in self.output)
 
@@ -96,11 +108,6 @@ def resolve(equation: str, ranks: Sequence[int]) -> Contraction:
     ell = "".join(spare[:width])
     inputs = tuple(term.replace(ELLIPSIS, ell[width - e:]) if e is not None else term
                    for term, e in zip(terms, ell_ranks, strict=True))
-    for k, subs in enumerate(inputs):
-        repeated = sorted({ch for ch in subs if subs.count(ch) > 1})
-        if repeated:
-            raise ValueError(f"operand {k} repeats subscript {repeated[0]!r} (a diagonal), "
-                             "which einsum does not take here; slice the diagonal out first")
     uses_ellipsis = any(e is not None for e in ell_ranks)
     if arrow:
         output = _explicit_output(rhs, ell, uses_ellipsis, equation)
@@ -138,3 +145,19 @@ def _explicit_output(rhs: str, ell: str, uses_ellipsis: bool, equation: str) -> 
     if repeated:
         raise ValueError(f"output subscript {repeated[0]!r} is repeated")
     return rhs
+
+
+def untie(subs: str, taken: str) -> tuple[str, list[tuple[str, str]]]:
+    """``subs`` with each repeat of a letter renamed to a fresh one, and the (letter, fresh)
+    pairs: "iij" -> ("iaj", [("i", "a")]). ``taken``: letters not to use."""
+    spare = iter(ch for ch in LETTERS if ch not in taken and ch not in subs)
+    out, ties = [], []
+    for ch in subs:
+        if ch in out:
+            fresh = next(spare, None)
+            if fresh is None:
+                raise ValueError("too many repeated subscripts to name")
+            ties.append((ch, fresh))
+            ch = fresh
+        out.append(ch)
+    return "".join(out), ties

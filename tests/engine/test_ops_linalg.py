@@ -35,6 +35,11 @@ EINSUM_CASES = [
     ("ij,k->ik", [(3, 4), (5,)]),
     ("ij,jk->ik", [(3, 1), (4, 2)]),                 # numpy broadcasts a size 1
     ("i,i->", [(4,), (4,)]),
+    ("ii->i", [(3, 3)]),                             # diagonals
+    ("ii", [(3, 3)]),                                # implicit: the trace
+    ("bii->bi", [(2, 3, 3)]),
+    ("iij,jk->ik", [(3, 3, 2), (2, 4)]),
+    ("ij,jj->i", [(3, 2), (2, 2)]),
 ]
 
 
@@ -65,6 +70,7 @@ def test_einsum_spaces_and_float32():
     ("ij,jk->ik", [(3, 4), (4, 2)], "in1"),
     ("...ij,...jk->...ik", [(2, 1, 3, 4), (5, 4, 2)], "in0"),
     ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)], "in1"),
+    ("iij,jk->ik", [(3, 3, 2), (2, 4)], "in0"),
 ])
 def test_einsum_second_order(equation, shapes, x):
     names = [f"in{i}" for i in range(len(shapes))]
@@ -123,7 +129,8 @@ def test_tensordot_second_order():
 
 
 @pytest.mark.parametrize(("op", "shapes", "attrs", "fragment", "loc_tail"), [
-    ("einsum", [(3, 3)], {"equation": "ii->i"}, "diagonal", ()),
+    ("einsum", [(3, 4)], {"equation": "ii->i"}, "diagonal", ()),
+    ("einsum", [(None, 3)], {"equation": "ii->i"}, "known", ()),
     ("einsum", [(3, 4)], {"equation": "ijk->i"}, "rank 2", ()),
     ("einsum", [(3, 4), (4, 5)], {"equation": "ij->i"}, "1 operand(s) but the op has 2", ()),
     ("einsum", [(3, 4), (5, 6)], {"equation": "ij,jk->ik"}, "size 4", ()),
