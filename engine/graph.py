@@ -419,13 +419,23 @@ def _leaf_value(raw: Any, dtype: str | None, name: str, loc: tuple[str | int, ..
             raise GraphError(f"'value' has unsupported dtype {raw.dtype.name}", node=name,
                              loc=loc)
         return np.array(raw, copy=True)
+    target = np_dtype(dtype or DEFAULT_DTYPE)
     try:
-        arr = np.array(raw, dtype=np_dtype(dtype or DEFAULT_DTYPE))
+        with np.errstate(over="ignore"):  # 1e39 as float32 is inf, as in TensorFlow
+            arr = np.array(raw, dtype=target)
+        exact = np.array(raw, dtype=np.float64) if target.kind in "iub" else arr
+    except OverflowError:
+        raise GraphError(f"'value' holds a number out of range for {target.name}", node=name,
+                         loc=loc) from None
     except (ValueError, TypeError):
         raise GraphError("'value' is not a rectangular array of numbers", node=name,
                          loc=loc) from None
     if arr.dtype == object:
         raise GraphError("'value' is not a rectangular array of numbers", node=name, loc=loc)
+    if exact is not arr and not np.array_equal(arr.astype(np.float64), exact):
+        # numpy would truncate 1.5 to 1 (or make 2 True) silently; TensorFlow refuses
+        raise GraphError(f"'value' holds numbers that are not {target.name} values",
+                         node=name, loc=loc)
     return arr
 
 

@@ -47,12 +47,17 @@ def materialize(spec: Any, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError("initializer 'seed' must be a non-negative int")
     dt = np_dtype(dtype)
+    if kind not in ("zeros", "ones", "constant") and dt.kind != "f":
+        raise ValueError(f"a {kind} initializer needs a floating dtype, not {dtype}")
     if kind == "zeros":
         return np.zeros(shape, dt)
     if kind == "ones":
         return np.ones(shape, dt)
     if kind == "constant":
-        return np.full(shape, _number(spec, "value", 0.0), dt)
+        value = _number(spec, "value", 0.0)
+        if dt.kind in "iub" and np.array(value).astype(dt) != value:
+            raise ValueError(f"initializer 'value' {value!r} is not a {dtype} value")
+        return np.full(shape, value, dt)
     rng = np.random.default_rng(seed)
     if kind == "normal":
         out = rng.normal(_number(spec, "mean", 0.0), _number(spec, "stddev", 1.0), shape)
@@ -61,6 +66,6 @@ def materialize(spec: Any, shape: tuple[int, ...], dtype: str) -> np.ndarray:
         out = rng.uniform(lo, hi, shape)
     else:
         fan_in, fan_out = _fans(shape)
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        limit = math.sqrt(6.0 / (fan_in + fan_out)) if fan_in + fan_out else 0.0  # empty
         out = rng.uniform(-limit, limit, shape)
     return np.asarray(out).astype(dt)

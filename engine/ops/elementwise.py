@@ -290,7 +290,11 @@ defop("logical_not", inputs=1, infer=unary("bool"), forward=np.logical_not)
 def _where_infer(specs, attrs):
     if specs[0].dtype != "bool":
         raise OpTypeError(f"the condition must be bool, got {specs[0].dtype}", input_index=0)
-    dt = check_dtypes(specs[1:], "any")
+    a, b = specs[1].dtype, specs[2].dtype
+    if a != b:  # named here, not by check_dtypes, so the indices count the condition too
+        raise OpTypeError(f"input 2 has dtype {b} but input 1 has {a}; the two branches "
+                          f"must share one dtype (insert a 'cast' node)", input_index=2)
+    dt = a
     try:
         from ..shapes import broadcast
 

@@ -94,6 +94,22 @@ CASES: dict[str, tuple[list[dict[str, Any]], str | None, tuple[Any, ...], str]] 
     "unknown dtype": ([_ph("x", [2], "complex64")], "x", ("nodes", 0, "dtype"), "dtype"),
     "unknown node field": ([{**_ph("x", [2]), "colour": "red"}],
                            "x", ("nodes", 0, "colour"), "colour"),
+    "where branches differ": ([_ph("c", [3], "bool"), _ph("a", [3]), _ph("b", [3], "float64"),
+                               {"name": "z", "op": "where", "inputs": ["c", "a", "b"]}],
+                              "z", ("nodes", 3, "inputs", 2), "cast"),
+    "int value out of range": ([{"name": "k", "op": "constant", "value": [2 ** 40],
+                                 "dtype": "int32"}], "k", ("nodes", 0, "value"), "range"),
+    "fraction for an int": ([{"name": "k", "op": "constant", "value": [1, 1.5],
+                              "dtype": "int64"}], "k", ("nodes", 0, "value"), "int64"),
+    "two for a bool": ([{"name": "k", "op": "constant", "value": [0, 2], "dtype": "bool"}],
+                       "k", ("nodes", 0, "value"), "bool"),
+    "random initializer for ints": ([{"name": "w", "op": "variable", "shape": [2],
+                                      "dtype": "int32", "initializer": {"kind": "normal"}}],
+                                    "w", ("nodes", 0, "initializer"), "floating"),
+    "fractional constant initializer for ints": (
+        [{"name": "w", "op": "variable", "shape": [2], "dtype": "int32",
+          "initializer": {"kind": "constant", "value": 0.5}}],
+        "w", ("nodes", 0, "initializer"), "int32"),
     "reduction axis out of range": ([*BASE, {"name": "z", "op": "sum", "inputs": ["x"],
                                              "attrs": {"axis": 2}}],
                                     "z", ("nodes", 2), "axis"),
@@ -208,3 +224,17 @@ def test_initializers_are_seeded_and_shaped(kind: str, extra: dict[str, Any]) ->
     if kind == "glorot_uniform":
         limit = np.sqrt(6.0 / 70)
         assert np.abs(a).max() <= limit and np.abs(a).max() > 0.9 * limit
+
+
+def test_exact_values_for_integer_and_bool_leaves() -> None:
+    graph = Graph.build([
+        {"name": "i", "op": "constant", "value": [1.0, -2.0, 3], "dtype": "int32"},
+        {"name": "b", "op": "constant", "value": [1, 0, True], "dtype": "bool"},
+        {"name": "w", "op": "variable", "shape": [2], "dtype": "int64",
+         "initializer": {"kind": "constant", "value": 7}},
+        {"name": "e", "op": "variable", "shape": [0, 2],
+         "initializer": {"kind": "glorot_uniform", "seed": 0}}])
+    np.testing.assert_array_equal(graph.node("i").value, [1, -2, 3])
+    np.testing.assert_array_equal(graph.node("b").value, [True, False, True])
+    np.testing.assert_array_equal(graph.node("w").value, [7, 7])
+    assert graph.node("e").value.shape == (0, 2)
