@@ -63,12 +63,15 @@ def choice(*options: str, case_insensitive: bool = True) -> Callable[[Any], str]
 
 
 def pair(v: Any, name: str = "value") -> tuple[int, int]:
-    """conv/pool window attrs: an int, a pair (H, W), or TensorFlow's NHWC four [1, h, w, 1]."""
+    """conv/pool window attrs: an int (or [n]), a pair (H, W), or TensorFlow's NHWC four
+    [1, h, w, 1]."""
     if isinstance(v, int) and not isinstance(v, bool):
         out = (v, v)
     else:
         items = int_list(v)
-        if len(items) == 2:
+        if len(items) == 1:  # TensorFlow also takes a one-element list
+            out = (items[0], items[0])
+        elif len(items) == 2:
             out = (items[0], items[1])
         elif len(items) == 4:
             if items[0] != 1 or items[3] != 1:

@@ -241,6 +241,16 @@ def test_pool_rectangular_windows():
         check_vjp(op, [x], attrs)
 
 
+def test_window_attr_forms_agree():
+    """An int, [n], [h, w] and TensorFlow's [1, h, w, 1] name the same window."""
+    x = rand(1, 6, 6, 2)
+    forms = [2, [2], [2, 2], [1, 2, 2, 1]]
+    outs = [one_op("max_pool", [x], {"ksize": f, "strides": f, "padding": "VALID"})[0]
+            for f in forms]
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
 def test_max_pool_gradient_goes_to_the_first_maximum():
     x = np.array([[1.0, 3.0, 3.0], [3.0, 2.0, 0.0]]).reshape(1, 2, 3, 1)
     graph = one_op("max_pool", [x], {"ksize": 2, "strides": 1, "padding": "VALID"})[1]
