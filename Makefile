@@ -1,0 +1,41 @@
+# Gradserve: `make serve` and `make test` need nothing but python3 (they make .venv).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: serve test bench openapi lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# stamps: reinstall when pyproject.toml changes
+$(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+serve: $(VENV)/.installed-serve
+	$(BIN)/python -m service --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: | $(BIN)/python
+	$(BIN)/pip install -e '.[bench]'
+	$(BIN)/python -m bench
+
+openapi: $(VENV)/.installed-serve
+	$(BIN)/python -m service.openapi
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
+
+clean:
+	rm -rf $(VENV) *.egg-info
