@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,16 +23,10 @@ from .schemas import GradientsRequest, GradOperationRequest
 from .settings import Settings
 
 log = logging.getLogger("gradserve")
+API_VERSION = "1.0"  # the wire contract's version (API.md v1), not the package's
 DESCRIPTION = ("Gradients of computation graphs sent as JSON: `POST /gradients` "
                "(TensorFlow 1.x tf.gradients) and `POST /grad-operation` (MindSpore "
                "GradOperation), on one numpy reverse-mode engine.")
-
-
-def _version() -> str:
-    try:
-        return version("gradserve")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0.0.0"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -52,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await pool.stop()
 
-    app = FastAPI(title="Gradserve", version=_version(), description=DESCRIPTION,
+    app = FastAPI(title="Gradserve", version=API_VERSION, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
