@@ -178,3 +178,11 @@ def test_mindspore_dialect_is_used() -> None:
     one = np.ones(1, np.float32)
     got, _ = compute_grad_operation(net, [one, one], get_all=True)
     np.testing.assert_array_equal(got, [[0.5], [0.5]])
+
+
+@pytest.mark.xfail(strict=True, reason="api._check_seed words a single sens as 'sens[sens]' "
+                                       "(lead)")
+def test_single_sens_error_reads_well() -> None:
+    with pytest.raises(EngineError) as info:
+        _go(sens_param=True, sens=[np.ones(3, np.float32)])
+    assert "sens[sens]" not in str(info.value)
