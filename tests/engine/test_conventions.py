@@ -307,3 +307,21 @@ def test_grad_y_must_match_exactly(bad: np.ndarray, dialect: str) -> None:
         compute_gradients(graph, {"x": np.zeros(3, np.float32)}, ["y"], ["x"],
                           [np.asarray(bad)], dialect=dialect)
     assert info.value.loc == ("grad_ys", 0)
+
+
+def test_case_loader_decodes_every_tensor_form() -> None:
+    import base64
+
+    from .cases import tensor
+
+    nested = tensor([["NaN", "Infinity"], ["-Infinity", 1.5]])
+    assert nested.dtype == np.float32 and np.isnan(nested[0, 0])
+    np.testing.assert_array_equal(nested[1:], [[-INF, 1.5]])
+    typed = tensor({"dtype": "INT32", "shape": [2, 2], "data": [1, 2, 3, 4]})
+    assert typed.dtype == np.int32 and typed.tolist() == [[1, 2], [3, 4]]
+    raw = np.array([1.25, -2.0, 3.5], "<f8").tobytes()
+    b64 = tensor({"dtype": "FP64", "shape": [3], "b64": base64.b64encode(raw).decode()})
+    np.testing.assert_array_equal(b64, [1.25, -2.0, 3.5])
+    assert tensor(2, "float64").dtype == np.float64
+    with pytest.raises(EngineError):
+        tensor([[1.0, 2.0], [3.0]])
