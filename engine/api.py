@@ -91,8 +91,8 @@ def check_feeds(graph: Graph, feeds: Mapping[str, Any], where: str = "feeds") ->
 def compute_gradients(
     graph: Graph,
     feeds: Mapping[str, Any],
-    ys: Sequence[str],
-    xs: Sequence[str],
+    ys: Sequence[str] | str,
+    xs: Sequence[str] | str,
     grad_ys: Sequence[np.ndarray | None] | None = None,
     stop_gradients: Sequence[str] = (),
     unconnected: str = "none",
@@ -110,7 +110,8 @@ def compute_gradients(
     """
     check_feeds(graph, feeds)
     graph = for_feeds(graph, feeds, max_elements)
-    ys, xs = list(ys), list(xs)
+    ys = [ys] if isinstance(ys, str) else list(ys)
+    xs = [xs] if isinstance(xs, str) else list(xs)
     y_refs = tuple(graph.resolve(y, loc=("ys", i)) for i, y in enumerate(ys))
     grad_ys = list(grad_ys) if grad_ys is not None else [None] * len(ys)
     if len(grad_ys) != len(ys):
@@ -156,9 +157,9 @@ def compute_gradients(
 def _check_seed(graph: Graph, ref: Ref, value: np.ndarray, loc: tuple[str | int, ...]) -> None:
     spec = graph.spec(ref)
     if value.dtype.name != spec.dtype or not compatible(value.shape, spec.shape):
-        where = loc[0] if len(loc) == 2 else "sens"
+        where = f"{loc[0]}[{loc[1]}]" if len(loc) == 2 else str(loc[0])
         raise EngineError(
-            f"{where}[{loc[-1]}] is {value.dtype.name}{fmt(value.shape)} but the tensor it "
+            f"{where} is {value.dtype.name}{fmt(value.shape)} but the tensor it "
             f"seeds ({format_ref(ref)}) is {spec.dtype}{fmt(spec.shape)}; they must match "
             "exactly", loc=loc)
 

@@ -240,8 +240,6 @@ def test_gradient_through_unknown_dimensions() -> None:
     np.testing.assert_array_equal(gw, x.sum(axis=0, keepdims=True))
 
 
-@pytest.mark.xfail(strict=True, reason="api.compute_gradients list()s a single name into "
-                                       "characters; gradients() accepts one name (lead)")
 def test_compute_gradients_accepts_single_names() -> None:
     graph = Graph.build([_ph("xin", [2]), {"name": "yout", "op": "square", "inputs": ["xin"]}])
     out = compute_gradients(graph, {"xin": X}, "yout", "xin")

@@ -180,8 +180,6 @@ def test_mindspore_dialect_is_used() -> None:
     np.testing.assert_array_equal(got, [[0.5], [0.5]])
 
 
-@pytest.mark.xfail(strict=True, reason="api._check_seed words a single sens as 'sens[sens]' "
-                                       "(lead)")
 def test_single_sens_error_reads_well() -> None:
     with pytest.raises(EngineError) as info:
         _go(sens_param=True, sens=[np.ones(3, np.float32)])
