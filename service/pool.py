@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing as mp
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,18 +24,25 @@ import orjson
 
 from .errors import ProblemError
 from .metrics import Metrics
-from .settings import Settings
+from .settings import Settings, cpu_count
 from .worker import READY, worker_main
 
 log = logging.getLogger("gradserve.pool")
 _CONTEXT: Any = None
 
 
-def _context() -> Any:
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _context(workers: int) -> Any:
     """One forkserver for the process, with the worker's imports preloaded (fork-safe with a
-    running event loop and threads, unlike plain fork)."""
+    running event loop and threads, unlike plain fork). Unless the environment says
+    otherwise, the workers share the CPUs' BLAS threads instead of each taking them all."""
     global _CONTEXT
     if _CONTEXT is None:
+        share = str(max(1, cpu_count() // workers))
+        for name in _BLAS_THREADS:
+            os.environ.setdefault(name, share)
         _CONTEXT = mp.get_context("forkserver")
         _CONTEXT.set_forkserver_preload(["service.worker"])
     return _CONTEXT
@@ -56,7 +64,7 @@ class _Process:
     """One worker process and the parent's end of its pipe. Blocking calls run in threads."""
 
     def __init__(self, settings: dict[str, Any], index: int):
-        ctx = _context()
+        ctx = _context(settings["workers"])
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=worker_main, args=(child, settings), daemon=True,
                                 name=f"gradserve-worker-{index}")

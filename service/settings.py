@@ -12,7 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on.")
-    workers: int = Field(default_factory=_cpu_count, ge=1, le=256,
+    workers: int = Field(default_factory=cpu_count, ge=1, le=256,
                          description="Worker processes computing gradients (default: CPUs).")
     timeout: float = Field(30.0, gt=0, description="Seconds one computation may take (504).")
     queue_size: int = Field(64, ge=0, description="Requests waiting for a free worker (429).")
