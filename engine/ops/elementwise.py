@@ -192,12 +192,6 @@ defop("mul", aliases=("multiply",), inputs=2, infer=broadcasting(), forward=np.m
       vjp=lambda c: [c.g * c.y, c.g * c.x])
 
 
-def _div_forward(x, y):
-    if x.dtype.kind in "iu":
-        return np.floor_divide(x, y)
-    return np.true_divide(x, y)
-
-
 def _div_vjp(c: VJPContext):
     x, y = c.x, c.y
     dx = c.g / y
@@ -208,8 +202,8 @@ def _div_vjp(c: VJPContext):
     return [dx, F.where(both_zero, dx, -c.g * (c.out / y))]
 
 
-defop("div", aliases=("truediv", "RealDiv", "divide"), inputs=2, infer=broadcasting(),
-      forward=_div_forward, vjp=_div_vjp,
+defop("div", aliases=("truediv", "RealDiv", "divide"), inputs=2, infer=broadcasting("float"),
+      forward=np.true_divide, vjp=_div_vjp,
       doc="At y = 0: TensorFlow 0/0 gives [inf, NaN]; MindSpore gives [inf, inf].")
 
 

@@ -73,7 +73,10 @@ class OpDef:
             given = [k for k in (attr_name, *spec.aliases) if k in raw]
             if len(given) > 1:
                 raise AttrError(given[1], f"attr {attr_name!r} is given twice (as {given})")
-            if given:
+            if given and raw[given[0]] is None and spec.default is not REQUIRED:
+                raw.pop(given[0])  # JSON null means "the default"
+                out[attr_name] = spec.default
+            elif given:
                 value = raw.pop(given[0])
                 if spec.parse is not None:
                     try:

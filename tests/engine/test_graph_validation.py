@@ -238,3 +238,18 @@ def test_exact_values_for_integer_and_bool_leaves() -> None:
     np.testing.assert_array_equal(graph.node("b").value, [True, False, True])
     np.testing.assert_array_equal(graph.node("w").value, [7, 7])
     assert graph.node("e").value.shape == (0, 2)
+
+
+def test_a_null_attr_means_its_default() -> None:
+    g = Graph.build([{"name": "x", "op": "placeholder", "shape": [2, 3], "dtype": "float64"},
+                     {"name": "s", "op": "sum", "inputs": ["x"],
+                      "attrs": {"axis": 1, "keepdims": None}}])
+    assert g.node("s").spec.shape == (2,)
+
+
+def test_div_takes_floats_only_and_says_cast() -> None:
+    with pytest.raises(GraphError) as err:
+        Graph.build([{"name": "a", "op": "placeholder", "shape": [2], "dtype": "int32"},
+                     {"name": "q", "op": "div", "inputs": ["a", "a"]}])
+    assert err.value.node == "q"
+    assert "cast" in str(err.value)
