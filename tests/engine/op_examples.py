@@ -1,0 +1,289 @@
+"""One table of small float64 examples for every registered op, for the mechanical sweep
+in ``test_every_op.py``.
+
+Each op name maps to one or more ``Example``s: input arrays (from one seeded generator),
+attrs, which inputs to differentiate, which output to take. Points are chosen away from
+kinks and ties (distinct values for max/min and pools, no zeros under abs/relu/sign, no
+6 under relu6), so central differences are valid there. ``NO_GRADIENT`` lists the ops
+that have no VJP on purpose; ``LEAVES`` the ops whose values come from outside.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+_RNG = np.random.default_rng(20240611)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One op applied to concrete inputs.
+
+    ``zero_hvp``: the Hessian block of each differentiated input with itself is zero
+    (the op is linear, or piecewise linear, in that input), which the sweep also asserts.
+    """
+
+    op: str
+    inputs: tuple[np.ndarray, ...]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    wrt: tuple[int, ...] = (0,)
+    out: int = 0
+    zero_hvp: bool = False
+    tag: str = ""
+    eps: float = 1e-6
+    rtol: float = 1e-5
+    atol: float = 1e-7
+
+    @property
+    def label(self) -> str:
+        return f"{self.op}[{self.tag}]" if self.tag else self.op
+
+
+def normal(*shape: int) -> np.ndarray:
+    return _RNG.normal(size=shape)
+
+
+def uniform(low: float, high: float, *shape: int) -> np.ndarray:
+    return _RNG.uniform(low, high, size=shape)
+
+
+def away_from_zero(*shape: int, low: float = 0.3, high: float = 2.0) -> np.ndarray:
+    """Values with |x| in [low, high] and random signs: no kink at 0 is near."""
+    return uniform(low, high, *shape) * _RNG.choice([-1.0, 1.0], size=shape)
+
+
+def distinct(*shape: int, gap: float = 0.25) -> np.ndarray:
+    """Values at least ``gap`` apart, shuffled: no ties for max, min or pools."""
+    n = int(np.prod(shape))
+    steps = _RNG.permutation(n) * gap + uniform(0.0, gap / 4, n)
+    return (steps - steps.mean()).reshape(shape)
+
+
+def ints(values: Any, dtype: str = "int64") -> np.ndarray:
+    return np.asarray(values, dtype=dtype)
+
+
+def bools(*shape: int) -> np.ndarray:
+    return _RNG.uniform(size=shape) < 0.5
+
+
+def simplex(*shape: int) -> np.ndarray:
+    """Rows that sum to 1 on the last axis (softmax cross-entropy labels)."""
+    p = uniform(0.1, 1.0, *shape)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def ex(op: str, *inputs: np.ndarray, **kw: Any) -> Example:
+    return Example(op, tuple(inputs), **kw)
+
+
+LEAVES = frozenset({"placeholder", "variable", "constant"})
+
+NO_GRADIENT = frozenset({
+    "floor", "ceil", "round", "stop_gradient",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "logical_and", "logical_or", "logical_not",
+    "zeros_like", "ones_like", "fill", "reduction_count",
+})
+
+# Ops whose VJP switches on the dialect: at regular points the two must agree.
+DIALECT_RULES = frozenset({"maximum", "minimum", "relu6", "sqrt", "rsqrt", "reciprocal",
+                           "pow", "div", "cast"})
+
+_LINEAR = {"zero_hvp": True}
+_CONV = {"strides": [1, 1], "padding": "VALID"}
+_CONV_SAME = {"strides": 2, "padding": "SAME", "dilations": [1, 1]}
+_CONV_DILATED = {"padding": "SAME", "dilations": 2}
+_POOL = {"ksize": 2, "strides": 2, "padding": "VALID"}
+_POOL_SAME = {"ksize": [3, 3], "strides": [1, 1], "padding": "SAME"}
+_STRIDED = {"begin": [1, 4], "end": [4, None], "strides": [2, -2]}
+_SHRINK = {"begin": [-1, 0], "end": [0, 3], "shrink_axis_mask": 1}
+
+EXAMPLES: dict[str, list[Example]] = {
+    # -- elementwise, one input --------------------------------------------------------
+    "neg": [ex("neg", normal(2, 3), **_LINEAR)],
+    "abs": [ex("abs", away_from_zero(2, 3), **_LINEAR)],
+    "sign": [ex("sign", away_from_zero(2, 3), **_LINEAR)],
+    "exp": [ex("exp", normal(2, 3))],
+    "expm1": [ex("expm1", normal(2, 3))],
+    "log": [ex("log", uniform(0.3, 2.0, 2, 3))],
+    "log1p": [ex("log1p", uniform(-0.5, 2.0, 2, 3))],
+    "sqrt": [ex("sqrt", uniform(0.3, 2.0, 2, 3))],
+    "rsqrt": [ex("rsqrt", uniform(0.3, 2.0, 2, 3))],
+    "square": [ex("square", normal(2, 3))],
+    "reciprocal": [ex("reciprocal", away_from_zero(2, 3, low=0.4))],
+    "sin": [ex("sin", normal(2, 3))],
+    "cos": [ex("cos", normal(2, 3))],
+    "tan": [ex("tan", uniform(-1.2, 1.2, 2, 3))],
+    "tanh": [ex("tanh", normal(2, 3))],
+    "sigmoid": [ex("sigmoid", normal(2, 3) * 2)],
+    "relu": [ex("relu", away_from_zero(2, 3), **_LINEAR)],
+    "relu6": [ex("relu6", np.array([[-1.0, 0.4, 2.5], [5.6, 6.7, 3.3]]), **_LINEAR)],
+    "elu": [ex("elu", away_from_zero(2, 3))],
+    "selu": [ex("selu", away_from_zero(2, 3))],
+    "softplus": [ex("softplus", normal(2, 3) * 2)],
+    "erf": [ex("erf", normal(2, 3))],
+    "gelu": [ex("gelu", normal(2, 3) * 2, tag="erf"),
+             ex("gelu", normal(2, 3) * 2, attrs={"approximate": True}, tag="tanh")],
+    "identity": [ex("identity", normal(2, 3), **_LINEAR)],
+    "cast": [ex("cast", normal(2, 3), attrs={"dtype": "float64"}, tag="f64", **_LINEAR),
+             ex("cast", normal(2, 3), attrs={"dtype": "float32"}, tag="f32", eps=1e-3,
+                rtol=1e-3, atol=1e-4, **_LINEAR)],
+    "floor": [ex("floor", normal(2, 3) * 3)],
+    "ceil": [ex("ceil", normal(2, 3) * 3)],
+    "round": [ex("round", normal(2, 3) * 3)],
+    "stop_gradient": [ex("stop_gradient", normal(2, 3))],
+    # -- elementwise, two or more inputs (with broadcasting) ---------------------------
+    "add": [ex("add", normal(2, 3), normal(3), wrt=(0, 1), **_LINEAR)],
+    "sub": [ex("sub", normal(2, 1), normal(1, 3), wrt=(0, 1), **_LINEAR)],
+    "mul": [ex("mul", normal(2, 3), normal(3), wrt=(0, 1), **_LINEAR)],
+    "div": [ex("div", normal(2, 3), away_from_zero(3, low=0.5), wrt=(0, 1))],
+    "pow": [ex("pow", uniform(0.5, 2.0, 2, 3), normal(3), wrt=(0, 1))],
+    "maximum": [ex("maximum", distinct(2, 3), distinct(3) + 0.1, wrt=(0, 1), **_LINEAR)],
+    "minimum": [ex("minimum", distinct(2, 3), distinct(3) + 0.1, wrt=(0, 1), **_LINEAR)],
+    "squared_difference": [ex("squared_difference", normal(2, 3), normal(3), wrt=(0, 1))],
+    "atan2": [ex("atan2", normal(2, 3), away_from_zero(3), wrt=(0, 1))],
+    "where": [ex("where", bools(2, 3), normal(2, 3), normal(3), wrt=(1, 2), **_LINEAR)],
+    "add_n": [ex("add_n", normal(2, 3), normal(2, 3), normal(2, 3), wrt=(0, 1, 2),
+                 **_LINEAR)],
+    "equal": [ex("equal", np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0]))],
+    "not_equal": [ex("not_equal", np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0]))],
+    "less": [ex("less", normal(2, 3), normal(3))],
+    "less_equal": [ex("less_equal", normal(2, 3), normal(3))],
+    "greater": [ex("greater", normal(2, 3), normal(3))],
+    "greater_equal": [ex("greater_equal", normal(2, 3), normal(3))],
+    "logical_and": [ex("logical_and", bools(2, 3), bools(3))],
+    "logical_or": [ex("logical_or", bools(2, 3), bools(3))],
+    "logical_not": [ex("logical_not", bools(2, 3))],
+    # -- reductions ---------------------------------------------------------------------
+    "sum": [ex("sum", normal(2, 3, 4), attrs={"axis": [0, 2]}, **_LINEAR),
+            ex("sum", normal(2, 3), tag="all", **_LINEAR)],
+    "mean": [ex("mean", normal(2, 3, 4), attrs={"axis": 1, "keepdims": True}, **_LINEAR),
+             ex("mean", normal(3, 2), tag="all", **_LINEAR)],
+    "max": [ex("max", distinct(3, 4), attrs={"axis": 1}, **_LINEAR),
+            ex("max", distinct(2, 3), attrs={"axis": None, "keepdims": True}, tag="all",
+               **_LINEAR)],
+    "min": [ex("min", distinct(3, 4), attrs={"axis": -2}, **_LINEAR)],
+    "prod": [ex("prod", away_from_zero(3, 4, low=0.5, high=1.5), attrs={"axis": 1}),
+             ex("prod", away_from_zero(2, 3, low=0.5, high=1.5), tag="all")],
+    "logsumexp": [ex("logsumexp", normal(3, 4), attrs={"axis": 1}),
+                  ex("logsumexp", normal(2, 3), attrs={"keepdims": True}, tag="all")],
+    "prod_others": [ex("prod_others", away_from_zero(3, 4, low=0.5, high=1.5),
+                       attrs={"axis": [1]}),
+                    ex("prod_others", away_from_zero(2, 3, 2, low=0.5, high=1.5),
+                       attrs={"axis": [0, 2]}, tag="two-axes")],
+    "reduction_count": [ex("reduction_count", normal(2, 3), attrs={"axis": [1]})],
+    # -- shapes, broadcasting and their helpers ----------------------------------------
+    "zeros_like": [ex("zeros_like", normal(2, 3))],
+    "ones_like": [ex("ones_like", normal(2, 3))],
+    "fill": [ex("fill", attrs={"shape": [2, 3], "value": 1.5, "dtype": "float64"},
+                wrt=())],
+    "broadcast_to": [ex("broadcast_to", normal(3, 1), attrs={"shape": [2, 3, 4]},
+                        **_LINEAR)],
+    "sum_to_shape": [ex("sum_to_shape", normal(2, 3, 4), attrs={"shape": [3, 1]},
+                        **_LINEAR)],
+    "sum_to_like": [ex("sum_to_like", normal(2, 3, 4), normal(3, 1), **_LINEAR)],
+    "broadcast_like": [ex("broadcast_like", normal(3, 1), normal(2, 3, 4), **_LINEAR)],
+    "reshape": [ex("reshape", normal(2, 3, 2), attrs={"shape": [3, -1]}, **_LINEAR)],
+    "reshape_like": [ex("reshape_like", normal(2, 6), normal(3, 4), **_LINEAR)],
+    "expand_dims": [ex("expand_dims", normal(2, 3), attrs={"axis": 1}, **_LINEAR)],
+    "squeeze": [ex("squeeze", normal(2, 1, 3), attrs={"axis": 1}, **_LINEAR)],
+    "transpose": [ex("transpose", normal(2, 3, 4), attrs={"perm": [2, 0, 1]}, **_LINEAR)],
+    "concat": [ex("concat", normal(2, 3), normal(2, 2), attrs={"axis": 1}, wrt=(0, 1),
+                  **_LINEAR)],
+    "split_like": [ex("split_like", normal(2, 5), normal(2, 3), normal(2, 2),
+                      attrs={"axis": 1}, out=1, **_LINEAR)],
+    "stack": [ex("stack", normal(2, 3), normal(2, 3), normal(2, 3), attrs={"axis": 1},
+                 wrt=(0, 1, 2), **_LINEAR)],
+    "split": [ex("split", normal(4, 3), attrs={"num_or_size_splits": 2}, out=1, **_LINEAR),
+              ex("split", normal(2, 5), attrs={"num_or_size_splits": [1, -1], "axis": 1},
+                 tag="sizes", **_LINEAR)],
+    "strided_slice": [ex("strided_slice", normal(4, 5), attrs=_STRIDED, **_LINEAR),
+                      ex("strided_slice", normal(4, 3), attrs=_SHRINK, tag="shrink",
+                         **_LINEAR)],
+    "strided_slice_grad": [ex("strided_slice_grad", normal(2, 3), normal(4, 5),
+                              attrs=_STRIDED, **_LINEAR),
+                           ex("strided_slice_grad", normal(3), normal(4, 3), attrs=_SHRINK,
+                              tag="shrink", **_LINEAR)],
+    "slice": [ex("slice", normal(4, 5), attrs={"begin": [1, 2], "size": [2, -1]},
+                 **_LINEAR)],
+    "gather": [ex("gather", normal(5, 3), ints([[0, 2], [2, 4]]), **_LINEAR),
+               ex("gather", normal(2, 4, 3), ints([3, 1, 3], "int32"), attrs={"axis": 1},
+                  tag="axis1", **_LINEAR)],
+    "gather_grad": [ex("gather_grad", normal(2, 2, 3), ints([[0, 2], [2, 4]]),
+                       normal(5, 3), attrs={"axis": 0}, **_LINEAR)],
+    "pad": [ex("pad", normal(2, 3), attrs={"paddings": [[1, 0], [2, 1]]}, **_LINEAR)],
+    "tile": [ex("tile", normal(2, 3), attrs={"multiples": [2, 3]}, **_LINEAR)],
+    "tile_grad": [ex("tile_grad", normal(4, 9), normal(2, 3), attrs={"multiples": [2, 3]},
+                     **_LINEAR)],
+    # -- linear algebra -----------------------------------------------------------------
+    "matmul": [ex("matmul", normal(2, 3), normal(3, 4), wrt=(0, 1), **_LINEAR),
+               ex("matmul", normal(3, 2), normal(4, 3), wrt=(0, 1), tag="transposed",
+                  attrs={"transpose_a": True, "transpose_b": True}, **_LINEAR),
+               ex("matmul", normal(2, 2, 3), normal(3, 2), wrt=(0, 1), tag="batched",
+                  **_LINEAR),
+               ex("matmul", normal(3), normal(2, 3, 2), wrt=(0, 1), tag="vector",
+                  **_LINEAR)],
+    "einsum": [ex("einsum", normal(2, 3), normal(3, 4), attrs={"equation": "ij,jk->ik"},
+                  wrt=(0, 1), **_LINEAR),
+               ex("einsum", normal(3, 3, 2), attrs={"equation": "iij->j"}, tag="diagonal",
+                  **_LINEAR),
+               ex("einsum", normal(2, 3), normal(2, 3), normal(3),
+                  attrs={"equation": "ij,ij,j->i"}, wrt=(0, 1, 2), tag="three",
+                  **_LINEAR)],
+    "tensordot": [ex("tensordot", normal(2, 3, 4), normal(4, 3), attrs={"axes": 1},
+                     wrt=(0, 1), **_LINEAR),
+                  ex("tensordot", normal(2, 3), normal(4, 3), attrs={"axes": [[1], [1]]},
+                     wrt=(0, 1), tag="pairs", **_LINEAR)],
+    # -- neural-network ops ------------------------------------------------------------
+    "softmax": [ex("softmax", normal(2, 4)),
+                ex("softmax", normal(3, 2), attrs={"axis": 0}, tag="axis0")],
+    "log_softmax": [ex("log_softmax", normal(2, 4)),
+                    ex("log_softmax", normal(3, 2), attrs={"axis": 0}, tag="axis0")],
+    "softmax_cross_entropy_with_logits": [
+        ex("softmax_cross_entropy_with_logits", simplex(2, 4), normal(2, 4), wrt=(0, 1))],
+    "sigmoid_cross_entropy_with_logits": [
+        ex("sigmoid_cross_entropy_with_logits", uniform(0.0, 1.0, 2, 3), normal(2, 3) * 2,
+           wrt=(0, 1))],
+    "l2_loss": [ex("l2_loss", normal(2, 3))],
+    "conv2d": [ex("conv2d", normal(1, 4, 4, 2), normal(3, 3, 2, 2), attrs=_CONV,
+                  wrt=(0, 1), **_LINEAR),
+               ex("conv2d", normal(2, 5, 4, 1), normal(2, 3, 1, 2), attrs=_CONV_SAME,
+                  wrt=(0, 1), tag="same-strided", **_LINEAR),
+               ex("conv2d", normal(1, 5, 5, 1), normal(2, 2, 1, 1), attrs=_CONV_DILATED,
+                  wrt=(0, 1), tag="dilated", **_LINEAR)],
+    "conv2d_backprop_input": [
+        ex("conv2d_backprop_input", normal(1, 2, 2, 2), normal(3, 3, 2, 2),
+           normal(1, 4, 4, 2), attrs=_CONV, wrt=(0, 1), **_LINEAR),
+        ex("conv2d_backprop_input", normal(2, 3, 2, 2), normal(2, 3, 1, 2),
+           normal(2, 5, 4, 1), attrs=_CONV_SAME, wrt=(0, 1), tag="same-strided",
+           **_LINEAR)],
+    "conv2d_backprop_filter": [
+        ex("conv2d_backprop_filter", normal(1, 4, 4, 2), normal(1, 2, 2, 2),
+           normal(3, 3, 2, 2), attrs=_CONV, wrt=(0, 1), **_LINEAR),
+        ex("conv2d_backprop_filter", normal(2, 5, 4, 1), normal(2, 3, 2, 2),
+           normal(2, 3, 1, 2), attrs=_CONV_SAME, wrt=(0, 1), tag="same-strided",
+           **_LINEAR)],
+    "max_pool": [ex("max_pool", distinct(1, 4, 4, 2), attrs=_POOL, **_LINEAR),
+                 ex("max_pool", distinct(1, 3, 4, 1), attrs=_POOL_SAME, tag="same",
+                    **_LINEAR)],
+    "max_pool_grad": [ex("max_pool_grad", distinct(1, 4, 4, 2), normal(1, 2, 2, 2),
+                         attrs=_POOL, wrt=(0, 1), **_LINEAR),
+                      ex("max_pool_grad", distinct(1, 3, 4, 1), normal(1, 3, 4, 1),
+                         attrs=_POOL_SAME, wrt=(0, 1), tag="same", **_LINEAR)],
+    "max_pool_grad_grad": [ex("max_pool_grad_grad", distinct(1, 4, 4, 2),
+                              normal(1, 4, 4, 2), attrs=_POOL, wrt=(0, 1), **_LINEAR),
+                           ex("max_pool_grad_grad", distinct(1, 3, 4, 1),
+                              normal(1, 3, 4, 1), attrs=_POOL_SAME, wrt=(0, 1),
+                              tag="same", **_LINEAR)],
+    "avg_pool": [ex("avg_pool", normal(1, 4, 4, 2), attrs=_POOL, **_LINEAR),
+                 ex("avg_pool", normal(1, 3, 4, 1), attrs=_POOL_SAME, tag="same",
+                    **_LINEAR)],
+    "avg_pool_grad": [ex("avg_pool_grad", normal(1, 2, 2, 2), normal(1, 4, 4, 2),
+                         attrs=_POOL, **_LINEAR),
+                      ex("avg_pool_grad", normal(1, 3, 4, 1), normal(1, 3, 4, 1),
+                         attrs=_POOL_SAME, tag="same", **_LINEAR)],
+}

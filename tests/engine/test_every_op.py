@@ -1,0 +1,173 @@
+"""The sweep over every registered op: DESIGN.md's two promises, checked mechanically.
+
+"A new op is one declaration and one finite-difference test": the table in
+``op_examples.py`` must cover the registry exactly, and every example's VJP must match
+float64 central differences. "Gradients of gradients come free": every example's gradient
+graph, differentiated again by the engine, must match central differences of the first
+gradient (Hessian-vector products, cross blocks included), and must survive a round trip
+through ``Graph.to_spec`` / JSON / ``Graph.build``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine import Graph, compute_gradients, run
+from engine.ops import registry
+
+from .gradcheck import check_vjp, numeric_vjp, one_op_graph
+from .op_examples import DIALECT_RULES, EXAMPLES, LEAVES, NO_GRADIENT, Example
+
+
+def _params(*, differentiable: bool, both_dialects: bool = False,
+            only: frozenset[str] | None = None) -> list[Any]:
+    params = []
+    for name, examples in EXAMPLES.items():
+        if (name not in NO_GRADIENT) != differentiable or (only and name not in only):
+            continue
+        dialects = ("tensorflow", "mindspore") if both_dialects and name in DIALECT_RULES \
+            else ("tensorflow",)
+        for e in examples:
+            for d in dialects:
+                params.append(pytest.param(e, d, id=f"{e.label}-{d}"))
+    return params
+
+
+def _feeds(e: Example, names: list[str]) -> dict[str, np.ndarray]:
+    return dict(zip(names, e.inputs, strict=True))
+
+
+def _weighted_sum_graph(e: Example) -> tuple[Graph, list[str]]:
+    """sum(w * op(inputs)) for a fixed random w: a scalar whose Hessian is the op's."""
+    graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
+    out = graph.spec(graph.resolve(y))
+    w = np.random.default_rng(7).normal(size=out.shape).astype(out.dtype)
+    spec = graph.to_spec()
+    nodes = [*spec["nodes"],
+             {"name": "w", "op": "constant", "value": w, "dtype": out.dtype},
+             {"name": "wy", "op": "mul", "inputs": ["w", y]},
+             {"name": "loss", "op": "sum", "inputs": ["wy"]}]
+    return Graph.build(nodes), names
+
+
+# -- the table against the registry -------------------------------------------------------
+
+
+def test_table_covers_exactly_the_registry() -> None:
+    ops = {op.name: op for op in registry.all_ops()}
+    missing = sorted(set(ops) - set(EXAMPLES) - LEAVES)
+    assert not missing, f"ops without an example in op_examples.py: {missing}"
+    unknown = sorted((set(EXAMPLES) | LEAVES | NO_GRADIENT) - set(ops))
+    assert not unknown, f"op_examples.py names ops that are not registered: {unknown}"
+    assert {n for n, op in ops.items() if op.leaf} == LEAVES
+    for name, examples in EXAMPLES.items():
+        assert examples, f"{name}: no example"
+        for e in examples:
+            assert registry.get(e.op).name == name, f"{e.label} is filed under {name}"
+
+
+def test_no_gradient_is_exactly_the_ops_without_a_vjp() -> None:
+    with_vjp = sorted(n for n in NO_GRADIENT if registry.get(n).vjp is not None)
+    assert not with_vjp, f"ops listed in NO_GRADIENT that have a VJP: {with_vjp}"
+    forgotten = sorted(op.name for op in registry.all_ops()
+                       if op.vjp is None and not op.leaf and op.name not in NO_GRADIENT)
+    assert not forgotten, f"ops without a VJP that NO_GRADIENT does not list: {forgotten}"
+
+
+@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=False))
+def test_no_gradient_op_runs_and_passes_nothing(e: Example, dialect: str) -> None:
+    graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
+    feeds = _feeds(e, names)
+    (value,) = run(graph, [y], feeds)
+    assert value.shape == graph.spec(graph.resolve(y)).shape
+    floats = [n for n, a in feeds.items() if a.dtype.kind == "f"]
+    if floats:
+        grads = compute_gradients(graph, feeds, [y], floats).gradients
+        assert all(g is None for g in grads), f"{e.label}: a gradient flowed"
+
+
+# -- first order ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, both_dialects=True))
+def test_vjp_matches_finite_differences(e: Example, dialect: str) -> None:
+    check_vjp(e.op, e.inputs, e.attrs, wrt=e.wrt, out=e.out, dialect=dialect, eps=e.eps,
+              rtol=e.rtol, atol=e.atol)
+
+
+@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, only=DIALECT_RULES))
+def test_dialects_agree_at_regular_points(e: Example, dialect: str) -> None:
+    graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
+    feeds = _feeds(e, names)
+    xs = [names[i] for i in e.wrt]
+    tf = compute_gradients(graph, feeds, [y], xs, dialect="tensorflow").gradients
+    ms = compute_gradients(graph, feeds, [y], xs, dialect="mindspore").gradients
+    for a, b in zip(tf, ms, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=0, err_msg=e.label)
+
+
+# -- second order ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, both_dialects=True))
+def test_hessian_vector_products(e: Example, dialect: str) -> None:
+    """For each differentiated x_i and each x_j: d<v, dL/dx_i>/dx_j, the engine's gradient
+    graph differentiated again, against central differences of dL/dx_i."""
+    graph, names = _weighted_sum_graph(e)
+    feeds = _feeds(e, names)
+    xs = [names[i] for i in e.wrt]
+    first = compute_gradients(graph, feeds, ["loss"], xs, dialect=dialect, return_graph=True)
+    assert first.graph is not None and first.gradient_nodes is not None
+    g2 = first.graph
+    rng = np.random.default_rng(11)
+    for i, grad_name in zip(e.wrt, first.gradient_nodes, strict=True):
+        assert grad_name is not None, f"{e.label}: no gradient for input {i}"
+        v = rng.normal(size=e.inputs[i].shape)
+        hvps = compute_gradients(g2, feeds, [grad_name], xs, [v], dialect=dialect,
+                                 unconnected="zero").gradients
+
+        def grad_at(arrays: list[np.ndarray], grad_name: str = grad_name) -> np.ndarray:
+            return run(g2, [grad_name], _feeds(e, names) | dict(
+                zip(xs, arrays, strict=True)))[0]
+
+        point = [e.inputs[j] for j in e.wrt]
+        for k, (j, hvp) in enumerate(zip(e.wrt, hvps, strict=True)):
+            want = numeric_vjp(grad_at, point, v, k, e.eps)
+            where = f"{e.label} ({dialect}): d(v . dL/dx{i})/dx{j}"
+            np.testing.assert_allclose(hvp, want, rtol=max(e.rtol, 1e-5),
+                                       atol=max(e.atol, 1e-6), err_msg=where)
+            if e.zero_hvp and i == j:
+                np.testing.assert_allclose(hvp, 0, atol=1e-12, err_msg=f"{where} is not 0")
+
+
+# -- gradient graphs posted back ---------------------------------------------------------------
+
+
+def _over_the_wire(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec as JSON text and back, as a client would post it."""
+    def plain(o: Any) -> Any:
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        raise TypeError(f"not JSON: {type(o).__name__}")
+
+    return json.loads(json.dumps(spec, default=plain))
+
+
+@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, both_dialects=True))
+def test_gradient_graph_round_trips(e: Example, dialect: str) -> None:
+    graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
+    feeds = _feeds(e, names)
+    (value,) = run(graph, [y], feeds)
+    g = np.random.default_rng(3).normal(size=value.shape).astype(value.dtype)
+    result = compute_gradients(graph, feeds, [y], [names[i] for i in e.wrt], [g],
+                               dialect=dialect, return_graph=True)
+    assert result.graph is not None and result.gradient_nodes is not None
+    fetch = [n for n in result.gradient_nodes if n is not None]
+    spec = _over_the_wire(result.graph.to_spec())
+    rebuilt = Graph.build(spec["nodes"], spec["inputs"], spec["outputs"])
+    again = run(rebuilt, fetch, feeds)
+    for got, want in zip(again, [r for r in result.gradients if r is not None], strict=True):
+        np.testing.assert_array_equal(got, want, err_msg=e.label)
