@@ -105,9 +105,10 @@ class Jobs:
                 graph, feeds, req.ys, req.xs, grad_ys, req.stop_gradients,
                 unconnected=req.unconnected_gradients,
                 aggregation=req.aggregation_method or "add_n", dialect="tensorflow",
-                name=req.name, return_values=req.return_values, return_graph=req.return_graph)
+                name=req.name, return_values=req.return_values, return_graph=req.return_graph,
+                max_elements=self.settings.max_elements)
         except EngineError as exc:
-            raise _located(exc) from None
+            raise _located(exc, "graph") from None
         clock.lap("compute")
         enc = req.encoding
         answer: dict[str, Any] = {"gradients": [_encode(g, enc) for g in out.gradients]}
@@ -140,9 +141,10 @@ class Jobs:
         try:
             grads, hit = engine.compute_grad_operation(
                 graph, args, get_all=req.get_all, get_by_list=req.get_by_list,
-                sens_param=req.sens_param, sens=sens, weights=req.weights, feeds=feeds)
+                sens_param=req.sens_param, sens=sens, weights=req.weights, feeds=feeds,
+                max_elements=self.settings.max_elements)
         except EngineError as exc:
-            raise _located(exc) from None
+            raise _located(exc, "network") from None
         clock.lap("compute")
         return {"gradients": _encode(grads, req.encoding)}, graph_hit, hit
 
@@ -191,8 +193,11 @@ _BODY_FIELDS = frozenset(GradientsRequest.model_fields) | frozenset(
     GradOperationRequest.model_fields)
 
 
-def _located(exc: EngineError) -> ProblemError:
-    """Engine locs are relative to the body; a fed value's loc is its name in ``feeds``."""
+def _located(exc: EngineError, graph_field: str = "graph") -> ProblemError:
+    """Engine locs are relative to the body; a fed value's loc is its name in ``feeds``;
+    a node's (found once shapes are known at run time) is inside the graph."""
+    if exc.loc and exc.loc[0] == "nodes":
+        return engine_problem(exc, ["body", graph_field])
     fed = isinstance(exc, FeedError) and not (exc.loc and exc.loc[0] in _BODY_FIELDS)
     return engine_problem(exc, ["body", "feeds"] if fed else ["body"])
 

@@ -206,3 +206,24 @@ def test_openapi_file_matches_the_app(client: TestClient) -> None:
     assert body["content"]["application/json"]["schema"]["$ref"].endswith("GradientsRequest")
     assert json.loads(DEFAULT_PATH.read_text()) == served, "run `make openapi`"
     assert json.loads(render()) == served
+
+
+DYNAMIC = [{"name": "a", "op": "placeholder", "shape": [None, 1]},
+           {"name": "b", "op": "placeholder", "shape": [1, None]},
+           {"name": "outer", "op": "mul", "inputs": ["a", "b"]}]
+
+
+def test_unknown_dimensions_are_checked_once_fed(client: TestClient) -> None:
+    body = {"graph": {"nodes": DYNAMIC}, "feeds": {"a": [[1], [2], [3]], "b": [[1, 2]]},
+            "ys": ["outer"], "xs": ["a", "b"]}
+    r = client.post("/gradients", json=body)
+    assert r.json() == {"gradients": [[[3.0], [3.0], [3.0]], [[6.0, 6.0]]]}
+    # The whole graph is checked with the fed shapes, unused nodes too, before anything runs.
+    bad = [*DYNAMIC, {"name": "bad", "op": "matmul", "inputs": ["a", "a"]}]
+    doc = problem(client.post("/gradients", json={**body, "graph": {"nodes": bad}}), 422)
+    assert doc["node"] == "bad"
+    assert doc["errors"][0]["loc"] == ["body", "graph", "nodes", 3]
+    big = {**body, "feeds": {"a": [[1.0]] * 40, "b": [[1.0] * 40]}}
+    doc = problem(client.post("/gradients", json=big), 413)
+    assert doc["node"] == "outer"
+    assert doc["errors"][0]["loc"] == ["body", "graph", "nodes", 2]
