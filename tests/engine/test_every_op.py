@@ -5,7 +5,9 @@
 float64 central differences. "Gradients of gradients come free": every example's gradient
 graph, differentiated again by the engine, must match central differences of the first
 gradient (Hessian-vector products, cross blocks included), and must survive a round trip
-through ``Graph.to_spec`` / JSON / ``Graph.build``.
+through ``Graph.to_spec`` / JSON / ``Graph.build``. Two house rules are swept too: float32
+stays float32 through first and second order, and every rule works with unknown
+dimensions (differentiated without specializing to the fed shapes first).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import Graph, compute_gradients, run
+from engine import Graph, Plan, compute_gradients, gradients, run
 from engine.ops import registry
 
 from .gradcheck import check_vjp, numeric_vjp, one_op_graph
@@ -171,3 +173,72 @@ def test_gradient_graph_round_trips(e: Example, dialect: str) -> None:
     again = run(rebuilt, fetch, feeds)
     for got, want in zip(again, [r for r in result.gradients if r is not None], strict=True):
         np.testing.assert_array_equal(got, want, err_msg=e.label)
+
+
+# -- house rules: float32 stays float32; unknown dimensions --------------------------------
+
+
+def _placeholders(e: Example, *, dtype: str | None = None,
+                  unknown: bool = False) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """The example's one-op graph nodes and feeds, float inputs in ``dtype``, dims unknown."""
+    feeds: dict[str, np.ndarray] = {}
+    nodes: list[dict[str, Any]] = []
+    for i, a in enumerate(e.inputs):
+        name = f"in{i}"
+        feeds[name] = a.astype(dtype) if dtype and a.dtype.kind == "f" else a
+        nodes.append({"name": name, "op": "placeholder", "dtype": feeds[name].dtype.name,
+                      "shape": [None] * a.ndim if unknown else list(a.shape)})
+    nodes.append({"name": "y", "op": e.op, "inputs": list(feeds), "attrs": dict(e.attrs)})
+    return nodes, feeds
+
+
+def _y(e: Example) -> str:
+    return "y" if e.out == 0 else f"y:{e.out}"
+
+
+@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, both_dialects=True))
+def test_float32_stays_float32(e: Example, dialect: str) -> None:
+    nodes, feeds = _placeholders(e, dtype="float32")
+    xs = [f"in{i}" for i in e.wrt]
+    first = compute_gradients(Graph.build(nodes), feeds, [_y(e)], xs, dialect=dialect,
+                              return_graph=True)
+    assert first.graph is not None and first.gradient_nodes is not None
+    wide = compute_gradients(Graph.build(_placeholders(e)[0]), dict(zip(
+        feeds, e.inputs, strict=True)), [_y(e)], xs, dialect=dialect).gradients
+    for x, got, want in zip(xs, first.gradients, wide, strict=True):
+        assert got is not None and got.dtype == feeds[x].dtype, f"{e.label}: {x}"
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3, err_msg=e.label)
+    for x, grad_name in zip(xs, first.gradient_nodes, strict=True):
+        seed = np.ones(feeds[x].shape, dtype=np.float32)
+        second = compute_gradients(first.graph, feeds, [grad_name], xs, [seed],
+                                   unconnected="zero", dialect=dialect).gradients
+        for x2, h in zip(xs, second, strict=True):
+            assert h.dtype == feeds[x2].dtype, f"{e.label}: second order for {x2}"
+
+
+@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, both_dialects=True))
+def test_unknown_dimensions(e: Example, dialect: str) -> None:
+    """Gradients (first and second order) of the graph with every dimension unknown,
+    taken by autodiff as is, equal those of the static graph."""
+    if e.needs_static:
+        pytest.skip("refuses unknown dimensions on purpose")
+    nodes, feeds = _placeholders(e, unknown=True)
+    xs = [f"in{i}" for i in e.wrt]
+    first = gradients(Graph.build(nodes), [_y(e)], xs, dialect=dialect)
+    static = compute_gradients(Graph.build(_placeholders(e)[0]), feeds, [_y(e)], xs,
+                               dialect=dialect, return_graph=True)
+    assert static.graph is not None and static.gradient_nodes is not None
+    got = Plan(first.graph, [g for g in first.grads if g is not None]).run(feeds)
+    for a, b in zip(got, static.gradients, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=e.label)
+    for i, (ref, name) in enumerate(zip(first.grads, static.gradient_nodes, strict=True)):
+        seed = np.random.default_rng(i).normal(size=e.inputs[e.wrt[i]].shape)
+        with_seed = Graph.build([*first.graph.to_spec()["nodes"], {
+            "name": "seed", "op": "constant", "value": seed, "dtype": "float64"}])
+        second = gradients(with_seed, [ref], xs, grad_ys=["seed"], unconnected="zero",
+                           dialect=dialect, name="second")
+        got2 = Plan(second.graph, list(second.grads)).run(feeds)
+        want2 = compute_gradients(static.graph, feeds, [name], xs, [seed],
+                                  unconnected="zero", dialect=dialect).gradients
+        for a, b in zip(got2, want2, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=e.label)
