@@ -54,6 +54,7 @@ class Case:
     rtol: float = RTOL
     atol: float = ATOL
     needs_static: bool = False  # refuses unknown dimensions on purpose (einsum diagonals)
+    dialects: tuple[str, ...] = ("tensorflow", "mindspore")
 
     @property
     def y(self) -> str:
@@ -478,9 +479,136 @@ def composite_cases() -> list[Case]:
     ]
 
 
+def edge_form_cases() -> list[Case]:
+    """Less common attr forms, large magnitudes (numerical stability), geometry extremes."""
+    t = torch
+    slices = [
+        ("shrink", {"begin": [1, 0, 0], "end": [2, 5, 3], "strides": [1, 1, 1],
+                    "shrink_axis_mask": 1}, lambda x: x[1]),
+        ("shrink-mid-neg", {"begin": [0, -1, 0], "end": [4, 0, 3], "strides": [1, 1, 1],
+                            "shrink_axis_mask": 2}, lambda x: x[:, -1]),
+        ("masks", {"begin": [3, 2, 1], "end": [0, 4, 2], "strides": [-1, 1, 1],
+                   "begin_mask": 1, "end_mask": 5},
+         lambda x: ref.numpy_slice(x, [None, 2, 1], [None, 4, None], [-1, 1, 1])),
+        ("fewer-entries", {"begin": [1], "end": [-1], "strides": [2]},
+         lambda x: x[1:-1:2]),
+        ("neg-stride-shrink", {"begin": [-1, 4], "end": [0, 0], "strides": [1, -2],
+                               "shrink_axis_mask": 1},
+         lambda x: ref.numpy_slice(x[-1], [4], [0], [-2])),
+    ]
+    return [
+        one("sum", normal(2, 3), axis=[], fn=lambda x: x, tag="empty-list"),
+        one("max", distinct(2, 3), axis=[], fn=lambda x: x, tag="empty-list"),
+        one("mean", normal(), keepdims=True, fn=lambda x: x, tag="scalar-keep"),
+        one("transpose", normal(2, 3, 4), perm=[-1, 0, 1], fn=lambda x: x.permute(2, 0, 1),
+            tag="negative-perm"),
+        one("squeeze", normal(2, 1, 3, 1), axis=-1, fn=lambda x: x.squeeze(-1),
+            tag="negative-int"),
+        one("expand_dims", normal(2, 3), axis=2, fn=lambda x: x.unsqueeze(2), tag="rank"),
+        one("expand_dims", normal(2, 3), axis=-3, fn=lambda x: x.unsqueeze(0), tag="-3"),
+        one("expand_dims", normal(), axis=0, fn=lambda x: x.unsqueeze(0), tag="scalar"),
+        one("concat", normal(2, 3, 4), normal(2, 3, 1), axis=-1,
+            fn=lambda *xs: t.cat(xs, -1), tag="3-D-negative"),
+        one("stack", normal(), normal(), fn=lambda *xs: t.stack(xs), tag="scalars"),
+        one("pad", normal(2, 3), paddings=[[0, 0], [0, 0]], fn=lambda x: x, tag="zero"),
+        one("pad", normal(3), paddings=[[2, 1]], constant_values=3,
+            fn=lambda x: tnn.pad(x, (2, 1), value=3.0), tag="int-constant"),
+        one("split", normal(4, 3), num_or_size_splits=1, fn=lambda x: x, tag="one"),
+        one("split", normal(4, 6), num_or_size_splits=[1, 0, 5], axis=1, out=2,
+            fn=lambda x: x[:, 1:], tag="zero-size-piece"),
+        *[one("strided_slice", normal(4, 5, 3), tag=tag, fn=fn, **attrs)
+          for tag, attrs, fn in slices],
+        one("gather", normal(5), ints([[0, 4], [2, 2]]), fn=lambda p, i: ref.gather(p, i, 0),
+            tag="1-D-params"),
+        one("gather", normal(3, 4), ints([1, 0]), axis=-2,
+            fn=lambda p, i: ref.gather(p, i, 0), tag="-2"),
+        one("tensordot", normal(3, 4), normal(4, 5), axes=[1, 0],
+            fn=lambda a, b: t.tensordot(a, b, dims=([1], [0])), tag="int-pair"),
+        *[one("einsum", *(normal(*s) for s in shapes), equation=eq, tag=tag,
+              fn=lambda *xs, eq=eq: t.einsum(eq, *xs))
+          for tag, eq, shapes in (
+              ("ellipsis-broadcast", "...ij,...jk->...ik", [(2, 1, 3, 4), (5, 4, 6)]),
+              ("ellipsis-implicit", "...ij,...jk", [(2, 3, 4), (2, 4, 5)]),
+              ("ki", "ij,jk->ki", [(3, 4), (4, 5)]),
+              ("uppercase", "aB,Bc->ca", [(3, 4), (4, 5)]),
+              ("i,i->i", "i,i->i", [(3,), (3,)]),
+              ("ellipsis-identity", "...->...", [(2, 3)]),
+              ("matvec-implicit", "ij,j", [(2, 3), (3,)]),
+              ("scalar-operand", "i,->i", [(3,), ()]))],
+        one("softmax", normal(5) * 3, fn=lambda x: t.softmax(x, -1), tag="1-D"),
+        one("log_softmax", normal(3, 4) * 200, fn=lambda x: t.log_softmax(x, -1),
+            tag="large"),
+        one("logsumexp", normal(3, 4) * 500, axis=1, fn=lambda x: t.logsumexp(x, 1),
+            tag="large"),
+        one("sigmoid_cross_entropy_with_logits", uniform(0, 1, 3, 4),
+            away(3, 4, low=30, high=60), fn=ref.sigmoid_cross_entropy, tag="large"),
+        one("sigmoid", away(3, 4, low=30, high=700), fn=t.sigmoid, tag="large"),
+        one("softplus", away(3, 4, low=25, high=40), fn=tnn.softplus, tag="large"),
+        one("cast", normal(3, 4), dtype="bool", fn=lambda x: x.to(t.bool), tag="bool"),
+        one("cast", normal(3, 4), dtype="float64", fn=lambda x: x, tag="same"),
+        one("conv2d", normal(2, 7, 7, 1), normal(2, 2, 1, 2), strides=3,
+            fn=lambda x, w: ref.conv2d(x, w, (3, 3), "VALID"), tag="stride>kernel"),
+        one("conv2d", normal(1, 3, 3, 2), normal(5, 5, 2, 2), padding="SAME",
+            fn=lambda x, w: ref.conv2d(x, w, (1, 1), "SAME"), tag="kernel>input"),
+        one("conv2d", normal(1, 6, 5, 2), normal(3, 2, 2, 2), padding="SAME", strides=2,
+            dilations=2, fn=lambda x, w: ref.conv2d(x, w, (2, 2), "SAME", (2, 2)),
+            tag="strided-dilated"),
+        one("max_pool", distinct(1, 3, 3, 2), ksize=5, padding="SAME",
+            fn=lambda x: ref.max_pool(x, (5, 5), (1, 1), "SAME"), tag="kernel>input"),
+        one("avg_pool", normal(1, 3, 3, 2), ksize=5, padding="SAME",
+            fn=lambda x: ref.avg_pool(x, (5, 5), (1, 1), "SAME"), tag="kernel>input"),
+        one("avg_pool", normal(1, 7, 7, 2), ksize=2, strides=3,
+            fn=lambda x: ref.avg_pool(x, (2, 2), (3, 3), "VALID"), tag="stride>kernel"),
+        one("max_pool", distinct(1, 7, 7, 2), ksize=2, strides=3,
+            fn=lambda x: ref.max_pool(x, (2, 2), (3, 3), "VALID"), tag="stride>kernel"),
+        one("broadcast_to", normal(3), shape=[2, 1, 3], fn=lambda x: x.broadcast_to(2, 1, 3),
+            tag="leading"),
+        one("matmul", normal(1, 4), normal(4, 1), fn=t.matmul, tag="1x1"),
+        one("l2_loss", normal(2, 3, 4), fn=lambda x: (x * x).sum() / 2, tag="3-D"),
+        graph("x*x", [normal(3)], [("y", "mul", ["in0", "in0"], {})], lambda x: x * x),
+        graph("x*stop_gradient(x)", [normal(3)],
+              [("s", "stop_gradient", ["in0"], {}), ("y", "mul", ["in0", "s"], {})],
+              lambda x: x * x.detach()),
+        graph("fan-out-add_n-max", [normal(3, 4)],
+              [("a", "exp", ["in0"], {}), ("b", "sin", ["in0"], {}),
+               ("c", "add_n", ["a", "b", "in0"], {}), ("y", "max", ["c"], {"axis": 1})],
+              lambda x: (t.exp(x) + t.sin(x) + x).amax(1)),
+    ]
+
+
+def tf_pow(x, y):
+    """x ** y with TensorFlow's d/dy, whose log(x) is taken as 0 where x <= 0 (OPS.md);
+    torch's d/dy there is NaN, as MindSpore's."""
+    out = torch.pow(x, y.detach())
+    log_x = torch.where(x > 0, torch.log(x.abs()), torch.zeros_like(x)).detach()
+    return out + (y - y.detach()) * out.detach() * log_x
+
+
+def tf_softmax_cross_entropy(labels, logits):
+    """TensorFlow's kernel: d/dlogits = g (softmax - labels) even when the labels do not
+    sum to 1 (torch, and the calculus, give g (softmax * sum(labels) - labels)). The added
+    term is zero in value and moves the logits' gradient by (1 - sum(labels)) softmax."""
+    ce = ref.softmax_cross_entropy(labels, logits)
+    shift = (1 - labels.sum(-1).detach()) * torch.logsumexp(logits, -1)
+    return ce + (shift - shift.detach())
+
+
+def convention_cases() -> list[Case]:
+    """Where the engine follows TensorFlow (or MindSpore) rather than torch, on purpose."""
+    base, exponent = -uniform(0.5, 2.0, 3, 4), np.array([[1.0, 2.0, 3.0, -1.0]])
+    return [
+        replace(one("pow", base, exponent, fn=tf_pow, tag="negative-base-tf"),
+                dialects=("tensorflow",)),
+        replace(one("pow", base, exponent, fn=torch.pow, tag="negative-base-ms"),
+                dialects=("mindspore",)),
+        one("softmax_cross_entropy_with_logits", uniform(0.1, 1.0, 3, 5), normal(3, 5),
+            fn=tf_softmax_cross_entropy, tag="labels-not-normalized"),
+    ]
+
+
 CASES = [*unary_cases(), *binary_cases(), *logic_cases(), *reduction_cases(),
          *matmul_cases(), *einsum_cases(), *tensordot_cases(), *shape_cases(), *nn_cases(),
-         *composite_cases()]
+         *composite_cases(), *edge_form_cases(), *convention_cases()]
 
 
 # -- the comparison ----------------------------------------------------------------------
@@ -512,6 +640,8 @@ def torch_answer(case: Case, g: np.ndarray) -> tuple[np.ndarray, list[np.ndarray
 def test_engine_agrees_with_torch(case: Case, dialect: str, unknown_dims: bool) -> None:
     if unknown_dims and case.needs_static:
         pytest.skip("the engine refuses unknown sizes for an einsum diagonal, on purpose")
+    if dialect not in case.dialects:
+        pytest.skip(f"the reference is {' and '.join(case.dialects)}'s convention")
     g_rng = np.random.default_rng(zlib.crc32(case.label.encode()))
     graph_ = build(case, unknown_dims)
     feeds = dict(zip(names(len(case.inputs)), case.inputs, strict=True))
