@@ -11,6 +11,7 @@ An engine ``None`` (unconnected) matches a torch ``None`` or zeros. Skipped with
 """
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -672,4 +673,70 @@ def test_engine_agrees_with_torch(case: Case, dialect: str, unknown_dims: bool) 
         assert mine.dtype == feeds[x].dtype, f"gradient dtype {mine.dtype} for {x}"
         want = np.zeros_like(mine) if theirs is None else theirs
         np.testing.assert_allclose(mine, want, rtol=case.rtol, atol=case.atol,
+                                   err_msg=f"gradient for {x}")
+
+
+# -- the same questions through the HTTP service, as the acceptance cases arrive ---------
+
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def request_body(case: Case, g: np.ndarray, xs: Sequence[str]) -> dict[str, Any]:
+    """A /gradients request as the op-family cases are written: declared shapes and
+    dtypes, feeds and grad_ys as nested JSON lists."""
+    leaves = [{"name": n, "op": "placeholder", "shape": list(a.shape), "dtype": a.dtype.name}
+              for n, a in zip(names(len(case.inputs)), case.inputs, strict=True)]
+    ops = [{"name": n, "op": op, "inputs": list(i), "attrs": dict(a)}
+           for n, op, i, a in case.nodes]
+    return {"graph": {"nodes": leaves + ops},
+            "feeds": {n: a.tolist() for n, a in zip(names(len(case.inputs)), case.inputs,
+                                                     strict=True)},
+            "ys": [case.y], "xs": list(xs), "grad_ys": [g.tolist()]}
+
+
+def from_json(t: Any) -> Any:
+    if isinstance(t, str):
+        return NONFINITE[t]
+    return [from_json(v) for v in t] if isinstance(t, list) else t
+
+
+SERVED = [c for c in CASES if "tensorflow" in c.dialects
+          and any(a.dtype.kind == "f" for a in c.inputs)]
+
+
+@pytest.fixture(scope="module")
+def client():
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    with TestClient(create_app(Settings(workers=1, timeout=60))) as c:
+        yield c
+
+
+@pytest.mark.parametrize("case", SERVED, ids=lambda c: c.label)
+def test_service_answers_like_torch(case: Case, client: Any) -> None:
+    tensors = [torch.tensor(a, requires_grad=a.dtype.kind == "f") for a in case.inputs]
+    if not case.torch_fn(*tensors).is_floating_point():
+        pytest.skip("no float output, nothing to differentiate")
+    graph_ = build(case, unknown_dims=False)
+    feeds = dict(zip(names(len(case.inputs)), case.inputs, strict=True))
+    (value,) = run(graph_, [case.y], feeds)
+    g = np.random.default_rng(zlib.crc32(case.label.encode())).normal(size=value.shape)
+    g = g.astype(value.dtype)
+    _, want_grads = torch_answer(case, g)
+    xs = [n for n, a in feeds.items() if a.dtype.kind == "f"]
+    r = client.post("/gradients", json=request_body(case, g, xs))
+    assert r.status_code == 200, r.text
+    got = r.json()["gradients"]
+    assert len(got) == len(xs)
+    for x, mine, theirs in zip(xs, got, want_grads, strict=True):
+        if mine is None:
+            assert theirs is None or not np.any(theirs), f"null gradient for {x}"
+            continue
+        mine = np.asarray(from_json(mine), dtype=np.float64)
+        assert mine.shape == feeds[x].shape, f"gradient shape {mine.shape} for {x}"
+        want = np.zeros(mine.shape) if theirs is None else theirs
+        np.testing.assert_allclose(mine, want, rtol=max(case.rtol, 1e-9), atol=case.atol,
                                    err_msg=f"gradient for {x}")
