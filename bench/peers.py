@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from types import SimpleNamespace
 from typing import Any
 
@@ -40,7 +41,10 @@ def version(module: str) -> tuple[str | None, str | None]:
         mod = importlib.import_module(module)
     except Exception as exc:  # any import failure means "missing", with its reason
         return None, f"{type(exc).__name__}: {exc}"
-    return str(getattr(mod, "__version__", "?")), None
+    try:
+        return metadata.version(module), None
+    except metadata.PackageNotFoundError:
+        return str(getattr(mod, "__version__", "?")), None
 
 
 # -- PyTorch ---------------------------------------------------------------------------

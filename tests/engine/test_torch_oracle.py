@@ -740,3 +740,67 @@ def test_service_answers_like_torch(case: Case, client: Any) -> None:
         want = np.zeros(mine.shape) if theirs is None else theirs
         np.testing.assert_allclose(mine, want, rtol=max(case.rtol, 1e-9), atol=case.atol,
                                    err_msg=f"gradient for {x}")
+
+
+# -- second order: the gradient graph differentiated again, against double backward -----
+
+def second_order_rows(case: Case) -> list[int] | None:
+    """Inputs whose Hessian-vector rows torch settles; None when none do.
+
+    The dialect-specific references are first-order constructions. For the softmax
+    cross-entropy, d/dlabels of the logits' gradient differs on purpose: TensorFlow's
+    kernel gradient is g (softmax - labels) (torch's calculus: g (softmax sum(labels) -
+    labels)), so only the logits' rows are compared.
+    """
+    if case.dialects != Case.dialects:
+        return None
+    xent = any(op.lower().replace("_", "").startswith("softmaxcrossentropy")
+               for _, op, _, _ in case.nodes)
+    rows = [i for i, a in enumerate(case.inputs) if a.dtype.kind == "f"]
+    return [i for i in rows if not (xent and i == 0)]
+
+
+def torch_hvp(case: Case, g: np.ndarray, vs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """d/dinputs <vs, VJP(g)> by double backward, zeros where torch has no path."""
+    tensors = [torch.tensor(a, requires_grad=a.dtype.kind == "f") for a in case.inputs]
+    floats = [x for x in tensors if x.requires_grad]
+    grads = torch.autograd.grad(case.torch_fn(*tensors), floats, torch.tensor(g),
+                                create_graph=True, allow_unused=True)
+    live = [(d, torch.tensor(v)) for d, v in zip(grads, vs, strict=True)
+            if d is not None and d.requires_grad]
+    hvp = (torch.autograd.grad([d for d, _ in live], floats, [v for _, v in live],
+                               allow_unused=True) if live else [None] * len(floats))
+    return [np.zeros(x.shape) if h is None else h.detach().numpy(force=True)
+            for x, h in zip(floats, hvp, strict=True)]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.dialects == Case.dialects
+                                  and any(a.dtype == np.float64 for a in c.inputs)],
+                         ids=lambda c: c.label)
+def test_second_order_agrees_with_torch(case: Case) -> None:
+    rows = second_order_rows(case)
+    graph_ = build(case, unknown_dims=False)
+    feeds = dict(zip(names(len(case.inputs)), case.inputs, strict=True))
+    (value,) = run(graph_, [case.y], feeds)
+    if value.dtype != np.float64 or not rows:
+        pytest.skip("no float64 output to differentiate twice")
+    rng = np.random.default_rng(zlib.crc32(case.label.encode()) + 1)
+    g = rng.normal(size=value.shape)
+    xs = [n for n, a in feeds.items() if a.dtype.kind == "f"]
+    first = compute_gradients(graph_, feeds, [case.y], xs, [g], return_graph=True)
+    vs = [rng.normal(size=feeds[x].shape).astype(feeds[x].dtype) for x in xs]
+    seeded = [(name, v) for name, v in zip(first.gradient_nodes, vs, strict=True)
+              if name is not None]
+    if not seeded:
+        pytest.skip("no gradient reaches any input")
+    second = compute_gradients(first.graph, feeds, [n for n, _ in seeded], xs,
+                               [v for _, v in seeded], name="gradients2").gradients
+    want = torch_hvp(case, g, [v if name is not None else np.zeros_like(v)
+                               for name, v in zip(first.gradient_nodes, vs, strict=True)])
+    float_index = [i for i, a in enumerate(case.inputs) if a.dtype.kind == "f"]
+    for x, i, mine, theirs in zip(xs, float_index, second, want, strict=True):
+        if i not in rows:
+            continue
+        mine = np.zeros(theirs.shape) if mine is None else mine
+        np.testing.assert_allclose(mine, theirs, rtol=1e-8, atol=1e-10,
+                                   err_msg=f"Hessian-vector product for {x}")

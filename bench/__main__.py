@@ -1,0 +1,48 @@
+"""``python -m bench`` (what ``make bench`` runs): every benchmark, written to RESULTS.md.
+
+Thread counts must be set before numpy, PyTorch or JAX load their thread pools, so this
+entry point sets them in the environment and only then imports the benchmarks. By default
+every library gets one thread: on a 2-core machine shared with other work, a second BLAS
+or OpenMP thread that is not scheduled stalls the first (seen here as a flat ~32 ms per
+call), and one thread each keeps the comparison fair. ``--threads 0`` keeps the defaults.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="short budgets, for a trial run")
+    p.add_argument("--no-service", action="store_true", help="skip the HTTP benchmarks")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads per library (BLAS, OpenMP, XLA); 0 = library defaults")
+    p.add_argument("--output", type=Path, default=RESULTS)
+    return p.parse_args(argv)
+
+
+def pin_threads(n: int) -> None:
+    for var in THREAD_VARS:
+        os.environ[var] = str(n)
+    flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = (f"{flags} --xla_cpu_multi_thread_eigen=false "
+                               f"intra_op_parallelism_threads={n}").strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    if args.threads:
+        pin_threads(args.threads)
+    from .run import main as run
+
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

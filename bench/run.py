@@ -1,0 +1,43 @@
+"""Every benchmark in one run, written to RESULTS.md (entered from ``bench/__main__.py``).
+
+Order: peers that need installing first (untimed), then the engine workloads, the codec,
+and the service under load.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import codec_bench, engine_bench, environment, report, service_bench, targets
+from .workloads import make_all
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def main(a: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    env = environment.snapshot()
+    env["threads per library"] = (os.environ.get("OMP_NUM_THREADS", "") + " (pinned by --threads)"
+                                  if a.threads else "each library's default")
+    if not a.no_service:
+        service_bench.tesseract_runtime(log)  # install before anything is timed
+    results = engine_bench.run_all(make_all("full"), log, budget_s=0.3 if a.quick else None)
+    codec = codec_bench.run(0.3 if a.quick else 1.5, log=log)
+    loads, info = [], {"tool": service_bench.load_tool()}
+    if not a.no_service:
+        loads, info = service_bench.run(log, duration=1.0 if a.quick else
+                                        service_bench.DURATION_S)
+    env["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    verdicts = targets.judge(results, loads, codec)
+    text = report.render(env, verdicts, results, loads, info, codec,
+                         time.perf_counter() - start)
+    Path(a.output).write_text(text)
+    print(text)
+    log(f"[bench] wrote {a.output}")
+    return 0
+

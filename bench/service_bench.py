@@ -1,0 +1,277 @@
+"""The service under load, beside its baselines, driven from a separate process.
+
+Each server runs in its own process group on 127.0.0.1 (free port); each request is first
+sent once and its answer checked, then driven at 1, 8, 32 and 64 connections by wrk (or
+the Python fallback), bounded in time (``DURATION_S``) and in count (``MAX_REQUESTS``).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import service_requests as req
+from .servers import ROOT, Server, free_port, start, uvicorn_argv
+
+CONNECTIONS = (1, 8, 32, 64)
+DURATION_S = 3.0
+BIG_DURATION_SCALE = 3.0  # 1M-element requests take ~0.1 s each: 64 of them need seconds
+MAX_REQUESTS = 200_000  # a safety cap per run; never reached at these rates
+BENCH = Path(__file__).resolve().parent
+TESSERACT_ENV = BENCH / ".peers" / "tesseract"
+LOGS = BENCH / ".peers" / "logs"
+
+
+@dataclass
+class Load:
+    """One (server, request) driven at one connection count."""
+
+    server: str
+    request: str
+    connections: int
+    tool: str
+    rps: float | None = None
+    p50: float | None = None
+    p99: float | None = None
+    errors: int | None = None
+    requests: int | None = None
+    note: str = ""
+
+
+@dataclass
+class Target:
+    request: str
+    path: str
+    body: bytes | None
+    check: Callable[[Any], str | None]  # the decoded answer -> None if right, else why
+    duration_scale: float = 1.0  # slow requests get longer runs, so that some complete
+
+
+def load_tool() -> str:
+    return "wrk" if shutil.which("wrk") else "python"
+
+
+def drive(tool: str, url: str, body_file: Path | None, connections: int,
+          duration: float = DURATION_S, max_requests: int = MAX_REQUESTS) -> dict[str, Any]:
+    """One bounded load run from a separate process; its JSON results."""
+    if tool == "wrk":
+        argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
+                "--timeout", "30s",
+                "-s", str(BENCH / "wrk_post.lua"), url]
+        env = {"WRK_MAX": str(max_requests)}
+        if body_file is not None:
+            env["WRK_BODY"] = str(body_file)
+    else:
+        argv = [sys.executable, "-m", "bench.loadgen", url, "--connections", str(connections),
+                "--duration", str(duration), "--max-requests", str(max_requests)]
+        env = {}
+        if body_file is not None:
+            argv += ["--body", str(body_file)]
+    import os
+
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **env}, timeout=duration + 90)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr[-300:]}")
+    return json.loads(lines[-1])
+
+
+def fetch(url: str, body: bytes | None) -> Any:
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as r:
+        return json.loads(r.read())
+
+
+def _close(got: Any, want: Any, what: str) -> str | None:
+    try:
+        ok = np.allclose(np.asarray(got, dtype=np.float64), np.asarray(want), rtol=1e-5)
+    except (TypeError, ValueError) as exc:
+        return f"{what}: unreadable answer ({exc})"
+    return None if ok else f"{what}: wrong values {str(got)[:120]}"
+
+
+def check_seed(answer: Any) -> str | None:
+    return _close(answer.get("gradients"), req.SEED_EXPECTED, "seed")
+
+
+def check_tesseract(answer: Any) -> str | None:
+    return _close(answer["x"]["data"]["buffer"], req.SEED_EXPECTED, "tesseract seed")
+
+
+def check_count(n: int) -> Callable[[Any], str | None]:
+    def check(answer: Any) -> str | None:
+        grads = answer.get("gradients") if isinstance(answer, dict) else None
+        if not isinstance(grads, list) or len(grads) != n or any(g is None for g in grads):
+            return f"expected {n} gradients, got {str(answer)[:160]}"
+        return None
+
+    return check
+
+
+def gradserve_targets() -> list[Target]:
+    return [
+        Target("GET /healthz", "/healthz", None, lambda a: None),
+        Target("seed (W1)", "/grad-operation", req.dumps(req.seed()), check_seed),
+        Target("W2 MLP", "/gradients", req.dumps(req.mlp()), check_count(4)),
+        Target("1M nested", "/gradients", req.dumps(req.big("nested")), check_count(1),
+               BIG_DURATION_SCALE),
+        Target("1M base64", "/gradients", req.dumps(req.big("base64")), check_count(1),
+               BIG_DURATION_SCALE),
+    ]
+
+
+def baseline_targets() -> list[Target]:
+    return [Target("GET /healthz", "/healthz", None, lambda a: None),
+            Target("seed (W1)", "/grad-operation", req.dumps(req.seed()), check_seed)]
+
+
+def tesseract_targets() -> list[Target]:
+    return [Target("GET /health", "/health", None, lambda a: None),
+            Target("seed (W1)", "/vector_jacobian_product", req.dumps(req.tesseract_seed()),
+                   check_tesseract)]
+
+
+def tesseract_runtime(log: Callable[[str], Any], install_timeout: float = 420) -> tuple[
+        Path | None, str]:
+    """The tesseract-runtime of bench/.peers/tesseract, made on first use (its own venv, so
+    that its pins never touch the project's); (None, why) when it cannot be had."""
+    exe = TESSERACT_ENV / "bin" / "tesseract-runtime"
+    if exe.exists():
+        return exe, ""
+    log("[service] installing tesseract-core[runtime] into bench/.peers/tesseract ...")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(TESSERACT_ENV)],
+                       check=True, capture_output=True, timeout=120)
+        done = subprocess.run([str(TESSERACT_ENV / "bin" / "pip"), "install", "-q",
+                               "tesseract-core[runtime]", "numpy"], capture_output=True,
+                              text=True, timeout=install_timeout)
+    except (subprocess.SubprocessError, OSError) as exc:
+        return None, f"could not install tesseract-core[runtime]: {exc}"
+    if done.returncode != 0 or not exe.exists():
+        return None, f"pip install tesseract-core[runtime] failed: {done.stderr[-300:]}"
+    return exe, ""
+
+
+def _server_specs(log: Callable[[str], Any]) -> list[tuple[str, Any, str, list[Target], dict]]:
+    """(name, argv maker or why missing, health path, targets, env) for each server."""
+    specs: list[tuple[str, Any, str, list[Target], dict]] = []
+    if (ROOT / "service" / "__main__.py").exists():
+        specs.append(("Gradserve", lambda p: [sys.executable, "-m", "service", "--host",
+                                              "127.0.0.1", "--port", str(p)],
+                      "/healthz", gradserve_targets(), {}))
+    else:
+        specs.append(("Gradserve", "missing: service/__main__.py does not exist", "/healthz",
+                      gradserve_targets(), {}))
+    specs.append(("hand-written FastAPI", lambda p: uvicorn_argv(
+        "bench.handwritten_app:app", p), "/healthz", baseline_targets(), {}))
+    exe, why = tesseract_runtime(log)
+    if exe is None:
+        specs.append(("Tesseract", f"missing: {why}", "/health", tesseract_targets(), {}))
+    else:
+        specs.append(("Tesseract", lambda p: [str(exe), "serve", "--host", "127.0.0.1",
+                                              "--port", str(p)],
+                      "/health", tesseract_targets(),
+                      {"TESSERACT_API_PATH": str(BENCH / "tesseract_api.py")}))
+    return specs
+
+
+def run(log: Callable[[str], Any] = print, connections: tuple[int, ...] = CONNECTIONS,
+        duration: float = DURATION_S) -> tuple[list[Load], dict[str, Any]]:
+    """Every server, request and connection count; and the load tool's own ceiling."""
+    tool = load_tool()
+    loads: list[Load] = []
+    info: dict[str, Any] = {"tool": tool, "fallback_check": []}
+    with tempfile.TemporaryDirectory(prefix="gradserve-bench-") as tmp:
+        for name, argv, health, targets, env in _server_specs(log):
+            if isinstance(argv, str):
+                loads += [Load(name, t.request, c, tool, note=argv) for t in targets
+                          for c in connections]
+                continue
+            port = free_port()
+            try:
+                server = start(name, argv(port), port, health, LOGS, env=env)
+            except RuntimeError as exc:
+                loads += [Load(name, t.request, c, tool, note=f"missing: {exc}"[:300])
+                          for t in targets for c in connections]
+                continue
+            with server:
+                loads += _drive_server(server, targets, Path(tmp), tool, connections,
+                                       duration, log)
+                if name == "Gradserve":
+                    info["fallback_check"] = _fallback_check(server, tool, duration, log)
+    return loads, info
+
+
+def _drive_server(server: Server, targets: list[Target], tmp: Path, tool: str,
+                  connections: tuple[int, ...], duration: float,
+                  log: Callable[[str], Any]) -> list[Load]:
+    out: list[Load] = []
+    for t in targets:
+        url = server.base + t.path
+        body_file = None
+        if t.body is not None:
+            body_file = tmp / f"{server.name}-{t.request}.json".replace(" ", "_").replace("/", "")
+            body_file.write_bytes(t.body)
+        try:
+            for _ in range(3):  # warm every worker's caches, and check the answer
+                why = t.check(fetch(url, t.body))
+                if why:
+                    break
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if why:
+            log(f"[service] {server.name} {t.request}: {why}")
+            out += [Load(server.name, t.request, c, tool, note=f"error: {why}")
+                    for c in connections]
+            continue
+        for c in connections:
+            out.append(_one_load(server.name, t.request, tool, url, body_file, c,
+                                 duration * t.duration_scale))
+            log(_describe(out[-1]))
+    return out
+
+
+def _one_load(server: str, request: str, tool: str, url: str, body_file: Path | None,
+              connections: int, duration: float) -> Load:
+    try:
+        r = drive(tool, url, body_file, connections, duration)
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        return Load(server, request, connections, tool, note=f"error: {exc}"[:300])
+    if not r["requests"]:
+        return Load(server, request, connections, tool, 0.0, None, None, r["errors"], 0,
+                    f"no request completed within {duration:.0f} s")
+    return Load(server, request, connections, tool, r["rps"], r["p50"], r["p99"],
+                r["errors"], r["requests"])
+
+
+def _fallback_check(server: Server, tool: str, duration: float,
+                    log: Callable[[str], Any]) -> list[Load]:
+    """The Python load generator against /healthz next to wrk: how far its own ceiling is."""
+    out = []
+    tools = ["python"] + (["wrk"] if tool == "wrk" else [])
+    for t in tools:
+        for c in (1, 32):
+            load = _one_load(server.name, "GET /healthz (tool check)", t,
+                             server.base + "/healthz", None, c, duration)
+            log(_describe(load))
+            out.append(load)
+    return out
+
+
+def _describe(x: Load) -> str:
+    if x.rps is None or x.p50 is None or x.p99 is None:
+        return f"[service] {x.server} {x.request} c={x.connections}: {x.note}"
+    return (f"[service] {x.server:22s} {x.request:26s} c={x.connections:<3d} {x.tool:6s} "
+            f"{x.rps:9.1f} req/s  p50 {x.p50 * 1e3:8.2f} ms  p99 {x.p99 * 1e3:8.2f} ms  "
+            f"errors {x.errors}")

@@ -1,0 +1,85 @@
+"""The request bodies the service is driven with, written once as JSON bytes.
+
+seed: the /grad-operation seed of the shared acceptance cases (W1). mlp: W2 as a
+/gradients request whose weights are variables with seeded initializers (cached with the
+graph), feeding x and labels in base64 and asking base64 back, as a client of the fast
+path would. big: a 1,000,000-element float32 x through sum(square(x)), fed and answered
+in the nested form or in base64.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .workloads import mlp_arrays, mlp_nodes
+
+SEED_CASES = Path("/work/shared/cases/public/seed_examples.json")
+SEED_EXPECTED = [[1.4100001, 1.5999999, 6.6], [1.4100001, 1.5999999, 6.6]]
+BIG_ELEMENTS = 1_000_000
+_SEED_FALLBACK: dict[str, Any] = {  # the same request, for a checkout without shared/
+    "network": {"nodes": [
+        {"name": "x", "op": "placeholder", "shape": [2, 3], "dtype": "float32"},
+        {"name": "y", "op": "placeholder", "shape": [3, 3], "dtype": "float32"},
+        {"name": "z", "op": "parameter", "value": [1.0]},
+        {"name": "xz", "op": "Mul", "inputs": ["x", "z"]},
+        {"name": "out", "op": "MatMul", "inputs": ["xz", "y"]}],
+        "inputs": ["x", "y"], "outputs": ["out"]},
+    "args": [[[0.5, 0.6, 0.4], [1.2, 1.3, 1.1]],
+             [[0.01, 0.3, 1.1], [0.1, 0.2, 1.3], [2.1, 1.2, 3.3]]]}
+
+
+def seed() -> dict[str, Any]:
+    if SEED_CASES.exists():
+        for case in json.loads(SEED_CASES.read_text()):
+            if case.get("endpoint") == "/grad-operation":
+                return case["request"]
+    return _SEED_FALLBACK
+
+
+def b64(arr: np.ndarray) -> dict[str, Any]:
+    little = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    return {"dtype": arr.dtype.name, "shape": list(arr.shape),
+            "b64": base64.b64encode(little.tobytes()).decode("ascii")}
+
+
+def mlp(size: str = "full") -> dict[str, Any]:
+    arrays = mlp_arrays(size, 0)
+    weights = {"W1": "glorot_uniform", "b1": "zeros", "W2": "glorot_uniform", "b2": "zeros"}
+    nodes = []
+    for i, node in enumerate(mlp_nodes(arrays)):
+        kind = weights.get(node["name"])
+        if kind is not None:
+            node = {"name": node["name"], "op": "variable", "shape": node["shape"],
+                    "dtype": "float32", "initializer": {"kind": kind, "seed": i}}
+        nodes.append(node)
+    return {"graph": {"nodes": nodes}, "feeds": {k: b64(arrays[k]) for k in ("x", "labels")},
+            "ys": ["loss"], "xs": list(weights), "encoding": "base64"}
+
+
+def big(form: str, elements: int = BIG_ELEMENTS) -> dict[str, Any]:
+    x = np.random.default_rng(0).standard_normal(elements).astype(np.float32)
+    fed: Any = b64(x) if form == "base64" else orjson.Fragment(orjson.dumps(
+        x, option=orjson.OPT_SERIALIZE_NUMPY))
+    return {"graph": {"nodes": [
+        {"name": "x", "op": "placeholder", "shape": [elements], "dtype": "float32"},
+        {"name": "sq", "op": "square", "inputs": ["x"]},
+        {"name": "y", "op": "sum", "inputs": ["sq"]}]},
+        "feeds": {"x": fed}, "ys": ["y"], "xs": ["x"], "encoding": form}
+
+
+def tesseract_seed() -> dict[str, Any]:
+    """The seed's gradient wrt x as a Tesseract VJP request (cotangent: ones, i.e. sum)."""
+    req = seed()
+    z = next(n["value"] for n in req["network"]["nodes"] if n["name"] == "z")
+    x, y = req["args"]
+    return {"inputs": {"x": x, "y": y, "z": z}, "vjp_inputs": ["x"], "vjp_outputs": ["out"],
+            "cotangent_vector": {"out": [[1.0] * len(y[0]) for _ in x]}}
+
+
+def dumps(body: dict[str, Any]) -> bytes:
+    return orjson.dumps(body)
