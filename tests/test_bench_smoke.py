@@ -1,0 +1,62 @@
+"""The benchmarks cannot rot: each engine workload runs once at tiny size through the bench
+code, every implementation's gradients agree with the hand-written numpy floor, and the
+report renders. No timing is asserted; peers that are not installed are skipped."""
+from __future__ import annotations
+
+import pytest
+
+from bench import engine_bench, report, targets, workloads
+from bench.peers import VARIANTS, version
+from bench.timing import measure
+
+KEYS = list(workloads.WORKLOADS)
+OURS = (engine_bench.FLOOR, engine_bench.OURS_API, engine_bench.OURS_PLAN)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, engine_bench.WorkloadResult]:
+    return {k: engine_bench.run_workload(workloads.WORKLOADS[k]("tiny"), timed=False)
+            for k in KEYS}
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_ours_matches_the_floor(results, key):
+    r = results[key]
+    assert r.node_count and r.node_count > 0
+    for label in OURS:
+        outcome = r.outcomes[label]
+        assert outcome.note == "", f"{key} {label}: {outcome.note}"
+        assert outcome.max_rel_err is not None and outcome.max_rel_err < 1e-4
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.label for v in VARIANTS])
+def test_peer_matches_the_floor(results, key, variant):
+    _, missing = version(variant.module)
+    if missing:
+        pytest.skip(f"{variant.module} is not installed")
+    outcome = results[key].outcomes[variant.label]
+    assert outcome.note == "", f"{key} {variant.label}: {outcome.note}"
+    assert outcome.max_rel_err is not None and outcome.max_rel_err < 1e-4
+
+
+def test_floor_is_checked_against_the_engine_by_its_values():
+    """A wrong implementation is caught: a gradient scaled by 2 is far from the floor."""
+    w = workloads.w1("tiny")
+    from bench import floor
+
+    good = floor.make(w)()
+    assert engine_bench.rel_err(good, good) == 0.0
+    assert engine_bench.rel_err([g * 2 for g in good], good) > 0.5
+
+
+def test_timing_and_report_render(results):
+    w = workloads.w4("tiny")
+    stats = measure(engine_bench.ours.make_plan_runner(w), budget_s=0.01, min_reps=3)
+    assert stats.reps >= 3 and 0 < stats.median <= stats.p90
+    timed = engine_bench.run_workload(w, budget_s=0.01, only=list(OURS))
+    all_results = [*results.values(), timed]
+    verdicts = targets.judge(all_results, [], [])
+    assert {v.met for v in verdicts} <= {True, False, None}
+    text = report.render({"cpu": "test"}, verdicts, all_results, [], {"tool": "wrk"}, [], 1.0)
+    assert "## Engine workloads" in text and "W4 per-node overhead" in text
