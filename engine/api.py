@@ -49,10 +49,13 @@ class _Program:
 
 def run(graph: Graph, fetches: Sequence[str], feeds: Mapping[str, Any] | None = None
         ) -> list[np.ndarray]:
-    """Evaluate tensors of a graph (cached plan)."""
+    """Evaluate tensors of a graph (cached plan), specialized to the fed shapes first (a
+    kernel bound to unknown dimensions could compute the wrong thing, e.g. squeeze)."""
+    feeds = dict(feeds or {})
+    graph = for_feeds(graph, feeds)
     refs = tuple(graph.resolve(f, loc=("fetches", i)) for i, f in enumerate(fetches))
     plan, _ = PROGRAMS.get_or_make(("run", graph.key, refs), lambda: Plan(graph, refs))
-    return plan.run(dict(feeds or {}))
+    return plan.run(feeds)
 
 
 def for_feeds(graph: Graph, feeds: Mapping[str, Any], max_elements: int | None = None
