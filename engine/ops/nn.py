@@ -106,21 +106,27 @@ def _softmax_xent(labels: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarr
 
 
 def _softmax_xent_vjp(c: VJPContext):
-    """TensorFlow's v2 op: d/dlogits = g (softmax - labels), d/dlabels = -g log_softmax."""
+    """d/dlabels = -g log_softmax; d/dlogits = g (softmax sum(labels) - labels).
+
+    With labels that sum to 1 (TensorFlow's documented domain) the logits' gradient is
+    TensorFlow's kernel value g (softmax - labels); for any other labels it stays the true
+    derivative (PyTorch's and finite differences' answer) rather than the kernel's.
+    """
     labels, logits = c.x, c.y
     axis = _axis(c.attrs, logits.ndim)
     g = F.expand_dims(c.g, axis=axis)
+    mass = F.sum(labels, axis=axis, keepdims=True)
     return [-g * F.log_softmax(logits, axis=axis),
-            g * (F.softmax(logits, axis=axis) - labels)]
+            g * (F.softmax(logits, axis=axis) * mass - labels)]
 
 
 defop("softmax_cross_entropy_with_logits",
       aliases=("SoftmaxCrossEntropyWithLogits", "softmax_cross_entropy_with_logits_v2"),
       inputs=2, infer=_softmax_xent_infer, forward=_softmax_xent, vjp=_softmax_xent_vjp,
       attrs=AXIS_ATTR,
-      doc="Inputs labels, logits (same shape); the output drops ``axis``. The logits' "
-          "gradient is g (softmax - labels), as TensorFlow's kernel, also for labels that "
-          "do not sum to 1.")
+      doc="Inputs labels, logits (same shape); the output drops ``axis``. Both get "
+          "gradients (TensorFlow's v2 op); the logits' is g (softmax - labels) for labels "
+          "that sum to 1, and the true derivative for any others.")
 
 
 def _sigmoid_xent_infer(specs, attrs):

@@ -117,8 +117,9 @@ def test_softmax_cross_entropy(axis):
     check_vjp("softmax_cross_entropy_with_logits", [labels, logits], {"axis": axis})
 
 
-def test_softmax_cross_entropy_logits_gradient_is_tensorflows():
-    """Labels that do not sum to 1: the logits' gradient is still softmax - labels."""
+def test_softmax_cross_entropy_gradients_for_any_labels():
+    """Labels summing to 1 give TensorFlow's kernel value softmax - labels; others the true
+    derivative softmax * sum(labels) - labels (finite differences agree)."""
     labels = np.array([[0.5, 1.0, 0.0]])
     logits = np.array([[0.2, -0.3, 1.1]])
     graph = Graph.build([
@@ -127,8 +128,12 @@ def test_softmax_cross_entropy_logits_gradient_is_tensorflows():
         {"name": "y", "op": "SoftmaxCrossEntropyWithLogits", "inputs": ["l", "z"]}])
     dl, dz = compute_gradients(graph, {"l": labels, "z": logits}, ["y"], ["l", "z"]).gradients
     sm = np.exp(logits) / np.exp(logits).sum()
-    np.testing.assert_allclose(dz, sm - labels, rtol=1e-12)
+    np.testing.assert_allclose(dz, sm * labels.sum() - labels, rtol=1e-12)
     np.testing.assert_allclose(dl, -np.log(sm), rtol=1e-12)
+    check_vjp("softmax_cross_entropy_with_logits", [labels, logits])
+    onehot = np.array([[0.0, 1.0, 0.0]])
+    (dz,) = compute_gradients(graph, {"l": onehot, "z": logits}, ["y"], ["z"]).gradients
+    np.testing.assert_allclose(dz, sm - onehot, rtol=1e-12)
 
 
 def test_sigmoid_cross_entropy():

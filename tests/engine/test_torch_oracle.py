@@ -584,15 +584,6 @@ def tf_pow(x, y):
     return out + (y - y.detach()) * out.detach() * log_x
 
 
-def tf_softmax_cross_entropy(labels, logits):
-    """TensorFlow's kernel: d/dlogits = g (softmax - labels) even when the labels do not
-    sum to 1 (torch, and the calculus, give g (softmax * sum(labels) - labels)). The added
-    term is zero in value and moves the logits' gradient by (1 - sum(labels)) softmax."""
-    ce = ref.softmax_cross_entropy(labels, logits)
-    shift = (1 - labels.sum(-1).detach()) * torch.logsumexp(logits, -1)
-    return ce + (shift - shift.detach())
-
-
 def convention_cases() -> list[Case]:
     """Where the engine follows TensorFlow (or MindSpore) rather than torch, on purpose."""
     base, exponent = -uniform(0.5, 2.0, 3, 4), np.array([[1.0, 2.0, 3.0, -1.0]])
@@ -601,8 +592,9 @@ def convention_cases() -> list[Case]:
                 dialects=("tensorflow",)),
         replace(one("pow", base, exponent, fn=torch.pow, tag="negative-base-ms"),
                 dialects=("mindspore",)),
+        # Labels that do not sum to 1: the true derivative (torch's), not TF's kernel value.
         one("softmax_cross_entropy_with_logits", uniform(0.1, 1.0, 3, 5), normal(3, 5),
-            fn=tf_softmax_cross_entropy, tag="labels-not-normalized"),
+            fn=ref.softmax_cross_entropy, tag="labels-not-normalized"),
     ]
 
 
@@ -746,17 +738,11 @@ def test_service_answers_like_torch(case: Case, client: Any) -> None:
 def second_order_rows(case: Case) -> list[int] | None:
     """Inputs whose Hessian-vector rows torch settles; None when none do.
 
-    The dialect-specific references are first-order constructions. For the softmax
-    cross-entropy, d/dlabels of the logits' gradient differs on purpose: TensorFlow's
-    kernel gradient is g (softmax - labels) (torch's calculus: g (softmax sum(labels) -
-    labels)), so only the logits' rows are compared.
+    The dialect-specific references are first-order constructions.
     """
     if case.dialects != Case.dialects:
         return None
-    xent = any(op.lower().replace("_", "").startswith("softmaxcrossentropy")
-               for _, op, _, _ in case.nodes)
-    rows = [i for i, a in enumerate(case.inputs) if a.dtype.kind == "f"]
-    return [i for i in rows if not (xent and i == 0)]
+    return [i for i, a in enumerate(case.inputs) if a.dtype.kind == "f"]
 
 
 def torch_hvp(case: Case, g: np.ndarray, vs: Sequence[np.ndarray]) -> list[np.ndarray]:
