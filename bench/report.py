@@ -8,6 +8,7 @@ from typing import Any
 from .codec_bench import CodecResult
 from .engine_bench import FLOOR, OURS_API, OURS_PLAN, WorkloadResult
 from .service_bench import Load
+from .steps import Breakdown
 from .targets import TORCH, Verdict, rps
 
 
@@ -55,13 +56,35 @@ def engine_section(results: Sequence[WorkloadResult]) -> str:
     return "\n".join(parts)
 
 
+def steps_section(breakdowns: dict[str, Breakdown], top: int = 8) -> str:
+    """Per workload: the costliest plan steps, and what the layers around them add."""
+    if not breakdowns:
+        return ""
+    parts = ["## Where the engine's time goes\n",
+             "Each plan step timed on its own (median over the reps, in us, including "
+             "about 0.1 us of the timer itself), the costliest first; then the layers: "
+             "the sum of all steps, `Plan.run` (adds feed checks, errstate, the loop), "
+             "`compute_gradients` (adds the program-cache key, feed-name checks, result "
+             "assembly).\n"]
+    for key, b in breakdowns.items():
+        rows = [[s.node, s.kernel, f"{s.seconds * 1e6:,.1f}",
+                 f"{s.seconds / b.steps_total * 100:.0f}%" if b.steps_total else ""]
+                for s in b.steps[:top]]
+        parts.append(f"### {key}: {len(b.steps)} steps\n")
+        parts.append(table(["step (node)", "kernel", "us", "share of steps"], rows))
+        parts.append(f"\nsteps {b.steps_total * 1e6:,.1f} us; Plan.run {b.plan_run * 1e6:,.1f} "
+                     f"us ({(b.plan_run - b.steps_total) * 1e6:+,.1f}); compute_gradients "
+                     f"{b.api * 1e6:,.1f} us ({(b.api - b.plan_run) * 1e6:+,.1f})\n")
+    return "\n".join(parts)
+
+
 def service_section(loads: Sequence[Load], info: dict[str, Any]) -> str:
     parts = ["## Service under load\n",
              f"Driven by `{info.get('tool')}` from a separate process over loopback, one "
              "bounded run per row (time-bounded; a request cap as a safety). req/s is "
-             "completed requests per second; p50/p99 are latencies in ms; errors are "
-             "socket errors plus non-2xx answers. Ratios are Gradserve / the baseline at the "
-             "same request and connection count.\n"]
+             "2xx answers per second (a fast 429 is not throughput); p50/p99 are latencies "
+             "in ms; errors are socket errors plus non-2xx answers. Ratios are Gradserve / "
+             "the baseline at the same request and connection count.\n"]
     rows = []
     for x in loads:
         base = rps(loads, "hand-written FastAPI", _baseline_request(x.request), x.connections)
@@ -111,7 +134,8 @@ def codec_section(codec: Sequence[CodecResult]) -> str:
 
 def render(env: dict[str, Any], verdicts: Sequence[Verdict],
            results: Sequence[WorkloadResult], loads: Sequence[Load], info: dict[str, Any],
-           codec: Sequence[CodecResult], elapsed_s: float) -> str:
+           codec: Sequence[CodecResult], elapsed_s: float,
+           breakdowns: dict[str, Breakdown] | None = None) -> str:
     head = ["# Gradserve benchmarks\n",
             "Written by `make bench` (`python -m bench`); every figure below comes from this "
             f"one run, which took {elapsed_s:.0f} s. Targets are reported, never enforced.\n",
@@ -125,5 +149,6 @@ def render(env: dict[str, Any], verdicts: Sequence[Verdict],
                   [[v.target, v.measured, v.mark] for v in verdicts]), "",
             f"W1 and W4 compare with `{TORCH}`; W2 and W3 with `{FLOOR}`. The verdict uses "
             "`engine.compute_gradients`; `Plan.run` is shown beside it.\n"]
-    return "\n".join([*head, engine_section(results), codec_section(codec),
+    return "\n".join([*head, engine_section(results), steps_section(breakdowns or {}),
+                      codec_section(codec),
                       service_section(loads, info)])

@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import codec_bench, engine_bench, environment, report, service_bench, targets
+from . import codec_bench, engine_bench, environment, report, service_bench, steps, targets
 from .workloads import make_all
+
+PROFILED = ("W1", "W2", "W4", "W5")  # the workloads whose steps RESULTS.md breaks down
 
 
 def log(text: str) -> None:
@@ -27,6 +29,13 @@ def main(a: argparse.Namespace) -> int:
     if not a.no_service:
         service_bench.tesseract_runtime(log)  # install before anything is timed
     results = engine_bench.run_all(make_all("full"), log, budget_s=0.3 if a.quick else None)
+    breakdowns = {}
+    for w in make_all("full"):
+        if w.key in PROFILED:
+            try:
+                breakdowns[w.key] = steps.breakdown(w, reps=50 if a.quick else 300)
+            except Exception as exc:  # an op the engine lacks: the table says so already
+                log(f"[steps] {w.key}: {type(exc).__name__}: {exc}")
     codec = codec_bench.run(0.3 if a.quick else 1.5, log=log)
     loads, info = [], {"tool": service_bench.load_tool()}
     if not a.no_service:
@@ -35,7 +44,7 @@ def main(a: argparse.Namespace) -> int:
     env["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     verdicts = targets.judge(results, loads, codec)
     text = report.render(env, verdicts, results, loads, info, codec,
-                         time.perf_counter() - start)
+                         time.perf_counter() - start, breakdowns)
     Path(a.output).write_text(text)
     print(text)
     log(f"[bench] wrote {a.output}")

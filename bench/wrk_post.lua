@@ -35,10 +35,12 @@ function done(summary, latency, requests)
   for _, t in ipairs(threads) do
     non2xx = non2xx + (t:get("non_2xx") or 0)
   end
+  -- rps counts 2xx answers only: a fast 429 is not throughput
+  local ok = summary.requests - e.status
   io.write(string.format(
     '{"requests": %d, "seconds": %.6f, "rps": %.3f, "p50": %.9f, "p99": %.9f, ' ..
     '"errors": %d, "non_2xx": %d, "socket_errors": %d}\n',
-    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    summary.requests, summary.duration / 1e6, ok / (summary.duration / 1e6),
     latency:percentile(50) / 1e6, latency:percentile(99) / 1e6,
     e.status + e.connect + e.read + e.write + e.timeout, non2xx,
     e.connect + e.read + e.write + e.timeout))

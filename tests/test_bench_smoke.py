@@ -60,3 +60,13 @@ def test_timing_and_report_render(results):
     assert {v.met for v in verdicts} <= {True, False, None}
     text = report.render({"cpu": "test"}, verdicts, all_results, [], {"tool": "wrk"}, [], 1.0)
     assert "## Engine workloads" in text and "W4 per-node overhead" in text
+
+
+def test_step_breakdown_names_every_step():
+    from bench import steps
+
+    w = workloads.w2("tiny")
+    b = steps.breakdown(w, reps=3)
+    assert len(b.steps) == engine_bench.ours.make_plan(w).node_count
+    assert b.steps_total > 0 and b.plan_run > 0 and b.api > 0
+    assert report.steps_section({"W2": b}).count("| ") > len(b.steps[:8])
