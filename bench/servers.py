@@ -60,13 +60,14 @@ def answers(url: str, timeout: float = 1.0) -> bool:
 
 
 def start(name: str, argv: Sequence[str], port: int, health_path: str, log_dir: Path,
-          env: dict[str, str] | None = None, wait_s: float = 60.0) -> Server:
+          env: dict[str, str] | None = None, wait_s: float = 60.0,
+          cwd: Path = ROOT) -> Server:
     """Start ``argv`` (which must listen on ``port``) and wait until ``health_path``
     answers 2xx; raises RuntimeError with the log's tail when it does not."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name.replace(' ', '_')}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(list(argv), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(list(argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
                                 start_new_session=True)
     server = Server(name, proc, port, log)

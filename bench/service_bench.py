@@ -29,6 +29,7 @@ MAX_REQUESTS = 200_000  # a safety cap per run; never reached at these rates
 BENCH = Path(__file__).resolve().parent
 TESSERACT_ENV = BENCH / ".peers" / "tesseract"
 LOGS = BENCH / ".peers" / "logs"
+TESSERACT_RUNS = BENCH / ".peers" / "tesseract-runs"
 
 
 @dataclass
@@ -182,7 +183,10 @@ def _server_specs(log: Callable[[str], Any]) -> list[tuple[str, Any, str, list[T
         specs.append(("Tesseract", lambda p: [str(exe), "serve", "--host", "127.0.0.1",
                                               "--port", str(p)],
                       "/health", tesseract_targets(),
-                      {"TESSERACT_API_PATH": str(BENCH / "tesseract_api.py")}))
+                      {"TESSERACT_API_PATH": str(BENCH / "tesseract_api.py"),
+                       # Tesseract writes a run directory (logs, metrics) per request, as
+                       # it does by default; keep them out of the checkout
+                       "TESSERACT_OUTPUT_PATH": str(TESSERACT_RUNS)}))
     return specs
 
 
@@ -199,8 +203,13 @@ def run(log: Callable[[str], Any] = print, connections: tuple[int, ...] = CONNEC
                           for c in connections]
                 continue
             port = free_port()
+            cwd = ROOT
+            if "TESSERACT_OUTPUT_PATH" in env:
+                shutil.rmtree(TESSERACT_RUNS, ignore_errors=True)
+                TESSERACT_RUNS.mkdir(parents=True)
+                cwd = TESSERACT_RUNS
             try:
-                server = start(name, argv(port), port, health, LOGS, env=env)
+                server = start(name, argv(port), port, health, LOGS, env=env, cwd=cwd)
             except RuntimeError as exc:
                 loads += [Load(name, t.request, c, tool, note=f"missing: {exc}"[:300])
                           for t in targets for c in connections]
@@ -210,6 +219,8 @@ def run(log: Callable[[str], Any] = print, connections: tuple[int, ...] = CONNEC
                                        duration, log)
                 if name == "Gradserve":
                     info["fallback_check"] = _fallback_check(server, tool, duration, log)
+            if cwd != ROOT:
+                shutil.rmtree(cwd, ignore_errors=True)
     return loads, info
 
 
