@@ -111,33 +111,32 @@ def compute_gradients(
     A graph with unknown dimensions is first specialized to the fed shapes; with
     ``max_elements`` every inferred tensor is checked against it before anything runs.
     """
-    check_feeds(graph, feeds)
-    graph = for_feeds(graph, feeds, max_elements)
-    ys = [ys] if isinstance(ys, str) else list(ys)
-    xs = [xs] if isinstance(xs, str) else list(xs)
-    y_refs = tuple(graph.resolve(y, loc=("ys", i)) for i, y in enumerate(ys))
-    grad_ys = list(grad_ys) if grad_ys is not None else [None] * len(ys)
+    ys = (ys,) if isinstance(ys, str) else tuple(ys)
+    xs = (xs,) if isinstance(xs, str) else tuple(xs)
+    grad_ys = tuple(grad_ys) if grad_ys is not None else (None,) * len(ys)
     if len(grad_ys) != len(ys):
         raise EngineError(f"grad_ys has {len(grad_ys)} entries for {len(ys)} ys",
                           loc=("grad_ys",))
-    for i, (ref, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
-        if gy is not None:
-            _check_seed(graph, ref, gy, ("grad_ys", i))
+    check_feeds(graph, feeds)
+    graph = for_feeds(graph, feeds, max_elements)
     options = dict(stop_gradients=list(stop_gradients), unconnected=unconnected,
                    aggregation=aggregation, dialect=dialect, name=name)
     if return_graph:
-        program, hit = _make_program(graph, y_refs, xs, grad_ys, options, return_values,
+        program, hit = _make_program(graph, ys, xs, grad_ys, options, return_values,
                                      bake=True), False
     else:
-        key = ("gradients", graph.key, y_refs, tuple(xs),
-               tuple(g is not None for g in grad_ys), tuple(stop_gradients), unconnected,
-               aggregation, dialect, name, return_values)
+        key = ("gradients", graph.key, ys, xs, tuple(g is not None for g in grad_ys),
+               tuple(stop_gradients), unconnected, aggregation, dialect, name, return_values)
         program, hit = PROGRAMS.get_or_make(
-            key, lambda: _make_program(graph, y_refs, xs, grad_ys, options, return_values))
-    all_feeds = dict(feeds)
-    for seed, gy in zip(program.seeds, grad_ys, strict=True):
-        if seed is not None:
-            all_feeds[seed] = gy
+            key, lambda: _make_program(graph, ys, xs, grad_ys, options, return_values))
+    all_feeds = feeds
+    for i, (ref, seed, gy) in enumerate(zip(program.y_refs, program.seeds, grad_ys,
+                                            strict=True)):
+        if gy is not None:
+            _check_seed(graph, ref, gy, ("grad_ys", i))
+            if seed is not None:
+                all_feeds = all_feeds if all_feeds is not feeds else dict(feeds)
+                all_feeds[seed] = gy
     results = program.plan.run(all_feeds)
     n_grads = sum(1 for g in program.grads if g is not None)
     grad_iter = iter(results[:n_grads])
@@ -167,12 +166,13 @@ def _check_seed(graph: Graph, ref: Ref, value: np.ndarray, loc: tuple[str | int,
             "exactly", loc=loc)
 
 
-def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: list[str],
-                  grad_ys: list[np.ndarray | None], options: dict[str, Any],
+def _make_program(graph: Graph, ys: Sequence[str], xs: Sequence[str],
+                  grad_ys: Sequence[np.ndarray | None], options: dict[str, Any],
                   return_values: bool, bake: bool = False) -> _Program:
     """Differentiate and plan once. Given grad_ys become placeholders (or, when the graph
     is to be returned, constants baked in, so that posting it back needs no extra feed)."""
     name = options["name"]
+    y_refs = tuple(graph.resolve(y, loc=("ys", i)) for i, y in enumerate(ys))
     b = GraphBuilder(graph, prefix=name)
     seeds: list[str | None] = []
     seed_refs: list[Ref | None] = []
@@ -187,7 +187,7 @@ def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: list[str],
         seeds.append(None if bake else t.name)
         seed_refs.append(t.ref)
     seeded = b.finish()
-    result = gradients(seeded, list(y_refs), xs, grad_ys=seed_refs, **options)
+    result = gradients(seeded, list(y_refs), list(xs), grad_ys=seed_refs, **options)
     fetch_values = return_values or any(
         gy is not None and not is_static(graph.spec(r).shape)
         for r, gy in zip(y_refs, grad_ys, strict=True))

@@ -20,6 +20,7 @@ from .ops import registry
 from .shapes import compatible, fmt
 
 Step = tuple[Any, tuple[int, ...], int, tuple[int, ...]]
+FeedSlot = tuple[str, int, Any, bool, np.dtype, tuple[int | None, ...]]
 FOLD_LIMIT = 1 << 16  # constant subgraphs up to this many elements are computed once
 
 
@@ -35,7 +36,7 @@ class Plan:
         needed = _needed(graph, self.fetches)
         slot_of: dict[Ref, int] = {}
         initial: list[Any] = []
-        feeds: list[tuple[str, int, Any, bool]] = []
+        feeds: list[FeedSlot] = []
         steps: list[Step] = []
         step_nodes: list[str] = []
 
@@ -53,7 +54,8 @@ class Plan:
                 if node.op == "constant":
                     known.add(slot)
                 else:
-                    feeds.append((node.name, slot, node.spec, node.op == "placeholder"))
+                    feeds.append((node.name, slot, node.spec, node.op == "placeholder",
+                                  np_dtype(node.spec.dtype), node.spec.shape))
                 continue
             opdef = registry.get(node.op)
             fn = opdef.bind(node.attrs, tuple(graph.spec(r) for r in node.inputs))
@@ -77,7 +79,7 @@ class Plan:
                     step_nodes.append(node.name)
         self._fetch_slots = tuple(slot_of[f] for f in self.fetches)
         self._steps = _with_frees(steps, set(self._fetch_slots),
-                                  {s for _, s, _, _ in feeds} | _leaf_slots(initial))
+                                  {f[1] for f in feeds} | _leaf_slots(initial))
         self._step_nodes = tuple(step_nodes)
         self._initial = tuple(initial)
         self._feeds = tuple(feeds)
@@ -86,14 +88,17 @@ class Plan:
     def run(self, feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Values of the fetches. Placeholders must be fed; variables may be."""
         slots = list(self._initial)
-        for name, slot, spec, required in self._feeds:
+        for name, slot, spec, required, dtype, shape in self._feeds:
             value = feeds.get(name)
             if value is None:
                 if required:
                     raise FeedError(f"placeholder {name!r} needs a value", node=name,
                                     loc=(name,))
                 continue
-            slots[slot] = _checked_feed(name, value, spec)
+            if type(value) is np.ndarray and value.dtype == dtype and value.shape == shape:
+                slots[slot] = value  # the common case: exactly what was declared
+            else:
+                slots[slot] = _checked_feed(name, value, spec)
         i = -1
         try:
             with np.errstate(all="ignore"):

@@ -77,7 +77,7 @@ def _sum_to_shape(t, shape):
     lead = t.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and t.shape[lead + i] != 1)
-    out = np.sum(t, axis=axes, keepdims=True, dtype=t.dtype) if axes else t
+    out = t.sum(axis=axes, keepdims=True, dtype=t.dtype) if axes else t
     return out.reshape(shape)
 
 
