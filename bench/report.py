@@ -142,8 +142,9 @@ def render(env: dict[str, Any], verdicts: Sequence[Verdict],
             "## Machine\n", table(["what", "value"], [[k, v] for k, v in env.items()]), "",
             "OPENBLAS_CORETYPE was left as the machine set it. The floor and Gradserve use "
             "numpy's BLAS above; PyTorch uses its own (MKL), JAX uses XLA's CPU backend. "
-            "Each library keeps its default thread count. Other processes on the machine "
-            "share its 2 cores: the load averages at start and end say how busy it was.\n",
+            f"Threads per library: {env.get('threads per library', 'library defaults')} "
+            "(the servers inherit the same setting). Other processes on the machine share "
+            "its 2 cores: the load averages at start and end say how busy it was.\n",
             "## Targets\n",
             table(["target", "measured", "verdict"],
                   [[v.target, v.measured, v.mark] for v in verdicts]), "",
