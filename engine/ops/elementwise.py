@@ -75,8 +75,20 @@ def _sigmoid(x):
 
 defop("sigmoid", infer=unary(), forward=_sigmoid,
       vjp=lambda c: [c.g * (c.out * (1.0 - c.out))])
-defop("relu", infer=unary("numeric"), forward=lambda x: np.maximum(x, 0).astype(x.dtype),
-      vjp=lambda c: [c.g * _mask(F.greater(c.x, c.x.scalar(0)), c.g)])
+defop("relu", infer=unary("numeric"), forward=lambda x: np.maximum(x, x.dtype.type(0)),
+      vjp=lambda c: [F.relu_grad(c.g, c.x)])
+
+
+def _relu_grad_infer(specs, attrs):
+    check_dtypes(specs, "numeric")
+    return TensorSpec(specs[0].shape, specs[0].dtype)
+
+
+defop("relu_grad", inputs=2, infer=_relu_grad_infer,
+      forward=lambda g, x: g * (x > 0),
+      vjp=lambda c: [F.relu_grad(c.g, c.y), F.zeros_like(c.y)],
+      doc="Internal: relu's gradient g * (x > 0) in one pass (TensorFlow's ReluGrad: a "
+          "product, so a NaN upstream stays NaN); linear in g, zero a.e. in x.")
 
 
 def _relu6_vjp(c: VJPContext):

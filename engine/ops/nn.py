@@ -49,18 +49,22 @@ def _checked_axis_infer(specs, attrs):
 
 def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
     """x minus its maximum along ``axis`` (finite maxima only), so exp never overflows."""
-    m = np.max(x, axis=axis, keepdims=True)
-    return x - np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    m = x.max(axis=axis, keepdims=True)
+    if not np.isfinite(m).all():
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    return x - m
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     e = np.exp(_shifted(x, axis))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     s = _shifted(x, axis)
-    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+    s -= np.log(np.exp(s).sum(axis=axis, keepdims=True))
+    return s
 
 
 def _softmax_vjp(c: VJPContext):

@@ -94,14 +94,16 @@ def _logsumexp(x, axes, keep):
 
 
 def _mean(x, axes, keep):
+    n = math.prod(x.shape[a] for a in axes)
     if x.dtype.kind in "iu":  # integer mean truncates, as TensorFlow's
-        n = math.prod(x.shape[a] for a in axes) or 1
-        return np.sum(x, axis=axes, keepdims=keep) // n
-    return np.mean(x, axis=axes, keepdims=keep)
+        return x.sum(axis=axes, keepdims=keep, dtype=x.dtype) // (n or 1)
+    if x.dtype == np.float16:  # numpy accumulates half precision in float32
+        return np.mean(x, axis=axes, keepdims=keep)
+    return x.sum(axis=axes, keepdims=keep) / x.dtype.type(n)  # as np.mean: sum, then divide
 
 
 _FAMILY = (
-    ("sum", "numeric", lambda x, a, k: np.sum(x, axis=a, keepdims=k, dtype=x.dtype),
+    ("sum", "numeric", lambda x, a, k: x.sum(axis=a, keepdims=k, dtype=x.dtype),
      lambda c: [_spread(c)]),
     ("mean", "numeric", _mean, lambda c: [_spread(c) / _count(c)]),
     ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k), _extreme_vjp),

@@ -127,6 +127,7 @@ EXAMPLES: dict[str, list[Example]] = {
     "tanh": [ex("tanh", normal(2, 3))],
     "sigmoid": [ex("sigmoid", normal(2, 3) * 2)],
     "relu": [ex("relu", away_from_zero(2, 3), **_LINEAR)],
+    "relu_grad": [ex("relu_grad", normal(2, 3), away_from_zero(2, 3), wrt=(0, 1), **_LINEAR)],
     "relu6": [ex("relu6", np.array([[-1.0, 0.4, 2.5], [5.6, 6.7, 3.3]]), **_LINEAR)],
     "elu": [ex("elu", away_from_zero(2, 3))],
     "selu": [ex("selu", away_from_zero(2, 3))],
