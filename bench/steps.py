@@ -2,7 +2,8 @@
 around the steps (``Plan.run``'s feed checks and loop, ``compute_gradients``' bookkeeping).
 
 The step loop below mirrors ``Plan.run`` on the plan's compiled steps; it reads the plan's
-private fields on purpose (a measuring tool, not a second engine), and skips nothing the
+private fields on purpose (a measuring tool, not a second engine; it reads only the leading
+fields of each feed and step, so that the plan may grow more), and skips nothing the
 arithmetic needs.
 """
 from __future__ import annotations
@@ -48,11 +49,11 @@ def breakdown(w: Workload, reps: int = 200) -> Breakdown:
     clock = time.perf_counter_ns
     for r in range(reps):
         slots = list(plan._initial)
-        for name, slot, _spec, _required in plan._feeds:
-            if name in fed:
-                slots[slot] = fed[name]
+        for feed in plan._feeds:  # (name, slot, ...): only the first two are read
+            if feed[0] in fed:
+                slots[feed[1]] = fed[feed[0]]
         row = samples[r]
-        for i, (fn, ins, out, _frees) in enumerate(steps):
+        for i, (fn, ins, out, *_rest) in enumerate(steps):
             t0 = clock()
             slots[out] = fn(*[slots[j] for j in ins])
             row[i] = clock() - t0
