@@ -11,7 +11,6 @@ form (``1.4100001``) and float64 in Python's; non-finite values, which orjson wr
 """
 from __future__ import annotations
 
-import base64
 import binascii
 import math
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pybase64  # SIMD base64: the wire's fast path should not wait on the stdlib's
 
 from engine.dtypes import canonical_dtype, np_dtype
 
@@ -173,7 +173,7 @@ def _decode_base64(value: dict[str, Any], max_elements: int) -> np.ndarray:
         raise TensorError(f"'b64' holds more than the {want} bytes shape {list(shape)} of "
                           f"{dtype.name} needs", ("b64",))
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = pybase64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise TensorError("'b64' is not valid base64", ("b64",)) from None
     if len(raw) != want:
@@ -227,7 +227,7 @@ def encode(arr: np.ndarray, encoding: str = "nested") -> Any:
     if encoding == "typed":
         return {**head, "data": orjson.Fragment(numbers_json(arr.reshape(-1)))}
     little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-    return {**head, "b64": base64.b64encode(little.tobytes()).decode("ascii")}
+    return {**head, "b64": pybase64.b64encode_as_string(little.tobytes())}
 
 
 def numbers_json(arr: np.ndarray) -> bytes:
