@@ -1,11 +1,13 @@
 """The worker pool: N processes, a bounded queue, a deadline per job, dead workers replaced.
 
 The event loop only moves bytes. Each worker has one slot task that takes jobs from the
-shared queue and does the pipe round trip in a thread (blocking pipe calls stay off the
-loop). A job over its deadline gets 504 and its worker is killed and replaced; a worker
-that dies (kill -9, the OOM killer) gives its job a 503 and is replaced at once; an idle
-worker's death is noticed through its process sentinel, watched with ``loop.add_reader``.
-Processes come from a forkserver that has preloaded the engine.
+shared queue and does the round trip on the loop itself, through asyncio streams over the
+worker's socket (framed as multiprocessing's ``Connection`` frames them, which the worker
+uses on its side): no thread hop per request. A job over its deadline gets 504 and its
+worker is killed and replaced; a worker that dies (kill -9, the OOM killer) gives its job
+a 503 and is replaced at once; an idle worker's death is noticed through its process
+sentinel, watched with ``loop.add_reader``. Processes come from a forkserver that has
+preloaded the engine.
 """
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ import contextlib
 import logging
 import multiprocessing as mp
 import os
+import socket
+import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
@@ -77,11 +80,27 @@ class _Process:
         if self.conn.recv_bytes() != READY:
             raise RuntimeError("worker sent something other than ready")
 
-    def roundtrip(self, kind: str, body: bytes) -> tuple[bytes, bytes]:
-        conn: Connection = self.conn
-        conn.send_bytes(kind.encode())
-        conn.send_bytes(body)
-        return conn.recv_bytes(), conn.recv_bytes()
+    async def open_streams(self) -> None:
+        """The parent's end as asyncio streams (a duplicate of the pipe's socket)."""
+        sock = socket.socket(fileno=os.dup(self.conn.fileno()))
+        sock.setblocking(False)
+        self.reader, self.writer = await asyncio.open_connection(sock=sock)
+
+    async def roundtrip(self, kind: str, body: bytes) -> tuple[bytes, bytes]:
+        """Send one job, read its (header, body) answer. EOFError if the worker is gone."""
+        tag = kind.encode()
+        self.writer.writelines([_header(len(tag)), tag, _header(len(body)), body])
+        await self.writer.drain()
+        return await self._read_frame(), await self._read_frame()
+
+    async def _read_frame(self) -> bytes:
+        try:
+            (size,) = struct.unpack("!i", await self.reader.readexactly(4))
+            if size == -1:
+                (size,) = struct.unpack("!Q", await self.reader.readexactly(8))
+            return await self.reader.readexactly(size)
+        except asyncio.IncompleteReadError:
+            raise EOFError("the worker closed its pipe") from None
 
     @property
     def pid(self) -> int | None:
@@ -89,6 +108,9 @@ class _Process:
 
     def end(self, grace: float = 0.0) -> None:
         """Close the pipe (an idle worker then exits by itself); kill it after ``grace``."""
+        writer = getattr(self, "writer", None)
+        if writer is not None:
+            writer.close()
         self.conn.close()
         self.proc.join(grace)
         if self.proc.is_alive():
@@ -207,19 +229,17 @@ class Pool:
 
     async def _run(self, slot: _Slot, job: _Job) -> None:
         assert slot.process is not None
-        loop = asyncio.get_running_loop()
         slot.busy = True
         started = time.perf_counter()
         try:
             header, body = await asyncio.wait_for(
-                loop.run_in_executor(self._threads, slot.process.roundtrip, job.kind, job.body),
-                self.settings.timeout)
+                slot.process.roundtrip(job.kind, job.body), self.settings.timeout)
         except TimeoutError:
             _settle(job, ProblemError("timeout", f"the computation took longer than "
                                       f"{self.settings.timeout:g} s; it was stopped"))
             await self._replace(slot, "timeout")
             return
-        except (EOFError, OSError):
+        except (EOFError, OSError, ConnectionError):
             _settle(job, ProblemError("worker-died", "the worker computing this request "
                                       "died (killed, or out of memory); it has been replaced"))
             await self._replace(slot, "died")
@@ -262,6 +282,7 @@ class Pool:
         slot.process = process
         await loop.run_in_executor(self._threads, process.wait_ready,
                                    self.settings.worker_start_timeout)
+        await process.open_streams()
         died = loop.create_future()
         sentinel = process.proc.sentinel
 
@@ -280,6 +301,11 @@ class Pool:
         with contextlib.suppress(RuntimeError, ValueError, OSError):
             asyncio.get_running_loop().remove_reader(process.proc.sentinel)
         process.end(grace)
+
+
+def _header(size: int) -> bytes:
+    """multiprocessing's framing: a signed 4-byte big-endian length (or -1 and 8 bytes)."""
+    return struct.pack("!iQ", -1, size) if size > 0x7FFFFFFF else struct.pack("!i", size)
 
 
 def _settle(job: _Job, exc: Exception) -> None:
