@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .codec_bench import CodecResult
 from .engine_bench import FLOOR, OURS_API, OURS_PLAN, WorkloadResult
 from .service_bench import Load
@@ -100,6 +102,16 @@ def service_section(loads: Sequence[Load], info: dict[str, Any]) -> str:
                      x.note])
     parts.append(table(["server", "request", "connections", "req/s", "p50 ms", "p99 ms",
                         "errors", "vs hand-written", "vs Tesseract", "note"], rows))
+    paired = info.get("paired") or {}
+    if paired:
+        parts.append("\nThe targets' case, `seed (W1)` at 32 connections, in interleaved "
+                     "rounds (the servers take turns, the order rotating each round), so that "
+                     "a busy spell on the shared machine hits each alike; the verdicts use "
+                     "the medians.\n")
+        parts.append(table(["server", "req/s per round", "median req/s"],
+                           [[name, ", ".join(f"{x:,.0f}" for x in runs),
+                             f"{np.median(runs):,.0f}" if runs else ""]
+                            for name, runs in paired.items()]))
     check = info.get("fallback_check") or []
     if check:
         parts.append("\nLoad tool check (against Gradserve's /healthz, the framework "

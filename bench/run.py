@@ -42,7 +42,7 @@ def main(a: argparse.Namespace) -> int:
         loads, info = service_bench.run(log, duration=1.0 if a.quick else
                                         service_bench.DURATION_S)
     env["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    verdicts = targets.judge(results, loads, codec)
+    verdicts = targets.judge(results, loads, codec, info.get("paired"))
     text = report.render(env, verdicts, results, loads, info, codec,
                          time.perf_counter() - start, breakdowns)
     Path(a.output).write_text(text)

@@ -6,6 +6,7 @@ the Python fallback), bounded in time (``DURATION_S``) and in count (``MAX_REQUE
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ CONNECTIONS = (1, 8, 32, 64)
 DURATION_S = 3.0
 BIG_DURATION_SCALE = 3.0  # 1M-element requests take ~0.1 s each: 64 of them need seconds
 MAX_REQUESTS = 200_000  # a safety cap per run; never reached at these rates
+PAIRED_REQUEST, PAIRED_CONNECTIONS, PAIRED_ROUNDS = "seed (W1)", 32, 3  # the targets' case
 BENCH = Path(__file__).resolve().parent
 TESSERACT_ENV = BENCH / ".peers" / "tesseract"
 LOGS = BENCH / ".peers" / "logs"
@@ -192,42 +194,65 @@ def _server_specs(log: Callable[[str], Any]) -> list[tuple[str, Any, str, list[T
 
 def run(log: Callable[[str], Any] = print, connections: tuple[int, ...] = CONNECTIONS,
         duration: float = DURATION_S) -> tuple[list[Load], dict[str, Any]]:
-    """Every server, request and connection count; and the load tool's own ceiling."""
+    """Every server, request and connection count; the target comparison in interleaved
+    rounds; and the load tool's own ceiling. All servers stay up for the whole run (an idle
+    server costs nothing), so that the rounds can alternate between them."""
     tool = load_tool()
     loads: list[Load] = []
-    info: dict[str, Any] = {"tool": tool, "fallback_check": []}
-    with tempfile.TemporaryDirectory(prefix="gradserve-bench-") as tmp:
+    info: dict[str, Any] = {"tool": tool, "fallback_check": [], "paired": {}}
+    ready: dict[str, dict[str, Ready]] = {}
+    with tempfile.TemporaryDirectory(prefix="gradserve-bench-") as tmp, \
+            contextlib.ExitStack() as stack:
         for name, argv, health, targets, env in _server_specs(log):
             if isinstance(argv, str):
                 loads += [Load(name, t.request, c, tool, note=argv) for t in targets
                           for c in connections]
                 continue
-            port = free_port()
-            cwd = ROOT
-            if "TESSERACT_OUTPUT_PATH" in env:
-                shutil.rmtree(TESSERACT_RUNS, ignore_errors=True)
-                TESSERACT_RUNS.mkdir(parents=True)
-                cwd = TESSERACT_RUNS
-            try:
-                server = start(name, argv(port), port, health, LOGS, env=env, cwd=cwd)
-            except RuntimeError as exc:
-                loads += [Load(name, t.request, c, tool, note=f"missing: {exc}"[:300])
-                          for t in targets for c in connections]
+            server = _start(name, argv, health, env, stack)
+            if isinstance(server, str):
+                loads += [Load(name, t.request, c, tool, note=server) for t in targets
+                          for c in connections]
                 continue
-            with server:
-                loads += _drive_server(server, targets, Path(tmp), tool, connections,
+            ready[name] = _prepare(server, targets, Path(tmp), log)
+            loads += _sweep(name, ready[name], tool, connections, duration, log)
+            if name == "Gradserve":
+                info["fallback_check"] = _fallback_check(server, tool, duration, log)
+        info["paired"] = paired_rounds(ready, PAIRED_REQUEST, PAIRED_CONNECTIONS, tool,
                                        duration, log)
-                if name == "Gradserve":
-                    info["fallback_check"] = _fallback_check(server, tool, duration, log)
-            if cwd != ROOT:
-                shutil.rmtree(cwd, ignore_errors=True)
+    shutil.rmtree(TESSERACT_RUNS, ignore_errors=True)
     return loads, info
 
 
-def _drive_server(server: Server, targets: list[Target], tmp: Path, tool: str,
-                  connections: tuple[int, ...], duration: float,
-                  log: Callable[[str], Any]) -> list[Load]:
-    out: list[Load] = []
+@dataclass
+class Ready:
+    """A checked request on a running server: where to send it, or why it cannot be."""
+
+    target: Target
+    url: str
+    body_file: Path | None
+    why: str | None
+
+
+def _start(name: str, argv: Callable[[int], list[str]], health: str, env: dict[str, str],
+           stack: contextlib.ExitStack) -> Server | str:
+    port = free_port()
+    cwd = ROOT
+    if "TESSERACT_OUTPUT_PATH" in env:
+        shutil.rmtree(TESSERACT_RUNS, ignore_errors=True)
+        TESSERACT_RUNS.mkdir(parents=True)
+        cwd = TESSERACT_RUNS
+    try:
+        return stack.enter_context(start(name, argv(port), port, health, LOGS, env=env,
+                                         cwd=cwd))
+    except RuntimeError as exc:
+        return f"missing: {exc}"[:300]
+
+
+def _prepare(server: Server, targets: list[Target], tmp: Path,
+             log: Callable[[str], Any]) -> dict[str, Ready]:
+    """Write each body to a file, send it a few times (warming every worker's caches) and
+    check the answer."""
+    out = {}
     for t in targets:
         url = server.base + t.path
         body_file = None
@@ -235,7 +260,7 @@ def _drive_server(server: Server, targets: list[Target], tmp: Path, tool: str,
             body_file = tmp / f"{server.name}-{t.request}.json".replace(" ", "_").replace("/", "")
             body_file.write_bytes(t.body)
         try:
-            for _ in range(3):  # warm every worker's caches, and check the answer
+            for _ in range(3):
                 why = t.check(fetch(url, t.body))
                 if why:
                     break
@@ -243,13 +268,38 @@ def _drive_server(server: Server, targets: list[Target], tmp: Path, tool: str,
             why = f"{type(exc).__name__}: {str(exc)[:200]}"
         if why:
             log(f"[service] {server.name} {t.request}: {why}")
-            out += [Load(server.name, t.request, c, tool, note=f"error: {why}")
-                    for c in connections]
+        out[t.request] = Ready(t, url, body_file, why)
+    return out
+
+
+def _sweep(name: str, ready: dict[str, Ready], tool: str, connections: tuple[int, ...],
+           duration: float, log: Callable[[str], Any]) -> list[Load]:
+    out: list[Load] = []
+    for request, r in ready.items():
+        if r.why:
+            out += [Load(name, request, c, tool, note=f"error: {r.why}") for c in connections]
             continue
         for c in connections:
-            out.append(_one_load(server.name, t.request, tool, url, body_file, c,
-                                 duration * t.duration_scale))
+            out.append(_one_load(name, request, tool, r.url, r.body_file, c,
+                                 duration * r.target.duration_scale))
             log(_describe(out[-1]))
+    return out
+
+
+def paired_rounds(ready: dict[str, dict[str, Ready]], request: str, connections: int,
+                  tool: str, duration: float, log: Callable[[str], Any],
+                  rounds: int = PAIRED_ROUNDS) -> dict[str, list[float]]:
+    """req/s of ``request`` on every server, in ``rounds`` alternating runs (the order
+    rotating each round), so that a busy spell on the shared machine hits all alike."""
+    names = [n for n, r in ready.items() if request in r and not r[request].why]
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for k in range(rounds):
+        for name in names[k % len(names):] + names[:k % len(names)] if names else []:
+            r = ready[name][request]
+            load = _one_load(name, request, tool, r.url, r.body_file, connections, duration)
+            if load.rps is not None:
+                out[name].append(load.rps)
+            log(f"[paired] round {k + 1}: " + _describe(load))
     return out
 
 
