@@ -108,10 +108,21 @@ def service_section(loads: Sequence[Load], info: dict[str, Any]) -> str:
                      "rounds (the servers take turns, the order rotating each round), so that "
                      "a busy spell on the shared machine hits each alike; the verdicts use "
                      "the medians.\n")
-        parts.append(table(["server", "req/s per round", "median req/s"],
+        cpu = info.get("paired_cpu") or {}
+
+        def per_request(name: str, k: int) -> str:
+            runs = cpu.get(name) or []
+            return f"{np.median([r[k] for r in runs]) * 1e6:,.0f}" if runs else ""
+
+        parts.append(table(["server", "req/s per round", "median req/s",
+                            "main process CPU us/request", "its other processes CPU us/request"],
                            [[name, ", ".join(f"{x:,.0f}" for x in runs),
-                             f"{np.median(runs):,.0f}" if runs else ""]
+                             f"{np.median(runs):,.0f}" if runs else "",
+                             per_request(name, 0), per_request(name, 1)]
                             for name, runs in paired.items()]))
+        parts.append("\nCPU per request is the server's own CPU time over the run divided by "
+                     "its answers: a main process near one core's worth (1e6 / req/s) is the "
+                     "bottleneck.\n")
     check = info.get("fallback_check") or []
     if check:
         parts.append("\nLoad tool check (against Gradserve's /healthz, the framework "

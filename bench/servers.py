@@ -51,6 +51,23 @@ class Server:
         self.stop()
 
 
+def cpu_seconds(pgid: int) -> dict[int, float]:
+    """CPU seconds (user + system) so far of every live process in process group ``pgid``:
+    a server and the workers it started (they inherit its group)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            out[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def answers(url: str, timeout: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:

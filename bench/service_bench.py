@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import service_requests as req
-from .servers import ROOT, Server, free_port, start, uvicorn_argv
+from .servers import ROOT, Server, cpu_seconds, free_port, start, uvicorn_argv
 
 CONNECTIONS = (1, 8, 32, 64)
 DURATION_S = 3.0
@@ -201,6 +201,7 @@ def run(log: Callable[[str], Any] = print, connections: tuple[int, ...] = CONNEC
     loads: list[Load] = []
     info: dict[str, Any] = {"tool": tool, "fallback_check": [], "paired": {}}
     ready: dict[str, dict[str, Ready]] = {}
+    running: dict[str, Server] = {}
     with tempfile.TemporaryDirectory(prefix="gradserve-bench-") as tmp, \
             contextlib.ExitStack() as stack:
         for name, argv, health, targets, env in _server_specs(log):
@@ -213,12 +214,15 @@ def run(log: Callable[[str], Any] = print, connections: tuple[int, ...] = CONNEC
                 loads += [Load(name, t.request, c, tool, note=server) for t in targets
                           for c in connections]
                 continue
+            running[name] = server
             ready[name] = _prepare(server, targets, Path(tmp), log)
             loads += _sweep(name, ready[name], tool, connections, duration, log)
             if name == "Gradserve":
                 info["fallback_check"] = _fallback_check(server, tool, duration, log)
-        info["paired"] = paired_rounds(ready, PAIRED_REQUEST, PAIRED_CONNECTIONS, tool,
-                                       duration, log)
+        cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in ready}
+        info["paired"] = paired_rounds(ready, running, PAIRED_REQUEST, PAIRED_CONNECTIONS,
+                                       tool, duration, log, cpu)
+        info["paired_cpu"] = cpu
     shutil.rmtree(TESSERACT_RUNS, ignore_errors=True)
     return loads, info
 
@@ -286,21 +290,37 @@ def _sweep(name: str, ready: dict[str, Ready], tool: str, connections: tuple[int
     return out
 
 
-def paired_rounds(ready: dict[str, dict[str, Ready]], request: str, connections: int,
-                  tool: str, duration: float, log: Callable[[str], Any],
+def paired_rounds(ready: dict[str, dict[str, Ready]], servers: dict[str, Server],
+                  request: str, connections: int, tool: str, duration: float,
+                  log: Callable[[str], Any], cpu: dict[str, list[tuple[float, float]]],
                   rounds: int = PAIRED_ROUNDS) -> dict[str, list[float]]:
     """req/s of ``request`` on every server, in ``rounds`` alternating runs (the order
-    rotating each round), so that a busy spell on the shared machine hits all alike."""
+    rotating each round), so that a busy spell on the shared machine hits all alike; and
+    into ``cpu``, each run's CPU seconds per answer (main process, other processes)."""
     names = [n for n, r in ready.items() if request in r and not r[request].why]
     out: dict[str, list[float]] = {n: [] for n in names}
     for k in range(rounds):
         for name in names[k % len(names):] + names[:k % len(names)] if names else []:
             r = ready[name][request]
+            pgid = servers[name].proc.pid
+            before = cpu_seconds(pgid)
             load = _one_load(name, request, tool, r.url, r.body_file, connections, duration)
+            after = cpu_seconds(pgid)
             if load.rps is not None:
                 out[name].append(load.rps)
+                if load.requests:
+                    cpu[name].append(_cpu_per_request(before, after, pgid, load))
             log(f"[paired] round {k + 1}: " + _describe(load))
     return out
+
+
+def _cpu_per_request(before: dict[int, float], after: dict[int, float], main: int,
+                     load: Load) -> tuple[float, float]:
+    """(the server's main process, all its other processes): CPU seconds per answer."""
+    spent = {pid: t - before.get(pid, 0.0) for pid, t in after.items()}
+    n = max(1, load.requests or 0)
+    own = spent.pop(main, 0.0)
+    return own / n, sum(spent.values()) / n
 
 
 def _one_load(server: str, request: str, tool: str, url: str, body_file: Path | None,
