@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -79,8 +80,6 @@ def drive(tool: str, url: str, body_file: Path | None, connections: int,
         env = {}
         if body_file is not None:
             argv += ["--body", str(body_file)]
-    import os
-
     done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, **env}, timeout=duration + 90)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]

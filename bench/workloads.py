@@ -15,7 +15,6 @@ import numpy as np
 
 W4_CYCLE = ("tanh", "scale", "shift", "sin")  # x -> tanh, x * 1.01, x + 0.1, sin, repeating
 W4_SCALE, W4_SHIFT = 1.01, 0.1
-CE_OP = "softmax_cross_entropy_with_logits"
 
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"batch": 64, "features": 784, "hidden": 256, "classes": 10, "square": 1024,
@@ -78,27 +77,12 @@ def mlp_arrays(size: str, seed: int) -> dict[str, np.ndarray]:
             "x": _normal(rng, n, f), "labels": labels}
 
 
-def has_op(name: str) -> bool:
-    from engine.ops import registry
-
-    return registry.lookup(name) is not None
-
-
-def cross_entropy_nodes() -> list[dict[str, Any]]:
-    """softmax cross-entropy of (labels, logits) into 'ce': the fused op when the engine has
-    it, else composed from logsumexp (so that the bench runs while the op is being written)."""
-    if has_op(CE_OP):
-        return [_node("ce", CE_OP, "labels", "logits")]
-    return [_node("lse", "logsumexp", "logits", axis=1, keepdims=True),
-            _node("logp", "sub", "logits", "lse"), _node("ll", "mul", "labels", "logp"),
-            _node("nll", "sum", "ll", axis=1), _node("ce", "neg", "nll")]
-
-
 def mlp_nodes(arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """relu(x@W1+b1)@W2+b2 -> mean softmax cross-entropy, as graph nodes ending in 'loss'."""
     return [*_placeholders(arrays), _node("h", "matmul", "x", "W1"), _node("hb", "add", "h", "b1"),
             _node("r", "relu", "hb"), _node("l", "matmul", "r", "W2"),
-            _node("logits", "add", "l", "b2"), *cross_entropy_nodes(),
+            _node("logits", "add", "l", "b2"),
+            _node("ce", "softmax_cross_entropy_with_logits", "labels", "logits"),
             _node("loss", "mean", "ce")]
 
 
