@@ -71,7 +71,7 @@ def rel_err(got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> float:
 def run_workload(w: Workload, budget_s: float | None = None, *, timed: bool = True,
                  tolerance: float = 2e-3, only: Sequence[str] | None = None) -> WorkloadResult:
     """All implementations on ``w``: checked against the floor, then timed."""
-    budget = BUDGET_S.get(w.key, 1.5) if budget_s is None else budget_s
+    budget = BUDGET_S.get(w.key, 1.2) if budget_s is None else budget_s
     want = [np.asarray(a, dtype=np.float64) for a in floor.make(w)()]
     result = WorkloadResult(w, {})
     try:
