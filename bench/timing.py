@@ -61,7 +61,7 @@ def measure(fn: Callable[[], Any], budget_s: float, *, min_reps: int = 5,
 
 
 def measure_interleaved(fns: Mapping[str, Callable[[], Any]], budget_s: float, *,
-                        rounds: int = 5, min_reps: int = 5, max_reps: int = 20_000,
+                        rounds: int = 10, min_reps: int = 5, max_reps: int = 20_000,
                         warmup: int = 3) -> dict[str, Stats]:
     """Time several callables in ``rounds`` alternating bursts (the order rotating each
     round), ``budget_s`` each in all: on a machine shared with other work, a busy spell
