@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -322,8 +324,27 @@ def _cpu_per_request(before: dict[int, float], after: dict[int, float], main: in
     return own / n, sum(spent.values()) / n
 
 
+def drain(url: str, body_file: Path | None, wait_s: float = 120.0) -> None:
+    """Wait until the server has finished what an earlier run left queued: a load tool
+    stops at its deadline, but the server still works through the requests it accepted.
+    One probe, queued behind them, is answered only when they are done (retried on 429)."""
+    body = body_file.read_bytes() if body_file is not None else None
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            fetch(url, body)
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code != 429:
+                return
+        except OSError:
+            return
+        time.sleep(0.25)
+
+
 def _one_load(server: str, request: str, tool: str, url: str, body_file: Path | None,
               connections: int, duration: float) -> Load:
+    drain(url, body_file)
     try:
         r = drive(tool, url, body_file, connections, duration)
     except (RuntimeError, subprocess.SubprocessError) as exc:
