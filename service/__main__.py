@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     from .app import create_app
 
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, timeout_graceful_shutdown=settings.shutdown_timeout,
+                log_level=settings.log_level, access_log=settings.access_log,
+                timeout_graceful_shutdown=settings.shutdown_timeout,
                 loop="auto", http="auto")
 
 

@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 
 from .errors import PROBLEM_JSON, Problem, ProblemError, problem_body
+from .front import ComputeFront
 from .metrics import Metrics, MetricsMiddleware
 from .pool import Pool
 from .routes import ROUTERS, docs
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.ASSETS), name="swagger-ui")
     _add_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(ComputeFront, metrics=metrics)  # outermost: the compute fast path
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

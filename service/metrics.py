@@ -34,6 +34,18 @@ class Metrics:
         self.graph_cache = Counter("gradserve_graph_cache_total",
                                    "Built-graph cache lookups by workers", ["result"],
                                    registry=r)
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def observe(self, path: str, status: int, seconds: float) -> None:
+        """Count and time one answer (label children cached: this runs per request)."""
+        key = (path, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (endpoint_label(path), str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def cache_flags(self, plan_hit: bool | None, graph_hit: bool | None) -> None:
         if plan_hit is not None:
@@ -74,6 +86,4 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            labels = (endpoint_label(scope["path"]), str(status[0]))
-            self.metrics.requests.labels(*labels).inc()
-            self.metrics.latency.labels(*labels).observe(time.perf_counter() - start)
+            self.metrics.observe(scope["path"], status[0], time.perf_counter() - start)

@@ -43,3 +43,5 @@ class Settings(BaseSettings):
     worker_start_timeout: float = Field(60.0, gt=0,
                                         description="Seconds a new worker may take to start.")
     log_level: str = Field("info", description="uvicorn log level.")
+    access_log: bool = Field(False, description="Log a line per request (uvicorn's access "
+                             "log; off by default: /metrics counts every request).")

@@ -6,34 +6,16 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from ..errors import PROBLEM_JSON, Problem, ProblemError
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 from Content-Length or as soon as streaming passes
-    ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise _too_large(total, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(size: int, limit: int) -> ProblemError:
-    return ProblemError("too-large", f"the body has at least {size} bytes; the limit is {limit}",
-                        [(["body"], "body too large")])
+from ..errors import PROBLEM_JSON, Problem
+from ..front import compute, server_timing
 
 
 async def relay(request: Request, kind: str) -> Response:
+    """The documented route's way through (the ASGI front usually answers first)."""
     state = request.app.state
-    body = await read_body(request, state.settings.max_body_bytes)
-    answer = await state.pool.submit(kind, body)
-    timing = ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in answer.timings.items())
+    answer = await compute(state.pool, kind, request.headers.raw, request.receive,
+                           state.settings.max_body_bytes)
+    timing = server_timing(answer)
     return Response(answer.body, status_code=answer.status, media_type=answer.content_type,
                     headers={"Server-Timing": timing} if timing else None)
 

@@ -1,0 +1,95 @@
+"""The compute endpoints' fast front: a pure ASGI layer in front of the FastAPI app.
+
+``POST /gradients`` and ``POST /grad-operation`` only read a bounded body, hand it to the
+worker pool and relay the worker's answer bytes; the event loop's time per request is
+the server's throughput limit, so these two skip the framework's routing, dependency
+resolution and response classes. Everything else (and the OpenAPI description of these
+two, whose FastAPI routes do the same through ``relay``) goes to the FastAPI app.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from .errors import PROBLEM_JSON, ProblemError
+from .metrics import Metrics
+from .pool import Answer, Pool
+
+KINDS = {"/gradients": "gradients", "/grad-operation": "grad_operation"}
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def read_body(headers: Iterable[tuple[bytes, bytes]], receive: Receive,
+                    limit: int) -> bytes:
+    """The body, refused with 413 from Content-Length or as soon as streaming passes
+    ``limit``."""
+    for name, value in headers:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise too_large(int(value), limit)
+    chunks, total = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ProblemError("invalid-request", "the client went away mid-body")
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise too_large(total, limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def too_large(size: int, limit: int) -> ProblemError:
+    return ProblemError("too-large", f"the body has at least {size} bytes; the limit is {limit}",
+                        [(["body"], "body too large")])
+
+
+async def compute(pool: Pool, kind: str, headers: Iterable[tuple[bytes, bytes]],
+                  receive: Receive, limit: int) -> Answer:
+    """Read the body and run it on a worker: the whole of a compute request."""
+    return await pool.submit(kind, await read_body(headers, receive, limit))
+
+
+def server_timing(answer: Answer) -> str:
+    return ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in answer.timings.items())
+
+
+class ComputeFront:
+    """Answers the two compute endpoints itself; passes every other request on."""
+
+    def __init__(self, app: Callable[..., Any], metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        kind = KINDS.get(scope["path"]) if scope["type"] == "http" else None
+        if kind is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        state = scope["app"].state
+        try:
+            answer = await compute(state.pool, kind, scope["headers"], receive,
+                                   state.settings.max_body_bytes)
+        except ProblemError as exc:
+            status = exc.status
+            await _respond(send, status, PROBLEM_JSON, exc.body(),
+                           [(k.lower().encode(), v.encode()) for k, v in
+                            (exc.headers or {}).items()])
+        else:
+            status = answer.status
+            timing = server_timing(answer)
+            await _respond(send, status, answer.content_type, answer.body,
+                           [(b"server-timing", timing.encode())] if timing else [])
+        self.metrics.observe(scope["path"], status, time.perf_counter() - start)
+
+
+async def _respond(send: Send, status: int, content_type: str, body: bytes,
+                   extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [(b"content-type", content_type.encode()),
+               (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
