@@ -101,6 +101,7 @@ def start(name: str, argv: Sequence[str], port: int, health_path: str, log_dir: 
 
 
 def uvicorn_argv(app: str, port: int) -> list[str]:
-    """Plain uvicorn, one process, with uvicorn's defaults as ``python -m service`` keeps
-    them: auto loop and HTTP parser (uvloop, httptools), info log level with access log."""
-    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    """Plain uvicorn, one process, run as ``python -m service`` runs it: auto loop and
+    HTTP parser (uvloop, httptools) and no access log (the service's default)."""
+    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+            "--no-access-log"]
