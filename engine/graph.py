@@ -385,8 +385,14 @@ def _build_leaf(head: _Head, d: Mapping[str, Any], loc: tuple[str | int, ...],
     if has_value:
         value = _leaf_value(d["value"], dtype, name, (*loc, "value"))
         if shape is not None and tuple(value.shape) != shape:
-            raise GraphError(f"'value' has shape {fmt(value.shape)} but 'shape' says "
-                             f"{fmt(shape)}", node=name, loc=(*loc, "value"))
+            if value.ndim or any(s is None for s in shape):
+                raise GraphError(f"'value' has shape {fmt(value.shape)} but 'shape' says "
+                                 f"{fmt(shape)}", node=name, loc=(*loc, "value"))
+            if max_elements is not None and known_elements(shape) > max_elements:
+                raise LimitError(f"shape {fmt(shape)} holds more than the limit of "
+                                 f"{max_elements} elements per tensor", node=name,
+                                 loc=(*loc, "shape"))
+            value = np.full(shape, value, dtype=value.dtype)  # tf.constant(2.0, shape=...)
     elif init is not None:
         if shape is None:
             raise GraphError("an initializer needs a static 'shape'", node=name,

@@ -253,3 +253,13 @@ def test_div_takes_floats_only_and_says_cast() -> None:
                      {"name": "q", "op": "div", "inputs": ["a", "a"]}])
     assert err.value.node == "q"
     assert "cast" in str(err.value)
+
+
+def test_a_scalar_value_fills_a_declared_shape() -> None:
+    g = Graph.build([{"name": "c", "op": "constant", "value": 2.5, "shape": [2, 3]},
+                     {"name": "y", "op": "identity", "inputs": ["c"]}])
+    (y,) = run(g, ["y"])
+    np.testing.assert_array_equal(y, np.full((2, 3), 2.5, np.float32))
+    with pytest.raises(GraphError) as err:
+        Graph.build([{"name": "c", "op": "constant", "value": [1.0, 2.0], "shape": [2, 3]}])
+    assert err.value.loc == ("nodes", 0, "value")
