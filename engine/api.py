@@ -23,8 +23,18 @@ from .plan import Plan
 from .shapes import compatible, fmt, is_static
 from .specialize import dynamic_placeholders, specialize
 
-PROGRAMS: LRUCache[Any] = LRUCache(256)
-SPECIALIZED: LRUCache[Graph] = LRUCache(128)
+NODE_BUDGET = 1_000_000  # nodes the caches of one process may hold in all
+
+
+def _plan_nodes(entry: Any) -> int:
+    """Nodes a cached program holds: its (differentiated) graph's."""
+    plan = entry.plan if isinstance(entry, _Program) else (
+        entry[1] if isinstance(entry, tuple) else entry)
+    return len(plan.graph)
+
+
+PROGRAMS: LRUCache[Any] = LRUCache(256, NODE_BUDGET, _plan_nodes)
+SPECIALIZED: LRUCache[Graph] = LRUCache(128, NODE_BUDGET, len)
 _DYNAMIC: LRUCache[tuple[str, ...]] = LRUCache(256)
 
 

@@ -1,4 +1,8 @@
-"""A small bounded LRU cache with hit and miss counts (one per worker process)."""
+"""A small bounded LRU cache with hit and miss counts (one per worker process).
+
+Bounded by entries and, optionally, by a total weight (e.g. nodes held), so that a few
+huge graphs cannot pin as much memory as many small ones.
+"""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -9,32 +13,48 @@ V = TypeVar("V")
 
 
 class LRUCache(Generic[V]):
-    """Least-recently-used eviction at ``maxsize`` entries; ``maxsize`` 0 disables it."""
+    """Least-recently-used eviction past ``maxsize`` entries or ``max_weight`` in total
+    (``weigh`` gives an entry's weight); ``maxsize`` 0 disables caching."""
 
-    def __init__(self, maxsize: int = 256):
+    def __init__(self, maxsize: int = 256, max_weight: int | None = None,
+                 weigh: Callable[[V], int] | None = None):
         self.maxsize = maxsize
+        self.max_weight = max_weight
+        self.weigh = weigh
+        self.weight = 0
         self.hits = 0
         self.misses = 0
-        self._data: OrderedDict[Hashable, V] = OrderedDict()
+        self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
 
     def get_or_make(self, key: Hashable, make: Callable[[], V]) -> tuple[V, bool]:
         """The cached value (and True), or a new one made, stored and returned (and False)."""
         try:
-            value = self._data[key]
+            value, _ = self._data[key]
         except KeyError:
             self.misses += 1
             value = make()
-            if self.maxsize > 0:
-                self._data[key] = value
-                if len(self._data) > self.maxsize:
-                    self._data.popitem(last=False)
+            self._store(key, value)
             return value, False
         self.hits += 1
         self._data.move_to_end(key)
         return value, True
 
+    def _store(self, key: Hashable, value: V) -> None:
+        if self.maxsize <= 0:
+            return
+        weight = self.weigh(value) if self.weigh is not None else 0
+        if self.max_weight is not None and weight > self.max_weight:
+            return  # bigger than the whole budget: used once, never kept
+        self._data[key] = (value, weight)
+        self.weight += weight
+        while len(self._data) > self.maxsize or (
+                self.max_weight is not None and self.weight > self.max_weight):
+            _, (_, dropped) = self._data.popitem(last=False)
+            self.weight -= dropped
+
     def clear(self) -> None:
         self._data.clear()
+        self.weight = 0
 
     def __len__(self) -> int:
         return len(self._data)

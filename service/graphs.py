@@ -14,6 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from engine import EngineError, Graph
+from engine.api import NODE_BUDGET
 from engine.cache import LRUCache
 from engine.dtypes import canonical_dtype
 
@@ -28,7 +29,7 @@ class GraphCache:
     """Built graphs by content hash (one per worker process)."""
 
     def __init__(self, maxsize: int, max_nodes: int, max_elements: int):
-        self._cache: LRUCache[Graph] = LRUCache(maxsize)
+        self._cache: LRUCache[Graph] = LRUCache(maxsize, NODE_BUDGET, len)
         self.max_nodes = max_nodes
         self.max_elements = max_elements
 

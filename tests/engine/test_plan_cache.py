@@ -98,3 +98,17 @@ def test_graph_key_ignores_spelling_but_not_values() -> None:
     d = _description()
     d[1]["trainable"] = False
     assert a.key != Graph.build(d).key
+
+
+def test_the_cache_is_bounded_by_total_weight_too() -> None:
+    from engine.cache import LRUCache
+
+    cache: LRUCache[list[int]] = LRUCache(10, max_weight=5, weigh=len)
+    for key, size in (("a", 2), ("b", 2), ("c", 2)):
+        cache.get_or_make(key, lambda n=size: [0] * n)
+    assert len(cache) == 2 and cache.weight == 4  # "a" went to make room for "c"
+    _, hit = cache.get_or_make("a", lambda: [0, 0])
+    assert not hit
+    _, hit = cache.get_or_make("huge", lambda: [0] * 9)  # over the whole budget: not kept
+    assert not hit and "huge" not in [k for k in cache._data]
+    assert cache.get_or_make("huge", lambda: [0] * 9)[1] is False
