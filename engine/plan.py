@@ -108,7 +108,7 @@ class Plan:
                         slots[f] = None
         except EngineError:
             raise
-        except (ValueError, TypeError, IndexError, FloatingPointError, MemoryError) as exc:
+        except (ValueError, TypeError, IndexError, FloatingPointError) as exc:
             node = self._step_nodes[i] if i >= 0 else None
             raise ComputeError(f"failed at run time: {exc}", node=node) from None
         return [np.asarray(slots[s]) for s in self._fetch_slots]

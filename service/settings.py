@@ -42,6 +42,17 @@ class Settings(BaseSettings):
                                     description="Seconds to finish in-flight work on stop.")
     worker_start_timeout: float = Field(60.0, gt=0,
                                         description="Seconds a new worker may take to start.")
+    worker_memory_mb: int = Field(0, ge=0, description="Address space a worker may use, in "
+                                  "MiB (a request past it gets 503); 0: 80% of the machine's "
+                                  "memory shared among the workers.")
     log_level: str = Field("info", description="uvicorn log level.")
     access_log: bool = Field(False, description="Log a line per request (uvicorn's access "
                              "log; off by default: /metrics counts every request).")
+
+
+def memory_cap_bytes(settings: Settings) -> int:
+    """The address-space cap of one worker: as configured, or its share of 80% of RAM."""
+    if settings.worker_memory_mb:
+        return settings.worker_memory_mb * 2**20
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return int(total * 0.8 / max(1, settings.workers))

@@ -6,6 +6,7 @@ Each worker warms itself with a tiny request before it reports ready.
 """
 from __future__ import annotations
 
+import resource
 import signal
 from multiprocessing.connection import Connection
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import orjson
 
 from .jobs import Jobs
-from .settings import Settings
+from .settings import Settings, memory_cap_bytes
 
 READY = b"ready"
 _WARMUP = orjson.dumps({
@@ -31,7 +32,10 @@ def encode_header(reply: Any) -> bytes:
 def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
     """Serve jobs until the pipe closes. Ctrl-C is the parent's business, not ours."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    jobs = Jobs(Settings(**settings))
+    config = Settings(**settings)
+    cap = memory_cap_bytes(config)  # past it numpy raises MemoryError: a 503, not the OOM killer
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    jobs = Jobs(config)
     jobs.handle("gradients", _WARMUP)
     conn.send_bytes(READY)
     while True:
