@@ -42,9 +42,9 @@ class Settings(BaseSettings):
                                     description="Seconds to finish in-flight work on stop.")
     worker_start_timeout: float = Field(60.0, gt=0,
                                         description="Seconds a new worker may take to start.")
-    worker_memory_mb: int = Field(0, ge=0, description="Address space a worker may use, in "
-                                  "MiB (a request past it gets 503); 0: 80 percent of the machine's "
-                                  "memory shared among the workers.")
+    worker_memory_mb: int = Field(0, ge=0, description=(
+        "Address space a worker may use, in MiB (a request past it gets 503); 0: 80 percent "
+        "of the machine's memory shared among the workers."))
     log_level: str = Field("info", description="uvicorn log level.")
     access_log: bool = Field(False, description="Log a line per request (uvicorn's access "
                              "log; off by default: /metrics counts every request).")
