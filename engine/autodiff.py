@@ -113,7 +113,8 @@ def gradients(
         out_handles = [b.tensor((node.name, k)) for k in range(len(node.outputs))]
         gs = [s if s is not None else F.zeros_like(h) for s, h in zip(summed, out_handles)]
         in_handles = [b.tensor(r) for r in node.inputs]
-        ctx = VJPContext(node, in_handles, out_handles, gs, dialect)
+        ctx = VJPContext(node, in_handles, out_handles, gs, dialect,
+                         [s is not None for s in summed])
         for ref, handle, grad, need in zip(node.inputs, in_handles, opdef.vjp(ctx), needs,
                                            strict=True):
             if grad is None or not need:

@@ -102,35 +102,47 @@ def _softmax_xent_infer(specs, attrs):
         axis = _axis(attrs, len(shape))
     except ValueError as exc:
         raise OpTypeError(str(exc)) from None
-    return TensorSpec(shape[:axis] + shape[axis + 1:], dt)
+    return [TensorSpec(shape[:axis] + shape[axis + 1:], dt), TensorSpec(shape, dt)]
 
 
-def _softmax_xent(labels: np.ndarray, logits: np.ndarray, axis: int) -> np.ndarray:
-    return -np.sum(labels * _log_softmax(logits, axis), axis=axis)
+def _softmax_xent(labels: np.ndarray, logits: np.ndarray,
+                  axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, backprop) from one log-softmax, as TensorFlow's kernel computes both."""
+    log_p = _log_softmax(logits, axis)
+    loss = -(labels * log_p).sum(axis=axis)
+    backprop = np.exp(log_p)
+    backprop *= labels.sum(axis=axis, keepdims=True)
+    backprop -= labels
+    return loss, backprop
 
 
 def _softmax_xent_vjp(c: VJPContext):
-    """d/dlabels = -g log_softmax; d/dlogits = g (softmax sum(labels) - labels).
-
-    With labels that sum to 1 (TensorFlow's documented domain) the logits' gradient is
-    TensorFlow's kernel value g (softmax - labels); for any other labels it stays the true
-    derivative (PyTorch's and finite differences' answer) rather than the kernel's.
-    """
+    """From the loss: d/dlogits = g backprop, d/dlabels = -g log_softmax. From the backprop
+    output b = softmax sum(labels) - labels (reached in second order): d/dlogits =
+    sum(labels) (h s - s sum(h s)), d/dlabels = sum(h s) - h."""
     labels, logits = c.x, c.y
     axis = _axis(c.attrs, logits.ndim)
     g = F.expand_dims(c.g, axis=axis)
-    mass = F.sum(labels, axis=axis, keepdims=True)
-    return [-g * F.log_softmax(logits, axis=axis),
-            g * (F.softmax(logits, axis=axis) * mass - labels)]
+    d_labels, d_logits = -g * F.log_softmax(logits, axis=axis), g * c.outputs[1]
+    if c.given[1]:
+        h, s = c.gs[1], F.softmax(logits, axis=axis)
+        hs = h * s
+        total = F.sum(hs, axis=[axis], keepdims=True)
+        mass = F.sum(labels, axis=[axis], keepdims=True)
+        d_logits = d_logits + mass * (hs - s * total)
+        d_labels = d_labels + (total - h)
+    return [d_labels, d_logits]
 
 
 defop("softmax_cross_entropy_with_logits",
       aliases=("SoftmaxCrossEntropyWithLogits", "softmax_cross_entropy_with_logits_v2"),
       inputs=2, infer=_softmax_xent_infer, forward=_softmax_xent, vjp=_softmax_xent_vjp,
-      attrs=AXIS_ATTR,
-      doc="Inputs labels, logits (same shape); the output drops ``axis``. Both get "
-          "gradients (TensorFlow's v2 op); the logits' is g (softmax - labels) for labels "
-          "that sum to 1, and the true derivative for any others.")
+      attrs=AXIS_ATTR, multi_output=True,
+      doc="Inputs labels, logits (same shape). Output 0 (the node's name) is the loss, "
+          "without ``axis``; output 1 (``name:1``) is TensorFlow's second output, the "
+          "backprop softmax sum(labels) - labels (softmax - labels for labels that sum to "
+          "1). The logits' gradient is g times it: TensorFlow's kernel value for proper "
+          "labels, the true derivative for any others.")
 
 
 def _sigmoid_xent_infer(specs, attrs):

@@ -40,14 +40,17 @@ class VJPContext:
     MindSpore's: the few rules that differ switch on it.
     """
 
-    __slots__ = ("attrs", "dialect", "gs", "inputs", "node", "outputs")
+    __slots__ = ("attrs", "dialect", "given", "gs", "inputs", "node", "outputs")
 
     def __init__(self, node: Any, inputs: Sequence[Any], outputs: Sequence[Any],
-                 gs: Sequence[Any], dialect: str):
+                 gs: Sequence[Any], dialect: str, given: Sequence[bool] | None = None):
         self.node = node
         self.inputs = tuple(inputs)
         self.outputs = tuple(outputs)
         self.gs = tuple(gs)
+        # Which outputs really received a gradient (the others' ``gs`` are zeros), so that
+        # a multi-output rule can skip the terms of an output nobody differentiates.
+        self.given = tuple(given) if given is not None else (True,) * len(self.gs)
         self.attrs = node.attrs
         self.dialect = dialect
 

@@ -251,7 +251,9 @@ EXAMPLES: dict[str, list[Example]] = {
     "log_softmax": [ex("log_softmax", normal(2, 4)),
                     ex("log_softmax", normal(3, 2), attrs={"axis": 0}, tag="axis0")],
     "softmax_cross_entropy_with_logits": [
-        ex("softmax_cross_entropy_with_logits", simplex(2, 4), normal(2, 4), wrt=(0, 1))],
+        ex("softmax_cross_entropy_with_logits", simplex(2, 4), normal(2, 4), wrt=(0, 1)),
+        ex("softmax_cross_entropy_with_logits", uniform(0.1, 1.0, 2, 4), normal(2, 4),
+           wrt=(0, 1), out=1, tag="backprop-output")],
     "sigmoid_cross_entropy_with_logits": [
         ex("sigmoid_cross_entropy_with_logits", uniform(0.0, 1.0, 2, 3), normal(2, 3) * 2,
            wrt=(0, 1))],
