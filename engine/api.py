@@ -20,7 +20,7 @@ from .errors import EngineError, FeedError
 from .grad_operation import GradOperation, grad_operation
 from .graph import Graph, Ref, format_ref
 from .plan import Plan
-from .shapes import compatible, fmt, is_static
+from .shapes import compatible, fmt
 from .specialize import dynamic_placeholders, specialize
 
 NODE_BUDGET = 1_000_000  # nodes the caches of one process may hold in all
@@ -53,7 +53,6 @@ class _Program:
     grads: tuple[Ref | None, ...]
     seeds: tuple[str | None, ...]  # placeholder fed with each given grad_y
     y_refs: tuple[Ref, ...]
-    fetch_values: bool
     graph: Graph
 
 
@@ -118,8 +117,9 @@ def compute_gradients(
 ) -> GradientsOutput:
     """tf.gradients evaluated: one array (or None) per x, aligned with ``xs``.
 
-    A graph with unknown dimensions is first specialized to the fed shapes; with
-    ``max_elements`` every inferred tensor is checked against it before anything runs.
+    A graph with unknown dimensions is first specialized to the fed shapes (so every y
+    has a static shape and each grad_y is checked against it exactly, before anything
+    runs); with ``max_elements`` every inferred tensor is checked against the limit too.
     """
     ys = (ys,) if isinstance(ys, str) else tuple(ys)
     xs = (xs,) if isinstance(xs, str) else tuple(xs)
@@ -151,14 +151,7 @@ def compute_gradients(
     n_grads = sum(1 for g in program.grads if g is not None)
     grad_iter = iter(results[:n_grads])
     grads = [next(grad_iter) if g is not None else None for g in program.grads]
-    values = None
-    if program.fetch_values:
-        y_values = results[n_grads:]
-        for i, (gy, yv) in enumerate(zip(grad_ys, y_values, strict=True)):
-            if gy is not None and gy.shape != yv.shape:
-                raise EngineError(f"grad_ys[{i}] has shape {fmt(gy.shape)} but ys[{i}] is "
-                                  f"{fmt(yv.shape)} at run time", loc=("grad_ys", i))
-        values = {y: v for y, v in zip(ys, y_values, strict=True)} if return_values else None
+    values = dict(zip(ys, results[n_grads:], strict=True)) if return_values else None
     out = GradientsOutput(grads, values, cache_hit=hit)
     if return_graph:
         out.graph = program.graph
@@ -198,14 +191,11 @@ def _make_program(graph: Graph, ys: Sequence[str], xs: Sequence[str],
         seed_refs.append(t.ref)
     seeded = b.finish()
     result = gradients(seeded, list(y_refs), list(xs), grad_ys=seed_refs, **options)
-    fetch_values = return_values or any(
-        gy is not None and not is_static(graph.spec(r).shape)
-        for r, gy in zip(y_refs, grad_ys, strict=True))
     fetches = [g for g in result.grads if g is not None]
-    if fetch_values:
+    if return_values:
         fetches += list(y_refs)
     plan = Plan(result.graph, fetches)
-    return _Program(plan, result.grads, tuple(seeds), y_refs, fetch_values, result.graph)
+    return _Program(plan, result.grads, tuple(seeds), y_refs, result.graph)
 
 
 def compute_grad_operation(

@@ -15,7 +15,7 @@ import numpy as np
 
 from .dtypes import np_dtype
 from .errors import ComputeError, EngineError, FeedError
-from .graph import Graph, Ref, format_ref
+from .graph import Graph, Ref
 from .ops import registry
 from .shapes import compatible, fmt
 
@@ -177,9 +177,3 @@ def _checked_feed(name: str, value: Any, spec: Any) -> np.ndarray:
         raise FeedError(f"fed shape {fmt(arr.shape)} does not fit the declared "
                         f"{fmt(spec.shape)}", node=name, loc=(name,))
     return arr
-
-
-def describe(plan: Plan) -> str:
-    """One line per step, for debugging and docs."""
-    return "\n".join(f"{i:4d} {n}" for i, n in enumerate(plan._step_nodes)) + \
-        f"\nfetches: {[format_ref(f) for f in plan.fetches]}"

@@ -145,8 +145,9 @@ class Pool:
         self.metrics = metrics or Metrics()
         self._payload = settings.model_dump()
         self._slots = [_Slot(i) for i in range(settings.workers)]
-        self._threads = ThreadPoolExecutor(max_workers=2 * settings.workers + 2,
-                                           thread_name_prefix="gradserve-pipe")
+        # Only starting a worker blocks (fork, then waiting for its "ready"): in threads.
+        self._threads = ThreadPoolExecutor(max_workers=settings.workers,
+                                           thread_name_prefix="gradserve-start")
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._in_system = 0
         self._closing = False
