@@ -140,7 +140,8 @@ class GraphBuilder:
         if isinstance(ref, str):
             from .graph import parse_ref
 
-            ref = parse_ref(ref)
+            exact = ref in self._by_name or (self.base is not None and ref in self.base.by_name)
+            ref = (ref, 0) if exact else parse_ref(ref)
         return Tensor(self, ref, self._node(ref[0]).outputs[ref[1]])
 
     # -- leaves ------------------------------------------------------------------------------
