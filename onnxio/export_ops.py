@@ -444,7 +444,7 @@ def _gather_grad(o: Out) -> str:
     zeros = _filled(o, o.ints((like[axis], *rest)), 0, o.dtype(0))
     out = o.op("ScatterND", [zeros, idx, g], reduction="add")
     if axis:
-        back = list(range(1, axis + 1)) + [0] + list(range(axis + 1, len(like)))
+        back = [*range(1, axis + 1), 0, *range(axis + 1, len(like))]
         out = o.op("Transpose", [out], perm=back)
     return out
 

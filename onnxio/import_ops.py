@@ -27,7 +27,7 @@ from engine.ops.registry import TensorSpec
 from engine.shapes import normalize_axis
 
 from .dtypes import engine_dtype
-from .scope import Scope, Value, known
+from .scope import Dim, Scope, Value, known
 
 REQUIRED = object()
 FIRST, LAST = 13, 21
@@ -652,14 +652,14 @@ for _onnx, _compose, _since in (
 @onnx_op("Shape", attrs=("start", "end"))
 def _shape(ctx: Ctx) -> Value:
     """known at import (unknown dims travel as a partial shape)"""
-    dims = list(shape_of(ctx.x(0)))
-    r = len(dims)
-    start = ctx.attr("start", 0)
-    end = ctx.attr("end", r)
-    dims = dims[slice(start, end)]
+    x = ctx.x(0)
+    axes = list(range(rank(x)))[slice(ctx.attr("start", 0), ctx.attr("end", rank(x)))]
+    dims = [x.spec.shape[a] for a in axes]
     if None not in dims:
         return known(np.array(dims, dtype=np.int64))
-    return Value(TensorSpec((len(dims),), "int64"), partial=tuple(dims))
+    ref = ctx.scope.ref(x)
+    return Value(TensorSpec((len(dims),), "int64"),
+                 partial=tuple((ref, a) if d is None else d for a, d in zip(axes, dims)))
 
 
 @onnx_op("Size")
@@ -673,24 +673,36 @@ def _size(ctx: Ctx) -> Value:
 
 @onnx_op("Reshape", attrs=("allowzero",))
 def _reshape(ctx: Ctx) -> Value:
-    """reshape; 0 copies the input's dim (unless allowzero); one unknown dim becomes -1"""
+    """reshape; 0 copies the input's dim (unless allowzero); one unknown dim becomes -1,
+    and a -1 beside the input's own run-time dims (x.view(x.size(0), -1)) is worked out"""
     x = ctx.x(0)
     target = _shape_input(ctx, 1)
     if ctx.attr("allowzero", 0) and 0 in target:
         raise ctx.fail("allowzero with a 0 in the shape is not supported")
-    dims: list[int | None] = []
+    ref = x.ref if x.const is None else None
+    dims: list[int | Dim | None] = []
     for i, d in enumerate(target):
         if d == 0:
-            dims.append(x.spec.shape[i] if i < rank(x) else None)
+            size = x.spec.shape[i] if i < rank(x) else None
+            dims.append(size if size is not None else (ref, i))
         else:
-            dims.append(None if d is None or d == -1 else d)
+            dims.append(None if d == -1 else d)
+    own = {d for d in dims if isinstance(d, tuple) and d[0] == ref}
+    unknown_in = {(ref, a) for a, s in enumerate(x.spec.shape) if s is None}
+    if None in dims and own and own == unknown_in:
+        # the run-time dims cancel: -1 is the known part of the input over the target's
+        known_in = math.prod(s for s in x.spec.shape if s is not None)
+        known_out = math.prod(d for d in dims if isinstance(d, int))
+        if known_out and known_in % known_out == 0:
+            dims[dims.index(None)] = known_in // known_out
+    dims = [d if isinstance(d, int) else None for d in dims]
     if dims.count(None) > 1:
         raise ctx.fail(f"the target shape {[-1 if d is None else d for d in dims]} has more "
                        "than one unknown dimension; give static input shapes")
     return ctx.emit("reshape", x, shape=[-1 if d is None else d for d in dims])
 
 
-def _shape_input(ctx: Ctx, i: int) -> list[int | None]:
+def _shape_input(ctx: Ctx, i: int) -> list[int | Dim]:
     v = ctx.x(i)
     if v.const is not None:
         return [int(d) for d in v.const.reshape(-1)]
@@ -832,7 +844,7 @@ def _expand(ctx: Ctx) -> Value:
     r = max(len(target), rank(x))
     xs = (1,) * (r - rank(x)) + tuple(x.spec.shape)
     ts = [1] * (r - len(target)) + target
-    out = [a if t == 1 else t for a, t in zip(xs, ts)]
+    out = [a if t == 1 else (t if isinstance(t, int) else None) for a, t in zip(xs, ts)]
     if list(out) == list(x.spec.shape):
         return x
     return ctx.emit("broadcast_to", x, shape=[None if d is None else d for d in out])
@@ -880,3 +892,18 @@ def _constant(ctx: Ctx) -> Value:
 
 for _onnx in ("ConstantOfShape", "Range", "NonZero"):
     _register(_onnx, None, (), None, "known at import only (folded)")
+
+
+@onnx_op("Trilu", attrs=("upper",))
+def _trilu(ctx: Ctx) -> Value:
+    """where(a constant triangle mask, x, 0) over the last two (static) dims"""
+    x = ctx.x(0)
+    k = ctx.ints(1, "k")
+    rows, cols = x.spec.shape[-2:]
+    if rows is None or cols is None:
+        raise ctx.fail("Trilu needs static sizes of the last two dimensions")
+    ones = np.ones((rows, cols), dtype=bool)
+    diagonal = k[0] if k else 0
+    mask = np.triu(ones, diagonal) if ctx.attr("upper", 1) else np.tril(ones, diagonal)
+    zero = known(np.zeros((), dtype=x.spec.dtype))
+    return ctx.emit("where", known(mask), x, zero)

@@ -21,7 +21,7 @@ from onnx.reference import ReferenceEvaluator
 from .dtypes import TO_ENGINE, engine_dtype
 from .errors import OnnxError
 from .import_ops import PARTIAL_OK, TABLE, Ctx, since_version
-from .scope import Scope, Value, known
+from .scope import Dim, Scope, Value, known
 
 FIRST_OPSET, LAST_OPSET = 13, 21
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -216,26 +216,30 @@ def _evaluate_partial(node: onnx.NodeProto, opset: int, inputs: Sequence[Value |
     """A shape known only in part moved around (Gather, Concat, Unsqueeze, ...): unknown
     dims ride along as distinct sentinels and come out unknown again."""
     stand_ins: list[Value | None] = []
-    count = 0
+    dims_of: list[Dim] = []  # sentinel _SENTINEL - i stands for dims_of[i]
     for v in inputs:
         if v is not None and v.const is None:
             assert v.partial is not None
-            dims = []
+            entries = []
             for d in v.partial:
-                dims.append(_SENTINEL - count if d is None else d)
-                count += 1
-            v = known(np.array(dims, dtype=np.int64))
+                if isinstance(d, int):
+                    entries.append(d)
+                else:
+                    entries.append(_SENTINEL - len(dims_of))
+                    dims_of.append(d)
+            v = known(np.array(entries, dtype=np.int64).reshape(v.spec.shape))
         stand_ins.append(v)
     results = []
     for r in _evaluate(node, opset, stand_ins, scope):
-        flat = r.const.reshape(-1) if r.const is not None else np.zeros(0)
-        unknown = (flat <= _SENTINEL) & (flat > _SENTINEL - count)
+        assert r.const is not None
+        flat = r.const.reshape(-1)
+        unknown = (flat <= _SENTINEL) & (flat > _SENTINEL - len(dims_of))
         if not unknown.any():
             results.append(r)
-        elif r.const.ndim != 1:
-            raise scope.fail("a shape with unknown dimensions is used as a non-vector; give "
+        elif r.const.ndim > 1:
+            raise scope.fail("a shape with unknown dimensions is used as a matrix; give "
                              "the model static input shapes")
         else:
-            results.append(Value(r.spec, partial=tuple(None if u else int(d)
-                                                       for d, u in zip(flat, unknown))))
+            results.append(Value(r.spec, partial=tuple(
+                dims_of[_SENTINEL - int(d)] if u else int(d) for d, u in zip(flat, unknown))))
     return results

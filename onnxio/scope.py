@@ -2,11 +2,12 @@
 
 Each ONNX value becomes a ``Value``: a tensor of ours (``ref``), or a value known at import
 (``const``: Constant nodes, integer initializers, shapes of static tensors and everything
-computed from them only), or a shape vector known only in part (``partial``, a dimension
-that is symbolic in the model). Known values turn into constant nodes only where a real
-op reads them, so shape-computing subgraphs fold away. Every emitted node goes through the
-engine's own attr parsing and shape inference at once, so a lowering that does not fit is
-refused at the ONNX node that asked for it.
+computed from them only), or a shape vector known only in part (``partial``: a dimension
+that is symbolic in the model is held as the tensor and axis it is the size of, so that a
+Reshape to ``[x.size(0), -1]`` of that same x can still work out the -1). Known values
+turn into constant nodes only where a real op reads them, so shape subgraphs fold away.
+Every emitted node goes through the engine's own attr parsing and shape inference at once,
+so a lowering that does not fit is refused at the ONNX node that asked for it.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from engine.ops.registry import TensorSpec
 from .dtypes import SUPPORTED, TO_ONNX
 from .errors import OnnxError
 
+Dim = tuple[Ref, int]  # a dimension known only at run time: axis k of tensor ref
+
 
 @dataclass
 class Value:
@@ -32,7 +35,7 @@ class Value:
     spec: TensorSpec
     ref: Ref | None = None
     const: np.ndarray | None = None
-    partial: tuple[int | None, ...] | None = None
+    partial: tuple[int | Dim, ...] | None = None
     name: str | None = None  # the node name a known value takes if it is materialized
 
 
@@ -92,8 +95,8 @@ class Scope:
         if v.ref is not None:
             return v.ref
         if v.const is None:
-            raise self.fail("a shape with unknown (symbolic) dimensions "
-                            f"{[-1 if d is None else d for d in v.partial or ()]} is used as "
+            shown = [d if isinstance(d, int) else None for d in v.partial or ()]
+            raise self.fail(f"a shape with unknown (symbolic) dimensions {shown} is used as "
                             "a tensor; give the model static input shapes (the 'shapes' "
                             "argument of to_description)")
         name = v.name if v.name is not None and v.name not in self.specs else self.fresh("const")
