@@ -223,6 +223,23 @@ def _reduction_count(o: Out) -> str:
     return o.const(math.prod(shape[a] for a in o.attrs["axis"]), o.dtype())
 
 
+@exports("prod_others")
+def _prod_others(o: Out) -> str:
+    """product over each slice of all elements but one: the slice laid out K times with
+    element i replaced by 1 in copy i, then ReduceProd (exact at zeros, no division)"""
+    shape = o.static(o.in_specs[0])
+    axes = [normalize_axis(a, len(shape)) for a in o.attrs["axis"]]
+    rest = [a for a in range(len(shape)) if a not in axes]
+    k = math.prod(shape[a] for a in axes)
+    moved = o.op("Transpose", o.ins, perm=axes + rest)
+    flat = o.op("Unsqueeze", [o.op("Reshape", [moved, o.ints([k, -1])]), o.ints([0])])
+    eye = o.const(np.eye(k, dtype=bool)[:, :, None], "bool")
+    copies = o.op("Where", [eye, o.scalar(1), flat])
+    others = o.op("ReduceProd", [copies, o.ints([1])], keepdims=0)
+    back = o.op("Reshape", [others, o.ints([shape[a] for a in axes + rest])])
+    return o.op("Transpose", [back], perm=[int(a) for a in np.argsort(axes + rest)])
+
+
 @exports("l2_loss")
 def _l2_loss(o: Out) -> str:
     x = o.ins[0]

@@ -128,12 +128,13 @@ class Ctx:
         v = self.opt(i)
         if v is None:
             return None
-        if v.const is None:
+        value = self.scope.stored(v)
+        if value is None:
             raise self.fail(f"input {i} ({what}) must be known at import (a constant or "
                             "computed from static shapes)" + (
                                 "; it depends on a symbolic dimension: give static input "
                                 "shapes" if v.partial else ""))
-        return v.const
+        return value
 
     def ints(self, i: int, what: str) -> list[int] | None:
         c = self.const(i, what)

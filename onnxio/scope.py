@@ -51,6 +51,7 @@ class Scope:
     def __init__(self, reserved: Iterable[str]):
         self.nodes: list[dict[str, Any]] = []
         self.specs: dict[str, tuple[TensorSpec, ...]] = {}
+        self.weights: dict[str, np.ndarray] = {}  # stored values of the variables
         self.taken: set[str] = set(reserved)
         self.node_name: str | None = None
         self.op_type: str | None = None
@@ -82,6 +83,8 @@ class Scope:
         if value is not None:
             d["value"] = value
             shape = value.shape
+            if op == "variable":
+                self.weights[name] = value
         else:
             d["shape"] = list(shape)
         spec = TensorSpec(tuple(None if s is None else int(s) for s in shape), dtype)
@@ -89,6 +92,15 @@ class Scope:
         self.nodes.append(d)
         self.specs[name] = (spec,)
         return Value(spec, ref=(name, 0))
+
+    def stored(self, v: Value) -> np.ndarray | None:
+        """A known value, or a variable's stored value (for inputs that act as attributes,
+        such as Pad's constant_value: those read the weight as the model stores it)."""
+        if v.const is not None:
+            return v.const
+        if v.ref is not None and v.ref[1] == 0:
+            return self.weights.get(v.ref[0])
+        return None
 
     def ref(self, v: Value) -> Ref:
         """``v`` as a tensor of the graph: a known value becomes a constant node here."""
