@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ class Call:
     doc: dict[str, Any]
     graphs: GraphCache
     settings: Settings
-    clock: Clock = field(default_factory=Clock)
+    clock: Clock
 
     def graph(self, field_name: str) -> tuple[Graph, bool]:
         """The request's graph (built, or from the cache) from its field ``field_name``."""

@@ -22,7 +22,7 @@ from engine import EngineError
 
 from .endpoints import BY_NAME
 from .graph_cache import GraphCache
-from .handlers import Call
+from .handlers import Call, Clock
 from .problems import PROBLEM_JSON, ProblemError, engine_problem, from_validation, problem_body
 from .reply import JSON, Reply
 from .settings import Settings, memory_cap_bytes
@@ -47,15 +47,14 @@ class Worker:
 
     def handle(self, endpoint_name: str, body: bytes) -> Reply:
         endpoint = BY_NAME[endpoint_name]
-        call = Call(None, {}, self.graphs, self.settings)
-        clock = call.clock
+        clock = Clock()
         try:
-            call.doc = _parse(body)
+            doc = _parse(body)
             clock.lap("parse")
-            call.request = _validate(endpoint.request, call.doc)
+            request = _validate(endpoint.request, doc)
             clock.lap("validate")
             try:
-                done = endpoint.handler(call)
+                done = endpoint.handler(Call(request, doc, self.graphs, self.settings, clock))
             except EngineError as exc:
                 raise engine_problem(exc, endpoint.wire_paths) from None
             out = orjson.dumps(done.answer, option=orjson.OPT_SERIALIZE_NUMPY)
