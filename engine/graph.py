@@ -130,7 +130,8 @@ class Graph:
         if max_nodes is not None and len(nodes) > max_nodes:
             raise LimitError(f"the graph has {len(nodes)} nodes; the limit is {max_nodes}",
                              loc=("nodes",))
-        names = {d.get("name") for d in nodes if isinstance(d, Mapping)}
+        names = {d["name"] for d in nodes
+                 if isinstance(d, Mapping) and isinstance(d.get("name"), str)}
         heads = [_read_head(i, d, names) for i, d in enumerate(nodes)]
         order = _topological_order(heads)
         built: dict[str, Node] = {}

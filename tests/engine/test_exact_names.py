@@ -3,8 +3,9 @@ names such as ``onnx::Gemm_0`` or ``dense/BiasAdd:0``); otherwise ``name:k`` is 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from engine import Graph, gradients, run
+from engine import Graph, GraphError, gradients, run
 from engine.graph import format_ref
 
 
@@ -49,3 +50,8 @@ def test_gradients_take_exact_names() -> None:
                                                                      np.float32)})
     x = np.array([1.0, 2.0, 0.5])
     np.testing.assert_allclose(grad, 2 * x * np.exp(x * x), rtol=1e-5)
+
+
+def test_a_node_whose_name_is_not_a_string_is_refused_not_hashed() -> None:
+    with pytest.raises(GraphError, match="name"):
+        Graph.build([{"name": ["x"], "op": "placeholder", "shape": [1]}])

@@ -21,8 +21,7 @@ from engine import Graph, compute_gradients, run
 
 def build(model: bytes, **kwargs: Any) -> tuple[Graph, dict[str, Any]]:
     description = onnxio.to_description(model, **kwargs)
-    graph = Graph.build(description["nodes"], description["inputs"], description["outputs"])
-    return graph, description
+    return Graph.from_description(description), description
 
 
 def ort_run(model: bytes, feeds: Mapping[str, np.ndarray],
