@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import onnx
 from onnx import helper, numpy_helper
 
-from engine.graph import Graph, Ref, format_ref
+from engine.graph import Graph, Ref
 
 from .dtypes import TO_ONNX
 from .errors import OnnxError
@@ -69,11 +69,6 @@ def to_onnx(graph: Graph, outputs: Sequence[str], *, name: str = "gradserve") ->
         ir_version=IR_VERSION)
     onnx.checker.check_model(model)
     return model.SerializeToString()
-
-
-def output_names(graph: Graph, outputs: Sequence[str]) -> list[str]:
-    """The ONNX value name each requested tensor has in the exported model."""
-    return [format_ref(graph.resolve(t)) for t in outputs]
 
 
 def _rename(out: Out, produced: str, wanted: str, first: int) -> str:

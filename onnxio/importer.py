@@ -20,10 +20,11 @@ from onnx.reference import ReferenceEvaluator
 
 from .dtypes import TO_ENGINE, engine_dtype
 from .errors import OnnxError
+from .import_ops import FIRST as FIRST_OPSET
+from .import_ops import LAST as LAST_OPSET
 from .import_ops import PARTIAL_OK, TABLE, Ctx, since_version
 from .scope import Dim, Scope, Value, known
 
-FIRST_OPSET, LAST_OPSET = 13, 21
 DEFAULT_DOMAINS = ("", "ai.onnx")
 _SENTINEL = -(10**9)  # unknown dims of a partial shape travel as _SENTINEL - i
 

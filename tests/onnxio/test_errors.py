@@ -184,3 +184,20 @@ def test_export_refuses_an_op_without_onnx_form() -> None:
     with pytest.raises(OnnxError) as info:
         onnxio.to_onnx(graph, [y.name])
     assert info.value.op_type == "atan2" and info.value.node == y.name
+
+
+def test_initializers_listed_as_inputs_are_variables_and_feeding_overrides_them() -> None:
+    """keep_initializers_as_inputs exports list weights among the graph inputs."""
+    w = f32(3, 2)
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+    model = _graph_model([node], [_vi("x", [2, 3]), _vi("w", [3, 2])], [_vi("y", [2, 2])],
+                         [numpy_helper.from_array(w, "w")])
+    graph, description = build(model)
+    assert description["inputs"] == ["x"]
+    assert graph.node("w").op == "variable" and graph.node("w").trainable
+    x, other = f32(2, 3), f32(3, 2)
+    (y,) = run(graph, ["y"], {"x": x})
+    np.testing.assert_allclose(y, x @ w, rtol=1e-6)
+    (y,) = run(graph, ["y"], {"x": x, "w": other})
+    np.testing.assert_allclose(y, x @ other, rtol=1e-6)
+    check_model(model, {"x": x})

@@ -154,6 +154,8 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "cast_double": ("Cast", [("x", f32(3, 4))], {"to": onnx.TensorProto.DOUBLE}, 19, 1),
     "cast_like": ("CastLike", [("x", f32(3, 4)), ("c", np.zeros(1, np.float64))], {}, 15, 1),
     "identity": ("Identity", [("x", f32(3, 4))], {}, 21, 1),
+    "float64_model": ("Gemm", [("a", f32(2, 3).astype(np.float64)),
+                               ("b", f32(3, 4).astype(np.float64))], {"transB": 0}, 13, 1),
 }
 
 
