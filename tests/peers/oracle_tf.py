@@ -26,11 +26,11 @@ def _axis(a: dict[str, Any]) -> Any:
     return a.get("axis")
 
 
-def _red(fn):  # noqa: ANN001, ANN202
+def _red(fn):
     return lambda x, a: fn(x, axis=_axis(a), keepdims=a.get("keepdims", False))
 
 
-def _pool(fn):  # noqa: ANN001, ANN202
+def _pool(fn):
     return lambda x, a: fn(x, ksize=a["ksize"], strides=a.get("strides", 1),
                            padding=a.get("padding", "VALID"))
 
@@ -256,12 +256,14 @@ def gradients(req: dict[str, Any], then: dict[str, Any] | None = None) -> list[A
                              unconnected_gradients=req.get("unconnected_gradients", "none")
                              .lower(), aggregation_method=AGG[req.get("aggregation_method")])
         if then is not None:
-            ys2 = [grads[y["gradient"]] for y in then["ys"]]
+            ys2 = [tf.convert_to_tensor(grads[y["gradient"]]) for y in then["ys"]]
             xs2 = [built.ref(x) for x in then["xs"]]
             gys2 = [_seed(built, g, y) for g, y in zip(then.get("grad_ys") or [None] * len(ys2),
                                                         ys2, strict=True)]
             grads = tf.gradients(ys2, xs2, gys2, unconnected_gradients=then.get(
                 "unconnected_gradients", "none").lower())
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                 for g in grads]  # a gather's gradient, densified as the wire answers it
         fetch = [g for g in grads if g is not None]
         with v1.Session() as sess:
             sess.run(v1.global_variables_initializer())

@@ -21,10 +21,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "tests.peers"
 
-from .scenarios_cf import control_flow_scenarios  # noqa: E402
-from .scenarios_v1 import mindspore_scenarios, tensorflow_scenarios  # noqa: E402
-from .scenarios_v2 import v2_scenarios  # noqa: E402
-from .wire import enc  # noqa: E402
+from .scenarios_cf import control_flow_scenarios
+from .scenarios_v1 import mindspore_scenarios, tensorflow_scenarios
+from .scenarios_v2 import v2_scenarios
+from .wire import enc
 
 CASES = Path(__file__).resolve().parent / "cases"
 RECORDED_BY = "recorded by tests/peers/record.py"
@@ -40,8 +40,9 @@ def tolerances(case: dict[str, Any]) -> tuple[float, float]:
 
 
 def tf_answer(case: dict[str, Any]) -> tuple[Any, str]:
-    from . import oracle_tf
     import tensorflow as tf
+
+    from . import oracle_tf
     got = oracle_tf.gradients(case["request"], case.get("then"))
     how = (f"tensorflow {tf.__version__}, tf.compat.v1.gradients in graph mode "
            "(tf.compat.v1.Session, control flow v2, CPU)")
