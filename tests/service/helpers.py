@@ -1,6 +1,7 @@
 """Shared request builders and a subprocess server for the service tests."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -81,3 +82,33 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+
+
+@functools.cache
+def _request_fields() -> dict[str, set[str]]:
+    """Each served POST endpoint -> the request fields its schema knows."""
+    from service.app import create_app
+
+    doc = create_app().openapi()
+    out = {}
+    for path, item in doc["paths"].items():
+        body = item.get("post", {}).get("requestBody")
+        if body is None:
+            continue
+        schema = body["content"]["application/json"]["schema"]
+        while "$ref" in schema:
+            schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        out[path] = set(schema.get("properties", {}))
+    return out
+
+
+def served(case: dict[str, Any]) -> bool:
+    """Whether the app serves a public case yet: its endpoint exists, its graph is one of
+    ours (not an ONNX model) and its schema knows every field of it. The shared cases run
+    ahead of the code (round 2); each turns on as what it needs lands."""
+    fields = _request_fields().get(case["endpoint"])
+    req = case["request"]
+    desc = req.get("graph", req.get("network"))
+    return fields is not None and set(req) <= fields and isinstance(desc, dict) \
+        and "nodes" in desc
