@@ -1,7 +1,6 @@
 """Shared request builders and a subprocess server for the service tests."""
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -17,6 +16,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 CASES = SHARED / "cases"
+# the case files of endpoints and features that exist so far (the v2 samples come later)
+V1_CASE_FILES = ("ops_sample", "seed_examples", "semantics_ms", "semantics_tf")
+
+
+def v1_case_files() -> list[Path]:
+    return [CASES / "public" / f"{name}.json" for name in V1_CASE_FILES]
 
 
 def seed_cases() -> list[dict[str, Any]]:
@@ -82,33 +87,3 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
-
-
-
-@functools.cache
-def _request_fields() -> dict[str, set[str]]:
-    """Each served POST endpoint -> the request fields its schema knows."""
-    from service.app import create_app
-
-    doc = create_app().openapi()
-    out = {}
-    for path, item in doc["paths"].items():
-        body = item.get("post", {}).get("requestBody")
-        if body is None:
-            continue
-        schema = body["content"]["application/json"]["schema"]
-        while "$ref" in schema:
-            schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-        out[path] = set(schema.get("properties", {}))
-    return out
-
-
-def served(case: dict[str, Any]) -> bool:
-    """Whether the app serves a public case yet: its endpoint exists, its graph is one of
-    ours (not an ONNX model) and its schema knows every field of it. The shared cases run
-    ahead of the code (round 2); each turns on as what it needs lands."""
-    fields = _request_fields().get(case["endpoint"])
-    req = case["request"]
-    desc = req.get("graph", req.get("network"))
-    return fields is not None and set(req) <= fields and isinstance(desc, dict) \
-        and "nodes" in desc
