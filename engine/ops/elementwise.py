@@ -13,7 +13,7 @@ from .. import fn
 from ..shapes import broadcast, same
 from .contexts import VJPContext
 from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop
-from .rules import broadcasting, unary
+from .rules import broadcasting, elementwise_batch, unary
 from .special import erf as _erf
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -48,7 +48,8 @@ defop("abs", infer=unary("numeric"), forward=np.abs,
 defop("sign", infer=unary("numeric"), forward=np.sign,
       vjp=lambda c: [_zeros(c.a)],
       doc="Its gradient is zero everywhere (connected), as in both libraries.")
-defop("exp", infer=unary(), forward=np.exp, vjp=lambda c: [c.g * c.out])
+defop("exp", infer=unary(), forward=np.exp, vjp=lambda c: [c.g * c.out],
+      jvp=lambda c: [c.da * c.out], batch=elementwise_batch)
 defop("expm1", infer=unary(), forward=np.expm1, vjp=lambda c: [c.g * (c.out + 1.0)])
 defop("log", infer=unary(), forward=np.log, vjp=lambda c: [c.g / c.a])
 defop("log1p", infer=unary(), forward=np.log1p, vjp=lambda c: [c.g / (c.a + 1.0)])
@@ -65,7 +66,8 @@ defop("cos", infer=unary(), forward=np.cos, vjp=lambda c: [-c.g * fn.sin(c.a)])
 defop("tan", infer=unary(), forward=np.tan,
       vjp=lambda c: [c.g / fn.square(fn.cos(c.a))])
 defop("tanh", infer=unary(), forward=np.tanh,
-      vjp=lambda c: [c.g * (1.0 - c.out * c.out)])
+      vjp=lambda c: [c.g * (1.0 - c.out * c.out)],
+      jvp=lambda c: [c.da * (1.0 - c.out * c.out)], batch=elementwise_batch)
 
 
 def _sigmoid(x):

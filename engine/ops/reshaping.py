@@ -10,7 +10,7 @@ import numpy as np
 from .. import fn
 from ..shapes import is_static, normalize_axis
 from . import attrs as parse
-from .contexts import VJPContext
+from .contexts import BatchContext, VJPContext
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
 from .rules import shaped_like
 
@@ -146,7 +146,16 @@ def _transpose_transpose(c: VJPContext):
     return [fn.transpose(c.g, perm=[int(i) for i in np.argsort(perm)])]
 
 
+def _transpose_batch(c: BatchContext):
+    """The batch axis goes first and stays out of the permutation."""
+    if c.axes[0] is None:
+        return [c.apply(c.a)], [None]
+    x = c.moved(0, 0)
+    perm = _perm(c.attrs, x.ndim - 1)
+    return [c.apply(x, perm=[0, *(p + 1 for p in perm)])], [0]
+
+
 defop("transpose", aliases=("Transpose",), infer=_transpose_infer,
-      forward=_transpose_kernel,
+      forward=_transpose_kernel, batch=_transpose_batch,
       attrs={"perm": Attr(None, lambda v: None if v is None else parse.int_list(v))},
       linear=(0,), transpose=_transpose_transpose, doc="perm defaults to the reversed axes.")
