@@ -125,6 +125,8 @@ def test_dialects_agree_at_regular_points(e: Example, dialect: str) -> None:
 def test_hessian_vector_products(e: Example, dialect: str) -> None:
     """For each differentiated x_i and each x_j: d<v, dL/dx_i>/dx_j, the engine's gradient
     graph differentiated again, against central differences of dL/dx_i."""
+    if not e.second_order:
+        pytest.skip("second order knowingly inexact at this point (see Example)")
     graph, names = _weighted_sum_graph(e)
     feeds = _feeds(e, names)
     xs = [names[i] for i in e.wrt]
