@@ -358,11 +358,16 @@ def _max_pool_kernel(attrs, specs):
     return run
 
 
+def _first_maxima(attrs, x: np.ndarray):
+    """The window geometry and, per window, the offset of its first maximum."""
+    win, lay = _pool_geometry(attrs, x)
+    return win, lay, first_argmax(pad(x, lay, -np.inf), win, lay)
+
+
 @kernel
 def _max_pool_grad_kernel(attrs, specs):
     def run(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-        win, lay = _pool_geometry(attrs, x)
-        chosen = first_argmax(pad(x, lay, -np.inf), win, lay)
+        win, lay, chosen = _first_maxima(attrs, x)
         kw = win.size[1]
         return scatter(lambda i, j: np.where(chosen == i * kw + j, g, 0), x.shape, win, lay,
                        g.dtype)
@@ -373,8 +378,7 @@ def _max_pool_grad_kernel(attrs, specs):
 @kernel
 def _max_pool_grad_grad_kernel(attrs, specs):
     def run(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        win, lay = _pool_geometry(attrs, x)
-        chosen = first_argmax(pad(x, lay, -np.inf), win, lay)
+        win, lay, chosen = _first_maxima(attrs, x)
         view = patches(pad(t, lay), win, lay)
         n, oh, ow, kh, kw, c = view.shape
         picked = np.take_along_axis(view.reshape(n, oh, ow, kh * kw, c),

@@ -51,19 +51,21 @@ def check_per_axis(values, rank: int, name: str) -> None:
         raise ValueError(f"{name} has {len(values)} entries but the input has rank {rank}")
 
 
-def sum_to(g, like):
-    """Undo broadcasting: sum ``g`` down to the shape of ``like``. The one place it happens."""
+def _to_shape_of(g, like, static_op: str, like_op: str):
+    """``g`` through ``static_op`` (to like's static shape) or ``like_op`` (to its run-time
+    shape, when some dimension is unknown); nothing when the shapes already agree."""
     if g.shape == like.shape and is_static(g.shape):
         return g
     if is_static(like.shape):
-        return g.builder.emit("sum_to_shape", [g], {"shape": list(like.shape)})
-    return g.builder.emit("sum_to_like", [g, like])
+        return g.builder.emit(static_op, [g], {"shape": list(like.shape)})
+    return g.builder.emit(like_op, [g, like])
+
+
+def sum_to(g, like):
+    """Undo broadcasting: sum ``g`` down to the shape of ``like``. The one place it happens."""
+    return _to_shape_of(g, like, "sum_to_shape", "sum_to_like")
 
 
 def broadcast_like(g, like):
     """Broadcast ``g`` up to ``like``'s shape (static when known, else at run time)."""
-    if g.shape == like.shape and is_static(g.shape):
-        return g
-    if is_static(like.shape):
-        return g.builder.emit("broadcast_to", [g], {"shape": list(like.shape)})
-    return g.builder.emit("broadcast_like", [g, like])
+    return _to_shape_of(g, like, "broadcast_to", "broadcast_like")
