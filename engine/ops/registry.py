@@ -21,35 +21,51 @@ never ``x``/``y``, which would read as the graph's xs and ys.
 ``transpose(c: VJPContext) -> list[Tensor | None]``  (linear ops only)
     Declared instead of ``vjp`` by an op that is linear in the inputs ``linear`` lists
     (``ALL``: every input), jointly, or each with the others fixed when ``multilinear``
-    (mul, matmul, conv2d); its other inputs are
-    fixed operands (indices, a "like" tensor that lends its run-time shape) and get None.
+    (mul, matmul, conv2d); its other inputs are fixed operands (indices, a "like" tensor
+    that lends its run-time shape) and get None.
     It is the adjoint L*: it maps the output cotangent ``c.g`` to the linear inputs'
     cotangents and may read their static specs and run-time shapes (``c.a.shape``, ``c.a``
     as a "like" operand) but never their values, nor ``c.out``; a multilinear op reads the
     other linear inputs' values (conv2d's transpose in x uses w). Because a VJP is the
     transpose of the linearized op, the transpose *is* the VJP: ``OpDef.vjp`` is set to it
-    and autodiff calls it as any VJP. The every-op sweep checks ``<L x, y> = <x, L* y>``.
+    and autodiff calls it as any VJP (so, as any VJP, a cotangent may come back at the
+    broadcast shape; autodiff sums it to the input's). The every-op sweep checks
+    ``<L x, y> = <x, L* y>`` for every example of every linear op.
 
 ``jvp(c: JVPContext) -> list[Tensor | None]``  (forward mode; round 2)
     One tangent per *output* (None: zero), given ``c.tangents``, one per input (None:
-    zero, e.g. integer inputs or inputs not depending on the primal). A linear op needs no
-    ``jvp=``: ``OpDef.jvp_rule`` derives it from linearity (``linear_jvp``): the op itself
-    applied to the tangents (summed over each linear input for a multilinear op).
+    zero: an integer input, or one that does not depend on the inputs differentiated).
+    The transform calls a rule only when some input has a tangent, so a one-input rule
+    may take ``c.da`` as given; a rule of several inputs handles the Nones. Tangents have
+    their input's shape and dtype; a rule's output tangent has its output's. A linear op
+    needs no ``jvp=``: ``OpDef.jvp_rule`` derives it (``contexts.linear_jvp``): the op
+    itself applied to the tangents of its linear inputs (zeros for missing ones, fixed
+    operands as they are, their tangents ignored), or for a multilinear op the sum over
+    each linear input with a tangent of the op with that input replaced by its tangent.
 
 ``batch(c: BatchContext) -> tuple[list[Tensor], list[int | None]]``  (vmap; round 2)
-    The op applied once to inputs that carry a batch axis: ``c.axes[k]`` is input k's batch
-    axis (None: input k is not batched), ``c.size`` the batch size. Returns the outputs
-    and each output's batch axis. As JAX's batching rules: move the batch axes where the
-    op can take them (``c.moved(k, to)``), then call the op once (``c.apply``).
+    The op applied once to inputs that carry a batch axis: ``c.inputs`` are the batched
+    handles, ``c.axes[k]`` input k's batch axis (None: input k is the same for every
+    example), ``c.size`` the batch size, ``c.outputs`` the unbatched node's outputs (one
+    example's specs). Returns the batched outputs and each one's batch axis (an int, or
+    None for an output that does not vary over the batch). As JAX's batching rules: move
+    the batch axes where the op can take them (``c.moved(k, to)``), then call the op
+    once (``c.apply(*inputs, **attr_overrides)``); never a loop over examples.
 
-Example (declared once, in one place)::
+Examples (each declared once, in one place, as in the families)::
 
     defop("exp", infer=unary(), forward=np.exp,
-          vjp=lambda c: [c.g * c.out],
-          jvp=lambda c: [c.da * c.out],
-          batch=elementwise_batch)                        # rules.py
-    defop("transpose", infer=..., forward=kernel(...), attrs={"perm": ...},
-          linear=(0,), transpose=lambda c: [fn.transpose(c.g, perm=inverse(c))])
+          vjp=lambda c: [c.g * c.out],              # reverse: g * exp(a)
+          jvp=lambda c: [c.da * c.out],             # forward: da * exp(a)
+          batch=elementwise_batch)                  # rules.py: apply as is, axis stays
+    defop("gather", inputs=2, infer=..., forward=_gather_kernel, attrs=...,
+          linear=(0,),                              # linear in params; indices fixed
+          transpose=lambda c: [fn.gather_grad(c.g, c.b, c.a, axis=c.attrs["axis"]), None])
+          # vjp = that transpose; jvp_rule = gather(da, indices)
+    defop("mul", inputs=2, infer=broadcasting(), forward=np.multiply,
+          linear=ALL, multilinear=True,             # linear in each, the other fixed
+          transpose=lambda c: [c.g * c.b, c.g * c.a])
+          # jvp_rule = da * b + a * db (the terms whose tangent is not None)
 
 A transform looks a rule up with ``opdef.vjp`` (the transpose for linear ops),
 ``opdef.jvp_rule`` (declared or derived from linearity) and ``opdef.batch``; a missing rule
