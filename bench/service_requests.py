@@ -16,21 +16,15 @@ from typing import Any
 import numpy as np
 import orjson
 
+from service.endpoints import BY_PATH
+
 from .workloads import mlp_arrays, mlp_nodes
 
 SEED_CASES = Path("/work/shared/cases/public/seed_examples.json")
 SEED_EXPECTED = [[1.4100001, 1.5999999, 6.6], [1.4100001, 1.5999999, 6.6]]
 BIG_ELEMENTS = 1_000_000
-_SEED_FALLBACK: dict[str, Any] = {  # the same request, for a checkout without shared/
-    "network": {"nodes": [
-        {"name": "x", "op": "placeholder", "shape": [2, 3], "dtype": "float32"},
-        {"name": "y", "op": "placeholder", "shape": [3, 3], "dtype": "float32"},
-        {"name": "z", "op": "parameter", "value": [1.0]},
-        {"name": "xz", "op": "Mul", "inputs": ["x", "z"]},
-        {"name": "out", "op": "MatMul", "inputs": ["xz", "y"]}],
-        "inputs": ["x", "y"], "outputs": ["out"]},
-    "args": [[[0.5, 0.6, 0.4], [1.2, 1.3, 1.1]],
-             [[0.01, 0.3, 1.1], [0.1, 0.2, 1.3], [2.1, 1.2, 3.3]]]}
+# the same request, for a checkout without shared/: the documented example of the endpoint
+_SEED_FALLBACK: dict[str, Any] = BY_PATH["/grad-operation"].example
 
 
 def seed() -> dict[str, Any]:

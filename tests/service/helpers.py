@@ -16,6 +16,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 CASES = SHARED / "cases"
+# the case files of endpoints and features that exist so far (the v2 samples come later)
+V1_CASE_FILES = ("ops_sample", "seed_examples", "semantics_ms", "semantics_tf")
+
+
+def v1_case_files() -> list[Path]:
+    return [CASES / "public" / f"{name}.json" for name in V1_CASE_FILES]
 
 
 def seed_cases() -> list[dict[str, Any]]:
