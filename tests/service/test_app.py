@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -196,7 +197,14 @@ def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
     assert "swagger-ui-bundle.js" in html and "://" not in html.replace("http-equiv", "")
     js = client.get("/docs/static/swagger-ui-bundle.js")
     assert js.status_code == 200 and len(js.content) > 100_000
+    version = re.search(rb'PACKAGE_VERSION:"(\d+)\.', js.content)
+    assert version and int(version[1]) >= 5, "Swagger UI 4 cannot render OpenAPI 3.1"
     assert client.get("/docs/static/swagger-ui.css").status_code == 200
+
+
+def test_root_sends_a_browser_to_the_docs(client: TestClient) -> None:
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/docs"
 
 
 def test_openapi_file_matches_the_app(client: TestClient) -> None:
