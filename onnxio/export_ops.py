@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from engine.graph import Node
 from engine.ops.nn import _window
 from engine.ops.registry import TensorSpec
-from engine.ops.shape import _strided_index
+from engine.ops.slicing import _strided_index
 from engine.ops.windows import window_counts
 from engine.shapes import normalize_axis
 
@@ -386,7 +386,7 @@ def _split(o: Out) -> list[str]:
 def _numpy_index(o: Out) -> tuple[Any, ...]:
     attrs = o.attrs
     if o.node is not None and o.node.op == "slice":
-        from engine.ops.shape import _slice_as_strided
+        from engine.ops.slicing import _slice_as_strided
 
         attrs = _slice_as_strided(attrs, len(o.in_specs[0].shape))
     like = o.in_specs[1] if o.node is not None and o.node.op == "strided_slice_grad" \
