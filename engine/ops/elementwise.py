@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import fn
 from ..shapes import broadcast, same
+from . import attrs as parse
 from .contexts import VJPContext
 from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop
 from .rules import broadcasting, elementwise_batch, unary
@@ -94,15 +95,21 @@ defop("relu_grad", inputs=2, infer=_relu_grad_infer,
           "product, so a NaN upstream stays NaN); linear in g, zero a.e. in x.")
 
 
-def _relu6_vjp(c: VJPContext):
-    upper = fn.less(c.a, c.a.scalar(6)) if c.tf else fn.less_equal(c.a, c.a.scalar(6))
-    inside = fn.logical_and(fn.greater(c.a, c.a.scalar(0)), upper)
-    return [c.g * _mask(inside, c.g)]
+def _relu6_grad(g, x, passes_six):
+    inside = (x > 0) & ((x <= 6) if passes_six else (x < 6))
+    return g * inside
 
 
 defop("relu6", infer=unary("numeric"),
-      forward=lambda x: np.clip(x, 0, 6).astype(x.dtype), vjp=_relu6_vjp,
+      forward=lambda x: np.clip(x, 0, 6).astype(x.dtype),
+      vjp=lambda c: [fn.relu6_grad(c.g, c.a, passes_six=not c.tf)],
       doc="At 6 TensorFlow's gradient is 0, MindSpore's passes (1).")
+defop("relu6_grad", inputs=2, infer=_relu_grad_infer, forward=_relu6_grad,
+      attrs={"passes_six": Attr(False, parse.boolean)},
+      vjp=lambda c: [c.apply(c.g, c.b), fn.zeros_like(c.b)],
+      doc="Internal: relu6's gradient g * (0 < x < 6) (x <= 6 with ``passes_six``, "
+          "MindSpore's), a product as TensorFlow's Relu6Grad; linear in g, and its "
+          "gradient in x is connected zeros (TensorFlow's Relu6GradGrad is zeros_like).")
 
 
 def _elu(x):
@@ -241,15 +248,18 @@ defop("pow", aliases=("power",), inputs=2, infer=broadcasting(), forward=np.powe
 
 
 def _tie_split(c: VJPContext, wins_x, tie):
-    """MindSpore splits a tie 0.5 / 0.5; TensorFlow gives it all to the first argument."""
+    """MindSpore splits a tie 0.5 / 0.5 and gives the whole gradient to both inputs where
+    either is NaN; TensorFlow gives a tie to the first argument, a NaN to the second."""
     g = c.g
     zero = _zeros(g)
     if c.tf:
         return [fn.where(fn.logical_or(wins_x, tie), g, zero),
                 fn.where(fn.logical_or(wins_x, tie), zero, g)]
     half = g * 0.5
-    return [fn.where(wins_x, g, fn.where(tie, half, zero)),
-            fn.where(fn.logical_or(wins_x, tie), fn.where(tie, half, zero), g)]
+    nan = fn.logical_or(fn.not_equal(c.a, c.a), fn.not_equal(c.b, c.b))
+    return [fn.where(fn.logical_or(wins_x, nan), g, fn.where(tie, half, zero)),
+            fn.where(fn.logical_or(wins_x, tie),
+                     fn.where(tie, half, zero), g)]
 
 
 def _maximum_vjp(c: VJPContext):

@@ -101,30 +101,32 @@ def _softmax_xent_infer(specs, attrs):
 
 def _softmax_xent(labels: np.ndarray, logits: np.ndarray,
                   axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """(loss, backprop) from one log-softmax, as TensorFlow's kernel computes both."""
+    """(loss, backprop) from one log-softmax, as both libraries' kernels compute them:
+    the backprop is softmax - labels, whatever the labels sum to."""
     log_p = _log_softmax(logits, axis)
     loss = -(labels * log_p).sum(axis=axis)
     backprop = np.exp(log_p)
-    backprop *= labels.sum(axis=axis, keepdims=True)
     backprop -= labels
     return loss, backprop
 
 
 def _softmax_xent_vjp(c: VJPContext):
-    """From the loss: d/dlogits = g backprop, d/dlabels = -g log_softmax. From the backprop
-    output b = softmax sum(labels) - labels (reached in second order): d/dlogits =
-    sum(labels) (h s - s sum(h s)), d/dlabels = sum(h s) - h."""
+    """From the loss, as the libraries' rules give it: d/dlogits = g backprop = g (softmax
+    - labels), the true derivative only for labels that sum to one; d/dlabels = -g
+    log_softmax (TensorFlow) or zeros (MindSpore's bprop). From the backprop output (second
+    order): d/dlogits = s h - s sum(s h), the softmax's own VJP, and d/dlabels = -h (its
+    true derivative; TensorFlow's rule leaves it out, which would make the mixed second
+    derivative of the loss wrong at every point)."""
     labels, logits = c.a, c.b
     axis = _axis(c.attrs, logits.ndim)
     g = fn.expand_dims(c.g, axis=axis)
-    d_labels, d_logits = -g * fn.log_softmax(logits, axis=axis), g * c.outputs[1]
+    d_logits = g * c.outputs[1]
+    d_labels = -g * fn.log_softmax(logits, axis=axis) if c.tf else fn.zeros_like(labels)
     if c.given[1]:
         h, s = c.gs[1], fn.softmax(logits, axis=axis)
         hs = h * s
-        total = fn.sum(hs, axis=[axis], keepdims=True)
-        mass = fn.sum(labels, axis=[axis], keepdims=True)
-        d_logits = d_logits + mass * (hs - s * total)
-        d_labels = d_labels + (total - h)
+        d_logits = d_logits + (hs - s * fn.sum(hs, axis=[axis], keepdims=True))
+        d_labels = d_labels - h
     return [d_labels, d_logits]
 
 
@@ -133,10 +135,10 @@ defop("softmax_cross_entropy_with_logits",
       inputs=2, infer=_softmax_xent_infer, forward=_softmax_xent, vjp=_softmax_xent_vjp,
       attrs=AXIS_ATTR, multi_output=True,
       doc="Inputs labels, logits (same shape). Output 0 (the node's name) is the loss, "
-          "without ``axis``; output 1 (``name:1``) is TensorFlow's second output, the "
-          "backprop softmax sum(labels) - labels (softmax - labels for labels that sum to "
-          "1). The logits' gradient is g times it: TensorFlow's kernel value for proper "
-          "labels, the true derivative for any others.")
+          "without ``axis``; output 1 (``name:1``) is the kernels' second output, the "
+          "backprop softmax - labels. The logits' gradient is g times it in both "
+          "dialects (the kernel value, the true derivative only for labels that sum to "
+          "1); the labels' is -g log_softmax (TensorFlow) or zeros (MindSpore).")
 
 
 def _sigmoid_xent_infer(specs, attrs):

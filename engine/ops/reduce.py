@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .. import fn
+from ..dtypes import is_floating
 from ..shapes import normalize_axes
 from . import attrs as parse
 from .contexts import VJPContext
@@ -74,12 +75,24 @@ def _count(c: VJPContext):
     return fn.reduction_count(c.a, axis=list(axes))
 
 
-def _extreme_vjp(c: VJPContext):
-    """1/k to each of k tied extremes; a NaN extreme makes the slice's gradient NaN (0/0)."""
-    out = _with_reduced_axes(c, c.out)
-    hits = fn.cast(fn.equal(out, c.a), dtype=c.g.dtype)
-    count = fn.sum(hits, axis=list(_axes(c.attrs, c.a.ndim)), keepdims=True)
-    return [hits / count * _with_reduced_axes(c, c.g)]
+def _extreme_vjp(ignore_nan_as: float):
+    """1/k to each of k tied extremes. TensorFlow: a NaN extreme makes the slice's gradient
+    NaN (0/0). MindSpore's extreme skips NaN (``ignore_nan_as``: -inf for max, +inf for
+    min), so [1, NaN, 3] gives [0, 0, 1]."""
+
+    def vjp(c: VJPContext):
+        axes = list(_axes(c.attrs, c.a.ndim))
+        if c.tf or not is_floating(c.a.dtype):
+            out = _with_reduced_axes(c, c.out)
+        else:
+            numbers = fn.where(fn.equal(c.a, c.a), c.a, c.a.scalar(ignore_nan_as))
+            out = fn.max(numbers, axis=axes, keepdims=True) if ignore_nan_as < 0 \
+                else fn.min(numbers, axis=axes, keepdims=True)
+        hits = fn.cast(fn.equal(out, c.a), dtype=c.g.dtype)
+        count = fn.sum(hits, axis=axes, keepdims=True)
+        return [hits / count * _with_reduced_axes(c, c.g)]
+
+    return vjp
 
 
 def _logsumexp(x, axes, keep):
@@ -108,8 +121,10 @@ _FAMILY = (
     ("sum", "numeric", lambda x, a, k: x.sum(axis=a, keepdims=k, dtype=x.dtype),
      _linear(lambda c: [_spread(c)])),
     ("mean", "numeric", _mean, _linear(lambda c: [_spread(c) / _count(c)])),
-    ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k), {"vjp": _extreme_vjp}),
-    ("min", "numeric", lambda x, a, k: np.min(x, axis=a, keepdims=k), {"vjp": _extreme_vjp}),
+    ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k),
+     {"vjp": _extreme_vjp(-math.inf)}),
+    ("min", "numeric", lambda x, a, k: np.min(x, axis=a, keepdims=k),
+     {"vjp": _extreme_vjp(math.inf)}),
     ("prod", "numeric", lambda x, a, k: np.prod(x, axis=a, keepdims=k, dtype=x.dtype),
      {"vjp": lambda c: [
          _spread(c) * fn.prod_others(c.a, axis=list(_axes(c.attrs, c.a.ndim)))]}),

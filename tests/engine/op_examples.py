@@ -137,6 +137,10 @@ EXAMPLES: dict[str, list[Example]] = {
     "relu": [ex("relu", away_from_zero(2, 3), **_LINEAR)],
     "relu_grad": [ex("relu_grad", normal(2, 3), away_from_zero(2, 3), wrt=(0, 1), **_LINEAR)],
     "relu6": [ex("relu6", np.array([[-1.0, 0.4, 2.5], [5.6, 6.7, 3.3]]), **_LINEAR)],
+    "relu6_grad": [ex("relu6_grad", normal(2, 3), np.array([[-1.0, 0.4, 2.5], [5.6, 6.7, 3.3]]),
+                      wrt=(0, 1), **_LINEAR),
+                   ex("relu6_grad", normal(2, 3), np.array([[-1.0, 0.4, 2.5], [5.6, 6.7, 3.3]]),
+                      attrs={"passes_six": True}, wrt=(0, 1), tag="passes-six", **_LINEAR)],
     "elu": [ex("elu", away_from_zero(2, 3))],
     "selu": [ex("selu", away_from_zero(2, 3))],
     "softplus": [ex("softplus", normal(2, 3) * 2)],
@@ -488,8 +492,9 @@ def _folded_forms() -> list[Example]:
                    rand(3, 4, 2, seed=1), attrs={"axis": axis}, wrt=(0, 1),
                    tag=f"grid-axis{axis}")]
     xent_labels = rand(3, 4, low=0, high=1)
+    # logits: TensorFlow's softmax - labels is no derivative there (test_conventions)
     out += [ex("softmax_cross_entropy_with_logits", np.array([[0.5, 1.0, 0.0]]),
-               np.array([[0.2, -0.3, 1.1]]), wrt=(0, 1), tag="labels-not-summing-to-1"),
+               np.array([[0.2, -0.3, 1.1]]), wrt=(0,), tag="labels-not-summing-to-1"),
             ex("sigmoid_cross_entropy_with_logits", xent_labels, rand(3, 4, seed=3),
                wrt=(0, 1), tag="grid"),
             ex("sigmoid_cross_entropy_with_logits", xent_labels, np.zeros((3, 4)),
