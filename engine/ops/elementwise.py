@@ -14,7 +14,7 @@ from ..shapes import broadcast, same
 from . import attrs as parse
 from .contexts import VJPContext
 from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop
-from .rules import broadcasting, elementwise_batch, unary
+from .rules import broadcasting, by_partials, elementwise_batch, unary
 from .special import erf as _erf
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -110,6 +110,28 @@ defop("relu6_grad", inputs=2, infer=_relu_grad_infer, forward=_relu6_grad,
       doc="Internal: relu6's gradient g * (0 < x < 6) (x <= 6 with ``passes_six``, "
           "MindSpore's), a product as TensorFlow's Relu6Grad; linear in g, and its "
           "gradient in x is connected zeros (TensorFlow's Relu6GradGrad is zeros_like).")
+
+
+def _leaky_relu_partials(c):
+    slope = fn.where(fn.greater(c.a, c.a.scalar(0)), c.a.scalar(1), c.a.scalar(c.attrs["alpha"]))
+    return [slope]
+
+
+defop("leaky_relu", aliases=("LeakyRelu",), infer=unary(),
+      forward=lambda x, alpha: np.where(x > 0, x, x * x.dtype.type(alpha)),
+      attrs={"alpha": Attr(0.2, parse.number)}, **by_partials(_leaky_relu_partials),
+      doc="x for x > 0, else alpha x (alpha defaults to 0.2, as TensorFlow); the slope at "
+          "0 and at NaN is alpha in both libraries.")
+
+
+def _silu_partials(c):
+    s = fn.sigmoid(c.a)
+    return [s * (1.0 + c.a * (1.0 - s))]
+
+
+defop("silu", aliases=("swish", "SiLU"), infer=unary(),
+      forward=lambda x: x * _sigmoid(x), **by_partials(_silu_partials),
+      doc="x sigmoid(x); derivative s (1 + x (1 - s)), -0 far on the left (both).")
 
 
 def _elu(x):
@@ -272,6 +294,40 @@ def _minimum_vjp(c: VJPContext):
 
 defop("maximum", inputs=2, infer=broadcasting(), forward=np.maximum, vjp=_maximum_vjp)
 defop("minimum", inputs=2, infer=broadcasting(), forward=np.minimum, vjp=_minimum_vjp)
+
+
+def _share(wins, tie, nan, like):
+    """MindSpore's share of a maximum/minimum's gradient for its first argument: 1 where
+    it wins or a NaN is involved, 1/2 at a tie, else 0 (the second gets 1 - that, or 1
+    at a NaN)."""
+    one, half, zero = like.scalar(1), like.scalar(0.5), like.scalar(0)
+    return fn.where(fn.logical_or(wins, nan), one, fn.where(tie, half, zero))
+
+
+def _clip_partials(c):
+    t, lo, hi = c.inputs
+    if c.tf:  # TensorFlow's ClipByValue gradient: t's where lo <= t <= hi, else the bound's
+        below, above = fn.less(t, lo), fn.greater(t, hi)
+        inside = fn.logical_not(fn.logical_or(below, above))
+        return [_mask(inside, t), _mask(below, t), _mask(above, t)]
+    # MindSpore composes minimum(maximum(t, lo), hi), each splitting its ties
+    def isnan(v):
+        return fn.not_equal(v, v)
+
+    m = fn.maximum(t, lo)
+    t_share = _share(fn.greater(t, lo), fn.equal(t, lo), fn.logical_or(isnan(t), isnan(lo)), t)
+    m_nan = fn.logical_or(isnan(m), isnan(hi))
+    m_share = _share(fn.less(m, hi), fn.equal(m, hi), m_nan, t)
+    lo_share = fn.where(fn.logical_or(isnan(t), isnan(lo)), t.scalar(1), 1.0 - t_share)
+    hi_share = fn.where(m_nan, t.scalar(1), 1.0 - m_share)
+    return [m_share * t_share, m_share * lo_share, hi_share]
+
+
+defop("clip_by_value", aliases=("ClipByValue", "clip"), inputs=3, infer=broadcasting(),
+      forward=lambda t, lo, hi: np.minimum(np.maximum(t, lo), hi),
+      **by_partials(_clip_partials),
+      doc="Inputs t, min, max (broadcasting). At a bound TensorFlow gives the gradient to "
+          "t; MindSpore (minimum of maximum) splits it 0.5 / 0.5 with the bound.")
 
 
 def _sqdiff_vjp(c: VJPContext):

@@ -101,11 +101,12 @@ NO_GRADIENT = frozenset({
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "logical_not",
     "zeros_like", "ones_like", "fill", "reduction_count",
+    "floor_div",
 })
 
 # Ops whose VJP switches on the dialect: at regular points the two must agree.
 DIALECT_RULES = frozenset({"maximum", "minimum", "relu6", "sqrt", "rsqrt", "reciprocal",
-                           "pow", "div", "cast"})
+                           "pow", "div", "cast", "max", "min", "xlogy", "clip_by_value"})
 
 _LINEAR = {"zero_hvp": True}
 _CONV = {"strides": [1, 1], "padding": "VALID"}
@@ -308,6 +309,34 @@ EXAMPLES: dict[str, list[Example]] = {
                       ex("avg_pool_grad", normal(1, 3, 4, 1), normal(1, 3, 4, 1),
                          attrs=_POOL_SAME, tag="same", **_LINEAR)],
 }
+
+
+def _between_multiples(y: np.ndarray) -> np.ndarray:
+    """x with x / y an integer plus a fraction in [0.25, 0.75]: floor_mod is smooth there."""
+    q = _RNG.integers(-3, 4, size=y.shape) + uniform(0.25, 0.75, *y.shape)
+    return q * y
+
+
+_DIVISORS = np.array([[1.5, -2.0, 2.5], [-0.7, 3.0, 1.25]])
+
+# v2 ops (OPS.md "v2: more ops"); kinks are checked by the recorded peer cases
+EXAMPLES.update({
+    "div_no_nan": [ex("div_no_nan", normal(2, 3), away_from_zero(3, low=0.5), wrt=(0, 1))],
+    "mul_no_nan": [ex("mul_no_nan", normal(2, 3), away_from_zero(3), wrt=(0, 1), **_LINEAR)],
+    "xlogy": [ex("xlogy", away_from_zero(2, 3), uniform(0.3, 2.0, 3), wrt=(0, 1))],
+    "xlog1py": [ex("xlog1py", away_from_zero(2, 3), uniform(-0.5, 2.0, 2, 3), wrt=(0, 1))],
+    "xdivy": [ex("xdivy", away_from_zero(2, 3), away_from_zero(2, 1, low=0.5), wrt=(0, 1))],
+    "floor_mod": [ex("floor_mod", _between_multiples(_DIVISORS), _DIVISORS, wrt=(0, 1))],
+    "floor_div": [ex("floor_div", normal(2, 3) * 3, away_from_zero(3))],
+    "leaky_relu": [ex("leaky_relu", away_from_zero(2, 3), **_LINEAR),
+                   ex("leaky_relu", away_from_zero(2, 3), attrs={"alpha": 0.01}, tag="alpha",
+                      **_LINEAR)],
+    "silu": [ex("silu", normal(2, 3) * 2)],
+    "clip_by_value": [ex("clip_by_value", distinct(2, 4), scalar(-0.3), scalar(0.4),
+                         wrt=(0, 1, 2), **_LINEAR),
+                      ex("clip_by_value", distinct(2, 3), distinct(3) - 0.1, scalar(0.4),
+                         wrt=(0, 1, 2), tag="broadcast-bounds", **_LINEAR)],
+})
 
 # Further forms of the same ops: scalars, empty axis lists, broadcast batches, other
 # window geometries, masks and index ranks. Filed under their op like the rest.
