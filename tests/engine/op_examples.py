@@ -106,7 +106,8 @@ NO_GRADIENT = frozenset({
 
 # Ops whose VJP switches on the dialect: at regular points the two must agree.
 DIALECT_RULES = frozenset({"maximum", "minimum", "relu6", "sqrt", "rsqrt", "reciprocal",
-                           "pow", "div", "cast", "max", "min", "xlogy", "clip_by_value"})
+                           "pow", "div", "cast", "max", "min", "xlogy", "clip_by_value",
+                           "cumprod"})
 
 _LINEAR = {"zero_hvp": True}
 _CONV = {"strides": [1, 1], "padding": "VALID"}
@@ -332,6 +333,19 @@ EXAMPLES.update({
                    ex("leaky_relu", away_from_zero(2, 3), attrs={"alpha": 0.01}, tag="alpha",
                       **_LINEAR)],
     "silu": [ex("silu", normal(2, 3) * 2)],
+    "cumsum": [ex("cumsum", normal(2, 3, 4), attrs={"axis": 1}, **_LINEAR),
+               ex("cumsum", normal(2, 4), attrs={"axis": -1, "exclusive": True,
+                                                 "reverse": True}, tag="exclusive-reverse",
+                  **_LINEAR),
+               ex("cumsum", normal(3, 2), attrs={"exclusive": True}, tag="exclusive",
+                  **_LINEAR)],
+    "cumprod": [ex("cumprod", away_from_zero(2, 4, low=0.5, high=1.5), attrs={"axis": 1}),
+                ex("cumprod", away_from_zero(3, 2, low=0.5, high=1.5),
+                   attrs={"exclusive": True, "reverse": True}, tag="exclusive-reverse"),
+                ex("cumprod", away_from_zero(2, 3, 2, low=0.5, high=1.5),
+                   attrs={"axis": 1, "reverse": True}, tag="reverse")],
+    "reverse": [ex("reverse", normal(2, 3, 4), attrs={"axis": [0, 2]}, **_LINEAR),
+                ex("reverse", normal(2, 3), attrs={"axis": -1}, tag="int", **_LINEAR)],
     "clip_by_value": [ex("clip_by_value", distinct(2, 4), scalar(-0.3), scalar(0.4),
                          wrt=(0, 1, 2), **_LINEAR),
                       ex("clip_by_value", distinct(2, 3), distinct(3) - 0.1, scalar(0.4),
