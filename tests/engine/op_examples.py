@@ -346,6 +346,25 @@ EXAMPLES.update({
                    attrs={"axis": 1, "reverse": True}, tag="reverse")],
     "reverse": [ex("reverse", normal(2, 3, 4), attrs={"axis": [0, 2]}, **_LINEAR),
                 ex("reverse", normal(2, 3), attrs={"axis": -1}, tag="int", **_LINEAR)],
+    "unsorted_segment_sum": [
+        ex("unsorted_segment_sum", normal(4, 2), ints([0, 2, 0, -1], "int32"),
+           attrs={"num_segments": 3}, **_LINEAR),
+        ex("unsorted_segment_sum", normal(2, 3, 2), ints([[1, 0, 1], [3, -1, 1]]),
+           attrs={"num_segments": 4}, tag="2d-ids", **_LINEAR)],
+    "unsorted_segment_max": [
+        ex("unsorted_segment_max", distinct(4, 2), ints([0, 1, 0, -1], "int32"),
+           attrs={"num_segments": 2}, **_LINEAR),  # no empty segment: its lowest value
+        # (-1.8e308) would swamp the central differences
+        ex("unsorted_segment_max", distinct(2, 3), ints([[1, 0, 1], [0, -1, 1]]),
+           attrs={"num_segments": 2}, tag="2d-ids", **_LINEAR)],
+    "unsorted_segment_min": [
+        ex("unsorted_segment_min", distinct(5, 2), ints([1, 1, 0, 2, 1]),
+           attrs={"num_segments": 3}, **_LINEAR)],
+    "segment_gather": [
+        ex("segment_gather", normal(3, 2), ints([0, 2, 0, -1], "int32"),
+           attrs={"num_segments": 3}, **_LINEAR),
+        ex("segment_gather", normal(4), ints([[1, 0, 1], [3, -1, 1]]),
+           attrs={"num_segments": 4}, tag="2d-ids", **_LINEAR)],
     "clip_by_value": [ex("clip_by_value", distinct(2, 4), scalar(-0.3), scalar(0.4),
                          wrt=(0, 1, 2), **_LINEAR),
                       ex("clip_by_value", distinct(2, 3), distinct(3) - 0.1, scalar(0.4),
