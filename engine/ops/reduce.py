@@ -11,11 +11,11 @@ import numpy as np
 
 from .. import fn
 from ..dtypes import is_floating
-from ..shapes import normalize_axes
+from ..shapes import normalize_axes, normalize_axis
 from . import attrs as parse
-from .contexts import VJPContext
+from .contexts import BatchContext, JVPContext, VJPContext
 from .registry import Attr, TensorSpec, check_dtypes, defop, kernel
-from .rules import broadcast_like
+from .rules import broadcast_like, shift_axis
 
 REDUCE_ATTRS = {
     "axis": Attr(None, parse.axis_or_none, aliases=("axes", "reduction_indices", "dim")),
@@ -136,6 +136,69 @@ _FAMILY = (
 for _name, _allowed, _reducer, _rules in _FAMILY:
     defop(_name, aliases=(f"reduce_{_name}",), infer=_infer(_allowed),
           forward=_kernel(_reducer), attrs=REDUCE_ATTRS, **_rules)
+
+
+# -- the Euclidean norm; argmax and argmin ------------------------------------------------------
+
+
+def _reduce_batch(c: BatchContext):
+    """The batch axis first; the reduced axes shift by one (null: all but the batch)."""
+    x = c.moved(0, 0)
+    axes = [a + 1 for a in _axes(c.attrs, x.ndim - 1)]
+    return [c.apply(x, axis=axes)], [0]
+
+
+def _norm_jvp(c: JVPContext):
+    axes = list(_axes(c.attrs, c.a.ndim))
+    return [fn.sum(c.a * c.da, axis=axes, keepdims=c.attrs["keepdims"]) / c.out]
+
+
+defop("euclidean_norm", aliases=("reduce_euclidean_norm", "EuclideanNorm"),
+      infer=_infer("float"), attrs=REDUCE_ATTRS, batch=_reduce_batch, jvp=_norm_jvp,
+      forward=_kernel(lambda x, a, k: np.sqrt(np.sum(x * x, axis=a, keepdims=k))),
+      vjp=lambda c: [c.a / (_with_reduced_axes(c, c.out) / _with_reduced_axes(c, c.g))],
+      doc="sqrt(sum(x^2)) over ``axis``. Gradient x / (norm / g), TensorFlow's: NaN where "
+          "the norm is 0 (0/0), so -0 and 0 pass through as themselves elsewhere.")
+
+
+def _arg_infer(specs, attrs):
+    check_dtypes(specs, "numeric")
+    shape = specs[0].shape
+    axis = normalize_axis(attrs["axis"], len(shape))
+    return TensorSpec(shape[:axis] + shape[axis + 1:], attrs["output_type"])
+
+
+def _index_dtype(v):
+    dt = parse.dtype(v)
+    if dt not in ("int32", "int64"):
+        raise ValueError(f"expected int32 or int64, got {v!r}")
+    return dt
+
+
+ARG_ATTRS = {"axis": Attr(0, parse.integer, aliases=("dimension",)),
+             "output_type": Attr("int64", _index_dtype, aliases=("dtype",))}
+
+
+def _arg_kernel(pick):
+    @kernel
+    def build(attrs, specs):
+        axis = normalize_axis(attrs["axis"], len(specs[0].shape))
+        return lambda x: pick(x, axis=axis).astype(attrs["output_type"])
+
+    return build
+
+
+def _arg_batch(c: BatchContext):
+    return [c.apply(c.moved(0, 0), axis=shift_axis(c.attrs["axis"], c.a.ndim - 1))], [0]
+
+
+defop("argmax", aliases=("ArgMax",), infer=_arg_infer, forward=_arg_kernel(np.argmax),
+      attrs=ARG_ATTRS, batch=_arg_batch,
+      doc="The index of the first maximum along ``axis`` (int64 unless ``output_type``); "
+          "no gradient.")
+defop("argmin", aliases=("ArgMin",), infer=_arg_infer, forward=_arg_kernel(np.argmin),
+      attrs=ARG_ATTRS, batch=_arg_batch,
+      doc="The index of the first minimum along ``axis``; no gradient.")
 
 
 # -- helpers the VJPs above emit -----------------------------------------------------------

@@ -62,6 +62,12 @@ def broadcasting_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
     return [c.apply(*args)], [0]
 
 
+def leading_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
+    """Batching of a one-input op that works on its trailing axes (or on all of them
+    alike): the batch axis goes first, the op runs as is."""
+    return [c.apply(c.moved(0, 0))], [0]
+
+
 def shift_axis(axis: int, example_rank: int) -> int:
     """An example's axis attr in the batched call, the batch axis being first."""
     return normalize_axis(axis, example_rank) + 1
