@@ -101,7 +101,7 @@ NO_GRADIENT = frozenset({
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "logical_not",
     "zeros_like", "ones_like", "fill", "reduction_count",
-    "floor_div", "argmax", "argmin",
+    "floor_div", "argmax", "argmin", "range", "one_hot",
 })
 
 # Ops whose VJP switches on the dialect: at regular points the two must agree.
@@ -380,6 +380,15 @@ EXAMPLES.update({
     "argmax": [ex("argmax", distinct(3, 4), attrs={"axis": 1}),
                ex("argmax", distinct(3, 4), attrs={"output_type": "int32"}, tag="int32")],
     "argmin": [ex("argmin", distinct(3, 4), attrs={"axis": -1})],
+    "range": [ex("range", attrs={"start": 0.5, "limit": 2.5, "delta": 0.5,
+                                 "dtype": "float64"}, wrt=()),
+              ex("range", attrs={"limit": 5}, wrt=(), tag="ints"),
+              ex("range", attrs={"start": 3, "limit": -2, "delta": -2}, wrt=(),
+                 tag="down")],
+    "one_hot": [ex("one_hot", ints([0, 3, -1], "int32"), attrs={"depth": 4}),
+                ex("one_hot", ints([[1, 0], [2, 5]]), tag="axis0",
+                   attrs={"depth": 3, "axis": 0, "on_value": 2.0, "off_value": -1.0,
+                          "dtype": "float64"})],
     "clip_by_value": [ex("clip_by_value", distinct(2, 4), scalar(-0.3), scalar(0.4),
                          wrt=(0, 1, 2), **_LINEAR),
                       ex("clip_by_value", distinct(2, 3), distinct(3) - 0.1, scalar(0.4),
