@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import fn
+from ..dtypes import INTEGER
 from ..shapes import normalize_axis, same
 from . import attrs as parse
 from .contexts import VJPContext
@@ -110,6 +111,13 @@ def _softmax_xent(labels: np.ndarray, logits: np.ndarray,
     return loss, backprop
 
 
+def _softmax_vjp_of(h, logits, axis: int):
+    """The softmax's VJP at ``logits`` for the cotangent h: s h - s sum(s h)."""
+    s = fn.softmax(logits, axis=axis)
+    hs = h * s
+    return hs - s * fn.sum(hs, axis=[axis], keepdims=True)
+
+
 def _softmax_xent_vjp(c: VJPContext):
     """From the loss, as the libraries' rules give it: d/dlogits = g backprop = g (softmax
     - labels), the true derivative only for labels that sum to one; d/dlabels = -g
@@ -123,10 +131,8 @@ def _softmax_xent_vjp(c: VJPContext):
     d_logits = g * c.outputs[1]
     d_labels = -g * fn.log_softmax(logits, axis=axis) if c.tf else fn.zeros_like(labels)
     if c.given[1]:
-        h, s = c.gs[1], fn.softmax(logits, axis=axis)
-        hs = h * s
-        d_logits = d_logits + (hs - s * fn.sum(hs, axis=[axis], keepdims=True))
-        d_labels = d_labels - h
+        d_logits = d_logits + _softmax_vjp_of(c.gs[1], logits, axis)
+        d_labels = d_labels - c.gs[1]
     return [d_labels, d_logits]
 
 
@@ -139,6 +145,52 @@ defop("softmax_cross_entropy_with_logits",
           "backprop softmax - labels. The logits' gradient is g times it in both "
           "dialects (the kernel value, the true derivative only for labels that sum to "
           "1); the labels' is -g log_softmax (TensorFlow) or zeros (MindSpore).")
+
+
+def _sparse_xent_infer(specs, attrs):
+    labels, logits = specs
+    dt = check_dtypes([logits], "float")
+    if labels.dtype not in INTEGER:
+        raise OpTypeError(f"labels have dtype {labels.dtype}; the sparse cross-entropy takes "
+                          "int32 or int64 class indices", input_index=0)
+    if not logits.shape or not same(labels.shape, logits.shape[:-1]):
+        raise OpTypeError(f"labels {list(labels.shape)} must have the shape of logits "
+                          f"{list(logits.shape)} without its last (class) axis",
+                          input_index=0)
+    return [TensorSpec(logits.shape[:-1], dt), TensorSpec(logits.shape, dt)]
+
+
+def _sparse_xent(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    classes = logits.shape[-1]
+    bad = (labels < 0) | (labels >= classes)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"labels{list(where)} = {int(labels[where])} is not a class in "
+                         f"[0, {classes})")
+    log_p = _log_softmax(logits, -1)
+    at = labels[..., None]
+    loss = -np.take_along_axis(log_p, at, axis=-1)[..., 0]
+    backprop = np.exp(log_p)
+    np.put_along_axis(backprop, at, np.take_along_axis(backprop, at, axis=-1) - 1, axis=-1)
+    return loss, backprop
+
+
+def _sparse_xent_vjp(c: VJPContext):
+    """d/dlogits = g backprop (softmax - one_hot(labels)); from the backprop output, the
+    softmax's VJP (TensorFlow's second derivative). Labels are indices: no gradient."""
+    logits = c.b
+    d_logits = fn.expand_dims(c.g, axis=-1) * c.outputs[1]
+    if c.given[1]:
+        d_logits = d_logits + _softmax_vjp_of(c.gs[1], logits, logits.ndim - 1)
+    return [None, d_logits]
+
+
+defop("sparse_softmax_cross_entropy_with_logits",
+      aliases=("SparseSoftmaxCrossEntropyWithLogits",), inputs=2, infer=_sparse_xent_infer,
+      forward=_sparse_xent, vjp=_sparse_xent_vjp, multi_output=True,
+      doc="Inputs labels (class indices, the shape of logits without its last axis) and "
+          "logits. Output 0 is the loss, output 1 the backprop softmax - one_hot(labels), "
+          "as TensorFlow's op; a label out of range is an error.")
 
 
 def _sigmoid_xent_infer(specs, attrs):

@@ -389,6 +389,11 @@ EXAMPLES.update({
                 ex("one_hot", ints([[1, 0], [2, 5]]), tag="axis0",
                    attrs={"depth": 3, "axis": 0, "on_value": 2.0, "off_value": -1.0,
                           "dtype": "float64"})],
+    "sparse_softmax_cross_entropy_with_logits": [
+        ex("sparse_softmax_cross_entropy_with_logits", ints([3, 0, 1], "int32"), normal(3, 4),
+           wrt=(1,)),
+        ex("sparse_softmax_cross_entropy_with_logits", ints([[2, 0], [1, 1]]),
+           normal(2, 2, 3), wrt=(1,), out=1, tag="backprop-output")],
     "clip_by_value": [ex("clip_by_value", distinct(2, 4), scalar(-0.3), scalar(0.4),
                          wrt=(0, 1, 2), **_LINEAR),
                       ex("clip_by_value", distinct(2, 3), distinct(3) - 0.1, scalar(0.4),
