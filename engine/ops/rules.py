@@ -68,6 +68,16 @@ def leading_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
     return [c.apply(c.moved(0, 0))], [0]
 
 
+def batched_first(c: BatchContext, k: int) -> Any:
+    """Input k with a batch axis first: moved there, or (unbatched) tiled along a new one,
+    for ops whose batch rule folds the batch into another axis of every operand."""
+    t = c.inputs[k]
+    if c.axes[k] is not None:
+        return c.moved(k, 0)
+    tiled = t.builder.emit("expand_dims", [t], {"axis": 0})
+    return t.builder.emit("tile", [tiled], {"multiples": [c.size] + [1] * t.ndim})
+
+
 def shift_axis(axis: int, example_rank: int) -> int:
     """An example's axis attr in the batched call, the batch axis being first."""
     return normalize_axis(axis, example_rank) + 1

@@ -19,6 +19,7 @@ from ..shapes import same
 from . import attrs as parse
 from .contexts import BatchContext, VJPContext
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
+from .rules import batched_first
 
 
 def _count(v: Any) -> int:
@@ -103,20 +104,12 @@ def _offset_ids(c: BatchContext, ids, n: int):
     return fn.where(fn.greater_equal(ids, ids.scalar(0)), shifted, ids)
 
 
-def _batched_first(c: BatchContext, k: int):
-    """Input k with a batch axis first: moved there, or tiled along a new one."""
-    t = c.inputs[k]
-    if c.axes[k] is not None:
-        return c.moved(k, 0)
-    return fn.tile(fn.expand_dims(t, axis=0), multiples=[c.size] + [1] * t.ndim)
-
-
 def _segment_batch(c: BatchContext):
     ids = c.inputs[1]
     n = c.attrs["num_segments"]
     if c.axes[1] is None:  # the batch axis rides along after the segmented ones
         return [c.apply(c.moved(0, ids.ndim), ids)], [1]
-    flat = c.apply(_batched_first(c, 0), _offset_ids(c, c.moved(1, 0), n),
+    flat = c.apply(batched_first(c, 0), _offset_ids(c, c.moved(1, 0), n),
                    num_segments=c.size * n)
     return [fn.reshape(flat, shape=[c.size, *c.outputs[0].shape])], [0]
 
@@ -126,7 +119,7 @@ def _segment_gather_batch(c: BatchContext):
     n = c.attrs["num_segments"]
     if c.axes[1] is None:
         return [c.apply(c.moved(0, 1), ids)], [ids.ndim]
-    g = _batched_first(c, 0)
+    g = batched_first(c, 0)
     rows = fn.reshape(g, shape=[c.size * n, *g.shape[2:]])
     return [c.apply(rows, _offset_ids(c, c.moved(1, 0), n), num_segments=c.size * n)], [0]
 
