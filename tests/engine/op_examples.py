@@ -407,6 +407,18 @@ EXAMPLES.update({
            **_LINEAR),
         ex("conv2d_transpose", normal(1, 2, 2, 2), normal(3, 3, 1, 2), wrt=(0, 1),
            attrs={"output_shape": [1, 4, 4, 1], **_CONV}, tag="valid", **_LINEAR)],
+    "batch_norm": [
+        ex("batch_norm", normal(4, 3), normal(3), normal(3), normal(3), uniform(0.5, 2.0, 3),
+           attrs={"epsilon": 1e-3}, wrt=(0, 1, 2, 3, 4)),
+        ex("batch_norm", normal(2, 3, 2), normal(3), normal(3), normal(3),
+           uniform(0.5, 2.0, 3), attrs={"axis": 1, "epsilon": 0.01}, wrt=(0, 1, 2, 3, 4),
+           tag="axis1")],
+    "layer_norm": [
+        ex("layer_norm", normal(4, 3), normal(3), normal(3), wrt=(0, 1, 2)),
+        ex("layer_norm", normal(2, 3, 2), normal(3, 2), normal(3, 2), wrt=(0, 1, 2),
+           attrs={"axis": [1, 2], "epsilon": 1e-5}, tag="two-axes"),
+        ex("layer_norm", normal(3, 4, 2), normal(4), normal(4), wrt=(0, 1, 2),
+           attrs={"axis": 1}, tag="middle")],
     "clip_by_value": [ex("clip_by_value", distinct(2, 4), scalar(-0.3), scalar(0.4),
                          wrt=(0, 1, 2), **_LINEAR),
                       ex("clip_by_value", distinct(2, 3), distinct(3) - 0.1, scalar(0.4),
