@@ -17,8 +17,9 @@ from .. import fn
 from ..dtypes import INTEGER
 from ..shapes import normalize_axis, same
 from . import attrs as parse
-from .contexts import VJPContext
+from .contexts import BatchContext, JVPContext, VJPContext
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
+from .rules import batched_first
 from .windows import (
     Layout,
     Window,
@@ -185,9 +186,27 @@ def _sparse_xent_vjp(c: VJPContext):
     return [None, d_logits]
 
 
+def _sparse_xent_jvp(c: JVPContext):
+    """d loss = <backprop, d logits> over the classes; d backprop = the softmax's JVP."""
+    dz = c.tangents[1]
+    if dz is None:
+        return [None, None]
+    axis = c.b.ndim - 1
+    s = fn.softmax(c.b, axis=axis)
+    d_backprop = s * dz - s * fn.sum(s * dz, axis=[axis], keepdims=True)
+    return [fn.sum(c.outputs[1] * dz, axis=[axis]), d_backprop]
+
+
+def _sparse_xent_batch(c: BatchContext):
+    """Any leading axes are examples already: both inputs get the batch axis first."""
+    loss, backprop = c.apply(batched_first(c, 0), batched_first(c, 1))
+    return [loss, backprop], [0, 0]
+
+
 defop("sparse_softmax_cross_entropy_with_logits",
       aliases=("SparseSoftmaxCrossEntropyWithLogits",), inputs=2, infer=_sparse_xent_infer,
-      forward=_sparse_xent, vjp=_sparse_xent_vjp, multi_output=True,
+      forward=_sparse_xent, vjp=_sparse_xent_vjp, jvp=_sparse_xent_jvp,
+      batch=_sparse_xent_batch, multi_output=True,
       doc="Inputs labels (class indices, the shape of logits without its last axis) and "
           "logits. Output 0 is the loss, output 1 the backprop softmax - one_hot(labels), "
           "as TensorFlow's op; a label out of range is an error.")

@@ -17,7 +17,7 @@ from .. import fn
 from ..dtypes import INTEGER
 from ..shapes import same
 from . import attrs as parse
-from .contexts import BatchContext, VJPContext
+from .contexts import BatchContext, JVPContext, VJPContext
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
 from .rules import batched_first
 
@@ -97,6 +97,17 @@ def _extreme_vjp(c: VJPContext):
     return [fn.where(selected, share, fn.zeros_like(share)), None]
 
 
+def _extreme_jvp(c: JVPContext):
+    """The mean of the tangents of the rows that attain their segment's extreme."""
+    data, ids = c.inputs
+    n = c.attrs["num_segments"]
+    picked = fn.segment_gather(c.out, ids, num_segments=n)
+    selected = fn.logical_and(fn.equal(data, picked), _valid_rows(ids, data))
+    count = fn.unsorted_segment_sum(fn.cast(selected, dtype=c.da.dtype), ids, num_segments=n)
+    moved = fn.where(selected, c.da, fn.zeros_like(c.da))
+    return [fn.unsorted_segment_sum(moved, ids, num_segments=n) / count]
+
+
 def _offset_ids(c: BatchContext, ids, n: int):
     """Batched ids [B, ...] made into ids of one flat problem with B n segments."""
     offsets = np.arange(c.size).reshape((c.size,) + (1,) * (ids.ndim - 1)) * n
@@ -132,12 +143,12 @@ defop("unsorted_segment_sum", aliases=("UnsortedSegmentSum",), inputs=2,
           "gradient reads each row's segment back (0 for a dropped row).")
 defop("unsorted_segment_max", aliases=("UnsortedSegmentMax",), inputs=2,
       infer=_segment_infer, forward=_segment_kernel(np.maximum, "lowest"),
-      attrs=SEGMENT_ATTRS, vjp=_extreme_vjp, batch=_segment_batch,
+      attrs=SEGMENT_ATTRS, vjp=_extreme_vjp, jvp=_extreme_jvp, batch=_segment_batch,
       doc="Maxima per segment (an empty one: the dtype's lowest value). The gradient "
           "goes to the rows equal to the maximum, shared among ties (both libraries).")
 defop("unsorted_segment_min", aliases=("UnsortedSegmentMin",), inputs=2,
       infer=_segment_infer, forward=_segment_kernel(np.minimum, "highest"),
-      attrs=SEGMENT_ATTRS, vjp=_extreme_vjp, batch=_segment_batch,
+      attrs=SEGMENT_ATTRS, vjp=_extreme_vjp, jvp=_extreme_jvp, batch=_segment_batch,
       doc="Minima per segment (an empty one: the dtype's highest value); gradient as max.")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine import EngineError, Graph, GraphError
+from engine import EngineError
 
 from ..engine.cases import compare, iter_cases, missing_ops, run_case
 
@@ -25,31 +25,12 @@ CASES = Path(__file__).resolve().parent / "cases"
 DISAGREEMENTS: dict[str, str] = {}
 
 
-def _gather_batch_dims() -> bool:
-    try:
-        Graph.build([{"name": "x", "op": "placeholder", "shape": [2, 2], "dtype": "float64"},
-                     {"name": "i", "op": "constant", "value": [[0], [1]], "dtype": "int32"},
-                     {"name": "g", "op": "gather", "inputs": ["x", "i"],
-                      "attrs": {"axis": 1, "batch_dims": 1}}])
-    except GraphError:
-        return False
-    return True
-
-
-def _missing_features(case: dict[str, Any]) -> list[str]:
-    """v2 attrs of v1 ops that a case needs and the engine refuses so far."""
-    req = case["request"]
-    nodes = (req.get("graph") or req.get("network"))["nodes"]
-    uses = any(n["op"] == "gather" and n.get("attrs", {}).get("batch_dims") for n in nodes)
-    return ["gather batch_dims"] if uses and not _gather_batch_dims() else []
-
-
 def _params() -> list[Any]:
     out = []
     for path in sorted(CASES.glob("*.json")):
         for case in iter_cases(path):
             marks = []
-            missing = missing_ops(case) + _missing_features(case)
+            missing = missing_ops(case)
             if missing:
                 marks.append(pytest.mark.skip(
                     reason=f"op {', '.join(missing)} not in the catalogue yet"))
