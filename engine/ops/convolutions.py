@@ -145,9 +145,31 @@ def _conv_transpose_transpose(c: VJPContext):
     return [fn.conv2d(c.g, w, **conv), fn.conv2d_backprop_filter(c.g, value, w, **conv)]
 
 
+def _conv_transpose_batch(c: BatchContext):
+    """A shared filter: the batch folds into N. Per-example filters: into the channels,
+    the filters placed on the diagonal blocks of one [h, w, B in, B out] filter."""
+    out = list(c.attrs["output_shape"])
+    value = batched_first(c, 0)
+    _, n, h, w, o = value.shape
+    if c.axes[1] is None:
+        folded = c.apply(fn.reshape(value, shape=[c.size * n, h, w, o]), c.b,
+                         output_shape=[c.size * out[0], *out[1:]])
+        return [fn.reshape(folded, shape=[c.size, *out])], [0]
+    f = c.moved(1, 0)
+    kh, kw, i = f.shape[1:4]
+    eye = f.builder.constant(np.eye(c.size), f.dtype)
+    blocks = fn.reshape(fn.einsum(f, eye, equation="bijuv,bc->ijbucv"),
+                        shape=[kh, kw, c.size * i, c.size * o])
+    channels = fn.reshape(fn.transpose(value, perm=[1, 2, 3, 0, 4]),
+                          shape=[n, h, w, c.size * o])
+    folded = c.apply(channels, blocks, output_shape=[*out[:3], c.size * out[3]])
+    return [fn.reshape(folded, shape=[*out[:3], c.size, out[3]])], [3]
+
+
 defop("conv2d_transpose", aliases=("Conv2DTranspose",), inputs=2,
       infer=_conv_transpose_infer, forward=_conv_transpose_kernel, attrs=TRANSPOSE_ATTRS,
       linear=(0, 1), multilinear=True, transpose=_conv_transpose_transpose,
+      batch=_conv_transpose_batch,
       doc="Inputs value (NHWC) and filter [h, w, out, in]; attr output_shape (NHWC, "
           "required), strides, padding, dilations: the transpose of conv2d, i.e. "
           "TensorFlow's conv2d_backprop_input with the output's shape as an attr.")

@@ -14,7 +14,7 @@ from ..shapes import broadcast, same
 from . import attrs as parse
 from .contexts import VJPContext
 from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop
-from .rules import broadcasting, by_partials, elementwise_batch, unary
+from .rules import broadcasting, broadcasting_batch, by_partials, elementwise_batch, unary
 from .special import erf as _erf
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -105,7 +105,7 @@ defop("relu6", infer=unary("numeric"),
       vjp=lambda c: [fn.relu6_grad(c.g, c.a, passes_six=not c.tf)],
       doc="At 6 TensorFlow's gradient is 0, MindSpore's passes (1).")
 defop("relu6_grad", inputs=2, infer=_relu_grad_infer, forward=_relu6_grad,
-      attrs={"passes_six": Attr(False, parse.boolean)},
+      attrs={"passes_six": Attr(False, parse.boolean)}, batch=broadcasting_batch,
       vjp=lambda c: [c.apply(c.g, c.b), fn.zeros_like(c.b)],
       doc="Internal: relu6's gradient g * (0 < x < 6) (x <= 6 with ``passes_six``, "
           "MindSpore's), a product as TensorFlow's Relu6Grad; linear in g, and its "

@@ -91,7 +91,7 @@ defop("xdivy", aliases=("Xdivy",), inputs=2, infer=broadcasting("float"),
 # -- floor division ---------------------------------------------------------------------------
 
 defop("floor_div", aliases=("FloorDiv",), inputs=2, infer=broadcasting(),
-      forward=np.floor_divide,
+      forward=np.floor_divide, batch=broadcasting_batch,
       doc="floor(x / y). Piecewise constant: no gradient (TensorFlow: none; MindSpore: "
           "zeros).")
 defop("floor_mod", aliases=("FloorMod", "mod"), inputs=2, infer=broadcasting(),
