@@ -134,10 +134,19 @@ _AGGREGATIONS = {"default": "add_n", "add_n": "add_n", "0": "add_n",
                  "2": "experimental_accumulate_n"}
 
 
-class GradientsRequest(Wire):
+class ModelRequest(Wire):
+    """A compute request: its graph is inline (``graph`` / ``network``) or a registered
+    model named by ``model``; exactly one of the two (judged in the worker's ``Call.graph``,
+    which also looks the name up)."""
+
+    model: str | None = Field(None, description="A registered model's name (GET /models), "
+                              "in place of the graph.", examples=["seed"])
+
+
+class GradientsRequest(ModelRequest):
     """tf.gradients (API.md section 3)."""
 
-    graph: Graph
+    graph: Graph = Field(None, description="The graph; or give `model`.")
     feeds: dict[str, Tensor] = {}
     ys: Names
     xs: Names
@@ -177,10 +186,10 @@ class GradientsRequest(Wire):
         return _AGGREGATIONS[key]
 
 
-class GradOperationRequest(Wire):
+class GradOperationRequest(ModelRequest):
     """MindSpore GradOperation (API.md section 4)."""
 
-    network: Graph
+    network: Graph = Field(None, description="The network; or give `model`.")
     args: list[Tensor] = Field([], description="Aligned with the network's inputs.")
     get_all: bool = False
     get_by_list: bool = False
