@@ -19,8 +19,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+MODELS ?= examples/models
+
 serve: $(VENV)/.installed-serve
-	$(BIN)/python -m service --host $(HOST) --port $(PORT)
+	$(BIN)/python -m service --host $(HOST) --port $(PORT) --model-repository $(MODELS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -134,19 +134,26 @@ _AGGREGATIONS = {"default": "add_n", "add_n": "add_n", "0": "add_n",
                  "2": "experimental_accumulate_n"}
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # "give this or the other" has no default to document
+
+
 class ModelRequest(Wire):
     """A compute request: its graph is inline (``graph`` / ``network``) or a registered
     model named by ``model``; exactly one of the two (judged in the worker's ``Call.graph``,
     which also looks the name up)."""
 
-    model: str | None = Field(None, description="A registered model's name (GET /models), "
-                              "in place of the graph.", examples=["seed"])
+    model: Annotated[str | None, WithJsonSchema({
+        "type": "string", "examples": ["seed"],
+        "description": "A registered model's name (GET /models), in place of the graph."})
+    ] = Field(None, json_schema_extra=_no_default)
 
 
 class GradientsRequest(ModelRequest):
     """tf.gradients (API.md section 3)."""
 
-    graph: Graph = Field(None, description="The graph; or give `model`.")
+    graph: Graph = Field(None, description="The graph; or give `model`.",
+                         json_schema_extra=_no_default)
     feeds: dict[str, Tensor] = {}
     ys: Names
     xs: Names
@@ -189,7 +196,8 @@ class GradientsRequest(ModelRequest):
 class GradOperationRequest(ModelRequest):
     """MindSpore GradOperation (API.md section 4)."""
 
-    network: Graph = Field(None, description="The network; or give `model`.")
+    network: Graph = Field(None, description="The network; or give `model`.",
+                           json_schema_extra=_no_default)
     args: list[Tensor] = Field([], description="Aligned with the network's inputs.")
     get_all: bool = False
     get_by_list: bool = False

@@ -120,7 +120,8 @@ def test_a_graph_fault_inside_a_model_points_at_the_model(server: Server) -> Non
     assert by_name.json()["errors"][0]["loc"] == ["body", "model", "nodes", 2]
     assert inline.json()["errors"][0]["loc"] == ["body", "graph", "nodes", 2]
     assert by_name.json()["node"] == "s"
-    args = _post(server, "/grad-operation", {"model": "pair", "args": [[1.0, 2.0], [1.0, 2.0, 3.0]]})
+    args = _post(server, "/grad-operation", {"model": "pair",
+                                             "args": [[1.0, 2.0], [1.0, 2.0, 3.0]]})
     assert args.json()["errors"][0]["loc"] == ["body", "model", "nodes", 2]
     # a feed that does not fit is the feed's fault, as with an inline graph
     r = _post(server, "/gradients", {"model": "mlp", "feeds": {"x": [[1.0, 2.0, 3.0]]},
