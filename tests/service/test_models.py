@@ -54,7 +54,7 @@ def _post(server: Server, path: str, body: dict[str, Any]) -> httpx.Response:
 
 def test_models_are_listed_with_their_signatures(server: Server) -> None:
     listed = httpx.get(f"{server.url}/models").json()
-    assert [m["name"] for m in listed] == ["mlp", "pair", "seed"]
+    assert [m["name"] for m in listed] == ["mlp", "onnx-mlp", "pair", "seed"]
     seed = httpx.get(f"{server.url}/models/seed").json()
     assert seed == next(m for m in listed if m["name"] == "seed")
     assert seed["source"] == "graph.json" and len(seed["version"]) == 16
@@ -64,6 +64,42 @@ def test_models_are_listed_with_their_signatures(server: Server) -> None:
     mlp = next(m for m in listed if m["name"] == "mlp")
     assert mlp["inputs"][0]["shape"] == [None, 4]
     assert [v["name"] for v in mlp["variables"]] == ["W1", "b1", "W2", "b2"]
+
+
+def _onnx_mlp() -> tuple[np.ndarray, ...]:
+    """The example ONNX MLP's weights, read with the onnx package."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(EXAMPLES / "onnx-mlp" / "model.onnx")
+    weights = {t.name: numpy_helper.to_array(t).astype(np.float64)
+               for t in model.graph.initializer}
+    return tuple(weights[k] for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"))
+
+
+def test_an_onnx_model_answers_by_name(server: Server) -> None:
+    """The repository's model.onnx: listed from its ONNX signature, its forward equal to
+    onnxruntime's, its gradients to the MLP's by hand (float64 numpy)."""
+    info = httpx.get(f"{server.url}/models/onnx-mlp").json()
+    assert info["source"] == "model.onnx"
+    assert info["inputs"] == [{"name": "input", "shape": [None, 4], "dtype": "float32"}]
+    assert info["outputs"] == [{"name": "output", "shape": [None, 3], "dtype": "float32"}]
+    r = _post(server, "/gradients", {"model": "onnx-mlp", "feeds": {"input": X},
+                                     "ys": "output", "xs": ["input", "fc1.weight"],
+                                     "return_values": True})
+    assert r.status_code == 200, r.text
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(EXAMPLES / "onnx-mlp" / "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    (want,) = session.run(None, {"input": np.asarray(X, np.float32)})
+    np.testing.assert_allclose(r.json()["values"]["output"], want, rtol=1e-5, atol=1e-6)
+    w1, b1, w2, _ = _onnx_mlp()
+    x = np.asarray(X, np.float64)
+    a = np.tanh(x @ w1.T + b1)
+    da = np.ones((len(x), 3)) @ w2 * (1 - a**2)  # d sum(output) / d pre-activation
+    got_x, got_w1 = r.json()["gradients"]
+    np.testing.assert_allclose(got_x, da @ w1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_w1, da.T @ x, rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_model_is_404_problem(server: Server) -> None:
@@ -193,6 +229,14 @@ def test_put_and_delete_are_seen_by_every_worker() -> None:
         gone = _many(s, {"model": "sq", "feeds": {"x": [1.0, 2.0]}, "ys": "y", "xs": "x"})
         assert [r.status_code for r in gone] == [404] * 6
         assert [m["name"] for m in httpx.get(f"{s.url}/models").json()] == ["slow"]
+
+        onnx_bytes = (EXAMPLES / "onnx-mlp" / "model.onnx").read_bytes()
+        put = httpx.put(f"{s.url}/models/uploaded", content=onnx_bytes,
+                        headers={"content-type": "application/onnx"})
+        assert put.status_code == 201 and put.json()["source"] == "model.onnx", put.text
+        for r in _many(s, {"model": "uploaded", "feeds": {"input": X}, "ys": "output",
+                           "xs": "fc2.bias"}):
+            assert r.json() == {"gradients": [[2.0, 2.0, 2.0]]}
     finally:
         s.stop()
 
@@ -211,6 +255,9 @@ def test_a_bad_upload_is_refused_and_changes_nothing() -> None:
         r = httpx.put(f"{s.url}/models/bad", content=b"x", headers={
             "content-type": "text/plain"})
         assert r.status_code == 415
+        r = httpx.put(f"{s.url}/models/bad", content=b"not a protobuf", headers={
+            "content-type": "application/onnx"})
+        assert r.status_code == 422 and "protobuf" in r.json()["detail"], r.text
         assert httpx.get(f"{s.url}/models").json() == []
     finally:
         s.stop()
@@ -222,23 +269,26 @@ def _start_fails(repo: Path) -> subprocess.CompletedProcess[str]:
                           cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize(("content", "says"), [
-    ('{"nodes": [{"name": "x", "op": "placeholder", "shape": [2]}, {"name": "y", "op": '
-     '"no_such_op", "inputs": ["x"]}], "inputs": ["x"], "outputs": ["y"]}', "no_such_op"),
-    ('{"nodes": [', "not valid JSON"),
-    ('{"nodes": [{"name": "x", "op": "placeholder", "shape": [2]}]}', "'inputs'"),
+@pytest.mark.parametrize(("kind", "content", "says"), [
+    ("graph.json", '{"nodes": [{"name": "x", "op": "placeholder", "shape": [2]}, {"name": '
+     '"y", "op": "no_such_op", "inputs": ["x"]}], "inputs": ["x"], "outputs": ["y"]}',
+     "no_such_op"),
+    ("graph.json", '{"nodes": [', "not valid JSON"),
+    ("graph.json", '{"nodes": [{"name": "x", "op": "placeholder", "shape": [2]}]}',
+     "'inputs'"),
+    ("model.onnx", "not a protobuf", "protobuf"),
 ])
-def test_a_model_that_does_not_load_stops_the_start(tmp_path: Path, content: str,
+def test_a_model_that_does_not_load_stops_the_start(tmp_path: Path, kind: str, content: str,
                                                       says: str) -> None:
     (tmp_path / "good").mkdir()
     (tmp_path / "good" / "graph.json").write_text(json.dumps(_square(1.0)))
     (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "graph.json").write_text(content)
+    (tmp_path / "broken" / kind).write_text(content)
     done = _start_fails(tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert str(tmp_path / "broken" / "graph.json") in lines[0] and says in lines[0]
+    assert str(tmp_path / "broken" / kind) in lines[0] and says in lines[0]
 
 
 def test_a_missing_repository_stops_the_start(tmp_path: Path) -> None:
