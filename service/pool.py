@@ -54,6 +54,10 @@ def _context(workers: int) -> Any:
     return _CONTEXT
 
 
+class ModelUpdateError(RuntimeError):
+    """A worker failed to build models the parent had judged: it is replaced."""
+
+
 class _Process:
     """One worker process and the parent's end of its pipe. Blocking calls run in threads."""
 
@@ -106,7 +110,8 @@ class _Process:
             reply = await self.roundtrip(MODELS_TAG, pickle.dumps((build, drop),
                                                                   pickle.HIGHEST_PROTOCOL))
             if reply.status != 200:
-                raise RuntimeError(f"the worker could not build the models: {reply.body!r}")
+                raise ModelUpdateError(f"the worker could not build the models: "
+                                       f"{reply.body[:200]!r}")
         self.models, self.generation = versions, generation
 
     @property
@@ -251,7 +256,7 @@ class Pool:
                                       f"{self.settings.timeout:g} s; it was stopped"))
             await self._replace(slot, "timeout")
             return
-        except (EOFError, OSError, ConnectionError):
+        except (EOFError, OSError, ConnectionError, ModelUpdateError):
             _settle(job, ProblemError("worker-died", "the worker computing this request "
                                       "died (killed, or out of memory); it has been replaced"))
             await self._replace(slot, "died")
