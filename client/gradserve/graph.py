@@ -101,7 +101,7 @@ class Tensor:
         return self._op("greater_equal", o)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - numpy's name
+    def T(self) -> Tensor:
         return self.graph.op("transpose", self)
 
 

@@ -20,8 +20,9 @@ _BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "squared_dif
 _REDUCE = ("sum", "mean", "max", "min", "prod", "logsumexp", "reduce_euclidean_norm")
 
 __all__ = [*_UNARY, *_BINARY, *_REDUCE, "add_n", "cast", "concat", "expand_dims", "gather",
-           "gelu", "leaky_relu", "log_softmax", "matmul", "op", "reshape", "sigmoid_cross_entropy_with_logits",
-           "softmax", "softmax_cross_entropy_with_logits", "split", "squeeze", "stack",
+           "gelu", "leaky_relu", "log_softmax", "matmul", "op", "reshape",
+           "sigmoid_cross_entropy_with_logits", "softmax", "softmax_cross_entropy_with_logits",
+           "split", "squeeze", "stack",
            "transpose", "where"]
 
 
