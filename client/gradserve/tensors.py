@@ -45,7 +45,10 @@ def encode(value: Any, dtype: str | None = None, threshold: int = BASE64_THRESHO
     more go as base64, smaller ones as nested lists."""
     if isinstance(value, dict):
         return value
-    arr = as_array(value, dtype)
+    try:
+        arr = as_array(value, dtype)
+    except (ValueError, TypeError):
+        return value  # not an array (ragged, say): the server names where, with its path
     if arr.size >= threshold:
         little = np.ascontiguousarray(arr, arr.dtype.newbyteorder("<"))
         return {"dtype": arr.dtype.name, "shape": list(arr.shape),
