@@ -3,19 +3,32 @@
     from engine import Graph, gradients, grad_operation, run, compute_gradients
 
 Nothing here knows of HTTP or JSON: graphs come in as plain descriptions (or are built
-with ``GraphBuilder``), arrays go in and out as numpy arrays.
+with ``GraphBuilder``), arrays go in and out as numpy arrays, and refusals are
+``EngineError``s located in the engine's own words (argument, index, node, attr). The
+caches are per process: bound them with ``configure_caches``, read them with
+``cache_stats``; ``LRUCache`` (with ``NODE_BUDGET``) is the same bounded cache for a
+caller's own (the service keeps built graphs in one).
 """
-from .api import PROGRAMS, GradientsOutput, compute_grad_operation, compute_gradients, run
+from .api import (
+    NODE_BUDGET,
+    GradientsOutput,
+    cache_stats,
+    compute_grad_operation,
+    compute_gradients,
+    configure_caches,
+    run,
+)
 from .autodiff import Gradients, gradients
 from .builder import GraphBuilder, Tensor, ops
+from .cache import LRUCache
 from .errors import ComputeError, EngineError, FeedError, GraphError, LimitError
 from .grad_operation import GradOperation, grad_operation
 from .graph import Graph, Node
 from .plan import Plan
 
 __all__ = [
-    "PROGRAMS", "ComputeError", "EngineError", "FeedError", "GradOperation", "Gradients",
-    "GradientsOutput", "Graph", "GraphBuilder", "GraphError", "LimitError", "Node", "Plan",
-    "Tensor", "compute_grad_operation", "compute_gradients", "grad_operation", "gradients",
-    "ops", "run",
+    "NODE_BUDGET", "ComputeError", "EngineError", "FeedError", "GradOperation", "Gradients",
+    "GradientsOutput", "Graph", "GraphBuilder", "GraphError", "LRUCache", "LimitError", "Node",
+    "Plan", "Tensor", "cache_stats", "compute_grad_operation", "compute_gradients",
+    "configure_caches", "grad_operation", "gradients", "ops", "run",
 ]

@@ -55,7 +55,7 @@ def grad_operation(graph: Graph, *, get_all: bool = False, get_by_list: bool = F
     """Differentiate the network; with ``sens_param`` the seeds become placeholders."""
     if not (get_all or get_by_list) and not graph.inputs:
         raise EngineError("the network has no inputs to differentiate (set get_by_list to "
-                          "differentiate weights)", loc=("network", "inputs"))
+                          "differentiate weights)", loc=("graph", "inputs"))
     names = default_weights(graph) if weights is None else list(weights)
     for i, w in enumerate(names):
         node = graph.by_name.get(w) if isinstance(w, str) else None

@@ -23,11 +23,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 import engine
 from engine import EngineError, Graph
 
-from .errors import ProblemError, from_validation
-from .graphs import GraphCache, engine_problem
+from .graph_cache import GraphCache
+from .problems import ProblemError, engine_problem, from_validation
 
 MAX_RENDER_NODES = 2000  # dot's layout time grows fast; a bigger picture is unreadable anyway
 GRADIENT_PREFIX = "gradients"
+WIRE_PATHS = {"graph": ["body", "graph"]}  # engine arguments -> their place in the request
 MEDIA = {"svg": "image/svg+xml", "dot": "text/vnd.graphviz; charset=utf-8"}
 
 # role -> node attributes (torchviz's palette: leaves light blue, outputs green, saved
@@ -77,7 +78,10 @@ def render(body: bytes, graphs: GraphCache, models: Any = None) -> Picture:
                            [(["body"], "invalid JSON")]) from None
     except ValidationError as exc:
         raise from_validation(exc, ["body"]) from None
-    graph = _graph_of(req, graphs, models)
+    try:
+        graph = _graph_of(req, graphs, models)
+    except EngineError as exc:
+        raise engine_problem(exc, WIRE_PATHS) from None
     ys, xs = _names(req.ys), _names(req.xs)
     if (ys is None) != (xs is None):
         missing = "xs" if xs is None else "ys"
@@ -90,8 +94,7 @@ def render(body: bytes, graphs: GraphCache, models: Any = None) -> Picture:
         try:
             result = engine.gradients(graph, ys, xs, name=GRADIENT_PREFIX)
         except EngineError as exc:
-            where = ["body", "graph"] if exc.loc and exc.loc[0] == "nodes" else ["body"]
-            raise engine_problem(exc, where) from None
+            raise engine_problem(exc, WIRE_PATHS) from None
         graph, grads = result.graph, result.grads
     if len(graph.nodes) > MAX_RENDER_NODES:
         raise ProblemError("too-large", f"the picture would have {len(graph.nodes)} nodes; "

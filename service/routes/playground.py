@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from ..errors import ProblemError
+from ..problems import ProblemError
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 FILES = {"playground.js": "text/javascript", "playground.css": "text/css",

@@ -6,7 +6,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import render as drawing
 from ..front import read_body
-from ..graphs import GraphCache
+from ..graph_cache import GraphCache
 
 # Out of the schema until the OpenAPI restructuring (issue 11) lands: openapi/ is being
 # rewritten in parallel; flip include_in_schema then and run `make openapi`.

@@ -6,8 +6,6 @@ being built, and these turn on when they land.
 """
 from __future__ import annotations
 
-import importlib.util
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,28 +13,15 @@ import gradserve as gs
 import numpy as np
 import pytest
 
-from ..service.helpers import CASES, Server
+from ..case_files import iter_cases
+from ..service.acceptance import differ
+from ..service.helpers import Server
 from .conftest import require_endpoint, require_field
-
-FILES = ("functional_sample.json", "ms2_sample.json")
 
 
 def _cases() -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for name in FILES:
-        path = CASES / "public" / name
-        if path.exists():
-            out += [c for c in json.loads(path.read_text())
-                    if "onnx" not in c["request"].get("graph", {})]
-    return out
-
-
-def _runner() -> Any:
-    spec = importlib.util.spec_from_file_location("run_cases", CASES / "run_cases.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+    return [c for c in iter_cases("functional_sample", "ms2_sample")
+            if "onnx" not in c["request"].get("graph", {})]
 
 
 def plain(v: Any) -> Any:
@@ -107,12 +92,11 @@ def test_case_through_the_client(server: Server, client: gs.Client, case: dict[s
         return
     got = call(client, request)
     assert not request, f"fields the client did not send: {sorted(request)}"
-    close = _runner().close
     rtol, atol = expect.get("rtol", 1e-6), expect.get("atol", 1e-6)
     want = expect.get("answer", {"gradients": expect.get("gradients")})
     compared = 0
     for key, value in got.items():
         if key in want:
-            assert close(plain(value), want[key], rtol, atol, key) is None
+            assert differ(plain(value), want[key], rtol, atol, key) is None
             compared += 1
     assert compared, f"nothing to compare: the client gave {sorted(got)}, the case {sorted(want)}"

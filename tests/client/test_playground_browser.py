@@ -2,7 +2,8 @@
 selenium): run the README's seed example, read the gradients off the page, check them
 against the recorded answer, keep a screenshot.
 
-Skips only where no browser can be installed; under CI=true a missing browser fails.
+Skips only where no browser can be installed; under CI=true a missing browser fails
+(``tests/browser.py`` finds chromium; selenium drives it through chromedriver).
 """
 from __future__ import annotations
 
@@ -17,40 +18,33 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ..browser import FLAGS, chromium
 from ..service.helpers import Server, seed_cases
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,1000")
 
 
-def _browser_or_skip() -> Any:
-    missing = [n for n, p in (("chromium", CHROMIUM), ("chromedriver", DRIVER)) if p is None]
-    try:
-        from selenium import webdriver
-    except ImportError:
-        missing.append("selenium")
-    if missing:
-        why = (f"no browser: {', '.join(missing)} missing (apt-get install -y chromium "
-               "chromium-driver; pip install selenium)")
+def _driver_or_skip() -> str:
+    """chromedriver's path; skips (fails in CI) without it, as browser.chromium does."""
+    if DRIVER is None:
+        why = "no chromedriver to drive chromium (apt-get install chromium-driver)"
         if os.environ.get("CI") == "true":
             pytest.fail(why)
         pytest.skip(why)
-    return webdriver
+    return DRIVER
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    webdriver = _browser_or_skip()
+    binary, driver_path = chromium(), _driver_or_skip()
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     profile = tempfile.mkdtemp(prefix="gradserve-chromium-")
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
+    options.binary_location = binary
+    for flag in (*FLAGS, "--window-size=1400,1000", f"--user-data-dir={profile}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     try:
         yield driver
     finally:

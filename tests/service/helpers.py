@@ -1,7 +1,6 @@
 """Shared request builders and a subprocess server for the service tests."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -13,13 +12,13 @@ from typing import Any
 
 import httpx
 
+from ..case_files import load
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-CASES = SHARED / "cases"
 
 
 def seed_cases() -> list[dict[str, Any]]:
-    return json.loads((CASES / "public" / "seed_examples.json").read_text())
+    return load("seed_examples")
 
 
 def slow_request(size: int = 600, depth: int = 40) -> dict[str, Any]:

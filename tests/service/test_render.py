@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.errors import ProblemError
-from service.graphs import GraphCache
+from service.graph_cache import GraphCache
+from service.problems import ProblemError
 from service.render import render
 
 from .helpers import Server, seed_cases
