@@ -325,26 +325,29 @@ class _Api:
         return self._run(Call("POST", path, body))
 
 
-def _settings(url: str, timeout: float, connect_timeout: float, encoding: str,
-              base64_threshold: int) -> dict[str, Any]:
-    if encoding not in ENCODINGS:
-        raise ValueError(f"encoding must be one of {ENCODINGS} (nested answers cannot tell "
-                         "a list of tensors from one tensor)")
-    return {"base_url": url.rstrip("/"), "timeout": httpx.Timeout(timeout, connect=connect_timeout),
-            "headers": {"user-agent": "gradserve-client/0.1", "accept": "application/json"}}
+class _Connected(_Api):
+    """The settings both clients share; ``HTTP`` is httpx's sync or async client."""
 
-
-class Client(_Api):
-    """A blocking client. Use as a context manager, or call ``close()``."""
+    HTTP: Any = httpx.Client
 
     def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout: float = 60.0,
                  connect_timeout: float = 5.0, retry: RetryPolicy | None = None,
                  encoding: str = "base64", base64_threshold: int = tensors.BASE64_THRESHOLD,
-                 transport: httpx.BaseTransport | None = None):
+                 transport: Any = None):
+        if encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {ENCODINGS} (nested answers cannot "
+                             "tell a list of tensors from one tensor)")
         self.encoding, self.threshold = encoding, base64_threshold
         self.retry = retry or RetryPolicy()
-        self.http = httpx.Client(**_settings(url, timeout, connect_timeout, encoding,
-                                             base64_threshold), transport=transport)
+        self.http = self.HTTP(
+            base_url=url.rstrip("/"), timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            headers={"user-agent": "gradserve-client/0.1", "accept": "application/json"},
+            transport=transport)
+
+
+class Client(_Connected):
+    """A blocking client. Use as a context manager, or call ``close()``. ``transport``
+    is an httpx transport (tests script one)."""
 
     def _run(self, call: Call) -> Any:
         attempt = 0
@@ -366,18 +369,11 @@ class Client(_Api):
         self.close()
 
 
-class AsyncClient(_Api):
+class AsyncClient(_Connected):
     """The same methods, awaited (``await client.gradients(...)``; the function that
     ``grad_operation`` and ``grad`` return gives an awaitable)."""
 
-    def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout: float = 60.0,
-                 connect_timeout: float = 5.0, retry: RetryPolicy | None = None,
-                 encoding: str = "base64", base64_threshold: int = tensors.BASE64_THRESHOLD,
-                 transport: httpx.AsyncBaseTransport | None = None):
-        self.encoding, self.threshold = encoding, base64_threshold
-        self.retry = retry or RetryPolicy()
-        self.http = httpx.AsyncClient(**_settings(url, timeout, connect_timeout, encoding,
-                                                  base64_threshold), transport=transport)
+    HTTP = httpx.AsyncClient
 
     async def _run(self, call: Call) -> Any:
         attempt = 0

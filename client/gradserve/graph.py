@@ -22,6 +22,16 @@ import numpy as np
 from . import tensors
 
 
+def _binary(op: str) -> tuple[Any, Any]:
+    """The operator methods of a binary op: ``t + o`` and ``o + t``."""
+    def forward(self: Tensor, other: Any) -> Tensor:
+        return self._op(op, other)
+
+    def reflected(self: Tensor, other: Any) -> Tensor:
+        return self._op(op, other, reflected=True)
+    return forward, reflected
+
+
 class Tensor:
     """One output of a node. ``name`` is the wire reference (``"h"`` or ``"s:1"``)."""
 
@@ -46,59 +56,22 @@ class Tensor:
         a, b = (self._lift(other), self) if reflected else (self, self._lift(other))
         return self.graph.op(op, a, b)
 
-    def __add__(self, o: Any) -> Tensor:
-        return self._op("add", o)
-
-    def __radd__(self, o: Any) -> Tensor:
-        return self._op("add", o, True)
-
-    def __sub__(self, o: Any) -> Tensor:
-        return self._op("sub", o)
-
-    def __rsub__(self, o: Any) -> Tensor:
-        return self._op("sub", o, True)
-
-    def __mul__(self, o: Any) -> Tensor:
-        return self._op("mul", o)
-
-    def __rmul__(self, o: Any) -> Tensor:
-        return self._op("mul", o, True)
-
-    def __truediv__(self, o: Any) -> Tensor:
-        return self._op("div", o)
-
-    def __rtruediv__(self, o: Any) -> Tensor:
-        return self._op("div", o, True)
-
-    def __matmul__(self, o: Any) -> Tensor:
-        return self._op("matmul", o)
-
-    def __rmatmul__(self, o: Any) -> Tensor:
-        return self._op("matmul", o, True)
-
-    def __pow__(self, o: Any) -> Tensor:
-        return self._op("pow", o)
-
-    def __rpow__(self, o: Any) -> Tensor:
-        return self._op("pow", o, True)
+    __add__, __radd__ = _binary("add")
+    __sub__, __rsub__ = _binary("sub")
+    __mul__, __rmul__ = _binary("mul")
+    __truediv__, __rtruediv__ = _binary("div")
+    __matmul__, __rmatmul__ = _binary("matmul")
+    __pow__, __rpow__ = _binary("pow")
+    __lt__ = _binary("less")[0]
+    __le__ = _binary("less_equal")[0]
+    __gt__ = _binary("greater")[0]
+    __ge__ = _binary("greater_equal")[0]
 
     def __neg__(self) -> Tensor:
         return self.graph.op("neg", self)
 
     def __abs__(self) -> Tensor:
         return self.graph.op("abs", self)
-
-    def __lt__(self, o: Any) -> Tensor:
-        return self._op("less", o)
-
-    def __le__(self, o: Any) -> Tensor:
-        return self._op("less_equal", o)
-
-    def __gt__(self, o: Any) -> Tensor:
-        return self._op("greater", o)
-
-    def __ge__(self, o: Any) -> Tensor:
-        return self._op("greater_equal", o)
 
     @property
     def T(self) -> Tensor:

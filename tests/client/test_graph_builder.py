@@ -36,9 +36,12 @@ def test_numbers_and_arrays_become_constants_of_the_tensor_dtype() -> None:
     assert {n["dtype"] for n in consts} == {"float64"}
     assert sorted(str(n["value"]) for n in consts) == ["1.0", "3.0", "[2.0, 2.0, 2.0]"]
     assert nodes[y.name]["op"] == "sub" and y.dtype == "float64"
+    assert (x > 0).dtype == "bool" and (2.0 / x).name == "div"
+    assert g.to_json()["nodes"][-1]["inputs"][1] == "x"  # reflected: the constant first
     idx = gs.gather(x, np.array([0, 2]))
     assert nodes.get(idx.name) is None  # made after the snapshot above
     const = g.to_json()["nodes"][-2]
+    assert g.to_json()["nodes"][-1]["inputs"] == ["x", const["name"]]
     assert const["op"] == "constant" and const["dtype"] == "int64"
 
 
