@@ -114,13 +114,15 @@ Names = TypeAliasType("Names", Annotated[
 # -- graphs -----------------------------------------------------------------------------------
 
 class Initializer(Wire):
+    """How a variable's value is made (with the node's shape and dtype)."""
+
     kind: Literal["zeros", "ones", "constant", "normal", "uniform", "glorot_uniform"]
-    seed: int | None = None
-    value: float | None = None
-    mean: float | None = None
-    stddev: float | None = None
-    minval: float | None = None
-    maxval: float | None = None
+    seed: Annotated[int, Field(ge=0)] = absent("Random kinds: the seed; default: unseeded.")
+    value: float = absent("constant: the fill value (default 0).")
+    mean: float = absent("normal: the mean (default 0).")
+    stddev: float = absent("normal: the standard deviation (default 1).")
+    minval: float = absent("uniform: the lower bound (default 0).")
+    maxval: float = absent("uniform: the upper bound (default 1).")
 
 
 class Node(Wire):  # documents nodes; validating them is the engine's (see Graph)
