@@ -104,7 +104,7 @@ def _graph_field(endpoint: Endpoint) -> str:
     """The request field that holds the graph (graph, network, ...)."""
     schema = OPENAPI["components"]["schemas"][endpoint.request.__name__]
     return next(k for k, p in schema["properties"].items()
-                if p.get("$ref", "").endswith("/GraphSpec"))
+                if "#/components/schemas/GraphSpec" in json.dumps(p))
 
 
 GRAPH_RETURNING = [e for e in ENDPOINTS if "return_graph" in e.request.model_fields]
