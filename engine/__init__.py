@@ -9,6 +9,7 @@ caches are per process: bound them with ``configure_caches``, read them with
 ``cache_stats``; ``LRUCache`` (with ``NODE_BUDGET``) is the same bounded cache for a
 caller's own (the service keeps built graphs in one).
 """
+from . import fn
 from .api import (
     NODE_BUDGET,
     GradientsOutput,
@@ -19,7 +20,7 @@ from .api import (
     run,
 )
 from .autodiff import Gradients, gradients
-from .builder import GraphBuilder, Tensor, ops
+from .builder import GraphBuilder, Tensor
 from .cache import LRUCache
 from .errors import ComputeError, EngineError, FeedError, GraphError, LimitError
 from .grad_operation import GradOperation, grad_operation
@@ -30,5 +31,5 @@ __all__ = [
     "NODE_BUDGET", "ComputeError", "EngineError", "FeedError", "GradOperation", "Gradients",
     "GradientsOutput", "Graph", "GraphBuilder", "GraphError", "LRUCache", "LimitError", "Node",
     "Plan", "Tensor", "cache_stats", "compute_grad_operation", "compute_gradients",
-    "configure_caches", "grad_operation", "gradients", "ops", "run",
+    "configure_caches", "fn", "grad_operation", "gradients", "run",
 ]
