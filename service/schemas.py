@@ -99,6 +99,9 @@ Tensor = TypeAliasType("Tensor", Annotated[
           "else float32), typed {dtype, shape, data} or base64 {dtype, shape, b64}. "
           "Non-finite values are the strings NaN, Infinity, -Infinity.")])
 Encoding = TypeAliasType("Encoding", Literal["nested", "typed", "base64"])
+# A tensor inside a hand-written schema (WithJsonSchema): the component, never its forms
+# inline (the component is there whenever any model uses Tensor, as the requests do).
+TENSOR_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/Tensor"}
 
 
 def _one_or_many(v: Any) -> Any:
