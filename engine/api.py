@@ -200,9 +200,9 @@ def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
             seeds.append(None)
             seed_refs.append(None)
             continue
-        spec = graph.spec(ref)
-        t = (b.constant(gy, spec.dtype, name=f"{name}/grad_ys_{i}") if bake
-             else b.placeholder(f"{name}/grad_ys_{i}", spec.shape, spec.dtype))
+        spec, seed = graph.spec(ref), b.unused(f"{name}/grad_ys_{i}")
+        t = (b.constant(gy, spec.dtype, name=seed) if bake
+             else b.placeholder(seed, spec.shape, spec.dtype))
         seeds.append(None if bake else t.name)
         seed_refs.append(t.ref)
     seeded = b.finish()
