@@ -1,0 +1,306 @@
+"""Batching rules, registered onto ops by name (to move into the op declarations later).
+
+Each rule sees its node's inputs with the batch axis leading (``ctx.batched[i]``) or
+absent (shared by every example), and answers the batched outputs, batch axis leading,
+by calling the op (or a few ops) once for the whole batch: JAX's recipe of moving the
+batch axis where the op can treat it as one more independent axis. Axis attrs shift by
+one; shape attrs gain the batch size in front.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ..builder import Tensor
+from ..builder import ops as F
+from ..errors import EngineError
+from ..ops.linalg import _tensordot_contraction
+from ..ops.reduce import _axes as reduce_axes
+from ..ops.subscripts import LETTERS, resolve
+from ..shapes import is_static, normalize_axis
+from .vmap import RULES, BatchContext, broadcast_batch
+
+Rule = Callable[[BatchContext], Sequence[Tensor]]
+
+
+def rule(*names: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        for name in names:
+            RULES[name] = fn
+        return fn
+
+    return register
+
+
+def _static(ctx: BatchContext, shape: Sequence[int | None]) -> list[int]:
+    if not is_static(tuple(shape)):
+        raise EngineError(f"vmap of {ctx.node.op} needs static shapes", node=ctx.node.name)
+    return [int(d) for d in shape]  # type: ignore[arg-type]
+
+
+def _lifted(ctx: BatchContext, i: int, rank: int) -> Tensor:
+    """Batched input i with size-1 axes after the batch axis, up to ``rank`` example axes,
+    so numpy's right-aligned broadcasting pairs its axes with the other inputs'."""
+    t = ctx.inputs[i]
+    missing = rank - ctx.rank(i)
+    return F.expand_dims(t, axis=list(range(1, 1 + missing))) if missing > 0 else t
+
+
+# -- elementwise ops with numpy broadcasting: align, then call the op once ---------------
+
+ELEMENTWISE = (
+    "neg", "abs", "sign", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "square",
+    "reciprocal", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "relu6",
+    "elu", "selu", "softplus", "erf", "gelu", "floor", "ceil", "round", "identity",
+    "stop_gradient", "cast", "add", "sub", "mul", "div", "pow", "maximum", "minimum",
+    "squared_difference", "atan2", "equal", "not_equal", "less", "less_equal", "greater",
+    "greater_equal", "logical_and", "logical_or", "logical_not", "where", "zeros_like",
+    "ones_like",
+)
+
+
+@rule(*ELEMENTWISE)
+def _elementwise(ctx: BatchContext) -> Sequence[Tensor]:
+    rank = max(ctx.rank(i) for i in range(len(ctx.inputs)))
+    ins = [_lifted(ctx, i, rank) if ctx.batched[i] else t for i, t in enumerate(ctx.inputs)]
+    return ctx.same(ins)
+
+
+@rule("add_n", "relu_grad")
+def _same_shapes(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same([ctx.materialized(i) for i in range(len(ctx.inputs))])
+
+
+# -- reductions: the axes shift past the batch axis ---------------------------------------
+
+
+@rule("sum", "mean", "max", "min", "prod", "logsumexp")
+def _reduction(ctx: BatchContext) -> Sequence[Tensor]:
+    axes = reduce_axes(ctx.attrs, ctx.rank(0))
+    return ctx.same(ctx.inputs, axis=[a + 1 for a in axes])
+
+
+@rule("prod_others")
+def _prod_others(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same(ctx.inputs, axis=[normalize_axis(a, ctx.rank(0)) + 1
+                                      for a in ctx.attrs["axis"]])
+
+
+@rule("reduction_count")
+def _reduction_count(ctx: BatchContext) -> Sequence[Tensor]:
+    count = F.reduction_count(ctx.inputs[0], axis=[normalize_axis(a, ctx.rank(0)) + 1
+                                                   for a in ctx.attrs["axis"]])
+    return [broadcast_batch(count, ctx.size)]
+
+
+@rule("softmax", "log_softmax")
+def _along_axis(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same(ctx.inputs, axis=normalize_axis(ctx.attrs["axis"], ctx.rank(0)) + 1)
+
+
+@rule("softmax_cross_entropy_with_logits")
+def _softmax_xent(ctx: BatchContext) -> Sequence[Tensor]:
+    axis = normalize_axis(ctx.attrs["axis"], ctx.rank(1)) + 1
+    return ctx.same([ctx.materialized(0), ctx.materialized(1)], axis=axis)
+
+
+@rule("sigmoid_cross_entropy_with_logits")
+def _sigmoid_xent(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same([ctx.materialized(0), ctx.materialized(1)])
+
+
+@rule("l2_loss")
+def _l2_loss(ctx: BatchContext) -> Sequence[Tensor]:
+    x = ctx.inputs[0]
+    return [F.sum(F.square(x), axis=list(range(1, x.ndim))) * 0.5]
+
+
+# -- shapes: attrs gain the batch axis ----------------------------------------------------
+
+
+@rule("reshape")
+def _reshape(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same(ctx.inputs, shape=[ctx.size, *ctx.attrs["shape"]])
+
+
+@rule("broadcast_to")
+def _broadcast_to(ctx: BatchContext) -> Sequence[Tensor]:
+    return [_broadcast(ctx, list(ctx.attrs["shape"]))]
+
+
+@rule("sum_to_shape")
+def _sum_to_shape(ctx: BatchContext) -> Sequence[Tensor]:
+    return [_sum_to(ctx, list(ctx.attrs["shape"]))]
+
+
+@rule("reshape_like", "broadcast_like", "sum_to_like")
+def _like(ctx: BatchContext) -> Sequence[Tensor]:
+    """The second input only lends its example shape: the op's static form with it."""
+    target = _static(ctx, ctx.example_shape(1))
+    if ctx.node.op == "broadcast_like":
+        return [_broadcast(ctx, target)]
+    if not ctx.batched[0]:  # only the like is batched: one answer, repeated
+        op = "reshape" if ctx.node.op == "reshape_like" else "sum_to_shape"
+        return [broadcast_batch(ctx.emit(op, ctx.inputs[:1], shape=target), ctx.size)]
+    if ctx.node.op == "reshape_like":
+        return [F.reshape(ctx.inputs[0], shape=[ctx.size, *target])]
+    return [_sum_to(ctx, target)]
+
+
+def _broadcast(ctx: BatchContext, target: list[int | None]) -> Tensor:
+    x = _lifted(ctx, 0, len(target)) if ctx.batched[0] else ctx.inputs[0]
+    return F.broadcast_to(x, shape=[ctx.size, *target])
+
+
+def _sum_to(ctx: BatchContext, target: list[int | None]) -> Tensor:
+    x = ctx.inputs[0]
+    extra = ctx.rank(0) - len(target)
+    if extra > 0:  # leading example axes the target lacks: summed away first
+        x = F.sum(x, axis=list(range(1, 1 + extra)))
+    return F.sum_to_shape(x, shape=[ctx.size, *target])
+
+
+@rule("expand_dims")
+def _expand_dims(ctx: BatchContext) -> Sequence[Tensor]:
+    axis = ctx.attrs["axis"]
+    items = [axis] if isinstance(axis, int) else list(axis)
+    out_rank = ctx.rank(0) + len(items)
+    return ctx.same(ctx.inputs, axis=[normalize_axis(a, out_rank) + 1 for a in items])
+
+
+@rule("squeeze")
+def _squeeze(ctx: BatchContext) -> Sequence[Tensor]:
+    shape = ctx.example_shape(0)
+    axis = ctx.attrs["axis"]
+    if axis is None:
+        axes = [i for i, d in enumerate(shape) if d == 1]
+    else:
+        axes = [normalize_axis(a, len(shape)) for a in ([axis] if isinstance(axis, int)
+                                                        else axis)]
+    return ctx.same(ctx.inputs, axis=[a + 1 for a in axes])
+
+
+@rule("transpose")
+def _transpose(ctx: BatchContext) -> Sequence[Tensor]:
+    rank = ctx.rank(0)
+    perm = ctx.attrs["perm"]
+    perm = list(reversed(range(rank))) if perm is None else [normalize_axis(p, rank)
+                                                            for p in perm]
+    return ctx.same(ctx.inputs, perm=[0, *(p + 1 for p in perm)])
+
+
+@rule("concat")
+def _concat(ctx: BatchContext) -> Sequence[Tensor]:
+    axis = normalize_axis(ctx.attrs["axis"], ctx.rank(0)) + 1
+    return ctx.same([ctx.materialized(i) for i in range(len(ctx.inputs))], axis=axis)
+
+
+@rule("stack")
+def _stack(ctx: BatchContext) -> Sequence[Tensor]:
+    axis = normalize_axis(ctx.attrs["axis"], ctx.rank(0) + 1) + 1
+    return ctx.same([ctx.materialized(i) for i in range(len(ctx.inputs))], axis=axis)
+
+
+@rule("split")
+def _split(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same(ctx.inputs, axis=normalize_axis(ctx.attrs["axis"], ctx.rank(0)) + 1)
+
+
+@rule("split_like")
+def _split_like(ctx: BatchContext) -> Sequence[Tensor]:
+    """Only the pieces' lengths come from the likes: a split with static sizes."""
+    axis = normalize_axis(ctx.attrs["axis"], ctx.rank(0))
+    sizes = _static(ctx, [ctx.example_shape(i)[axis] for i in range(1, len(ctx.inputs))])
+    out = F.split(ctx.materialized(0), num_or_size_splits=sizes, axis=axis + 1)
+    return list(out) if isinstance(out, tuple) else [out]
+
+
+@rule("slice")
+def _slice(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same(ctx.inputs, begin=[0, *ctx.attrs["begin"]],
+                    size=[-1, *ctx.attrs["size"]])
+
+
+@rule("pad")
+def _pad(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same(ctx.inputs, paddings=[[0, 0], *map(list, ctx.attrs["paddings"])])
+
+
+@rule("tile")
+def _tile(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same(ctx.inputs, multiples=[1, *ctx.attrs["multiples"]])
+
+
+@rule("gather")
+def _gather(ctx: BatchContext) -> Sequence[Tensor]:
+    if ctx.batched[1]:
+        raise EngineError("vmap of gather over batched indices has no rule yet",
+                          node=ctx.node.name)
+    return ctx.same(ctx.inputs, axis=normalize_axis(ctx.attrs["axis"], ctx.rank(0)) + 1)
+
+
+# -- contractions: a batch letter in every batched operand and in the output --------------
+
+
+def _batched_einsum(ctx: BatchContext, subscripts: Sequence[str], output: str
+                    ) -> Sequence[Tensor]:
+    used = "".join(subscripts) + output
+    z = next(ch for ch in LETTERS if ch not in used)
+    terms = [z + s if ctx.batched[i] else s for i, s in enumerate(subscripts)]
+    eq = ",".join(terms) + "->" + z + output
+    return [F.einsum(*ctx.inputs, equation=eq)]
+
+
+@rule("einsum")
+def _einsum(ctx: BatchContext) -> Sequence[Tensor]:
+    con = resolve(ctx.attrs["equation"], [ctx.rank(i) for i in range(len(ctx.inputs))])
+    return _batched_einsum(ctx, con.inputs, con.output)
+
+
+@rule("tensordot")
+def _tensordot(ctx: BatchContext) -> Sequence[Tensor]:
+    con = _tensordot_contraction(ctx.attrs, [ctx.rank(0), ctx.rank(1)])
+    return _batched_einsum(ctx, con.inputs, con.output)
+
+
+@rule("matmul")
+def _matmul(ctx: BatchContext) -> Sequence[Tensor]:
+    """Vectors become matrices (and back); the batched operands' batch dims are padded to
+    the other operand's, then numpy's broadcasting batched matmul does the rest."""
+    ta, tb = ctx.attrs["transpose_a"], ctx.attrs["transpose_b"]
+    ra, rb = ctx.rank(0), ctx.rank(1)
+    a, b = ctx.inputs
+    if ra == 1 and rb == 1:
+        prod = (_lifted(ctx, 0, 1) if ctx.batched[0] else a) * (
+            _lifted(ctx, 1, 1) if ctx.batched[1] else b)
+        return [F.sum(prod, axis=[-1])]
+    if ra == 1:
+        a = F.expand_dims(a, axis=-2)
+    if rb == 1:
+        b = F.expand_dims(b, axis=-1)
+    ea, eb = max(ra, 2), max(rb, 2)
+    width = max(ea, eb)
+    if ctx.batched[0] and ea < width:
+        a = F.expand_dims(a, axis=list(range(1, 1 + width - ea)))
+    if ctx.batched[1] and eb < width:
+        b = F.expand_dims(b, axis=list(range(1, 1 + width - eb)))
+    out = F.matmul(a, b, transpose_a=ta, transpose_b=tb)
+    if rb == 1:
+        out = F.squeeze(out, axis=-1)
+    if ra == 1:
+        out = F.squeeze(out, axis=-1 if rb == 1 else -2)
+    return [out]
+
+
+# -- windows: the batch folds into the images' own batch axis -----------------------------
+
+
+@rule("conv2d", "max_pool", "avg_pool")
+def _windows(ctx: BatchContext) -> Sequence[Tensor]:
+    if any(ctx.batched[1:]):
+        raise EngineError(f"vmap of {ctx.node.op} over a batched filter has no rule yet",
+                          node=ctx.node.name)
+    x = ctx.inputs[0]
+    n, *rest = _static(ctx, ctx.example_shape(0))
+    folded = F.reshape(x, shape=[ctx.size * n, *rest])
+    (out,) = ctx.same([folded, *ctx.inputs[1:]])
+    return [F.reshape(out, shape=[ctx.size, *_static(ctx, ctx.node.spec.shape)])]
