@@ -57,11 +57,11 @@ class JVPContext:
         self.dialect = dialect
 
     @property
-    def x(self) -> Tensor:
+    def a(self) -> Tensor:
         return self.inputs[0]
 
     @property
-    def y(self) -> Tensor:
+    def b(self) -> Tensor:
         return self.inputs[1]
 
     @property
@@ -69,8 +69,17 @@ class JVPContext:
         return self.outputs[0]
 
     @property
-    def t(self) -> Tensor | None:
+    def da(self) -> Tensor | None:
+        """The first input's tangent (None: zero)."""
         return self.tangents[0]
+
+    @property
+    def db(self) -> Tensor | None:
+        return self.tangents[1]
+
+    def apply(self, *inputs: Tensor, **attrs: Any) -> Any:
+        """This node's op on other inputs (the same attrs unless changed)."""
+        return inputs[0].builder.emit(self.node.op, list(inputs), {**self.attrs, **attrs})
 
     @property
     def tf(self) -> bool:
@@ -125,7 +134,9 @@ def node_tangents(b: GraphBuilder, node: Node, in_tangents: Sequence[Tensor | No
     opdef = registry.get(node.op)
     in_h = [b.tensor(r) for r in node.inputs]
     out_h = [b.tensor((node.name, k)) for k in range(len(node.outputs))]
-    own = getattr(opdef, "jvp", None)
+    # ``jvp_rule``: the declared rule, or the op itself for a linear op (ops refactor);
+    # a bare ``jvp`` field where that is all an OpDef has
+    own = getattr(opdef, "jvp_rule", None) or getattr(opdef, "jvp", None)
     if own is not None:
         return list(own(JVPContext(node, in_h, out_h, in_tangents, dialect)))
     if opdef.vjp is None:

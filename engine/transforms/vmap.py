@@ -30,7 +30,7 @@ class BatchContext:
     """One node being batched: its inputs (batch axis leading where ``batched``), attrs,
     the batch size, and the builder new nodes go into."""
 
-    __slots__ = ("attrs", "b", "batched", "inputs", "node", "size")
+    __slots__ = ("attrs", "b", "batched", "dialect", "inputs", "node", "outputs", "size")
 
     def __init__(self, b: GraphBuilder, node: Node, inputs: Sequence[Tensor],
                  batched: Sequence[bool], size: int):
@@ -40,6 +40,25 @@ class BatchContext:
         self.batched = tuple(batched)
         self.attrs = node.attrs
         self.size = size
+        self.outputs = node.outputs  # what one example gives
+        self.dialect = "tensorflow"
+
+    @property
+    def axes(self) -> tuple[int | None, ...]:
+        """Each input's batch axis (None: shared), as an op's own ``batch`` rule reads it."""
+        return tuple(0 if b else None for b in self.batched)
+
+    def moved(self, k: int, to: int = 0) -> Tensor:
+        """Input k with its batch axis at ``to`` (a shared input as it is)."""
+        t = self.inputs[k]
+        if not self.batched[k] or to % t.ndim == 0:
+            return t
+        perm = list(range(1, t.ndim))
+        perm.insert(to % t.ndim, 0)
+        return self.b.emit("transpose", [t], {"perm": perm})
+
+    def apply(self, *inputs: Tensor, **attrs: Any) -> Any:
+        return self.b.emit(self.node.op, list(inputs), {**self.attrs, **attrs})
 
     def example_shape(self, i: int) -> tuple[int | None, ...]:
         """Input i's shape for one example (without the batch axis)."""
@@ -119,11 +138,13 @@ def vmap(graph: Graph, mapped: Mapping[str, int], size: int,
     for node in graph.nodes:
         if node.name not in batched or node.name in axes:
             continue
-        rule = getattr(registry.get(node.op), "batch", None) or RULES.get(node.op)
+        own = getattr(registry.get(node.op), "batch", None)
+        rule = own or RULES.get(node.op)
         if rule is None:
             raise EngineError(f"vmap: op {node.op} has no batching rule yet", node=node.name)
         ins = [env.get(r) or b.tensor(r) for r in node.inputs]
-        outs = list(rule(BatchContext(b, node, ins, [r in env for r in node.inputs], size)))
+        answer = rule(BatchContext(b, node, ins, [r in env for r in node.inputs], size))
+        outs = _leading(answer, size) if own else list(answer)
         for k, (out, spec) in enumerate(zip(outs, node.outputs, strict=True)):
             _check_rule(node, k, out, spec, size)
             env[(node.name, k)] = out
@@ -134,6 +155,20 @@ def vmap(graph: Graph, mapped: Mapping[str, int], size: int,
         t = env.get(ref) or broadcast_batch(b.tensor(ref), size)
         refs[key] = t.ref
     return b.finish(outputs=list(refs.values())), refs
+
+
+def _leading(answer: Any, size: int) -> list[Tensor]:
+    """An op's own rule answers (outputs, their batch axes): each moved to the front."""
+    outs, axes = answer
+    fronted = []
+    for t, axis in zip(outs, axes, strict=True):
+        if axis is None:
+            t = broadcast_batch(t, size)
+        elif axis % t.ndim:
+            t = t.builder.emit("transpose", [t], {"perm": [axis % t.ndim, *(
+                i for i in range(t.ndim) if i != axis % t.ndim)]})
+        fronted.append(t)
+    return fronted
 
 
 def _check_rule(node: Node, k: int, out: Tensor, spec: TensorSpec, size: int) -> None:
