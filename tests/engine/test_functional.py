@@ -168,3 +168,24 @@ def test_refusals_name_the_field(call, loc) -> None:
     with pytest.raises(EngineError) as info:
         call(_mlp())
     assert info.value.status == 422 and info.value.loc[:len(loc)] == loc
+
+
+def test_readme_toolbox_example() -> None:
+    """The README's toolbox block, run verbatim (extracted, so it cannot rot)."""
+    import re
+    from pathlib import Path
+
+    text = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    section = text[text.index("### The derivative toolbox"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    scope: dict = {}
+    exec(compile(code.group(1), "README.md", "exec"), scope)  # noqa: S102
+    feeds, net = scope["feeds"], scope["net"]
+    x, w = feeds["x"], np.array([0.5, -1.0, 2.0])
+    d = 1 - np.tanh(x * w) ** 2
+    np.testing.assert_allclose(scope["jvp"](net, feeds, {"x": np.ones(3)})["tangents"]["y"],
+                               d * w)
+    got = scope["grad"](net, [x], grad_position=0, weights="w")["gradients"]
+    np.testing.assert_allclose(got[0], 2 * d * w)  # no has_aux: y and loss summed
+    np.testing.assert_allclose(got[1], 2 * d * x)
