@@ -169,8 +169,8 @@ class _Function:
         check_feeds(graph, feeds)
         self.feeds = dict(feeds)
         self.in_axes = dict(in_axes or {})
-        self.size = _batch_size(graph, feeds, self.in_axes)
-        example = {k: _example_shaped(v, self.in_axes.get(k)) for k, v in feeds.items()}
+        self.size = batch_size(feeds, self.in_axes)
+        example = {k: example_shaped(v, self.in_axes.get(k)) for k, v in feeds.items()}
         self.graph = graph = for_feeds(graph, example)
         if inputs is None:
             inputs = [x for x in graph.inputs if is_floating(graph.by_name[x].spec.dtype)]
@@ -262,7 +262,7 @@ class _Function:
         return seeds, Plan(graph, fetches)
 
 
-def _example_shaped(value: Any, axis: int | None) -> Any:
+def example_shaped(value: Any, axis: int | None) -> Any:
     """A stand-in with one example's shape (no data), for specializing the graph."""
     if axis is None:
         return value
@@ -271,7 +271,7 @@ def _example_shaped(value: Any, axis: int | None) -> Any:
     return np.broadcast_to(np.empty((), dtype=np.asarray(value).dtype), shape)
 
 
-def _batch_size(graph: Graph, feeds: Arrays, in_axes: Mapping[str, int]) -> int | None:
+def batch_size(feeds: Arrays, in_axes: Mapping[str, int]) -> int | None:
     """B, the one size every mapped feed has on its axis; 422 naming the culprit."""
     sizes: dict[str, int] = {}
     for name, axis in in_axes.items():

@@ -66,3 +66,21 @@ def test_structure_and_values() -> None:
     summed = grad(net, ARGS, grad_position=1)["gradients"]  # no aux: both outputs summed
     np.testing.assert_array_equal(summed, [2.0, 2.0])
     assert isinstance(grad(net, ARGS, grad_position=None, weights=[])["gradients"], list)
+
+
+def test_vmap_gives_per_example_gradients() -> None:
+    """in_axes maps the call: every part of the answer gains the leading axis B, a weight's
+    gradient too (one per example, not summed)."""
+    net = _net()
+    xs = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]])
+    out = value_and_grad(net, [xs, ARGS[1]], grad_position=0, weights=["w"], has_aux=True,
+                         in_axes={"x": 0})
+    (gx, (gw,)) = out["gradients"]
+    assert gx.shape == (3, 2) and gw.shape == (3, 2)
+    for b in range(3):
+        one = value_and_grad(net, [xs[b], ARGS[1]], grad_position=0, weights=["w"],
+                             has_aux=True)
+        np.testing.assert_allclose(gx[b], one["gradients"][0])
+        np.testing.assert_allclose(gw[b], one["gradients"][1][0])
+        np.testing.assert_allclose(out["value"][0][b], one["value"][0])
+        np.testing.assert_allclose(out["value"][1][b], one["value"][1])
