@@ -180,7 +180,7 @@ def test_readme_toolbox_example() -> None:
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None
     scope: dict = {}
-    exec(compile(code.group(1), "README.md", "exec"), scope)  # noqa: S102
+    exec(compile(code.group(1), "README.md", "exec"), scope)
     feeds, net = scope["feeds"], scope["net"]
     x, w = feeds["x"], np.array([0.5, -1.0, 2.0])
     d = 1 - np.tanh(x * w) ** 2

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .helpers import CASES, REPO, Server, seed_cases, slow_request
+from .helpers import CASES, REPO, Server, seed_cases, served, slow_request
 
 # uvicorn re-raises the signal it stopped on once it has shut down cleanly
 STOPPED = (0, -signal.SIGTERM)
@@ -51,7 +51,7 @@ def _public_cases() -> list[dict[str, Any]]:
     public = CASES / "public"
     if not public.exists():
         return []
-    return list(_load_run_cases().load_cases([public]))
+    return [c for c in _load_run_cases().load_cases([public]) if served(c)]
 
 
 @pytest.mark.parametrize("case", _public_cases(), ids=lambda c: c["id"])
