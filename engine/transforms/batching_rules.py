@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from ..builder import Tensor
 from ..builder import ops as F
 from ..errors import EngineError
@@ -230,12 +232,65 @@ def _tile(ctx: BatchContext) -> Sequence[Tensor]:
     return ctx.same(ctx.inputs, multiples=[1, *ctx.attrs["multiples"]])
 
 
+def _strided_attrs(ctx: BatchContext) -> dict:
+    """strided_slice attrs with a whole batch axis in front: each mask bit moves up one."""
+    attrs = ctx.attrs
+    strides = attrs["strides"] or [1] * len(attrs["begin"])
+    return {"begin": [None, *attrs["begin"]], "end": [None, *attrs["end"]],
+            "strides": [1, *strides], "begin_mask": attrs["begin_mask"] << 1,
+            "end_mask": attrs["end_mask"] << 1,
+            "shrink_axis_mask": attrs["shrink_axis_mask"] << 1}
+
+
+@rule("strided_slice")
+def _strided_slice(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same(ctx.inputs, **_strided_attrs(ctx))
+
+
+@rule("strided_slice_grad")
+def _strided_slice_grad(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same([ctx.materialized(0), ctx.materialized(1)], **_strided_attrs(ctx))
+
+
+@rule("tile_grad")
+def _tile_grad(ctx: BatchContext) -> Sequence[Tensor]:
+    return ctx.same([ctx.materialized(0), ctx.materialized(1)],
+                    multiples=[1, *ctx.attrs["multiples"]])
+
+
 @rule("gather")
 def _gather(ctx: BatchContext) -> Sequence[Tensor]:
+    axis = normalize_axis(ctx.attrs["axis"], ctx.rank(0))
+    params, indices = ctx.inputs
+    if not ctx.batched[1]:
+        return ctx.same(ctx.inputs, axis=axis + 1)
+    if not ctx.batched[0]:  # the batch axis of the indices lands at ``axis``
+        return [_to_front(ctx.same(ctx.inputs)[0], axis)]
+    # both batched: one gather from the batch and gather axes merged, each example's
+    # indices offset to its own block
+    shape = _static(ctx, ctx.example_shape(0))
+    perm = [*range(1, axis + 1), 0, *range(axis + 1, len(shape) + 1)]
+    merged = F.reshape(F.transpose(params, perm=perm),
+                       shape=[*shape[:axis], ctx.size * shape[axis], *shape[axis + 1:]])
+    lead = [ctx.size] + [1] * ctx.rank(1)
+    offsets = ctx.b.constant(np.arange(ctx.size).reshape(lead) * shape[axis],
+                             dtype=indices.dtype)
+    return [_to_front(ctx.same([merged, indices + offsets])[0], axis)]
+
+
+@rule("gather_grad")
+def _gather_grad(ctx: BatchContext) -> Sequence[Tensor]:
     if ctx.batched[1]:
-        raise EngineError("vmap of gather over batched indices has no rule yet",
+        raise EngineError("vmap of gather_grad over batched indices has no rule yet",
                           node=ctx.node.name)
-    return ctx.same(ctx.inputs, axis=normalize_axis(ctx.attrs["axis"], ctx.rank(0)) + 1)
+    axis = normalize_axis(ctx.attrs["axis"], ctx.rank(2))
+    return ctx.same([ctx.materialized(0), ctx.inputs[1], ctx.materialized(2)], axis=axis + 1)
+
+
+def _to_front(t: Tensor, axis: int) -> Tensor:
+    if axis == 0:
+        return t
+    return F.transpose(t, perm=[axis, *(i for i in range(t.ndim) if i != axis)])
 
 
 # -- contractions: a batch letter in every batched operand and in the output --------------
@@ -291,16 +346,80 @@ def _matmul(ctx: BatchContext) -> Sequence[Tensor]:
     return [out]
 
 
-# -- windows: the batch folds into the images' own batch axis -----------------------------
+# -- windows: images fold the batch into their own batch axis N; a batched filter folds
+# it into the channels, with a block-diagonal filter (B times the work, one op call) ------
 
 
-@rule("conv2d", "max_pool", "avg_pool")
-def _windows(ctx: BatchContext) -> Sequence[Tensor]:
-    if any(ctx.batched[1:]):
-        raise EngineError(f"vmap of {ctx.node.op} over a batched filter has no rule yet",
-                          node=ctx.node.name)
-    x = ctx.inputs[0]
-    n, *rest = _static(ctx, ctx.example_shape(0))
-    folded = F.reshape(x, shape=[ctx.size * n, *rest])
-    (out,) = ctx.same([folded, *ctx.inputs[1:]])
-    return [F.reshape(out, shape=[ctx.size, *_static(ctx, ctx.node.spec.shape)])]
+@rule("max_pool", "avg_pool", "max_pool_grad", "max_pool_grad_grad", "avg_pool_grad")
+def _pools(ctx: BatchContext) -> Sequence[Tensor]:
+    return [_in_images(ctx, range(len(ctx.inputs)))]
+
+
+@rule("conv2d")
+def _conv2d(ctx: BatchContext) -> Sequence[Tensor]:
+    if not ctx.batched[1]:
+        return [_in_images(ctx, [0])]
+    x = _channels_folded(ctx.materialized(0))
+    (out,) = ctx.same([x, _block_diagonal(ctx, ctx.inputs[1])])
+    return [_channels_unfolded(out, ctx.size)]
+
+
+@rule("conv2d_backprop_input")
+def _conv2d_backprop_input(ctx: BatchContext) -> Sequence[Tensor]:
+    if not ctx.batched[1]:
+        return [_in_images(ctx, [0, 2])]
+    g = _channels_folded(ctx.materialized(0))
+    like = _folded_like(ctx, 2, channels=True)
+    (out,) = ctx.same([g, _block_diagonal(ctx, ctx.inputs[1]), like])
+    return [_channels_unfolded(out, ctx.size)]
+
+
+@rule("conv2d_backprop_filter")
+def _conv2d_backprop_filter(ctx: BatchContext) -> Sequence[Tensor]:
+    """Per example filter gradients: the (b, b) blocks of the channel-folded gradient."""
+    x, g = _channels_folded(ctx.materialized(0)), _channels_folded(ctx.materialized(1))
+    kh, kw, c, o = _static(ctx, ctx.example_shape(2))
+    like = ctx.emit("fill", [], shape=[kh, kw, ctx.size * c, ctx.size * o], value=0.0,
+                    dtype=x.dtype)
+    (full,) = ctx.same([x, g, like])
+    blocks = F.reshape(full, shape=[kh, kw, ctx.size, c, ctx.size, o])
+    return [F.einsum(blocks, equation="hwacao->ahwco")]
+
+
+def _in_images(ctx: BatchContext, images: Sequence[int]) -> Tensor:
+    """The op on image inputs [B, N, ...] seen as [B N, ...]; other inputs shared."""
+    ins = list(ctx.inputs)
+    for i in images:
+        n, *rest = _static(ctx, ctx.example_shape(i))
+        ins[i] = F.reshape(ctx.materialized(i), shape=[ctx.size * n, *rest])
+    (out,) = ctx.same(ins)
+    return F.reshape(out, shape=[ctx.size, *_static(ctx, ctx.node.spec.shape)])
+
+
+def _channels_folded(t: Tensor) -> Tensor:
+    """[B, N, H, W, C] -> [N, H, W, B C]."""
+    b, n, h, w, c = t.shape
+    return F.reshape(F.transpose(t, perm=[1, 2, 3, 0, 4]), shape=[n, h, w, b * c])
+
+
+def _channels_unfolded(t: Tensor, size: int) -> Tensor:
+    """[N, H, W, B C] -> [B, N, H, W, C]."""
+    n, h, w, bc = t.shape
+    split = F.reshape(t, shape=[n, h, w, size, bc // size])
+    return F.transpose(split, perm=[3, 0, 1, 2, 4])
+
+
+def _folded_like(ctx: BatchContext, i: int) -> Tensor:
+    """A stand-in of input i's shape with the batch folded into the channels (a "like"
+    operand lends only its shape)."""
+    n, h, w, c = _static(ctx, ctx.example_shape(i))
+    return ctx.emit("fill", [], shape=[n, h, w, ctx.size * c], value=0.0,
+                    dtype=ctx.inputs[i].dtype)
+
+
+def _block_diagonal(ctx: BatchContext, filters: Tensor) -> Tensor:
+    """[B, kh, kw, C, O] -> [kh, kw, B C, B O], example b's filter in block (b, b)."""
+    b, kh, kw, c, o = filters.shape
+    eye = ctx.b.constant(np.eye(b), dtype=filters.dtype)
+    spread = F.einsum(filters, eye, equation="ahwco,ad->hwacdo")
+    return F.reshape(spread, shape=[kh, kw, b * c, b * o])

@@ -82,3 +82,23 @@ def test_bad_in_axes_name_the_leaf(mapped: dict[str, int], loc: tuple) -> None:
     with pytest.raises(EngineError) as info:
         vmap(g, mapped, 3, ["y"])
     assert info.value.loc == loc
+
+
+@pytest.mark.parametrize("params_mapped", [True, False])
+def test_gather_with_per_example_indices(params_mapped: bool) -> None:
+    """Integer indices mapped too (the sweep maps floats only)."""
+    from engine import Graph
+
+    g = Graph.build([{"name": "p", "op": "placeholder", "shape": [2, 4, 3], "dtype": "float64"},
+                     {"name": "i", "op": "placeholder", "shape": [2], "dtype": "int64"},
+                     {"name": "y", "op": "gather", "inputs": ["p", "i"], "attrs": {"axis": 1}}])
+    rng = np.random.default_rng(4)
+    ps = rng.normal(size=(B, 2, 4, 3))
+    idx = np.array([[0, 3], [2, 2], [1, 0]])
+    mapped = {"p": 0, "i": 0} if params_mapped else {"i": 0}
+    feeds = {"p": ps if params_mapped else ps[0], "i": idx}
+    batched, refs = vmap(g, mapped, B, ["y"])
+    (got,) = Plan(batched, [refs["y"]]).run(feeds)
+    want = np.stack([np.take(ps[b] if params_mapped else ps[0], idx[b], axis=1)
+                     for b in range(B)])
+    np.testing.assert_array_equal(got, want)
