@@ -338,7 +338,13 @@ def _matmul(ctx: BatchContext) -> Sequence[Tensor]:
         a = F.expand_dims(a, axis=list(range(1, 1 + width - ea)))
     if ctx.batched[1] and eb < width:
         b = F.expand_dims(b, axis=list(range(1, 1 + width - eb)))
-    out = F.matmul(a, b, transpose_a=ta, transpose_b=tb)
+    inner = a.shape[-2] if ta else a.shape[-1]
+    if inner == 1:  # an outer product (a VJP's x^T g): a broadcast multiply, no matmul
+        col = F.expand_dims(F.squeeze(a, axis=-2), axis=-1) if ta else a
+        row = b if not tb else F.expand_dims(F.squeeze(b, axis=-1), axis=-2)
+        out = col * row
+    else:
+        out = F.matmul(a, b, transpose_a=ta, transpose_b=tb)
     if rb == 1:
         out = F.squeeze(out, axis=-1)
     if ra == 1:
@@ -369,7 +375,7 @@ def _conv2d_backprop_input(ctx: BatchContext) -> Sequence[Tensor]:
     if not ctx.batched[1]:
         return [_in_images(ctx, [0, 2])]
     g = _channels_folded(ctx.materialized(0))
-    like = _folded_like(ctx, 2, channels=True)
+    like = _folded_like(ctx, 2)
     (out,) = ctx.same([g, _block_diagonal(ctx, ctx.inputs[1]), like])
     return [_channels_unfolded(out, ctx.size)]
 
