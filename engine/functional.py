@@ -51,20 +51,7 @@ def jvp(graph: Graph, feeds: Arrays, tangents: Arrays, *, inputs: Sequence[str] 
     with ``batched`` every tangent has a leading axis K and so does every answer tangent."""
     f = _Function(graph, feeds, list(tangents) if inputs is None else inputs, outputs,
                   in_axes)
-    k = f.check_seeds("tangents", tangents, f.inputs, f.in_refs, batched)
-    given = [x in tangents for x in f.inputs]
-
-    def build() -> Program:
-        s = jvp_graph(f.graph, [r if g else None for r, g in zip(f.in_refs, given,
-                                                                 strict=True)],
-                      f.out_refs, dialect=dialect)
-        return f.batch_seeds(s.graph, s.seeds, s.results, f.out_refs, k)
-
-    results = f.run("jvp", (tuple(given), dialect, k), build,
-                    [tangents.get(x) for x in f.inputs])
-    values, tans = results[:len(f.outputs)], results[len(f.outputs):]
-    return {"values": dict(zip(f.outputs, values, strict=True)),
-            "tangents": dict(zip(f.outputs, tans, strict=True))}
+    return _one_pass(f, "tangents", tangents, batched, dialect)
 
 
 def vjp(graph: Graph, feeds: Arrays, cotangents: Arrays, *,
@@ -75,20 +62,31 @@ def vjp(graph: Graph, feeds: Arrays, cotangents: Arrays, *,
     with ``batched``. A missing cotangent is zero."""
     f = _Function(graph, feeds, inputs, list(cotangents) if outputs is None else outputs,
                   in_axes)
-    k = f.check_seeds("cotangents", cotangents, f.outputs, f.out_refs, batched)
-    given = [y in cotangents for y in f.outputs]
+    return _one_pass(f, "cotangents", cotangents, batched, dialect)
+
+
+def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: str
+              ) -> dict[str, Any]:
+    """jvp (``field`` "tangents": seeds on inputs, results on outputs) or vjp
+    ("cotangents": the other way round), K seeds at once when ``batched``."""
+    forward = field == "tangents"
+    names, refs = (f.inputs, f.in_refs) if forward else (f.outputs, f.out_refs)
+    k = f.check_seeds(field, seeds, names, refs, batched)
+    given = tuple(n in seeds for n in names)
+    live = [r if g else None for r, g in zip(refs, given, strict=True)]
 
     def build() -> Program:
-        s = vjp_graph(f.graph, f.in_refs, [r if g else None for r, g in
-                                           zip(f.out_refs, given, strict=True)],
-                      dialect=dialect)
-        return f.batch_seeds(s.graph, s.seeds, s.results, f.in_refs, k)
+        if forward:
+            s = jvp_graph(f.graph, live, f.out_refs, dialect=dialect)
+        else:
+            s = vjp_graph(f.graph, f.in_refs, live, dialect=dialect)
+        return f.batch_seeds(s.graph, s.seeds, s.results,
+                             f.out_refs if forward else f.in_refs, k)
 
-    results = f.run("vjp", (tuple(given), dialect, k), build,
-                    [cotangents.get(y) for y in f.outputs])
-    values, cots = results[:len(f.outputs)], results[len(f.outputs):]
+    results = f.run(field, (given, dialect, k), build, [seeds.get(n) for n in names])
+    values, rest = results[:len(f.outputs)], results[len(f.outputs):]
     return {"values": dict(zip(f.outputs, values, strict=True)),
-            "cotangents": dict(zip(f.inputs, cots, strict=True))}
+            field: dict(zip(f.outputs if forward else f.inputs, rest, strict=True))}
 
 
 def jacobian(graph: Graph, feeds: Arrays, *, inputs: Sequence[str] | None = None,
