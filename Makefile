@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test bench openapi lint clean
+.PHONY: serve test bench openapi docs lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench: | $(BIN)/python
 
 openapi: $(VENV)/.installed-serve
 	$(BIN)/python -m service.openapi
+
+docs: $(VENV)/.installed-serve
+	$(BIN)/python docs/generate.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import PROGRAMS, check_feeds, for_feeds
+from .api import cached_program, check_feeds, for_feeds
 from .builder import GraphBuilder
 from .dtypes import is_floating
 from .errors import EngineError
@@ -246,7 +246,7 @@ class _Function:
         axes = tuple(sorted(self.in_axes.items()))
         key = (kind, self.graph.key, tuple(self.inputs), tuple(self.outputs), options, axes,
                self.size)
-        (seeds, plan), _ = PROGRAMS.get_or_make(key, lambda: self._plan(build))
+        (seeds, plan), _ = cached_program(key, lambda: self._plan(build))
         feeds = dict(self.feeds)
         feeds.update((s, v) for s, v in zip(seeds, seed_values, strict=False) if s)
         return plan.run(feeds)
@@ -275,16 +275,16 @@ def batch_size(feeds: Arrays, in_axes: Mapping[str, int]) -> int | None:
     for name, axis in in_axes.items():
         if name not in feeds:
             raise EngineError(f"in_axes names {name!r}, which is not a feed of the request",
-                              loc=("vmap", "in_axes", name))
+                              loc=("in_axes", name))
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise EngineError(f"in_axes[{name!r}] must be an int, got {axis!r}",
-                              loc=("vmap", "in_axes", name))
+                              loc=("in_axes", name))
         shape = np.shape(feeds[name])
         if not -len(shape) <= axis < len(shape):
             raise EngineError(f"in_axes[{name!r}] = {axis} is out of range for a feed of "
-                              f"shape {list(shape)}", loc=("vmap", "in_axes", name))
+                              f"shape {list(shape)}", loc=("in_axes", name))
         sizes[name] = shape[axis]
     if len(set(sizes.values())) > 1:
         raise EngineError(f"mapped feeds of different sizes {sizes}",
-                          loc=("vmap", "in_axes", sorted(sizes)[-1]))
+                          loc=("in_axes", sorted(sizes)[-1]))
     return next(iter(sizes.values())) if sizes else None

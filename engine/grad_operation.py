@@ -57,7 +57,7 @@ def grad_operation(graph: Graph, *, get_all: bool = False, get_by_list: bool = F
     the nodes ``sens_nodes`` names (API.md's ``{"node": NAME}``; None: a placeholder)."""
     if not (get_all or get_by_list) and not graph.inputs:
         raise EngineError("the network has no inputs to differentiate (set get_by_list to "
-                          "differentiate weights)", loc=("network", "inputs"))
+                          "differentiate weights)", loc=("graph", "inputs"))
     names = default_weights(graph) if weights is None else list(weights)
     for i, w in enumerate(names):
         node = graph.by_name.get(w) if isinstance(w, str) else None

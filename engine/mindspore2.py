@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import PROGRAMS, check_feeds, for_feeds
+from .api import cached_program, check_feeds, for_feeds
 from .autodiff import gradients
 from .errors import EngineError
 from .functional import InAxes, batch_size, example_shaped
@@ -82,7 +82,7 @@ def _grad(graph: Graph, args: Sequence[np.ndarray], grad_position: Position,
         batched, refs = vmap(result.graph, axes, size or 0, fetches)
         return Plan(batched, [refs[format_ref(r)] for r in fetches])
 
-    plan, _ = PROGRAMS.get_or_make(key, make)
+    plan, _ = cached_program(key, make)
     flat = plan.run(all_feeds)
     grads, values = flat[:len(xs)], flat[len(xs):]
     n = len(positions or ())

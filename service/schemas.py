@@ -1,9 +1,11 @@
 """The wire models of API.md (pydantic v2): graphs, both requests, their answers.
 
-Tensors stay raw JSON here (``Tensor`` is documented as the three forms but validated as
-any JSON value); ``codec.decode`` checks and converts each one in a single numpy step with
-its JSON path, so no model is ever made per element. Nodes are discriminated by ``op``
-(ignoring case and underscores, like the engine) into the three leaves and computing ops.
+pydantic judges the request envelope and gives the OpenAPI description. Two things it
+only describes: tensors (``Tensor`` is documented as the three forms but passed on as raw
+JSON; ``codec.decode`` checks and converts each one in a single numpy step with its JSON
+path) and graphs (``Graph`` fields are documented by ``GraphSpec`` and its node models
+but passed on as raw JSON; the engine's ``Graph.from_description`` is their one judge and
+names the node at fault).
 """
 from __future__ import annotations
 
@@ -13,10 +15,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
     WithJsonSchema,
+    WrapValidator,
     field_validator,
 )
 
@@ -110,25 +111,10 @@ class OpNode(Wire):
     attrs: dict[str, Any] = {}
 
 
-_LEAF_TAGS = {"placeholder": "~placeholder", "variable": "~variable", "parameter": "~variable",
-              "constant": "~constant"}
+Node = PlaceholderNode | VariableNode | ConstantNode | OpNode
 
 
-def _node_kind(v: Any) -> str:
-    op = v.get("op") if isinstance(v, dict) else getattr(v, "op", None)
-    if isinstance(op, str):
-        return _LEAF_TAGS.get(op.replace("_", "").lower(), "~op")
-    return "~op"
-
-
-Node = Annotated[
-    Annotated[PlaceholderNode, Tag("~placeholder")] | Annotated[VariableNode, Tag("~variable")]
-    | Annotated[ConstantNode, Tag("~constant")] | Annotated[OpNode, Tag("~op")],
-    Discriminator(_node_kind),
-]
-
-
-class GraphSpec(Wire):
+class GraphSpec(Wire):  # documents graphs; validating them is the engine's (see Graph)
     """A computation graph (API.md section 2)."""
 
     nodes: list[Node]
@@ -136,6 +122,9 @@ class GraphSpec(Wire):
                                      "default: the placeholders in node order.")
     outputs: Names | None = Field(None, description="Network outputs; default: the last node.")
 
+
+# A graph field: described by GraphSpec, passed on as the raw JSON the engine judges.
+Graph = Annotated[GraphSpec, WrapValidator(lambda raw, _: raw)]
 
 # -- requests -------------------------------------------------------------------------------
 
@@ -148,7 +137,7 @@ _AGGREGATIONS = {"default": "add_n", "add_n": "add_n", "0": "add_n",
 class GradientsRequest(Wire):
     """tf.gradients (API.md section 3)."""
 
-    graph: GraphSpec
+    graph: Graph
     feeds: dict[str, Tensor] = {}
     ys: Names
     xs: Names
@@ -191,7 +180,7 @@ class GradientsRequest(Wire):
 class GradOperationRequest(Wire):
     """MindSpore GradOperation (API.md section 4)."""
 
-    network: GraphSpec
+    network: Graph
     args: list[Tensor] = Field([], description="Aligned with the network's inputs.")
     get_all: bool = False
     get_by_list: bool = False
@@ -221,11 +210,3 @@ class GradOperationResponse(BaseModel):
     gradients: Annotated[Any, WithJsonSchema({
         "description": "MindSpore's structure: a tensor (neither flag), a list per input "
                        "or weight, or [[inputs...], [weights...]]."})]
-
-
-def without(model: type[Wire], field: str) -> type[Wire]:
-    """The same model with one field left unchecked (a cached graph is not re-validated)."""
-    from pydantic import create_model
-
-    return create_model(f"{model.__name__}Sans{field.title()}", __base__=model,
-                        **{field: (Any, ...)})

@@ -103,19 +103,19 @@ def vmap(graph: Graph, mapped: Mapping[str, int], size: int,
     fetches as given (``format_ref`` of a ref).
     """
     if size < 0:
-        raise EngineError(f"the batch size must be >= 0, got {size}", loc=("vmap",))
+        raise EngineError(f"the batch size must be >= 0, got {size}", loc=("size",))
     axes: dict[str, int] = {}
     for name, axis in mapped.items():
         node = graph.by_name.get(name)
         if node is None or node.op not in ("placeholder", "variable"):
             what = "not a node of the graph" if node is None else f"a {node.op}"
             raise EngineError(f"vmap maps leaves (placeholders, variables); {name!r} is {what}",
-                              node=name if node else None, loc=("vmap", "in_axes", name))
+                              node=name if node else None, loc=("mapped", name))
         rank = len(node.spec.shape)
         if not -rank - 1 <= axis <= rank:
             raise EngineError(f"in_axes[{name!r}] = {axis} is out of range for a tensor of "
                               f"rank {rank} batched to rank {rank + 1}", node=name,
-                              loc=("vmap", "in_axes", name))
+                              loc=("mapped", name))
         axes[name] = axis % (rank + 1)
     batched = _downstream(graph, set(axes))
     kept: list[Node] = []

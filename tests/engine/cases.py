@@ -1,4 +1,4 @@
-"""Run the recorded acceptance cases (``/work/shared/cases``) in-process, on the engine.
+"""Run the recorded acceptance cases (``tests/cases``) in-process, on the engine.
 
 A case's request is turned into engine calls the way the service does it: graph nodes'
 values, feeds, grad_ys, args and sens become numpy arrays of the dtype of the tensor they
@@ -8,10 +8,8 @@ are decoded. Answers are compared with the recorded gradients and the case's tol
 from __future__ import annotations
 
 import base64
-import json
 import math
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -35,22 +33,13 @@ from engine.dtypes import DEFAULT_DTYPE, canonical_dtype
 from engine.graph import LEAF_OPS
 from engine.ops import registry
 
-CASES_DIR = Path("/work/shared/cases/public")
+from ..case_files import iter_cases as iter_cases  # the op tests read the cases via here
+from ..case_files import load as load
+
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 UNCONNECTED = {"none": "none", "zero": "zero"}
 AGGREGATION = {None: "add_n", 0: "add_n", 1: "experimental_tree",
                2: "experimental_accumulate_n", "default": "add_n"}
-
-
-def load(name: str) -> list[dict[str, Any]]:
-    """The cases of one public file (``semantics_tf``, ``seed_examples``, ...)."""
-    data = json.loads((CASES_DIR / f"{name}.json").read_text())
-    return data if isinstance(data, list) else [data]
-
-
-def iter_cases(*names: str) -> Iterator[dict[str, Any]]:
-    for name in names:
-        yield from load(name)
 
 
 def _plain(v: Any) -> Any:

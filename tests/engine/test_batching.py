@@ -72,8 +72,8 @@ def test_a_fetch_of_shared_inputs_only_is_broadcast() -> None:
     assert "ew" in batched.by_name  # the shared node is kept once, under its name
 
 
-@pytest.mark.parametrize(("mapped", "loc"), [({"nope": 0}, ("vmap", "in_axes", "nope")),
-                                             ({"x": 2}, ("vmap", "in_axes", "x"))])
+@pytest.mark.parametrize(("mapped", "loc"), [({"nope": 0}, ("mapped", "nope")),
+                                             ({"x": 2}, ("mapped", "x"))])
 def test_bad_in_axes_name_the_leaf(mapped: dict[str, int], loc: tuple) -> None:
     from engine import Graph
 

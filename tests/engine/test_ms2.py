@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import EngineError, Graph, grad, value_and_grad
+from engine import EngineError, Graph, LimitError, grad, value_and_grad
 
 from .cases import load
 from .test_functional_cases import check_case
@@ -48,7 +48,7 @@ ARGS = [np.array([1.0, 2.0]), np.array([3.0, 4.0])]
 def test_refusals_name_the_field(kw: dict[str, Any], loc: tuple) -> None:
     with pytest.raises(EngineError) as info:
         grad(_net(), ARGS, has_aux=True, **kw)
-    assert info.value.loc == loc and info.value.status == 422
+    assert info.value.loc == loc and not isinstance(info.value, LimitError)
 
 
 def test_structure_and_values() -> None:

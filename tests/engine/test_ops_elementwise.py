@@ -134,4 +134,4 @@ def _forward(op: str, arrays, attrs) -> np.ndarray:
 def _value_and_grad(op: str, x: np.ndarray):
     graph, y, (name,) = one_op_graph(op, [x], {})
     out = compute_gradients(graph, {name: x}, [y], [name], return_values=True)
-    return out.values[y], out.gradients[0]
+    return out.values[0], out.gradients[0]

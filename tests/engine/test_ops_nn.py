@@ -3,19 +3,15 @@ VJPs for every op and attr form, Hessian-vector products through the internal gr
 ops, graph errors, and the recorded TensorFlow / PyTorch acceptance cases."""
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine import Graph, GraphError, compute_gradients, run
 
+from ..case_files import iter_cases
 from .gradcheck import check_second_order, check_vjp, rand
-
-CASES = Path("/work/shared/cases/public")
-
 
 # -- references, written the plain way (loops over output positions) ---------------------
 
@@ -342,14 +338,10 @@ def test_graph_errors_name_the_node(nodes, fragment, loc_tail):
 
 def _cases():
     out = []
-    for name in ("ops_sample", "semantics_tf"):
-        path = CASES / f"{name}.json"
-        if not path.exists():
-            continue
-        for case in json.loads(path.read_text()):
-            if any(k in case["id"] for k in ("conv2d", "max-pool", "avg-pool",
-                                              "softmax-cross-entropy")):
-                out.append(pytest.param(case, id=case["id"]))
+    for case in iter_cases("ops_sample", "semantics_tf"):
+        if any(k in case["id"] for k in ("conv2d", "max-pool", "avg-pool",
+                                          "softmax-cross-entropy")):
+            out.append(pytest.param(case, id=case["id"]))
     return out
 
 

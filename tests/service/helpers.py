@@ -1,7 +1,6 @@
 """Shared request builders and a subprocess server for the service tests."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -13,24 +12,13 @@ from typing import Any
 
 import httpx
 
+from ..case_files import load
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-CASES = SHARED / "cases"
-
-# The endpoints the service answers so far; cases of other endpoints (and of v2 features:
-# vmap, ONNX graphs, models) wait for them, as the brief asks of tests over the cases.
-SERVED = frozenset({"/gradients", "/grad-operation"})
-
-
-def served(case: dict) -> bool:
-    req = case["request"]
-    graph = req.get("graph") or req.get("network") or {}
-    return (case["endpoint"] in SERVED and not req.get("vmap") and "model" not in req
-            and isinstance(graph, dict) and "nodes" in graph)
 
 
 def seed_cases() -> list[dict[str, Any]]:
-    return json.loads((CASES / "public" / "seed_examples.json").read_text())
+    return load("seed_examples")
 
 
 def slow_request(size: int = 600, depth: int = 40) -> dict[str, Any]:

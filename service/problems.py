@@ -1,4 +1,5 @@
-"""RFC 9457 problem+json answers: one shape for every error the service gives.
+"""RFC 9457 problem+json answers: one shape for every error the service gives, and the
+one table that turns an engine refusal (in the engine's words) into one.
 
 Each answer has ``type``, ``title``, ``status``, ``detail`` and ``errors`` (``loc`` a JSON
 path from the top of the request, ``msg`` what is wrong there), plus ``node`` for a graph
@@ -6,18 +7,20 @@ error. No answer ever carries a traceback: an unexpected exception becomes a pla
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
+from engine import EngineError, LimitError
+
 PROBLEM_JSON = "application/problem+json"
 
 Loc = Sequence[str | int]
 
-# status -> (type slug, title); the slug names the kind of problem for clients to switch on
-KINDS: dict[str, tuple[int, str]] = {
+# problem type (the slug clients switch on) -> (status, title)
+PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "invalid-request": (422, "The request is not valid"),
     "invalid-graph": (422, "The graph is not valid"),
     "too-large": (413, "Over a size limit"),
@@ -50,27 +53,28 @@ class Problem(BaseModel):
 class ProblemError(Exception):
     """Raised anywhere in request handling; turned into a problem+json answer."""
 
-    def __init__(self, kind: str, detail: str, errors: Iterable[tuple[Loc, str]] = (),
+    def __init__(self, problem_type: str, detail: str, errors: Iterable[tuple[Loc, str]] = (),
                  *, node: str | None = None, status: int | None = None,
                  headers: dict[str, str] | None = None):
         super().__init__(detail)
         self.headers = headers or {}
-        self.kind = kind
-        self.status = status or KINDS[kind][0]
+        self.problem_type = problem_type
+        self.status = status or PROBLEM_TYPES[problem_type][0]
         self.detail = detail
         self.errors = [(list(loc), msg) for loc, msg in errors]
         self.node = node
 
     def body(self) -> bytes:
-        return problem_body(self.kind, self.detail, self.errors, node=self.node,
+        return problem_body(self.problem_type, self.detail, self.errors, node=self.node,
                             status=self.status)
 
 
-def problem_body(kind: str, detail: str, errors: Iterable[tuple[Loc, str]] = (), *,
+def problem_body(problem_type: str, detail: str, errors: Iterable[tuple[Loc, str]] = (), *,
                  node: str | None = None, status: int | None = None) -> bytes:
-    code, title = KINDS[kind]
+    code, title = PROBLEM_TYPES[problem_type]
     doc: dict[str, Any] = {
-        "type": f"urn:gradserve:problem:{kind}", "title": title, "status": status or code,
+        "type": f"urn:gradserve:problem:{problem_type}", "title": title,
+        "status": status or code,
         "detail": detail, "errors": [{"loc": list(loc), "msg": msg} for loc, msg in errors],
     }
     if node is not None:
@@ -88,3 +92,18 @@ def from_validation(exc: ValidationError, prefix: Loc) -> ProblemError:
     where = ".".join(str(p) for p in first_loc)
     more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
     return ProblemError("invalid-request", f"{where}: {first_msg}{more}", items)
+
+
+# -- engine refusals ------------------------------------------------------------------------
+
+def engine_problem(exc: EngineError, wire_paths: Mapping[str, Loc]) -> ProblemError:
+    """An engine refusal as a problem. ``exc.loc`` starts with an argument of the engine
+    function called; ``wire_paths`` says where each argument sits in the request (an
+    argument not listed is the body field of the same name). A limit is 413 (too-large);
+    a fault at a node or inside the graph's nodes is an invalid graph; else the request."""
+    arg, rest = (exc.loc[0], exc.loc[1:]) if exc.loc else (None, ())
+    prefix = ["body"] if arg is None else list(wire_paths.get(str(arg), ["body", arg]))
+    loc = [*prefix, *rest]
+    problem_type = "too-large" if isinstance(exc, LimitError) else (
+        "invalid-graph" if exc.node is not None or "nodes" in exc.loc else "invalid-request")
+    return ProblemError(problem_type, str(exc), [(loc, exc.message)], node=exc.node)
