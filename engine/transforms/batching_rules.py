@@ -15,8 +15,6 @@ import numpy as np
 from ..builder import Tensor
 from ..builder import ops as F
 from ..errors import EngineError
-from ..ops.linalg import _tensordot_contraction
-from ..ops.reduce import _axes as reduce_axes
 from ..ops.subscripts import LETTERS, resolve
 from ..shapes import is_static, normalize_axis
 from .vmap import RULES, BatchContext, broadcast_batch
@@ -77,6 +75,8 @@ def _same_shapes(ctx: BatchContext) -> Sequence[Tensor]:
 
 @rule("sum", "mean", "max", "min", "prod", "logsumexp")
 def _reduction(ctx: BatchContext) -> Sequence[Tensor]:
+    from ..ops.reduce import _axes as reduce_axes  # here: importing a family registers it
+
     axes = reduce_axes(ctx.attrs, ctx.rank(0))
     return ctx.same(ctx.inputs, axis=[a + 1 for a in axes])
 
@@ -313,6 +313,8 @@ def _einsum(ctx: BatchContext) -> Sequence[Tensor]:
 
 @rule("tensordot")
 def _tensordot(ctx: BatchContext) -> Sequence[Tensor]:
+    from ..ops.linalg import _tensordot_contraction
+
     con = _tensordot_contraction(ctx.attrs, [ctx.rank(0), ctx.rank(1)])
     return _batched_einsum(ctx, con.inputs, con.output)
 
