@@ -11,6 +11,7 @@ caches are per process: bound them with ``configure_caches``, read them with
 ``cache_stats``; ``LRUCache`` (with ``NODE_BUDGET``) is the same bounded cache for a
 caller's own (the service keeps built graphs in one).
 """
+from . import fn
 from .api import (
     NODE_BUDGET,
     GradientsOutput,
@@ -21,7 +22,7 @@ from .api import (
     run,
 )
 from .autodiff import Gradients, gradients
-from .builder import GraphBuilder, Tensor, ops
+from .builder import GraphBuilder, Tensor
 from .cache import LRUCache
 from .errors import ComputeError, EngineError, FeedError, GraphError, LimitError
 from .functional import evaluate, hessian, hvp, jacobian, jvp, vjp
@@ -35,6 +36,6 @@ __all__ = [
     "NODE_BUDGET", "ComputeError", "EngineError", "FeedError", "GradOperation", "Gradients",
     "GradientsOutput", "Graph", "GraphBuilder", "GraphError", "LRUCache", "LimitError", "Node",
     "Plan", "Tensor", "cache_stats", "compute_grad_operation", "compute_gradients",
-    "configure_caches", "evaluate", "grad", "grad_operation", "gradients", "hessian", "hvp",
-    "jacobian", "jvp", "ops", "run", "value_and_grad", "vjp", "vmap",
+    "configure_caches", "evaluate", "fn", "grad", "grad_operation", "gradients", "hessian",
+    "hvp", "jacobian", "jvp", "run", "value_and_grad", "vjp", "vmap",
 ]

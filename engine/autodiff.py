@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .builder import GraphBuilder, Tensor, sum_to
-from .builder import ops as F
+from . import fn as F
+from .builder import GraphBuilder, Tensor
 from .dtypes import is_floating
 from .errors import EngineError
 from .graph import Graph, Ref, format_ref
 from .ops import registry
-from .ops.rules import VJPContext
+from .ops.contexts import VJPContext
+from .ops.rules import sum_to
 from .shapes import fmt, is_static, same
 
 DIALECTS = ("tensorflow", "mindspore")

@@ -8,7 +8,7 @@ iterative, so a 100,000-node chain is as good as a short one.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -32,8 +32,15 @@ _NODE_FIELDS = {"name", "op", "inputs", "attrs", "shape", "dtype", "value", "ini
                 "trainable"}
 
 
-def parse_ref(text: str) -> Ref:
-    """``"name"`` is output 0 of node ``name``; ``"name:k"`` is its output k."""
+def parse_ref(text: str, names: Container[str] = ()) -> Ref:
+    """``"name"`` is output 0 of node ``name``; ``"name:k"`` is its output k.
+
+    A text that is itself one of ``names`` (the graph's node names) means that node's
+    output 0: an exact name wins over the ``name:k`` reading, so imported names such as
+    ``dense/BiasAdd:0`` (ONNX value names) mean themselves.
+    """
+    if text in names:
+        return text, 0
     head, sep, tail = text.rpartition(":")
     if sep and tail.isdigit() and head:
         return head, int(tail)
@@ -123,7 +130,9 @@ class Graph:
         if max_nodes is not None and len(nodes) > max_nodes:
             raise LimitError(f"the graph has {len(nodes)} nodes; the limit is {max_nodes}",
                              loc=("nodes",))
-        heads = [_read_head(i, d) for i, d in enumerate(nodes)]
+        names = {d["name"] for d in nodes
+                 if isinstance(d, Mapping) and isinstance(d.get("name"), str)}
+        heads = [_read_head(i, d, names) for i, d in enumerate(nodes)]
         order = _topological_order(heads)
         built: dict[str, Node] = {}
         ordered: list[Node] = []
@@ -152,11 +161,9 @@ class Graph:
         """A user's tensor name to a checked ref."""
         if not isinstance(text, str):
             raise GraphError(f"expected a node name, got {text!r}", loc=loc)
-        ref = parse_ref(text)
+        ref = parse_ref(text, self.by_name)
         node = self.by_name.get(ref[0])
         if node is None:
-            if text in self.by_name:
-                return text, 0
             raise GraphError(f"no node named {ref[0]!r} in the graph", node=ref[0], loc=loc)
         if ref[1] >= len(node.outputs):
             raise GraphError(
@@ -242,7 +249,7 @@ class _Head:
     inputs: tuple[Ref, ...]
 
 
-def _read_head(i: int, d: Any) -> _Head:
+def _read_head(i: int, d: Any, names: Container[str]) -> _Head:
     loc: tuple[str | int, ...] = ("nodes", i)
     if not isinstance(d, Mapping):
         raise GraphError("each node must be an object", loc=loc)
@@ -270,7 +277,7 @@ def _read_head(i: int, d: Any) -> _Head:
         if not isinstance(r, str) or not r:
             raise GraphError("each input must be a node name", node=name,
                              loc=(*loc, "inputs", j))
-        refs.append(parse_ref(r))
+        refs.append(parse_ref(r, names))
     n = len(refs)
     lo, hi = opdef.min_inputs, opdef.max_inputs
     if n < lo or (hi is not None and n > hi):
@@ -515,10 +522,8 @@ def _resolve_outputs(outputs: Sequence[str] | None, heads: list[_Head],
     for i, text in enumerate(outputs):
         if not isinstance(text, str):
             raise GraphError("each output must be a node name", loc=("outputs", i))
-        ref = parse_ref(text)
+        ref = parse_ref(text, built)
         node = built.get(ref[0])
-        if node is None and text in built:
-            ref, node = (text, 0), built[text]
         if node is None:
             raise GraphError(f"output {text!r} is not a node of the graph", loc=("outputs", i))
         if ref[1] >= len(node.outputs):

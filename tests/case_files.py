@@ -24,13 +24,14 @@ Case = dict[str, Any]
 Schema = Mapping[str, Any]
 
 
-def load(name: str) -> list[Case]:
-    """The cases of one file (``semantics_tf``, ``seed_examples``, ...)."""
-    data = json.loads((CASES_DIR / f"{name}.json").read_text())
+def load(name: str | Path) -> list[Case]:
+    """The cases of one file: a public one by name (``semantics_tf``, ...) or any by path."""
+    path = name if isinstance(name, Path) else CASES_DIR / f"{name}.json"
+    data = json.loads(path.read_text())
     return data if isinstance(data, list) else [data]
 
 
-def iter_cases(*names: str) -> Iterator[Case]:
+def iter_cases(*names: str | Path) -> Iterator[Case]:
     for name in names:
         yield from load(name)
 

@@ -4,7 +4,7 @@
 - ``vmap.vmap``: a graph written for one example, rewritten for a batch of them;
 - ``derivatives``: Jacobians and Hessians as graphs, built from the two above.
 """
-from .forward import JVPContext, Tangents, jvp
-from .vmap import BatchContext, vmap
+from .forward import Tangents, jvp
+from .vmap import LeadingContext, leading_rule, vmap
 
-__all__ = ["BatchContext", "JVPContext", "Tangents", "jvp", "vmap"]
+__all__ = ["LeadingContext", "Tangents", "jvp", "leading_rule", "vmap"]

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import fn as F
 from ..autodiff import gradients
 from ..builder import GraphBuilder, Tensor
-from ..builder import ops as F
 from ..dtypes import np_dtype
 from ..graph import Graph, Node, Ref, format_ref
 from ..shapes import is_static

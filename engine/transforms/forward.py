@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..builder import GraphBuilder, Tensor, sum_to
-from ..builder import ops as F
+from .. import fn as F
+from ..builder import GraphBuilder, Tensor
 from ..dtypes import is_floating
 from ..errors import EngineError
 from ..graph import Graph, Node, Ref, format_ref
 from ..ops import registry
-from ..ops.rules import VJPContext
+from ..ops.contexts import JVPContext, VJPContext
+from ..ops.rules import sum_to
 from ..shapes import fmt, is_static, same
 
 
@@ -39,51 +40,6 @@ class Tangents:
     @property
     def names(self) -> list[str | None]:
         return [None if t is None else format_ref(t) for t in self.tangents]
-
-
-class JVPContext:
-    """What an op's own ``jvp`` rule sees: input and output handles, the input tangents
-    (None where zero), attrs and dialect. It returns one tangent (or None) per output."""
-
-    __slots__ = ("attrs", "dialect", "inputs", "node", "outputs", "tangents")
-
-    def __init__(self, node: Node, inputs: Sequence[Tensor], outputs: Sequence[Tensor],
-                 tangents: Sequence[Tensor | None], dialect: str):
-        self.node = node
-        self.inputs = tuple(inputs)
-        self.outputs = tuple(outputs)
-        self.tangents = tuple(tangents)
-        self.attrs = node.attrs
-        self.dialect = dialect
-
-    @property
-    def a(self) -> Tensor:
-        return self.inputs[0]
-
-    @property
-    def b(self) -> Tensor:
-        return self.inputs[1]
-
-    @property
-    def out(self) -> Tensor:
-        return self.outputs[0]
-
-    @property
-    def da(self) -> Tensor | None:
-        """The first input's tangent (None: zero)."""
-        return self.tangents[0]
-
-    @property
-    def db(self) -> Tensor | None:
-        return self.tangents[1]
-
-    def apply(self, *inputs: Tensor, **attrs: Any) -> Any:
-        """This node's op on other inputs (the same attrs unless changed)."""
-        return inputs[0].builder.emit(self.node.op, list(inputs), {**self.attrs, **attrs})
-
-    @property
-    def tf(self) -> bool:
-        return self.dialect == "tensorflow"
 
 
 def jvp(graph: Graph, inputs: Sequence[str | Ref], tangents: Sequence[str | Ref | None],
@@ -134,9 +90,7 @@ def node_tangents(b: GraphBuilder, node: Node, in_tangents: Sequence[Tensor | No
     opdef = registry.get(node.op)
     in_h = [b.tensor(r) for r in node.inputs]
     out_h = [b.tensor((node.name, k)) for k in range(len(node.outputs))]
-    # ``jvp_rule``: the declared rule, or the op itself for a linear op (ops refactor);
-    # a bare ``jvp`` field where that is all an OpDef has
-    own = getattr(opdef, "jvp_rule", None) or getattr(opdef, "jvp", None)
+    own = opdef.jvp_rule  # declared, or for a linear op the op itself on the tangents
     if own is not None:
         return list(own(JVPContext(node, in_h, out_h, in_tangents, dialect)))
     if opdef.vjp is None:

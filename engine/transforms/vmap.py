@@ -6,9 +6,9 @@ every other node is rewritten by its op's batching rule, which sees its inputs w
 batch axis leading (or absent, for shared inputs) and emits ops that treat the whole
 batch at once. No node is ever repeated per example.
 
-A rule is the op's ``batch`` field when it declares one, else the rule registered for its
-name in ``batching_rules``. It takes a ``BatchContext`` and returns one tensor per output,
-each with the batch axis leading.
+A rule is the op's ``batch`` field when it declares one (it takes the ops' ``BatchContext``
+and answers the outputs and their batch axes), else the rule registered for its name in
+``batching_rules`` (batch axes leading in and out, see ``LeadingContext``).
 """
 from __future__ import annotations
 
@@ -19,18 +19,21 @@ from ..builder import GraphBuilder, Tensor
 from ..errors import EngineError
 from ..graph import Graph, Node, Ref, format_ref
 from ..ops import registry
+from ..ops.contexts import BatchContext
 from ..ops.registry import TensorSpec
 from ..shapes import fmt, is_static
 
-BatchRule = Callable[["BatchContext"], Sequence[Tensor]]
-RULES: dict[str, BatchRule] = {}  # filled by batching_rules, keyed by canonical op name
+LeadingRule = Callable[["LeadingContext"], Sequence[Tensor]]
+RULES: dict[str, LeadingRule] = {}  # filled by batching_rules, keyed by canonical op name
 
 
-class BatchContext:
-    """One node being batched: its inputs (batch axis leading where ``batched``), attrs,
-    the batch size, and the builder new nodes go into."""
+class LeadingContext:
+    """What a rule of ``batching_rules`` sees: the node's inputs with the batch axis
+    leading where ``batched`` (absent where shared), attrs, the batch size, and the
+    builder new nodes go into. It answers one output per node output, batch axis leading.
+    ``leading_rule`` turns such a rule into an op's ``batch`` rule."""
 
-    __slots__ = ("attrs", "b", "batched", "dialect", "inputs", "node", "outputs", "size")
+    __slots__ = ("attrs", "b", "batched", "inputs", "node", "size")
 
     def __init__(self, b: GraphBuilder, node: Node, inputs: Sequence[Tensor],
                  batched: Sequence[bool], size: int):
@@ -40,25 +43,6 @@ class BatchContext:
         self.batched = tuple(batched)
         self.attrs = node.attrs
         self.size = size
-        self.outputs = node.outputs  # what one example gives
-        self.dialect = "tensorflow"
-
-    @property
-    def axes(self) -> tuple[int | None, ...]:
-        """Each input's batch axis (None: shared), as an op's own ``batch`` rule reads it."""
-        return tuple(0 if b else None for b in self.batched)
-
-    def moved(self, k: int, to: int = 0) -> Tensor:
-        """Input k with its batch axis at ``to`` (a shared input as it is)."""
-        t = self.inputs[k]
-        if not self.batched[k] or to % t.ndim == 0:
-            return t
-        perm = list(range(1, t.ndim))
-        perm.insert(to % t.ndim, 0)
-        return self.b.emit("transpose", [t], {"perm": perm})
-
-    def apply(self, *inputs: Tensor, **attrs: Any) -> Any:
-        return self.b.emit(self.node.op, list(inputs), {**self.attrs, **attrs})
 
     def example_shape(self, i: int) -> tuple[int | None, ...]:
         """Input i's shape for one example (without the batch axis)."""
@@ -82,6 +66,20 @@ class BatchContext:
         """This node's op on new inputs, with some attrs changed; always a list of outputs."""
         out = self.b.emit(self.node.op, list(inputs), {**self.attrs, **changes})
         return list(out) if isinstance(out, tuple) else [out]
+
+
+def leading_rule(rule: LeadingRule) -> Callable[[BatchContext], Any]:
+    """A leading-axis rule as an op's ``batch`` rule: batch axes moved to the front first,
+    every output's batch axis 0."""
+
+    def batch(c: BatchContext) -> tuple[list[Tensor], list[int | None]]:
+        ins = [c.moved(k, 0) for k in range(len(c.inputs))]
+        batched = [axis is not None for axis in c.axes]
+        b = next(t for t, on in zip(ins, batched, strict=True) if on).builder
+        outs = list(rule(LeadingContext(b, c.node, ins, batched, c.size)))
+        return outs, [0] * len(outs)
+
+    return batch
 
 
 def broadcast_batch(t: Tensor, size: int) -> Tensor:
@@ -138,13 +136,14 @@ def vmap(graph: Graph, mapped: Mapping[str, int], size: int,
     for node in graph.nodes:
         if node.name not in batched or node.name in axes:
             continue
-        own = getattr(registry.get(node.op), "batch", None)
-        rule = own or RULES.get(node.op)
+        rule = registry.get(node.op).batch
+        if rule is None and node.op in RULES:
+            rule = leading_rule(RULES[node.op])
         if rule is None:
             raise EngineError(f"vmap: op {node.op} has no batching rule yet", node=node.name)
         ins = [env.get(r) or b.tensor(r) for r in node.inputs]
-        answer = rule(BatchContext(b, node, ins, [r in env for r in node.inputs], size))
-        outs = _leading(answer, size) if own else list(answer)
+        axes = [0 if r in env else None for r in node.inputs]
+        outs = _leading(rule(BatchContext(node, ins, node.outputs, axes, size)), size)
         for k, (out, spec) in enumerate(zip(outs, node.outputs, strict=True)):
             _check_rule(node, k, out, spec, size)
             env[(node.name, k)] = out

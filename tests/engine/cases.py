@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine import (
+    EngineError,
     FeedError,
     Graph,
     compute_grad_operation,
@@ -102,7 +103,11 @@ def _option(table: Mapping[Any, str], v: Any) -> Any:
     return table.get(key, key)
 
 
-def run_gradients(req: Mapping[str, Any]) -> list[np.ndarray | None]:
+def run_gradients(req: Mapping[str, Any], then: Mapping[str, Any] | None = None
+                  ) -> list[np.ndarray | None]:
+    """tf.gradients of a request; with ``then`` (a second request whose ``ys`` entries
+    ``{"gradient": k}`` name the k-th returned gradient node), the gradients of those
+    gradients, taken on the returned graph as a client posting it back would."""
     graph = graph_of(req["graph"])
     feeds = {k: tensor(v, dtype_of(graph, k)) for k, v in (req.get("feeds") or {}).items()}
     ys, xs = _names(req["ys"]), _names(req["xs"])
@@ -117,8 +122,20 @@ def run_gradients(req: Mapping[str, Any]) -> list[np.ndarray | None]:
         graph, feeds, ys, xs, grad_ys,
         stop_gradients=req.get("stop_gradients") or [],
         unconnected=_option(UNCONNECTED, req.get("unconnected_gradients", "none")),
-        aggregation=aggregation, dialect="tensorflow")
-    return out.gradients
+        aggregation=aggregation, dialect="tensorflow", return_graph=then is not None)
+    if then is None:
+        return out.gradients
+    assert out.graph is not None and out.gradient_nodes is not None
+    ys2 = [out.gradient_nodes[y["gradient"]] for y in then["ys"]]
+    if any(y is None for y in ys2):
+        raise EngineError("a gradient to differentiate again is unconnected (null)",
+                          loc=("then", "ys"))
+    seeds = [None if g is None else tensor(g, dtype_of(out.graph, str(y)))
+             for g, y in zip(then.get("grad_ys") or [None] * len(ys2), ys2, strict=True)]
+    return compute_gradients(
+        out.graph, feeds, [str(y) for y in ys2], _names(then["xs"]), seeds,
+        unconnected=_option(UNCONNECTED, then.get("unconnected_gradients", "none")),
+        dialect="tensorflow").gradients
 
 
 def run_grad_operation(req: Mapping[str, Any]) -> Any:
@@ -183,7 +200,8 @@ def run_case(case: Mapping[str, Any]) -> Any:
     answer object of a section 6 or 7 endpoint."""
     req, endpoint = case["request"], case["endpoint"]
     if endpoint == "/gradients":
-        return run_vmapped_gradients(req) if req.get("vmap") else run_gradients(req)
+        return run_vmapped_gradients(req) if req.get("vmap") else run_gradients(
+            req, case.get("then"))
     if endpoint == "/grad-operation":
         return run_grad_operation(req)
     if endpoint in FUNCTIONAL:
