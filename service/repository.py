@@ -64,7 +64,8 @@ LOADERS: dict[str, Callable[[bytes], Description]] = {
     "graph.json": _graph_json,
     "model.onnx": _onnx,
 }
-MEDIA_TYPES = {"application/json": "graph.json", "application/onnx": "model.onnx"}
+MEDIA_TYPES = {"application/json": "graph.json", "application/onnx": "model.onnx",
+               "application/octet-stream": "model.onnx"}
 
 
 def _tensor(name: str, graph: Graph) -> dict[str, Any]:

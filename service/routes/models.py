@@ -73,10 +73,14 @@ async def get_model(request: Request, name: str) -> ModelInfo:
                        422: {"description": "The model does not build."}},
             openapi_extra={"requestBody": {"required": True, "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/GraphSpec"}},
-                "application/onnx": {"schema": {"type": "string", "format": "binary"}}}}})
+                # ONNX has no registered media type: application/onnx (what API.md names)
+                # or application/octet-stream, which OpenAPI client generators understand
+                "application/octet-stream": {"schema": {"type": "string",
+                                                        "format": "binary"}}}}})
 async def put_model(request: Request, name: str) -> JSONResponse:
     """A graph as JSON (with inputs and outputs), or ONNX bytes with Content-Type
-    application/onnx. Changes this process's in-memory models, seen by every worker."""
+    application/onnx (or application/octet-stream). Changes this process's in-memory
+    models, seen by every worker."""
     _may_write(request)
     media = request.headers.get("content-type", "application/json").split(";")[0].strip()
     source = MEDIA_TYPES.get(media.lower())

@@ -255,9 +255,10 @@ def test_a_bad_upload_is_refused_and_changes_nothing() -> None:
         r = httpx.put(f"{s.url}/models/bad", content=b"x", headers={
             "content-type": "text/plain"})
         assert r.status_code == 415
-        r = httpx.put(f"{s.url}/models/bad", content=b"not a protobuf", headers={
-            "content-type": "application/onnx"})
-        assert r.status_code == 422 and "protobuf" in r.json()["detail"], r.text
+        for media in ("application/onnx", "application/octet-stream"):
+            r = httpx.put(f"{s.url}/models/bad", content=b"not a protobuf",
+                          headers={"content-type": media})
+            assert r.status_code == 422 and "protobuf" in r.json()["detail"], r.text
         assert httpx.get(f"{s.url}/models").json() == []
     finally:
         s.stop()
