@@ -15,12 +15,15 @@ $(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# the dev setup also installs the Python client (client/, its own distribution)
+$(VENV)/.installed-dev: pyproject.toml client/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./client
 	touch $@
 
+MODELS ?= examples/models
+
 serve: $(VENV)/.installed-serve
-	$(BIN)/python -m service --host $(HOST) --port $(PORT)
+	$(BIN)/python -m service --host $(HOST) --port $(PORT) --model-repository $(MODELS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,6 +1,8 @@
 """Gradserve's engine: a numpy-only graph IR, op catalogue and reverse-mode autodiff.
 
     from engine import Graph, gradients, grad_operation, run, compute_gradients
+    from engine import jvp, vjp, jacobian, hessian, hvp, vmap, evaluate   # JAX-style
+    from engine import grad, value_and_grad                              # MindSpore 2.x
 
 Nothing here knows of HTTP or JSON: graphs come in as plain descriptions (or are built
 with ``GraphBuilder``), arrays go in and out as numpy arrays, and refusals are
@@ -23,13 +25,17 @@ from .autodiff import Gradients, gradients
 from .builder import GraphBuilder, Tensor
 from .cache import LRUCache
 from .errors import ComputeError, EngineError, FeedError, GraphError, LimitError
+from .functional import evaluate, hessian, hvp, jacobian, jvp, vjp
 from .grad_operation import GradOperation, grad_operation
 from .graph import Graph, Node
+from .mindspore2 import grad, value_and_grad
 from .plan import Plan
+from .transforms import vmap
 
 __all__ = [
     "NODE_BUDGET", "ComputeError", "EngineError", "FeedError", "GradOperation", "Gradients",
     "GradientsOutput", "Graph", "GraphBuilder", "GraphError", "LRUCache", "LimitError", "Node",
     "Plan", "Tensor", "cache_stats", "compute_grad_operation", "compute_gradients",
-    "configure_caches", "fn", "grad_operation", "gradients", "run",
+    "configure_caches", "evaluate", "fn", "grad", "grad_operation", "gradients", "hessian",
+    "hvp", "jacobian", "jvp", "run", "value_and_grad", "vjp", "vmap",
 ]

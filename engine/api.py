@@ -39,6 +39,12 @@ _DYNAMIC: LRUCache[tuple[str, ...]] = LRUCache(256)
 _CACHES = {"programs": _PROGRAMS, "specialized": _SPECIALIZED, "dynamic": _DYNAMIC}
 
 
+def cached_program(key: Any, make: Any) -> tuple[Any, bool]:
+    """The program cache, for the engine's other evaluated entry points (functional,
+    mindspore2): ``make()`` once per key; an entry is a Plan or a tuple (..., Plan)."""
+    return _PROGRAMS.get_or_make(key, make)
+
+
 def configure_caches(*, programs: int | None = None, clear: bool = False) -> None:
     """Bound the number of cached programs (differentiated, planned graphs; 0 disables
     caching), and/or drop everything cached."""
@@ -122,7 +128,7 @@ def compute_gradients(
     feeds: Mapping[str, Any],
     ys: Sequence[str | Ref] | str,
     xs: Sequence[str] | str,
-    grad_ys: Sequence[np.ndarray | None] | None = None,
+    grad_ys: Sequence[np.ndarray | str | None] | None = None,
     stop_gradients: Sequence[str] = (),
     unconnected: str = "none",
     aggregation: str = "add_n",
@@ -140,6 +146,8 @@ def compute_gradients(
     A graph with unknown dimensions is first specialized to the fed shapes (so every y
     has a static shape and each grad_y is checked against it exactly, before anything
     runs); with ``max_elements`` every inferred tensor is checked against the limit too.
+    A grad_y given as a string names a node of the graph as the seed (API.md's
+    ``{"node": NAME}``), so the gradient depends on that node.
     """
     y_refs = graph.resolve_all(ys, "ys")
     xs = (xs,) if isinstance(xs, str) else tuple(xs)
@@ -152,14 +160,14 @@ def compute_gradients(
         program, hit = _make_program(graph, y_refs, xs, grad_ys, options, return_values,
                                      bake=True), False
     else:
-        key = ("gradients", graph.key, y_refs, xs, tuple(g is not None for g in grad_ys),
+        key = ("gradients", graph.key, y_refs, xs, tuple(_seed_key(g) for g in grad_ys),
                tuple(stop_gradients), unconnected, aggregation, dialect, name, return_values)
         program, hit = _PROGRAMS.get_or_make(
             key, lambda: _make_program(graph, y_refs, xs, grad_ys, options, return_values))
     all_feeds = feeds
     for i, (ref, seed, gy) in enumerate(zip(program.y_refs, program.seeds, grad_ys,
                                             strict=True)):
-        if gy is not None:
+        if gy is not None and not isinstance(gy, str):
             _check_seed(graph, ref, gy, ("grad_ys", i))
             if seed is not None:
                 all_feeds = all_feeds if all_feeds is not feeds else dict(feeds)
@@ -176,6 +184,17 @@ def compute_gradients(
     return out
 
 
+def _seed_key(seed: Any) -> Any:
+    """What of a seed shapes the program: a node's name, or whether a value is given."""
+    return seed if isinstance(seed, str) else seed is not None
+
+
+def _check_seed_node(graph: Graph, ref: Ref, name: str, loc: tuple[str | int, ...]) -> None:
+    """A seed named as a node of the graph: it must exist and match its tensor exactly."""
+    spec = graph.spec(graph.resolve(name, loc=loc))
+    _check_seed(graph, ref, np.broadcast_to(np.zeros((), spec.dtype), spec.shape), loc)
+
+
 def _check_seed(graph: Graph, ref: Ref, value: np.ndarray, loc: tuple[str | int, ...]) -> None:
     spec = graph.spec(ref)
     if value.dtype.name != spec.dtype or not compatible(value.shape, spec.shape):
@@ -187,7 +206,7 @@ def _check_seed(graph: Graph, ref: Ref, value: np.ndarray, loc: tuple[str | int,
 
 
 def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
-                  grad_ys: Sequence[np.ndarray | None], options: dict[str, Any],
+                  grad_ys: Sequence[np.ndarray | str | None], options: dict[str, Any],
                   return_values: bool, bake: bool = False) -> _Program:
     """Differentiate and plan once. Given grad_ys become placeholders (or, when the graph
     is to be returned, constants baked in, so that posting it back needs no extra feed)."""
@@ -196,13 +215,13 @@ def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
     seeds: list[str | None] = []
     seed_refs: list[Ref | None] = []
     for i, (ref, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
-        if gy is None:
+        if gy is None or isinstance(gy, str):
             seeds.append(None)
-            seed_refs.append(None)
+            seed_refs.append(None if gy is None else graph.resolve(gy, loc=("grad_ys", i)))
             continue
-        spec = graph.spec(ref)
-        t = (b.constant(gy, spec.dtype, name=f"{name}/grad_ys_{i}") if bake
-             else b.placeholder(f"{name}/grad_ys_{i}", spec.shape, spec.dtype))
+        spec, seed = graph.spec(ref), b.unused(f"{name}/grad_ys_{i}")
+        t = (b.constant(gy, spec.dtype, name=seed) if bake
+             else b.placeholder(seed, spec.shape, spec.dtype))
         seeds.append(None if bake else t.name)
         seed_refs.append(t.ref)
     seeded = b.finish()
@@ -221,12 +240,13 @@ def compute_grad_operation(
     get_all: bool = False,
     get_by_list: bool = False,
     sens_param: bool = False,
-    sens: Sequence[np.ndarray] | None = None,
+    sens: Sequence[np.ndarray | str] | None = None,
     weights: Sequence[str] | None = None,
     feeds: Mapping[str, Any] | None = None,
     max_elements: int | None = None,
 ) -> tuple[Any, bool]:
-    """GradOperation evaluated: MindSpore's nesting of arrays, and whether it was cached."""
+    """GradOperation evaluated: MindSpore's nesting of arrays, and whether it was cached.
+    A ``sens`` entry given as a string names a node of the network as that seed."""
     if len(args) != len(graph.inputs):
         raise EngineError(f"the network takes {len(graph.inputs)} input(s) "
                           f"({', '.join(graph.inputs) or 'none'}); got {len(args)} args",
@@ -248,12 +268,17 @@ def compute_grad_operation(
             raise EngineError(f"the network has {len(graph.outputs)} output(s); got "
                               f"{len(sens)} sens", loc=("sens",))
         for i, (ref, s) in enumerate(zip(graph.outputs, sens, strict=True)):
-            _check_seed(graph, ref, s, ("sens", i) if len(sens) > 1 else ("sens",))
+            where = ("sens", i) if len(sens) > 1 else ("sens",)
+            if isinstance(s, str):
+                _check_seed_node(graph, ref, s, where)
+            else:
+                _check_seed(graph, ref, s, where)
+    nodes = tuple(s if isinstance(s, str) else None for s in sens or ()) or None
     key = ("grad_operation", graph.key, get_all, get_by_list, sens_param,
-           None if weights is None else tuple(weights))
+           None if weights is None else tuple(weights), nodes)
     (go, plan), hit = _PROGRAMS.get_or_make(key, lambda: _plan_grad_operation(
-        graph, get_all, get_by_list, sens_param, weights))
-    all_feeds.update(zip(go.sens_names, sens or (), strict=False))
+        graph, get_all, get_by_list, sens_param, weights, nodes))
+    all_feeds.update((n, s) for n, s in zip(go.sens_names, sens or (), strict=False) if n)
     try:
         flat = plan.run(all_feeds)
     except FeedError as exc:
@@ -269,7 +294,9 @@ def _as_arg_error(graph: Graph, exc: FeedError) -> FeedError:
 
 
 def _plan_grad_operation(graph: Graph, get_all: bool, get_by_list: bool, sens_param: bool,
-                         weights: Sequence[str] | None) -> tuple[GradOperation, Plan]:
+                         weights: Sequence[str] | None,
+                         sens_nodes: Sequence[str | None] | None = None
+                         ) -> tuple[GradOperation, Plan]:
     go = grad_operation(graph, get_all=get_all, get_by_list=get_by_list,
-                        sens_param=sens_param, weights=weights)
+                        sens_param=sens_param, weights=weights, sens_nodes=sens_nodes)
     return go, Plan(go.graph, go.grads)

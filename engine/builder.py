@@ -121,6 +121,15 @@ class GraphBuilder:
                 self._taken.add(name)
                 return name
 
+    def unused(self, name: str) -> str:
+        """``name``, or ``name_1``, ``name_2``, ... when a node has it already (a returned
+        gradient graph posted back holds the nodes an earlier differentiation named)."""
+        candidate, k = name, 0
+        while candidate in self._taken:
+            k += 1
+            candidate = f"{name}_{k}"
+        return candidate
+
     def _claim(self, name: str) -> str:
         if name in self._taken:
             raise ValueError(f"a node named {name!r} exists already")

@@ -3,8 +3,10 @@ the OpenAPI description all read, so a new endpoint is one entry here and one ha
 
 An entry says where it is served (``path``), what it takes and answers (pydantic models:
 the request's validation and both models' OpenAPI schemas), what a worker runs
-(``handler``, in ``handlers.py``), a real request for the docs' "Try it out", and where
-the engine's arguments sit in the request (``wire_paths``: the engine names its faults by
+(``handler``, in ``handlers.py``), a real request for the docs' "Try it out" with its
+documented answer (both in the OpenAPI description; the tests post the request, through
+the app and through a generated client, and expect that answer), and where the engine's
+arguments sit in the request (``wire_paths``: the engine names its faults by
 argument; an argument not listed is the body field of the same name).
 """
 from __future__ import annotations
@@ -40,6 +42,8 @@ class Endpoint:
     example: dict[str, Any]
     wire_paths: Mapping[str, Loc] = field(default_factory=dict)
     tags: tuple[str, ...] = ("gradients",)
+    # What the example answers, as documented; the tests expect it, so give every entry one.
+    answer: dict[str, Any] | None = field(default=None, kw_only=True)
 
 
 _README_TF = {
@@ -67,11 +71,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "The total derivative of the sum of `ys` with respect to each of `xs` "
              "(API.md §3).", _README_TF,
              {"graph": ("body", "graph"), "unconnected": ("body", "unconnected_gradients"),
-              "aggregation": ("body", "aggregation_method")}),
+              "aggregation": ("body", "aggregation_method")},
+             answer={"gradients": [[2.0, 2.0, 3.0], [2.0, 2.0, 3.0], [5.0, 4.0, 7.0],
+                                   [3.0, 2.0, 4.0]]}),
     Endpoint("/grad-operation", "grad_operation", GradOperationRequest, GradOperationResponse,
              handlers.grad_operation, "MindSpore GradOperation of a network",
              "Gradients with MindSpore's get_all / get_by_list / sens_param structure "
-             "(API.md §4).", _README_MS, {"graph": ("body", "network")}),
+             "(API.md §4).", _README_MS, {"graph": ("body", "network")},
+             answer={"gradients": [[1.4100001, 1.5999999, 6.6], [1.4100001, 1.5999999, 6.6]]}),
 )
 BY_PATH: dict[str, Endpoint] = {e.path: e for e in ENDPOINTS}
 BY_NAME: dict[str, Endpoint] = {e.name: e for e in ENDPOINTS}

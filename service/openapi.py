@@ -57,8 +57,11 @@ def describe(app: FastAPI) -> dict[str, Any]:
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
     """One compute endpoint as an OpenAPI operation (ids spelled as FastAPI spells them)."""
     problem = {"schema": {"$ref": _REF.format(model=Problem.__name__)}}
-    responses: dict[str, Any] = {"200": {"description": "Gradients.", "content": {
-        "application/json": {"schema": {"$ref": _REF.format(model=endpoint.response.__name__)}}}}}
+    answer: dict[str, Any] = {"schema": {"$ref": _REF.format(model=endpoint.response.__name__)}}
+    if endpoint.answer is not None:
+        answer["example"] = endpoint.answer
+    responses: dict[str, Any] = {"200": {"description": "Gradients.",
+                                         "content": {"application/json": answer}}}
     for status, text in _PROBLEMS.items():
         responses[str(status)] = {"description": text, "content": {PROBLEM_JSON: problem}}
     return {

@@ -14,7 +14,22 @@ from typing import Any
 
 import numpy as np
 
-from engine import EngineError, FeedError, Graph, compute_grad_operation, compute_gradients
+from engine import (
+    EngineError,
+    FeedError,
+    Graph,
+    compute_grad_operation,
+    compute_gradients,
+    evaluate,
+    grad,
+    gradients,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 from engine.dtypes import DEFAULT_DTYPE, canonical_dtype
 from engine.graph import LEAF_OPS
 from engine.ops import registry
@@ -141,14 +156,59 @@ def run_grad_operation(req: Mapping[str, Any]) -> Any:
     return result
 
 
+FUNCTIONAL = {"/evaluate": (evaluate, None), "/jvp": (jvp, "tangents"),
+              "/vjp": (vjp, "cotangents"), "/jacobian": (jacobian, None),
+              "/hessian": (hessian, None), "/hvp": (hvp, "vectors")}
+MS2 = {"/grad": grad, "/value-and-grad": value_and_grad}
+
+
+def run_functional(endpoint: str, req: Mapping[str, Any]) -> dict[str, Any]:
+    """An API.md section 6 request on the engine: its answer object, arrays as leaves."""
+    graph = graph_of(req["graph"])
+    feeds = {k: tensor(v, dtype_of(graph, k)) for k, v in (req.get("feeds") or {}).items()}
+    fn, seeds_field = FUNCTIONAL[endpoint]
+    kw: dict[str, Any] = {k: req[k] for k in ("inputs", "outputs", "batched", "mode",
+                                               "dialect") if k in req}
+    if req.get("vmap"):
+        kw["in_axes"] = req["vmap"]["in_axes"]
+    if seeds_field is None:
+        return fn(graph, feeds, **kw)
+    seeds = {k: tensor(v, dtype_of(graph, k)) for k, v in req[seeds_field].items()}
+    return fn(graph, feeds, seeds, **kw)
+
+
+def run_vmapped_gradients(req: Mapping[str, Any]) -> list[np.ndarray]:
+    """/gradients with ``vmap``: the gradient graph evaluated over the mapped feeds."""
+    graph = graph_of(req["graph"])
+    feeds = {k: tensor(v, dtype_of(graph, k)) for k, v in (req.get("feeds") or {}).items()}
+    g = gradients(graph, _names(req["ys"]), _names(req["xs"]), unconnected="zero")
+    names = [n for n in g.names if n is not None]
+    values = evaluate(g.graph, feeds, names, in_axes=req["vmap"]["in_axes"])["values"]
+    return [values[n] for n in names]
+
+
+def run_ms2(endpoint: str, req: Mapping[str, Any]) -> dict[str, Any]:
+    graph = graph_of(req["network"])
+    args = [tensor(a, dtype_of(graph, graph.inputs[i]) if i < len(graph.inputs) else None)
+            for i, a in enumerate(req.get("args") or [])]
+    kw = {k: req[k] for k in ("grad_position", "weights", "has_aux", "return_ids") if k in req}
+    return MS2[endpoint](graph, args, **kw)
+
+
 def run_case(case: Mapping[str, Any]) -> Any:
-    """The engine's answer to a case: gradients as nested arrays (None where null)."""
-    req = case["request"]
-    if case["endpoint"] == "/gradients":
-        return run_gradients(req, case.get("then"))
-    if case["endpoint"] == "/grad-operation":
+    """The engine's answer to a case: gradients as nested arrays (None where null), or the
+    answer object of a section 6 or 7 endpoint."""
+    req, endpoint = case["request"], case["endpoint"]
+    if endpoint == "/gradients":
+        return run_vmapped_gradients(req) if req.get("vmap") else run_gradients(
+            req, case.get("then"))
+    if endpoint == "/grad-operation":
         return run_grad_operation(req)
-    raise ValueError(f"unknown endpoint {case['endpoint']!r}")
+    if endpoint in FUNCTIONAL:
+        return run_functional(endpoint, req)
+    if endpoint in MS2:
+        return run_ms2(endpoint, req)
+    raise ValueError(f"unknown endpoint {endpoint!r}")
 
 
 def compare(got: Any, want: Any, rtol: float, atol: float, path: str = "gradients") -> None:
@@ -157,6 +217,16 @@ def compare(got: Any, want: Any, rtol: float, atol: float, path: str = "gradient
         assert got is None, f"{path}: expected null, got {got!r}"
         return
     assert got is not None, f"{path}: expected a value, got null"
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and list(got) == list(want), \
+            f"{path}: keys {list(got) if isinstance(got, dict) else got!r}, expected {list(want)}"
+        for k, w in want.items():
+            compare(got[k], w, rtol, atol, f"{path}.{k}")
+        return
+    if isinstance(want, (str, int)) and not isinstance(want, bool) and not isinstance(
+            got, np.ndarray):  # an id of return_ids: a position or a weight's name
+        assert got == want, f"{path}: id {got!r}, expected {want!r}"
+        return
     if isinstance(got, (list, tuple)):
         assert isinstance(want, list) and len(got) == len(want), \
             f"{path}: expected {want!r}, got a list of {len(got)}"
