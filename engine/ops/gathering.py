@@ -137,8 +137,15 @@ def _gather_grad_kernel(attrs, specs):
     return run
 
 
+def _gather_grad_batch(c: BatchContext):
+    """As gather's: the batch axis becomes one more batch dimension of all three."""
+    g, indices, like = (batched_first(c, k) for k in range(3))
+    axis, bd = _batch_dims(c.attrs, like.ndim - 1, indices.ndim - 1)
+    return [c.apply(g, indices, like, axis=axis + 1, batch_dims=bd + 1)], [0]
+
+
 defop("gather_grad", inputs=3,
-      infer=shaped_like(2),
+      infer=shaped_like(2), batch=_gather_grad_batch,
       forward=_gather_grad_kernel, attrs=_GATHER_ATTRS,
       linear=(0,), transpose=lambda c: [fn.gather(c.g, c.b, **c.attrs), None, None],
       doc="Internal (gather's VJP): g added into zeros shaped like the third input at the "

@@ -137,9 +137,36 @@ def _softmax_xent_vjp(c: VJPContext):
     return [d_labels, d_logits]
 
 
+def _softmax_xent_jvp(c: JVPContext):
+    """Forward mode gives the true derivative (JAX's; recorded: sample-jvp-softmax-cross-
+    entropy): d loss = <softmax sum(labels) - labels, d logits> - <log_softmax, d labels>,
+    d backprop = the softmax's JVP of d logits - d labels."""
+    labels, logits = c.a, c.b
+    axis = _axis(c.attrs, logits.ndim)
+    d_labels, d_logits = c.tangents
+    loss, backprop = [], []
+    if d_logits is not None:
+        s = fn.softmax(logits, axis=axis)
+        mass = fn.sum(labels, axis=[axis], keepdims=True)
+        loss.append(fn.sum((s * mass - labels) * d_logits, axis=[axis]))
+        backprop.append(_softmax_vjp_of(d_logits, logits, axis))  # symmetric Jacobian
+    if d_labels is not None:
+        loss.append(-fn.sum(fn.log_softmax(logits, axis=axis) * d_labels, axis=[axis]))
+        backprop.append(-d_labels)
+    return [_total(loss), _total(backprop)]
+
+
+def _total(terms):
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
 defop("softmax_cross_entropy_with_logits",
       aliases=("SoftmaxCrossEntropyWithLogits", "softmax_cross_entropy_with_logits_v2"),
       inputs=2, infer=_softmax_xent_infer, forward=_softmax_xent, vjp=_softmax_xent_vjp,
+      jvp=_softmax_xent_jvp,
       attrs=AXIS_ATTR, multi_output=True,
       doc="Inputs labels, logits (same shape). Output 0 (the node's name) is the loss, "
           "without ``axis``; output 1 (``name:1``) is the kernels' second output, the "

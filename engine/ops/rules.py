@@ -49,7 +49,7 @@ def broadcasting_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
     """Batching of a broadcasting op: each batched input's batch axis goes first, with
     size-1 axes after it up to the example's output rank, so numpy's right-aligned
     broadcasting pairs the example axes as before; unbatched inputs stay as they are."""
-    rank = c.outputs[0].ndim
+    rank = len(c.outputs[0].shape)  # one example's output (a spec or a handle)
     args = []
     for k, t in enumerate(c.inputs):
         if c.axes[k] is None:
