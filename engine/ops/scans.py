@@ -31,7 +31,7 @@ def _scan(step: Any, identity: float):
             if reverse:
                 x = np.flip(x, axis)
             out = step(x, axis=axis, dtype=x.dtype)
-            if exclusive:
+            if exclusive and out.shape[axis]:
                 first = np.full_like(np.take(out, [0], axis=axis), identity)
                 out = np.concatenate([first, np.delete(out, -1, axis=axis)], axis=axis)
             return np.flip(out, axis) if reverse else out

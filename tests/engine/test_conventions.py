@@ -1,4 +1,4 @@
-"""OPS.md's "Gradient conventions at the awkward points", every row, in both dialects.
+"""The conventions table (OPS.md, docs/ops.md), row by row, in both dialects.
 
 Each expected value below is derived from the table's rule by hand, not recorded from the
 engine. (The recorded acceptance cases run in-process in ``test_recorded_cases.py``; the
@@ -341,3 +341,61 @@ def test_relu6_second_derivative_is_connected_zeros() -> None:
     assert first.graph is not None and first.gradient_nodes is not None
     (second,) = compute_gradients(first.graph, feeds, [first.gradient_nodes[0]], ["x"]).gradients
     np.testing.assert_array_equal(second, np.zeros(5))
+
+
+# -- the v2 ops' rows (recorded in both libraries: tests/peers/cases/v2_ops_*.json) ------------
+
+def _three(op: str, t: list[float], lo: float, hi: float, dialect: str) -> list[Any]:
+    nodes = [_ph("t", len(t)), {"name": "lo", "op": "placeholder", "shape": []},
+             {"name": "hi", "op": "placeholder", "shape": []},
+             {"name": "c", "op": op, "inputs": ["t", "lo", "hi"]}]
+    return _grads(nodes, {"t": t, "lo": lo, "hi": hi}, "c", ["t", "lo", "hi"], dialect)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_clip_by_value_at_its_bounds(dialect: str) -> None:
+    dt, dlo, dhi = _three("clip_by_value", [-1.0, 0.0, 0.5, 1.0, 2.0], 0.0, 1.0, dialect)
+    if dialect == "tensorflow":  # t gets it on [lo, hi]; a bound only strictly beyond it
+        _eq(dt, [0, 1, 1, 1, 0])
+        _eq([dlo, dhi], [1, 1])
+    else:  # minimum(maximum(t, lo), hi), each tie split in halves
+        _eq(dt, [0, 0.5, 1, 0.5, 0])
+        _eq([dlo, dhi], [1.5, 1.5])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_guarded_ops_at_zero(dialect: str) -> None:
+    dx, dy = _binary("div_no_nan", [2.0, NAN, 0.0], [0.0, 0.0, 0.0], dialect)
+    _eq(dx, [0, 0, 0])
+    _eq(dy, [0, 0, 0])
+    dx, dy = _binary("mul_no_nan", [NAN, INF, 2.0], [0.0, 0.0, 0.0], dialect)
+    _eq(dx, [0, 0, 0])
+    _eq(dy, [NAN, INF, 2.0])
+    dx, dy = _binary("xlogy", [0.0, 0.0, NAN], [3.0, 0.0, 0.0], dialect)
+    if dialect == "tensorflow":  # xlogy(x != 0, y) and xdivy(x, y)
+        _eq(dx, [0, 0, -INF])
+        _eq(dy, [0, 0, NAN])
+    else:  # log(y) except at x = y = 0; x / y with -inf for NaN / 0
+        _eq(dx, [math.log(3.0), 0, -INF])
+        _eq(dy, [0, NAN, -INF])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_cumprod_at_a_zero(dialect: str) -> None:
+    nodes = [{"name": "x", "op": "placeholder", "shape": [1, 3], "dtype": "float32"},
+             {"name": "y", "op": "cumprod", "inputs": ["x"], "attrs": {"axis": 1}}]
+    (dx,) = _grads(nodes, {"x": [[1.0, 0.0, 3.0]]}, "y", ["x"], dialect)
+    # cumsum(y g, reversed) / x = [1, 0, 0] / x: div_no_nan (TF) or plain division
+    _eq(dx, [[1.0, 0.0, 0.0]] if dialect == "tensorflow" else [[1.0, NAN, 0.0]])
+
+
+def test_floor_div_has_no_gradient_floor_mod_has() -> None:
+    nodes = [_ph("a", 2), _ph("b", 2), {"name": "z", "op": "floor_div", "inputs": ["a", "b"]}]
+    feeds = {"a": [7.0, -7.5], "b": [2.0, 2.0]}
+    assert _grads(nodes, feeds, "z", ["a", "b"], "tensorflow") == [None, None]
+    for g in _grads(nodes, feeds, "z", ["a", "b"], "mindspore", unconnected="zero"):
+        _eq(g, [0, 0])  # GradOperation's unconnected zeros
+    for dialect in DIALECTS:
+        dx, dy = _binary("floor_mod", [7.0, -7.5], [2.0, 2.0], dialect)
+        _eq(dx, [1, 1])
+        _eq(dy, [-3, 4])  # -floor(x / y)
