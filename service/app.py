@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +23,7 @@ from .pool import Pool
 from .routes import ROUTERS, docs
 from .schemas import GradientsRequest, GradOperationRequest
 from .settings import Settings
+from .shell import Shell
 
 log = logging.getLogger("gradserve")
 API_VERSION = "1.0"  # the wire contract's version (API.md v1), not the package's
@@ -55,7 +57,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.ASSETS), name="swagger-ui")
     _add_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(ComputeFront, metrics=metrics)  # outermost: the compute fast path
+    app.add_middleware(ComputeFront, metrics=metrics)  # the compute fast path
+    app.add_middleware(Shell, settings=settings, metrics=metrics)  # ids, keys, JSON only
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # outermost: preflights are answered before keys are asked for
+        app.add_middleware(CORSMiddleware, allow_origins=origins, max_age=600,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Content-Type", "Authorization", "X-API-Key",
+                                          "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Server-Timing", "Retry-After"])
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -25,6 +25,8 @@ KINDS: dict[str, tuple[int, str]] = {
     "worker-died": (503, "The worker computing this request died"),
     "unavailable": (503, "The service is not available"),
     "timeout": (504, "The computation ran over its time limit"),
+    "unauthorized": (401, "An API key is required"),
+    "unsupported-media-type": (415, "The body must be JSON"),
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
     "internal": (500, "Internal error"),

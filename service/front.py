@@ -15,6 +15,7 @@ from typing import Any
 from .errors import PROBLEM_JSON, ProblemError
 from .metrics import Metrics
 from .pool import Answer, Pool
+from .settings import knob
 
 KINDS = {"/gradients": "gradients", "/grad-operation": "grad_operation"}
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -43,8 +44,8 @@ async def read_body(headers: Iterable[tuple[bytes, bytes]], receive: Receive,
 
 
 def too_large(size: int, limit: int) -> ProblemError:
-    return ProblemError("too-large", f"the body has at least {size} bytes; the limit is {limit}",
-                        [(["body"], "body too large")])
+    return ProblemError("too-large", f"the body has at least {size} bytes; the limit is {limit} "
+                        f"(raise it with {knob('max_body_bytes')})", [(["body"], "body too large")])
 
 
 async def compute(pool: Pool, kind: str, headers: Iterable[tuple[bytes, bytes]],

@@ -20,7 +20,9 @@ from engine.dtypes import canonical_dtype
 
 from . import codec
 from .errors import ProblemError, from_validation
+from .nesting import too_deep
 from .schemas import GraphSpec
+from .settings import knob
 
 Loc = Sequence[str | int]
 
@@ -43,8 +45,12 @@ class GraphCache:
         if isinstance(nodes, list) and len(nodes) > self.max_nodes:
             loc = [*where, "nodes"]
             raise ProblemError("too-large", f"the graph has {len(nodes)} nodes; the limit is "
-                               f"{self.max_nodes}", [(loc, "too many nodes")])
-        key = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).digest()
+                               f"{self.max_nodes} (raise it with {knob('max_nodes')})",
+                               [(loc, "too many nodes")])
+        try:
+            key = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).digest()
+        except orjson.JSONEncodeError:  # nested past orjson's limit (a tensor or attrs)
+            raise too_deep(raw, where) from None
         return self._cache.get_or_make(key, lambda: self._build(raw, where))
 
     def _build(self, raw: dict[str, Any], where: Loc) -> Graph:

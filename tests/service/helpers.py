@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,13 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 CASES = SHARED / "cases"
+# The acceptance case files whose endpoints and features this service has so far (the
+# shared folder already holds later rounds' files).
+CASE_FILES = ("seed_examples", "semantics_tf", "semantics_ms", "ops_sample")
+
+
+def case_files() -> list[Path]:
+    return [f for name in CASE_FILES if (f := CASES / "public" / f"{name}.json").exists()]
 
 
 def seed_cases() -> list[dict[str, Any]]:
@@ -47,20 +55,22 @@ def free_port() -> int:
 class Server:
     """``python -m service`` as a real subprocess on a free port."""
 
-    def __init__(self, *flags: str):
-        self.port = free_port()
+    def __init__(self, *flags: str, env: dict[str, str] | None = None, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # a file, not a pipe: a chatty server never blocks on a full pipe
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service", "--port", str(self.port), *flags],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stdout.read().decode()}")
+                raise RuntimeError(f"server exited: {self.output()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
@@ -71,6 +81,11 @@ class Server:
 
     def workers(self) -> list[dict[str, Any]]:
         return httpx.get(f"{self.url}/readyz", timeout=5).json()["workers"]
+
+    def output(self) -> str:
+        """Everything the server has printed so far."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
     def stop(self) -> int:
         if self.proc.poll() is None:

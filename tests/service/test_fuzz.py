@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.settings import Settings
 
-from .helpers import CASES
+from .helpers import CASES, case_files
 
 ODD_VALUES: list[Any] = [None, True, -1, 0, 2**40, 1.5, "NaN", "x", "", [], {}, [[1], [2, 3]],
                          {"dtype": "float32", "shape": [2], "data": [1]},
@@ -23,7 +23,7 @@ ODD_VALUES: list[Any] = [None, True, -1, 0, 2**40, 1.5, "NaN", "x", "", [], {}, 
 
 def _requests() -> list[tuple[str, dict[str, Any]]]:
     out = []
-    for path in sorted((CASES / "public").glob("*.json")):
+    for path in case_files():
         for case in json.loads(path.read_text()):
             out.append((case["endpoint"], case["request"]))
     return out
