@@ -25,8 +25,9 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def cpu_quota(root: Path = CGROUP) -> float | None:
+def cpu_quota(root: Path | None = None) -> float | None:
     """CPUs the cgroup may use (quota / period), or None when it is not limited."""
+    root = root or CGROUP
     v2 = _read(root / "cpu.max")
     if v2 is not None:
         quota, _, period = v2.partition(" ")
@@ -49,7 +50,7 @@ def affinity_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cpu_count(root: Path = CGROUP) -> int:
+def cpu_count(root: Path | None = None) -> int:
     """Whole CPUs available: the affinity set, capped by the cgroup quota (rounded up, so
     a 1.5-CPU pod runs two workers rather than starving one)."""
     cpus = affinity_cpus()
@@ -63,8 +64,9 @@ def host_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def memory_limit(root: Path = CGROUP) -> int | None:
+def memory_limit(root: Path | None = None) -> int | None:
     """The cgroup's memory limit in bytes, or None when it is not limited."""
+    root = root or CGROUP
     for name in ("memory.max", "memory/memory.limit_in_bytes", "memory.limit_in_bytes"):
         text = _read(root / name)
         if text is None:
@@ -75,13 +77,13 @@ def memory_limit(root: Path = CGROUP) -> int | None:
     return None
 
 
-def memory_bytes(root: Path = CGROUP) -> int:
+def memory_bytes(root: Path | None = None) -> int:
     """Memory this process may use: the host's RAM, capped by the cgroup limit."""
     limit = memory_limit(root)
     host = host_memory_bytes()
     return host if limit is None else min(host, limit)
 
 
-def blas_threads(workers: int, root: Path = CGROUP) -> int:
+def blas_threads(workers: int, root: Path | None = None) -> int:
     """BLAS threads per worker: its share of the CPUs, at least one."""
     return max(1, cpu_count(root) // max(1, workers))

@@ -55,10 +55,13 @@ def free_port() -> int:
 class Server:
     """``python -m service`` as a real subprocess on a free port."""
 
-    def __init__(self, *flags: str, env: dict[str, str] | None = None, port: int | None = None):
+    def __init__(self, *flags: str, env: dict[str, str | None] | None = None,
+                 port: int | None = None):
+        """``env`` is added to this process's environment (None removes a variable)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        changed = {"PYTHONUNBUFFERED": "1", **(env or {})}
+        env = {k: v for k, v in {**os.environ, **changed}.items() if v is not None}
         # a file, not a pipe: a chatty server never blocks on a full pipe
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
