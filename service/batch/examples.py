@@ -1,0 +1,148 @@
+"""Feed sets in, per-example gradients out, with the engine alone (no Ray here).
+
+A dataset is a sequence of examples, each a feed set (placeholder name -> tensor):
+a JSONL line is one feed set in the wire form of API.md (nested lists, typed or base64
+tensors); a Parquet row is one, a column per placeholder; an ``.npz`` holds arrays that
+are split along a vmap axis (example ``i`` is ``array.take(i, axis)`` of every array).
+
+Per-example gradients: the engine's vectorizing transform (vmap) is being built elsewhere,
+so for now each example runs through the engine's compiled plan on its own; the plan is
+built once per graph and fed shape and cached, so an example costs one plan run plus the
+engine's per-call checks. (Stacking examples along a null batch dimension would give the
+batch's summed gradient for weights, not one per example, so it is not done.)
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+import engine
+from engine import EngineError, Graph
+
+from ..errors import ProblemError
+from ..graphs import GraphCache, decode_at, engine_problem
+from ..settings import Settings
+
+
+class BatchError(ValueError):
+    """A graph, feed set or argument the job refuses; the message names what and where."""
+
+
+def load_graph(path: Path, settings: Settings | None = None) -> tuple[dict[str, Any], Graph]:
+    """A graph description file (the wire ``graph`` object) and the Graph it builds."""
+    settings = settings or Settings(workers=1)
+    try:
+        raw = orjson.loads(Path(path).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise BatchError(f"{path}: {exc}") from None
+    return raw, build_graph(raw, settings)
+
+
+def build_graph(raw: dict[str, Any], settings: Settings) -> Graph:
+    cache = GraphCache(0, settings.max_nodes, settings.max_elements)
+    try:
+        graph, _ = cache.get(raw, ["graph"])
+    except ProblemError as exc:
+        raise BatchError(exc.detail) from None
+    return graph
+
+
+def decode_feeds(graph: Graph, raw: Mapping[str, Any], where: str,
+                 max_elements: int) -> dict[str, np.ndarray]:
+    """One feed set, each tensor decoded with the dtype of the node it feeds."""
+    feeds = {}
+    for name, value in raw.items():
+        node = graph.by_name.get(name)
+        if node is None:
+            raise BatchError(f"{where}: {name!r} is not a node of the graph")
+        try:
+            feeds[name] = decode_at(_plain(value), node.spec.dtype, max_elements,
+                                    [where, name])
+        except ProblemError as exc:
+            raise BatchError(exc.detail) from None
+    return feeds
+
+
+def _plain(value: Any) -> Any:
+    """A columnar cell (numpy, or numpy object arrays of arrays for Parquet lists) as the
+    nested lists the wire codec checks."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value] if value.dtype == object else value.tolist()
+    return value
+
+
+def jsonl_examples(graph: Graph, lines: Iterable[str | bytes], max_elements: int,
+                   first: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    for i, line in enumerate(lines, start=first):
+        try:
+            raw = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise BatchError(f"feed set {i}: not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise BatchError(f"feed set {i}: expected an object of feeds")
+        yield decode_feeds(graph, raw, f"feed set {i}", max_elements)
+
+
+def row_examples(graph: Graph, columns: Mapping[str, Any], max_elements: int
+                 ) -> Iterator[dict[str, np.ndarray]]:
+    """Rows of a columnar batch (Parquet): one feed set per row."""
+    n = len(next(iter(columns.values()))) if columns else 0
+    for i in range(n):
+        yield decode_feeds(graph, {k: v[i] for k, v in columns.items()}, f"row {i}",
+                           max_elements)
+
+
+def axis_examples(graph: Graph, arrays: Mapping[str, np.ndarray], ids: Sequence[int],
+                  axis: int) -> Iterator[dict[str, np.ndarray]]:
+    """Example ``i`` of every array, taken along ``axis``, cast to its node's dtype."""
+    dtypes = {}
+    for name in arrays:
+        node = graph.by_name.get(name)
+        if node is None:
+            raise BatchError(f"the .npz array {name!r} is not a node of the graph")
+        dtypes[name] = np.dtype(node.spec.dtype)
+    for i in ids:
+        yield {k: np.take(a, int(i), axis=axis).astype(dtypes[k], copy=False)
+               for k, a in arrays.items()}
+
+
+def axis_length(arrays: Mapping[str, np.ndarray], axis: int) -> int:
+    sizes = {k: a.shape[axis] for k, a in arrays.items()}
+    if len(set(sizes.values())) != 1:
+        raise BatchError(f"the arrays differ in length along axis {axis}: {sizes}")
+    return next(iter(sizes.values()))
+
+
+def per_example_gradients(graph: Graph, examples: Iterable[Mapping[str, np.ndarray]],
+                          ys: Sequence[str], xs: Sequence[str]) -> dict[str, np.ndarray]:
+    """d(sum of ys)/d(each x) for every example, stacked: ``{x: array[n, *x.shape]}``.
+    An x the ys do not depend on gets zeros (so every example's row has one shape)."""
+    columns: dict[str, list[np.ndarray]] = {x: [] for x in xs}
+    for n, feeds in enumerate(examples):
+        try:
+            out = engine.compute_gradients(graph, feeds, ys, xs, unconnected="zero")
+        except EngineError as exc:
+            raise BatchError(f"example {n}: {engine_problem(exc, ['feeds']).detail}") from None
+        for x, g in zip(xs, out.gradients, strict=True):
+            columns[x].append(g)
+    return {x: np.stack(v) if v else np.zeros((0,)) for x, v in columns.items()}
+
+
+def default_names(raw: dict[str, Any], graph: Graph) -> tuple[list[str], list[str]]:
+    """ys: the graph's outputs; xs: its trainable variables (per-example weight
+    gradients), else its inputs."""
+    xs = [n["name"] for n in raw.get("nodes", [])
+          if str(n.get("op", "")).lower() in ("variable", "parameter")
+          and n.get("trainable", True)]
+    return [_ref_name(y) for y in graph.outputs], xs or list(graph.inputs)
+
+
+def _ref_name(ref: Any) -> str:
+    if isinstance(ref, str):
+        return ref
+    name, k = ref
+    return name if k == 0 else f"{name}:{k}"
