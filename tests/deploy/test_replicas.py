@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..service.helpers import REPO, Server, case_files, free_port
+from ..service.helpers import REPO, Server, case_files, free_port, wait_for_200
 
 NGINX_CONF = REPO / "deploy" / "nginx.conf"
 LOAD_SECONDS = 20.0
@@ -74,16 +74,7 @@ class Nginx:
              str(self.dir / "error.log"), "-g",
              f"daemon off; pid {self.dir / 'nginx.pid'};"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.errors()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise TimeoutError("nginx did not start")
+        wait_for_200(self.proc, f"{self.url}/healthz", 20, self.errors)
 
     def errors(self) -> str:
         path = self.dir / "error.log"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_200(proc: subprocess.Popen[bytes], url: str, timeout: float,
+                 output: Callable[[], str]) -> None:
+    """Poll ``url`` until it answers 200; fail with ``output()`` if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited: {output()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+
+
 class Server:
     """``python -m service`` as a real subprocess on a free port."""
 
@@ -70,17 +87,7 @@ class Server:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.output()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError("server did not become ready")
+        wait_for_200(self.proc, f"{self.url}/readyz", timeout, self.output)
 
     def workers(self) -> list[dict[str, Any]]:
         return httpx.get(f"{self.url}/readyz", timeout=5).json()["workers"]
