@@ -11,6 +11,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GRADSERVE_PORT=8000 \
     GRADSERVE_SHUTDOWN_TIMEOUT=8
 
+# Graphviz's dot lays out POST /render's SVG pictures (unpinned: Debian's stable point
+# release is the pin)
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends graphviz \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY engine ./engine

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test bench openapi lint clean
+.PHONY: serve test bench openapi docs lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,14 @@ $(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
 	touch $@
 
 # CI (CI=true) also installs the ray extra, so the batch-job tests run there; elsewhere
-# they skip unless ray is installed (pip install -e '.[ray]').
+# they skip unless ray is installed (pip install -e '.[ray]'). The dev setup also
+# installs the Python client (client/, its own distribution).
 COMMA  := ,
 EXTRAS := dev$(if $(filter true,$(CI)),$(COMMA)ray)
 DEV    := $(VENV)/.installed-$(subst $(COMMA),-,$(EXTRAS))
 
-$(DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+$(DEV): pyproject.toml client/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]' -e ./client
 	touch $@
 
 serve: $(VENV)/.installed-serve
@@ -39,6 +40,9 @@ bench: | $(BIN)/python
 
 openapi: $(VENV)/.installed-serve
 	$(BIN)/python -m service.openapi
+
+docs: $(VENV)/.installed-serve
+	$(BIN)/python docs/generate.py
 
 lint: $(DEV)
 	$(BIN)/ruff check .

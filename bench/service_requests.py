@@ -1,6 +1,6 @@
 """The request bodies the service is driven with, written once as JSON bytes.
 
-seed: the /grad-operation seed of the shared acceptance cases (W1). mlp: W2 as a
+seed: the /grad-operation seed of the acceptance cases (W1, from tests/cases). mlp: W2 as a
 /gradients request whose weights are variables with seeded initializers (cached with the
 graph), feeding x and labels in base64 and asking base64 back, as a client of the fast
 path would. big: a 1,000,000-element float32 x through sum(square(x)), fed and answered
@@ -18,27 +18,16 @@ import orjson
 
 from .workloads import mlp_arrays, mlp_nodes
 
-SEED_CASES = Path("/work/shared/cases/public/seed_examples.json")
+SEED_CASES = Path(__file__).resolve().parents[1] / "tests" / "cases" / "seed_examples.json"
 SEED_EXPECTED = [[1.4100001, 1.5999999, 6.6], [1.4100001, 1.5999999, 6.6]]
 BIG_ELEMENTS = 1_000_000
-_SEED_FALLBACK: dict[str, Any] = {  # the same request, for a checkout without shared/
-    "network": {"nodes": [
-        {"name": "x", "op": "placeholder", "shape": [2, 3], "dtype": "float32"},
-        {"name": "y", "op": "placeholder", "shape": [3, 3], "dtype": "float32"},
-        {"name": "z", "op": "parameter", "value": [1.0]},
-        {"name": "xz", "op": "Mul", "inputs": ["x", "z"]},
-        {"name": "out", "op": "MatMul", "inputs": ["xz", "y"]}],
-        "inputs": ["x", "y"], "outputs": ["out"]},
-    "args": [[[0.5, 0.6, 0.4], [1.2, 1.3, 1.1]],
-             [[0.01, 0.3, 1.1], [0.1, 0.2, 1.3], [2.1, 1.2, 3.3]]]}
 
 
 def seed() -> dict[str, Any]:
-    if SEED_CASES.exists():
-        for case in json.loads(SEED_CASES.read_text()):
-            if case.get("endpoint") == "/grad-operation":
-                return case["request"]
-    return _SEED_FALLBACK
+    for case in json.loads(SEED_CASES.read_text()):
+        if case.get("endpoint") == "/grad-operation":
+            return case["request"]
+    raise LookupError(f"no /grad-operation case in {SEED_CASES}")
 
 
 def b64(arr: np.ndarray) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ROOT.parent / "shared" / "cases" / "public"
-CASE_FILES = ("seed_examples", "semantics_tf", "semantics_ms", "ops_sample")
+CASES = ROOT / "tests" / "cases"  # the repo's copy of the acceptance cases
+CASE_FILES = ("seed_examples", "semantics_tf", "semantics_ms", "ops_sample")  # v1's
 JSON = {"content-type": "application/json"}
 
 

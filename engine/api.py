@@ -2,8 +2,8 @@
 
 ``compute_gradients`` (tf.gradients) and ``compute_grad_operation`` (GradOperation) take
 a validated ``Graph`` and numpy arrays and give numpy arrays back. Differentiation and
-planning are cached by content in a bounded LRU (``PROGRAMS``), so a repeated request with
-new feeds only runs the arithmetic.
+planning are cached by content in bounded LRUs (``configure_caches``, ``cache_stats``), so
+a repeated request with new feeds only runs the arithmetic.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .autodiff import gradients
+from .autodiff import aligned_seeds, gradients
 from .builder import GraphBuilder
 from .cache import LRUCache
 from .errors import EngineError, FeedError
@@ -23,7 +23,7 @@ from .plan import Plan
 from .shapes import compatible, fmt
 from .specialize import dynamic_placeholders, specialize
 
-NODE_BUDGET = 1_000_000  # nodes the caches of one process may hold in all
+NODE_BUDGET = 1_000_000  # nodes one cache of a process may hold in all
 
 
 def _plan_nodes(entry: Any) -> int:
@@ -33,15 +33,38 @@ def _plan_nodes(entry: Any) -> int:
     return len(plan.graph)
 
 
-PROGRAMS: LRUCache[Any] = LRUCache(256, NODE_BUDGET, _plan_nodes)
-SPECIALIZED: LRUCache[Graph] = LRUCache(128, NODE_BUDGET, len)
+_PROGRAMS: LRUCache[Any] = LRUCache(256, NODE_BUDGET, _plan_nodes)
+_SPECIALIZED: LRUCache[Graph] = LRUCache(128, NODE_BUDGET, len)
 _DYNAMIC: LRUCache[tuple[str, ...]] = LRUCache(256)
+_CACHES = {"programs": _PROGRAMS, "specialized": _SPECIALIZED, "dynamic": _DYNAMIC}
+
+
+def cached_program(key: Any, make: Any) -> tuple[Any, bool]:
+    """The program cache, for the engine's other evaluated entry points (functional,
+    mindspore2): ``make()`` once per key; an entry is a Plan or a tuple (..., Plan)."""
+    return _PROGRAMS.get_or_make(key, make)
+
+
+def configure_caches(*, programs: int | None = None, clear: bool = False) -> None:
+    """Bound the number of cached programs (differentiated, planned graphs; 0 disables
+    caching), and/or drop everything cached."""
+    if programs is not None:
+        _PROGRAMS.maxsize = programs
+    if clear:
+        for cache in _CACHES.values():
+            cache.clear()
+
+
+def cache_stats() -> dict[str, dict[str, int]]:
+    """Entries, hits and misses of each of the engine's caches in this process."""
+    return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses}
+            for name, c in _CACHES.items()}
 
 
 @dataclass
 class GradientsOutput:
-    gradients: list[np.ndarray | None]
-    values: dict[str, np.ndarray] | None = None
+    gradients: list[np.ndarray | None]  # aligned with xs
+    values: list[np.ndarray] | None = None  # aligned with ys
     graph: Graph | None = None
     gradient_nodes: list[str | None] | None = None
     cache_hit: bool = False
@@ -63,7 +86,7 @@ def run(graph: Graph, fetches: Sequence[str], feeds: Mapping[str, Any] | None = 
     feeds = dict(feeds or {})
     graph = for_feeds(graph, feeds)
     refs = tuple(graph.resolve(f, loc=("fetches", i)) for i, f in enumerate(fetches))
-    plan, _ = PROGRAMS.get_or_make(("run", graph.key, refs), lambda: Plan(graph, refs))
+    plan, _ = _PROGRAMS.get_or_make(("run", graph.key, refs), lambda: Plan(graph, refs))
     return plan.run(feeds)
 
 
@@ -80,10 +103,10 @@ def for_feeds(graph: Graph, feeds: Mapping[str, Any], max_elements: int | None =
             declared = graph.by_name[name].spec.shape
             if not compatible(shape, declared):
                 raise FeedError(f"fed shape {fmt(shape)} does not fit the declared "
-                                f"{fmt(declared)}", node=name, loc=(name,))
+                                f"{fmt(declared)}", node=name, loc=("feeds", name))
             shapes[name] = shape
     key = (graph.key, tuple(sorted(shapes.items())), max_elements)
-    specialized, _ = SPECIALIZED.get_or_make(key, lambda: specialize(graph, shapes,
+    specialized, _ = _SPECIALIZED.get_or_make(key, lambda: specialize(graph, shapes,
                                                                       max_elements))
     return specialized
 
@@ -103,9 +126,9 @@ def check_feeds(graph: Graph, feeds: Mapping[str, Any], where: str = "feeds") ->
 def compute_gradients(
     graph: Graph,
     feeds: Mapping[str, Any],
-    ys: Sequence[str] | str,
+    ys: Sequence[str | Ref] | str,
     xs: Sequence[str] | str,
-    grad_ys: Sequence[np.ndarray | None] | None = None,
+    grad_ys: Sequence[np.ndarray | str | None] | None = None,
     stop_gradients: Sequence[str] = (),
     unconnected: str = "none",
     aggregation: str = "add_n",
@@ -117,32 +140,34 @@ def compute_gradients(
 ) -> GradientsOutput:
     """tf.gradients evaluated: one array (or None) per x, aligned with ``xs``.
 
+    ``ys`` are tensor names or refs already resolved (``Graph.resolve_all``) by a caller
+    that needed their specs; names are resolved here, once, and nowhere after.
+
     A graph with unknown dimensions is first specialized to the fed shapes (so every y
     has a static shape and each grad_y is checked against it exactly, before anything
     runs); with ``max_elements`` every inferred tensor is checked against the limit too.
+    A grad_y given as a string names a node of the graph as the seed (API.md's
+    ``{"node": NAME}``), so the gradient depends on that node.
     """
-    ys = (ys,) if isinstance(ys, str) else tuple(ys)
+    y_refs = graph.resolve_all(ys, "ys")
     xs = (xs,) if isinstance(xs, str) else tuple(xs)
-    grad_ys = tuple(grad_ys) if grad_ys is not None else (None,) * len(ys)
-    if len(grad_ys) != len(ys):
-        raise EngineError(f"grad_ys has {len(grad_ys)} entries for {len(ys)} ys",
-                          loc=("grad_ys",))
+    grad_ys = aligned_seeds(grad_ys, len(y_refs))
     check_feeds(graph, feeds)
     graph = for_feeds(graph, feeds, max_elements)
     options = dict(stop_gradients=list(stop_gradients), unconnected=unconnected,
                    aggregation=aggregation, dialect=dialect, name=name)
     if return_graph:
-        program, hit = _make_program(graph, ys, xs, grad_ys, options, return_values,
+        program, hit = _make_program(graph, y_refs, xs, grad_ys, options, return_values,
                                      bake=True), False
     else:
-        key = ("gradients", graph.key, ys, xs, tuple(g is not None for g in grad_ys),
+        key = ("gradients", graph.key, y_refs, xs, tuple(_seed_key(g) for g in grad_ys),
                tuple(stop_gradients), unconnected, aggregation, dialect, name, return_values)
-        program, hit = PROGRAMS.get_or_make(
-            key, lambda: _make_program(graph, ys, xs, grad_ys, options, return_values))
+        program, hit = _PROGRAMS.get_or_make(
+            key, lambda: _make_program(graph, y_refs, xs, grad_ys, options, return_values))
     all_feeds = feeds
     for i, (ref, seed, gy) in enumerate(zip(program.y_refs, program.seeds, grad_ys,
                                             strict=True)):
-        if gy is not None:
+        if gy is not None and not isinstance(gy, str):
             _check_seed(graph, ref, gy, ("grad_ys", i))
             if seed is not None:
                 all_feeds = all_feeds if all_feeds is not feeds else dict(feeds)
@@ -151,12 +176,23 @@ def compute_gradients(
     n_grads = sum(1 for g in program.grads if g is not None)
     grad_iter = iter(results[:n_grads])
     grads = [next(grad_iter) if g is not None else None for g in program.grads]
-    values = dict(zip(ys, results[n_grads:], strict=True)) if return_values else None
+    values = list(results[n_grads:]) if return_values else None
     out = GradientsOutput(grads, values, cache_hit=hit)
     if return_graph:
         out.graph = program.graph
         out.gradient_nodes = [format_ref(g) if g is not None else None for g in program.grads]
     return out
+
+
+def _seed_key(seed: Any) -> Any:
+    """What of a seed shapes the program: a node's name, or whether a value is given."""
+    return seed if isinstance(seed, str) else seed is not None
+
+
+def _check_seed_node(graph: Graph, ref: Ref, name: str, loc: tuple[str | int, ...]) -> None:
+    """A seed named as a node of the graph: it must exist and match its tensor exactly."""
+    spec = graph.spec(graph.resolve(name, loc=loc))
+    _check_seed(graph, ref, np.broadcast_to(np.zeros((), spec.dtype), spec.shape), loc)
 
 
 def _check_seed(graph: Graph, ref: Ref, value: np.ndarray, loc: tuple[str | int, ...]) -> None:
@@ -169,24 +205,23 @@ def _check_seed(graph: Graph, ref: Ref, value: np.ndarray, loc: tuple[str | int,
             "exactly", loc=loc)
 
 
-def _make_program(graph: Graph, ys: Sequence[str], xs: Sequence[str],
-                  grad_ys: Sequence[np.ndarray | None], options: dict[str, Any],
+def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
+                  grad_ys: Sequence[np.ndarray | str | None], options: dict[str, Any],
                   return_values: bool, bake: bool = False) -> _Program:
     """Differentiate and plan once. Given grad_ys become placeholders (or, when the graph
     is to be returned, constants baked in, so that posting it back needs no extra feed)."""
     name = options["name"]
-    y_refs = tuple(graph.resolve(y, loc=("ys", i)) for i, y in enumerate(ys))
     b = GraphBuilder(graph, prefix=name)
     seeds: list[str | None] = []
     seed_refs: list[Ref | None] = []
     for i, (ref, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
-        if gy is None:
+        if gy is None or isinstance(gy, str):
             seeds.append(None)
-            seed_refs.append(None)
+            seed_refs.append(None if gy is None else graph.resolve(gy, loc=("grad_ys", i)))
             continue
-        spec = graph.spec(ref)
-        t = (b.constant(gy, spec.dtype, name=f"{name}/grad_ys_{i}") if bake
-             else b.placeholder(f"{name}/grad_ys_{i}", spec.shape, spec.dtype))
+        spec, seed = graph.spec(ref), b.unused(f"{name}/grad_ys_{i}")
+        t = (b.constant(gy, spec.dtype, name=seed) if bake
+             else b.placeholder(seed, spec.shape, spec.dtype))
         seeds.append(None if bake else t.name)
         seed_refs.append(t.ref)
     seeded = b.finish()
@@ -205,12 +240,13 @@ def compute_grad_operation(
     get_all: bool = False,
     get_by_list: bool = False,
     sens_param: bool = False,
-    sens: Sequence[np.ndarray] | None = None,
+    sens: Sequence[np.ndarray | str] | None = None,
     weights: Sequence[str] | None = None,
     feeds: Mapping[str, Any] | None = None,
     max_elements: int | None = None,
 ) -> tuple[Any, bool]:
-    """GradOperation evaluated: MindSpore's nesting of arrays, and whether it was cached."""
+    """GradOperation evaluated: MindSpore's nesting of arrays, and whether it was cached.
+    A ``sens`` entry given as a string names a node of the network as that seed."""
     if len(args) != len(graph.inputs):
         raise EngineError(f"the network takes {len(graph.inputs)} input(s) "
                           f"({', '.join(graph.inputs) or 'none'}); got {len(args)} args",
@@ -232,12 +268,17 @@ def compute_grad_operation(
             raise EngineError(f"the network has {len(graph.outputs)} output(s); got "
                               f"{len(sens)} sens", loc=("sens",))
         for i, (ref, s) in enumerate(zip(graph.outputs, sens, strict=True)):
-            _check_seed(graph, ref, s, ("sens", i) if len(sens) > 1 else ("sens",))
+            where = ("sens", i) if len(sens) > 1 else ("sens",)
+            if isinstance(s, str):
+                _check_seed_node(graph, ref, s, where)
+            else:
+                _check_seed(graph, ref, s, where)
+    nodes = tuple(s if isinstance(s, str) else None for s in sens or ()) or None
     key = ("grad_operation", graph.key, get_all, get_by_list, sens_param,
-           None if weights is None else tuple(weights))
-    (go, plan), hit = PROGRAMS.get_or_make(key, lambda: _plan_grad_operation(
-        graph, get_all, get_by_list, sens_param, weights))
-    all_feeds.update(zip(go.sens_names, sens or (), strict=False))
+           None if weights is None else tuple(weights), nodes)
+    (go, plan), hit = _PROGRAMS.get_or_make(key, lambda: _plan_grad_operation(
+        graph, get_all, get_by_list, sens_param, weights, nodes))
+    all_feeds.update((n, s) for n, s in zip(go.sens_names, sens or (), strict=False) if n)
     try:
         flat = plan.run(all_feeds)
     except FeedError as exc:
@@ -253,7 +294,9 @@ def _as_arg_error(graph: Graph, exc: FeedError) -> FeedError:
 
 
 def _plan_grad_operation(graph: Graph, get_all: bool, get_by_list: bool, sens_param: bool,
-                         weights: Sequence[str] | None) -> tuple[GradOperation, Plan]:
+                         weights: Sequence[str] | None,
+                         sens_nodes: Sequence[str | None] | None = None
+                         ) -> tuple[GradOperation, Plan]:
     go = grad_operation(graph, get_all=get_all, get_by_list=get_by_list,
-                        sens_param=sens_param, weights=weights)
+                        sens_param=sens_param, weights=weights, sens_nodes=sens_nodes)
     return go, Plan(go.graph, go.grads)

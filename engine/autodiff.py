@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from .builder import GraphBuilder, Tensor, sum_to
-from .builder import ops as F
+from . import fn as F
+from .builder import GraphBuilder, Tensor
 from .dtypes import is_floating
 from .errors import EngineError
 from .graph import Graph, Ref, format_ref
 from .ops import registry
-from .ops.rules import VJPContext
+from .ops.contexts import VJPContext
+from .ops.rules import sum_to
 from .shapes import fmt, is_static, same
 
 DIALECTS = ("tensorflow", "mindspore")
@@ -57,23 +59,15 @@ def gradients(
     if dialect not in DIALECTS:
         raise EngineError(f"dialect must be one of {DIALECTS}, got {dialect!r}")
     if unconnected not in UNCONNECTED:
-        raise EngineError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected!r}",
-                          loc=("unconnected_gradients",))
+        raise EngineError(f"unconnected must be 'none' or 'zero', got {unconnected!r}",
+                          loc=("unconnected",))
     if aggregation not in AGGREGATIONS:
-        raise EngineError(f"aggregation_method must be one of {AGGREGATIONS}, "
-                          f"got {aggregation!r}", loc=("aggregation_method",))
-    y_list = [ys] if _is_one(ys) else list(ys)
-    x_list = [xs] if _is_one(xs) else list(xs)
-    y_refs = [_ref(graph, y, ("ys", i)) for i, y in enumerate(y_list)]
-    x_refs = [_ref(graph, x, ("xs", i)) for i, x in enumerate(x_list)]
-    if grad_ys is None:
-        grad_ys = [None] * len(y_refs)
-    if len(grad_ys) != len(y_refs):
-        raise EngineError(f"grad_ys has {len(grad_ys)} entries for {len(y_refs)} ys",
-                          loc=("grad_ys",))
-    stop = set()
-    for i, s in enumerate(stop_gradients):
-        stop.add(_ref(graph, s, ("stop_gradients", i))[0])
+        raise EngineError(f"aggregation must be one of {AGGREGATIONS}, "
+                          f"got {aggregation!r}", loc=("aggregation",))
+    y_refs = graph.resolve_all(ys, "ys")
+    x_refs = graph.resolve_all(xs, "xs")
+    grad_ys = aligned_seeds(grad_ys, len(y_refs))
+    stop = {ref[0] for ref in graph.resolve_all(stop_gradients, "stop_gradients")}
 
     b = GraphBuilder(graph, prefix=name)
     relevant = _between(graph, {r[0] for r in x_refs}, {r[0] for r in y_refs}, stop)
@@ -83,7 +77,7 @@ def gradients(
         if gy is None:
             seed = _ones(b, y_t)
         else:
-            seed = b.tensor(_ref(graph, gy, ("grad_ys", i)))
+            seed = b.tensor(gy if isinstance(gy, tuple) else graph.resolve(gy, loc=("grad_ys", i)))
             if seed.dtype != y_t.dtype or not same(seed.shape, y_t.shape):
                 raise EngineError(
                     f"grad_ys[{i}] is {seed.dtype}{fmt(seed.shape)} but ys[{i}] "
@@ -139,16 +133,14 @@ def _ones(b: GraphBuilder, like: Tensor) -> Tensor:
     return F.ones_like(like)
 
 
-def _is_one(t: object) -> bool:
-    """A single tensor name or ref, rather than a list of them."""
-    return isinstance(t, str) or (isinstance(t, tuple) and len(t) == 2
-                                  and isinstance(t[1], int))
-
-
-def _ref(graph: Graph, t: str | Ref, loc: tuple[str | int, ...]) -> Ref:
-    if isinstance(t, tuple):
-        return t
-    return graph.resolve(t, loc=loc)
+def aligned_seeds(grad_ys: Sequence[Any] | None, n_ys: int) -> tuple[Any, ...]:
+    """One seed (or None: ones) per y; the one place their count is checked."""
+    if grad_ys is None:
+        return (None,) * n_ys
+    if len(grad_ys) != n_ys:
+        raise EngineError(f"grad_ys has {len(grad_ys)} entries for {n_ys} ys",
+                          loc=("grad_ys",))
+    return tuple(grad_ys)
 
 
 def _carries(dtype: str, dialect: str) -> bool:

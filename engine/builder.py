@@ -6,7 +6,7 @@ way to write a graph in Python:
 
     b = GraphBuilder()
     x = b.placeholder("x", [2, 3])
-    y = ops.tanh(x) * 2.0
+    y = fn.tanh(x) * 2.0          # from engine import fn: every op as a function
     graph = b.finish(outputs=[y])
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .dtypes import DEFAULT_DTYPE, canonical_dtype, np_dtype
 from .graph import Graph, Node, Ref, format_ref, make_node
 from .ops import registry
 from .ops.registry import TensorSpec
-from .shapes import Shape, is_static, normalize_shape
+from .shapes import Shape, normalize_shape
 
 
 class Tensor:
@@ -121,6 +121,15 @@ class GraphBuilder:
                 self._taken.add(name)
                 return name
 
+    def unused(self, name: str) -> str:
+        """``name``, or ``name_1``, ``name_2``, ... when a node has it already (a returned
+        gradient graph posted back holds the nodes an earlier differentiation named)."""
+        candidate, k = name, 0
+        while candidate in self._taken:
+            k += 1
+            candidate = f"{name}_{k}"
+        return candidate
+
     def _claim(self, name: str) -> str:
         if name in self._taken:
             raise ValueError(f"a node named {name!r} exists already")
@@ -140,7 +149,8 @@ class GraphBuilder:
         if isinstance(ref, str):
             from .graph import parse_ref
 
-            ref = parse_ref(ref)
+            exact = ref in self._by_name or (self.base is not None and ref in self.base.by_name)
+            ref = (ref, 0) if exact else parse_ref(ref)
         return Tensor(self, ref, self._node(ref[0]).outputs[ref[1]])
 
     # -- leaves ------------------------------------------------------------------------------
@@ -213,41 +223,3 @@ def _as_array(value: Any, dtype: str | None) -> np.ndarray:
         arr = np.array(value, dtype=np_dtype(canonical_dtype(dtype or DEFAULT_DTYPE)))
     arr.setflags(write=False)
     return arr
-
-
-class _OpsNamespace:
-    """``ops.exp(x)``, ``ops.sum(x, axis=1)``: every registered op as a function of handles."""
-
-    def __getattr__(self, name: str) -> Any:
-        opdef = registry.lookup(name)
-        if opdef is None or opdef.leaf:
-            raise AttributeError(name)
-
-        def call(*inputs: Tensor, **attrs: Any) -> Any:
-            if not inputs or not isinstance(inputs[0], Tensor):
-                raise TypeError(f"{opdef.name} needs Tensor inputs")
-            return inputs[0].builder.emit(opdef.name, list(inputs), attrs)
-
-        call.__name__ = opdef.name
-        return call
-
-
-ops = _OpsNamespace()
-
-
-def sum_to(g: Tensor, like: Tensor) -> Tensor:
-    """Undo broadcasting: sum ``g`` down to the shape of ``like``. The one place it happens."""
-    if g.shape == like.shape and is_static(g.shape):
-        return g
-    if is_static(like.shape):
-        return g.builder.emit("sum_to_shape", [g], {"shape": list(like.shape)})
-    return g.builder.emit("sum_to_like", [g, like])
-
-
-def broadcast_like(g: Tensor, like: Tensor) -> Tensor:
-    """Broadcast ``g`` up to ``like``'s shape (static when known, else at run time)."""
-    if g.shape == like.shape and is_static(g.shape):
-        return g
-    if is_static(like.shape):
-        return g.builder.emit("broadcast_to", [g], {"shape": list(like.shape)})
-    return g.builder.emit("broadcast_like", [g, like])

@@ -7,17 +7,24 @@ from collections.abc import Sequence
 class EngineError(Exception):
     """A request the engine cannot compute.
 
-    ``loc`` is a path into the caller's description (for a graph: ``("nodes", 3, "attrs",
-    "axis")``), ``node`` the name of the node at fault, when there is one.
+    ``loc`` says where, in the engine's own words: it starts with the name of an argument
+    of the function that was called (``nodes`` of ``Graph.build``, ``grad_ys`` of
+    ``compute_gradients``, ``graph`` for a node found faulty only once shapes are fed)
+    and goes on with indices, node fields and attr names, e.g. ``("nodes", 3, "attrs",
+    "axis")``. ``node`` is the name of the node at fault, when there is one. Callers map
+    this to their own words (the service: to JSON paths and HTTP statuses).
     """
-
-    status = 422
 
     def __init__(self, message: str, *, node: str | None = None, loc: Sequence[str | int] = ()):
         super().__init__(message)
         self.message = message
         self.node = node
         self.loc = tuple(loc)
+
+    def within(self, arg: str) -> EngineError:
+        """The same refusal seen from a function that took the faulty input as ``arg``
+        (a graph description's fault, raised by a caller that takes the graph)."""
+        return type(self)(self.message, node=self.node, loc=(arg, *self.loc))
 
     def __str__(self) -> str:
         where = f"node {self.node!r}: " if self.node else ""
@@ -34,8 +41,6 @@ class FeedError(EngineError):
 
 class LimitError(EngineError):
     """A tensor would exceed a configured size limit; raised before anything is allocated."""
-
-    status = 413
 
 
 class ComputeError(EngineError):

@@ -26,7 +26,7 @@ class GradOperation:
     n_inputs: int  # how many of ``grads`` belong to inputs; the rest to weights
     get_all: bool
     get_by_list: bool
-    sens_names: tuple[str, ...]
+    sens_names: tuple[str | None, ...]  # the placeholder fed with each sens (None: a node)
 
     @property
     def names(self) -> list[str]:
@@ -51,11 +51,13 @@ def default_weights(graph: Graph) -> list[str]:
 
 
 def grad_operation(graph: Graph, *, get_all: bool = False, get_by_list: bool = False,
-                   sens_param: bool = False, weights: Sequence[str] | None = None) -> GradOperation:
-    """Differentiate the network; with ``sens_param`` the seeds become placeholders."""
+                   sens_param: bool = False, weights: Sequence[str] | None = None,
+                   sens_nodes: Sequence[str | None] | None = None) -> GradOperation:
+    """Differentiate the network; with ``sens_param`` the seeds become placeholders, or
+    the nodes ``sens_nodes`` names (API.md's ``{"node": NAME}``; None: a placeholder)."""
     if not (get_all or get_by_list) and not graph.inputs:
         raise EngineError("the network has no inputs to differentiate (set get_by_list to "
-                          "differentiate weights)", loc=("network", "inputs"))
+                          "differentiate weights)", loc=("graph", "inputs"))
     names = default_weights(graph) if weights is None else list(weights)
     for i, w in enumerate(names):
         node = graph.by_name.get(w) if isinstance(w, str) else None
@@ -68,14 +70,17 @@ def grad_operation(graph: Graph, *, get_all: bool = False, get_by_list: bool = F
         inputs = []
     xs = inputs + (names if get_by_list else [])
     seeded, sens_names = graph, ()
+    nodes = list(sens_nodes) if sens_nodes else [None] * len(graph.outputs)
     if sens_param:
         b = GraphBuilder(graph)
         sens_names = tuple(
+            None if node else
             b.placeholder(f"{SENS_PREFIX}_{i}", graph.spec(r).shape, graph.spec(r).dtype).name
-            for i, r in enumerate(graph.outputs))
+            for i, (r, node) in enumerate(zip(graph.outputs, nodes, strict=True)))
         seeded = b.finish()
+    seeds = [node or name for node, name in zip(nodes, sens_names, strict=False)]
     result = gradients(seeded, list(graph.outputs), xs,
-                       grad_ys=list(sens_names) if sens_param else None,
+                       grad_ys=seeds if sens_param else None,
                        unconnected="zero", dialect="mindspore", name="grad_operation")
     grads = tuple(g for g in result.grads if g is not None)
     assert len(grads) == len(xs)

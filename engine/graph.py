@@ -8,7 +8,7 @@ iterative, so a 100,000-node chain is as good as a short one.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -20,16 +20,27 @@ from .dtypes import DEFAULT_DTYPE, canonical_dtype, np_dtype
 from .errors import GraphError, LimitError
 from .ops import registry
 from .ops.registry import AttrError, OpTypeError, TensorSpec
-from .shapes import Shape, fmt, known_elements, normalize_shape
+from .shapes import DimensionError, Shape, fmt, known_elements, normalize_shape
 
 Ref = tuple[str, int]
+# A caller's decoder of leaf values (raw value, the node's dtype, loc) -> array, for
+# descriptions whose values come in the caller's own forms (the service's base64 ...).
+DecodeValue = Callable[[Any, str, tuple[str | int, ...]], np.ndarray]
+GRAPH_FIELDS = ("nodes", "inputs", "outputs")
 LEAF_OPS = frozenset({"placeholder", "variable", "constant"})
 _NODE_FIELDS = {"name", "op", "inputs", "attrs", "shape", "dtype", "value", "initializer",
                 "trainable"}
 
 
-def parse_ref(text: str) -> Ref:
-    """``"name"`` is output 0 of node ``name``; ``"name:k"`` is its output k."""
+def parse_ref(text: str, names: Container[str] = ()) -> Ref:
+    """``"name"`` is output 0 of node ``name``; ``"name:k"`` is its output k.
+
+    A text that is itself one of ``names`` (the graph's node names) means that node's
+    output 0: an exact name wins over the ``name:k`` reading, so imported names such as
+    ``dense/BiasAdd:0`` (ONNX value names) mean themselves.
+    """
+    if text in names:
+        return text, 0
     head, sep, tail = text.rpartition(":")
     if sep and tail.isdigit() and head:
         return head, int(tail)
@@ -79,6 +90,24 @@ class Graph:
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
+    def from_description(cls, description: Any, *, max_nodes: int | None = None,
+                         max_elements: int | None = None,
+                         decode_value: DecodeValue | None = None) -> Graph:
+        """A whole graph description, ``{"nodes", "inputs", "outputs"}``, judged by
+        ``build`` (faults located from the description's top, e.g. ``("nodes", 3)``)."""
+        if not isinstance(description, Mapping):
+            raise GraphError("a graph is an object with 'nodes' (and optionally 'inputs' "
+                             "and 'outputs')")
+        unknown = sorted(set(description) - set(GRAPH_FIELDS))
+        if unknown:
+            raise GraphError(f"unknown field {unknown[0]!r} on a graph", loc=(unknown[0],))
+        if "nodes" not in description:
+            raise GraphError("a graph needs 'nodes'", loc=("nodes",))
+        return cls.build(description["nodes"], description.get("inputs"),
+                         description.get("outputs"), max_nodes=max_nodes,
+                         max_elements=max_elements, decode_value=decode_value)
+
+    @classmethod
     def build(
         cls,
         nodes: Sequence[Mapping[str, Any]],
@@ -87,6 +116,7 @@ class Graph:
         *,
         max_nodes: int | None = None,
         max_elements: int | None = None,
+        decode_value: DecodeValue | None = None,
     ) -> Graph:
         """Validate a description whole and infer every shape and dtype.
 
@@ -100,12 +130,14 @@ class Graph:
         if max_nodes is not None and len(nodes) > max_nodes:
             raise LimitError(f"the graph has {len(nodes)} nodes; the limit is {max_nodes}",
                              loc=("nodes",))
-        heads = [_read_head(i, d) for i, d in enumerate(nodes)]
+        names = {d["name"] for d in nodes
+                 if isinstance(d, Mapping) and isinstance(d.get("name"), str)}
+        heads = [_read_head(i, d, names) for i, d in enumerate(nodes)]
         order = _topological_order(heads)
         built: dict[str, Node] = {}
         ordered: list[Node] = []
         for i in order:
-            node = _build_node(heads[i], nodes[i], built, max_elements)
+            node = _build_node(heads[i], nodes[i], built, max_elements, decode_value)
             built[node.name] = node
             ordered.append(node)
         graph_inputs = _resolve_inputs(inputs, heads, built)
@@ -129,17 +161,24 @@ class Graph:
         """A user's tensor name to a checked ref."""
         if not isinstance(text, str):
             raise GraphError(f"expected a node name, got {text!r}", loc=loc)
-        ref = parse_ref(text)
+        ref = parse_ref(text, self.by_name)
         node = self.by_name.get(ref[0])
         if node is None:
-            if text in self.by_name:
-                return text, 0
             raise GraphError(f"no node named {ref[0]!r} in the graph", node=ref[0], loc=loc)
         if ref[1] >= len(node.outputs):
             raise GraphError(
                 f"node {ref[0]!r} has {len(node.outputs)} output(s); {text!r} does not exist",
                 node=ref[0], loc=loc)
         return ref
+
+    def resolve_all(self, names: str | Ref | Sequence[str | Ref], arg: str) -> tuple[Ref, ...]:
+        """One tensor name or a list of them (refs pass as they are) as checked refs; a
+        fault is located at ``(arg, i)``. Each entry point resolves its names once."""
+        one = isinstance(names, str) or (isinstance(names, tuple) and len(names) == 2
+                                         and isinstance(names[1], int))
+        items = [names] if one else list(names)  # type: ignore[list-item, arg-type]
+        return tuple(t if isinstance(t, tuple) else self.resolve(t, loc=(arg, i))
+                     for i, t in enumerate(items))
 
     def consumers(self) -> dict[str, list[str]]:
         """Node name to the names of nodes that read any of its outputs (computed once)."""
@@ -210,7 +249,7 @@ class _Head:
     inputs: tuple[Ref, ...]
 
 
-def _read_head(i: int, d: Any) -> _Head:
+def _read_head(i: int, d: Any, names: Container[str]) -> _Head:
     loc: tuple[str | int, ...] = ("nodes", i)
     if not isinstance(d, Mapping):
         raise GraphError("each node must be an object", loc=loc)
@@ -238,7 +277,7 @@ def _read_head(i: int, d: Any) -> _Head:
         if not isinstance(r, str) or not r:
             raise GraphError("each input must be a node name", node=name,
                              loc=(*loc, "inputs", j))
-        refs.append(parse_ref(r))
+        refs.append(parse_ref(r, names))
     n = len(refs)
     lo, hi = opdef.min_inputs, opdef.max_inputs
     if n < lo or (hi is not None and n > hi):
@@ -286,11 +325,11 @@ def _topological_order(heads: list[_Head]) -> list[int]:
 
 
 def _build_node(head: _Head, d: Mapping[str, Any], built: Mapping[str, Node],
-                max_elements: int | None) -> Node:
+                max_elements: int | None, decode_value: DecodeValue | None) -> Node:
     loc: tuple[str | int, ...] = ("nodes", head.position)
     opdef = head.opdef
     if opdef.leaf:
-        node = _build_leaf(head, d, loc, max_elements)
+        node = _build_leaf(head, d, loc, max_elements, decode_value)
     else:
         for key in ("shape", "dtype", "value", "initializer", "trainable"):
             if key in d:
@@ -340,7 +379,7 @@ def make_node(name: str, opdef: registry.OpDef, inputs: tuple[Ref, ...],
 
 
 def _build_leaf(head: _Head, d: Mapping[str, Any], loc: tuple[str | int, ...],
-                max_elements: int | None) -> Node:
+                max_elements: int | None, decode_value: DecodeValue | None) -> Node:
     op = head.opdef.name
     name = head.name
     if head.inputs:
@@ -363,6 +402,8 @@ def _build_leaf(head: _Head, d: Mapping[str, Any], loc: tuple[str | int, ...],
     if d.get("shape") is not None:
         try:
             shape = normalize_shape(d["shape"])
+        except DimensionError as exc:
+            raise GraphError(str(exc), node=name, loc=(*loc, "shape", exc.index)) from None
         except ValueError as exc:
             raise GraphError(str(exc), node=name, loc=(*loc, "shape")) from None
     if op == "placeholder":
@@ -383,7 +424,10 @@ def _build_leaf(head: _Head, d: Mapping[str, Any], loc: tuple[str | int, ...],
         raise GraphError("give either 'value' or 'initializer', not both", node=name,
                          loc=(*loc, "initializer"))
     if has_value:
-        value = _leaf_value(d["value"], dtype, name, (*loc, "value"))
+        raw = d["value"]
+        if decode_value is not None and not isinstance(raw, np.ndarray):
+            raw = decode_value(raw, dtype or DEFAULT_DTYPE, (*loc, "value"))
+        value = _leaf_value(raw, dtype, name, (*loc, "value"))
         if shape is not None and tuple(value.shape) != shape:
             if value.ndim or any(s is None for s in shape):
                 raise GraphError(f"'value' has shape {fmt(value.shape)} but 'shape' says "
@@ -405,8 +449,9 @@ def _build_leaf(head: _Head, d: Mapping[str, Any], loc: tuple[str | int, ...],
                              "elements per tensor", node=name, loc=(*loc, "shape"))
         try:
             value = initializers.materialize(init, shape, dtype or DEFAULT_DTYPE)
-        except ValueError as exc:
-            raise GraphError(str(exc), node=name, loc=(*loc, "initializer")) from None
+        except initializers.InitializerError as exc:
+            where = (*loc, "initializer", *((exc.field,) if exc.field else ()))
+            raise GraphError(str(exc), node=name, loc=where) from None
     else:
         raise GraphError(f"a {op} needs a 'value'" + (" or an 'initializer'"
                          if op == "variable" else ""), node=name, loc=(*loc, "value"))
@@ -477,10 +522,8 @@ def _resolve_outputs(outputs: Sequence[str] | None, heads: list[_Head],
     for i, text in enumerate(outputs):
         if not isinstance(text, str):
             raise GraphError("each output must be a node name", loc=("outputs", i))
-        ref = parse_ref(text)
+        ref = parse_ref(text, built)
         node = built.get(ref[0])
-        if node is None and text in built:
-            ref, node = (text, 0), built[text]
         if node is None:
             raise GraphError(f"output {text!r} is not a node of the graph", loc=("outputs", i))
         if ref[1] >= len(node.outputs):

@@ -16,6 +16,14 @@ _PARAMS = {
 }
 
 
+class InitializerError(ValueError):
+    """An initializer is refused; ``field`` names the field at fault (None: the whole)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
 def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
     """Fan-in and fan-out as Keras computes them (kernel dims last, receptive field first)."""
     if len(shape) == 0:
@@ -29,26 +37,28 @@ def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
 def _number(spec: Mapping[str, Any], key: str, default: float) -> float:
     v = spec.get(key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"initializer '{key}' must be a number, got {v!r}")
+        raise InitializerError(f"initializer '{key}' must be a number, got {v!r}", key)
     return float(v)
 
 
 def materialize(spec: Any, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     """The array an initializer describes; the same seed always gives the same array."""
     if not isinstance(spec, Mapping):
-        raise ValueError("initializer must be an object with a 'kind'")
+        raise InitializerError("initializer must be an object with a 'kind'")
     kind = spec.get("kind")
     if kind not in KINDS:
-        raise ValueError(f"initializer kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise InitializerError(f"initializer kind must be one of {', '.join(KINDS)}, got "
+                               f"{kind!r}", "kind")
     extra = set(spec) - {"kind", "seed"} - _PARAMS[kind]
     if extra:
-        raise ValueError(f"unknown initializer field {sorted(extra)[0]!r} for {kind}")
+        raise InitializerError(f"unknown initializer field {sorted(extra)[0]!r} for {kind}",
+                               sorted(extra)[0])
     seed = spec.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError("initializer 'seed' must be a non-negative int")
+        raise InitializerError("initializer 'seed' must be a non-negative int", "seed")
     dt = np_dtype(dtype)
     if kind not in ("zeros", "ones", "constant") and dt.kind != "f":
-        raise ValueError(f"a {kind} initializer needs a floating dtype, not {dtype}")
+        raise InitializerError(f"a {kind} initializer needs a floating dtype, not {dtype}")
     if kind == "zeros":
         return np.zeros(shape, dt)
     if kind == "ones":
@@ -56,7 +66,8 @@ def materialize(spec: Any, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     if kind == "constant":
         value = _number(spec, "value", 0.0)
         if dt.kind in "iub" and np.array(value).astype(dt) != value:
-            raise ValueError(f"initializer 'value' {value!r} is not a {dtype} value")
+            raise InitializerError(f"initializer 'value' {value!r} is not a {dtype} value",
+                                   "value")
         return np.full(shape, value, dt)
     rng = np.random.default_rng(seed)
     if kind == "normal":

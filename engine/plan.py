@@ -93,7 +93,7 @@ class Plan:
             if value is None:
                 if required:
                     raise FeedError(f"placeholder {name!r} needs a value", node=name,
-                                    loc=(name,))
+                                    loc=("feeds", name))
                 continue
             if type(value) is np.ndarray and value.dtype == dtype and value.shape == shape:
                 slots[slot] = value  # the common case: exactly what was declared
@@ -172,8 +172,8 @@ def _checked_feed(name: str, value: Any, spec: Any) -> np.ndarray:
             arr = arr.astype(want)
         else:
             raise FeedError(f"fed {arr.dtype.name} for a {spec.dtype} node", node=name,
-                            loc=(name,))
+                            loc=("feeds", name))
     if not compatible(arr.shape, spec.shape):
         raise FeedError(f"fed shape {fmt(arr.shape)} does not fit the declared "
-                        f"{fmt(spec.shape)}", node=name, loc=(name,))
+                        f"{fmt(spec.shape)}", node=name, loc=("feeds", name))
     return arr

@@ -6,6 +6,14 @@ from collections.abc import Iterable, Sequence
 Shape = tuple[int | None, ...]
 
 
+class DimensionError(ValueError):
+    """One dimension of a shape is not a size; ``index`` says which."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.index = index
+
+
 def normalize_shape(dims: object) -> Shape:
     """A shape from user input: ints >= 0, with ``None`` or ``-1`` for unknown."""
     if isinstance(dims, int) and not isinstance(dims, bool):
@@ -13,13 +21,13 @@ def normalize_shape(dims: object) -> Shape:
     if not isinstance(dims, (list, tuple)):
         raise ValueError(f"shape must be a list of ints, got {dims!r}")
     out: list[int | None] = []
-    for d in dims:
-        if d is None or d == -1:
+    for i, d in enumerate(dims):
+        if d is None or (d == -1 and not isinstance(d, bool)):
             out.append(None)
         elif isinstance(d, bool) or not isinstance(d, int):
-            raise ValueError(f"shape dimensions must be ints or null, got {d!r}")
+            raise DimensionError(f"shape dimensions must be ints or null, got {d!r}", i)
         elif d < 0:
-            raise ValueError(f"shape dimension {d} is negative (only -1 means unknown)")
+            raise DimensionError(f"shape dimension {d} is negative (only -1 means unknown)", i)
         else:
             out.append(d)
     return tuple(out)

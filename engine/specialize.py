@@ -45,7 +45,7 @@ def specialize(graph: Graph, shapes: Mapping[str, tuple[int, ...]],
         else:
             specs = tuple(built[src].outputs[k] for src, k in node.inputs)
             new = make_node(node.name, registry.get(node.op), node.inputs, specs, node.attrs,
-                            position=node.position, loc=("nodes", node.position),
+                            position=node.position, loc=("graph", "nodes", node.position),
                             attrs_parsed=True)
         if max_elements is not None:
             for out in new.outputs:
@@ -53,7 +53,7 @@ def specialize(graph: Graph, shapes: Mapping[str, tuple[int, ...]],
                     raise LimitError(
                         f"output shape {fmt(out.shape)} holds more than the limit of "
                         f"{max_elements} elements per tensor", node=node.name,
-                        loc=("nodes", node.position))
+                        loc=("graph", "nodes", node.position))
         built[node.name] = new
         nodes.append(new)
     return Graph(nodes, graph.inputs, graph.outputs)

@@ -5,23 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
-from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 
-from .errors import PROBLEM_JSON, Problem, ProblemError, problem_body
+from . import openapi
 from .front import ComputeFront
 from .metrics import Metrics, MetricsMiddleware
 from .pool import Pool
+from .problems import PROBLEM_JSON, ProblemError, problem_body
 from .routes import ROUTERS, docs
-from .schemas import GradientsRequest, GradOperationRequest
 from .settings import Settings
 from .shell import Shell
 
@@ -66,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Content-Type", "Authorization", "X-API-Key",
                                           "X-Request-ID"],
                            expose_headers=["X-Request-ID", "Server-Timing", "Retry-After"])
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi.describe(app)  # type: ignore[method-assign]
     return app
 
 
@@ -82,8 +79,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "internal")
-        body = problem_body(kind, str(exc.detail), status=exc.status_code)
+        problem_type = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code,
+                                                                         "internal")
+        body = problem_body(problem_type, str(exc.detail), status=exc.status_code)
         return Response(body, status_code=exc.status_code, media_type=PROBLEM_JSON,
                         headers=exc.headers)
 
@@ -101,20 +99,3 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(Exception, on_crash)
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the request and problem models, which are validated in the
-    workers rather than by FastAPI and so are referenced by hand."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)
-    _, extra = models_json_schema(
-        [(GradientsRequest, "validation"), (GradOperationRequest, "validation"),
-         (Problem, "serialization")], ref_template="#/components/schemas/{model}")
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for name, definition in extra["$defs"].items():
-        components.setdefault(name, definition)
-    app.openapi_schema = schema
-    return schema

@@ -258,3 +258,16 @@ def _word(v: float) -> bytes:
     if math.isnan(v):
         return b'"NaN"'
     return b'"Infinity"' if v > 0 else b'"-Infinity"'
+
+
+def decode_at(value: Any, dtype: str, max_elements: int, loc: Sequence[str | int]) -> np.ndarray:
+    """``decode`` with its faults as problems placed at ``loc`` in the request."""
+    from .problems import ProblemError
+
+    try:
+        return decode(value, dtype, max_elements)
+    except TensorError as exc:
+        problem_type = "too-large" if exc.status == 413 else "invalid-request"
+        path = [*loc, *exc.loc]
+        raise ProblemError(problem_type, f"{'.'.join(map(str, path))}: {exc.message}",
+                           [(path, exc.message)]) from None

@@ -1,10 +1,10 @@
-"""The compute endpoints' fast front: a pure ASGI layer in front of the FastAPI app.
+"""The compute endpoints' front: a pure ASGI layer in front of the FastAPI app.
 
-``POST /gradients`` and ``POST /grad-operation`` only read a bounded body, hand it to the
-worker pool and relay the worker's answer bytes; the event loop's time per request is
-the server's throughput limit, so these two skip the framework's routing, dependency
-resolution and response classes. Everything else (and the OpenAPI description of these
-two, whose FastAPI routes do the same through ``relay``) goes to the FastAPI app.
+Every compute ``POST`` (the paths of ``endpoints.ENDPOINTS``) only reads a bounded body,
+hands it to the worker pool and relays the worker's answer bytes; the event loop's time
+per request is the server's throughput limit, so they skip the framework's routing,
+dependency resolution and response classes. This is their only way in (their OpenAPI
+description is made from the same table). Everything else goes to the FastAPI app.
 """
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from .errors import PROBLEM_JSON, ProblemError
+from .endpoints import BY_PATH
 from .metrics import Metrics
-from .pool import Answer, Pool
+from .problems import PROBLEM_JSON, ProblemError
 from .settings import knob
 
-KINDS = {"/gradients": "gradients", "/grad-operation": "grad_operation"}
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -48,42 +47,35 @@ def too_large(size: int, limit: int) -> ProblemError:
                         f"(raise it with {knob('max_body_bytes')})", [(["body"], "body too large")])
 
 
-async def compute(pool: Pool, kind: str, headers: Iterable[tuple[bytes, bytes]],
-                  receive: Receive, limit: int) -> Answer:
-    """Read the body and run it on a worker: the whole of a compute request."""
-    return await pool.submit(kind, await read_body(headers, receive, limit))
-
-
-def server_timing(answer: Answer) -> str:
-    return ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in answer.timings.items())
-
-
 class ComputeFront:
-    """Answers the two compute endpoints itself; passes every other request on."""
+    """Answers the compute endpoints itself; passes every other request on."""
 
     def __init__(self, app: Callable[..., Any], metrics: Metrics):
         self.app = app
         self.metrics = metrics
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        kind = KINDS.get(scope["path"]) if scope["type"] == "http" else None
-        if kind is None or scope["method"] != "POST":
+        endpoint = BY_PATH.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is None:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
         state = scope["app"].state
         try:
-            answer = await compute(state.pool, kind, scope["headers"], receive,
-                                   state.settings.max_body_bytes)
+            if scope["method"] != "POST":
+                raise ProblemError("method-not-allowed", "Method Not Allowed",
+                                   headers={"Allow": "POST"})
+            body = await read_body(scope["headers"], receive, state.settings.max_body_bytes)
+            reply = await state.pool.submit(endpoint.name, body)
         except ProblemError as exc:
             status = exc.status
             await _respond(send, status, PROBLEM_JSON, exc.body(),
                            [(k.lower().encode(), v.encode()) for k, v in
                             (exc.headers or {}).items()])
         else:
-            status = answer.status
-            timing = server_timing(answer)
-            await _respond(send, status, answer.content_type, answer.body,
+            status = reply.status
+            timing = reply.server_timing()
+            await _respond(send, status, reply.content_type, reply.body,
                            [(b"server-timing", timing.encode())] if timing else [])
         self.metrics.observe(scope["path"], status, time.perf_counter() - start)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .codec import MAX_RANK
-from .errors import ProblemError
+from .problems import ProblemError
 
 Loc = Sequence[str | int]
 MAX_NESTING = 2 * MAX_RANK  # levels below a graph description: a rank-32 tensor fits in it

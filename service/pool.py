@@ -23,11 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from .container import blas_threads
-from .errors import ProblemError
 from .metrics import Metrics
+from .problems import ProblemError
+from .reply import Reply
 from .settings import Settings, knob
 from .worker import READY, worker_main
 
@@ -53,18 +52,6 @@ def _context(workers: int, threads: int = 0) -> Any:
     return _CONTEXT
 
 
-@dataclass
-class Answer:
-    """A worker's answer, relayed as is."""
-
-    status: int
-    content_type: str
-    body: bytes
-    plan_cache_hit: bool | None = None
-    graph_cache_hit: bool | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-
-
 class _Process:
     """One worker process and the parent's end of its pipe. Blocking calls run in threads."""
 
@@ -88,12 +75,12 @@ class _Process:
         sock.setblocking(False)
         self.reader, self.writer = await asyncio.open_connection(sock=sock)
 
-    async def roundtrip(self, kind: str, body: bytes) -> tuple[bytes, bytes]:
-        """Send one job, read its (header, body) answer. EOFError if the worker is gone."""
-        tag = kind.encode()
+    async def roundtrip(self, endpoint_name: str, body: bytes) -> Reply:
+        """Send one job, read its reply. EOFError if the worker is gone."""
+        tag = endpoint_name.encode()
         self.writer.writelines([_header(len(tag)), tag, _header(len(body)), body])
         await self.writer.drain()
-        return await self._read_frame(), await self._read_frame()
+        return Reply.from_frames(await self._read_frame(), await self._read_frame())
 
     async def _read_frame(self) -> bytes:
         try:
@@ -122,9 +109,11 @@ class _Process:
 
 @dataclass
 class _Job:
-    kind: str
+    """One request waiting for (or on) a worker."""
+
+    endpoint_name: str
     body: bytes
-    future: asyncio.Future[Answer]
+    future: asyncio.Future[Reply]
     queued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -200,7 +189,7 @@ class Pool:
 
     # -- submitting -------------------------------------------------------------------------
 
-    async def submit(self, kind: str, body: bytes) -> Answer:
+    async def submit(self, endpoint_name: str, body: bytes) -> Reply:
         """Queue a job and wait for its answer; refuses with 503 (closing) or 429 (full)."""
         if self._closing:
             raise ProblemError("unavailable", "the server is shutting down")
@@ -208,7 +197,7 @@ class Pool:
             raise ProblemError("queue-full", f"{self._in_system} requests are already in the "
                                "server; retry later",
                                headers={"Retry-After": str(self.settings.retry_after)})
-        job = _Job(kind, body, asyncio.get_running_loop().create_future())
+        job = _Job(endpoint_name, body, asyncio.get_running_loop().create_future())
         self._in_system += 1
         self._idle.clear()
         self._queue.put_nowait(job)
@@ -241,8 +230,8 @@ class Pool:
         slot.busy = True
         started = time.perf_counter()
         try:
-            header, body = await asyncio.wait_for(
-                slot.process.roundtrip(job.kind, job.body), self.settings.timeout)
+            reply = await asyncio.wait_for(
+                slot.process.roundtrip(job.endpoint_name, job.body), self.settings.timeout)
         except TimeoutError:
             _settle(job, ProblemError("timeout", f"the computation took longer than "
                                       f"{self.settings.timeout:g} s; it was stopped (raise "
@@ -256,16 +245,12 @@ class Pool:
             return
         finally:
             slot.busy = False
-        meta = orjson.loads(header)
-        timings = meta["timings"]
-        worker_time = sum(timings.values())
-        timings["queue"] = started - job.queued_at
-        timings["ipc"] = max(0.0, time.perf_counter() - started - worker_time)
-        self.metrics.cache_flags(meta["plan_cache_hit"], meta["graph_cache_hit"])
+        worker_time = sum(reply.timings.values())
+        reply.timings["queue"] = started - job.queued_at
+        reply.timings["ipc"] = max(0.0, time.perf_counter() - started - worker_time)
+        self.metrics.cache_flags(reply.plan_cache_hit, reply.graph_cache_hit)
         if not job.future.done():
-            job.future.set_result(Answer(meta["status"], meta["content_type"], body,
-                                         meta["plan_cache_hit"], meta["graph_cache_hit"],
-                                         timings))
+            job.future.set_result(reply)
 
     async def _replace(self, slot: _Slot, reason: str) -> None:
         """End the slot's process (if any) and start a new one, retrying on failure."""

@@ -1,62 +1,63 @@
-"""The wire models of API.md (pydantic v2): graphs, both requests, their answers.
+"""The wire models of API.md (pydantic v2): graphs, the requests, their answers.
 
-Tensors stay raw JSON here (``Tensor`` is documented as the three forms but validated as
-any JSON value); ``codec.decode`` checks and converts each one in a single numpy step with
-its JSON path, so no model is ever made per element. Nodes are discriminated by ``op``
-(ignoring case and underscores, like the engine) into the three leaves and computing ops.
+pydantic judges the request envelope and gives the OpenAPI description. Two things it
+only describes: tensors (``Tensor`` is documented as its forms but passed on as raw JSON;
+``codec.decode`` checks and converts each one in a single numpy step with its JSON path)
+and graphs (``Graph`` is documented by ``GraphSpec`` and ``Node`` but passed on as raw
+JSON; the engine's ``Graph.from_description`` is their one judge and names the node at
+fault).
+
+The building blocks here are what every endpoint's models are written with, so each new
+endpoint inherits a description that client generators take whole: a tensor, a list of
+names, a graph, an encoding are each one named component (``$ref``), never an inline
+union; a choice documents only its canonical spelling (other spellings are accepted, not
+listed, so no two enum values differ only by case); and a field whose absence means
+something no single value of its type says is documented without a ``default``
+(``absent``), so no generator invents one.
 """
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
     WithJsonSchema,
+    WrapValidator,
     field_validator,
 )
+from typing_extensions import TypeAliasType
 
-_NUMBER_OR_WORD = {"anyOf": [{"type": "number"}, {"type": "boolean"},
-                             {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]}
-_DTYPE_SCHEMA = {"type": "string", "description": "float32, float64, float16, int32, int64, "
-                 "bool, or an Open Inference Protocol name (FP32, FP64, FP16, INT32, INT64, "
-                 "BOOL)", "examples": ["float32"]}
-_SHAPE_SCHEMA = {"type": "array", "items": {"type": "integer", "minimum": 0}}
-TENSOR_SCHEMA: dict[str, Any] = {
-    "title": "Tensor",
-    "description": "A tensor: nested lists (dtype from the node it feeds, else float32), "
-                   "typed {dtype, shape, data} or base64 {dtype, shape, b64} (little-endian "
-                   "row-major). Non-finite values are the strings NaN, Infinity, -Infinity.",
-    "anyOf": [
-        {**_NUMBER_OR_WORD, "title": "Scalar"},
-        {"type": "array", "title": "Nested", "items": {}},
-        {"type": "object", "title": "Typed", "required": ["shape", "data"],
-         "additionalProperties": False,
-         "properties": {"dtype": _DTYPE_SCHEMA, "shape": _SHAPE_SCHEMA,
-                        "data": {"type": "array", "items": _NUMBER_OR_WORD}}},
-        {"type": "object", "title": "Base64", "required": ["dtype", "shape", "b64"],
-         "additionalProperties": False,
-         "properties": {"dtype": _DTYPE_SCHEMA, "shape": _SHAPE_SCHEMA,
-                        "b64": {"type": "string", "contentEncoding": "base64"}}},
-    ],
-}
-Tensor = Annotated[Any, WithJsonSchema(TENSOR_SCHEMA)]
-Encoding = Literal["nested", "typed", "base64"]
+# Documented by its type, judged elsewhere: the raw JSON is passed on unchanged.
+Described = WrapValidator(lambda raw, _: raw)
 
 
-def _one_or_many(v: Any) -> Any:
-    return [v] if isinstance(v, str) else v
+def absent(description: str) -> Any:
+    """An optional field with no ``default`` in the schema: leaving it out means what
+    ``description`` says (it depends on other fields, or the server decides)."""
+    return Field(default_factory=_nothing, description=description)
 
 
-Names = Annotated[
-    list[str], BeforeValidator(_one_or_many),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-                    "description": "A node name or a list of them (name:k for output k)."}),
-]
+def _nothing() -> None:
+    return None
+
+
+def choice(*canonical: str) -> Any:
+    """A string from ``canonical``, accepted in any case and answered in the canonical
+    one; only the canonical spellings are documented (an enum of case variants collides
+    as generated enum keys)."""
+    wanted = " or ".join(repr(c) for c in canonical)
+
+    def lower(v: str) -> str:
+        if v.lower() not in canonical:
+            raise ValueError(f"must be {wanted}, got {v!r}")
+        return v.lower()
+
+    return Annotated[str, AfterValidator(lower), WithJsonSchema(
+        {"type": "string", "enum": list(canonical), "description": "Any case is accepted."})]
 
 
 class Wire(BaseModel):
@@ -65,80 +66,105 @@ class Wire(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
+# -- tensors ----------------------------------------------------------------------------------
+
+_DTYPES = ("float32, float64, float16, int32, int64, bool, or an Open Inference Protocol "
+           "name (FP32, FP64, FP16, INT32, INT64, BOOL)")
+DType = TypeAliasType("DType", Annotated[str, WithJsonSchema(
+    {"type": "string", "description": _DTYPES, "examples": ["float32"]})])
+Shape = list[Annotated[int, Field(ge=0)]]
+NonFinite = TypeAliasType("NonFinite", Literal["NaN", "Infinity", "-Infinity"])
+Number = float | bool | NonFinite
+
+
+class TypedTensor(Wire):
+    """A tensor as flat row-major ``data`` of a ``shape``."""
+
+    dtype: DType = absent("Default: the dtype of the node it feeds, else float32.")
+    shape: Shape
+    data: list[Number]
+
+
+class Base64Tensor(Wire):
+    """A tensor as its little-endian row-major bytes: the fast path for large tensors."""
+
+    dtype: DType
+    shape: Shape
+    b64: str = Field(json_schema_extra={"contentEncoding": "base64"})
+
+
+Tensor = TypeAliasType("Tensor", Annotated[
+    Number | list[Any] | TypedTensor | Base64Tensor, Described,
+    Field(description="A tensor: a number, nested lists (dtype from the node it feeds, "
+          "else float32), typed {dtype, shape, data} or base64 {dtype, shape, b64}. "
+          "Non-finite values are the strings NaN, Infinity, -Infinity.")])
+Encoding = TypeAliasType("Encoding", Literal["nested", "typed", "base64"])
+# A tensor inside a hand-written schema (WithJsonSchema): the component, never its forms
+# inline (the component is there whenever any model uses Tensor, as the requests do).
+TENSOR_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/Tensor"}
+
+
+def _one_or_many(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+Names = TypeAliasType("Names", Annotated[
+    list[str], BeforeValidator(_one_or_many),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                    "description": "A node name or a list of them (name:k for output k)."})])
+
+
 # -- graphs -----------------------------------------------------------------------------------
 
-class PlaceholderNode(Wire):
-    name: str
-    op: str = Field(description="placeholder")
-    shape: list[int | None] = Field(description="Dimensions; null for one known at run time.")
-    dtype: str = Field("float32", json_schema_extra=_DTYPE_SCHEMA)
-
-
 class Initializer(Wire):
+    """How a variable's value is made (with the node's shape and dtype)."""
+
     kind: Literal["zeros", "ones", "constant", "normal", "uniform", "glorot_uniform"]
-    seed: int | None = None
-    value: float | None = None
-    mean: float | None = None
-    stddev: float | None = None
-    minval: float | None = None
-    maxval: float | None = None
+    seed: Annotated[int, Field(ge=0)] = absent("Random kinds: the seed; default: unseeded.")
+    value: float = absent("constant: the fill value (default 0).")
+    mean: float = absent("normal: the mean (default 0).")
+    stddev: float = absent("normal: the standard deviation (default 1).")
+    minval: float = absent("uniform: the lower bound (default 0).")
+    maxval: float = absent("uniform: the upper bound (default 1).")
 
 
-class VariableNode(Wire):
+class Node(Wire):  # documents nodes; validating them is the engine's (see Graph)
+    """One node. Which fields it takes depends on its `op` (matched ignoring case and
+    underscores), which is free text, so every kind is this one schema:
+    `placeholder`: shape, dtype (default float32);
+    `variable` (or `parameter`): value, or initializer with shape and dtype; trainable;
+    `constant`: value (shape, dtype);
+    any op of the catalogue (GET /ops): inputs, attrs."""
+
     name: str
-    op: str = Field(description="variable (or parameter)")
-    value: Tensor = None
-    initializer: Initializer | None = None
-    shape: list[int | None] | None = None
-    dtype: str | None = Field(None, json_schema_extra=_DTYPE_SCHEMA)
-    trainable: bool = True
+    op: str = Field(description="placeholder, variable, parameter, constant, or an op of "
+                    "the catalogue (GET /ops); case and underscores are ignored.")
+    inputs: list[str] = absent("Op nodes: input tensors by name (name:k for output k).")
+    attrs: dict[str, Any] = absent("Op nodes: the op's attributes (GET /ops/{name}).")
+    shape: list[int | None] = absent("Leaves: dimensions; null (or -1) for one known only "
+                                     "when fed.")
+    dtype: DType = absent("Leaves: the element type (placeholders: float32; variables and "
+                          "constants: their value's, else float32).")
+    value: Tensor = absent("Variables and constants: the value.")
+    initializer: Initializer = absent("Variables: how the value is made, instead of value.")
+    trainable: bool = absent("Variables: whether get_by_list takes it (default true).")
 
 
-class ConstantNode(Wire):
-    name: str
-    op: str = Field(description="constant")
-    value: Tensor
-    shape: list[int | None] | None = None
-    dtype: str | None = Field(None, json_schema_extra=_DTYPE_SCHEMA)
-
-
-class OpNode(Wire):
-    name: str
-    op: str = Field(description="An op of the catalogue (GET /ops); case and underscores "
-                    "are ignored.")
-    inputs: list[str] = Field([], description="Input tensors by name (name:k for output k).")
-    attrs: dict[str, Any] = {}
-
-
-_LEAF_TAGS = {"placeholder": "~placeholder", "variable": "~variable", "parameter": "~variable",
-              "constant": "~constant"}
-
-
-def _node_kind(v: Any) -> str:
-    op = v.get("op") if isinstance(v, dict) else getattr(v, "op", None)
-    if isinstance(op, str):
-        return _LEAF_TAGS.get(op.replace("_", "").lower(), "~op")
-    return "~op"
-
-
-Node = Annotated[
-    Annotated[PlaceholderNode, Tag("~placeholder")] | Annotated[VariableNode, Tag("~variable")]
-    | Annotated[ConstantNode, Tag("~constant")] | Annotated[OpNode, Tag("~op")],
-    Discriminator(_node_kind),
-]
-
-
-class GraphSpec(Wire):
+class GraphSpec(Wire):  # documents graphs; validating them is the engine's (see Graph)
     """A computation graph (API.md section 2)."""
 
     nodes: list[Node]
-    inputs: list[str] | None = Field(None, description="Positional inputs (placeholders); "
-                                     "default: the placeholders in node order.")
-    outputs: Names | None = Field(None, description="Network outputs; default: the last node.")
+    inputs: list[str] = absent("Positional inputs (placeholders); default: the "
+                               "placeholders in node order.")
+    outputs: Names = absent("Network outputs; default: the last node.")
 
+
+# A graph field: described by GraphSpec, passed on as the raw JSON the engine judges.
+Graph = Annotated[GraphSpec, Described]
 
 # -- requests -------------------------------------------------------------------------------
 
+Unconnected = choice("none", "zero")
 _AGGREGATIONS = {"default": "add_n", "add_n": "add_n", "0": "add_n",
                  "experimental_tree": "experimental_tree", "1": "experimental_tree",
                  "experimental_accumulate_n": "experimental_accumulate_n",
@@ -148,17 +174,16 @@ _AGGREGATIONS = {"default": "add_n", "add_n": "add_n", "0": "add_n",
 class GradientsRequest(Wire):
     """tf.gradients (API.md section 3)."""
 
-    graph: GraphSpec
-    feeds: dict[str, Tensor] = {}
+    graph: Graph
+    feeds: dict[str, Tensor] = Field({}, description="Tensors by node name: the "
+                                     "placeholders the ys need, and variables to override.")
     ys: Names
     xs: Names
-    grad_ys: Annotated[Any, WithJsonSchema({
-        "anyOf": [{"type": "array", "items": {"anyOf": [TENSOR_SCHEMA, {"type": "null"}]}},
-                  TENSOR_SCHEMA, {"type": "null"}],
-        "description": "Aligned with ys; null entries mean ones of that y's shape."})] = None
-    stop_gradients: Names = []
-    unconnected_gradients: Annotated[str, WithJsonSchema(
-        {"type": "string", "enum": ["none", "zero", "NONE", "ZERO"]})] = "none"
+    grad_ys: Annotated[list[Tensor | None] | Tensor | None, Described] = Field(
+        None, description="Aligned with ys; null entries mean ones of that y's shape.")
+    stop_gradients: Names = Field(default_factory=list, description="Nodes treated as "
+                                  "constants; default: none.")
+    unconnected_gradients: Unconnected = "none"
     aggregation_method: Annotated[str | int | None, WithJsonSchema({"anyOf": [
         {"type": "string", "enum": ["default", "add_n", "experimental_tree",
                                     "experimental_accumulate_n"]},
@@ -170,13 +195,6 @@ class GradientsRequest(Wire):
     return_values: bool = False
     return_graph: bool = False
     encoding: Encoding = "nested"
-
-    @field_validator("unconnected_gradients")
-    @classmethod
-    def _unconnected(cls, v: str) -> str:
-        if v.lower() not in ("none", "zero"):
-            raise ValueError(f"must be 'none' or 'zero', got {v!r}")
-        return v.lower()
 
     @field_validator("aggregation_method")
     @classmethod
@@ -191,15 +209,14 @@ class GradientsRequest(Wire):
 class GradOperationRequest(Wire):
     """MindSpore GradOperation (API.md section 4)."""
 
-    network: GraphSpec
+    network: Graph
     args: list[Tensor] = Field([], description="Aligned with the network's inputs.")
     get_all: bool = False
     get_by_list: bool = False
     sens_param: bool = False
-    sens: Annotated[Any, WithJsonSchema({"anyOf": [TENSOR_SCHEMA, {"type": "array", "items":
-                                         TENSOR_SCHEMA}, {"type": "null"}],
-                                         "description": "One tensor per output (a list when "
-                                         "there are several); only with sens_param."})] = None
+    sens: Annotated[Tensor | list[Tensor] | None, Described] = Field(
+        None, description="One tensor per output (a list when there are several); only "
+        "with sens_param.")
     weights: list[str] | None = Field(None, description="Variables for get_by_list; default: "
                                       "every trainable variable in node order.")
     feeds: dict[str, Tensor] = Field({}, description="Extension: override variable values.")
@@ -209,23 +226,15 @@ class GradOperationRequest(Wire):
 # -- answers --------------------------------------------------------------------------------
 
 class GradientsResponse(BaseModel):
-    gradients: list[Annotated[Any, WithJsonSchema(
-        {"anyOf": [TENSOR_SCHEMA, {"type": "null"}]})]]
-    values: dict[str, Tensor] | None = Field(None, description="With return_values.")
-    graph: GraphSpec | None = Field(None, description="With return_graph: the graph plus "
-                                    "the gradient nodes.")
-    gradient_nodes: list[str | None] | None = Field(None, description="With return_graph.")
+    gradients: list[Tensor | None] = Field(description="Aligned with xs; null for an x "
+                                           "no y depends on (unconnected_gradients none).")
+    values: dict[str, Tensor] = absent("With return_values: the ys' values by name.")
+    graph: GraphSpec = absent("With return_graph: the graph plus the gradient nodes.")
+    gradient_nodes: list[str | None] = absent("With return_graph: the gradient node of "
+                                              "each x, aligned with xs.")
 
 
 class GradOperationResponse(BaseModel):
-    gradients: Annotated[Any, WithJsonSchema({
-        "description": "MindSpore's structure: a tensor (neither flag), a list per input "
-                       "or weight, or [[inputs...], [weights...]]."})]
-
-
-def without(model: type[Wire], field: str) -> type[Wire]:
-    """The same model with one field left unchecked (a cached graph is not re-validated)."""
-    from pydantic import create_model
-
-    return create_model(f"{model.__name__}Sans{field.title()}", __base__=model,
-                        **{field: (Any, ...)})
+    gradients: Tensor | list[Tensor] | list[list[Tensor]] = Field(
+        description="MindSpore's structure: a tensor (neither flag), a list per input or "
+                    "weight, or [[inputs...], [weights...]].")

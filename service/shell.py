@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from .errors import PROBLEM_JSON, problem_body
 from .metrics import Metrics
+from .problems import PROBLEM_JSON, problem_body
 from .settings import Settings
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -1,21 +1,33 @@
-"""The worker process: receives (kind, body) over its pipe, answers (header, body).
+"""The worker process: receives (endpoint name, body) over its pipe, answers a ``Reply``.
 
-Started by the pool through a forkserver that has already imported this module (and so
-the engine, numpy and pydantic), so a new or replacement worker is up in milliseconds.
-Each worker warms itself with a tiny request before it reports ready.
+Parsing, validation, decoding, the engine and encoding all happen here, in the worker, so
+the event loop only relays bytes. Started by the pool through a forkserver that has
+already imported this module (and so the engine, numpy and pydantic), so a new or
+replacement worker is up in milliseconds. Each worker warms itself with a tiny request
+before it reports ready.
 """
 from __future__ import annotations
 
+import logging
 import resource
 import signal
 from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
-from .jobs import Jobs
+import engine
+from engine import EngineError
+
+from .endpoints import BY_NAME
+from .graph_cache import GraphCache
+from .handlers import Call, Clock
+from .problems import PROBLEM_JSON, ProblemError, engine_problem, from_validation, problem_body
+from .reply import JSON, Reply
 from .settings import Settings, memory_cap_bytes
 
+log = logging.getLogger("gradserve.worker")
 READY = b"ready"
 _WARMUP = orjson.dumps({
     "graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float32"},
@@ -23,10 +35,60 @@ _WARMUP = orjson.dumps({
     "feeds": {"x": [0.5, 1.0]}, "ys": "y", "xs": "x"})
 
 
-def encode_header(reply: Any) -> bytes:
-    return orjson.dumps({"status": reply.status, "content_type": reply.content_type,
-                         "plan_cache_hit": reply.plan_cache_hit,
-                         "graph_cache_hit": reply.graph_cache_hit, "timings": reply.timings})
+class Worker:
+    """A worker's warm state (built graphs; the engine keeps its plans). ``handle`` never
+    raises: every outcome is a ``Reply``."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.graphs = GraphCache(settings.graph_cache_size, settings.max_nodes,
+                                 settings.max_elements)
+        engine.configure_caches(programs=settings.plan_cache_size)
+
+    def handle(self, endpoint_name: str, body: bytes) -> Reply:
+        endpoint = BY_NAME[endpoint_name]
+        clock = Clock()
+        try:
+            doc = _parse(body)
+            clock.lap("parse")
+            request = _validate(endpoint.request, doc)
+            clock.lap("validate")
+            try:
+                done = endpoint.handler(Call(request, doc, self.graphs, self.settings, clock))
+            except EngineError as exc:
+                raise engine_problem(exc, endpoint.wire_paths) from None
+            out = orjson.dumps(done.answer, option=orjson.OPT_SERIALIZE_NUMPY)
+            clock.lap("encode")
+            return Reply(200, out, JSON, done.plan_cache_hit, done.graph_cache_hit,
+                         clock.marks)
+        except ProblemError as exc:
+            return Reply(exc.status, exc.body(), PROBLEM_JSON, timings=clock.marks)
+        except MemoryError:
+            return Reply(503, problem_body("unavailable", "the computation ran out of memory"),
+                         PROBLEM_JSON)
+        except Exception:
+            log.exception("unexpected failure handling a %s request", endpoint_name)
+            return Reply(500, problem_body("internal", "an unexpected error occurred; it has "
+                                           "been logged"), PROBLEM_JSON)
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ProblemError("invalid-request", f"the body is not valid JSON: {exc}",
+                           [(["body"], f"invalid JSON: {exc}")]) from None
+    if not isinstance(doc, dict):
+        raise ProblemError("invalid-request", "the body must be a JSON object",
+                           [(["body"], "expected an object")])
+    return doc
+
+
+def _validate(model: Any, doc: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise from_validation(exc, ["body"]) from None
 
 
 def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
@@ -36,15 +98,15 @@ def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
     config = Settings(**settings)
     cap = memory_cap_bytes(config)  # past it numpy raises MemoryError: a 503, not the OOM killer
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    jobs = Jobs(config)
-    jobs.handle("gradients", _WARMUP)
+    worker = Worker(config)
+    worker.handle("gradients", _WARMUP)
     conn.send_bytes(READY)
     while True:
         try:
-            kind = conn.recv_bytes().decode()
+            endpoint_name = conn.recv_bytes().decode()
             body = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        reply = jobs.handle(kind, body)
-        conn.send_bytes(encode_header(reply))
+        reply = worker.handle(endpoint_name, body)
+        conn.send_bytes(reply.header())
         conn.send_bytes(reply.body)

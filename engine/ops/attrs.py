@@ -20,6 +20,13 @@ def integer(v: Any) -> int:
     return v
 
 
+def zero_only(v: Any) -> int:
+    """An attr TensorFlow exports as 0; any other value asks for what we do not support."""
+    if integer(v) != 0:
+        raise ValueError(f"only 0 is supported, got {v}")
+    return 0
+
+
 def number(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ValueError(f"expected a number, got {v!r}")

@@ -9,10 +9,11 @@ import math
 
 import numpy as np
 
-from ..builder import ops as F
-from ..shapes import same
-from .registry import OpTypeError, TensorSpec, check_dtypes, defop
-from .rules import VJPContext, broadcasting, unary
+from .. import fn
+from ..shapes import broadcast, same
+from .contexts import VJPContext
+from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop
+from .rules import broadcasting, elementwise_batch, unary
 from .special import erf as _erf
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -22,12 +23,12 @@ _GELU_CUBIC = 0.044715
 
 
 def _zeros(t):
-    return F.zeros_like(t)
+    return fn.zeros_like(t)
 
 
 def _mask(cond, like):
     """A 0/1 tensor of ``like``'s dtype: multiplying by it keeps NaN * 0 = NaN, as kernels do."""
-    return F.cast(cond, dtype=like.dtype)
+    return fn.cast(cond, dtype=like.dtype)
 
 
 def _unless_zero_upstream(c: VJPContext, grad):
@@ -35,36 +36,38 @@ def _unless_zero_upstream(c: VJPContext, grad):
     gradient is 0, even where the local derivative is infinite; MindSpore multiplies."""
     if not c.tf:
         return grad
-    return F.where(F.equal(c.g, c.g.scalar(0)), _zeros(grad), grad)
+    return fn.where(fn.equal(c.g, c.g.scalar(0)), _zeros(grad), grad)
 
 
 # -- one input --------------------------------------------------------------------------
 
 defop("neg", aliases=("negative",), infer=unary("numeric"), forward=np.negative,
-      vjp=lambda c: [-c.g])
+      linear=(0,), transpose=lambda c: [-c.g])
 defop("abs", infer=unary("numeric"), forward=np.abs,
-      vjp=lambda c: [c.g * F.sign(c.x)])
+      vjp=lambda c: [c.g * fn.sign(c.a)])
 defop("sign", infer=unary("numeric"), forward=np.sign,
-      vjp=lambda c: [_zeros(c.x)],
+      vjp=lambda c: [_zeros(c.a)],
       doc="Its gradient is zero everywhere (connected), as in both libraries.")
-defop("exp", infer=unary(), forward=np.exp, vjp=lambda c: [c.g * c.out])
+defop("exp", infer=unary(), forward=np.exp, vjp=lambda c: [c.g * c.out],
+      jvp=lambda c: [c.da * c.out], batch=elementwise_batch)
 defop("expm1", infer=unary(), forward=np.expm1, vjp=lambda c: [c.g * (c.out + 1.0)])
-defop("log", infer=unary(), forward=np.log, vjp=lambda c: [c.g / c.x])
-defop("log1p", infer=unary(), forward=np.log1p, vjp=lambda c: [c.g / (c.x + 1.0)])
+defop("log", infer=unary(), forward=np.log, vjp=lambda c: [c.g / c.a])
+defop("log1p", infer=unary(), forward=np.log1p, vjp=lambda c: [c.g / (c.a + 1.0)])
 defop("sqrt", infer=unary(), forward=np.sqrt,
       vjp=lambda c: [_unless_zero_upstream(c, c.g * 0.5 / c.out)])
 defop("rsqrt", infer=unary(), forward=lambda x: 1.0 / np.sqrt(x),
       vjp=lambda c: [_unless_zero_upstream(c, c.g * -0.5 * (c.out * c.out * c.out))])
 defop("square", infer=unary("numeric"), forward=np.square,
-      vjp=lambda c: [c.g * (c.x * 2.0)])
+      vjp=lambda c: [c.g * (c.a * 2.0)])
 defop("reciprocal", aliases=("inv",), infer=unary(), forward=np.reciprocal,
       vjp=lambda c: [_unless_zero_upstream(c, -c.g * (c.out * c.out))])
-defop("sin", infer=unary(), forward=np.sin, vjp=lambda c: [c.g * F.cos(c.x)])
-defop("cos", infer=unary(), forward=np.cos, vjp=lambda c: [-c.g * F.sin(c.x)])
+defop("sin", infer=unary(), forward=np.sin, vjp=lambda c: [c.g * fn.cos(c.a)])
+defop("cos", infer=unary(), forward=np.cos, vjp=lambda c: [-c.g * fn.sin(c.a)])
 defop("tan", infer=unary(), forward=np.tan,
-      vjp=lambda c: [c.g / F.square(F.cos(c.x))])
+      vjp=lambda c: [c.g / fn.square(fn.cos(c.a))])
 defop("tanh", infer=unary(), forward=np.tanh,
-      vjp=lambda c: [c.g * (1.0 - c.out * c.out)])
+      vjp=lambda c: [c.g * (1.0 - c.out * c.out)],
+      jvp=lambda c: [c.da * (1.0 - c.out * c.out)], batch=elementwise_batch)
 
 
 def _sigmoid(x):
@@ -76,7 +79,7 @@ def _sigmoid(x):
 defop("sigmoid", infer=unary(), forward=_sigmoid,
       vjp=lambda c: [c.g * (c.out * (1.0 - c.out))])
 defop("relu", infer=unary("numeric"), forward=lambda x: np.maximum(x, x.dtype.type(0)),
-      vjp=lambda c: [F.relu_grad(c.g, c.x)])
+      vjp=lambda c: [fn.relu_grad(c.g, c.a)])
 
 
 def _relu_grad_infer(specs, attrs):
@@ -86,14 +89,14 @@ def _relu_grad_infer(specs, attrs):
 
 defop("relu_grad", inputs=2, infer=_relu_grad_infer,
       forward=lambda g, x: g * (x > 0),
-      vjp=lambda c: [F.relu_grad(c.g, c.y), F.zeros_like(c.y)],
+      vjp=lambda c: [fn.relu_grad(c.g, c.b), fn.zeros_like(c.b)],
       doc="Internal: relu's gradient g * (x > 0) in one pass (TensorFlow's ReluGrad: a "
           "product, so a NaN upstream stays NaN); linear in g, zero a.e. in x.")
 
 
 def _relu6_vjp(c: VJPContext):
-    upper = F.less(c.x, c.x.scalar(6)) if c.tf else F.less_equal(c.x, c.x.scalar(6))
-    inside = F.logical_and(F.greater(c.x, c.x.scalar(0)), upper)
+    upper = fn.less(c.a, c.a.scalar(6)) if c.tf else fn.less_equal(c.a, c.a.scalar(6))
+    inside = fn.logical_and(fn.greater(c.a, c.a.scalar(0)), upper)
     return [c.g * _mask(inside, c.g)]
 
 
@@ -107,7 +110,7 @@ def _elu(x):
 
 
 defop("elu", infer=unary(), forward=_elu,
-      vjp=lambda c: [F.where(F.less(c.x, c.x.scalar(0)), c.g * (c.out + 1.0), c.g)])
+      vjp=lambda c: [fn.where(fn.less(c.a, c.a.scalar(0)), c.g * (c.out + 1.0), c.g)])
 
 
 def _selu(x):
@@ -116,13 +119,13 @@ def _selu(x):
 
 
 defop("selu", infer=unary(), forward=_selu,
-      vjp=lambda c: [F.where(F.less(c.x, c.x.scalar(0)),
+      vjp=lambda c: [fn.where(fn.less(c.a, c.a.scalar(0)),
                              c.g * (c.out + _SELU_SCALE * _SELU_ALPHA),
                              c.g * _SELU_SCALE)])
 defop("softplus", infer=unary(), forward=lambda x: np.logaddexp(0, x).astype(x.dtype),
-      vjp=lambda c: [c.g * F.sigmoid(c.x)])
+      vjp=lambda c: [c.g * fn.sigmoid(c.a)])
 defop("erf", infer=unary(), forward=_erf,
-      vjp=lambda c: [c.g * (2.0 / math.sqrt(math.pi)) * F.exp(-F.square(c.x))])
+      vjp=lambda c: [c.g * (2.0 / math.sqrt(math.pi)) * fn.exp(-fn.square(c.a))])
 
 
 def _gelu(x, approximate):
@@ -133,13 +136,13 @@ def _gelu(x, approximate):
 
 
 def _gelu_vjp(c: VJPContext):
-    x = c.x
+    x = c.a
     if c.attrs["approximate"]:
-        t = F.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * (x * x * x)))
+        t = fn.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * (x * x * x)))
         slope = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_CUBIC * (x * x))
         return [c.g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * slope)]
-    cdf = 0.5 * (1.0 + F.erf(x * (1.0 / math.sqrt(2.0))))
-    pdf = F.exp(-0.5 * (x * x)) * (1.0 / math.sqrt(2.0 * math.pi))
+    cdf = 0.5 * (1.0 + fn.erf(x * (1.0 / math.sqrt(2.0))))
+    pdf = fn.exp(-0.5 * (x * x)) * (1.0 / math.sqrt(2.0 * math.pi))
     return [c.g * (cdf + x * pdf)]
 
 
@@ -151,8 +154,6 @@ def _approximate(v):
     return v
 
 
-from .registry import Attr  # noqa: E402  (kept beside its first use for reading order)
-
 defop("gelu", infer=unary(), forward=_gelu, vjp=_gelu_vjp,
       attrs={"approximate": Attr(False, _approximate)},
       doc="approximate=false is the erf form (TensorFlow's default).")
@@ -161,7 +162,8 @@ defop("gelu", infer=unary(), forward=_gelu, vjp=_gelu_vjp,
 defop("floor", infer=unary(), forward=np.floor)
 defop("ceil", infer=unary(), forward=np.ceil)
 defop("round", infer=unary(), forward=np.round, doc="Half to even, as TensorFlow.")
-defop("identity", infer=unary("any"), forward=lambda x: x, vjp=lambda c: [c.g])
+defop("identity", infer=unary("any"), forward=lambda x: x,
+      linear=(0,), transpose=lambda c: [c.g])
 defop("stop_gradient", aliases=("StopGradient",), infer=unary("any"),
       forward=lambda x: x, doc="Passes its value; no gradient flows through it.")
 
@@ -174,12 +176,12 @@ def _cast_infer(specs, attrs):
 def _cast_vjp(c: VJPContext):
     from ..dtypes import is_floating
 
-    src, dst = c.x.dtype, c.out.dtype
+    src, dst = c.a.dtype, c.out.dtype
     if c.tf and not (is_floating(src) and is_floating(dst)):
         return [None]  # TensorFlow: no gradient into or out of integers
     if src == "bool":
         return [None]
-    return [F.cast(c.g, dtype=src)]
+    return [fn.cast(c.g, dtype=src)]
 
 
 def _dtype_attr(v):
@@ -197,21 +199,21 @@ defop("cast", aliases=("Cast",), infer=_cast_infer,
 # -- two inputs, broadcasting -----------------------------------------------------------
 
 defop("add", aliases=("AddV2",), inputs=2, infer=broadcasting(), forward=np.add,
-      vjp=lambda c: [c.g, c.g])
+      linear=ALL, transpose=lambda c: [c.g, c.g])
 defop("sub", aliases=("subtract",), inputs=2, infer=broadcasting(), forward=np.subtract,
-      vjp=lambda c: [c.g, -c.g])
+      linear=ALL, transpose=lambda c: [c.g, -c.g])
 defop("mul", aliases=("multiply",), inputs=2, infer=broadcasting(), forward=np.multiply,
-      vjp=lambda c: [c.g * c.y, c.g * c.x])
+      linear=ALL, multilinear=True, transpose=lambda c: [c.g * c.b, c.g * c.a])
 
 
 def _div_vjp(c: VJPContext):
-    x, y = c.x, c.y
+    x, y = c.a, c.b
     dx = c.g / y
     if c.tf:
         return [dx, c.g * ((-x / y) / y)]
     # MindSpore: -dout * (out / y); recorded: 0/0 gives dy = inf, the sign of dout/y.
-    both_zero = F.logical_and(F.equal(x, x.scalar(0)), F.equal(y, y.scalar(0)))
-    return [dx, F.where(both_zero, dx, -c.g * (c.out / y))]
+    both_zero = fn.logical_and(fn.equal(x, x.scalar(0)), fn.equal(y, y.scalar(0)))
+    return [dx, fn.where(both_zero, dx, -c.g * (c.out / y))]
 
 
 defop("div", aliases=("truediv", "RealDiv", "divide"), inputs=2, infer=broadcasting("float"),
@@ -220,16 +222,16 @@ defop("div", aliases=("truediv", "RealDiv", "divide"), inputs=2, infer=broadcast
 
 
 def _pow_vjp(c: VJPContext):
-    x, y, out = c.x, c.y, c.out
-    dx = c.g * y * F.pow(x, y - 1.0)
+    x, y, out = c.a, c.b, c.out
+    dx = c.g * y * fn.pow(x, y - 1.0)
     if c.tf:
-        positive = F.greater(x, x.scalar(0))
-        safe = F.where(positive, x, F.ones_like(x))
-        log_x = F.where(positive, F.log(safe), _zeros(x))
+        positive = fn.greater(x, x.scalar(0))
+        safe = fn.where(positive, x, fn.ones_like(x))
+        log_x = fn.where(positive, fn.log(safe), _zeros(x))
         return [dx, c.g * out * log_x]
-    zero_base = F.logical_and(F.equal(x, x.scalar(0)), F.greater_equal(y, y.scalar(0)))
-    dy = c.g * out * F.log(x)
-    return [dx, F.where(zero_base, _zeros(dy), dy)]
+    zero_base = fn.logical_and(fn.equal(x, x.scalar(0)), fn.greater_equal(y, y.scalar(0)))
+    dy = c.g * out * fn.log(x)
+    return [dx, fn.where(zero_base, _zeros(dy), dy)]
 
 
 defop("pow", aliases=("power",), inputs=2, infer=broadcasting(), forward=np.power,
@@ -243,19 +245,19 @@ def _tie_split(c: VJPContext, wins_x, tie):
     g = c.g
     zero = _zeros(g)
     if c.tf:
-        return [F.where(F.logical_or(wins_x, tie), g, zero),
-                F.where(F.logical_or(wins_x, tie), zero, g)]
+        return [fn.where(fn.logical_or(wins_x, tie), g, zero),
+                fn.where(fn.logical_or(wins_x, tie), zero, g)]
     half = g * 0.5
-    return [F.where(wins_x, g, F.where(tie, half, zero)),
-            F.where(F.logical_or(wins_x, tie), F.where(tie, half, zero), g)]
+    return [fn.where(wins_x, g, fn.where(tie, half, zero)),
+            fn.where(fn.logical_or(wins_x, tie), fn.where(tie, half, zero), g)]
 
 
 def _maximum_vjp(c: VJPContext):
-    return _tie_split(c, F.greater(c.x, c.y), F.equal(c.x, c.y))
+    return _tie_split(c, fn.greater(c.a, c.b), fn.equal(c.a, c.b))
 
 
 def _minimum_vjp(c: VJPContext):
-    return _tie_split(c, F.less(c.x, c.y), F.equal(c.x, c.y))
+    return _tie_split(c, fn.less(c.a, c.b), fn.equal(c.a, c.b))
 
 
 defop("maximum", inputs=2, infer=broadcasting(), forward=np.maximum, vjp=_maximum_vjp)
@@ -263,7 +265,7 @@ defop("minimum", inputs=2, infer=broadcasting(), forward=np.minimum, vjp=_minimu
 
 
 def _sqdiff_vjp(c: VJPContext):
-    d = c.g * (2.0 * (c.x - c.y))
+    d = c.g * (2.0 * (c.a - c.b))
     return [d, -d]
 
 
@@ -272,8 +274,8 @@ defop("squared_difference", inputs=2, infer=broadcasting(),
 
 
 def _atan2_vjp(c: VJPContext):
-    a, b = c.x, c.y  # atan2(a, b): angle of the point (b, a)
-    scale = c.g / (F.square(a) + F.square(b))
+    a, b = c.a, c.b  # atan2(a, b): angle of the point (b, a)
+    scale = c.g / (fn.square(a) + fn.square(b))
     return [b * scale, -a * scale]
 
 
@@ -300,23 +302,16 @@ def _where_infer(specs, attrs):
     if a != b:  # named here, not by check_dtypes, so the indices count the condition too
         raise OpTypeError(f"input 2 has dtype {b} but input 1 has {a}; the two branches "
                           f"must share one dtype (insert a 'cast' node)", input_index=2)
-    dt = a
-    try:
-        from ..shapes import broadcast
-
-        shape = broadcast(*(s.shape for s in specs))
-    except ValueError as exc:
-        raise OpTypeError(str(exc)) from None
-    return TensorSpec(shape, dt)
+    return TensorSpec(broadcast(*(s.shape for s in specs)), a)
 
 
-def _where_vjp(c: VJPContext):
+def _where_transpose(c: VJPContext):
     zero = c.g.scalar(0)
-    return [None, F.where(c.x, c.g, zero), F.where(c.x, zero, c.g)]
+    return [None, fn.where(c.a, c.g, zero), fn.where(c.a, zero, c.g)]
 
 
 defop("where", aliases=("select", "SelectV2"), inputs=3, infer=_where_infer,
-      forward=np.where, vjp=_where_vjp,
+      forward=np.where, linear=(1, 2), transpose=_where_transpose,
       doc="numpy broadcasting of condition, a and b (TensorFlow's where_v2).")
 
 # -- many inputs --------------------------------------------------------------------------
@@ -342,4 +337,4 @@ def _add_n(*xs):
 
 
 defop("add_n", aliases=("AddN",), inputs=(1, None), infer=_add_n_infer, forward=_add_n,
-      vjp=lambda c: [c.g] * len(c.inputs))
+      linear=ALL, transpose=lambda c: [c.g] * len(c.inputs))

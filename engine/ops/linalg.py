@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ..builder import ops as F
+from .. import fn
 from ..shapes import broadcast, is_static, normalize_axis
 from . import attrs as parse
-from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop
-from .rules import VJPContext
+from .contexts import VJPContext
+from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
 from .subscripts import LETTERS, Contraction, parse_equation, resolve, untie
 
 MATMUL_ATTRS = {
@@ -44,6 +44,7 @@ def _matmul_infer(specs, attrs):
     return TensorSpec(out, dt)
 
 
+@kernel
 def _matmul_kernel(attrs, specs):
     ta, tb = attrs["transpose_a"], attrs["transpose_b"]
     if not ta and not tb:
@@ -59,36 +60,36 @@ def _matmul_kernel(attrs, specs):
 def _matmul_grads(g, a, b, ta: bool, tb: bool):
     """Gradients for operands of rank >= 2, each in its operand's stored layout."""
     if not ta and not tb:
-        return F.matmul(g, b, transpose_b=True), F.matmul(a, g, transpose_a=True)
+        return fn.matmul(g, b, transpose_b=True), fn.matmul(a, g, transpose_a=True)
     if ta and not tb:
-        return F.matmul(b, g, transpose_b=True), F.matmul(a, g)
+        return fn.matmul(b, g, transpose_b=True), fn.matmul(a, g)
     if not ta and tb:
-        return F.matmul(g, b), F.matmul(g, a, transpose_a=True)
-    return (F.matmul(b, g, transpose_a=True, transpose_b=True),
-            F.matmul(g, a, transpose_a=True, transpose_b=True))
+        return fn.matmul(g, b), fn.matmul(g, a, transpose_a=True)
+    return (fn.matmul(b, g, transpose_a=True, transpose_b=True),
+            fn.matmul(g, a, transpose_a=True, transpose_b=True))
 
 
-def _matmul_vjp(c: VJPContext):
-    a, b, g = c.x, c.y, c.g
+def _matmul_transpose(c: VJPContext):
+    a, b, g = c.a, c.b, c.g
     ta, tb = c.attrs["transpose_a"], c.attrs["transpose_b"]
     a_vec, b_vec = a.ndim == 1, b.ndim == 1
     if a_vec and b_vec:
         return [g * b, g * a]
-    a2 = F.expand_dims(a, axis=0) if a_vec else a
-    b2 = F.expand_dims(b, axis=-1) if b_vec else b
-    g2 = F.expand_dims(g, axis=-2) if a_vec else g
-    g2 = F.expand_dims(g2, axis=-1) if b_vec else g2
+    a2 = fn.expand_dims(a, axis=0) if a_vec else a
+    b2 = fn.expand_dims(b, axis=-1) if b_vec else b
+    g2 = fn.expand_dims(g, axis=-2) if a_vec else g
+    g2 = fn.expand_dims(g2, axis=-1) if b_vec else g2
     da, db = _matmul_grads(g2, a2, b2, ta, tb)
     if a_vec:
-        da = F.squeeze(da, axis=-2)
+        da = fn.squeeze(da, axis=-2)
     if b_vec:
-        db = F.squeeze(db, axis=-1)
+        db = fn.squeeze(db, axis=-1)
     return [da, db]
 
 
 defop("matmul", aliases=("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"),
-      inputs=2, infer=_matmul_infer, forward=None, kernel=_matmul_kernel, vjp=_matmul_vjp,
-      attrs=MATMUL_ATTRS,
+      inputs=2, infer=_matmul_infer, forward=_matmul_kernel, attrs=MATMUL_ATTRS,
+      linear=(0, 1), multilinear=True, transpose=_matmul_transpose,
       doc="Rank >= 2 with broadcast batch dimensions; rank-1 operands as numpy does.")
 
 
@@ -100,11 +101,9 @@ def _contraction_infer(contraction_of):
 
     def infer(specs, attrs):
         dt = check_dtypes(specs, "float")
-        try:
-            con = contraction_of(attrs, [len(s.shape) for s in specs])
-            shape = con.output_shape([s.shape for s in specs])
-        except ValueError as exc:
-            raise OpTypeError(str(exc)) from None
+        con = contraction_of(attrs, [len(s.shape) for s in specs])
+        shape = con.output_shape([s.shape for s in specs])
+
         return TensorSpec(shape, dt)
 
     return infer
@@ -129,12 +128,12 @@ def _contraction_vjp(con: Contraction, inputs, g) -> list:
             size = x.shape[con.inputs[k].index(letter)]
             pairs.append((letter + fresh, x.builder.constant(np.eye(size), x.dtype)))
         if _needs_own_sizes(con, pairs, target, x.shape):
-            pairs.append((target, F.ones_like(x)))
+            pairs.append((target, fn.ones_like(x)))
         equation = ",".join(s for s, _ in pairs) + "->" + target
         if len(pairs) == 1 and pairs[0][0] == target:
             grads.append(g)
         else:
-            grads.append(F.einsum(*(t for _, t in pairs), equation=equation))
+            grads.append(fn.einsum(*(t for _, t in pairs), equation=equation))
     return grads
 
 
@@ -155,6 +154,7 @@ def _einsum_contraction(attrs, ranks) -> Contraction:
     return resolve(attrs["equation"], ranks)
 
 
+@kernel
 def _einsum_kernel(attrs, specs):
     """The equation made explicit and, for several operands, the contraction order chosen
     once per plan (or once per new set of shapes when some are unknown)."""
@@ -181,14 +181,15 @@ def _einsum_kernel(attrs, specs):
     return run
 
 
-def _einsum_vjp(c: VJPContext):
+def _einsum_transpose(c: VJPContext):
     con = _einsum_contraction(c.attrs, [t.ndim for t in c.inputs])
     return _contraction_vjp(con, c.inputs, c.g)
 
 
 defop("einsum", aliases=("Einsum",), inputs=(1, None),
-      infer=_contraction_infer(_einsum_contraction), forward=None, kernel=_einsum_kernel,
-      vjp=_einsum_vjp, attrs={"equation": Attr(parse=parse_equation)},
+      infer=_contraction_infer(_einsum_contraction), forward=_einsum_kernel,
+      attrs={"equation": Attr(parse=parse_equation)},
+      linear=ALL, multilinear=True, transpose=_einsum_transpose,
       doc="numpy's einsum: implicit output, '...' broadcasting, letters summed within one "
           "operand, a letter repeated inside one operand (a diagonal, of known size).")
 
@@ -234,18 +235,19 @@ def _tensordot_contraction(attrs, ranks) -> Contraction:
     return Contraction((a, b), out)
 
 
+@kernel
 def _tensordot_kernel(attrs, specs):
     axes = _tensordot_pairs(attrs["axes"], [len(s.shape) for s in specs])
     return lambda a, b: np.tensordot(a, b, axes=axes)
 
 
-def _tensordot_vjp(c: VJPContext):
+def _tensordot_transpose(c: VJPContext):
     con = _tensordot_contraction(c.attrs, [t.ndim for t in c.inputs])
     return _contraction_vjp(con, c.inputs, c.g)
 
 
 defop("tensordot", aliases=("TensorDot",), inputs=2,
-      infer=_contraction_infer(_tensordot_contraction), forward=None,
-      kernel=_tensordot_kernel, vjp=_tensordot_vjp,
+      infer=_contraction_infer(_tensordot_contraction), forward=_tensordot_kernel,
       attrs={"axes": Attr(parse=_tensordot_axes)},
+      linear=(0, 1), multilinear=True, transpose=_tensordot_transpose,
       doc="axes: an int n (a's last n with b's first n) or a pair of axis lists.")

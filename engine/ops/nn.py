@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ..builder import ops as F
+from .. import fn
 from ..shapes import normalize_axis, same
 from . import attrs as parse
-from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop
-from .rules import VJPContext
+from .contexts import VJPContext
+from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
 from .windows import (
     Layout,
     Window,
@@ -38,10 +38,7 @@ def _axis(attrs: Mapping[str, Any], rank: int) -> int:
 
 def _checked_axis_infer(specs, attrs):
     dt = check_dtypes(specs, "float")
-    try:
-        _axis(attrs, len(specs[0].shape))
-    except ValueError as exc:
-        raise OpTypeError(str(exc)) from None
+    _axis(attrs, len(specs[0].shape))
     return TensorSpec(specs[0].shape, dt)
 
 
@@ -69,12 +66,12 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 def _softmax_vjp(c: VJPContext):
     axis = [c.attrs["axis"]]
-    return [c.out * (c.g - F.sum(c.g * c.out, axis=axis, keepdims=True))]
+    return [c.out * (c.g - fn.sum(c.g * c.out, axis=axis, keepdims=True))]
 
 
 def _log_softmax_vjp(c: VJPContext):
     axis = [c.attrs["axis"]]
-    return [c.g - F.exp(c.out) * F.sum(c.g, axis=axis, keepdims=True)]
+    return [c.g - fn.exp(c.out) * fn.sum(c.g, axis=axis, keepdims=True)]
 
 
 defop("softmax", aliases=("Softmax",), infer=_checked_axis_infer, forward=_softmax,
@@ -98,10 +95,7 @@ def _pair_infer(specs, what: str):
 
 def _softmax_xent_infer(specs, attrs):
     shape, dt = _pair_infer(specs, "softmax_cross_entropy_with_logits")
-    try:
-        axis = _axis(attrs, len(shape))
-    except ValueError as exc:
-        raise OpTypeError(str(exc)) from None
+    axis = _axis(attrs, len(shape))
     return [TensorSpec(shape[:axis] + shape[axis + 1:], dt), TensorSpec(shape, dt)]
 
 
@@ -120,15 +114,15 @@ def _softmax_xent_vjp(c: VJPContext):
     """From the loss: d/dlogits = g backprop, d/dlabels = -g log_softmax. From the backprop
     output b = softmax sum(labels) - labels (reached in second order): d/dlogits =
     sum(labels) (h s - s sum(h s)), d/dlabels = sum(h s) - h."""
-    labels, logits = c.x, c.y
+    labels, logits = c.a, c.b
     axis = _axis(c.attrs, logits.ndim)
-    g = F.expand_dims(c.g, axis=axis)
-    d_labels, d_logits = -g * F.log_softmax(logits, axis=axis), g * c.outputs[1]
+    g = fn.expand_dims(c.g, axis=axis)
+    d_labels, d_logits = -g * fn.log_softmax(logits, axis=axis), g * c.outputs[1]
     if c.given[1]:
-        h, s = c.gs[1], F.softmax(logits, axis=axis)
+        h, s = c.gs[1], fn.softmax(logits, axis=axis)
         hs = h * s
-        total = F.sum(hs, axis=[axis], keepdims=True)
-        mass = F.sum(labels, axis=[axis], keepdims=True)
+        total = fn.sum(hs, axis=[axis], keepdims=True)
+        mass = fn.sum(labels, axis=[axis], keepdims=True)
         d_logits = d_logits + mass * (hs - s * total)
         d_labels = d_labels + (total - h)
     return [d_labels, d_logits]
@@ -157,7 +151,7 @@ def _sigmoid_xent(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 defop("sigmoid_cross_entropy_with_logits", aliases=("SigmoidCrossEntropyWithLogits",),
       inputs=2, infer=_sigmoid_xent_infer, forward=_sigmoid_xent,
-      vjp=lambda c: [-c.g * c.y, c.g * (F.sigmoid(c.y) - c.x)],
+      vjp=lambda c: [-c.g * c.b, c.g * (fn.sigmoid(c.b) - c.a)],
       doc="Stable form max(x, 0) - x z + log1p(exp(-|x|)); gradients to labels and logits.")
 
 
@@ -170,7 +164,7 @@ def _l2_loss_infer(specs, attrs):
 
 
 defop("l2_loss", aliases=("L2Loss",), infer=_l2_loss_infer, forward=_l2_loss,
-      vjp=lambda c: [c.g * c.x], doc="sum(x ** 2) / 2, a scalar.")
+      vjp=lambda c: [c.g * c.a], doc="sum(x ** 2) / 2, a scalar.")
 
 # -- conv2d and its two backprops -------------------------------------------------------
 
@@ -235,6 +229,7 @@ def _input_columns(attrs, x: np.ndarray, size: tuple[int, ...]) -> tuple[np.ndar
     return view.reshape(-1, view.shape[3] * view.shape[4] * view.shape[5]), lay
 
 
+@kernel
 def _conv2d_kernel(attrs, specs):
     def run(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         cols, lay = _input_columns(attrs, x, w.shape)
@@ -244,14 +239,14 @@ def _conv2d_kernel(attrs, specs):
     return run
 
 
-def _conv_vjp(c: VJPContext):
+def _conv_transpose(c: VJPContext):
     x, w = c.inputs
-    return [F.conv2d_backprop_input(c.g, w, x, **c.attrs),
-            F.conv2d_backprop_filter(x, c.g, w, **c.attrs)]
+    return [fn.conv2d_backprop_input(c.g, w, x, **c.attrs),
+            fn.conv2d_backprop_filter(x, c.g, w, **c.attrs)]
 
 
-defop("conv2d", aliases=("Conv2D",), inputs=2, infer=_conv2d_infer, forward=None,
-      kernel=_conv2d_kernel, vjp=_conv_vjp, attrs=CONV_ATTRS,
+defop("conv2d", aliases=("Conv2D",), inputs=2, infer=_conv2d_infer, forward=_conv2d_kernel,
+      attrs=CONV_ATTRS, linear=(0, 1), multilinear=True, transpose=_conv_transpose,
       doc="NHWC input, HWIO filter; TensorFlow's SAME/VALID padding, strides, dilations.")
 
 
@@ -267,6 +262,7 @@ def _backprop_infer(names: tuple[str, str, str], input_at: int, filter_at: int):
     return infer
 
 
+@kernel
 def _backprop_input_kernel(attrs, specs):
     def run(g: np.ndarray, w: np.ndarray, like: np.ndarray) -> np.ndarray:
         kh, kw, cin, cout = w.shape
@@ -280,19 +276,20 @@ def _backprop_input_kernel(attrs, specs):
     return run
 
 
-def _backprop_input_vjp(c: VJPContext):
+def _backprop_input_transpose(c: VJPContext):
     g, w, _ = c.inputs
-    return [F.conv2d(c.g, w, **c.attrs), F.conv2d_backprop_filter(c.g, g, w, **c.attrs), None]
+    return [fn.conv2d(c.g, w, **c.attrs), fn.conv2d_backprop_filter(c.g, g, w, **c.attrs), None]
 
 
 defop("conv2d_backprop_input", aliases=("Conv2DBackpropInput",), inputs=3,
       infer=_backprop_infer(("the gradient", "the filter", "the input"), 2, 1),
-      forward=None, kernel=_backprop_input_kernel,
-      vjp=_backprop_input_vjp, attrs=CONV_ATTRS,
+      forward=_backprop_input_kernel,
+      attrs=CONV_ATTRS, linear=(0, 1), multilinear=True, transpose=_backprop_input_transpose,
       doc="Internal: conv2d's gradient w.r.t. its input. Inputs (gradient, filter, input); "
           "the input gives only its shape. Linear in the gradient and in the filter.")
 
 
+@kernel
 def _backprop_filter_kernel(attrs, specs):
     def run(x: np.ndarray, g: np.ndarray, like: np.ndarray) -> np.ndarray:
         cols, _ = _input_columns(attrs, x, like.shape)
@@ -301,15 +298,16 @@ def _backprop_filter_kernel(attrs, specs):
     return run
 
 
-def _backprop_filter_vjp(c: VJPContext):
+def _backprop_filter_transpose(c: VJPContext):
     x, g, _ = c.inputs
-    return [F.conv2d_backprop_input(g, c.g, x, **c.attrs), F.conv2d(x, c.g, **c.attrs), None]
+    return [fn.conv2d_backprop_input(g, c.g, x, **c.attrs), fn.conv2d(x, c.g, **c.attrs), None]
 
 
 defop("conv2d_backprop_filter", aliases=("Conv2DBackpropFilter",), inputs=3,
       infer=_backprop_infer(("the input", "the gradient", "the filter"), 0, 2),
-      forward=None, kernel=_backprop_filter_kernel,
-      vjp=_backprop_filter_vjp, attrs=CONV_ATTRS,
+      forward=_backprop_filter_kernel,
+      attrs=CONV_ATTRS, linear=(0, 1), multilinear=True,
+      transpose=_backprop_filter_transpose,
       doc="Internal: conv2d's gradient w.r.t. its filter. Inputs (input, gradient, filter); "
           "the filter gives only its shape. Linear in the input and in the gradient.")
 
@@ -346,6 +344,7 @@ def _pool_geometry(attrs, x: np.ndarray):
     return win, win.layout(x.shape[1], x.shape[2])
 
 
+@kernel
 def _max_pool_kernel(attrs, specs):
     def run(x: np.ndarray) -> np.ndarray:
         win, lay = _pool_geometry(attrs, x)
@@ -359,10 +358,16 @@ def _max_pool_kernel(attrs, specs):
     return run
 
 
+def _first_maxima(attrs, x: np.ndarray):
+    """The window geometry and, per window, the offset of its first maximum."""
+    win, lay = _pool_geometry(attrs, x)
+    return win, lay, first_argmax(pad(x, lay, -np.inf), win, lay)
+
+
+@kernel
 def _max_pool_grad_kernel(attrs, specs):
     def run(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-        win, lay = _pool_geometry(attrs, x)
-        chosen = first_argmax(pad(x, lay, -np.inf), win, lay)
+        win, lay, chosen = _first_maxima(attrs, x)
         kw = win.size[1]
         return scatter(lambda i, j: np.where(chosen == i * kw + j, g, 0), x.shape, win, lay,
                        g.dtype)
@@ -370,10 +375,10 @@ def _max_pool_grad_kernel(attrs, specs):
     return run
 
 
+@kernel
 def _max_pool_grad_grad_kernel(attrs, specs):
     def run(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        win, lay = _pool_geometry(attrs, x)
-        chosen = first_argmax(pad(x, lay, -np.inf), win, lay)
+        win, lay, chosen = _first_maxima(attrs, x)
         view = patches(pad(t, lay), win, lay)
         n, oh, ow, kh, kw, c = view.shape
         picked = np.take_along_axis(view.reshape(n, oh, ow, kh * kw, c),
@@ -383,23 +388,24 @@ def _max_pool_grad_grad_kernel(attrs, specs):
     return run
 
 
-defop("max_pool", aliases=("MaxPool", "max_pool2d"), infer=_pool_infer, forward=None,
-      kernel=_max_pool_kernel, attrs=POOL_ATTRS,
-      vjp=lambda c: [F.max_pool_grad(c.x, c.g, **c.attrs)],
+defop("max_pool", aliases=("MaxPool", "max_pool2d"), infer=_pool_infer,
+      forward=_max_pool_kernel, attrs=POOL_ATTRS,
+      vjp=lambda c: [fn.max_pool_grad(c.a, c.g, **c.attrs)],
       doc="NHWC; SAME pads with -inf. The gradient goes to each window's first maximum.")
 defop("max_pool_grad", aliases=("MaxPoolGrad",), inputs=2, infer=_pool_grad_infer,
-      forward=None, kernel=_max_pool_grad_kernel, attrs=POOL_ATTRS,
-      vjp=lambda c: [F.zeros_like(c.x), F.max_pool_grad_grad(c.x, c.g, **c.attrs)],
+      forward=_max_pool_grad_kernel, attrs=POOL_ATTRS,
+      vjp=lambda c: [fn.zeros_like(c.a), fn.max_pool_grad_grad(c.a, c.g, **c.attrs)],
       doc="Internal: (input, gradient of max_pool's output) -> gradient of the input, all "
           "to the first maximum of each window (row-major within the window).")
 defop("max_pool_grad_grad", aliases=("MaxPoolGradGrad",), inputs=2,
-      infer=_pooled_like_infer, forward=None, kernel=_max_pool_grad_grad_kernel,
+      infer=_pooled_like_infer, forward=_max_pool_grad_grad_kernel,
       attrs=POOL_ATTRS,
-      vjp=lambda c: [F.zeros_like(c.x), F.max_pool_grad(c.x, c.g, **c.attrs)],
+      vjp=lambda c: [fn.zeros_like(c.a), fn.max_pool_grad(c.a, c.g, **c.attrs)],
       doc="Internal: (input, t shaped like the input) -> t read at each window's first "
           "maximum; the adjoint of max_pool_grad in its second argument.")
 
 
+@kernel
 def _avg_pool_kernel(attrs, specs):
     def run(x: np.ndarray) -> np.ndarray:
         win, lay = _pool_geometry(attrs, x)
@@ -412,6 +418,7 @@ def _avg_pool_kernel(attrs, specs):
     return run
 
 
+@kernel
 def _avg_pool_grad_kernel(attrs, specs):
     def run(g: np.ndarray, like: np.ndarray) -> np.ndarray:
         win, lay = _pool_geometry(attrs, like)
@@ -421,9 +428,9 @@ def _avg_pool_grad_kernel(attrs, specs):
     return run
 
 
-defop("avg_pool", aliases=("AvgPool", "avg_pool2d"), infer=_pool_infer, forward=None,
-      kernel=_avg_pool_kernel, attrs=POOL_ATTRS,
-      vjp=lambda c: [F.avg_pool_grad(c.g, c.x, **c.attrs)],
+defop("avg_pool", aliases=("AvgPool", "avg_pool2d"), infer=_pool_infer,
+      forward=_avg_pool_kernel, attrs=POOL_ATTRS,
+      linear=(0,), transpose=lambda c: [fn.avg_pool_grad(c.g, c.a, **c.attrs)],
       doc="NHWC; SAME divides by the number of cells inside the input (TensorFlow).")
 
 
@@ -434,7 +441,7 @@ def _avg_pool_grad_infer(specs, attrs):
 
 
 defop("avg_pool_grad", aliases=("AvgPoolGrad",), inputs=2, infer=_avg_pool_grad_infer,
-      forward=None, kernel=_avg_pool_grad_kernel, attrs=POOL_ATTRS,
-      vjp=lambda c: [F.avg_pool(c.g, **c.attrs), None],
+      forward=_avg_pool_grad_kernel, attrs=POOL_ATTRS,
+      linear=(0,), transpose=lambda c: [fn.avg_pool(c.g, **c.attrs), None],
       doc="Internal: (gradient of avg_pool's output, input) -> gradient of the input; the "
           "input gives only its shape. Linear; its adjoint is avg_pool.")

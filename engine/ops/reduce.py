@@ -9,12 +9,12 @@ import math
 
 import numpy as np
 
-from ..builder import broadcast_like
-from ..builder import ops as F
+from .. import fn
 from ..shapes import normalize_axes
 from . import attrs as parse
-from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop
-from .rules import VJPContext
+from .contexts import VJPContext
+from .registry import Attr, TensorSpec, check_dtypes, defop, kernel
+from .rules import broadcast_like
 
 REDUCE_ATTRS = {
     "axis": Attr(None, parse.axis_or_none, aliases=("axes", "reduction_indices", "dim")),
@@ -36,51 +36,49 @@ def _infer(allowed: str):
     def infer(specs, attrs):
         dt = check_dtypes(specs, allowed)
         shape = specs[0].shape
-        try:
-            axes = _axes(attrs, len(shape))
-        except ValueError as exc:
-            raise OpTypeError(str(exc)) from None
+        axes = _axes(attrs, len(shape))
+
         return TensorSpec(reduced_shape(shape, axes, attrs["keepdims"]), dt)
 
     return infer
 
 
-def _kernel(fn):
+def _kernel(reducer):
     """Bind normalized axes once per plan; keep the input dtype (numpy widens int sums)."""
 
-    def kernel(attrs, specs):
+    def build(attrs, specs):
         axes = _axes(attrs, len(specs[0].shape))
         keep = attrs["keepdims"]
-        return lambda x: np.asarray(fn(x, axes, keep)).astype(x.dtype, copy=False)
+        return lambda x: np.asarray(reducer(x, axes, keep)).astype(x.dtype, copy=False)
 
-    return kernel
+    return kernel(build)
 
 
 def _with_reduced_axes(c: VJPContext, t):
     """Put back the reduced axes (as size 1) so ``t`` broadcasts against the input."""
     if c.attrs["keepdims"]:
         return t
-    axes = _axes(c.attrs, c.x.ndim)
-    return F.expand_dims(t, axis=list(axes)) if axes else t
+    axes = _axes(c.attrs, c.a.ndim)
+    return fn.expand_dims(t, axis=list(axes)) if axes else t
 
 
 def _spread(c: VJPContext):
-    return broadcast_like(_with_reduced_axes(c, c.g), c.x)
+    return broadcast_like(_with_reduced_axes(c, c.g), c.a)
 
 
 def _count(c: VJPContext):
-    axes = _axes(c.attrs, c.x.ndim)
-    dims = [c.x.shape[a] for a in axes]
+    axes = _axes(c.attrs, c.a.ndim)
+    dims = [c.a.shape[a] for a in axes]
     if all(d is not None for d in dims):
-        return c.x.scalar(float(math.prod(dims)) if c.x.dtype != "int32" else math.prod(dims))
-    return F.reduction_count(c.x, axis=list(axes))
+        return c.a.scalar(float(math.prod(dims)) if c.a.dtype != "int32" else math.prod(dims))
+    return fn.reduction_count(c.a, axis=list(axes))
 
 
 def _extreme_vjp(c: VJPContext):
     """1/k to each of k tied extremes; a NaN extreme makes the slice's gradient NaN (0/0)."""
     out = _with_reduced_axes(c, c.out)
-    hits = F.cast(F.equal(out, c.x), dtype=c.g.dtype)
-    count = F.sum(hits, axis=list(_axes(c.attrs, c.x.ndim)), keepdims=True)
+    hits = fn.cast(fn.equal(out, c.a), dtype=c.g.dtype)
+    count = fn.sum(hits, axis=list(_axes(c.attrs, c.a.ndim)), keepdims=True)
     return [hits / count * _with_reduced_axes(c, c.g)]
 
 
@@ -102,21 +100,27 @@ def _mean(x, axes, keep):
     return x.sum(axis=axes, keepdims=keep) / x.dtype.type(n)  # as np.mean: sum, then divide
 
 
+def _linear(transpose):
+    return {"linear": (0,), "transpose": transpose}
+
+
 _FAMILY = (
     ("sum", "numeric", lambda x, a, k: x.sum(axis=a, keepdims=k, dtype=x.dtype),
-     lambda c: [_spread(c)]),
-    ("mean", "numeric", _mean, lambda c: [_spread(c) / _count(c)]),
-    ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k), _extreme_vjp),
-    ("min", "numeric", lambda x, a, k: np.min(x, axis=a, keepdims=k), _extreme_vjp),
+     _linear(lambda c: [_spread(c)])),
+    ("mean", "numeric", _mean, _linear(lambda c: [_spread(c) / _count(c)])),
+    ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k), {"vjp": _extreme_vjp}),
+    ("min", "numeric", lambda x, a, k: np.min(x, axis=a, keepdims=k), {"vjp": _extreme_vjp}),
     ("prod", "numeric", lambda x, a, k: np.prod(x, axis=a, keepdims=k, dtype=x.dtype),
-     lambda c: [_spread(c) * F.prod_others(c.x, axis=list(_axes(c.attrs, c.x.ndim)))]),
+     {"vjp": lambda c: [
+         _spread(c) * fn.prod_others(c.a, axis=list(_axes(c.attrs, c.a.ndim)))]}),
     ("logsumexp", "float", _logsumexp,
-     lambda c: [_spread(c) * F.exp(c.x - broadcast_like(_with_reduced_axes(c, c.out), c.x))]),
+     {"vjp": lambda c: [
+         _spread(c) * fn.exp(c.a - broadcast_like(_with_reduced_axes(c, c.out), c.a))]}),
 )
 
-for _name, _allowed, _fn, _vjp in _FAMILY:
-    defop(_name, aliases=(f"reduce_{_name}",), infer=_infer(_allowed), forward=None,
-          kernel=_kernel(_fn), vjp=_vjp, attrs=REDUCE_ATTRS)
+for _name, _allowed, _reducer, _rules in _FAMILY:
+    defop(_name, aliases=(f"reduce_{_name}",), infer=_infer(_allowed),
+          forward=_kernel(_reducer), attrs=REDUCE_ATTRS, **_rules)
 
 
 # -- helpers the VJPs above emit -----------------------------------------------------------
@@ -143,8 +147,8 @@ def _prod_others_vjp(c: VJPContext):
     # Second order (rarely needed): d others_i / d x_j = prod over k != i, j; written with
     # a division like TensorFlow's cumprod gradient, exact away from zeros.
     axes = list(c.attrs["axis"])
-    total = broadcast_like(F.sum(c.g * c.out, axis=axes, keepdims=True), c.x)
-    return [(total - c.g * c.out) / c.x]
+    total = broadcast_like(fn.sum(c.g * c.out, axis=axes, keepdims=True), c.a)
+    return [(total - c.g * c.out) / c.a]
 
 
 defop("prod_others", infer=lambda specs, attrs: specs[0], forward=_prod_others,

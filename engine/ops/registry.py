@@ -2,9 +2,74 @@
 
 An ``OpDef`` holds what the rest of the house needs to know of an op: its names, how many
 inputs it takes, its attrs with their defaults and accepted forms, the static shape and
-dtype rule, the numpy forward, and the VJP rule (written with graph ops, so that it can be
-differentiated again). Nothing outside ``engine/ops`` knows any op by name except the
-leaves and the handful of helpers autodiff itself emits (``add_n``, ``ones_like``, ...).
+dtype rule, the numpy forward, and its derivative rules (written with graph ops, so that
+they can be differentiated again). Nothing outside ``engine/ops`` knows any op by name
+except the leaves and the handful of helpers autodiff itself emits (``add_n``, ...).
+
+The derivative rules and how they are called
+--------------------------------------------
+Each rule receives one context (``engine/ops/contexts.py``) and emits graph nodes through
+the handles it holds (``fn.exp(c.a)``, ``c.g * c.out``, ``c.apply(...)``). Rule variables
+are conventionally named ``c``; inputs are ``c.a``, ``c.b`` (``c.inputs[k]`` beyond),
+never ``x``/``y``, which would read as the graph's xs and ys.
+
+``vjp(c: VJPContext) -> list[Tensor | None]``  (reverse mode)
+    One cotangent per *input* (None: no gradient flows there), given ``c.gs``, one
+    cotangent per *output* (zeros where none arrived; ``c.given`` says which did). Called
+    by ``autodiff.gradients`` once per node on the path from xs to ys.
+
+``transpose(c: VJPContext) -> list[Tensor | None]``  (linear ops only)
+    Declared instead of ``vjp`` by an op that is linear in the inputs ``linear`` lists
+    (``ALL``: every input), jointly, or each with the others fixed when ``multilinear``
+    (mul, matmul, conv2d); its other inputs are fixed operands (indices, a "like" tensor
+    that lends its run-time shape) and get None.
+    It is the adjoint L*: it maps the output cotangent ``c.g`` to the linear inputs'
+    cotangents and may read their static specs and run-time shapes (``c.a.shape``, ``c.a``
+    as a "like" operand) but never their values, nor ``c.out``; a multilinear op reads the
+    other linear inputs' values (conv2d's transpose in x uses w). Because a VJP is the
+    transpose of the linearized op, the transpose *is* the VJP: ``OpDef.vjp`` is set to it
+    and autodiff calls it as any VJP (so, as any VJP, a cotangent may come back at the
+    broadcast shape; autodiff sums it to the input's). The every-op sweep checks
+    ``<L x, y> = <x, L* y>`` for every example of every linear op.
+
+``jvp(c: JVPContext) -> list[Tensor | None]``  (forward mode; round 2)
+    One tangent per *output* (None: zero), given ``c.tangents``, one per input (None:
+    zero: an integer input, or one that does not depend on the inputs differentiated).
+    The transform calls a rule only when some input has a tangent, so a one-input rule
+    may take ``c.da`` as given; a rule of several inputs handles the Nones. Tangents have
+    their input's shape and dtype; a rule's output tangent has its output's. A linear op
+    needs no ``jvp=``: ``OpDef.jvp_rule`` derives it (``contexts.linear_jvp``): the op
+    itself applied to the tangents of its linear inputs (zeros for missing ones, fixed
+    operands as they are, their tangents ignored), or for a multilinear op the sum over
+    each linear input with a tangent of the op with that input replaced by its tangent.
+
+``batch(c: BatchContext) -> tuple[list[Tensor], list[int | None]]``  (vmap; round 2)
+    The op applied once to inputs that carry a batch axis: ``c.inputs`` are the batched
+    handles, ``c.axes[k]`` input k's batch axis (None: input k is the same for every
+    example), ``c.size`` the batch size, ``c.outputs`` the unbatched node's outputs (one
+    example's specs). Returns the batched outputs and each one's batch axis (an int, or
+    None for an output that does not vary over the batch). As JAX's batching rules: move
+    the batch axes where the op can take them (``c.moved(k, to)``), then call the op
+    once (``c.apply(*inputs, **attr_overrides)``); never a loop over examples.
+
+Examples (each declared once, in one place, as in the families)::
+
+    defop("exp", infer=unary(), forward=np.exp,
+          vjp=lambda c: [c.g * c.out],              # reverse: g * exp(a)
+          jvp=lambda c: [c.da * c.out],             # forward: da * exp(a)
+          batch=elementwise_batch)                  # rules.py: apply as is, axis stays
+    defop("gather", inputs=2, infer=..., forward=_gather_kernel, attrs=...,
+          linear=(0,),                              # linear in params; indices fixed
+          transpose=lambda c: [fn.gather_grad(c.g, c.b, c.a, axis=c.attrs["axis"]), None])
+          # vjp = that transpose; jvp_rule = gather(da, indices)
+    defop("mul", inputs=2, infer=broadcasting(), forward=np.multiply,
+          linear=ALL, multilinear=True,             # linear in each, the other fixed
+          transpose=lambda c: [c.g * c.b, c.g * c.a])
+          # jvp_rule = da * b + a * db (the terms whose tangent is not None)
+
+A transform looks a rule up with ``opdef.vjp`` (the transpose for linear ops),
+``opdef.jvp_rule`` (declared or derived from linearity) and ``opdef.batch``; a missing rule
+is an op that transform does not support (say so by the op's name).
 """
 from __future__ import annotations
 
@@ -14,8 +79,10 @@ from typing import Any
 
 from ..dtypes import ANY, BOOL, FLOATING, INTEGER, NUMERIC
 from ..shapes import Shape, fmt
+from .contexts import linear_jvp
 
 REQUIRED = object()
+ALL = "all"  # ``linear=ALL``: linear in every input (a variadic op such as concat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +106,68 @@ class Attr:
 
 
 InferFn = Callable[[tuple[TensorSpec, ...], Mapping[str, Any]], "TensorSpec | Sequence[TensorSpec]"]
+Rule = Callable[[Any], Any]  # a context in, lists of handles out (see the module docstring)
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """A forward built once per plan from the attrs and the inputs' static specs (axes
+    normalized, an einsum path chosen), returning a callable of the input arrays alone."""
+
+    build: Callable[[Mapping[str, Any], tuple[TensorSpec, ...]], Callable[..., Any]]
+
+
+def kernel(build: Callable[[Mapping[str, Any], tuple[TensorSpec, ...]],
+                           Callable[..., Any]]) -> Kernel:
+    """Mark ``build(attrs, specs) -> run(*arrays)`` as an op's forward (use as decorator)."""
+    return Kernel(build)
 
 
 @dataclass(frozen=True)
 class OpDef:
-    """Everything about one op. See the module docstring."""
+    """Everything about one op. See the module docstring for the rules' contracts.
+
+    ``forward`` is ``f(*arrays, **attrs)`` or a ``Kernel``; None only for leaves.
+    """
 
     name: str
     infer: InferFn
-    forward: Callable[..., Any] | None
-    vjp: Callable[[Any], Sequence[Any]] | None = None
+    forward: Callable[..., Any] | Kernel | None
+    vjp: Rule | None = None
+    transpose: Rule | None = None
+    linear: tuple[int, ...] | str = ()  # the linear inputs' positions, or ALL of them
+    multilinear: bool = False
+    jvp: Rule | None = None
+    batch: Rule | None = None
     aliases: tuple[str, ...] = ()
     inputs: int | tuple[int, int | None] = 1
     attrs: Mapping[str, Attr] = field(default_factory=dict)
-    kernel: Callable[[Mapping[str, Any], tuple[TensorSpec, ...]], Callable[..., Any]] | None = None
     leaf: bool = False
     multi_output: bool = False  # infer returns a list of specs; outputs are "name:k"
     doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.transpose is not None:
+            if self.vjp is not None:
+                raise TypeError(f"{self.name}: a linear op declares transpose, not vjp")
+            if not self.linear:
+                raise TypeError(f"{self.name}: transpose needs the linear inputs listed")
+            object.__setattr__(self, "vjp", self.transpose)  # L's VJP is L*
+        elif self.linear or self.multilinear:
+            raise TypeError(f"{self.name}: a linear op declares its transpose")
+
+    @property
+    def jvp_rule(self) -> Rule | None:
+        """The declared JVP, or for a linear op the op itself applied to the tangents."""
+        if self.jvp is not None:
+            return self.jvp
+        if self.linear:
+            return lambda c: linear_jvp(self, c)
+        return None
+
+    def linear_inputs(self, n: int) -> tuple[int, ...]:
+        """Positions of the linear inputs of a node with ``n`` inputs."""
+        return tuple(range(n)) if self.linear == ALL else tuple(self.linear)
 
     @property
     def min_inputs(self) -> int:
@@ -64,7 +176,6 @@ class OpDef:
     @property
     def max_inputs(self) -> int | None:
         return self.inputs if isinstance(self.inputs, int) else self.inputs[1]
-
     def parse_attrs(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Normalize attrs: aliases, defaults, parsers. Raises AttrError naming the attr."""
         raw = dict(raw or {})
@@ -96,10 +207,10 @@ class OpDef:
 
     def bind(self, attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]) -> Callable[..., Any]:
         """A callable of the input arrays alone: attrs and static facts bound once, per plan."""
-        if self.kernel is not None:
-            return self.kernel(attrs, specs)
         fwd = self.forward
         assert fwd is not None, f"{self.name} has no forward"
+        if isinstance(fwd, Kernel):
+            return fwd.build(attrs, specs)
         if not attrs:
             return fwd
         bound = dict(attrs)
@@ -145,7 +256,6 @@ def lookup(name: str) -> OpDef | None:
     """The op a name means (any case, underscores ignored), or None."""
     op = _BY_SPELLING.get(name)
     if op is None:
-        _ensure_loaded()
         op = _REGISTRY.get(op_key(name))
         if op is not None and len(_BY_SPELLING) < 4096:
             _BY_SPELLING[name] = op
@@ -164,23 +274,10 @@ def get(name: str) -> OpDef:
 
 def all_ops() -> list[OpDef]:
     """Every distinct op, in declaration order."""
-    _ensure_loaded()
     seen: dict[int, OpDef] = {}
     for op in _REGISTRY.values():
         seen.setdefault(id(op), op)
     return list(seen.values())
-
-
-_loaded = False
-
-
-def _ensure_loaded() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        from . import load_all
-
-        load_all()
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
-"""Shape and dtype rules shared by many ops, and the VJP context rules are written against."""
+"""Rules shared by many ops: shape and dtype inference, batching, and the two helpers
+that broadcast a gradient up or sum it back down (the one place broadcasting is undone)."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from ..shapes import broadcast
-from .registry import OpTypeError, TensorSpec, check_dtypes
+from ..shapes import broadcast, is_static
+from .contexts import BatchContext
+from .registry import TensorSpec, check_dtypes
 
 
 def unary(allowed: str = "float", out_dtype: str | None = None):
@@ -23,53 +25,47 @@ def broadcasting(allowed: str = "numeric", out_dtype: str | None = None):
 
     def infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> TensorSpec:
         dt = check_dtypes(specs, allowed)
-        try:
-            shape = broadcast(*(s.shape for s in specs))
-        except ValueError as exc:
-            raise OpTypeError(str(exc)) from None
-        return TensorSpec(shape, out_dtype or dt)
+        return TensorSpec(broadcast(*(s.shape for s in specs)), out_dtype or dt)
 
     return infer
 
 
-class VJPContext:
-    """What a VJP rule sees: input and output handles, upstream gradients, attrs, dialect.
+def shaped_like(k: int):
+    """The first input's dtype at the shape of input k, which lends only its shape (the
+    internal "like" ops: a run-time shape needs no second, static path)."""
 
-    ``g``/``x``/``y``/``out`` are shorthands for the first gradient, the first and second
-    inputs and the first output. ``tf`` is true in the TensorFlow dialect, false in
-    MindSpore's: the few rules that differ switch on it.
-    """
+    def infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> TensorSpec:
+        return TensorSpec(specs[k].shape, specs[0].dtype)
 
-    __slots__ = ("attrs", "dialect", "given", "gs", "inputs", "node", "outputs")
+    return infer
 
-    def __init__(self, node: Any, inputs: Sequence[Any], outputs: Sequence[Any],
-                 gs: Sequence[Any], dialect: str, given: Sequence[bool] | None = None):
-        self.node = node
-        self.inputs = tuple(inputs)
-        self.outputs = tuple(outputs)
-        self.gs = tuple(gs)
-        # Which outputs really received a gradient (the others' ``gs`` are zeros), so that
-        # a multi-output rule can skip the terms of an output nobody differentiates.
-        self.given = tuple(given) if given is not None else (True,) * len(self.gs)
-        self.attrs = node.attrs
-        self.dialect = dialect
 
-    @property
-    def g(self) -> Any:
-        return self.gs[0]
+def elementwise_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
+    """Batching of a one-input elementwise op: the op as is; the batch axis stays put."""
+    return [c.apply(c.a)], [c.axes[0]]
 
-    @property
-    def x(self) -> Any:
-        return self.inputs[0]
 
-    @property
-    def y(self) -> Any:
-        return self.inputs[1]
+def check_per_axis(values, rank: int, name: str) -> None:
+    """An attr with one entry per input axis (paddings, multiples) has as many."""
+    if len(values) != rank:
+        raise ValueError(f"{name} has {len(values)} entries but the input has rank {rank}")
 
-    @property
-    def out(self) -> Any:
-        return self.outputs[0]
 
-    @property
-    def tf(self) -> bool:
-        return self.dialect == "tensorflow"
+def _to_shape_of(g, like, static_op: str, like_op: str):
+    """``g`` through ``static_op`` (to like's static shape) or ``like_op`` (to its run-time
+    shape, when some dimension is unknown); nothing when the shapes already agree."""
+    if g.shape == like.shape and is_static(g.shape):
+        return g
+    if is_static(like.shape):
+        return g.builder.emit(static_op, [g], {"shape": list(like.shape)})
+    return g.builder.emit(like_op, [g, like])
+
+
+def sum_to(g, like):
+    """Undo broadcasting: sum ``g`` down to the shape of ``like``. The one place it happens."""
+    return _to_shape_of(g, like, "sum_to_shape", "sum_to_like")
+
+
+def broadcast_like(g, like):
+    """Broadcast ``g`` up to ``like``'s shape (static when known, else at run time)."""
+    return _to_shape_of(g, like, "broadcast_to", "broadcast_like")

@@ -23,8 +23,9 @@ import orjson
 import engine
 from engine import EngineError, Graph
 
-from ..errors import ProblemError
-from ..graphs import GraphCache, decode_at, engine_problem
+from ..codec import decode_at
+from ..graph_cache import GraphCache
+from ..problems import ProblemError
 from ..settings import Settings
 
 
@@ -48,6 +49,8 @@ def build_graph(raw: dict[str, Any], settings: Settings) -> Graph:
         graph, _ = cache.get(raw, ["graph"])
     except ProblemError as exc:
         raise BatchError(exc.detail) from None
+    except EngineError as exc:
+        raise BatchError(f"the graph: {exc}") from None
     return graph
 
 
@@ -126,7 +129,7 @@ def per_example_gradients(graph: Graph, examples: Iterable[Mapping[str, np.ndarr
         try:
             out = engine.compute_gradients(graph, feeds, ys, xs, unconnected="zero")
         except EngineError as exc:
-            raise BatchError(f"example {n}: {engine_problem(exc, ['feeds']).detail}") from None
+            raise BatchError(f"example {n}: {exc}") from None
         for x, g in zip(xs, out.gradients, strict=True):
             columns[x].append(g)
     return {x: np.stack(v) if v else np.zeros((0,)) for x, v in columns.items()}

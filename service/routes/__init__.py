@@ -1,4 +1,5 @@
-"""One router per endpoint family."""
-from . import docs, grad_operation, gradients, health, ops
+"""One router per family of the FastAPI app's own endpoints (the compute endpoints are
+answered by ``front`` and described from ``endpoints``)."""
+from . import docs, health, ops, playground, render
 
-ROUTERS = (gradients.router, grad_operation.router, ops.router, health.router, docs.router)
+ROUTERS = (ops.router, health.router, docs.router, render.router, playground.router)

@@ -1,15 +1,22 @@
-"""GET /docs: Swagger UI from the swagger-ui-bundle package's files, never a CDN."""
+"""GET /docs: Swagger UI 5 (it renders OpenAPI 3.1) from the files the fastapi-swagger
+package ships, never a CDN; GET / sends a browser there."""
 from __future__ import annotations
+
+from importlib.resources import files
 
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
-from swagger_ui_bundle import swagger_ui_path
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 STATIC_PATH = "/docs/static"
-ASSETS = swagger_ui_path
+ASSETS = str(files("fastapi_swagger") / "resources")
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/docs")
 
 
 @router.get("/docs")

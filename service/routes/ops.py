@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from engine.ops import registry
 
-from ..errors import ProblemError
+from ..problems import ProblemError
 
 router = APIRouter(tags=["ops"])
 

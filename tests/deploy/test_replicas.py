@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..service.helpers import REPO, Server, case_files, free_port, wait_for_200
+from ..case_files import V1_FILES, iter_cases
+from ..service.helpers import REPO, Server, free_port, wait_for_200
 
 NGINX_CONF = REPO / "deploy" / "nginx.conf"
 LOAD_SECONDS = 20.0
@@ -32,12 +33,9 @@ pytestmark = pytest.mark.replicas
 
 
 def _requests() -> list[tuple[str, bytes]]:
-    out = []
-    for path in case_files():
-        for case in json.loads(path.read_text()):
-            if case["endpoint"] in ("/gradients", "/grad-operation"):
-                out.append((case["endpoint"], json.dumps(case["request"]).encode()))
-    return out
+    return [(case["endpoint"], json.dumps(case["request"]).encode())
+            for case in iter_cases(*V1_FILES)
+            if case["endpoint"] in ("/gradients", "/grad-operation")]
 
 
 def nginx_config(replica_ports: list[int], listen: int, prefix: Path) -> str:

@@ -1,4 +1,4 @@
-"""Run the recorded acceptance cases (``/work/shared/cases``) in-process, on the engine.
+"""Run the recorded acceptance cases (``tests/cases``) in-process, on the engine.
 
 A case's request is turned into engine calls the way the service does it: graph nodes'
 values, feeds, grad_ys, args and sens become numpy arrays of the dtype of the tensor they
@@ -8,35 +8,39 @@ are decoded. Answers are compared with the recorded gradients and the case's tol
 from __future__ import annotations
 
 import base64
-import json
 import math
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from engine import FeedError, Graph, compute_grad_operation, compute_gradients
+from engine import (
+    EngineError,
+    FeedError,
+    Graph,
+    compute_grad_operation,
+    compute_gradients,
+    evaluate,
+    grad,
+    gradients,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 from engine.dtypes import DEFAULT_DTYPE, canonical_dtype
 from engine.graph import LEAF_OPS
 from engine.ops import registry
 
-CASES_DIR = Path("/work/shared/cases/public")
+from ..case_files import iter_cases as iter_cases  # the op tests read the cases via here
+from ..case_files import load as load
+
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 UNCONNECTED = {"none": "none", "zero": "zero"}
 AGGREGATION = {None: "add_n", 0: "add_n", 1: "experimental_tree",
                2: "experimental_accumulate_n", "default": "add_n"}
-
-
-def load(name: str) -> list[dict[str, Any]]:
-    """The cases of one public file (``semantics_tf``, ``seed_examples``, ...)."""
-    data = json.loads((CASES_DIR / f"{name}.json").read_text())
-    return data if isinstance(data, list) else [data]
-
-
-def iter_cases(*names: str) -> Iterator[dict[str, Any]]:
-    for name in names:
-        yield from load(name)
 
 
 def _plain(v: Any) -> Any:
@@ -99,7 +103,11 @@ def _option(table: Mapping[Any, str], v: Any) -> Any:
     return table.get(key, key)
 
 
-def run_gradients(req: Mapping[str, Any]) -> list[np.ndarray | None]:
+def run_gradients(req: Mapping[str, Any], then: Mapping[str, Any] | None = None
+                  ) -> list[np.ndarray | None]:
+    """tf.gradients of a request; with ``then`` (a second request whose ``ys`` entries
+    ``{"gradient": k}`` name the k-th returned gradient node), the gradients of those
+    gradients, taken on the returned graph as a client posting it back would."""
     graph = graph_of(req["graph"])
     feeds = {k: tensor(v, dtype_of(graph, k)) for k, v in (req.get("feeds") or {}).items()}
     ys, xs = _names(req["ys"]), _names(req["xs"])
@@ -114,8 +122,20 @@ def run_gradients(req: Mapping[str, Any]) -> list[np.ndarray | None]:
         graph, feeds, ys, xs, grad_ys,
         stop_gradients=req.get("stop_gradients") or [],
         unconnected=_option(UNCONNECTED, req.get("unconnected_gradients", "none")),
-        aggregation=aggregation, dialect="tensorflow")
-    return out.gradients
+        aggregation=aggregation, dialect="tensorflow", return_graph=then is not None)
+    if then is None:
+        return out.gradients
+    assert out.graph is not None and out.gradient_nodes is not None
+    ys2 = [out.gradient_nodes[y["gradient"]] for y in then["ys"]]
+    if any(y is None for y in ys2):
+        raise EngineError("a gradient to differentiate again is unconnected (null)",
+                          loc=("then", "ys"))
+    seeds = [None if g is None else tensor(g, dtype_of(out.graph, str(y)))
+             for g, y in zip(then.get("grad_ys") or [None] * len(ys2), ys2, strict=True)]
+    return compute_gradients(
+        out.graph, feeds, [str(y) for y in ys2], _names(then["xs"]), seeds,
+        unconnected=_option(UNCONNECTED, then.get("unconnected_gradients", "none")),
+        dialect="tensorflow").gradients
 
 
 def run_grad_operation(req: Mapping[str, Any]) -> Any:
@@ -136,14 +156,59 @@ def run_grad_operation(req: Mapping[str, Any]) -> Any:
     return result
 
 
+FUNCTIONAL = {"/evaluate": (evaluate, None), "/jvp": (jvp, "tangents"),
+              "/vjp": (vjp, "cotangents"), "/jacobian": (jacobian, None),
+              "/hessian": (hessian, None), "/hvp": (hvp, "vectors")}
+MS2 = {"/grad": grad, "/value-and-grad": value_and_grad}
+
+
+def run_functional(endpoint: str, req: Mapping[str, Any]) -> dict[str, Any]:
+    """An API.md section 6 request on the engine: its answer object, arrays as leaves."""
+    graph = graph_of(req["graph"])
+    feeds = {k: tensor(v, dtype_of(graph, k)) for k, v in (req.get("feeds") or {}).items()}
+    fn, seeds_field = FUNCTIONAL[endpoint]
+    kw: dict[str, Any] = {k: req[k] for k in ("inputs", "outputs", "batched", "mode",
+                                               "dialect") if k in req}
+    if req.get("vmap"):
+        kw["in_axes"] = req["vmap"]["in_axes"]
+    if seeds_field is None:
+        return fn(graph, feeds, **kw)
+    seeds = {k: tensor(v, dtype_of(graph, k)) for k, v in req[seeds_field].items()}
+    return fn(graph, feeds, seeds, **kw)
+
+
+def run_vmapped_gradients(req: Mapping[str, Any]) -> list[np.ndarray]:
+    """/gradients with ``vmap``: the gradient graph evaluated over the mapped feeds."""
+    graph = graph_of(req["graph"])
+    feeds = {k: tensor(v, dtype_of(graph, k)) for k, v in (req.get("feeds") or {}).items()}
+    g = gradients(graph, _names(req["ys"]), _names(req["xs"]), unconnected="zero")
+    names = [n for n in g.names if n is not None]
+    values = evaluate(g.graph, feeds, names, in_axes=req["vmap"]["in_axes"])["values"]
+    return [values[n] for n in names]
+
+
+def run_ms2(endpoint: str, req: Mapping[str, Any]) -> dict[str, Any]:
+    graph = graph_of(req["network"])
+    args = [tensor(a, dtype_of(graph, graph.inputs[i]) if i < len(graph.inputs) else None)
+            for i, a in enumerate(req.get("args") or [])]
+    kw = {k: req[k] for k in ("grad_position", "weights", "has_aux", "return_ids") if k in req}
+    return MS2[endpoint](graph, args, **kw)
+
+
 def run_case(case: Mapping[str, Any]) -> Any:
-    """The engine's answer to a case: gradients as nested arrays (None where null)."""
-    req = case["request"]
-    if case["endpoint"] == "/gradients":
-        return run_gradients(req)
-    if case["endpoint"] == "/grad-operation":
+    """The engine's answer to a case: gradients as nested arrays (None where null), or the
+    answer object of a section 6 or 7 endpoint."""
+    req, endpoint = case["request"], case["endpoint"]
+    if endpoint == "/gradients":
+        return run_vmapped_gradients(req) if req.get("vmap") else run_gradients(
+            req, case.get("then"))
+    if endpoint == "/grad-operation":
         return run_grad_operation(req)
-    raise ValueError(f"unknown endpoint {case['endpoint']!r}")
+    if endpoint in FUNCTIONAL:
+        return run_functional(endpoint, req)
+    if endpoint in MS2:
+        return run_ms2(endpoint, req)
+    raise ValueError(f"unknown endpoint {endpoint!r}")
 
 
 def compare(got: Any, want: Any, rtol: float, atol: float, path: str = "gradients") -> None:
@@ -152,6 +217,16 @@ def compare(got: Any, want: Any, rtol: float, atol: float, path: str = "gradient
         assert got is None, f"{path}: expected null, got {got!r}"
         return
     assert got is not None, f"{path}: expected a value, got null"
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and list(got) == list(want), \
+            f"{path}: keys {list(got) if isinstance(got, dict) else got!r}, expected {list(want)}"
+        for k, w in want.items():
+            compare(got[k], w, rtol, atol, f"{path}.{k}")
+        return
+    if isinstance(want, (str, int)) and not isinstance(want, bool) and not isinstance(
+            got, np.ndarray):  # an id of return_ids: a position or a weight's name
+        assert got == want, f"{path}: id {got!r}, expected {want!r}"
+        return
     if isinstance(got, (list, tuple)):
         assert isinstance(want, list) and len(got) == len(want), \
             f"{path}: expected {want!r}, got a list of {len(got)}"

@@ -15,6 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.ops import registry
+
+from . import op_forms as F
+from .gradcheck import rand
+
 _RNG = np.random.default_rng(20240611)
 
 
@@ -25,6 +30,8 @@ class Example:
     ``zero_hvp``: the Hessian block of each differentiated input with itself is zero
     (the op is linear, or piecewise linear, in that input), which the sweep also asserts.
     ``needs_static``: the op refuses unknown dimensions here (an einsum diagonal).
+    ``second_order``: false where the second derivative is knowingly not exact (prod at
+    zeros: its gradient's VJP divides by x, as TensorFlow's does).
     """
 
     op: str
@@ -34,6 +41,7 @@ class Example:
     out: int = 0
     zero_hvp: bool = False
     needs_static: bool = False
+    second_order: bool = True
     tag: str = ""
     eps: float = 1e-6
     rtol: float = 1e-5
@@ -417,3 +425,116 @@ _MORE_FORMS = [
 ]
 for _e in _MORE_FORMS:
     EXAMPLES[_e.op].append(_e)
+
+
+def _folded_forms() -> list[Example]:
+    """Every form of ``op_forms.py``, as the per-family tests checked them (same points)."""
+    out = [ex(op, x, tag="grid") for op, x in F.UNARY.items()]
+    out += [ex("gelu", rand(3, 4, low=-4.0, high=4.0), attrs={"approximate": a},
+               tag=f"approximate-{a}") for a in (False, True, "tanh", "none")]
+    out += [ex(op, tail * np.array([8.0, 15.0, 30.0]), tag=f"tail{tail:+.0f}", atol=1e-9)
+            for op in ("softplus", "sigmoid", "elu", "selu", "tanh", "erf")
+            for tail in (-1.0, 1.0)]
+    out += [ex(op, *F.binary_point(op, sa, sb), wrt=(0, 1), tag=f"{list(sa)}x{list(sb)}")
+            for op in F.BINARY for sa, sb in F.SHAPES]
+    out += [ex("where", rand(*sc, seed=5) > 0, rand(*sa, seed=1), rand(*sb, seed=2),
+               wrt=(1, 2), tag=f"{list(sc)}-{list(sa)}-{list(sb)}")
+            for sc, sa, sb in [((2, 3), (2, 3), (2, 3)), ((3, 1), (1, 4), ()),
+                               ((4,), (3, 1), (1, 1)), ((2, 1, 4), (3, 1), (4,))]]
+    out += [ex("add_n", *[rand(2, 3, seed=i) for i in range(n)], wrt=tuple(range(n)),
+               tag=f"n{n}") for n in (1, 2, 3, 5)]
+    out.append(ex("cast", rand(3), attrs={"dtype": "float32"}, tag="f32-coarse", eps=1e-2,
+                  rtol=1e-4, atol=1e-4))
+    out += [ex(op, F.distinct_nonzero(2, 3, 4), attrs={"axis": axis, "keepdims": keep},
+               tag=f"axis{axis}-keep{keep}")
+            for op in F.REDUCTIONS for axis in F.AXES for keep in (False, True)]
+    with_zeros = np.array([[2.0, 0.0, 3.0, 5.0], [0.0, 4.0, 0.0, 7.0], [1.5, 2.0, -1.0, 4.0]])
+    out += [ex("prod", with_zeros, attrs={"axis": 1}, tag="zeros", second_order=False),
+            ex("prod", with_zeros.T.copy(), attrs={"axis": 0, "keepdims": True},
+               tag="zeros-keepdims", second_order=False),
+            ex("logsumexp", np.array([[1000.0, 1000.0, 990.0], [-1000.0, -1001.0, -1e4]])
+               + rand(2, 3), attrs={"axis": 1}, tag="large")]
+    for ta in (False, True):
+        for tb in (False, True):
+            flags = {"transpose_a": ta, "transpose_b": tb}
+            out.append(ex("matmul", rand(*F.stored((3, 2), ta), seed=1),
+                          rand(*F.stored((2, 4), tb), seed=2), attrs=flags, wrt=(0, 1),
+                          tag=f"t{ta:d}{tb:d}"))
+            out += [ex("matmul", rand(*F.stored(sa, ta), seed=1),
+                       rand(*F.stored(sb, tb), seed=2), attrs=flags, wrt=(0, 1),
+                       tag=f"t{ta:d}{tb:d}-{list(sa)}x{list(sb)}") for sa, sb in F.BATCHED]
+    out += [ex("matmul", rand(*sa, seed=1), rand(*sb, seed=2), wrt=(0, 1),
+               tag=f"rank1-{list(sa)}x{list(sb)}")
+            for sa, sb in [((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,)), ((4,), (2, 4, 3)),
+                           ((2, 3, 4), (4,))]]
+    out += [ex("matmul", rand(4, 3, seed=1), rand(4, seed=2), attrs={"transpose_a": True},
+               wrt=(0, 1), tag="rank1-ta"),
+            ex("matmul", rand(4, seed=1), rand(3, 4, seed=2), attrs={"transpose_b": True},
+               wrt=(0, 1), tag="rank1-tb")]
+    for equation, shapes in F.EINSUM_CASES:
+        ops = equation.split("->")[0].split(",")
+        diagonal = any(len(set(s)) < len(s) for s in ops)
+        out.append(ex("einsum", *[rand(*s, seed=i) for i, s in enumerate(shapes)],
+                      attrs={"equation": equation}, wrt=tuple(range(len(shapes))),
+                      tag=f"grid-{equation}", needs_static=diagonal))
+    out += [ex("tensordot", *[rand(*s, seed=i) for i, s in enumerate(shapes)],
+               attrs={"axes": axes}, wrt=(0, 1), tag=f"grid-{axes}")
+            for axes, shapes in F.TENSORDOT_CASES]
+    x3 = rand(3, 4, 5)
+    for axis in (0, -1, 1):
+        out += [ex("softmax", x3, attrs={"axis": axis}, tag=f"grid-axis{axis}"),
+                ex("log_softmax", x3, attrs={"axis": axis}, tag=f"grid-axis{axis}"),
+                ex("softmax_cross_entropy_with_logits", F.simplex_on(3, 4, 2, axis=axis),
+                   rand(3, 4, 2, seed=1), attrs={"axis": axis}, wrt=(0, 1),
+                   tag=f"grid-axis{axis}")]
+    xent_labels = rand(3, 4, low=0, high=1)
+    out += [ex("softmax_cross_entropy_with_logits", np.array([[0.5, 1.0, 0.0]]),
+               np.array([[0.2, -0.3, 1.1]]), wrt=(0, 1), tag="labels-not-summing-to-1"),
+            ex("sigmoid_cross_entropy_with_logits", xent_labels, rand(3, 4, seed=3),
+               wrt=(0, 1), tag="grid"),
+            ex("sigmoid_cross_entropy_with_logits", xent_labels, np.zeros((3, 4)),
+               wrt=(0, 1), tag="at-zero"),
+            ex("L2Loss", rand(3, 4), tag="alias")]
+    x, w = rand(2, 7, 6, 3), rand(3, 2, 3, 4, seed=1)
+    for k, (attrs, strides, dilations, same) in enumerate(F.CONV_VARIANTS):
+        g = rand(2, *_conv_out(x.shape, strides, dilations, same), 4, seed=2)
+        out += [ex("Conv2D", x, w, attrs=attrs, wrt=(0, 1), tag=f"grid{k}"),
+                ex("conv2d_backprop_input", g, w, x, attrs=attrs, wrt=(0, 1), tag=f"grid{k}"),
+                ex("conv2d_backprop_filter", x, g, w, attrs=attrs, wrt=(0, 1),
+                   tag=f"grid{k}")]
+    xp = rand(2, 7, 6, 3)
+    for k, s, padding in F.POOL_VARIANTS:
+        attrs = {"ksize": [1, k, k, 1], "strides": [s, s], "padding": padding}
+        tag = f"k{k}s{s}{padding}"
+        g = rand(*_pooled(xp.shape, k, s, padding), seed=2)
+        out += [ex("max_pool", xp, attrs=attrs, tag=tag),
+                ex("avg_pool", xp, attrs=attrs, tag=tag),
+                ex("max_pool_grad", xp, g, attrs=attrs, wrt=(1,), tag=tag),
+                ex("max_pool_grad_grad", xp, rand(*xp.shape, seed=3), attrs=attrs, wrt=(1,),
+                   tag=tag),
+                ex("avg_pool_grad", g, xp, attrs=attrs, wrt=(0,), tag=tag)]
+    rect = {"ksize": [2, 3], "strides": [1, 2, 3, 1], "padding": "SAME"}
+    out += [ex(op, rand(1, 5, 7, 2), attrs=rect, tag="rect") for op in ("MaxPool", "AvgPool")]
+    for key, (op, arrays, attrs, k) in F.SHAPE_FORMS.items():
+        wrt = tuple(i for i, a in enumerate(arrays) if a.dtype.kind == "f")
+        out.append(ex(op, *arrays, attrs=attrs, out=k, wrt=wrt, tag=key))
+    return out
+
+
+def _conv_out(x_shape, strides, dilations, same: bool, kernel=(3, 2)) -> tuple[int, int]:
+    """conv2d's output height and width (TensorFlow's SAME / VALID arithmetic)."""
+    def dim(n: int, k: int, s: int, d: int) -> int:
+        return -(-n // s) if same else (n - (k - 1) * d - 1) // s + 1
+
+    return tuple(dim(x_shape[1 + a], kernel[a], strides[a], dilations[a]) for a in (0, 1))
+
+
+def _pooled(x_shape, k: int, s: int, padding: str) -> tuple[int, ...]:
+    def dim(n: int) -> int:
+        return -(-n // s) if padding == "SAME" else (n - k) // s + 1
+
+    return (x_shape[0], dim(x_shape[1]), dim(x_shape[2]), x_shape[3])
+
+
+for _e in _folded_forms():
+    EXAMPLES[registry.get(_e.op).name].append(_e)

@@ -1,8 +1,8 @@
 """OPS.md's "Gradient conventions at the awkward points", every row, in both dialects.
 
 Each expected value below is derived from the table's rule by hand, not recorded from the
-engine. The recorded acceptance cases (semantics_tf/ms, seed_examples, ops_sample) run
-in-process too, through ``tests/engine/cases.py``.
+engine. (The recorded acceptance cases run in-process in ``test_recorded_cases.py``; the
+per-op VJPs at regular points in the every-op sweep.)
 """
 from __future__ import annotations
 
@@ -14,34 +14,8 @@ import pytest
 
 from engine import EngineError, Graph, compute_gradients
 
-from .cases import compare, iter_cases, missing_ops, run_case
-
 NAN, INF = math.nan, math.inf
 DIALECTS = ("tensorflow", "mindspore")
-
-
-# -- the recorded cases --------------------------------------------------------------------
-
-def _params(*files: str) -> list[Any]:
-    out = []
-    for case in iter_cases(*files):
-        missing = missing_ops(case)
-        marks = [pytest.mark.xfail(reason=f"ops not implemented yet: {missing}",
-                                   strict=False)] if missing else []
-        out.append(pytest.param(case, id=case["id"], marks=marks))
-    return out
-
-
-@pytest.mark.parametrize(
-    "case", _params("semantics_tf", "semantics_ms", "seed_examples", "ops_sample"))
-def test_recorded_case(case: dict[str, Any]) -> None:
-    expect = case["expect"]
-    if expect.get("status", 200) != 200:
-        with pytest.raises(EngineError):
-            run_case(case)
-        return
-    compare(run_case(case), expect["gradients"], expect.get("rtol", 1e-5),
-            expect.get("atol", 1e-6))
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ def test_readme_example() -> None:
     # --- README example (verbatim) ---------------------------------------------------------
     import numpy as np
 
-    from engine import Graph, GraphBuilder, compute_gradients, grad_operation, gradients, ops, run
+    from engine import Graph, GraphBuilder, compute_gradients, fn, grad_operation, gradients, run
 
     b = GraphBuilder()
     x = b.placeholder("x", [2, 3])
     w = b.variable("w", np.full((3, 2), 0.5, np.float32))
-    loss = ops.sum(ops.tanh(x @ w) * 2.0)
+    loss = fn.sum(fn.tanh(x @ w) * 2.0)
     graph = b.finish(outputs=[loss])                       # an immutable, validated Graph
     feeds = {"x": np.ones((2, 3), np.float32)}
     dx, dw = compute_gradients(graph, feeds, [loss.name], ["x", "w"]).gradients
@@ -33,12 +33,12 @@ def test_readme_example() -> None:
 
 
 def test_builder_arithmetic_matches_numpy() -> None:
-    from engine import GraphBuilder, ops, run
+    from engine import GraphBuilder, fn, run
 
     b = GraphBuilder()
     x = b.placeholder("x", [3], "float64")
     y = (2.0 - x) * x / (x + 3.0) ** 2.0 + (-x) @ x
-    z = ops.reduce_mean(ops.maximum(y, x), axis=0, keepdims=True)
+    z = fn.reduce_mean(fn.maximum(y, x), axis=0, keepdims=True)
     graph = b.finish(outputs=[y, z])
     xv = np.array([0.5, -1.0, 2.0])
     yv, zv = run(graph, [y.name, z.name], {"x": xv})
@@ -50,6 +50,6 @@ def test_builder_arithmetic_matches_numpy() -> None:
 def test_public_names() -> None:
     import engine
 
-    for name in ("Graph", "GraphBuilder", "ops", "gradients", "grad_operation", "run",
+    for name in ("Graph", "GraphBuilder", "fn", "gradients", "grad_operation", "run",
                  "compute_gradients", "compute_grad_operation", "EngineError", "GraphError"):
         assert hasattr(engine, name), name

@@ -1,4 +1,5 @@
-"""Every reduction's VJP against float64 central differences, and its awkward points."""
+"""Reductions at their awkward points: ties, zeros, large values, integer dtypes, unknown
+dimensions. Every axis / keepdims form's VJP is an example of the every-op sweep."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,30 +7,12 @@ import pytest
 
 from engine import Graph, compute_gradients, run
 
-from .gradcheck import check_vjp, rand
-
-REDUCTIONS = ["sum", "mean", "max", "min", "prod", "logsumexp"]
-AXES = [None, 0, 1, -1, -2, [0, 2], [-1, 0], [0, 1, 2], []]
-
-
-def _distinct(*shape: int) -> np.ndarray:
-    """Values with no ties and no zeros, so max/min/prod are smooth at the point."""
-    n = int(np.prod(shape))
-    vals = np.random.default_rng(7).permutation(n) * 0.37 + 0.5
-    signs = np.where(np.arange(n) % 3 == 0, -1.0, 1.0)
-    return (vals * signs / n * 2).reshape(shape)
-
-
-@pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("axis", AXES, ids=str)
-@pytest.mark.parametrize("op", REDUCTIONS)
-def test_reduction(op: str, axis, keepdims: bool) -> None:
-    check_vjp(op, [_distinct(2, 3, 4)], {"axis": axis, "keepdims": keepdims})
+from .op_forms import REDUCTIONS, distinct_nonzero
 
 
 @pytest.mark.parametrize("op", REDUCTIONS)
 def test_aliases_and_keep_dims_spelling(op: str) -> None:
-    x = _distinct(2, 3)
+    x = distinct_nonzero(2, 3)
     a = _eval(f"reduce_{op}", x, {"axis": 1, "keep_dims": True})
     b = _eval(op, x, {"axis": [1], "keepdims": True})
     np.testing.assert_array_equal(a, b)
@@ -37,7 +20,7 @@ def test_aliases_and_keep_dims_spelling(op: str) -> None:
 
 
 def test_values_match_numpy() -> None:
-    x = _distinct(2, 3, 4)
+    x = distinct_nonzero(2, 3, 4)
     for op, fn in (("sum", np.sum), ("mean", np.mean), ("max", np.max), ("min", np.min),
                    ("prod", np.prod)):
         np.testing.assert_allclose(_eval(op, x, {"axis": [0, 2]}), fn(x, axis=(0, 2)))
@@ -77,8 +60,6 @@ def test_prod_with_zeros() -> None:
     got = _grad("prod", x, {"axis": 1}, np.array([1.0, 2.0, -1.0]))
     np.testing.assert_array_equal(got, [[0.0, 30.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0],
                                         [8.0, 6.0, -12.0, 3.0]])
-    check_vjp("prod", [x], {"axis": 1})  # exact even at zeros: prod is polynomial
-    check_vjp("prod", [x.T.copy()], {"axis": 0, "keepdims": True})
 
 
 def test_logsumexp_large_values() -> None:
@@ -91,11 +72,10 @@ def test_logsumexp_large_values() -> None:
                                       [1 / (1 + np.exp(-1)), np.exp(-1) / (1 + np.exp(-1)), 0]])
     f32 = x.astype(np.float32)
     assert np.all(np.isfinite(_grad("logsumexp", f32, {"axis": 1})))
-    check_vjp("logsumexp", [x + rand(2, 3)], {"axis": 1})
 
 
 def test_mean_counts_reduced_elements_only() -> None:
-    x = _distinct(2, 3, 4)
+    x = distinct_nonzero(2, 3, 4)
     np.testing.assert_allclose(_grad("mean", x, {"axis": [0, 2]}), np.full(x.shape, 1 / 8))
     np.testing.assert_allclose(_grad("mean", x, {"axis": None}), np.full(x.shape, 1 / 24))
 
@@ -111,6 +91,6 @@ def test_unknown_dimension_mean() -> None:
     graph = Graph.build([
         {"name": "x", "op": "placeholder", "shape": [None, 3], "dtype": "float64"},
         {"name": "r", "op": "mean", "inputs": ["x"], "attrs": {"axis": 0}}])
-    x = _distinct(4, 3)
+    x = distinct_nonzero(4, 3)
     (dx,) = compute_gradients(graph, {"x": x}, ["r"], ["x"]).gradients
     np.testing.assert_allclose(dx, np.full((4, 3), 0.25))

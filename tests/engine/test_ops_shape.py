@@ -1,6 +1,7 @@
-"""Shape and indexing ops: VJPs against float64 central differences, forward values against
-plain numpy, build-time refusals naming node and loc, run-time errors, unknown dims, and
-second order through the internal gradient helpers."""
+"""Shape and indexing ops: forward values against plain numpy, build-time refusals naming
+node and loc, run-time errors, unknown dims, second order through the internal gradient
+helpers, and the MindSpore dialect on a few forms. The VJP of every attr form
+(``op_forms.SHAPE_FORMS``) is an example of the every-op sweep."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,81 +12,14 @@ import pytest
 from engine import ComputeError, Graph, GraphError, compute_gradients, run
 from engine.ops import registry
 
-from .cases import compare, load, run_case
 from .gradcheck import check_second_order, check_vjp, one_op_graph, rand
-
-IDX = np.array([2, 0, 2, 3, 2])  # repeated indices: their gradients must add up
-IDX_2D = np.array([[0, 3], [3, 3], [1, 0]], dtype=np.int32)
-
-# (op, inputs, attrs, output index)
-VJP_CASES: dict[str, tuple[str, list[np.ndarray], dict[str, Any], int]] = {
-    "concat-axis0": ("concat", [rand(2, 3), rand(1, 3, seed=1), rand(3, 3, seed=2)],
-                     {"axis": 0}, 0),
-    "concat-neg-axis": ("concat", [rand(2, 3), rand(2, 1, seed=1)], {"axis": -1}, 0),
-    "concat-one-input": ("concat", [rand(2, 3)], {"axis": 1}, 0),
-    "concatv2-alias": ("ConcatV2", [rand(2, 2, 2), rand(2, 1, 2, seed=1)], {"axis": 1}, 0),
-    "stack-default": ("stack", [rand(2, 3), rand(2, 3, seed=1), rand(2, 3, seed=2)], {}, 0),
-    "stack-last": ("stack", [rand(2, 3), rand(2, 3, seed=1)], {"axis": -1}, 0),
-    "stack-one-input": ("stack", [rand(2, 3)], {"axis": 2}, 0),
-    "pack-middle": ("Pack", [rand(2, 3), rand(2, 3, seed=1)], {"axis": 1}, 0),
-    "split-count-0": ("split", [rand(4, 3)], {"num_or_size_splits": 2}, 0),
-    "split-count-1": ("split", [rand(4, 3)], {"num_or_size_splits": 2}, 1),
-    "split-sizes": ("split", [rand(3, 6)], {"num_or_size_splits": [1, 2, 3], "axis": 1}, 2),
-    "split-neg-size": ("split", [rand(3, 6)], {"num_or_size_splits": [2, -1], "axis": -1}, 1),
-    "split-zero-size": ("split", [rand(3, 4)], {"num_or_size_splits": [0, 4], "axis": 1}, 1),
-    "slice": ("slice", [rand(4, 5)], {"begin": [1, 2], "size": [2, 3]}, 0),
-    "slice-to-end": ("slice", [rand(4, 5)], {"begin": [1, 0], "size": [-1, 2]}, 0),
-    "strided": ("strided_slice", [rand(5, 6)],
-                {"begin": [0, 1], "end": [5, 6], "strides": [2, 2]}, 0),
-    "strided-neg-begin-end": ("strided_slice", [rand(5, 6)],
-                              {"begin": [-4, -5], "end": [-1, -1]}, 0),
-    "strided-null-open": ("strided_slice", [rand(5, 6)],
-                          {"begin": [None, 2], "end": [3, None]}, 0),
-    "strided-reverse": ("strided_slice", [rand(5, 6)],
-                        {"begin": [None, None], "end": [None, None], "strides": [-1, -2]}, 0),
-    "strided-reverse-from": ("strided_slice", [rand(5, 6)],
-                             {"begin": [3], "end": [None], "strides": [-1]}, 0),
-    "strided-shorter-lists": ("strided_slice", [rand(4, 3, 2)],
-                              {"begin": [1], "end": [3]}, 0),
-    "strided-shrink": ("strided_slice", [rand(4, 3)],
-                       {"begin": [-1, 0], "end": [0, 3], "shrink_axis_mask": 1}, 0),
-    "strided-masks": ("StridedSlice", [rand(4, 3)],
-                      {"begin": [2, 7], "end": [0, 1], "begin_mask": 2, "end_mask": 1,
-                       "ellipsis_mask": 0, "new_axis_mask": 0}, 0),
-    "gather-repeated": ("gather", [rand(4, 3), IDX], {"batch_dims": 0}, 0),
-    "gather-axis1": ("gather", [rand(2, 4, 3), IDX], {"axis": 1}, 0),
-    "gather-axis-neg": ("GatherV2", [rand(3, 4), IDX.astype(np.int32)], {"axis": -1}, 0),
-    "gather-2d-indices": ("gather", [rand(4, 2), IDX_2D], {"axis": 0}, 0),
-    "gather-2d-indices-axis1": ("gather", [rand(2, 4, 3), IDX_2D], {"axis": 1}, 0),
-    "gather-scalar-index": ("gather", [rand(4, 3), np.array(3)], {}, 0),
-    "pad": ("pad", [rand(2, 3)], {"paddings": [[1, 0], [2, 3]]}, 0),
-    "pad-constant-values": ("pad", [rand(2, 3)],
-                            {"paddings": [[0, 2], [1, 1]], "constant_values": -1.5}, 0),
-    "pad-mode-constant": ("pad", [rand(3)], {"paddings": [[2, 2]], "mode": "constant"}, 0),
-    "tile": ("tile", [rand(2, 3)], {"multiples": [2, 3]}, 0),
-    "tile-ones": ("tile", [rand(2, 3)], {"multiples": [1, 1]}, 0),
-    "tile-3d": ("tile", [rand(2, 1, 3)], {"multiples": [1, 4, 2]}, 0),
-    "reshape-neg": ("reshape", [rand(2, 6)], {"shape": [3, -1]}, 0),
-    "transpose-default": ("transpose", [rand(2, 3, 4)], {}, 0),
-    "transpose-perm": ("transpose", [rand(2, 3, 4)], {"perm": [1, -1, 0]}, 0),
-    "expand-dims": ("expand_dims", [rand(2, 3)], {"axis": -1}, 0),
-    "expand-dims-list": ("expand_dims", [rand(2, 3)], {"axis": [0, 2]}, 0),
-    "squeeze-all": ("squeeze", [rand(1, 3, 1)], {}, 0),
-    "squeeze-axis": ("squeeze", [rand(1, 3, 1)], {"axis": -1}, 0),
-    "broadcast-to": ("broadcast_to", [rand(3, 1)], {"shape": [2, 3, 4]}, 0),
-}
-
-
-@pytest.mark.parametrize("case", VJP_CASES.values(), ids=VJP_CASES.keys())
-def test_vjp(case) -> None:
-    op, arrays, attrs, out = case
-    check_vjp(op, arrays, attrs, out=out)
+from .op_forms import IDX, IDX_2D, SHAPE_FORMS
 
 
 @pytest.mark.parametrize("name", ["gather-repeated", "concat-neg-axis", "split-neg-size",
                                   "strided-reverse", "tile-3d"])
 def test_vjp_mindspore_dialect(name: str) -> None:
-    op, arrays, attrs, out = VJP_CASES[name]
+    op, arrays, attrs, out = SHAPE_FORMS[name]
     check_vjp(op, arrays, attrs, out=out, wrt=[0], dialect="mindspore")
 
 
@@ -339,9 +273,3 @@ def test_gradient_graph_posts_back() -> None:
     assert {"strided_slice_grad", "gather_grad"} <= ops
     (value,) = run(again, [first.gradient_nodes[0]], feeds)
     np.testing.assert_array_equal(value, first.gradients[0])
-
-
-def test_split_acceptance_case() -> None:
-    (case,) = [c for c in load("ops_sample") if c["id"] == "sample-op-split-sizes-neg-axis"]
-    expect = case["expect"]
-    compare(run_case(case), expect["gradients"], expect["rtol"], expect["atol"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import engine.api
-from engine import PROGRAMS, Graph, compute_grad_operation, compute_gradients
+from engine import Graph, cache_stats, compute_grad_operation, compute_gradients, configure_caches
 
 
 def _description(scale: float = 2.0) -> list[dict[str, Any]]:
@@ -35,7 +35,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(engine.api, "_make_program", counting_make)
     monkeypatch.setattr(engine.api, "_plan_grad_operation", counting_go)
-    PROGRAMS.clear()
+    configure_caches(clear=True)
     return calls
 
 
@@ -43,13 +43,14 @@ def test_equal_graph_with_new_feeds_is_a_hit(counted: list[int]) -> None:
     x1 = np.array([0.1, 0.2, 0.3], np.float32)
     x2 = np.array([-1.0, 0.5, 2.0], np.float32)
     first = compute_gradients(Graph.build(_description()), {"x": x1}, ["y"], ["x", "w"])
-    hits, misses = PROGRAMS.hits, PROGRAMS.misses
+    before = cache_stats()["programs"]
     rebuilt = _description()
     rebuilt[3]["op"] = "multiply"  # another spelling of the same op
     second = compute_gradients(Graph.build(rebuilt), {"x": x2}, ["y"], ["x", "w"])
     assert counted[0] == 1
     assert not first.cache_hit and second.cache_hit
-    assert PROGRAMS.hits == hits + 1 and PROGRAMS.misses == misses
+    after = cache_stats()["programs"]
+    assert after["hits"] == before["hits"] + 1 and after["misses"] == before["misses"]
     w = np.array([1.0, 2.0, 3.0], np.float32)
     t = np.tanh(2 * x2 * w)
     np.testing.assert_allclose(second.gradients[0], (1 - t * t) * 2 * w, rtol=1e-6)

@@ -1,7 +1,6 @@
 """Shared request builders and a subprocess server for the service tests."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -15,20 +14,13 @@ from typing import Any
 
 import httpx
 
+from ..case_files import load
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-CASES = SHARED / "cases"
-# The acceptance case files whose endpoints and features this service has so far (the
-# shared folder already holds later rounds' files).
-CASE_FILES = ("seed_examples", "semantics_tf", "semantics_ms", "ops_sample")
-
-
-def case_files() -> list[Path]:
-    return [f for name in CASE_FILES if (f := CASES / "public" / f"{name}.json").exists()]
 
 
 def seed_cases() -> list[dict[str, Any]]:
-    return json.loads((CASES / "public" / "seed_examples.json").read_text())
+    return load("seed_examples")
 
 
 def slow_request(size: int = 600, depth: int = 40) -> dict[str, Any]:
@@ -78,12 +70,12 @@ class Server:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         changed = {"PYTHONUNBUFFERED": "1", **(env or {})}
-        env = {k: v for k, v in {**os.environ, **changed}.items() if v is not None}
+        environ = {k: v for k, v in {**os.environ, **changed}.items() if v is not None}
         # a file, not a pipe: a chatty server never blocks on a full pipe
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service", "--port", str(self.port), *flags],
-            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT)
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60.0) -> None:

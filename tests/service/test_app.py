@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -156,6 +157,21 @@ def test_return_graph_gives_second_derivatives(client: TestClient) -> None:
     assert second["gradients"][0] == pytest.approx([6 * v for v in x])
 
 
+def test_a_returned_graph_posted_back_as_it_came_answers_the_same(client: TestClient) -> None:
+    """Its baked grad_ys constants hold the names new seeds would take: they are not
+    clobbered (the new seeds get fresh names), so the same request answers the same."""
+    from service.endpoints import BY_PATH
+
+    body = {**BY_PATH["/gradients"].example, "return_graph": True}
+    first = client.post("/gradients", json=body).json()
+    assert "gradients/grad_ys_0" in {n["name"] for n in first["graph"]["nodes"]}
+    again = client.post("/gradients", json={**body, "graph": first["graph"]})
+    assert again.status_code == 200, again.text
+    assert again.json()["gradients"] == first["gradients"]
+    names = [n["name"] for n in again.json()["graph"]["nodes"]]
+    assert len(names) == len(set(names)) and "gradients/grad_ys_0_1" in names
+
+
 def test_grad_operation_sens_forms(client: TestClient) -> None:
     net = {"nodes": [{"name": "x", "op": "placeholder", "shape": [2]},
                      {"name": "w", "op": "parameter", "value": [3.0]},
@@ -197,7 +213,14 @@ def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
     assert "swagger-ui-bundle.js" in html and "://" not in html.replace("http-equiv", "")
     js = client.get("/docs/static/swagger-ui-bundle.js")
     assert js.status_code == 200 and len(js.content) > 100_000
+    version = re.search(rb'PACKAGE_VERSION:"(\d+)\.', js.content)
+    assert version and int(version[1]) >= 5, "Swagger UI 4 cannot render OpenAPI 3.1"
     assert client.get("/docs/static/swagger-ui.css").status_code == 200
+
+
+def test_root_sends_a_browser_to_the_docs(client: TestClient) -> None:
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/docs"
 
 
 def test_openapi_file_matches_the_app(client: TestClient) -> None:
@@ -228,3 +251,40 @@ def test_unknown_dimensions_are_checked_once_fed(client: TestClient) -> None:
     doc = problem(client.post("/gradients", json=big), 413)
     assert doc["node"] == "outer"
     assert doc["errors"][0]["loc"] == ["body", "graph", "nodes", 2]
+
+
+NO_INPUTS = {"nodes": [{"name": "w", "op": "variable", "value": [1.0, 2.0]},
+                       {"name": "y", "op": "square", "inputs": ["w"]}]}
+
+
+@pytest.mark.parametrize(("path", "body", "loc"), [
+    # engine arguments mapped to the wire by each endpoint's table
+    ("/grad-operation", {"network": NO_INPUTS}, ["body", "network", "inputs"]),
+    ("/grad-operation", {"network": TANH, "args": []}, ["body", "args"]),
+    ("/grad-operation", {"network": TANH, "args": [[1.0, 2.0, 3.0]], "sens_param": True},
+     ["body", "sens"]),
+    ("/gradients", {"graph": TANH, "feeds": {"x": [1.0, 2.0, 3.0]}, "ys": ["y"], "xs": ["x"],
+                    "grad_ys": [None, None]}, ["body", "grad_ys"]),
+    ("/gradients", {"graph": TANH, "ys": ["y", "nope"], "xs": "x", "grad_ys": [None, None]},
+     ["body", "ys", 1]),
+    ("/gradients", {"graph": TANH, "ys": "y", "xs": ["x", "nope"]}, ["body", "xs", 1]),
+    ("/gradients", {"graph": TANH, "feeds": {"x": [1.0, 2.0]}, "ys": "y", "xs": "x"},
+     ["body", "feeds", "x"]),
+    # the graph description, judged by the engine alone
+    ("/gradients", {"graph": [1], "ys": "y", "xs": "x"}, ["body", "graph"]),
+    ("/gradients", {"graph": {**TANH, "nodez": []}, "ys": "y", "xs": "x"},
+     ["body", "graph", "nodez"]),
+    ("/gradients", {"graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": [2],
+                                         "inputs": ["x"]}]}, "ys": "x", "xs": "x"},
+     ["body", "graph", "nodes", 0, "inputs"]),
+    ("/grad-operation", {"network": {"nodes": [
+        {"name": "w", "op": "variable", "shape": [2], "initializer": {"kind": "nope"}}]},
+        "get_by_list": True}, ["body", "network", "nodes", 0, "initializer", "kind"]),
+    ("/grad-operation", {"network": {"nodes": [
+        {"name": "w", "op": "variable", "dtype": "int32", "value": [1.5]}]},
+        "get_by_list": True}, ["body", "network", "nodes", 0, "value"]),
+])
+def test_engine_faults_are_placed_on_the_wire(client: TestClient, path: str,
+                                              body: dict[str, Any], loc: list[Any]) -> None:
+    doc = problem(client.post(path, json=body), 422)
+    assert doc["errors"][0]["loc"] == loc, doc

@@ -1,0 +1,290 @@
+"""The functional toolbox evaluated (API.md section 6): evaluate, jvp, vjp, jacobian,
+hessian, hvp, each with ``batched`` (K seeds in one pass) and ``in_axes`` (vmap over
+examples) where the contract has them.
+
+A *function* is a graph with named inputs (leaves) and outputs. Every answer is a dict
+shaped like the wire answer, keyed by the names exactly as given, dense (zeros where an
+output does not depend on an input). Each program (transform, batching, plan) is built
+once per distinct graph and options and cached; a request with new feeds only runs it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .api import cached_program, check_feeds, for_feeds
+from .builder import GraphBuilder
+from .dtypes import is_floating
+from .errors import EngineError
+from .graph import Graph, Ref, format_ref
+from .plan import Plan
+from .transforms.derivatives import (
+    MODES,
+    hessian_graph,
+    hvp_graph,
+    jacobian_graph,
+    jvp_graph,
+    vjp_graph,
+)
+from .transforms.vmap import vmap
+
+Arrays = Mapping[str, np.ndarray]
+InAxes = Mapping[str, int] | None
+Program = tuple[Graph, list[Ref], tuple[str | None, ...]]  # graph, fetches, seed names
+Builder = Callable[[], Program]
+
+
+def evaluate(graph: Graph, feeds: Arrays, outputs: Sequence[str] | None = None, *,
+             in_axes: InAxes = None) -> dict[str, Any]:
+    """``{"values": {out: array}}``: the outputs computed, optionally over a batch."""
+    f = _Function(graph, feeds, None, outputs, in_axes, need_float=False)
+    values = f.run("evaluate", (), lambda: (f.graph, list(f.out_refs), ()), [])
+    return {"values": dict(zip(f.outputs, values, strict=True))}
+
+
+def jvp(graph: Graph, feeds: Arrays, tangents: Arrays, *, inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None, batched: bool = False,
+        dialect: str = "tensorflow", in_axes: InAxes = None) -> dict[str, Any]:
+    """Forward mode: ``{"values", "tangents": {out: J·v}}``. A missing tangent is zero;
+    with ``batched`` every tangent has a leading axis K and so does every answer tangent."""
+    f = _Function(graph, feeds, list(tangents) if inputs is None else inputs, outputs,
+                  in_axes)
+    return _one_pass(f, "tangents", tangents, batched, dialect)
+
+
+def vjp(graph: Graph, feeds: Arrays, cotangents: Arrays, *,
+        inputs: Sequence[str] | None = None, outputs: Sequence[str] | None = None,
+        batched: bool = False, dialect: str = "tensorflow", in_axes: InAxes = None
+        ) -> dict[str, Any]:
+    """Reverse mode: ``{"values", "cotangents": {input: vᵀ·J}}``; K cotangents in one pass
+    with ``batched``. A missing cotangent is zero."""
+    f = _Function(graph, feeds, inputs, list(cotangents) if outputs is None else outputs,
+                  in_axes)
+    return _one_pass(f, "cotangents", cotangents, batched, dialect)
+
+
+def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: str
+              ) -> dict[str, Any]:
+    """jvp (``field`` "tangents": seeds on inputs, results on outputs) or vjp
+    ("cotangents": the other way round), K seeds at once when ``batched``."""
+    forward = field == "tangents"
+    names, refs = (f.inputs, f.in_refs) if forward else (f.outputs, f.out_refs)
+    k = f.check_seeds(field, seeds, names, refs, batched)
+    given = tuple(n in seeds for n in names)
+    live = [r if g else None for r, g in zip(refs, given, strict=True)]
+
+    def build() -> Program:
+        if forward:
+            s = jvp_graph(f.graph, live, f.out_refs, dialect=dialect)
+        else:
+            s = vjp_graph(f.graph, f.in_refs, live, dialect=dialect)
+        return f.batch_seeds(s.graph, s.seeds, s.results,
+                             f.out_refs if forward else f.in_refs, k)
+
+    results = f.run(field, (given, dialect, k), build, [seeds.get(n) for n in names])
+    values, rest = results[:len(f.outputs)], results[len(f.outputs):]
+    return {"values": dict(zip(f.outputs, values, strict=True)),
+            field: dict(zip(f.outputs if forward else f.inputs, rest, strict=True))}
+
+
+def jacobian(graph: Graph, feeds: Arrays, *, inputs: Sequence[str] | None = None,
+             outputs: Sequence[str] | None = None, mode: str = "auto",
+             dialect: str = "tensorflow", in_axes: InAxes = None) -> dict[str, Any]:
+    """``{"values", "jacobian": {out: {input: array of out.shape + input.shape}}}``:
+    reverse = one batched VJP over the output elements, forward = one batched JVP over the
+    input elements, auto = the smaller batch (reverse on a tie)."""
+    if mode not in MODES:
+        raise EngineError(f"mode must be one of {MODES}, got {mode!r}", loc=("mode",))
+    f = _Function(graph, feeds, inputs, outputs, in_axes)
+
+    def build() -> Program:
+        g, blocks = jacobian_graph(f.graph, f.in_refs, f.out_refs, mode=mode, dialect=dialect)
+        return g, [*f.out_refs, *(r for row in blocks for r in row)], ()
+
+    results = f.run("jacobian", (mode, dialect), build, [])
+    n = len(f.inputs)
+    flat = iter(results[len(f.outputs):])
+    return {"values": dict(zip(f.outputs, results, strict=False)),
+            "jacobian": {y: {x: next(flat) for x in f.inputs} for y in f.outputs}
+            if n else {y: {} for y in f.outputs}}
+
+
+def hessian(graph: Graph, feeds: Arrays, *, inputs: Sequence[str] | None = None,
+            outputs: Sequence[str] | None = None, dialect: str = "tensorflow",
+            in_axes: InAxes = None) -> dict[str, Any]:
+    """``{"values", "hessian": {out: {in_i: {in_j: out.shape + in_i.shape + in_j.shape}}}}``:
+    the forward-mode Jacobian of the reverse-mode Jacobian."""
+    f = _Function(graph, feeds, inputs, outputs, in_axes)
+
+    def build() -> Program:
+        g, blocks = hessian_graph(f.graph, f.in_refs, f.out_refs, dialect=dialect)
+        return g, [*f.out_refs, *(r for a in blocks for b in a for r in b)], ()
+
+    results = f.run("hessian", (dialect,), build, [])
+    flat = iter(results[len(f.outputs):])
+    return {"values": dict(zip(f.outputs, results, strict=False)),
+            "hessian": {y: {a: {b: next(flat) for b in f.inputs} for a in f.inputs}
+                        for y in f.outputs}}
+
+
+def hvp(graph: Graph, feeds: Arrays, vectors: Arrays, *, inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None, batched: bool = False,
+        dialect: str = "tensorflow", in_axes: InAxes = None) -> dict[str, Any]:
+    """``{"values", "gradient": {input: g}, "hvp": {input: Σ_j H_ij v_j}}`` of one scalar
+    output, in one forward-over-reverse pass (no Hessian made); a missing vector is zero."""
+    f = _Function(graph, feeds, list(vectors) if inputs is None else inputs, outputs, in_axes)
+    if len(f.outputs) != 1 or f.graph.spec(f.out_refs[0]).shape != ():
+        shapes = [list(f.graph.spec(r).shape) for r in f.out_refs]
+        raise EngineError(f"hvp takes one output of shape []; got {list(f.outputs)} of "
+                          f"shapes {shapes}", loc=("outputs",))
+    k = f.check_seeds("vectors", vectors, f.inputs, f.in_refs, batched)
+    given = [x in vectors for x in f.inputs]
+
+    def build() -> Program:
+        s, grads = hvp_graph(f.graph, f.in_refs, f.out_refs[0], given, dialect=dialect)
+        g, refs, seeds = f.batch_seeds(s.graph, s.seeds, s.results, f.in_refs, k)
+        return g, [*refs[:1], *grads, *refs[1:]], seeds
+
+    results = f.run("hvp", (tuple(given), dialect, k), build,
+                    [vectors.get(x) for x in f.inputs])
+    n = len(f.inputs)
+    return {"values": {f.outputs[0]: results[0]},
+            "gradient": dict(zip(f.inputs, results[1:1 + n], strict=True)),
+            "hvp": dict(zip(f.inputs, results[1 + n:], strict=True))}
+
+
+# -- the shared machinery ------------------------------------------------------------------
+
+
+class _Function:
+    """A request's function: its graph specialized to the (per-example) feeds, the inputs
+    and outputs resolved and checked, and the batch size B when vmapped."""
+
+    def __init__(self, graph: Graph, feeds: Arrays, inputs: Sequence[str] | None,
+                 outputs: Sequence[str] | None, in_axes: InAxes, need_float: bool = True):
+        check_feeds(graph, feeds)
+        self.feeds = dict(feeds)
+        self.in_axes = dict(in_axes or {})
+        self.size = batch_size(feeds, self.in_axes)
+        example = {k: example_shaped(v, self.in_axes.get(k)) for k, v in feeds.items()}
+        self.graph = graph = for_feeds(graph, example)
+        if inputs is None:
+            inputs = [x for x in graph.inputs if is_floating(graph.by_name[x].spec.dtype)]
+        self.inputs = list(inputs)
+        self.in_refs = []
+        for i, x in enumerate(self.inputs):
+            ref = graph.resolve(x, loc=("inputs", i))
+            node = graph.by_name[ref[0]]
+            if node.op not in ("placeholder", "variable"):
+                raise EngineError(f"inputs[{i}] = {x!r} is a {node.op}; inputs name "
+                                  "placeholders and variables", node=ref[0], loc=("inputs", i))
+            if need_float and not is_floating(node.spec.dtype):
+                raise EngineError(f"inputs[{i}] = {x!r} is {node.spec.dtype}; derivatives "
+                                  "are taken only with respect to floating inputs",
+                                  node=ref[0], loc=("inputs", i))
+            self.in_refs.append(ref)
+        if outputs is None:
+            outputs = [format_ref(r) for r in graph.outputs]
+        self.outputs = list(outputs)
+        self.out_refs = [graph.resolve(y, loc=("outputs", i)) for i, y in enumerate(outputs)]
+        for i, r in enumerate(self.out_refs):
+            if need_float and not is_floating(graph.spec(r).dtype):
+                raise EngineError(f"outputs[{i}] = {self.outputs[i]!r} is "
+                                  f"{graph.spec(r).dtype}; derivatives are taken only of "
+                                  "floating outputs", node=r[0], loc=("outputs", i))
+
+    def check_seeds(self, field: str, seeds: Arrays, names: Sequence[str],
+                    refs: Sequence[Ref], batched: bool) -> int | None:
+        """Each seed of exactly its tensor's shape (K in front if batched) and dtype;
+        answers K (None when not batched)."""
+        k: int | None = None
+        for key in seeds:
+            if key not in names:
+                raise EngineError(f"{field} names {key!r}, which is not one of the listed "
+                                  f"{list(names)}", loc=(field, key))
+        for name, ref in zip(names, refs, strict=True):
+            if name not in seeds:
+                continue
+            value, spec = np.asarray(seeds[name]), self.graph.spec(ref)
+            shape = value.shape
+            if batched:
+                if not shape:
+                    raise EngineError(f"{field}[{name!r}] needs a leading batch axis K",
+                                      loc=(field, name))
+                if k is not None and shape[0] != k:
+                    raise EngineError(f"{field}[{name!r}] has K = {shape[0]}, but another "
+                                      f"entry has K = {k}", loc=(field, name))
+                k, shape = shape[0], shape[1:]
+            if value.dtype.name != spec.dtype or tuple(shape) != tuple(spec.shape):
+                want = ([k] if batched else []) + list(spec.shape)
+                raise EngineError(f"{field}[{name!r}] is {value.dtype.name}{list(value.shape)};"
+                                  f" it must be {spec.dtype}{want}", loc=(field, name))
+        if batched and k is None:
+            raise EngineError(f"batched needs at least one entry in {field}", loc=(field,))
+        return k
+
+    def batch_seeds(self, graph: Graph, seeds: Sequence[str | None],
+                    results: Sequence[Ref | None], like: Sequence[Ref], k: int | None
+                    ) -> Program:
+        """The outputs' values then the results (zeros shaped like ``like`` where None),
+        the seeds batched over K if given."""
+        b = GraphBuilder(graph, prefix="zeros")
+        dense = [r if r is not None else b.emit("fill", [], {
+            "shape": list(self.graph.spec(x).shape), "value": 0.0,
+            "dtype": self.graph.spec(x).dtype}).ref for r, x in zip(results, like, strict=True)]
+        graph = b.finish()
+        if k is None:
+            return graph, [*self.out_refs, *dense], tuple(seeds)
+        batched, refs = vmap(graph, {s: 0 for s in seeds if s is not None}, k, dense)
+        return batched, [*self.out_refs, *(refs[format_ref(r)] for r in dense)], tuple(seeds)
+
+    def run(self, kind: str, options: tuple, build: Builder,
+            seed_values: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+        """Build (once per graph, options and vmap) and run the program."""
+        axes = tuple(sorted(self.in_axes.items()))
+        key = (kind, self.graph.key, tuple(self.inputs), tuple(self.outputs), options, axes,
+               self.size)
+        (seeds, plan), _ = cached_program(key, lambda: self._plan(build))
+        feeds = dict(self.feeds)
+        feeds.update((s, v) for s, v in zip(seeds, seed_values, strict=False) if s)
+        return plan.run(feeds)
+
+    def _plan(self, build: Builder) -> tuple[tuple[str | None, ...], Plan]:
+        """(seed names, plan): the plan second, where the cache's size count looks."""
+        graph, fetches, seeds = build()
+        if self.in_axes:
+            graph, refs = vmap(graph, self.in_axes, self.size or 0, fetches)
+            fetches = [refs[format_ref(r)] for r in fetches]
+        return seeds, Plan(graph, fetches)
+
+
+def example_shaped(value: Any, axis: int | None) -> Any:
+    """A stand-in with one example's shape (no data), for specializing the graph."""
+    if axis is None:
+        return value
+    shape = list(np.shape(value))
+    del shape[axis]
+    return np.broadcast_to(np.empty((), dtype=np.asarray(value).dtype), shape)
+
+
+def batch_size(feeds: Arrays, in_axes: Mapping[str, int]) -> int | None:
+    """B, the one size every mapped feed has on its axis; 422 naming the culprit."""
+    sizes: dict[str, int] = {}
+    for name, axis in in_axes.items():
+        if name not in feeds:
+            raise EngineError(f"in_axes names {name!r}, which is not a feed of the request",
+                              loc=("in_axes", name))
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise EngineError(f"in_axes[{name!r}] must be an int, got {axis!r}",
+                              loc=("in_axes", name))
+        shape = np.shape(feeds[name])
+        if not -len(shape) <= axis < len(shape):
+            raise EngineError(f"in_axes[{name!r}] = {axis} is out of range for a feed of "
+                              f"shape {list(shape)}", loc=("in_axes", name))
+        sizes[name] = shape[axis]
+    if len(set(sizes.values())) > 1:
+        raise EngineError(f"mapped feeds of different sizes {sizes}",
+                          loc=("in_axes", sorted(sizes)[-1]))
+    return next(iter(sizes.values())) if sizes else None

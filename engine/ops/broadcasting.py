@@ -1,0 +1,70 @@
+"""Broadcasting and its undoing: the one place a broadcast gradient is summed back.
+
+``broadcast_to`` / ``broadcast_like`` and ``sum_to_shape`` / ``sum_to_like`` are each
+other's transposes; ``rules.sum_to`` and ``rules.broadcast_like`` pick the static or the
+run-time ("like") form, so unknown dimensions need no second path.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..shapes import broadcast
+from . import attrs as parse
+from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
+from .rules import broadcast_like, shaped_like, sum_to
+
+
+def _broadcast_to_infer(specs, attrs):
+    check_dtypes(specs, "any")
+    target = attrs["shape"]
+    out = broadcast(specs[0].shape, target)
+    if len(out) != len(target) or any(
+        t is not None and o is not None and t != o for t, o in zip(target, out)
+    ):
+        raise OpTypeError(f"cannot broadcast {list(specs[0].shape)} to {list(target)}")
+    return TensorSpec(tuple(target), specs[0].dtype)
+
+
+@kernel
+def _broadcast_to(attrs, specs):
+    target = attrs["shape"]
+
+    def run(x):
+        lead = len(target) - x.ndim  # axes the input lacks: an unknown one there is 1
+
+        def dim(i: int, d: int | None) -> int:
+            return d if d is not None else (x.shape[i - lead] if i >= lead else 1)
+
+        return np.broadcast_to(x, tuple(dim(i, d) for i, d in enumerate(target)))
+
+    return run
+
+
+def _sum_to_shape(t, shape):
+    shape = tuple(shape)
+    if t.shape == shape:
+        return t
+    lead = t.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and t.shape[lead + i] != 1)
+    out = t.sum(axis=axes, keepdims=True, dtype=t.dtype) if axes else t
+    return out.reshape(shape)
+
+
+SHAPE_ATTR = {"shape": Attr(parse=parse.shape)}
+
+defop("broadcast_to", aliases=("BroadcastTo",), infer=_broadcast_to_infer,
+      forward=_broadcast_to, attrs=SHAPE_ATTR,
+      linear=(0,), transpose=lambda c: [sum_to(c.g, c.a)])
+defop("sum_to_shape", infer=lambda specs, attrs: TensorSpec(attrs["shape"], specs[0].dtype),
+      forward=_sum_to_shape, attrs=SHAPE_ATTR,
+      linear=(0,), transpose=lambda c: [broadcast_like(c.g, c.a)],
+      doc="Internal: sum a broadcast gradient back to a static shape.")
+defop("sum_to_like", inputs=2, infer=shaped_like(1),
+      forward=lambda t, like: _sum_to_shape(t, like.shape),
+      linear=(0,), transpose=lambda c: [broadcast_like(c.g, c.a), None],
+      doc="Internal: sum a broadcast gradient back to the run-time shape of the second input.")
+defop("broadcast_like", inputs=2, infer=shaped_like(1),
+      forward=lambda t, like: np.broadcast_to(t, like.shape),
+      linear=(0,), transpose=lambda c: [sum_to(c.g, c.a), None],
+      doc="Internal: broadcast to the run-time shape of the second input.")

@@ -1,0 +1,146 @@
+"""What derivative rules are written against: one context per kind of rule.
+
+A rule reads its node's inputs, outputs and attrs through handles (``builder.Tensor``) and
+emits graph nodes with them, so that what it builds can be differentiated again. Inputs
+are ``c.a``, ``c.b`` (``c.inputs[k]`` beyond): names that cannot be read as the graph's
+``ys``. ``registry.py`` says which transform calls which rule, and how.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+class _NodeContext:
+    """The node a rule is about: its input and output handles, attrs and dialect."""
+
+    __slots__ = ("attrs", "dialect", "inputs", "node", "outputs")
+
+    def __init__(self, node: Any, inputs: Sequence[Any], outputs: Sequence[Any],
+                 dialect: str = "tensorflow", attrs: Mapping[str, Any] | None = None):
+        self.node = node
+        self.inputs = tuple(inputs)
+        self.outputs = tuple(outputs)
+        self.attrs = node.attrs if attrs is None else attrs
+        self.dialect = dialect
+
+    @property
+    def a(self) -> Any:
+        """The first input."""
+        return self.inputs[0]
+
+    @property
+    def b(self) -> Any:
+        """The second input."""
+        return self.inputs[1]
+
+    @property
+    def out(self) -> Any:
+        """The first output."""
+        return self.outputs[0]
+
+    @property
+    def tf(self) -> bool:
+        """TensorFlow's dialect (else MindSpore's): the few rules that differ switch on it."""
+        return self.dialect == "tensorflow"
+
+    def apply(self, *inputs: Any, **attrs: Any) -> Any:
+        """This node's op on other inputs, with its attrs (``attrs`` overriding them)."""
+        return inputs[0].builder.emit(self.node.op, list(inputs), {**self.attrs, **attrs})
+
+
+class VJPContext(_NodeContext):
+    """Reverse mode: ``gs`` holds one cotangent per output (``g`` the first); ``given[k]``
+    says whether output k really received one (else ``gs[k]`` is zeros), so a multi-output
+    rule can skip the terms of an output nobody differentiates."""
+
+    __slots__ = ("given", "gs")
+
+    def __init__(self, node: Any, inputs: Sequence[Any], outputs: Sequence[Any],
+                 gs: Sequence[Any], dialect: str, given: Sequence[bool] | None = None):
+        super().__init__(node, inputs, outputs, dialect)
+        self.gs = tuple(gs)
+        self.given = tuple(given) if given is not None else (True,) * len(self.gs)
+
+    @property
+    def g(self) -> Any:
+        """The cotangent of the first output."""
+        return self.gs[0]
+
+
+class JVPContext(_NodeContext):
+    """Forward mode: ``tangents`` holds one tangent per input, None where it is zero (an
+    integer input, or one that does not depend on the differentiated inputs)."""
+
+    __slots__ = ("tangents",)
+
+    def __init__(self, node: Any, inputs: Sequence[Any], outputs: Sequence[Any],
+                 tangents: Sequence[Any | None], dialect: str):
+        super().__init__(node, inputs, outputs, dialect)
+        self.tangents = tuple(tangents)
+        if len(self.tangents) != len(self.inputs):
+            raise ValueError("one tangent (or None) per input")
+
+    @property
+    def da(self) -> Any | None:
+        """The tangent of the first input (None: zero)."""
+        return self.tangents[0]
+
+    @property
+    def db(self) -> Any | None:
+        """The tangent of the second input (None: zero)."""
+        return self.tangents[1]
+
+
+class BatchContext(_NodeContext):
+    """Batching: ``inputs`` are the batched handles; ``axes[k]`` is input k's batch axis
+    (None: input k is the same for every example), ``size`` the batch size. ``outputs``
+    are the unbatched node's outputs (their specs say what one example gives)."""
+
+    __slots__ = ("axes", "size")
+
+    def __init__(self, node: Any, inputs: Sequence[Any], outputs: Sequence[Any],
+                 axes: Sequence[int | None], size: int | None, dialect: str = "tensorflow"):
+        super().__init__(node, inputs, outputs, dialect)
+        self.axes = tuple(axes)
+        self.size = size
+        if len(self.axes) != len(self.inputs):
+            raise ValueError("one batch axis (or None) per input")
+
+    def moved(self, k: int, to: int = 0) -> Any:
+        """Input k with its batch axis at ``to`` (an unbatched input is returned as is)."""
+        t, axis = self.inputs[k], self.axes[k]
+        if axis is None or axis == to % t.ndim:
+            return t
+        perm = [d for d in range(t.ndim) if d != axis]
+        perm.insert(to % t.ndim, axis)
+        return t.builder.emit("transpose", [t], {"perm": perm})
+
+
+def linear_jvp(opdef: Any, c: JVPContext) -> list[Any | None]:
+    """The JVP of a linear op is the op itself: applied to the tangents of its linear
+    inputs (zeros for missing ones, the fixed operands as they are); for a multilinear op,
+    the sum over each linear input with a tangent of the op with that input replaced."""
+    linear = opdef.linear_inputs(len(c.inputs))
+    live = [k for k in linear if c.tangents[k] is not None]
+    if not live:
+        return [None] * len(c.outputs)
+    if opdef.multilinear:
+        terms = [c.apply(*[c.tangents[k] if i == k else t for i, t in enumerate(c.inputs)])
+                 for k in live]
+    else:
+        zeros = {k: t.builder.emit("zeros_like", [t]) for k, t in enumerate(c.inputs)
+                 if k in linear and c.tangents[k] is None}
+        args = [c.tangents[i] if i in live else zeros.get(i, t)
+                for i, t in enumerate(c.inputs)]
+        terms = [c.apply(*args)]
+    if not opdef.multi_output:
+        return [_sum(terms)]
+    return [_sum([term[k] for term in terms]) for k in range(len(c.outputs))]
+
+
+def _sum(terms: Sequence[Any]) -> Any:
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total

@@ -1,0 +1,22 @@
+"""The one error onnxio raises: what was refused, at which ONNX node, and what is supported."""
+from __future__ import annotations
+
+
+class OnnxError(ValueError):
+    """An ONNX model (or an export) that onnxio cannot take.
+
+    ``node`` is the ONNX node's name (or the value / initializer name where no node is at
+    fault), ``op_type`` its ONNX op type (or, on export, the engine op); the message says
+    what is supported. The service answers it with a 422 naming both.
+    """
+
+    def __init__(self, message: str, *, node: str | None = None, op_type: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.node = node
+        self.op_type = op_type
+
+    def __str__(self) -> str:
+        where = ", ".join(p for p in (f"node {self.node!r}" if self.node is not None else "",
+                                      f"op_type {self.op_type}" if self.op_type else "") if p)
+        return f"{where}: {self.message}" if where else self.message

@@ -1,0 +1,910 @@
+"""THE table: every ONNX op onnxio takes, one entry each, lowered onto our op catalogue.
+
+An entry names the ONNX op, the versions of it that it handles (an ONNX op's version is
+the opset in which it last changed; a model at opset N uses, for each op, its latest
+version <= N), the attributes it reads, and its lowering: a function of the node that
+emits our ops. Versions default to every version in force in opsets 13 to 21, for ops
+whose changes in that span only added element types; ops whose inputs or attributes
+changed there (the reductions, Split, Reshape, Shape, Pad, ...) list theirs and handle
+each. An entry without a lowering is folded at import and only there (Range,
+ConstantOfShape, ...); any other entry is folded too when all its inputs are known.
+
+Layout: ONNX convolutions and pools are NCHW with OIHW filters; ours are NHWC with HWIO
+filters, so their lowerings transpose in and out (and the filter once).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from engine.ops.registry import TensorSpec
+from engine.shapes import normalize_axis
+
+from .dtypes import engine_dtype
+from .scope import Dim, Scope, Value, known
+
+REQUIRED = object()
+FIRST, LAST = 13, 21
+Lowering = Callable[["Ctx"], "Value | Sequence[Value]"]
+
+
+@dataclass(frozen=True)
+class OnnxOp:
+    op_type: str
+    versions: tuple[int, ...]
+    lower: Lowering | None
+    attrs: frozenset[str]
+    doc: str
+    foldable: bool = True
+
+
+TABLE: dict[str, OnnxOp] = {}
+# Ops that only move values around: a shape known only in part goes through them.
+PARTIAL_OK = frozenset({"Gather", "Concat", "Unsqueeze", "Squeeze", "Slice", "Cast",
+                        "Identity", "Reshape", "Flatten"})
+
+
+def since_version(op_type: str, opset: int) -> int:
+    """The version of ``op_type`` in force at ``opset`` (0 when it does not exist yet)."""
+    try:
+        return onnx.defs.get_schema(op_type, opset, "").since_version
+    except onnx.defs.SchemaError:
+        return 0
+
+
+def versions_in_range(op_type: str) -> tuple[int, ...]:
+    return tuple(sorted({v for v in (since_version(op_type, o) for o in range(FIRST, LAST + 1))
+                         if v}))
+
+
+def onnx_op(op_type: str, *, attrs: Iterable[str] = (), versions: Iterable[int] | None = None,
+            doc: str = "") -> Callable[[Lowering], Lowering]:
+    """Declare one entry of the table (one place per ONNX op)."""
+
+    def register(fn: Lowering) -> Lowering:
+        _register(op_type, fn, attrs, versions, doc or (fn.__doc__ or "").strip())
+        return fn
+
+    return register
+
+
+def _register(op_type: str, fn: Lowering | None, attrs: Iterable[str],
+              versions: Iterable[int] | None, doc: str) -> None:
+    if op_type in TABLE:
+        raise RuntimeError(f"ONNX op {op_type} is declared twice")
+    TABLE[op_type] = OnnxOp(op_type, tuple(versions) if versions is not None
+                            else versions_in_range(op_type), fn, frozenset(attrs), doc)
+
+
+class Ctx:
+    """One ONNX node being lowered: its attributes, inputs, version, and the scope."""
+
+    def __init__(self, node: onnx.NodeProto, version: int, scope: Scope,
+                 inputs: Sequence[Value | None]):
+        self.node = node
+        self.version = version
+        self.scope = scope
+        self.inputs = list(inputs)
+        self.attrs: dict[str, Any] = {}
+        for a in node.attribute:
+            if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+                raise scope.fail(f"attribute {a.name!r}: subgraphs are not supported")
+            value = helper.get_attribute_value(a)
+            self.attrs[a.name] = value.decode() if isinstance(value, bytes) else value
+
+    def check_attrs(self, allowed: frozenset[str]) -> None:
+        for name in self.attrs:
+            if name not in allowed:
+                known_ = ", ".join(sorted(allowed)) or "none"
+                raise self.fail(f"attribute {name!r} is not supported (supported: {known_})")
+
+    def attr(self, name: str, default: Any = REQUIRED) -> Any:
+        if name in self.attrs:
+            return self.attrs[name]
+        if default is REQUIRED:
+            raise self.fail(f"attribute {name!r} is required")
+        return default
+
+    def fail(self, message: str) -> Exception:
+        return self.scope.fail(message)
+
+    def x(self, i: int = 0) -> Value:
+        v = self.inputs[i] if i < len(self.inputs) else None
+        if v is None:
+            raise self.fail(f"input {i} is required")
+        return v
+
+    def opt(self, i: int) -> Value | None:
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def const(self, i: int, what: str) -> np.ndarray | None:
+        """Input ``i``, which must be known at import (None where it is absent)."""
+        v = self.opt(i)
+        if v is None:
+            return None
+        value = self.scope.stored(v)
+        if value is None:
+            raise self.fail(f"input {i} ({what}) must be known at import (a constant or "
+                            "computed from static shapes)" + (
+                                "; it depends on a symbolic dimension: give static input "
+                                "shapes" if v.partial else ""))
+        return value
+
+    def ints(self, i: int, what: str) -> list[int] | None:
+        c = self.const(i, what)
+        return None if c is None else [int(a) for a in np.asarray(c).reshape(-1)]
+
+    def emit(self, op: str, *inputs: Value, **attrs: Any) -> Value:
+        return self.scope.emit(op, inputs, **attrs)
+
+    def emit_multi(self, op: str, *inputs: Value, **attrs: Any) -> list[Value]:
+        return self.scope.emit_multi(op, inputs, **attrs)
+
+    def scalar(self, value: float, like: Value) -> Value:
+        return known(np.asarray(value, dtype=like.spec.dtype))
+
+
+def rank(v: Value) -> int:
+    return len(v.spec.shape)
+
+
+def shape_of(v: Value) -> tuple[int | None, ...]:
+    return v.spec.shape
+
+
+# -- elementwise ---------------------------------------------------------------------------
+
+_UNARY = {"Abs": "abs", "Neg": "neg", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
+          "Reciprocal": "reciprocal", "Floor": "floor", "Ceil": "ceil", "Round": "round",
+          "Sign": "sign", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Tanh": "tanh",
+          "Sigmoid": "sigmoid", "Relu": "relu", "Erf": "erf", "Softplus": "softplus",
+          "Not": "logical_not"}
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Equal": "equal",
+           "Less": "less", "Greater": "greater", "LessOrEqual": "less_equal",
+           "GreaterOrEqual": "greater_equal", "And": "logical_and", "Or": "logical_or"}
+
+
+def _unary(ours: str) -> Lowering:
+    return lambda ctx: ctx.emit(ours, ctx.x(0))
+
+
+def _binary(ours: str) -> Lowering:
+    return lambda ctx: ctx.emit(ours, ctx.x(0), ctx.x(1))
+
+
+for _onnx, _ours in _UNARY.items():
+    _register(_onnx, _unary(_ours), (), None, f"{_ours}")
+for _onnx, _ours in _BINARY.items():
+    _register(_onnx, _binary(_ours), (), None, f"{_ours} (numpy broadcasting)")
+
+
+@onnx_op("Pow")
+def _pow(ctx: Ctx) -> Value:
+    """pow; an exponent of another dtype is cast to the base's."""
+    base, exp = ctx.x(0), ctx.x(1)
+    if exp.spec.dtype != base.spec.dtype:
+        exp = ctx.emit("cast", exp, dtype=base.spec.dtype)
+    return ctx.emit("pow", base, exp)
+
+
+def _variadic(ours: str) -> Lowering:
+    def lower(ctx: Ctx) -> Value:
+        out = ctx.x(0)
+        for v in ctx.inputs[1:]:
+            out = ctx.emit(ours, out, v)
+        return out
+
+    return lower
+
+
+for _onnx, _ours in (("Max", "maximum"), ("Min", "minimum"), ("Sum", "add")):
+    _register(_onnx, _variadic(_ours), (), None, f"a chain of {_ours} (broadcasting)")
+
+
+@onnx_op("Mean")
+def _mean(ctx: Ctx) -> Value:
+    """a chain of add, then div by the count"""
+    total = _variadic("add")(ctx)
+    assert isinstance(total, Value)
+    return ctx.emit("div", total, ctx.scalar(len(ctx.inputs), total))
+
+
+@onnx_op("Where")
+def _where(ctx: Ctx) -> Value:
+    """where (numpy broadcasting of all three)"""
+    return ctx.emit("where", ctx.x(0), ctx.x(1), ctx.x(2))
+
+
+@onnx_op("Identity")
+def _identity(ctx: Ctx) -> Value:
+    """the input itself"""
+    return ctx.x(0)
+
+
+@onnx_op("Dropout", attrs=("seed",))
+def _dropout(ctx: Ctx) -> Value:
+    """inference: the input itself (training_mode must be false, the mask is not given)"""
+    training = ctx.const(2, "training_mode")
+    if training is not None and bool(np.asarray(training)):
+        raise ctx.fail("training_mode true is not supported (inference only)")
+    return ctx.x(0)
+
+
+@onnx_op("Cast", attrs=("to", "saturate"))
+def _cast(ctx: Ctx) -> Value:
+    """cast (to float16/32/64, int32/64, bool)"""
+    to = engine_dtype(ctx.attr("to"), node=ctx.scope.node_name, op_type="Cast")
+    x = ctx.x(0)
+    return x if x.spec.dtype == to else ctx.emit("cast", x, dtype=to)
+
+
+@onnx_op("CastLike", attrs=("saturate",))
+def _cast_like(ctx: Ctx) -> Value:
+    """cast to the second input's dtype"""
+    x, like = ctx.x(0), ctx.x(1)
+    return x if x.spec.dtype == like.spec.dtype else ctx.emit("cast", x,
+                                                               dtype=like.spec.dtype)
+
+
+@onnx_op("Clip")
+def _clip(ctx: Ctx) -> Value:
+    """maximum with min, then minimum with max (the bounds pass the gradient, as torch)"""
+    out = ctx.x(0)
+    lo, hi = ctx.opt(1), ctx.opt(2)
+    if lo is not None:
+        out = ctx.emit("maximum", out, lo)
+    if hi is not None:
+        out = ctx.emit("minimum", out, hi)
+    return out
+
+
+@onnx_op("LeakyRelu", attrs=("alpha",))
+def _leaky_relu(ctx: Ctx) -> Value:
+    """where(x > 0, x, alpha * x)"""
+    x = ctx.x(0)
+    alpha = ctx.attr("alpha", 0.01)
+    return ctx.emit("where", ctx.emit("greater", x, ctx.scalar(0, x)), x,
+                    ctx.emit("mul", x, ctx.scalar(alpha, x)))
+
+
+@onnx_op("Elu", attrs=("alpha",))
+def _elu(ctx: Ctx) -> Value:
+    """elu (alpha 1 only)"""
+    if not math.isclose(ctx.attr("alpha", 1.0), 1.0):
+        raise ctx.fail("only alpha 1.0 is supported")
+    return ctx.emit("elu", ctx.x(0))
+
+
+@onnx_op("Selu", attrs=("alpha", "gamma"))
+def _selu(ctx: Ctx) -> Value:
+    """selu (the default alpha and gamma only)"""
+    if not (math.isclose(ctx.attr("alpha", 1.67326319217681884765625), 1.6732632, rel_tol=1e-6)
+            and math.isclose(ctx.attr("gamma", 1.05070102214813232421875), 1.050701,
+                             rel_tol=1e-6)):
+        raise ctx.fail("only the default alpha and gamma are supported")
+    return ctx.emit("selu", ctx.x(0))
+
+
+@onnx_op("HardSigmoid", attrs=("alpha", "beta"))
+def _hard_sigmoid(ctx: Ctx) -> Value:
+    """max(0, min(1, alpha * x + beta))"""
+    x = ctx.x(0)
+    return _hard_sigmoid_of(ctx, x, ctx.attr("alpha", 0.2), ctx.attr("beta", 0.5))
+
+
+def _hard_sigmoid_of(ctx: Ctx, x: Value, alpha: float, beta: float) -> Value:
+    lin = ctx.emit("add", ctx.emit("mul", x, ctx.scalar(alpha, x)), ctx.scalar(beta, x))
+    return ctx.emit("maximum", ctx.emit("minimum", lin, ctx.scalar(1, x)), ctx.scalar(0, x))
+
+
+@onnx_op("HardSwish")
+def _hard_swish(ctx: Ctx) -> Value:
+    """x * hard_sigmoid(x) with alpha 1/6, beta 1/2"""
+    x = ctx.x(0)
+    return ctx.emit("mul", x, _hard_sigmoid_of(ctx, x, 1 / 6, 0.5))
+
+
+@onnx_op("Softsign")
+def _softsign(ctx: Ctx) -> Value:
+    """x / (1 + |x|)"""
+    x = ctx.x(0)
+    return ctx.emit("div", x, ctx.emit("add", ctx.emit("abs", x), ctx.scalar(1, x)))
+
+
+@onnx_op("Gelu", attrs=("approximate",))
+def _gelu(ctx: Ctx) -> Value:
+    """gelu (approximate "none" or "tanh")"""
+    approx = ctx.attr("approximate", "none")
+    if approx not in ("none", "tanh"):
+        raise ctx.fail(f"approximate {approx!r} is not supported (none, tanh)")
+    return ctx.emit("gelu", ctx.x(0), approximate=approx == "tanh")
+
+
+# -- linear algebra --------------------------------------------------------------------------
+
+@onnx_op("MatMul")
+def _matmul(ctx: Ctx) -> Value:
+    """matmul (numpy semantics: batch broadcasting, rank-1 operands)"""
+    return ctx.emit("matmul", ctx.x(0), ctx.x(1))
+
+
+@onnx_op("Gemm", attrs=("alpha", "beta", "transA", "transB"))
+def _gemm(ctx: Ctx) -> Value:
+    """alpha * matmul(A, B) (transposes as attrs) + beta * C"""
+    a, b, c = ctx.x(0), ctx.x(1), ctx.opt(2)
+    out = ctx.emit("matmul", a, b, transpose_a=bool(ctx.attr("transA", 0)),
+                   transpose_b=bool(ctx.attr("transB", 0)))
+    alpha, beta = ctx.attr("alpha", 1.0), ctx.attr("beta", 1.0)
+    if alpha != 1.0:
+        out = ctx.emit("mul", out, ctx.scalar(alpha, out))
+    if c is not None and beta != 0.0:
+        if beta != 1.0:
+            c = ctx.emit("mul", c, ctx.scalar(beta, c))
+        out = ctx.emit("add", out, c)
+    return out
+
+
+@onnx_op("Einsum", attrs=("equation",))
+def _einsum(ctx: Ctx) -> Value:
+    """einsum"""
+    return ctx.emit("einsum", *ctx.inputs, equation=ctx.attr("equation").replace(" ", ""))
+
+
+# -- normalization and softmax -------------------------------------------------------------
+
+@onnx_op("Softmax", attrs=("axis",))
+def _softmax(ctx: Ctx) -> Value:
+    """softmax along axis"""
+    return ctx.emit("softmax", ctx.x(0), axis=ctx.attr("axis", -1))
+
+
+@onnx_op("LogSoftmax", attrs=("axis",))
+def _log_softmax(ctx: Ctx) -> Value:
+    """log_softmax along axis"""
+    return ctx.emit("log_softmax", ctx.x(0), axis=ctx.attr("axis", -1))
+
+
+@onnx_op("LayerNormalization", attrs=("axis", "epsilon", "stash_type"))
+def _layer_norm(ctx: Ctx) -> Value:
+    """composed: (x - mean) * rsqrt(mean((x - mean)^2) + eps) * scale + bias over the
+    axes from axis on (Mean and InvStdDev outputs not given)"""
+    x, scale, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
+    axis = normalize_axis(ctx.attr("axis", -1), rank(x))
+    axes = list(range(axis, rank(x)))
+    eps = ctx.attr("epsilon", 1e-5)
+    mean = ctx.emit("mean", x, axis=axes, keepdims=True)
+    centred = ctx.emit("sub", x, mean)
+    var = ctx.emit("mean", ctx.emit("square", centred), axis=axes, keepdims=True)
+    inv = ctx.emit("rsqrt", ctx.emit("add", var, ctx.scalar(eps, var)))
+    out = ctx.emit("mul", ctx.emit("mul", centred, inv), scale)
+    return out if bias is None else ctx.emit("add", out, bias)
+
+
+@onnx_op("BatchNormalization", attrs=("epsilon", "momentum", "training_mode"))
+def _batch_norm(ctx: Ctx) -> Value:
+    """inference form, composed: (x - mean) * (scale * rsqrt(var + eps)) + bias, the
+    per-channel tensors reshaped to broadcast over axis 1"""
+    if ctx.attr("training_mode", 0):
+        raise ctx.fail("training_mode 1 is not supported (inference only)")
+    x, scale, bias, mean, var = (ctx.x(i) for i in range(5))
+    per_channel = [-1] + [1] * (rank(x) - 2)
+
+    def channel(v: Value) -> Value:
+        return ctx.emit("reshape", v, shape=per_channel)
+
+    eps = ctx.attr("epsilon", 1e-5)
+    factor = ctx.emit("mul", scale, ctx.emit("rsqrt", ctx.emit("add", var,
+                                                                ctx.scalar(eps, var))))
+    return ctx.emit("add", ctx.emit("mul", ctx.emit("sub", x, channel(mean)), channel(factor)),
+                    channel(bias))
+
+
+# -- convolution and pools (NCHW outside, NHWC inside) ------------------------------------
+
+def _spatial(ctx: Ctx, x: Value) -> int:
+    if rank(x) not in (3, 4):
+        raise ctx.fail(f"only 1-D and 2-D windows (inputs of rank 3 or 4) are supported, got "
+                       f"rank {rank(x)}")
+    return rank(x) - 2
+
+
+def _pairs(ctx: Ctx, name: str, default: int, spatial: int) -> tuple[int, int]:
+    v = list(ctx.attr(name, [default] * spatial))
+    return (1, v[0]) if spatial == 1 else (v[0], v[1])
+
+
+def _pads(ctx: Ctx, spatial: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) from ONNX's [x1_begin, x2_begin, x1_end, x2_end]."""
+    p = list(ctx.attr("pads", [0] * 2 * spatial))
+    if min(p, default=0) < 0:
+        raise ctx.fail("negative pads are not supported")
+    return (0, 0, p[0], p[1]) if spatial == 1 else (p[0], p[2], p[1], p[3])
+
+
+def _same_pads(n: int | None, k: int, s: int, d: int, upper: bool) -> tuple[int, int] | None:
+    if n is None:
+        return None
+    total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+    small = total // 2
+    return (small, total - small) if upper else (total - small, small)
+
+
+def _window_pads(ctx: Ctx, hw: tuple[int | None, int | None], kernel: tuple[int, int],
+                 strides: tuple[int, int], dil: tuple[int, int], spatial: int
+                 ) -> tuple[str, tuple[int, int, int, int]]:
+    """("VALID" | "SAME" | "EXPLICIT", pads): SAME where the pads are TensorFlow's."""
+    auto = ctx.attr("auto_pad", "NOTSET")
+    if auto == "VALID":
+        return "VALID", (0, 0, 0, 0)
+    tf_same = [_same_pads(n, k, s, d, True) for n, k, s, d in zip(hw, kernel, strides, dil)]
+    if auto == "SAME_UPPER":
+        return "SAME", (0, 0, 0, 0)
+    if auto == "SAME_LOWER":
+        lower = [_same_pads(n, k, s, d, False) for n, k, s, d in zip(hw, kernel, strides, dil)]
+        if None in lower:
+            raise ctx.fail("auto_pad SAME_LOWER needs static spatial dimensions")
+        pads = (*lower[0], *lower[1])  # type: ignore[misc]
+    elif auto == "NOTSET":
+        pads = _pads(ctx, spatial)
+    else:
+        raise ctx.fail(f"auto_pad {auto!r} is not supported")
+    if not any(pads):
+        return "VALID", pads
+    if None not in tf_same and pads == (*tf_same[0], *tf_same[1]):  # type: ignore[misc]
+        return "SAME", pads
+    return "EXPLICIT", pads
+
+
+def _to_nhwc(ctx: Ctx, x: Value, spatial: int) -> Value:
+    if spatial == 1:
+        x = ctx.emit("expand_dims", x, axis=2)
+    return ctx.emit("transpose", x, perm=[0, 2, 3, 1])
+
+
+def _from_nhwc(ctx: Ctx, y: Value, spatial: int) -> Value:
+    y = ctx.emit("transpose", y, perm=[0, 3, 1, 2])
+    return ctx.emit("squeeze", y, axis=[2]) if spatial == 1 else y
+
+
+def _padded(ctx: Ctx, x: Value, pads: tuple[int, int, int, int], fill: float) -> Value:
+    t, b, left, r = pads
+    return ctx.emit("pad", x, paddings=[[0, 0], [t, b], [left, r], [0, 0]],
+                    constant_values=fill)
+
+
+@onnx_op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
+def _conv(ctx: Ctx) -> Value:
+    """conv2d between transposes (NCHW/OIHW to NHWC/HWIO and back); 1-D as 2-D of height
+    1; group > 1 as split, one conv2d per group, concat; pads other than TensorFlow's
+    SAME as a zero pad first; bias added in NHWC"""
+    x, w, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
+    spatial = _spatial(ctx, x)
+    if rank(w) != rank(x):
+        raise ctx.fail("the filter's rank differs from the input's")
+    kernel = tuple(w.spec.shape[2:])
+    given = ctx.attr("kernel_shape", None)
+    if given is not None and list(given) != list(kernel):
+        raise ctx.fail(f"kernel_shape {list(given)} differs from the filter's {list(kernel)}")
+    kernel2 = (1, kernel[0]) if spatial == 1 else (kernel[0], kernel[1])
+    strides, dil = _pairs(ctx, "strides", 1, spatial), _pairs(ctx, "dilations", 1, spatial)
+    xh = _to_nhwc(ctx, x, spatial)
+    wh = ctx.emit("transpose", ctx.emit("expand_dims", w, axis=2) if spatial == 1 else w,
+                  perm=[2, 3, 1, 0])
+    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel2, strides, dil, spatial)
+    if mode == "EXPLICIT":
+        xh, mode = _padded(ctx, xh, pads, 0.0), "VALID"
+    group = ctx.attr("group", 1)
+    attrs = dict(strides=list(strides), dilations=list(dil), padding=mode)
+    if group == 1:
+        y = ctx.emit("conv2d", xh, wh, **attrs)
+    else:
+        xs = ctx.emit_multi("split", xh, num_or_size_splits=group, axis=3)
+        ws = ctx.emit_multi("split", wh, num_or_size_splits=group, axis=3)
+        y = ctx.emit("concat", *[ctx.emit("conv2d", a, b, **attrs) for a, b in zip(xs, ws)],
+                     axis=3)
+    if bias is not None:
+        y = ctx.emit("add", y, bias)
+    return _from_nhwc(ctx, y, spatial)
+
+
+def _pool_common(ctx: Ctx) -> tuple[Value, int, tuple[int, int], tuple[int, int],
+                                    str, tuple[int, int, int, int]]:
+    x = ctx.x(0)
+    spatial = _spatial(ctx, x)
+    k = list(ctx.attr("kernel_shape"))
+    kernel = (1, k[0]) if spatial == 1 else (k[0], k[1])
+    strides = _pairs(ctx, "strides", 1, spatial)
+    if _pairs(ctx, "dilations", 1, spatial) != (1, 1):
+        raise ctx.fail("pool dilations other than 1 are not supported")
+    xh = _to_nhwc(ctx, x, spatial)
+    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel, strides, (1, 1), spatial)
+    if ctx.attr("ceil_mode", 0):
+        _check_ceil_mode(ctx, xh.spec.shape[1:3], kernel, strides, pads)
+    return xh, spatial, kernel, strides, mode, pads
+
+
+def _check_ceil_mode(ctx: Ctx, hw, kernel, strides, pads) -> None:
+    """ceil_mode is taken where it gives the floor's output size (else refused)."""
+    t, b, left, r = pads
+    for n, k, s, extra in zip(hw, kernel, strides, (t + b, left + r)):
+        if n is None or (n + extra - k) % s:
+            raise ctx.fail("ceil_mode 1 is supported only where it gives the same output "
+                           "size as ceil_mode 0")
+
+
+@onnx_op("MaxPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
+                           "storage_order", "strides"))
+def _max_pool(ctx: Ctx) -> Value:
+    """max_pool in NHWC; pads other than TensorFlow's SAME pad with -inf first (the
+    Indices output is not given)"""
+    xh, spatial, kernel, strides, mode, pads = _pool_common(ctx)
+    if mode == "EXPLICIT":
+        xh, mode = _padded(ctx, xh, pads, -math.inf), "VALID"
+    y = ctx.emit("max_pool", xh, ksize=list(kernel), strides=list(strides), padding=mode)
+    return _from_nhwc(ctx, y, spatial)
+
+
+def _inside_counts(n: int, k: int, s: int, before: int, out: int) -> np.ndarray:
+    starts = np.arange(out) * s - before
+    cells = starts[:, None] + np.arange(k)
+    return np.count_nonzero((cells >= 0) & (cells < n), axis=1)
+
+
+@onnx_op("AveragePool", attrs=("auto_pad", "ceil_mode", "count_include_pad", "dilations",
+                               "kernel_shape", "pads", "strides"))
+def _average_pool(ctx: Ctx) -> Value:
+    """avg_pool in NHWC: TensorFlow's SAME where the pads are its own and padding is not
+    counted; else a zero pad first, and where padding is not counted a constant
+    correction k / (cells inside) per output position"""
+    xh, spatial, kernel, strides, mode, pads = _pool_common(ctx)
+    include = bool(ctx.attr("count_include_pad", 0))
+    if mode == "SAME" and include:
+        mode = "EXPLICIT"
+        if ctx.attr("auto_pad", "NOTSET") != "NOTSET":
+            hw = xh.spec.shape[1:3]
+            found = [_same_pads(n, k, s, 1, True) for n, k, s in zip(hw, kernel, strides)]
+            if None in found:
+                raise ctx.fail("auto_pad SAME with count_include_pad needs static dims")
+            pads = (*found[0], *found[1])  # type: ignore[misc]
+    attrs = dict(ksize=list(kernel), strides=list(strides))
+    if mode != "EXPLICIT":
+        return _from_nhwc(ctx, ctx.emit("avg_pool", xh, padding=mode, **attrs), spatial)
+    y = ctx.emit("avg_pool", _padded(ctx, xh, pads, 0.0), padding="VALID", **attrs)
+    if not include:
+        (_, oh, ow, _), (h, w) = y.spec.shape, xh.spec.shape[1:3]
+        if None in (oh, ow, h, w):
+            raise ctx.fail("count_include_pad 0 with these pads needs static spatial dims")
+        rows = _inside_counts(h, kernel[0], strides[0], pads[0], oh)
+        cols = _inside_counts(w, kernel[1], strides[1], pads[2], ow)
+        fix = (kernel[0] * kernel[1]) / (rows[:, None] * cols[None, :])[:, :, None]
+        y = ctx.emit("mul", y, known(fix.astype(y.spec.dtype)))
+    return _from_nhwc(ctx, y, spatial)
+
+
+@onnx_op("GlobalAveragePool")
+def _global_average_pool(ctx: Ctx) -> Value:
+    """mean over the spatial axes, kept"""
+    x = ctx.x(0)
+    return ctx.emit("mean", x, axis=list(range(2, rank(x))), keepdims=True)
+
+
+@onnx_op("GlobalMaxPool")
+def _global_max_pool(ctx: Ctx) -> Value:
+    """max over the spatial axes, kept"""
+    x = ctx.x(0)
+    return ctx.emit("max", x, axis=list(range(2, rank(x))), keepdims=True)
+
+
+# -- reductions --------------------------------------------------------------------------------
+
+def _reduce_axes(ctx: Ctx, axes_as_input: bool) -> list[int] | None:
+    """The axes (None = all); noop_with_empty_axes with none given is the identity ([])."""
+    axes = ctx.ints(1, "axes") if axes_as_input else ctx.attr("axes", None)
+    if not axes:
+        return [] if ctx.attr("noop_with_empty_axes", 0) else None
+    return [int(a) for a in axes]
+
+
+def _reduction(compose: Callable[[Ctx, Value, list[int] | None, bool], Value],
+               input_since: int) -> Lowering:
+    def lower(ctx: Ctx) -> Value:
+        x = ctx.x(0)
+        axes = _reduce_axes(ctx, ctx.version >= input_since)
+        if axes == []:
+            return x
+        return compose(ctx, x, axes, bool(ctx.attr("keepdims", 1)))
+
+    return lower
+
+
+def _plain_reduce(ours: str) -> Callable[[Ctx, Value, list[int] | None, bool], Value]:
+    return lambda ctx, x, axes, keep: ctx.emit(ours, x, axis=axes, keepdims=keep)
+
+
+def _sum_of(pre: str, post: str | None = None):
+    def compose(ctx: Ctx, x: Value, axes, keep) -> Value:
+        out = ctx.emit("sum", ctx.emit(pre, x), axis=axes, keepdims=keep)
+        return ctx.emit(post, out) if post else out
+
+    return compose
+
+
+_REDUCE_ATTRS = ("axes", "keepdims", "noop_with_empty_axes")
+for _onnx, _compose, _since in (
+        ("ReduceSum", _plain_reduce("sum"), 13), ("ReduceMean", _plain_reduce("mean"), 18),
+        ("ReduceMax", _plain_reduce("max"), 18), ("ReduceMin", _plain_reduce("min"), 18),
+        ("ReduceProd", _plain_reduce("prod"), 18),
+        ("ReduceLogSumExp", _plain_reduce("logsumexp"), 18),
+        ("ReduceSumSquare", _sum_of("square"), 18), ("ReduceL1", _sum_of("abs"), 18),
+        ("ReduceL2", _sum_of("square", "sqrt"), 18)):
+    _register(_onnx, _reduction(_compose, _since), _REDUCE_ATTRS, None,
+              f"axes as {'an input' if _since == 13 else 'an attribute (before 18), an input'}"
+              f" (from {_since}); noop_with_empty_axes")
+
+
+# -- shapes ---------------------------------------------------------------------------------
+
+@onnx_op("Shape", attrs=("start", "end"))
+def _shape(ctx: Ctx) -> Value:
+    """known at import (unknown dims travel as a partial shape)"""
+    x = ctx.x(0)
+    axes = list(range(rank(x)))[slice(ctx.attr("start", 0), ctx.attr("end", rank(x)))]
+    dims = [x.spec.shape[a] for a in axes]
+    if None not in dims:
+        return known(np.array(dims, dtype=np.int64))
+    ref = ctx.scope.ref(x)
+    return Value(TensorSpec((len(dims),), "int64"),
+                 partial=tuple((ref, a) if d is None else d for a, d in zip(axes, dims)))
+
+
+@onnx_op("Size")
+def _size(ctx: Ctx) -> Value:
+    """known at import (static shapes only)"""
+    dims = shape_of(ctx.x(0))
+    if None in dims:
+        raise ctx.fail("Size of a tensor with symbolic dimensions: give static input shapes")
+    return known(np.array(math.prod(dims), dtype=np.int64))
+
+
+@onnx_op("Reshape", attrs=("allowzero",))
+def _reshape(ctx: Ctx) -> Value:
+    """reshape; 0 copies the input's dim (unless allowzero); one unknown dim becomes -1,
+    and a -1 beside the input's own run-time dims (x.view(x.size(0), -1)) is worked out"""
+    x = ctx.x(0)
+    target = _shape_input(ctx, 1)
+    if ctx.attr("allowzero", 0) and 0 in target:
+        raise ctx.fail("allowzero with a 0 in the shape is not supported")
+    ref = x.ref if x.const is None else None
+    dims: list[int | Dim | None] = []
+    for i, d in enumerate(target):
+        if d == 0:
+            size = x.spec.shape[i] if i < rank(x) else None
+            dims.append(size if size is not None else (ref, i))
+        else:
+            dims.append(None if d == -1 else d)
+    own = {d for d in dims if isinstance(d, tuple) and d[0] == ref}
+    unknown_in = {(ref, a) for a, s in enumerate(x.spec.shape) if s is None}
+    if None in dims and own and own == unknown_in:
+        # the run-time dims cancel: -1 is the known part of the input over the target's
+        known_in = math.prod(s for s in x.spec.shape if s is not None)
+        known_out = math.prod(d for d in dims if isinstance(d, int))
+        if known_out and known_in % known_out == 0:
+            dims[dims.index(None)] = known_in // known_out
+    dims = [d if isinstance(d, int) else None for d in dims]
+    if dims.count(None) > 1:
+        raise ctx.fail(f"the target shape {[-1 if d is None else d for d in dims]} has more "
+                       "than one unknown dimension; give static input shapes")
+    return ctx.emit("reshape", x, shape=[-1 if d is None else d for d in dims])
+
+
+def _shape_input(ctx: Ctx, i: int) -> list[int | Dim]:
+    v = ctx.x(i)
+    if v.const is not None:
+        return [int(d) for d in v.const.reshape(-1)]
+    if v.partial is not None:
+        return list(v.partial)
+    raise ctx.fail(f"input {i} (a shape) must be known at import")
+
+
+@onnx_op("Flatten", attrs=("axis",))
+def _flatten(ctx: Ctx) -> Value:
+    """reshape to two dims (one unknown side becomes -1)"""
+    x = ctx.x(0)
+    axis = ctx.attr("axis", 1)
+    axis = axis + rank(x) if axis < 0 else axis
+    sides = [x.spec.shape[:axis], x.spec.shape[axis:]]
+    dims = [None if None in s else math.prod(s) for s in sides]
+    if dims.count(None) > 1:
+        raise ctx.fail("both sides of Flatten have symbolic dims; give static input shapes")
+    return ctx.emit("reshape", x, shape=[-1 if d is None else d for d in dims])
+
+
+@onnx_op("Transpose", attrs=("perm",))
+def _transpose(ctx: Ctx) -> Value:
+    """transpose (perm default reversed)"""
+    x = ctx.x(0)
+    perm = ctx.attr("perm", None)
+    return ctx.emit("transpose", x, perm=None if perm is None else list(perm))
+
+
+@onnx_op("Unsqueeze")
+def _unsqueeze(ctx: Ctx) -> Value:
+    """expand_dims per axis (axes an input since 13)"""
+    x = ctx.x(0)
+    axes = ctx.ints(1, "axes") or []
+    out_rank = rank(x) + len(axes)
+    for a in sorted(normalize_axis(a, out_rank) for a in axes):
+        x = ctx.emit("expand_dims", x, axis=a)
+    return x
+
+
+@onnx_op("Squeeze")
+def _squeeze(ctx: Ctx) -> Value:
+    """squeeze (axes an optional input since 13)"""
+    x = ctx.x(0)
+    axes = ctx.ints(1, "axes")
+    return ctx.emit("squeeze", x, axis=None if axes is None else
+                    [normalize_axis(a, rank(x)) for a in axes])
+
+
+@onnx_op("Concat", attrs=("axis",))
+def _concat(ctx: Ctx) -> Value:
+    """concat"""
+    return ctx.emit("concat", *[v for v in ctx.inputs if v is not None],
+                    axis=ctx.attr("axis"))
+
+
+@onnx_op("Split", attrs=("axis", "num_outputs"), versions=(13, 18))
+def _split(ctx: Ctx) -> list[Value]:
+    """split: sizes from the 'split' input, else equal parts (13: as many as outputs; 18:
+    num_outputs, the last part smaller where it does not divide)"""
+    x = ctx.x(0)
+    axis = normalize_axis(ctx.attr("axis", 0), rank(x))
+    sizes = ctx.ints(1, "split")
+    n = len(ctx.node.output)
+    if sizes is None:
+        n = ctx.attr("num_outputs", n) if ctx.version >= 18 else n
+        dim = x.spec.shape[axis]
+        if dim is not None and dim % n:
+            part = -(-dim // n)
+            sizes = [part] * (n - 1) + [dim - part * (n - 1)]
+    spec = sizes if sizes is not None else n
+    return ctx.emit_multi("split", x, num_or_size_splits=spec, axis=axis)
+
+
+@onnx_op("Slice")
+def _slice(ctx: Ctx) -> Value:
+    """strided_slice (starts, ends, axes, steps known at import; Python's clamping)"""
+    x = ctx.x(0)
+    starts, ends = ctx.ints(1, "starts"), ctx.ints(2, "ends")
+    assert starts is not None and ends is not None
+    axes = ctx.ints(3, "axes") or list(range(len(starts)))
+    steps = ctx.ints(4, "steps") or [1] * len(starts)
+    r = rank(x)
+    begin: list[int | None] = [None] * r
+    end: list[int | None] = [None] * r
+    stride = [1] * r
+    for a, b, e, s in zip(axes, starts, ends, steps):
+        a = normalize_axis(a, r)
+        begin[a], end[a], stride[a] = b, e, s
+    return ctx.emit("strided_slice", x, begin=begin, end=end, strides=stride)
+
+
+def _indices(ctx: Ctx, idx: Value, dim: int | None) -> Value:
+    """ONNX indices may be negative: known ones are wrapped here, others by a where."""
+    if idx.const is not None:
+        if dim is None and (idx.const < 0).any():
+            raise ctx.fail("negative indices into a symbolic dimension are not supported")
+        return known(np.where(idx.const < 0, idx.const + (dim or 0), idx.const)
+                     .astype(idx.const.dtype))
+    if dim is None:
+        return idx
+    zero = known(np.asarray(0, idx.spec.dtype))
+    return ctx.emit("where", ctx.emit("less", idx, zero),
+                    ctx.emit("add", idx, known(np.asarray(dim, idx.spec.dtype))), idx)
+
+
+@onnx_op("Gather", attrs=("axis",))
+def _gather(ctx: Ctx) -> Value:
+    """gather (negative indices wrapped)"""
+    x = ctx.x(0)
+    axis = normalize_axis(ctx.attr("axis", 0), rank(x))
+    return ctx.emit("gather", x, _indices(ctx, ctx.x(1), x.spec.shape[axis]), axis=axis)
+
+
+@onnx_op("GatherElements", attrs=("axis",))
+def _gather_elements(ctx: Ctx) -> Value:
+    """gather from the flattened input at row-major offsets (static shapes): the offsets
+    of the other axes are a constant, the indexed axis adds indices * its stride"""
+    x, idx = ctx.x(0), ctx.x(1)
+    if None in x.spec.shape or None in idx.spec.shape:
+        raise ctx.fail("GatherElements needs static shapes")
+    axis = normalize_axis(ctx.attr("axis", 0), rank(x))
+    strides = np.cumprod((*x.spec.shape[1:], 1)[::-1])[::-1]
+    grid = np.indices(idx.spec.shape, dtype=np.int64)
+    base = sum(grid[a] * strides[a] for a in range(rank(x)) if a != axis)
+    idx = _indices(ctx, idx, x.spec.shape[axis])
+    if idx.spec.dtype != "int64":
+        idx = ctx.emit("cast", idx, dtype="int64")
+    flat_idx = ctx.emit("add", ctx.emit("mul", idx, known(np.asarray(strides[axis]))),
+                        known(np.asarray(base, dtype=np.int64)))
+    return ctx.emit("gather", ctx.emit("reshape", x, shape=[-1]), flat_idx, axis=0)
+
+
+@onnx_op("Expand")
+def _expand(ctx: Ctx) -> Value:
+    """broadcast_to the two-way broadcast of the input's shape and the given one"""
+    x = ctx.x(0)
+    target = _shape_input(ctx, 1)
+    r = max(len(target), rank(x))
+    xs = (1,) * (r - rank(x)) + tuple(x.spec.shape)
+    ts = [1] * (r - len(target)) + target
+    out = [a if t == 1 else (t if isinstance(t, int) else None) for a, t in zip(xs, ts)]
+    if list(out) == list(x.spec.shape):
+        return x
+    return ctx.emit("broadcast_to", x, shape=[None if d is None else d for d in out])
+
+
+@onnx_op("Tile")
+def _tile(ctx: Ctx) -> Value:
+    """tile (repeats known at import)"""
+    return ctx.emit("tile", ctx.x(0), multiples=ctx.ints(1, "repeats"))
+
+
+@onnx_op("Pad", attrs=("mode",), versions=(13, 18, 19, 21))
+def _pad(ctx: Ctx) -> Value:
+    """pad, constant mode (pads, constant_value and, from 18, axes known at import)"""
+    if ctx.attr("mode", "constant") != "constant":
+        raise ctx.fail(f"mode {ctx.attr('mode')!r} is not supported (constant only)")
+    x = ctx.x(0)
+    pads = ctx.ints(1, "pads") or []
+    value = ctx.const(2, "constant_value")
+    axes = ctx.ints(3, "axes") if ctx.version >= 18 else None
+    axes = [normalize_axis(a, rank(x)) for a in axes] if axes else list(range(rank(x)))
+    paddings = [[0, 0] for _ in range(rank(x))]
+    for i, a in enumerate(axes):
+        paddings[a] = [pads[i], pads[i + len(axes)]]
+    fill = 0.0 if value is None or value.size == 0 else float(np.asarray(value).reshape(-1)[0])
+    return ctx.emit("pad", x, paddings=paddings, constant_values=fill)
+
+
+# -- known at import only ------------------------------------------------------------------
+
+@onnx_op("Constant", attrs=("value", "value_float", "value_floats", "value_int",
+                            "value_ints"))
+def _constant(ctx: Ctx) -> Value:
+    """a known value (tensor, float(s), int(s))"""
+    if "value" in ctx.attrs:
+        t = ctx.node.attribute[0].t
+        engine_dtype(t.data_type, node=ctx.scope.node_name, op_type="Constant")
+        return known(numpy_helper.to_array(t))
+    for name, dtype in (("value_float", np.float32), ("value_floats", np.float32),
+                        ("value_int", np.int64), ("value_ints", np.int64)):
+        if name in ctx.attrs:
+            return known(np.asarray(ctx.attrs[name], dtype=dtype))
+    raise ctx.fail("a Constant needs value, value_float(s) or value_int(s)")
+
+
+for _onnx in ("ConstantOfShape", "Range", "NonZero"):
+    _register(_onnx, None, (), None, "known at import only (folded)")
+
+
+@onnx_op("Trilu", attrs=("upper",))
+def _trilu(ctx: Ctx) -> Value:
+    """where(a constant triangle mask, x, 0) over the last two (static) dims"""
+    x = ctx.x(0)
+    k = ctx.ints(1, "k")
+    rows, cols = x.spec.shape[-2:]
+    if rows is None or cols is None:
+        raise ctx.fail("Trilu needs static sizes of the last two dimensions")
+    ones = np.ones((rows, cols), dtype=bool)
+    diagonal = k[0] if k else 0
+    mask = np.triu(ones, diagonal) if ctx.attr("upper", 1) else np.tril(ones, diagonal)
+    zero = known(np.zeros((), dtype=x.spec.dtype))
+    return ctx.emit("where", known(mask), x, zero)

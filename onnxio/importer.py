@@ -1,0 +1,246 @@
+"""An ONNX ModelProto to a graph description of ours (API.md sections 2 and 9).
+
+Graph inputs that are not initializers become placeholders (symbolic or missing dims are
+null), floating initializers trainable variables, other initializers constants. Each ONNX
+node is lowered by its one entry in ``import_ops.TABLE``; a node whose inputs are all known
+at import (shape arithmetic, Constant, Range, ...) is evaluated there and then by ONNX's own
+reference evaluator instead, so the graph we build holds only what depends on feeds or
+weights. ONNX value names are our node names.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from .dtypes import TO_ENGINE, engine_dtype
+from .errors import OnnxError
+from .import_ops import FIRST as FIRST_OPSET
+from .import_ops import LAST as LAST_OPSET
+from .import_ops import PARTIAL_OK, TABLE, Ctx, since_version
+from .scope import Dim, Scope, Value, known
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+_SENTINEL = -(10**9)  # unknown dims of a partial shape travel as _SENTINEL - i
+
+
+def load(model_bytes: bytes) -> onnx.ModelProto:
+    """Parse a serialized ModelProto; a malformed one is an OnnxError."""
+    if not isinstance(model_bytes, (bytes, bytearray, memoryview)):
+        raise OnnxError("an ONNX model is the bytes of a serialized ModelProto")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(bytes(model_bytes))
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise OnnxError(f"malformed protobuf: not a serialized ONNX ModelProto ({exc})") from None
+    if not model.HasField("graph") or not model.graph.node:
+        raise OnnxError("malformed model: the ModelProto has no graph with nodes")
+    return model
+
+
+def model_opset(model: onnx.ModelProto) -> int:
+    for entry in model.opset_import:
+        if entry.domain in DEFAULT_DOMAINS:
+            return int(entry.version)
+    raise OnnxError("the model imports no opset of the default ONNX domain")
+
+
+def to_description(model_bytes: bytes,
+                   shapes: Mapping[str, Sequence[int | None]] | None = None) -> dict[str, Any]:
+    """The graph description (nodes, inputs, outputs) of a serialized ONNX model.
+
+    ``shapes`` may fix the shapes of graph inputs (symbolic dims made concrete), so that
+    shape computations over them fold; names not among the graph inputs are refused.
+    """
+    model = load(model_bytes)
+    opset = model_opset(model)
+    if opset < FIRST_OPSET:
+        raise OnnxError(f"opset {opset} is not supported: opsets {FIRST_OPSET} to "
+                        f"{LAST_OPSET} (a later one where every op the model uses is "
+                        f"unchanged since opset {LAST_OPSET})")
+    graph = model.graph
+    if graph.sparse_initializer:
+        raise OnnxError("sparse initializers are not supported",
+                        node=graph.sparse_initializer[0].values.name)
+    names = _value_names(graph)
+    scope = Scope(names)
+    values: dict[str, Value] = {}
+    placeholders = _leaves(graph, scope, values, dict(shapes or {}))
+    for node in graph.node:
+        _lower(node, opset, scope, values)
+    outputs = []
+    for out in graph.output:
+        v = values.get(out.name)
+        if v is None:
+            raise OnnxError(f"graph output {out.name!r} is not computed by any node",
+                            node=out.name)
+        scope.hint = out.name
+        scope.node_name, scope.op_type = out.name, None
+        scope.ref(v)
+        if v.ref != (out.name, 0):
+            values[out.name] = scope.name_value(out.name, v, len(scope.nodes))
+        outputs.append(out.name)
+    return {"nodes": scope.nodes, "inputs": placeholders, "outputs": outputs}
+
+
+def _value_names(graph: onnx.GraphProto) -> set[str]:
+    names = {v.name for v in (*graph.input, *graph.output)}
+    names |= {i.name for i in graph.initializer}
+    for node in graph.node:
+        names.update(o for o in node.output if o)
+    return names
+
+
+def _leaves(graph: onnx.GraphProto, scope: Scope, values: dict[str, Value],
+            shapes: dict[str, Sequence[int | None]]) -> list[str]:
+    for init in graph.initializer:
+        scope.node_name, scope.op_type = init.name, None
+        dtype = engine_dtype(init.data_type, node=init.name)
+        array = numpy_helper.to_array(init)
+        if array.dtype.name != dtype:
+            array = array.astype(dtype)
+        if dtype.startswith("float"):
+            values[init.name] = scope.leaf(init.name, "variable", dtype, value=array)
+        else:
+            values[init.name] = Value(known(array).spec, const=array, name=init.name)
+    placeholders = []
+    for inp in graph.input:
+        if inp.name in values:
+            continue  # keep_initializers_as_inputs: the initializer is the value
+        scope.node_name = inp.name
+        tensor = inp.type.tensor_type
+        if not inp.type.HasField("tensor_type"):
+            raise OnnxError("only tensor inputs are supported", node=inp.name)
+        dtype = engine_dtype(tensor.elem_type, node=inp.name)
+        if not tensor.HasField("shape"):
+            raise OnnxError("the input has no shape (not even a rank); give it one",
+                            node=inp.name)
+        declared = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                    for d in tensor.shape.dim]
+        if inp.name in shapes:
+            declared = _hinted(inp.name, declared, shapes.pop(inp.name))
+        values[inp.name] = scope.leaf(inp.name, "placeholder", dtype, shape=declared)
+        placeholders.append(inp.name)
+    if shapes:
+        raise OnnxError(f"'shapes' names {sorted(shapes)[0]!r}, which is not a graph input",
+                        node=sorted(shapes)[0])
+    return placeholders
+
+
+def _hinted(name: str, declared: list[int | None], hint: Sequence[int | None]
+            ) -> list[int | None]:
+    hint = list(hint)
+    if len(hint) != len(declared) or any(
+            d is not None and h is not None and d != h for d, h in zip(declared, hint)):
+        raise OnnxError(f"'shapes' gives {hint} for an input declared {declared}", node=name)
+    return [d if h is None else int(h) for d, h in zip(declared, hint)]
+
+
+def _lower(node: onnx.NodeProto, opset: int, scope: Scope, values: dict[str, Value]) -> None:
+    scope.node_name, scope.op_type = node.name or (node.output[0] if node.output else ""), \
+        node.op_type
+    scope.hint = next((o for o in node.output if o), node.name or node.op_type)
+    if node.domain not in DEFAULT_DOMAINS:
+        raise scope.fail(f"domain {node.domain!r} is not supported (only the default ONNX "
+                         "domain)")
+    entry = TABLE.get(node.op_type)
+    if entry is None:
+        raise scope.fail(f"op_type {node.op_type} is not supported (GET /onnx/ops lists "
+                         f"the {len(TABLE)} supported ONNX ops)")
+    version = since_version(node.op_type, opset)
+    if version not in entry.versions:
+        raise scope.fail(f"{node.op_type} at opset {opset} is its version {version}; "
+                         f"supported versions: {', '.join(map(str, entry.versions))}")
+    inputs: list[Value | None] = []
+    for name in node.input:
+        if not name:
+            inputs.append(None)
+            continue
+        v = values.get(name)
+        if v is None:
+            raise scope.fail(f"input {name!r} is not a value of the model")
+        inputs.append(v)
+    outputs = [o for o in node.output]
+    present = [v for v in inputs if v is not None]
+    if entry.foldable and present and all(v.const is not None for v in present):
+        results = _evaluate(node, opset, inputs, scope)
+    elif (node.op_type in PARTIAL_OK and present and any(v.partial for v in present)
+          and all(v.const is not None or v.partial for v in present)):
+        results = _evaluate_partial(node, opset, inputs, scope)
+    else:
+        if entry.lower is None:
+            raise scope.fail(f"{node.op_type} is supported only where all its inputs are "
+                             "known at import (it is folded into a constant)")
+        ctx = Ctx(node, version, scope, inputs)
+        ctx.check_attrs(entry.attrs)
+        first_new = len(scope.nodes)
+        got = entry.lower(ctx)
+        results = [got] if isinstance(got, Value) else list(got)
+        used = [o for o in outputs[len(results):] if o]
+        if used:
+            raise scope.fail(f"output {used[0]!r} of {node.op_type} is not supported (only "
+                             f"the first {len(results)})")
+        for name, v in zip(outputs, results):
+            if name:
+                values[name] = scope.name_value(name, v, first_new)
+        return
+    for name, v in zip(outputs, results):
+        if name:
+            values[name] = Value(v.spec, const=v.const, partial=v.partial, name=name)
+
+
+def _evaluate(node: onnx.NodeProto, opset: int, inputs: Sequence[Value | None],
+              scope: Scope) -> list[Value]:
+    """Run one node whose inputs are all known with ONNX's reference evaluator."""
+    feeds = {name: v.const for name, v in zip(node.input, inputs) if v is not None}
+    try:
+        evaluator = ReferenceEvaluator(node, opsets={"": opset})
+        outs = evaluator.run(None, feeds)
+    except Exception as exc:  # the evaluator raises what numpy raises
+        raise scope.fail(f"could not evaluate it at import: {exc}") from None
+    results = []
+    for out in outs:
+        array = np.asarray(out)
+        if array.dtype.name not in TO_ENGINE.values():
+            raise scope.fail(f"it computes dtype {array.dtype.name}, which is not supported")
+        results.append(known(array))
+    return results
+
+
+def _evaluate_partial(node: onnx.NodeProto, opset: int, inputs: Sequence[Value | None],
+                      scope: Scope) -> list[Value]:
+    """A shape known only in part moved around (Gather, Concat, Unsqueeze, ...): unknown
+    dims ride along as distinct sentinels and come out unknown again."""
+    stand_ins: list[Value | None] = []
+    dims_of: list[Dim] = []  # sentinel _SENTINEL - i stands for dims_of[i]
+    for v in inputs:
+        if v is not None and v.const is None:
+            assert v.partial is not None
+            entries = []
+            for d in v.partial:
+                if isinstance(d, int):
+                    entries.append(d)
+                else:
+                    entries.append(_SENTINEL - len(dims_of))
+                    dims_of.append(d)
+            v = known(np.array(entries, dtype=np.int64).reshape(v.spec.shape))
+        stand_ins.append(v)
+    results = []
+    for r in _evaluate(node, opset, stand_ins, scope):
+        assert r.const is not None
+        flat = r.const.reshape(-1)
+        unknown = (flat <= _SENTINEL) & (flat > _SENTINEL - len(dims_of))
+        if not unknown.any():
+            results.append(r)
+        elif r.const.ndim > 1:
+            raise scope.fail("a shape with unknown dimensions is used as a matrix; give "
+                             "the model static input shapes")
+        else:
+            results.append(Value(r.spec, partial=tuple(
+                dims_of[_SENTINEL - int(d)] if u else int(d) for d, u in zip(flat, unknown))))
+    return results

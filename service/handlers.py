@@ -1,0 +1,172 @@
+"""What a worker does for each compute endpoint, from a validated request to answer JSON.
+
+A handler takes a ``Call`` (the validated request, its raw document, the worker's warm
+state) and returns a ``Computed``. It raises ``ProblemError`` for a fault it finds itself
+(a wire tensor that does not decode) and lets ``EngineError`` through: the worker maps
+those with the endpoint's table (``endpoints.py``). Wire tensors are decoded here, each
+with the dtype of the tensor it feeds; the engine resolves names and checks counts.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import engine
+from engine import Graph
+
+from . import codec
+from .codec import decode_at
+from .graph_cache import GraphCache
+from .problems import ProblemError
+from .schemas import GradientsRequest, GradOperationRequest
+from .settings import Settings
+
+DEFAULT_DTYPE = "float32"  # for a tensor that seeds nothing: the engine refuses its count
+
+
+class Clock:
+    """Seconds spent in each phase, for the Server-Timing header."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.marks[phase] = self.marks.get(phase, 0.0) + now - self._last
+        self._last = now
+
+
+@dataclass
+class Call:
+    """One request in a worker: the validated model, the parsed body, the warm state."""
+
+    request: Any
+    doc: dict[str, Any]
+    graphs: GraphCache
+    settings: Settings
+    clock: Clock
+
+    def graph(self, field_name: str) -> tuple[Graph, bool]:
+        """The request's graph (built, or from the cache) from its field ``field_name``."""
+        graph, hit = self.graphs.get(self.doc[field_name], ["body", field_name])
+        self.clock.lap("graph")
+        return graph, hit
+
+    def decode(self, value: Any, dtype: str, loc: list[str | int]) -> np.ndarray:
+        return decode_at(value, dtype, self.settings.max_elements, loc)
+
+    def feeds(self, graph: Graph, raw: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Each fed tensor decoded with the dtype of the node it feeds."""
+        feeds = {}
+        for name, value in raw.items():
+            node = graph.by_name.get(name)
+            if node is None:
+                msg = f"{name!r} is not a node of the graph"
+                raise ProblemError("invalid-request", msg, [(["body", "feeds", name], msg)])
+            feeds[name] = self.decode(value, node.spec.dtype, ["body", "feeds", name])
+        return feeds
+
+    def seeds(self, raw: Any, dtypes: Sequence[str], ranks: Sequence[int], where: str,
+              single: bool, nullable: bool) -> list[np.ndarray | None]:
+        """grad_ys or sens: one tensor (or null, if ``nullable``) per seeded tensor, each
+        with that tensor's dtype; the engine checks their count. With one seeded tensor
+        (``single``) a bare tensor is accepted as well as a list of one."""
+        listed = isinstance(raw, list) and (not single or (len(raw) == 1 and (
+            raw[0] is None or isinstance(raw[0], dict) or _depth(raw) == ranks[0] + 1)))
+        items, locs = (raw, [["body", where, i] for i in range(len(raw))]) if listed else (
+            [raw], [["body", where]])
+        return [None if value is None and nullable else
+                self.decode(value, dtypes[i] if i < len(dtypes) else DEFAULT_DTYPE, loc)
+                for i, (value, loc) in enumerate(zip(items, locs, strict=True))]
+
+
+@dataclass
+class Computed:
+    """A handler's answer (JSON-ready) and whether the graph and the plan were cached."""
+
+    answer: Any
+    graph_cache_hit: bool | None = None
+    plan_cache_hit: bool | None = None
+
+
+def gradients(call: Call) -> Computed:
+    """POST /gradients: tf.gradients."""
+    req: GradientsRequest = call.request
+    graph, graph_hit = call.graph("graph")
+    feeds = call.feeds(graph, req.feeds)
+    ys: Sequence[Any] = req.ys
+    grad_ys = None
+    if req.grad_ys is not None:
+        ys = graph.resolve_all(req.ys, "ys")  # once: the engine takes these refs as they are
+        specs = [graph.spec(ref) for ref in ys]
+        grad_ys = call.seeds(req.grad_ys, [s.dtype for s in specs],
+                             [len(s.shape) for s in specs], "grad_ys",
+                             single=isinstance(call.doc.get("ys"), str), nullable=True)
+    call.clock.lap("decode")
+    out = engine.compute_gradients(
+        graph, feeds, ys, req.xs, grad_ys, req.stop_gradients,
+        unconnected=req.unconnected_gradients, aggregation=req.aggregation_method or "add_n",
+        dialect="tensorflow", name=req.name, return_values=req.return_values,
+        return_graph=req.return_graph, max_elements=call.settings.max_elements)
+    call.clock.lap("compute")
+    enc = req.encoding
+    answer: dict[str, Any] = {"gradients": [encode(g, enc) for g in out.gradients]}
+    if out.values is not None:
+        answer["values"] = {y: encode(v, enc) for y, v in zip(req.ys, out.values, strict=True)}
+    if out.graph is not None:
+        answer["graph"] = graph_json(out.graph, enc)
+        answer["gradient_nodes"] = out.gradient_nodes
+    return Computed(answer, graph_hit, out.cache_hit)
+
+
+def grad_operation(call: Call) -> Computed:
+    """POST /grad-operation: MindSpore's GradOperation."""
+    req: GradOperationRequest = call.request
+    graph, graph_hit = call.graph("network")
+    inputs = [graph.node(name).spec for name in graph.inputs]
+    args = [call.decode(raw, inputs[i].dtype if i < len(inputs) else DEFAULT_DTYPE,
+                        ["body", "args", i]) for i, raw in enumerate(req.args)]
+    sens = None
+    if req.sens is not None:
+        specs = [graph.spec(ref) for ref in graph.outputs]
+        sens = call.seeds(req.sens, [s.dtype for s in specs], [len(s.shape) for s in specs],
+                          "sens", single=len(specs) == 1, nullable=False)
+    feeds = call.feeds(graph, req.feeds)
+    call.clock.lap("decode")
+    grads, hit = engine.compute_grad_operation(
+        graph, args, get_all=req.get_all, get_by_list=req.get_by_list,
+        sens_param=req.sens_param, sens=sens, weights=req.weights, feeds=feeds,
+        max_elements=call.settings.max_elements)
+    call.clock.lap("compute")
+    return Computed({"gradients": encode(grads, req.encoding)}, graph_hit, hit)
+
+
+def _depth(v: Any) -> int:
+    depth = 0
+    while isinstance(v, list):
+        depth += 1
+        v = v[0] if v else None
+    return depth
+
+
+def encode(v: Any, encoding: str) -> Any:
+    """Arrays (possibly nested in lists, as GradOperation nests them) to wire tensors."""
+    if v is None:
+        return None
+    if isinstance(v, (list, tuple)):
+        return [encode(x, encoding) for x in v]
+    return codec.encode(np.asarray(v), encoding)
+
+
+def graph_json(graph: Graph, encoding: str) -> dict[str, Any]:
+    """A Graph as the wire description that builds it again (values encoded)."""
+    spec = graph.to_spec()
+    for node in spec["nodes"]:
+        if node.get("value") is not None:
+            node["value"] = codec.encode(np.asarray(node["value"]), encoding)
+    return spec

@@ -1,0 +1,203 @@
+"""What onnxio refuses, each time with one OnnxError naming the ONNX node and op_type and
+saying what is supported; and ONNX value names with ':' used as they are."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxio
+from engine import Graph, GraphBuilder, compute_gradients, run
+from onnxio import OnnxError
+from onnxio.import_ops import TABLE, since_version
+
+from .helpers import build, check_model
+from .test_ops import f32, one_node
+
+
+def _refused(model: bytes, **kwargs) -> OnnxError:
+    with pytest.raises(OnnxError) as info:
+        onnxio.to_description(model, **kwargs)
+    return info.value
+
+
+def _graph_model(nodes, inputs, outputs, inits=(), opset=17) -> bytes:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                             ir_version=8).SerializeToString()
+
+
+def _vi(name: str, shape, elem=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+@pytest.mark.parametrize("data", [b"definitely not protobuf", b"\xff\xff\xff\xff"])
+def test_malformed_protobuf(data: bytes) -> None:
+    err = _refused(data)
+    assert "malformed" in str(err)
+
+
+def test_not_bytes_and_no_graph() -> None:
+    assert "bytes" in str(_refused("text"))  # type: ignore[arg-type]
+    assert "no graph" in str(_refused(onnx.ModelProto(ir_version=8).SerializeToString()))
+
+
+def test_opset_below_13() -> None:
+    model, _ = one_node("Relu", [("x", f32(2))], {}, 12)
+    err = _refused(model)
+    assert "opset 12" in str(err) and "13" in str(err)
+
+
+def test_unsupported_op_names_node_and_op_type() -> None:
+    model, _ = one_node("Hardmax", [("x", f32(2, 3))], {}, 13)
+    err = _refused(model)
+    assert (err.node, err.op_type) == ("the_Hardmax", "Hardmax")
+    assert "not supported" in err.message and "/onnx/ops" in err.message
+
+
+def test_an_op_changed_after_opset_21_is_refused_at_that_opset() -> None:
+    latest = onnx.defs.onnx_opset_version()
+    found = [(op, o) for op in TABLE for o in range(22, latest + 1)
+             if since_version(op, o) not in TABLE[op].versions and op in ("Relu", "Cast",
+                                                                           "Reshape", "Pad")]
+    if not found:
+        pytest.skip("this onnx knows no op version after opset 21")
+    op, opset = found[0]
+    inputs = {"Relu": [("x", f32(2))], "Cast": [("x", f32(2))],
+              "Reshape": [("x", f32(2)), ("c", np.array([2], np.int64))],
+              "Pad": [("x", f32(2)), ("c", np.array([1, 1], np.int64))]}[op]
+    attrs = {"to": TensorProto.DOUBLE} if op == "Cast" else {}
+    model, _ = one_node(op, inputs, attrs, opset)
+    err = _refused(model)
+    assert err.op_type == op and "version" in err.message and "supported versions" in err.message
+
+
+@pytest.mark.parametrize("op, inputs, attrs, words", [
+    ("MaxPool", [("x", f32(1, 1, 6, 6))], {"kernel_shape": [2, 2], "dilations": [2, 2]},
+     "dilations"),
+    ("Gelu", [("x", f32(3))], {"approximate": "cubic"}, "approximate"),
+    ("Elu", [("x", f32(3))], {"alpha": 0.5}, "alpha"),
+    ("Pad", [("x", f32(3)), ("c", np.array([1, 1], np.int64))], {"mode": "reflect"},
+     "constant only"),
+    ("BatchNormalization", [("x", f32(2, 3)), ("c1", f32(3)), ("c2", f32(3)), ("c3", f32(3)),
+                            ("c4", f32(3) ** 2)], {"training_mode": 1}, "inference"),
+    ("Conv", [("x", f32(1, 1, 3, 3, 3)), ("cw", f32(1, 1, 2, 2, 2))], {}, "rank 3 or 4"),
+    ("Cast", [("x", f32(3))], {"to": TensorProto.UINT8}, "UINT8"),
+])
+def test_unsupported_attribute_or_form(op, inputs, attrs, words) -> None:
+    model, _ = one_node(op, inputs, attrs, 18 if op != "Gelu" else 20)
+    err = _refused(model)
+    assert (err.node, err.op_type) == (f"the_{op}", op)
+    assert words in err.message, err.message
+
+
+def test_an_attribute_the_lowering_does_not_read() -> None:
+    node = helper.make_node("Relu", ["x"], ["y"], name="r", frobnicate=1)
+    err = _refused(_graph_model([node], [_vi("x", [2])], [_vi("y", [2])]))
+    assert (err.node, err.op_type) == ("r", "Relu") and "frobnicate" in err.message
+
+
+def test_unsupported_dtype_of_an_input() -> None:
+    node = helper.make_node("Relu", ["x"], ["y"], name="r")
+    err = _refused(_graph_model([node], [_vi("x", [2], TensorProto.UINT8)], [_vi("y", [2])]))
+    assert err.node == "x" and "UINT8" in err.message and "float32" in err.message
+
+
+def test_a_name_not_in_the_model() -> None:
+    node = helper.make_node("Add", ["x", "ghost"], ["y"], name="adder")
+    err = _refused(_graph_model([node], [_vi("x", [2])], [_vi("y", [2])]))
+    assert (err.node, err.op_type) == ("adder", "Add") and "ghost" in err.message
+    node = helper.make_node("Relu", ["x"], ["y"], name="r")
+    err = _refused(_graph_model([node], [_vi("x", [2])], [_vi("z", [2])]))
+    assert err.node == "z" and "not computed" in err.message
+
+
+def test_another_domain() -> None:
+    node = helper.make_node("FusedGemm", ["x", "x"], ["y"], name="f", domain="com.microsoft")
+    graph = helper.make_graph([node], "g", [_vi("x", [2, 2])], [_vi("y", [2, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    err = _refused(model.SerializeToString())
+    assert (err.node, err.op_type) == ("f", "FusedGemm") and "domain" in err.message
+
+
+def test_a_second_output_that_is_not_given() -> None:
+    node = helper.make_node("MaxPool", ["x"], ["y", "idx"], name="mp", kernel_shape=[2, 2])
+    err = _refused(_graph_model([node], [_vi("x", [1, 1, 4, 4])],
+                                [_vi("y", None), _vi("idx", None, TensorProto.INT64)]))
+    assert err.node == "mp" and "idx" in err.message
+
+
+def _reshape_by_other_input() -> bytes:
+    """Reshape x to the (symbolic) shape of another input: only a shape hint can fold it."""
+    nodes = [helper.make_node("Shape", ["like"], ["s"], name="shape_of_like"),
+             helper.make_node("Reshape", ["x", "s"], ["y"], name="the_reshape")]
+    return _graph_model(nodes, [_vi("x", ["n", 6]), _vi("like", ["a", "b"])],
+                        [_vi("y", None)])
+
+
+def test_symbolic_shapes_that_cannot_fold_name_the_node_and_a_hint_folds_them() -> None:
+    err = _refused(_reshape_by_other_input())
+    assert (err.node, err.op_type) == ("the_reshape", "Reshape")
+    assert "static input shapes" in err.message
+    model = _reshape_by_other_input()
+    x, like = f32(2, 6), f32(3, 4)
+    graph, _ = build(model, shapes={"x": [2, 6], "like": [3, 4]})
+    (y,) = run(graph, ["y"], {"x": x, "like": like})
+    np.testing.assert_array_equal(y, x.reshape(3, 4))
+    with pytest.raises(OnnxError, match="not a graph input"):
+        onnxio.to_description(model, shapes={"nope": [1]})
+    with pytest.raises(OnnxError, match="declared"):
+        onnxio.to_description(model, shapes={"x": [2, 7]})
+
+
+def test_names_with_colons_are_the_value_names() -> None:
+    """TensorFlow-style 'dense/BiasAdd:0' and torch-style 'onnx::Mul_1' mean those values,
+    also next to a multi-output node whose outputs are read as name:k."""
+    w = numpy_helper.from_array(f32(3, 3), "onnx::MatMul_1")
+    nodes = [helper.make_node("MatMul", ["input:0", "onnx::MatMul_1"], ["dense/BiasAdd:0"],
+                              name="dense"),
+             helper.make_node("Split", ["dense/BiasAdd:0"], ["parts:0", "parts:1"], axis=1,
+                              num_outputs=2, name="split"),
+             helper.make_node("Mul", ["parts:1", "parts:1"], ["out:0"], name="square")]
+    model = _graph_model(nodes, [_vi("input:0", [2, 3])], [_vi("out:0", None)], [w],
+                         opset=18)
+    graph, description = build(model)
+    x = f32(2, 3)
+    dense, second, out = run(graph, ["dense/BiasAdd:0", "parts:1", "out:0"], {"input:0": x})
+    expected = x @ numpy_helper.to_array(w)
+    np.testing.assert_allclose(dense, expected, rtol=1e-6)
+    np.testing.assert_allclose(second, expected[:, 2:], rtol=1e-6)
+    np.testing.assert_allclose(out, expected[:, 2:] ** 2, rtol=1e-6)
+    grads = compute_gradients(graph, {"input:0": x}, ["out:0"], ["input:0", "onnx::MatMul_1"])
+    assert [g.shape for g in grads.gradients] == [(2, 3), (3, 3)]
+    assert "onnx::MatMul_1" in {n["name"] for n in description["nodes"]}
+    check_model(model, {"input:0": x})
+
+
+def test_export_refuses_an_op_without_onnx_form() -> None:
+    b = GraphBuilder()
+    x = b.placeholder("x", [3])
+    y = b.emit("atan2", [x, x])
+    graph: Graph = b.finish(outputs=[y])
+    with pytest.raises(OnnxError) as info:
+        onnxio.to_onnx(graph, [y.name])
+    assert info.value.op_type == "atan2" and info.value.node == y.name
+
+
+def test_initializers_listed_as_inputs_are_variables_and_feeding_overrides_them() -> None:
+    """keep_initializers_as_inputs exports list weights among the graph inputs."""
+    w = f32(3, 2)
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")
+    model = _graph_model([node], [_vi("x", [2, 3]), _vi("w", [3, 2])], [_vi("y", [2, 2])],
+                         [numpy_helper.from_array(w, "w")])
+    graph, description = build(model)
+    assert description["inputs"] == ["x"]
+    assert graph.node("w").op == "variable" and graph.node("w").trainable
+    x, other = f32(2, 3), f32(3, 2)
+    (y,) = run(graph, ["y"], {"x": x})
+    np.testing.assert_allclose(y, x @ w, rtol=1e-6)
+    (y,) = run(graph, ["y"], {"x": x, "w": other})
+    np.testing.assert_allclose(y, x @ other, rtol=1e-6)
+    check_model(model, {"x": x})

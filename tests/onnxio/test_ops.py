@@ -1,0 +1,198 @@
+"""Each lowering of the import table on a one-node ONNX model (made here with
+onnx.helper): forward vs onnxruntime, VJP vs central differences, gradient graph exported
+and run in onnxruntime. Also: the table's versions cover opsets 13-21 and the listing."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+import onnxio
+from onnxio.dtypes import TO_ONNX
+from onnxio.import_ops import FIRST, LAST, TABLE, since_version, versions_in_range
+
+from .helpers import check_model
+
+rng = np.random.default_rng(7)
+
+
+def f32(*shape: int, positive: bool = False) -> np.ndarray:
+    a = rng.normal(size=shape).astype(np.float32)
+    return np.abs(a) + 0.5 if positive else a
+
+
+def i64(*values: int) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def one_node(op: str, inputs: list[tuple[str, np.ndarray | None]], attrs: dict[str, Any],
+             opset: int, n_out: int = 1) -> tuple[bytes, dict[str, np.ndarray]]:
+    """Inputs named ``c*`` are initializers, others graph inputs; None an absent input."""
+    feeds, graph_inputs, inits = {}, [], []
+    for name, array in inputs:
+        if array is None:
+            continue
+        if name.startswith("c"):
+            inits.append(numpy_helper.from_array(array, name))
+        else:
+            feeds[name] = array
+            graph_inputs.append(helper.make_tensor_value_info(
+                name, TO_ONNX[array.dtype.name], list(array.shape)))
+    outs = [f"out{k}" for k in range(n_out)]
+    node = helper.make_node(op, [n if a is not None else "" for n, a in inputs], outs,
+                            name=f"the_{op}", **attrs)
+    graph = helper.make_graph([node], op, graph_inputs,
+                              [helper.make_tensor_value_info(o, 0, None) for o in outs],
+                              initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              ir_version=8)
+    model = onnx.shape_inference.infer_shapes(model)
+    return model.SerializeToString(), feeds
+
+
+X = f32(2, 3, 5, 4)
+CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
+    # id: (op, inputs, attrs, opset, outputs)
+    "softsign": ("Softsign", [("x", f32(3, 4))], {}, 13, 1),
+    "hard_swish": ("HardSwish", [("x", 3 * f32(3, 4))], {}, 14, 1),
+    "hard_sigmoid": ("HardSigmoid", [("x", f32(3, 4))], {"alpha": 0.3, "beta": 0.4}, 13, 1),
+    "leaky_relu": ("LeakyRelu", [("x", f32(3, 4))], {"alpha": 0.2}, 16, 1),
+    "elu": ("Elu", [("x", f32(3, 4))], {}, 13, 1),
+    "selu": ("Selu", [("x", f32(3, 4))], {}, 13, 1),
+    "softplus": ("Softplus", [("x", f32(3, 4))], {}, 13, 1),
+    "clip": ("Clip", [("x", f32(3, 4)), ("cmin", np.float32(-0.5)),
+                      ("cmax", np.float32(0.7))], {}, 13, 1),
+    "sqrt": ("Sqrt", [("x", f32(3, 4, positive=True))], {}, 13, 1),
+    "log": ("Log", [("x", f32(3, 4, positive=True))], {}, 13, 1),
+    "reciprocal": ("Reciprocal", [("x", f32(3, 4, positive=True))], {}, 13, 1),
+    "erf": ("Erf", [("x", f32(3, 4))], {}, 13, 1),
+    "gelu_tanh": ("Gelu", [("x", f32(3, 4))], {"approximate": "tanh"}, 20, 1),
+    "gelu_erf": ("Gelu", [("x", f32(3, 4))], {}, 21, 1),
+    "pow_int_exponent": ("Pow", [("x", f32(3, 4)), ("c", np.int64(3))], {}, 15, 1),
+    "pow_tensor": ("Pow", [("x", f32(3, 4, positive=True)), ("y", f32(4))], {}, 13, 1),
+    "mean3": ("Mean", [("a", f32(3, 4)), ("b", f32(4)), ("c", f32(3, 1))], {}, 13, 1),
+    "max3": ("Max", [("a", f32(3, 4)), ("b", f32(4)), ("c", f32(3, 1))], {}, 13, 1),
+    "sum3": ("Sum", [("a", f32(3, 4)), ("b", f32(4)), ("c", f32(3, 1))], {}, 13, 1),
+    "div": ("Div", [("a", f32(3, 4)), ("b", f32(3, 4, positive=True))], {}, 14, 1),
+    "gemm": ("Gemm", [("a", f32(4, 3)), ("b", f32(4, 5)), ("c", f32(5))],
+             {"alpha": 0.5, "beta": 2.0, "transA": 1}, 13, 1),
+    "matmul_batched": ("MatMul", [("a", f32(2, 3, 4)), ("b", f32(4, 2))], {}, 13, 1),
+    "einsum": ("Einsum", [("a", f32(3, 4)), ("b", f32(4, 2))],
+               {"equation": "ij, jk -> ik"}, 13, 1),
+    "softmax_axis0": ("Softmax", [("x", f32(3, 4))], {"axis": 0}, 13, 1),
+    "log_softmax": ("LogSoftmax", [("x", f32(3, 4))], {"axis": 1}, 13, 1),
+    "layer_norm": ("LayerNormalization", [("x", f32(2, 3, 4)), ("c", f32(3, 4)),
+                                          ("c2", f32(3, 4))], {"axis": -2}, 17, 1),
+    "batch_norm": ("BatchNormalization", [("x", f32(2, 3, 5)), ("cs", f32(3)), ("cb", f32(3)),
+                                          ("cm", f32(3)), ("cv", f32(3, positive=True))],
+                   {"epsilon": 1e-3}, 15, 1),
+    "conv_same_upper": ("Conv", [("x", X), ("cw", f32(2, 3, 3, 2))],
+                        {"auto_pad": "SAME_UPPER", "strides": [2, 2]}, 13, 1),
+    "conv_same_lower": ("Conv", [("x", X), ("cw", f32(2, 3, 2, 2)), ("cb", f32(2))],
+                        {"auto_pad": "SAME_LOWER", "strides": [2, 1]}, 13, 1),
+    "conv_asym_pads": ("Conv", [("x", X), ("cw", f32(4, 3, 2, 3))],
+                       {"pads": [0, 1, 2, 0], "strides": [1, 2]}, 13, 1),
+    "conv_groups_dilated": ("Conv", [("x", f32(1, 4, 7, 6)), ("cw", f32(6, 2, 2, 2))],
+                            {"group": 2, "dilations": [2, 2], "pads": [1, 1, 1, 1]}, 13, 1),
+    "conv1d": ("Conv", [("x", f32(2, 3, 9)), ("cw", f32(2, 3, 3))],
+               {"strides": [2], "pads": [1, 0]}, 13, 1),
+    "max_pool_pads": ("MaxPool", [("x", X)],
+                      {"kernel_shape": [3, 2], "pads": [1, 0, 1, 1], "strides": [2, 1]}, 13, 1),
+    "max_pool_same": ("MaxPool", [("x", X)], {"kernel_shape": [2, 2], "strides": [2, 2],
+                                              "auto_pad": "SAME_UPPER"}, 13, 1),
+    "max_pool_ceil": ("MaxPool", [("x", X)], {"kernel_shape": [3, 2], "strides": [2, 2],
+                                              "ceil_mode": 1}, 13, 1),
+    "avg_pool_count_pad": ("AveragePool", [("x", X)],
+                           {"kernel_shape": [2, 2], "pads": [1, 1, 1, 1],
+                            "count_include_pad": 1}, 13, 1),
+    "avg_pool_exclude_pad": ("AveragePool", [("x", X)],
+                             {"kernel_shape": [3, 2], "pads": [2, 0, 1, 1]}, 19, 1),
+    "avg_pool_same": ("AveragePool", [("x", X)], {"kernel_shape": [3, 3], "strides": [2, 2],
+                                                  "auto_pad": "SAME_UPPER"}, 13, 1),
+    "avg_pool_1d": ("AveragePool", [("x", f32(2, 3, 8))], {"kernel_shape": [3]}, 13, 1),
+    "global_max_pool": ("GlobalMaxPool", [("x", X)], {}, 13, 1),
+    "reduce_mean_13": ("ReduceMean", [("x", X)], {"axes": [1, -1], "keepdims": 0}, 13, 1),
+    "reduce_mean_18": ("ReduceMean", [("x", X), ("c", i64(1, -1))], {}, 18, 1),
+    "reduce_sum_noop": ("ReduceSum", [("x", X), ("c", None)], {"noop_with_empty_axes": 1},
+                        13, 1),
+    "reduce_sum_all": ("ReduceSum", [("x", X)], {"keepdims": 0}, 13, 1),
+    "reduce_l2": ("ReduceL2", [("x", X)], {"axes": [2]}, 13, 1),
+    "reduce_sum_square": ("ReduceSumSquare", [("x", X), ("c", i64(0))], {}, 18, 1),
+    "reduce_log_sum_exp": ("ReduceLogSumExp", [("x", X), ("c", i64(3))], {}, 18, 1),
+    "reduce_max": ("ReduceMax", [("x", X), ("c", i64(2))], {"keepdims": 0}, 20, 1),
+    "reduce_prod": ("ReduceProd", [("x", f32(3, 4))], {"axes": [1]}, 13, 1),
+    "split_13": ("Split", [("x", f32(3, 5)), ("c", i64(1, 4))], {"axis": 1}, 13, 2),
+    "split_18_uneven": ("Split", [("x", f32(7, 2))], {"num_outputs": 3}, 18, 3),
+    "slice_steps": ("Slice", [("x", X), ("c1", i64(-1, 0)), ("c2", i64(-2**63, 9)),
+                              ("c3", i64(-1, 1)), ("c4", i64(-2, 2))], {}, 13, 1),
+    "gather_negative": ("Gather", [("x", f32(3, 4)), ("c", i64(-1, 0, 2))], {"axis": 1}, 13, 1),
+    "gather_fed_indices": ("Gather", [("x", f32(4, 3)),
+                                      ("ids", np.array([[3, -4], [1, 1]], np.int64))], {}, 13,
+                           1),
+    "gather_elements": ("GatherElements", [("x", f32(3, 4)),
+                                           ("c", np.array([[0, -1], [2, 1], [1, 0]], np.int64))],
+                        {"axis": 1}, 13, 1),
+    "expand": ("Expand", [("x", f32(3, 1)), ("c", i64(2, 1, 4))], {}, 13, 1),
+    "tile": ("Tile", [("x", f32(2, 3)), ("c", i64(2, 1))], {}, 13, 1),
+    "pad_13": ("Pad", [("x", f32(2, 3)), ("c", i64(1, 0, 0, 2)), ("c2", np.float32(0.5))], {},
+               13, 1),
+    "pad_18_axes": ("Pad", [("x", f32(2, 3)), ("c", i64(2, 1)), ("c2", None),
+                            ("c3", i64(-1))], {}, 18, 1),
+    "transpose": ("Transpose", [("x", X)], {"perm": [2, 0, 3, 1]}, 13, 1),
+    "unsqueeze": ("Unsqueeze", [("x", f32(3, 4)), ("c", i64(0, -1))], {}, 13, 1),
+    "squeeze": ("Squeeze", [("x", f32(3, 1, 4)), ("c", i64(1))], {}, 13, 1),
+    "flatten": ("Flatten", [("x", X)], {"axis": 2}, 13, 1),
+    "reshape_zero": ("Reshape", [("x", X), ("c", i64(0, -1, 4))], {}, 14, 1),
+    "concat": ("Concat", [("a", f32(3, 2)), ("b", f32(3, 4))], {"axis": -1}, 13, 1),
+    "where": ("Where", [("c", np.array([True, False, True])), ("a", f32(2, 3)),
+                        ("b", f32(3))], {}, 16, 1),
+    "trilu": ("Trilu", [("x", f32(2, 4, 3)), ("c", np.int64(1))], {"upper": 1}, 14, 1),
+    "dropout": ("Dropout", [("x", f32(3, 4)), ("c", np.float32(0.3))], {}, 13, 1),
+    "cast_double": ("Cast", [("x", f32(3, 4))], {"to": onnx.TensorProto.DOUBLE}, 19, 1),
+    "cast_like": ("CastLike", [("x", f32(3, 4)), ("c", np.zeros(1, np.float64))], {}, 15, 1),
+    "identity": ("Identity", [("x", f32(3, 4))], {}, 21, 1),
+    "float64_model": ("Gemm", [("a", f32(2, 3).astype(np.float64)),
+                               ("b", f32(3, 4).astype(np.float64))], {"transB": 0}, 13, 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_lowering(case: str) -> None:
+    op, inputs, attrs, opset, n_out = CASES[case]
+    model, feeds = one_node(op, inputs, attrs, opset, n_out)
+    check_model(model, feeds)
+
+
+def test_cases_cover_most_of_the_table() -> None:
+    covered = {op for op, *_ in CASES.values()}
+    assert len(covered) >= 50
+
+
+def test_versions_cover_opsets_13_to_21() -> None:
+    for op_type, entry in TABLE.items():
+        for opset in range(FIRST, LAST + 1):
+            version = since_version(op_type, opset)
+            assert version == 0 or version in entry.versions, (op_type, opset)
+        assert set(entry.versions) == set(versions_in_range(op_type)), op_type
+
+
+def test_a_later_opset_is_taken_where_the_op_is_unchanged() -> None:
+    model, feeds = one_node("Relu", [("x", f32(3, 4))], {}, 23)
+    assert since_version("Relu", 23) == 14
+    check_model(model, feeds)
+
+
+def test_supported_ops_listing() -> None:
+    listing = onnxio.supported_ops()
+    by_type = {e["op_type"]: e for e in listing}
+    assert len(by_type) == len(listing) == len(TABLE)
+    for op in ("Conv", "BatchNormalization", "LayerNormalization", "Gemm", "Softmax",
+               "Reshape", "Split", "Slice", "Gather", "GatherElements", "Where", "Expand",
+               "ReduceMean", "Shape", "Constant", "ConstantOfShape", "Gelu", "Erf"):
+        assert op in by_type, op
+    assert by_type["Split"]["versions"] == [13, 18]
+    assert by_type["Range"]["folded_only"] is True
+    assert all(isinstance(e["lowering"], str) and e["lowering"] for e in listing)
