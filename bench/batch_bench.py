@@ -4,6 +4,8 @@ against ``python -m service.batch``'s Ray pipeline with 1 and 2 actors, in one r
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.batch_bench --examples 1000000
 
 Not part of ``make test`` (the test of the pipeline is tests/batch). Needs the ray extra.
+Also measured: the fallback for graphs with an op that has no batching rule (one plan
+run per example), on ``--loop-examples`` examples.
 Each configuration computes the same gradients; the Ray runs are checked against the
 single-process result on a sample of examples.
 """
@@ -52,12 +54,22 @@ def mlp_data(n: int, seed: int = 0, inputs: int = IN) -> dict[str, np.ndarray]:
     return {"x": x, "t": t}
 
 
-def single_process(graph: Any, data: dict[str, np.ndarray], xs: list[str]
-                   ) -> dict[str, np.ndarray]:
-    from service.batch.examples import axis_examples, per_example_gradients
+def single_process(graph: Any, data: dict[str, np.ndarray], xs: list[str],
+                   batch_size: int = 4096) -> dict[str, np.ndarray]:
+    """What one actor does, in this process: a vectorized pass per batch."""
+    from service.batch.examples import per_example_gradients
 
     n = len(next(iter(data.values())))
-    return per_example_gradients(graph, axis_examples(graph, data, range(n), 0), ["loss"], xs)
+    parts = [per_example_gradients(graph, {k: v[i:i + batch_size] for k, v in data.items()},
+                                   ["loss"], xs) for i in range(0, n, batch_size)]
+    return {x: np.concatenate([p[x] for p in parts]) for x in xs}
+
+
+def one_by_one(graph: Any, data: dict[str, np.ndarray], xs: list[str]) -> dict[str, np.ndarray]:
+    """The fallback (no batching rule): one plan run per example."""
+    from service.batch.examples import per_example_loop
+
+    return per_example_loop(graph, data, len(data["x"]), ["loss"], xs)
 
 
 def main() -> None:
@@ -65,6 +77,8 @@ def main() -> None:
     p.add_argument("--examples", type=int, default=1_000_000)
     p.add_argument("--batch-size", type=int, default=4096)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--loop-examples", type=int, default=20_000,
+                   help="examples for the one-by-one fallback's rate")
     args = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -82,8 +96,18 @@ def main() -> None:
         start = time.perf_counter()
         reference = single_process(graph, data, xs)
         base = time.perf_counter() - start
-        print(f"single process: {args.examples} examples in {base:.1f} s "
-              f"({args.examples / base:,.0f} examples/s)", flush=True)
+        print(f"single process (engine alone, vectorized per batch of {args.batch_size}): "
+              f"{args.examples} examples in {base:.1f} s ({args.examples / base:,.0f} "
+              "examples/s)", flush=True)
+        few = {k: v[:args.loop_examples] for k, v in data.items()}
+        start = time.perf_counter()
+        looped = one_by_one(graph, few, xs)
+        loop_s = time.perf_counter() - start
+        for x in xs:
+            np.testing.assert_allclose(looped[x], reference[x][:args.loop_examples], rtol=1e-5,
+                                       atol=1e-6)
+        print(f"single process, one plan run per example (the fallback): "
+              f"{args.loop_examples / loop_s:,.0f} examples/s", flush=True)
         init(None, max(args.workers))
         for workers in args.workers:
             spec = JobSpec(raw, ["loss"], xs, str(feeds), 0, args.batch_size, workers)

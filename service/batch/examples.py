@@ -5,11 +5,11 @@ a JSONL line is one feed set in the wire form of API.md (nested lists, typed or 
 tensors); a Parquet row is one, a column per placeholder; an ``.npz`` holds arrays that
 are split along a vmap axis (example ``i`` is ``array.take(i, axis)`` of every array).
 
-Per-example gradients: the engine's vectorizing transform (vmap) is being built elsewhere,
-so for now each example runs through the engine's compiled plan on its own; the plan is
-built once per graph and fed shape and cached, so an example costs one plan run plus the
-engine's per-call checks. (Stacking examples along a null batch dimension would give the
-batch's summed gradient for weights, not one per example, so it is not done.)
+Per-example gradients: one vectorized pass per batch, the engine's reverse mode under its
+vmap (``engine.vjp`` with ``in_axes`` over the fed placeholders): the gradient graph is
+batched over the examples, so the weights' gradients come out per example with the batch
+axis leading (not summed over the batch, as stacking along a batch dimension would give).
+A graph with an op that has no batching rule falls back to one plan run per example.
 """
 from __future__ import annotations
 
@@ -99,18 +99,18 @@ def row_examples(graph: Graph, columns: Mapping[str, Any], max_elements: int
                            max_elements)
 
 
-def axis_examples(graph: Graph, arrays: Mapping[str, np.ndarray], ids: Sequence[int],
-                  axis: int) -> Iterator[dict[str, np.ndarray]]:
-    """Example ``i`` of every array, taken along ``axis``, cast to its node's dtype."""
-    dtypes = {}
-    for name in arrays:
+def axis_batch(graph: Graph, arrays: Mapping[str, np.ndarray], ids: Sequence[int],
+               axis: int) -> dict[str, np.ndarray]:
+    """Examples ``ids`` of every array, taken along ``axis`` and stacked on axis 0, cast to
+    each node's dtype."""
+    out = {}
+    for name, array in arrays.items():
         node = graph.by_name.get(name)
         if node is None:
             raise BatchError(f"the .npz array {name!r} is not a node of the graph")
-        dtypes[name] = np.dtype(node.spec.dtype)
-    for i in ids:
-        yield {k: np.take(a, int(i), axis=axis).astype(dtypes[k], copy=False)
-               for k, a in arrays.items()}
+        taken = np.moveaxis(np.take(array, np.asarray(ids, dtype=np.intp), axis=axis), axis, 0)
+        out[name] = taken.astype(node.spec.dtype, copy=False)
+    return out
 
 
 def axis_length(arrays: Mapping[str, np.ndarray], axis: int) -> int:
@@ -120,19 +120,60 @@ def axis_length(arrays: Mapping[str, np.ndarray], axis: int) -> int:
     return next(iter(sizes.values()))
 
 
-def per_example_gradients(graph: Graph, examples: Iterable[Mapping[str, np.ndarray]],
-                          ys: Sequence[str], xs: Sequence[str]) -> dict[str, np.ndarray]:
-    """d(sum of ys)/d(each x) for every example, stacked: ``{x: array[n, *x.shape]}``.
-    An x the ys do not depend on gets zeros (so every example's row has one shape)."""
-    columns: dict[str, list[np.ndarray]] = {x: [] for x in xs}
+def stack(examples: Iterable[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Feed sets as one batch, each name's tensors stacked on a new leading axis."""
+    columns: dict[str, list[np.ndarray]] = {}
     for n, feeds in enumerate(examples):
+        if n and set(feeds) != set(columns):
+            raise BatchError(f"feed set {n} feeds {sorted(feeds)}, the first fed "
+                             f"{sorted(columns)}")
+        for name, value in feeds.items():
+            columns.setdefault(name, []).append(value)
+    try:
+        return {name: np.stack(values) for name, values in columns.items()}
+    except ValueError as exc:
+        raise BatchError(f"the feed sets' shapes differ: {exc}") from None
+
+
+def per_example_gradients(graph: Graph, batch: Mapping[str, np.ndarray], ys: Sequence[str],
+                          xs: Sequence[str]) -> dict[str, np.ndarray]:
+    """d(sum of ys)/d(each x) for every example of ``batch`` (fed tensors stacked on axis
+    0): ``{x: array[n, *x.shape]}``, in one vectorized pass."""
+    n = len(next(iter(batch.values()))) if batch else 0
+    if n == 0:
+        return {x: np.zeros((0, *_shape(graph, x)), graph.spec(graph.resolve(x)).dtype)
+                for x in xs}
+    seeds = {}
+    for y in ys:
+        spec = graph.spec(graph.resolve(y))
+        seeds[y] = np.ones(tuple(spec.shape), spec.dtype)
+    try:
+        out = engine.vjp(graph, dict(batch), seeds, inputs=list(xs), outputs=list(ys),
+                         in_axes=dict.fromkeys(batch, 0))
+    except EngineError as exc:
+        if not exc.message.startswith("vmap"):  # vmap: an op without a batching rule
+            raise BatchError(f"the batch: {exc}") from None
+        return per_example_loop(graph, batch, n, ys, xs)
+    return {x: np.asarray(out["cotangents"][x]) for x in xs}
+
+
+def per_example_loop(graph: Graph, batch: Mapping[str, np.ndarray], n: int,
+                     ys: Sequence[str], xs: Sequence[str]) -> dict[str, np.ndarray]:
+    """The same gradients with one plan run per example (the engine's plan is cached)."""
+    columns: dict[str, list[np.ndarray]] = {x: [] for x in xs}
+    for i in range(n):
+        feeds = {k: v[i] for k, v in batch.items()}
         try:
             out = engine.compute_gradients(graph, feeds, ys, xs, unconnected="zero")
         except EngineError as exc:
-            raise BatchError(f"example {n}: {exc}") from None
+            raise BatchError(f"example {i}: {exc}") from None
         for x, g in zip(xs, out.gradients, strict=True):
             columns[x].append(g)
-    return {x: np.stack(v) if v else np.zeros((0,)) for x, v in columns.items()}
+    return {x: np.stack(v) for x, v in columns.items()}
+
+
+def _shape(graph: Graph, name: str) -> tuple[int, ...]:
+    return tuple(d or 0 for d in graph.spec(graph.resolve(name)).shape)
 
 
 def default_names(raw: dict[str, Any], graph: Graph) -> tuple[list[str], list[str]]:

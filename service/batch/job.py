@@ -1,5 +1,5 @@
 """The Ray Data pipeline: read feed sets, ``map_batches`` over actors holding a warm
-engine, gather or write the per-example gradients.
+engine (one vectorized pass per batch), gather or write the per-example gradients.
 
 Each actor builds the graph once and keeps the engine's plan cache warm across batches;
 ``--workers`` actors run at once (``ActorPoolStrategy``). ``ray.init(address)`` joins the
@@ -18,12 +18,13 @@ import numpy as np
 from ..settings import Settings
 from .examples import (
     BatchError,
-    axis_examples,
+    axis_batch,
     axis_length,
     build_graph,
     jsonl_examples,
     per_example_gradients,
     row_examples,
+    stack,
 )
 
 ID = "__example__"
@@ -72,14 +73,14 @@ class GradientActor:
         spec = self.spec
         if spec.kind == "npz":
             ids = batch[ID]
-            examples = axis_examples(self.graph, self.arrays, ids, spec.axis)
+            feeds = axis_batch(self.graph, self.arrays, ids, spec.axis)
         elif spec.kind == "jsonl":
             ids = None
-            examples = jsonl_examples(self.graph, batch["text"], spec.max_elements)
+            feeds = stack(jsonl_examples(self.graph, batch["text"], spec.max_elements))
         else:
             ids = None
-            examples = row_examples(self.graph, batch, spec.max_elements)
-        out = per_example_gradients(self.graph, examples, spec.ys, spec.xs)
+            feeds = stack(row_examples(self.graph, batch, spec.max_elements))
+        out = per_example_gradients(self.graph, feeds, spec.ys, spec.xs)
         if ids is not None:
             out[ID] = np.asarray(ids)
         return out

@@ -15,7 +15,7 @@ import pytest
 
 import engine
 from bench.batch_bench import mlp_data, mlp_graph, single_process
-from service.batch.examples import BatchError, build_graph, default_names
+from service.batch.examples import BatchError, build_graph, default_names, per_example_loop
 from service.settings import Settings
 
 from ..service.helpers import REPO
@@ -74,8 +74,10 @@ def test_npz_vmap_axis_on_two_actors(cluster: None, mlp, tmp_path: Path) -> None
     for x in ("w2", "b2"):
         np.testing.assert_allclose(got[x], exact[x], rtol=1e-5, atol=1e-6)
     reference = single_process(graph, data, XS)
+    looped = per_example_loop(graph, data, N, ["loss"], XS)  # one plan run per example
     for x in XS:
-        np.testing.assert_array_equal(got[x], reference[x])
+        np.testing.assert_allclose(got[x], reference[x], rtol=1e-6)
+        np.testing.assert_allclose(got[x], looped[x], rtol=1e-5, atol=1e-6)
     assert not np.allclose(got["w1"][0], got["w1"][1])  # per example, not a batch sum
 
 
