@@ -6,7 +6,8 @@
   never hold a usable key; the presented key is hashed and compared in constant time with
   every digest. ``/healthz`` and ``/readyz`` stay open for probes. Keys are never logged.
 - Bodies are JSON: a POST, PUT or PATCH whose Content-Type is not ``application/json``
-  (or ``*/*+json``) is refused with 415 before it is read. A browser can send
+  (or ``*/*+json``) is refused with 415 before it is read; a body with no Content-Type
+  at all is read as JSON (what the documented examples send). A browser can send
   ``text/plain`` or form posts cross-site without a CORS preflight; those never compute.
 
 CORS is not here: it is Starlette's ``CORSMiddleware``, added only for configured origins.
@@ -139,9 +140,9 @@ class Shell:
                                                                    detail)]), [
                     (b"www-authenticate", b'Bearer realm="gradserve"')]
         if scope["method"] in BODY_METHODS:
-            content_type = headers.get(b"content-type", b"")
-            if not is_json(content_type):
-                shown = content_type.decode("latin-1")[:80] or "none"
+            content_type = headers.get(b"content-type")
+            if content_type is not None and not is_json(content_type):
+                shown = content_type.decode("latin-1")[:80] or "an empty type"
                 detail = (f"the body must be JSON (Content-Type: application/json); got "
                           f"{shown}")
                 return 415, problem_body("unsupported-media-type", detail, [
