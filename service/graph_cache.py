@@ -19,6 +19,7 @@ import orjson
 from engine import NODE_BUDGET, EngineError, Graph, LRUCache
 
 from .codec import decode_at
+from .nesting import too_deep
 
 
 def build_graph(description: Any, where: list[str | int], max_nodes: int,
@@ -44,7 +45,10 @@ class GraphCache:
         """The Graph a description builds, and whether it came from the cache. ``where`` is
         the description's path in the request, for the faults of its leaf values. An
         engine refusal is raised as seen from a function taking the graph as ``graph``."""
-        key = hashlib.sha256(orjson.dumps(description, option=orjson.OPT_SORT_KEYS)).digest()
+        try:
+            key = hashlib.sha256(orjson.dumps(description, option=orjson.OPT_SORT_KEYS)).digest()
+        except orjson.JSONEncodeError:  # nested past orjson's limit (a tensor or attrs)
+            raise too_deep(description, where) from None
         return self._cache.get_or_make(key, lambda: self._build(description, where))
 
     def _build(self, description: Any, where: list[str | int]) -> Graph:

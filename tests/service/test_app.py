@@ -54,7 +54,8 @@ def test_malformed_json(client: TestClient) -> None:
     r = client.post("/gradients", content=b'{"graph": ', headers={"content-type":
                                                                  "application/json"})
     assert problem(r, 422)["errors"][0]["loc"] == ["body"]
-    problem(client.post("/gradients", content=b"[1, 2]"), 422)
+    problem(client.post("/gradients", content=b"[1, 2]",
+                        headers={"content-type": "application/json"}), 422)
 
 
 def test_wrong_types_name_their_path(client: TestClient) -> None:
