@@ -12,6 +12,7 @@ from . import registry
 from . import leaves, creation, elementwise, reduce, linalg, constants  # noqa: F401
 from . import broadcasting, reshaping, joining, slicing, gathering  # noqa: F401
 from . import padding, tiling, nn  # noqa: F401
+from . import control  # noqa: F401
 # isort: on
 
 __all__ = ["registry"]
