@@ -224,7 +224,7 @@ def while_jvp(c: JVPContext) -> list[Any]:
     lv, inv = c.inputs[:n], c.inputs[n:]
     carried = [j for j, t in enumerate(lv) if is_floating(t.dtype)]
     moving = [j for j in range(m) if c.tangents[n + j] is not None]
-    if not carried or all(c.tangents[j] is None for j in carried) and not moving:
+    if not carried or (all(c.tangents[j] is None for j in carried) and not moving):
         return [None] * len(c.outputs)
     at = [*carried, *(n + j for j in moving)]
     body = _tangent_graph(c.attrs["body"], at, carried, c.dialect)

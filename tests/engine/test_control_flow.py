@@ -208,7 +208,8 @@ def test_nesting_deeper_than_the_limit_is_refused_by_name() -> None:
 def rnn50() -> tuple[Graph, dict[str, np.ndarray], list[str]]:
     case = rnn()
     g = graph_of(case["request"]["graph"])
-    return g, {k: tensor(v, "float64") for k, v in case["request"]["feeds"].items()}, case["request"]["xs"]
+    feeds = {k: tensor(v, "float64") for k, v in case["request"]["feeds"].items()}
+    return g, feeds, case["request"]["xs"]
 
 
 def test_rnn_gradient_matches_central_differences(rnn50: Any) -> None:
@@ -226,7 +227,7 @@ def test_rnn_gradient_matches_central_differences(rnn50: Any) -> None:
 
 
 def test_rnn_forward_mode_agrees_with_reverse_mode(rnn50: Any) -> None:
-    g, feeds, xs = rnn50
+    g, feeds, _ = rnn50
     rng = np.random.default_rng(1)
     tangents = {k: rng.normal(size=feeds[k].shape) for k in ("W", "h0")}
     out = jvp(g, feeds, tangents, inputs=["W", "h0"], outputs=["loss"])
