@@ -156,7 +156,7 @@ def _cond_batch(c: BatchContext) -> Any:
     return subgraphs.cond_batch(c)
 
 
-defop("cond", aliases=("If", "StatelessIf"), inputs=(1, None), infer=_cond_infer,
+defop("cond", inputs=(1, None), infer=_cond_infer,
       forward=_cond_kernel, multi_output=True,
       attrs={"then_branch": Attr(parse=_graph), "else_branch": Attr(parse=_graph)},
       vjp=_cond_vjp, jvp=_cond_jvp, batch=_cond_batch,
@@ -240,7 +240,7 @@ def _while_batch(c: BatchContext) -> Any:
     return subgraphs.while_batch(c)
 
 
-defop("while_loop", aliases=("While", "StatelessWhile"), inputs=(1, None),
+defop("while_loop", inputs=(1, None),
       infer=_while_infer, forward=_while_kernel, multi_output=True,
       attrs={"loop_vars": Attr(parse=_count), "cond": Attr(parse=_graph),
              "body": Attr(parse=_graph), "maximum_iterations": Attr(parse=_iterations),
