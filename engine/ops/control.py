@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import EngineError
 from ..shapes import fmt
 from . import attrs as parse
 from .contexts import BatchContext, JVPContext, VJPContext
@@ -119,8 +120,6 @@ class _SubPlan:
         self.plan = Plan(graph, graph.outputs)
 
     def __call__(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        from ..errors import EngineError
-
         try:
             return self.plan.run(dict(zip(self.names, arrays, strict=True)))
         except EngineError as exc:  # the outer plan names the control-flow node
