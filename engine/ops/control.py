@@ -85,6 +85,17 @@ def _outputs(sub: Any) -> list[TensorSpec]:
     return [sub.spec(r) for r in sub.outputs]
 
 
+def _rule(name: str) -> Any:
+    """A rule of ``engine/transforms/subgraphs.py``, imported when first called (the
+    transforms import the ops)."""
+    def rule(c: VJPContext | JVPContext | BatchContext) -> Any:
+        from ..transforms import subgraphs
+
+        return getattr(subgraphs, name)(c)
+
+    return rule
+
+
 # -- cond ------------------------------------------------------------------------------------
 
 def _cond_infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> list[TensorSpec]:
@@ -137,28 +148,10 @@ def _cond_kernel(attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]) -> Any
     return run
 
 
-def _cond_vjp(c: VJPContext) -> list[Any]:
-    from ..transforms import subgraphs
-
-    return subgraphs.cond_vjp(c)
-
-
-def _cond_jvp(c: JVPContext) -> list[Any]:
-    from ..transforms import subgraphs
-
-    return subgraphs.cond_jvp(c)
-
-
-def _cond_batch(c: BatchContext) -> Any:
-    from ..transforms import subgraphs
-
-    return subgraphs.cond_batch(c)
-
-
 defop("cond", inputs=(1, None), infer=_cond_infer,
       forward=_cond_kernel, multi_output=True,
       attrs={"then_branch": Attr(parse=_graph), "else_branch": Attr(parse=_graph)},
-      vjp=_cond_vjp, jvp=_cond_jvp, batch=_cond_batch,
+      vjp=_rule("cond_vjp"), jvp=_rule("cond_jvp"), batch=_rule("cond_batch"),
       work=lambda a: max(a["then_branch"].work, a["else_branch"].work),
       doc="Inputs [pred (bool scalar), *operands]; then_branch / else_branch: graphs of "
           "the operands with outputs alike in number, dtype and shape. Outputs name:k. "
@@ -221,30 +214,13 @@ def _while_kernel(attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]) -> An
     return run
 
 
-def _while_vjp(c: VJPContext) -> list[Any]:
-    from ..transforms import subgraphs
-
-    return subgraphs.while_vjp(c)
-
-
-def _while_jvp(c: JVPContext) -> list[Any]:
-    from ..transforms import subgraphs
-
-    return subgraphs.while_jvp(c)
-
-
-def _while_batch(c: BatchContext) -> Any:
-    from ..transforms import subgraphs
-
-    return subgraphs.while_batch(c)
-
-
 defop("while_loop", inputs=(1, None),
       infer=_while_infer, forward=_while_kernel, multi_output=True,
       attrs={"loop_vars": Attr(parse=_count), "cond": Attr(parse=_graph),
              "body": Attr(parse=_graph), "maximum_iterations": Attr(parse=_iterations),
              "stacked": Attr(False, parse.boolean)},
-      vjp=_while_vjp, jvp=_while_jvp, batch=_while_batch,
+      vjp=_rule("while_vjp"), jvp=_rule("while_jvp"),
+      batch=_rule("while_batch"),
       work=lambda a: a["maximum_iterations"] * (a["cond"].work + a["body"].work),
       doc="Inputs [*loop_vars, *invariants]; loop_vars: how many; cond: a graph of them "
           "all to a bool scalar; body: to new loop variables (same shapes and dtypes); "

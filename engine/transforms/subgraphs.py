@@ -30,6 +30,7 @@ from ..errors import EngineError
 from ..graph import Graph, Ref, format_ref
 from ..ops.contexts import BatchContext, JVPContext, VJPContext
 from ..ops.registry import TensorSpec
+from ..plan import _needed as needed_by
 from .vmap import broadcast_batch
 
 
@@ -50,14 +51,7 @@ def inline(b: GraphBuilder, sub: Graph, args: Sequence[Tensor]) -> list[Tensor]:
 
 def pruned(graph: Graph, inputs: Sequence[str], outputs: Sequence[Ref]) -> Graph:
     """A subgraph of just what its outputs need (and its inputs, which stay listed)."""
-    needed = set(inputs)
-    stack = [r[0] for r in outputs]
-    while stack:
-        n = stack.pop()
-        if n not in needed:
-            needed.add(n)
-            stack.extend(src for src, _ in graph.by_name[n].inputs)
-    needed.update(r[0] for r in outputs)
+    needed = needed_by(graph, outputs) | set(inputs)
     return Graph([n for n in graph.nodes if n.name in needed], inputs, outputs)
 
 
