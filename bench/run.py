@@ -11,7 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from . import codec_bench, engine_bench, environment, report, service_bench, steps, targets
+from . import (
+    codec_bench,
+    engine_bench,
+    environment,
+    report,
+    rnn_bench,
+    service_bench,
+    steps,
+    targets,
+)
 from .workloads import make_all
 
 PROFILED = ("W1", "W2", "W4", "W5")  # the workloads whose steps RESULTS.md breaks down
@@ -36,6 +45,7 @@ def main(a: argparse.Namespace) -> int:
                 breakdowns[w.key] = steps.breakdown(w, reps=50 if a.quick else 300)
             except Exception as exc:  # an op the engine lacks: the table says so already
                 log(f"[steps] {w.key}: {type(exc).__name__}: {exc}")
+    rnn = rnn_bench.run(log, budget_s=0.3 if a.quick else 1.5)
     codec = codec_bench.run(0.3 if a.quick else 1.5, log=log)
     loads, info = [], {"tool": service_bench.load_tool()}
     if not a.no_service:
@@ -44,7 +54,7 @@ def main(a: argparse.Namespace) -> int:
     env["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     verdicts = targets.judge(results, loads, codec, info.get("paired"))
     text = report.render(env, verdicts, results, loads, info, codec,
-                         time.perf_counter() - start, breakdowns)
+                         time.perf_counter() - start, breakdowns) + rnn_bench.section(rnn)
     Path(a.output).write_text(text)
     print(text)
     log(f"[bench] wrote {a.output}")

@@ -18,6 +18,7 @@ import numpy as np
 from engine.ops import registry
 
 from . import op_forms as F
+from .control_examples import control_flow_examples
 from .gradcheck import rand
 
 _RNG = np.random.default_rng(20240611)
@@ -107,7 +108,7 @@ NO_GRADIENT = frozenset({
 # Ops whose VJP switches on the dialect: at regular points the two must agree.
 DIALECT_RULES = frozenset({"maximum", "minimum", "relu6", "sqrt", "rsqrt", "reciprocal",
                            "pow", "div", "cast", "max", "min", "xlogy", "clip_by_value",
-                           "cumprod"})
+                           "cumprod", "cond", "while_loop"})
 
 _LINEAR = {"zero_hvp": True}
 _CONV = {"strides": [1, 1], "padding": "VALID"}
@@ -667,3 +668,4 @@ def _pooled(x_shape, k: int, s: int, padding: str) -> tuple[int, ...]:
 
 for _e in _folded_forms():
     EXAMPLES[registry.get(_e.op).name].append(_e)
+EXAMPLES.update(control_flow_examples(ex))
