@@ -160,7 +160,7 @@ def compute_gradients(
     grad_ys = aligned_seeds(grad_ys, len(y_refs))
     check_feeds(graph, feeds)
     mapping = _Mapping(dict(in_axes or {}), batch_size(feeds, in_axes or {}), max_elements)
-    graph = for_feeds(graph, example_feeds(feeds, mapping.axes), max_elements)
+    graph = for_feeds(graph, example_feeds(graph, feeds, mapping.axes), max_elements)
     options = dict(stop_gradients=list(stop_gradients), unconnected=unconnected,
                    aggregation=aggregation, dialect=dialect, name=name)
     if return_graph:
@@ -287,7 +287,7 @@ def compute_grad_operation(
     all_feeds.update(zip(graph.inputs, args, strict=True))
     mapping = _Mapping(dict(in_axes or {}), batch_size(all_feeds, in_axes or {}), max_elements)
     try:
-        graph = for_feeds(graph, example_feeds(all_feeds, mapping.axes), max_elements)
+        graph = for_feeds(graph, example_feeds(graph, all_feeds, mapping.axes), max_elements)
     except FeedError as exc:
         raise _as_arg_error(graph, exc) from None
     if sens is not None:

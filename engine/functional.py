@@ -193,7 +193,7 @@ class _Function:
         self.in_axes = dict(in_axes or {})
         self.max_elements = max_elements
         self.size = mapped.batch_size(feeds, self.in_axes)
-        self.graph = graph = for_feeds(graph, mapped.example_feeds(feeds, self.in_axes),
+        self.graph = graph = for_feeds(graph, mapped.example_feeds(graph, feeds, self.in_axes),
                                        max_elements)
         in_loc = _locator("inputs", inputs, inputs_from)
         if inputs is None:

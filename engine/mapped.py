@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import EngineError, LimitError
 from .graph import Graph, Ref, format_ref
-from .shapes import fmt, known_elements
+from .shapes import compatible, fmt, known_elements
 from .transforms.vmap import vmap
 
 InAxes = Mapping[str, int] | None
@@ -31,8 +31,19 @@ def example_shaped(value: Any, axis: int | None) -> Any:
     return np.broadcast_to(np.empty((), dtype=np.asarray(value).dtype), shape)
 
 
-def example_feeds(feeds: Mapping[str, Any], in_axes: Mapping[str, int]) -> dict[str, Any]:
-    return {k: example_shaped(v, in_axes.get(k)) for k, v in feeds.items()}
+def example_feeds(graph: Graph, feeds: Mapping[str, Any], in_axes: Mapping[str, int]
+                  ) -> dict[str, Any]:
+    """The feeds as one example sees them; a mapped feed whose examples do not fit the
+    node's declared shape is refused here, naming its axis (not, later, its batch)."""
+    example = {k: example_shaped(v, in_axes.get(k)) for k, v in feeds.items()}
+    for name in in_axes:
+        declared = graph.by_name[name].spec.shape
+        if not compatible(np.shape(example[name]), declared):
+            raise EngineError(f"in_axes[{name!r}] = {in_axes[name]} makes examples of shape "
+                              f"{fmt(np.shape(example[name]))} out of a feed of shape "
+                              f"{fmt(np.shape(feeds[name]))}, but {name!r} is declared "
+                              f"{fmt(declared)}", node=name, loc=("in_axes", name))
+    return example
 
 
 def batch_size(feeds: Mapping[str, Any], in_axes: Mapping[str, int]) -> int | None:

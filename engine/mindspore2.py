@@ -69,7 +69,7 @@ def _grad(graph: Graph, args: Sequence[np.ndarray], grad_position: Position,
     all_feeds.update(zip(graph.inputs, args, strict=True))
     axes = dict(in_axes or {})
     size = batch_size(all_feeds, axes)
-    graph = for_feeds(graph, example_feeds(all_feeds, axes), max_elements)
+    graph = for_feeds(graph, example_feeds(graph, all_feeds, axes), max_elements)
     xs = [graph.inputs[p] for p in positions or ()] + list(names or ())
     ys = outputs[:1] if has_aux else outputs
     key = ("ms2.grad", graph.key, tuple(xs), has_aux, tuple(sorted(axes.items())), size,
