@@ -20,8 +20,10 @@ $(VENV)/.installed-dev: pyproject.toml client/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./client
 	touch $@
 
+MODELS ?= examples/models
+
 serve: $(VENV)/.installed-serve
-	$(BIN)/python -m service --host $(HOST) --port $(PORT)
+	$(BIN)/python -m service --host $(HOST) --port $(PORT) --model-repository $(MODELS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -9,7 +9,7 @@ import numpy as np
 
 from .codec_bench import CodecResult
 from .engine_bench import FLOOR, OURS_API, OURS_PLAN, WorkloadResult
-from .service_bench import Load
+from .service_bench import MODEL_ROWS, Load
 from .steps import Breakdown
 from .targets import TORCH, Verdict, rps
 
@@ -80,6 +80,20 @@ def steps_section(breakdowns: dict[str, Breakdown], top: int = 8) -> str:
     return "\n".join(parts)
 
 
+def models_note(loads: Sequence[Load]) -> str:
+    """The W2 model named per request vs its graph (weights included) sent per request."""
+    named, inline = MODEL_ROWS
+    rows = [[x.connections, ratio(x.rps, rps(loads, "Gradserve", inline, x.connections))]
+            for x in loads if x.server == "Gradserve" and x.request == named]
+    if not rows:
+        return ""
+    return ("\n`" + named + "` and `" + inline + "`: the W2 MLP with its weights' values, "
+            "registered once (`--model-repository`) and named by each request, or sent whole "
+            "with each request (about 1.1 MB of JSON, parsed and hashed per request, then "
+            "found in the graph cache). Registered / inline req/s:\n\n"
+            + table(["connections", "registered / inline"], rows) + "\n")
+
+
 def service_section(loads: Sequence[Load], info: dict[str, Any]) -> str:
     parts = ["## Service under load\n",
              f"Driven by `{info.get('tool')}` from a separate process over loopback, one "
@@ -102,6 +116,7 @@ def service_section(loads: Sequence[Load], info: dict[str, Any]) -> str:
                      x.note])
     parts.append(table(["server", "request", "connections", "req/s", "p50 ms", "p99 ms",
                         "errors", "vs hand-written", "vs Tesseract", "note"], rows))
+    parts.append(models_note(loads))
     paired = info.get("paired") or {}
     if paired:
         parts.append("\nThe targets' case, `seed (W1)` at 32 connections, in interleaved "

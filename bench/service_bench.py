@@ -31,6 +31,7 @@ DURATION_S = 3.0
 BIG_DURATION_SCALE = 2.0  # 1M-element requests take ~0.1 s each: 64 of them need seconds
 MAX_REQUESTS = 200_000  # a safety cap per run; never reached at these rates
 PAIRED_REQUEST, PAIRED_CONNECTIONS, PAIRED_ROUNDS = "seed (W1)", 32, 3  # the targets' case
+MODEL_ROWS = ("W2 model by name", "W2 graph inline")  # the same weights, named or sent
 BENCH = Path(__file__).resolve().parent
 TESSERACT_ENV = BENCH / ".peers" / "tesseract"
 LOGS = BENCH / ".peers" / "logs"
@@ -123,11 +124,32 @@ def check_count(n: int) -> Callable[[Any], str | None]:
     return check
 
 
+def model_targets() -> list[Target]:
+    """W2 with real weights: registered (named per request) vs its graph sent inline."""
+    return [Target(MODEL_ROWS[0], "/gradients", req.dumps(req.mlp_call(True)), check_count(4)),
+            Target(MODEL_ROWS[1], "/gradients", req.dumps(req.mlp_call(False)),
+                   check_count(4))]
+
+
+def write_repository(tmp: Path) -> Path:
+    """The model repository the Gradserve server is started with (the W2 model)."""
+    folder = tmp / "models" / req.MLP_MODEL
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "graph.json").write_bytes(req.dumps(req.mlp_graph()))
+    return tmp / "models"
+
+
+def gradserve_argv(repository: Path) -> Callable[[int], list[str]]:
+    return lambda p: [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port",
+                      str(p), "--model-repository", str(repository)]
+
+
 def gradserve_targets() -> list[Target]:
     return [
         Target("GET /healthz", "/healthz", None, lambda a: None),
         Target("seed (W1)", "/grad-operation", req.dumps(req.seed()), check_seed),
         Target("W2 MLP", "/gradients", req.dumps(req.mlp()), check_count(4)),
+        *model_targets(),
         Target("1M nested", "/gradients", req.dumps(req.big("nested")), check_count(1),
                BIG_DURATION_SCALE),
         Target("1M base64", "/gradients", req.dumps(req.big("base64")), check_count(1),
@@ -167,12 +189,12 @@ def tesseract_runtime(log: Callable[[str], Any], install_timeout: float = 240) -
     return exe, ""
 
 
-def _server_specs(log: Callable[[str], Any]) -> list[tuple[str, Any, str, list[Target], dict]]:
+def _server_specs(log: Callable[[str], Any], tmp: Path) -> list[
+        tuple[str, Any, str, list[Target], dict]]:
     """(name, argv maker or why missing, health path, targets, env) for each server."""
     specs: list[tuple[str, Any, str, list[Target], dict]] = []
     if (ROOT / "service" / "__main__.py").exists():
-        specs.append(("Gradserve", lambda p: [sys.executable, "-m", "service", "--host",
-                                              "127.0.0.1", "--port", str(p)],
+        specs.append(("Gradserve", gradserve_argv(write_repository(tmp)),
                       "/healthz", gradserve_targets(), {}))
     else:
         specs.append(("Gradserve", "missing: service/__main__.py does not exist", "/healthz",
@@ -205,7 +227,7 @@ def run(log: Callable[[str], Any] = print, connections: tuple[int, ...] = CONNEC
     running: dict[str, Server] = {}
     with tempfile.TemporaryDirectory(prefix="gradserve-bench-") as tmp, \
             contextlib.ExitStack() as stack:
-        for name, argv, health, targets, env in _server_specs(log):
+        for name, argv, health, targets, env in _server_specs(log, Path(tmp)):
             if isinstance(argv, str):
                 loads += [Load(name, t.request, c, tool, note=argv) for t in targets
                           for c in connections]
@@ -226,6 +248,25 @@ def run(log: Callable[[str], Any] = print, connections: tuple[int, ...] = CONNEC
         info["paired_cpu"] = cpu
     shutil.rmtree(TESSERACT_RUNS, ignore_errors=True)
     return loads, info
+
+
+def run_models(log: Callable[[str], Any] = print, connections: tuple[int, ...] = CONNECTIONS,
+               duration: float = DURATION_S) -> list[Load]:
+    """Only the model rows: one Gradserve server, the two requests alternating at each
+    connection count (``python -m bench.service_bench``)."""
+    tool = load_tool()
+    with tempfile.TemporaryDirectory(prefix="gradserve-bench-") as tmp, \
+            contextlib.ExitStack() as stack:
+        server = _start("Gradserve", gradserve_argv(write_repository(Path(tmp))), "/healthz",
+                        {}, stack)
+        if isinstance(server, str):
+            return [Load("Gradserve", r, c, tool, note=server) for r in MODEL_ROWS
+                    for c in connections]
+        ready = _prepare(server, model_targets(), Path(tmp), log)
+        loads = []
+        for c in connections:
+            loads += _sweep("Gradserve", ready, tool, (c,), duration, log)
+        return loads
 
 
 @dataclass
@@ -376,3 +417,7 @@ def _describe(x: Load) -> str:
     return (f"[service] {x.server:22s} {x.request:26s} c={x.connections:<3d} {x.tool:6s} "
             f"{x.rps:9.1f} req/s  p50 {x.p50 * 1e3:8.2f} ms  p99 {x.p99 * 1e3:8.2f} ms  "
             f"errors {x.errors}")
+
+
+if __name__ == "__main__":
+    run_models()

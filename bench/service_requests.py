@@ -3,7 +3,9 @@
 seed: the /grad-operation seed of the acceptance cases (W1, from tests/cases). mlp: W2 as a
 /gradients request whose weights are variables with seeded initializers (cached with the
 graph), feeding x and labels in base64 and asking base64 back, as a client of the fast
-path would. big: a 1,000,000-element float32 x through sum(square(x)), fed and answered
+path would. mlp_call: the same W2 with its weights' values, either registered as a model
+(``mlp_graph``, in the server's repository) and named, or sent inline with every request.
+big: a 1,000,000-element float32 x through sum(square(x)), fed and answered
 in the nested form or in base64.
 """
 from __future__ import annotations
@@ -48,6 +50,27 @@ def mlp(size: str = "full") -> dict[str, Any]:
         nodes.append(node)
     return {"graph": {"nodes": nodes}, "feeds": {k: b64(arrays[k]) for k in ("x", "labels")},
             "ys": ["loss"], "xs": list(weights), "encoding": "base64"}
+
+
+MLP_MODEL = "w2-mlp"
+MLP_WEIGHTS = ("W1", "b1", "W2", "b2")
+
+
+def mlp_graph(size: str = "full") -> dict[str, Any]:
+    """W2 as a model: its weights are variables with their values (base64), as a trained
+    model's are, so that sending the graph means sending the weights."""
+    arrays = mlp_arrays(size, 0)
+    nodes = [{"name": n["name"], "op": "variable", "value": b64(arrays[n["name"]])}
+             if n["name"] in MLP_WEIGHTS else n for n in mlp_nodes(arrays)]
+    return {"nodes": nodes, "inputs": ["x", "labels"], "outputs": ["loss"]}
+
+
+def mlp_call(by_name: bool, size: str = "full") -> dict[str, Any]:
+    """The W2 gradient request against the registered model, or with its graph inline."""
+    arrays = mlp_arrays(size, 0)
+    graph = {"model": MLP_MODEL} if by_name else {"graph": mlp_graph(size)}
+    return {**graph, "feeds": {k: b64(arrays[k]) for k in ("x", "labels")},
+            "ys": ["loss"], "xs": list(MLP_WEIGHTS), "encoding": "base64"}
 
 
 def big(form: str, elements: int = BIG_ELEMENTS) -> dict[str, Any]:

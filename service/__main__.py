@@ -1,6 +1,8 @@
 """``python -m service --host 127.0.0.1 --port 8000 --workers N ...``: serve with uvicorn.
 
-Every setting is a flag (``--max-body-bytes``) and a ``GRADSERVE_*`` variable; flags win.
+Every setting is a flag (``--max-body-bytes``) and a ``GRADSERVE_*`` variable; flags win;
+a yes/no flag alone means yes (``--allow-model-upload``). A model of ``--model-repository``
+that does not load ends the start with one line naming its file, and exit status 2.
 uvicorn picks uvloop and httptools when they are installed.
 """
 from __future__ import annotations
@@ -25,9 +27,10 @@ def parse_args(argv: list[str]) -> Settings:
                     "also be set as a GRADSERVE_<NAME> environment variable.")
     for name, info in Settings.model_fields.items():
         default = "CPU count" if name == "workers" else info.default
+        flag = {"nargs": "?", "const": "true"} if info.annotation is bool else {}
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name,
                             type=_TYPES.get(info.annotation, str), default=argparse.SUPPRESS,
-                            metavar=name.upper(),
+                            metavar=name.upper(), **flag,
                             help=f"{info.description} (default: {default}; env "
                                  f"GRADSERVE_{name.upper()})")
     given = vars(parser.parse_args(argv))
@@ -43,8 +46,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .app import create_app
+    from .repository import RepositoryError
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    try:
+        app = create_app(settings)
+    except RepositoryError as exc:  # Triton's exit-on-error: a model that does not load
+        print(f"gradserve: {exc}", file=sys.stderr)
+        sys.exit(2)
+    uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=settings.access_log,
                 timeout_graceful_shutdown=settings.shutdown_timeout,
                 loop="auto", http="auto")

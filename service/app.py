@@ -17,6 +17,7 @@ from .front import ComputeFront
 from .metrics import Metrics, MetricsMiddleware
 from .pool import Pool
 from .problems import PROBLEM_JSON, ProblemError, problem_body
+from .repository import Registry, load_repository
 from .routes import ROUTERS, docs
 from .settings import Settings
 
@@ -28,16 +29,22 @@ DESCRIPTION = ("Gradients of computation graphs sent as JSON: `POST /gradients` 
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app; its lifespan starts the worker pool and stops it gracefully."""
+    """The app; its lifespan starts the worker pool and stops it gracefully. The models of
+    ``settings.model_repository`` are loaded here, once (``RepositoryError`` if one does
+    not load)."""
     settings = settings or Settings()
     metrics = Metrics()
+    registry = Registry(load_repository(settings.model_repository, settings.max_nodes,
+                                        settings.max_elements)
+                        if settings.model_repository else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = Pool(settings, metrics)
+        pool = Pool(settings, metrics, registry)
         app.state.pool = pool
         await pool.start()
-        log.info("gradserve ready: %d workers", settings.workers)
+        log.info("gradserve ready: %d workers, %d models", settings.workers,
+                 len(registry.all()))
         try:
             yield
         finally:
@@ -47,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.models = registry
     for router in ROUTERS:
         app.include_router(router)
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.ASSETS), name="swagger-ui")

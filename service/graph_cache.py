@@ -5,10 +5,13 @@ seen is neither decoded nor rebuilt nor re-differentiated (the engine's plan cac
 keyed by the Graph's own content key, which the cached Graph keeps). Judging the
 description is the engine's job (``Graph.from_description`` names the node at fault);
 this module only lends it the decoder of the wire's tensor forms for leaf values.
+Registered models (``repository.py``) are built by the same function and kept pinned,
+outside the LRU, in ``ModelGraphs``.
 """
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -16,6 +19,17 @@ import orjson
 from engine import NODE_BUDGET, EngineError, Graph, LRUCache
 
 from .codec import decode_at
+
+
+def build_graph(description: Any, where: list[str | int], max_nodes: int,
+                max_elements: int) -> Graph:
+    """A description as a Graph; ``where`` is its path, for the faults of its leaf values
+    (an EngineError's own loc is from the description's top)."""
+    def decode_value(raw: Any, dtype: str, loc: tuple[str | int, ...]) -> Any:
+        return decode_at(raw, dtype, max_elements, [*where, *loc])
+
+    return Graph.from_description(description, max_nodes=max_nodes,
+                                  max_elements=max_elements, decode_value=decode_value)
 
 
 class GraphCache:
@@ -34,12 +48,31 @@ class GraphCache:
         return self._cache.get_or_make(key, lambda: self._build(description, where))
 
     def _build(self, description: Any, where: list[str | int]) -> Graph:
-        def decode_value(raw: Any, dtype: str, loc: tuple[str | int, ...]) -> Any:
-            return decode_at(raw, dtype, self.max_elements, [*where, *loc])
-
         try:
-            return Graph.from_description(description, max_nodes=self.max_nodes,
-                                          max_elements=self.max_elements,
-                                          decode_value=decode_value)
+            return build_graph(description, where, self.max_nodes, self.max_elements)
         except EngineError as exc:
             raise exc.within("graph") from None
+
+
+class ModelGraphs:
+    """A worker's registered models, built once each: name -> (version, Graph)."""
+
+    def __init__(self, max_nodes: int, max_elements: int):
+        self._graphs: dict[str, tuple[str, Graph]] = {}
+        self.max_nodes = max_nodes
+        self.max_elements = max_elements
+
+    def get(self, name: str) -> Graph | None:
+        held = self._graphs.get(name)
+        return None if held is None else held[1]
+
+    def versions(self) -> dict[str, str]:
+        return {name: version for name, (version, _) in self._graphs.items()}
+
+    def update(self, build: Mapping[str, tuple[str, Any]], drop: list[str]) -> None:
+        """Build the models given (the parent judged them already) and forget ``drop``."""
+        for name in drop:
+            self._graphs.pop(name, None)
+        for name, (version, description) in build.items():
+            self._graphs[name] = (version, build_graph(description, ["models", name],
+                                                       self.max_nodes, self.max_elements))

@@ -20,7 +20,7 @@ from engine import EngineError, Graph
 
 from . import codec
 from .codec import decode_at
-from .graph_cache import GraphCache
+from .graph_cache import GraphCache, ModelGraphs
 from .problems import ProblemError
 from .schemas import FunctionRequest, GradientsRequest, GradOperationRequest, GradRequest
 from .settings import Settings
@@ -48,12 +48,29 @@ class Call:
     request: Any
     doc: dict[str, Any]
     graphs: GraphCache
+    models: ModelGraphs
     settings: Settings
     clock: Clock
+    model: str | None = None  # the registered model the request names, once looked up
 
     def graph(self, field_name: str) -> tuple[Graph, bool]:
-        """The request's graph (built, or from the cache) from its field ``field_name``."""
-        graph, hit = self.graphs.get(self.doc[field_name], ["body", field_name])
+        """The request's graph: from its field ``field_name`` (built, or from the cache), or
+        the registered model its ``model`` field names (built when it was registered)."""
+        name, raw = self.doc.get("model"), self.doc.get(field_name)
+        if name is not None and raw is not None:
+            msg = f"give either {field_name!r} or 'model', not both"
+            raise ProblemError("invalid-request", msg, [(["body", "model"], msg)])
+        if name is None:
+            if raw is None:
+                msg = f"a graph is required: {field_name!r}, or 'model' (a registered name)"
+                raise ProblemError("invalid-request", msg, [(["body", field_name], msg)])
+            graph, hit = self.graphs.get(raw, ["body", field_name])
+        else:
+            found = self.models.get(name)
+            if found is None:
+                msg = f"no model named {name!r} is registered (GET /models lists them)"
+                raise ProblemError("not-found", msg, [(["body", "model"], "unknown model")])
+            graph, hit, self.model = found, True, name
         self.clock.lap("graph")
         return graph, hit
 

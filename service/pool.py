@@ -7,7 +7,9 @@ uses on its side): no thread hop per request. A job over its deadline gets 504 a
 worker is killed and replaced; a worker that dies (kill -9, the OOM killer) gives its job
 a 503 and is replaced at once; an idle worker's death is noticed through its process
 sentinel, watched with ``loop.add_reader``. Processes come from a forkserver that has
-preloaded the engine.
+preloaded the engine. Registered models live in the parent's ``Registry``: a new worker
+gets them all before it takes a job, and a worker is brought up to date with the models'
+latest generation (one extra frame pair, only after a PUT or DELETE) before its next job.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import contextlib
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import socket
 import struct
 import time
@@ -26,8 +29,9 @@ from typing import Any
 from .metrics import Metrics
 from .problems import ProblemError
 from .reply import Reply
+from .repository import Registry
 from .settings import Settings, cpu_count
-from .worker import READY, worker_main
+from .worker import MODELS_TAG, READY, worker_main
 
 log = logging.getLogger("gradserve.pool")
 _CONTEXT: Any = None
@@ -50,6 +54,10 @@ def _context(workers: int) -> Any:
     return _CONTEXT
 
 
+class ModelUpdateError(RuntimeError):
+    """A worker failed to build models the parent had judged: it is replaced."""
+
+
 class _Process:
     """One worker process and the parent's end of its pipe. Blocking calls run in threads."""
 
@@ -60,6 +68,8 @@ class _Process:
                                 name=f"gradserve-worker-{index}")
         self.proc.start()
         child.close()
+        self.models: dict[str, str] = {}  # the registered models it holds: name -> version
+        self.generation = -1  # the registry generation it was last brought up to
 
     def wait_ready(self, timeout: float) -> None:
         if not self.conn.poll(timeout):
@@ -88,6 +98,21 @@ class _Process:
             return await self.reader.readexactly(size)
         except asyncio.IncompleteReadError:
             raise EOFError("the worker closed its pipe") from None
+
+    async def update_models(self, registry: Registry) -> None:
+        """Bring the worker's models up to the registry's generation (a no-op when it is);
+        the descriptions travel once per worker and change, never per request."""
+        if self.generation == registry.generation:
+            return
+        generation, versions = registry.generation, registry.versions()
+        build, drop = registry.update_for(self.models)
+        if build or drop:
+            reply = await self.roundtrip(MODELS_TAG, pickle.dumps((build, drop),
+                                                                  pickle.HIGHEST_PROTOCOL))
+            if reply.status != 200:
+                raise ModelUpdateError(f"the worker could not build the models: "
+                                       f"{reply.body[:200]!r}")
+        self.models, self.generation = versions, generation
 
     @property
     def pid(self) -> int | None:
@@ -129,9 +154,11 @@ class _Slot:
 class Pool:
     """Hands request bodies to worker processes and relays their answers."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None):
+    def __init__(self, settings: Settings, metrics: Metrics | None = None,
+                 registry: Registry | None = None):
         self.settings = settings
         self.metrics = metrics or Metrics()
+        self.registry = registry or Registry()
         self._payload = settings.model_dump()
         self._slots = [_Slot(i) for i in range(settings.workers)]
         # Only starting a worker blocks (fork, then waiting for its "ready"): in threads.
@@ -223,13 +250,13 @@ class Pool:
         started = time.perf_counter()
         try:
             reply = await asyncio.wait_for(
-                slot.process.roundtrip(job.endpoint_name, job.body), self.settings.timeout)
+                self._roundtrip(slot.process, job), self.settings.timeout)
         except TimeoutError:
             _settle(job, ProblemError("timeout", f"the computation took longer than "
                                       f"{self.settings.timeout:g} s; it was stopped"))
             await self._replace(slot, "timeout")
             return
-        except (EOFError, OSError, ConnectionError):
+        except (EOFError, OSError, ConnectionError, ModelUpdateError):
             _settle(job, ProblemError("worker-died", "the worker computing this request "
                                       "died (killed, or out of memory); it has been replaced"))
             await self._replace(slot, "died")
@@ -242,6 +269,10 @@ class Pool:
         self.metrics.cache_flags(reply.plan_cache_hit, reply.graph_cache_hit)
         if not job.future.done():
             job.future.set_result(reply)
+
+    async def _roundtrip(self, process: _Process, job: _Job) -> Reply:
+        await process.update_models(self.registry)  # a PUT or DELETE since its last job
+        return await process.roundtrip(job.endpoint_name, job.body)
 
     async def _replace(self, slot: _Slot, reason: str) -> None:
         """End the slot's process (if any) and start a new one, retrying on failure."""
@@ -269,6 +300,8 @@ class Pool:
         await loop.run_in_executor(self._threads, process.wait_ready,
                                    self.settings.worker_start_timeout)
         await process.open_streams()
+        await asyncio.wait_for(process.update_models(self.registry),
+                               self.settings.worker_start_timeout)
         died = loop.create_future()
         sentinel = process.proc.sentinel
 

@@ -29,6 +29,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "unavailable": (503, "The service is not available"),
     "timeout": (504, "The computation ran over its time limit"),
     "not-found": (404, "Not found"),
+    "forbidden": (403, "Forbidden"),
+    "unsupported-media-type": (415, "Unsupported media type"),
     "method-not-allowed": (405, "Method not allowed"),
     "internal": (500, "Internal error"),
 }

@@ -194,10 +194,20 @@ _AGGREGATIONS = {"default": "add_n", "add_n": "add_n", "0": "add_n",
                  "2": "experimental_accumulate_n"}
 
 
-class GradientsRequest(Wire):
+class ModelRequest(Wire):
+    """A compute request: its graph is inline (``graph`` / ``network``) or a registered
+    model named by ``model``; exactly one of the two (judged in the worker's ``Call.graph``,
+    which also looks the name up)."""
+
+    model: Annotated[str | None, WithJsonSchema({"type": "string", "examples": ["seed"]})
+                     ] = absent("A registered model's name (GET /models), in place of the "
+                                "graph.")
+
+
+class GradientsRequest(ModelRequest):
     """tf.gradients (API.md section 3)."""
 
-    graph: Graph
+    graph: Graph = absent("The graph; or give `model`.")
     feeds: dict[str, Tensor] = Field({}, description="Tensors by node name: the "
                                      "placeholders the ys need, and variables to override.")
     ys: Names
@@ -231,10 +241,10 @@ class GradientsRequest(Wire):
         return _AGGREGATIONS[key]
 
 
-class GradOperationRequest(Wire):
+class GradOperationRequest(ModelRequest):
     """MindSpore GradOperation (API.md section 4)."""
 
-    network: Graph
+    network: Graph = absent("The network; or give `model`.")
     args: list[Tensor] = Field([], description="Aligned with the network's inputs.")
     get_all: bool = False
     get_by_list: bool = False
@@ -255,10 +265,10 @@ Dialect = choice("tensorflow", "mindspore")
 JacobianMode = choice("auto", "reverse", "forward")
 
 
-class FunctionRequest(Wire):
+class FunctionRequest(ModelRequest):
     """The base fields of every functional transform (API.md section 6)."""
 
-    graph: Graph
+    graph: Graph = absent("The graph; or give `model`.")
     feeds: dict[str, Tensor] = Field({}, description="Tensors by node name: placeholders, "
                                      "and variables to override.")
     inputs: Names = absent("The primals (placeholders, variables); default: the graph's "
@@ -316,10 +326,10 @@ class HvpRequest(FunctionRequest):
 
 # -- API.md section 7: MindSpore 2.x grad and value_and_grad ---------------------------------
 
-class GradRequest(Wire):
+class GradRequest(ModelRequest):
     """mindspore.grad / mindspore.value_and_grad of a network."""
 
-    network: Graph
+    network: Graph = absent("The network; or give `model`.")
     args: list[Tensor] = Field([], description="Aligned with the network's inputs.")
     grad_position: int | list[int] | None = absent(
         "Default 0. An input position (a bare gradient), a list of them (a tuple; [k] "

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     worker_memory_mb: int = Field(0, ge=0, description=(
         "Address space a worker may use, in MiB (a request past it gets 503); 0: 80 percent "
         "of the machine's memory shared among the workers."))
+    model_repository: str | None = Field(None, description=(
+        "A folder of models, NAME/graph.json or NAME/model.onnx, loaded at start (a model "
+        "that does not load stops the start) and called by name (\"model\": \"NAME\")."))
+    allow_model_upload: bool = Field(False, description="Allow PUT and DELETE /models/NAME "
+                                     "(this process's in-memory models; 403 otherwise).")
     log_level: str = Field("info", description="uvicorn log level.")
     access_log: bool = Field(False, description="Log a line per request (uvicorn's access "
                              "log; off by default: /metrics counts every request).")

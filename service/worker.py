@@ -9,6 +9,7 @@ before it reports ready.
 from __future__ import annotations
 
 import logging
+import pickle
 import resource
 import signal
 from multiprocessing.connection import Connection
@@ -21,7 +22,7 @@ import engine
 from engine import EngineError
 
 from .endpoints import BY_NAME
-from .graph_cache import GraphCache
+from .graph_cache import GraphCache, ModelGraphs
 from .handlers import Call, Clock
 from .problems import PROBLEM_JSON, ProblemError, engine_problem, from_validation, problem_body
 from .reply import JSON, Reply
@@ -29,6 +30,7 @@ from .settings import Settings, memory_cap_bytes
 
 log = logging.getLogger("gradserve.worker")
 READY = b"ready"
+MODELS_TAG = "models"  # not an endpoint: the parent's update of the registered models
 _WARMUP = orjson.dumps({
     "graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float32"},
                         {"name": "y", "op": "tanh", "inputs": ["x"]}]},
@@ -43,7 +45,17 @@ class Worker:
         self.settings = settings
         self.graphs = GraphCache(settings.graph_cache_size, settings.max_nodes,
                                  settings.max_elements)
+        self.models = ModelGraphs(settings.max_nodes, settings.max_elements)
         engine.configure_caches(programs=settings.plan_cache_size)
+
+    def update_models(self, body: bytes) -> Reply:
+        """The parent's (build, drop) of registered models, pickled (a trusted pipe)."""
+        try:
+            self.models.update(*pickle.loads(body))
+        except Exception as exc:  # the parent judged them: this is a bug, reported to it
+            log.exception("could not build the registered models")
+            return Reply(500, str(exc).encode())
+        return Reply(200, b"")
 
     def handle(self, endpoint_name: str, body: bytes) -> Reply:
         endpoint = BY_NAME[endpoint_name]
@@ -53,10 +65,13 @@ class Worker:
             clock.lap("parse")
             request = _validate(endpoint.request, doc)
             clock.lap("validate")
+            call = Call(request, doc, self.graphs, self.models, self.settings, clock)
             try:
-                done = endpoint.handler(Call(request, doc, self.graphs, self.settings, clock))
+                done = endpoint.handler(call)
             except EngineError as exc:
-                raise engine_problem(exc, endpoint.wire_paths) from None
+                wire_paths = endpoint.wire_paths if call.model is None else {
+                    **endpoint.wire_paths, "graph": ("body", "model")}
+                raise engine_problem(exc, wire_paths) from None
             out = orjson.dumps(done.answer, option=orjson.OPT_SERIALIZE_NUMPY)
             clock.lap("encode")
             return Reply(200, out, JSON, done.plan_cache_hit, done.graph_cache_hit,
@@ -106,6 +121,7 @@ def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
             body = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        reply = worker.handle(endpoint_name, body)
+        reply = (worker.update_models(body) if endpoint_name == MODELS_TAG
+                 else worker.handle(endpoint_name, body))
         conn.send_bytes(reply.header())
         conn.send_bytes(reply.body)

@@ -76,7 +76,9 @@ def _examples() -> list[Any]:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(workers=1))) as c:
+    """The app as ``make serve`` runs it: with the example model repository."""
+    settings = Settings(workers=1, model_repository=str(REPO / "examples" / "models"))
+    with TestClient(create_app(settings)) as c:
         yield c
 
 
