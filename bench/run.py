@@ -11,7 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from . import codec_bench, engine_bench, environment, report, service_bench, steps, targets
+from . import (
+    codec_bench,
+    engine_bench,
+    environment,
+    functional_bench,
+    report,
+    service_bench,
+    steps,
+    targets,
+)
 from .workloads import make_all
 
 PROFILED = ("W1", "W2", "W4", "W5")  # the workloads whose steps RESULTS.md breaks down
@@ -37,6 +46,7 @@ def main(a: argparse.Namespace) -> int:
             except Exception as exc:  # an op the engine lacks: the table says so already
                 log(f"[steps] {w.key}: {type(exc).__name__}: {exc}")
     codec = codec_bench.run(0.3 if a.quick else 1.5, log=log)
+    functional = functional_bench.run(0.3 if a.quick else 2.0, log=log)
     loads, info = [], {"tool": service_bench.load_tool()}
     if not a.no_service:
         loads, info = service_bench.run(log, duration=1.0 if a.quick else
@@ -45,6 +55,7 @@ def main(a: argparse.Namespace) -> int:
     verdicts = targets.judge(results, loads, codec, info.get("paired"))
     text = report.render(env, verdicts, results, loads, info, codec,
                          time.perf_counter() - start, breakdowns)
+    text += "\n" + functional_bench.render(functional)
     Path(a.output).write_text(text)
     print(text)
     log(f"[bench] wrote {a.output}")
