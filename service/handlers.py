@@ -198,11 +198,8 @@ def _functional(compute: Callable[..., dict[str, Any]], seeds: str | None = None
         args: list[Any] = [graph, call.feeds(graph, req.feeds)]
         if seeds is not None:
             args.append(call.keyed(graph, getattr(req, seeds), seeds))
-        call.clock.lap("decode")
-        out = compute(*args, **{k: getattr(req, k) for k in options}, outputs=req.outputs,
-                      in_axes=in_axes(req), max_elements=call.settings.max_elements)
-        call.clock.lap("compute")
-        return Computed(encode(out, req.encoding), graph_hit)
+        return _computed(call, graph_hit, compute, *args, outputs=req.outputs,
+                         **{k: getattr(req, k) for k in options})
 
     handle.__doc__ = f"POST /{compute.__name__}: engine.{compute.__name__}."
     return handle
@@ -225,12 +222,9 @@ def _mindspore2(compute: Callable[..., dict[str, Any]]) -> Handler:
         args = call.args(graph, req.args)
         feeds = call.feeds(graph, req.feeds)
         position = req.grad_position if "grad_position" in req.model_fields_set else 0
-        call.clock.lap("decode")
-        out = compute(graph, args, grad_position=position, weights=req.weights,
-                      has_aux=req.has_aux, return_ids=req.return_ids, feeds=feeds,
-                      in_axes=in_axes(req), max_elements=call.settings.max_elements)
-        call.clock.lap("compute")
-        return Computed(encode(out, req.encoding), graph_hit)
+        return _computed(call, graph_hit, compute, graph, args, grad_position=position,
+                         weights=req.weights, has_aux=req.has_aux, return_ids=req.return_ids,
+                         feeds=feeds)
 
     handle.__doc__ = f"POST /{compute.__name__.replace('_', '-')}: engine.{compute.__name__}."
     return handle
@@ -238,6 +232,17 @@ def _mindspore2(compute: Callable[..., dict[str, Any]]) -> Handler:
 
 grad = _mindspore2(engine.grad)
 value_and_grad = _mindspore2(engine.value_and_grad)
+
+
+def _computed(call: Call, graph_hit: bool, compute: Callable[..., Any], *args: Any,
+              **kwargs: Any) -> Computed:
+    """The engine's answer to a decoded request (with its vmap and the size limit),
+    encoded as the request asks."""
+    call.clock.lap("decode")
+    out = compute(*args, **kwargs, in_axes=in_axes(call.request),
+                  max_elements=call.settings.max_elements)
+    call.clock.lap("compute")
+    return Computed(encode(out, call.request.encoding), graph_hit)
 
 
 def in_axes(req: Any) -> dict[str, int] | None:
