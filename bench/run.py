@@ -15,6 +15,7 @@ from . import (
     codec_bench,
     engine_bench,
     environment,
+    functional_bench,
     report,
     rnn_bench,
     service_bench,
@@ -47,6 +48,7 @@ def main(a: argparse.Namespace) -> int:
                 log(f"[steps] {w.key}: {type(exc).__name__}: {exc}")
     rnn = rnn_bench.run(log, budget_s=0.3 if a.quick else 1.5)
     codec = codec_bench.run(0.3 if a.quick else 1.5, log=log)
+    functional = functional_bench.run(0.3 if a.quick else 2.0, log=log)
     loads, info = [], {"tool": service_bench.load_tool()}
     if not a.no_service:
         loads, info = service_bench.run(log, duration=1.0 if a.quick else
@@ -55,6 +57,7 @@ def main(a: argparse.Namespace) -> int:
     verdicts = targets.judge(results, loads, codec, info.get("paired"))
     text = report.render(env, verdicts, results, loads, info, codec,
                          time.perf_counter() - start, breakdowns) + rnn_bench.section(rnn)
+    text += "\n" + functional_bench.render(functional)
     Path(a.output).write_text(text)
     print(text)
     log(f"[bench] wrote {a.output}")

@@ -19,6 +19,7 @@ from .cache import LRUCache
 from .errors import EngineError, FeedError
 from .grad_operation import GradOperation, grad_operation
 from .graph import Graph, Ref, format_ref
+from .mapped import InAxes, batch_size, batched, example_feeds
 from .plan import Plan
 from .shapes import compatible, fmt
 from .specialize import dynamic_placeholders, specialize
@@ -137,6 +138,7 @@ def compute_gradients(
     return_values: bool = False,
     return_graph: bool = False,
     max_elements: int | None = None,
+    in_axes: InAxes = None,
 ) -> GradientsOutput:
     """tf.gradients evaluated: one array (or None) per x, aligned with ``xs``.
 
@@ -148,22 +150,28 @@ def compute_gradients(
     runs); with ``max_elements`` every inferred tensor is checked against the limit too.
     A grad_y given as a string names a node of the graph as the seed (API.md's
     ``{"node": NAME}``), so the gradient depends on that node.
+
+    ``in_axes`` maps the computation over examples (API.md's ``vmap``): the gradient
+    graph of one example, batched; grad_ys are shared and have the example's shapes. A
+    returned graph is the one example's.
     """
     y_refs = graph.resolve_all(ys, "ys")
     xs = (xs,) if isinstance(xs, str) else tuple(xs)
     grad_ys = aligned_seeds(grad_ys, len(y_refs))
     check_feeds(graph, feeds)
-    graph = for_feeds(graph, feeds, max_elements)
+    mapping = _Mapping(dict(in_axes or {}), batch_size(feeds, in_axes or {}), max_elements)
+    graph = for_feeds(graph, example_feeds(graph, feeds, mapping.axes), max_elements)
     options = dict(stop_gradients=list(stop_gradients), unconnected=unconnected,
                    aggregation=aggregation, dialect=dialect, name=name)
     if return_graph:
         program, hit = _make_program(graph, y_refs, xs, grad_ys, options, return_values,
-                                     bake=True), False
+                                     mapping, bake=True), False
     else:
         key = ("gradients", graph.key, y_refs, xs, tuple(_seed_key(g) for g in grad_ys),
-               tuple(stop_gradients), unconnected, aggregation, dialect, name, return_values)
-        program, hit = _PROGRAMS.get_or_make(
-            key, lambda: _make_program(graph, y_refs, xs, grad_ys, options, return_values))
+               tuple(stop_gradients), unconnected, aggregation, dialect, name, return_values,
+               mapping.key())
+        program, hit = _PROGRAMS.get_or_make(key, lambda: _make_program(
+            graph, y_refs, xs, grad_ys, options, return_values, mapping))
     all_feeds = feeds
     for i, (ref, seed, gy) in enumerate(zip(program.y_refs, program.seeds, grad_ys,
                                             strict=True)):
@@ -205,9 +213,24 @@ def _check_seed(graph: Graph, ref: Ref, value: np.ndarray, loc: tuple[str | int,
             "exactly", loc=loc)
 
 
+@dataclass(frozen=True)
+class _Mapping:
+    """A request's vmap (no axes: none) and the size limit its program is checked with."""
+
+    axes: dict[str, int]
+    size: int | None
+    max_elements: int | None
+
+    def key(self) -> tuple[Any, ...]:
+        return tuple(sorted(self.axes.items())), self.size, self.max_elements
+
+    def plan(self, graph: Graph, fetches: Sequence[Ref]) -> Plan:
+        return Plan(*batched(graph, fetches, self.axes, self.size, self.max_elements))
+
+
 def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
                   grad_ys: Sequence[np.ndarray | str | None], options: dict[str, Any],
-                  return_values: bool, bake: bool = False) -> _Program:
+                  return_values: bool, mapping: _Mapping, bake: bool = False) -> _Program:
     """Differentiate and plan once. Given grad_ys become placeholders (or, when the graph
     is to be returned, constants baked in, so that posting it back needs no extra feed)."""
     name = options["name"]
@@ -229,8 +252,8 @@ def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
     fetches = [g for g in result.grads if g is not None]
     if return_values:
         fetches += list(y_refs)
-    plan = Plan(result.graph, fetches)
-    return _Program(plan, result.grads, tuple(seeds), y_refs, result.graph)
+    return _Program(mapping.plan(result.graph, fetches), result.grads, tuple(seeds), y_refs,
+                    result.graph)
 
 
 def compute_grad_operation(
@@ -244,9 +267,12 @@ def compute_grad_operation(
     weights: Sequence[str] | None = None,
     feeds: Mapping[str, Any] | None = None,
     max_elements: int | None = None,
+    in_axes: InAxes = None,
 ) -> tuple[Any, bool]:
     """GradOperation evaluated: MindSpore's nesting of arrays, and whether it was cached.
-    A ``sens`` entry given as a string names a node of the network as that seed."""
+    A ``sens`` entry given as a string names a node of the network as that seed.
+    ``in_axes`` maps it over examples (names: network inputs or fed variables); sens are
+    shared and have one example's shapes."""
     if len(args) != len(graph.inputs):
         raise EngineError(f"the network takes {len(graph.inputs)} input(s) "
                           f"({', '.join(graph.inputs) or 'none'}); got {len(args)} args",
@@ -259,8 +285,9 @@ def compute_grad_operation(
     all_feeds: dict[str, Any] = dict(feeds or {})
     check_feeds(graph, all_feeds)
     all_feeds.update(zip(graph.inputs, args, strict=True))
+    mapping = _Mapping(dict(in_axes or {}), batch_size(all_feeds, in_axes or {}), max_elements)
     try:
-        graph = for_feeds(graph, all_feeds, max_elements)
+        graph = for_feeds(graph, example_feeds(graph, all_feeds, mapping.axes), max_elements)
     except FeedError as exc:
         raise _as_arg_error(graph, exc) from None
     if sens is not None:
@@ -275,9 +302,9 @@ def compute_grad_operation(
                 _check_seed(graph, ref, s, where)
     nodes = tuple(s if isinstance(s, str) else None for s in sens or ()) or None
     key = ("grad_operation", graph.key, get_all, get_by_list, sens_param,
-           None if weights is None else tuple(weights), nodes)
+           None if weights is None else tuple(weights), nodes, mapping.key())
     (go, plan), hit = _PROGRAMS.get_or_make(key, lambda: _plan_grad_operation(
-        graph, get_all, get_by_list, sens_param, weights, nodes))
+        graph, get_all, get_by_list, sens_param, weights, nodes, mapping))
     all_feeds.update((n, s) for n, s in zip(go.sens_names, sens or (), strict=False) if n)
     try:
         flat = plan.run(all_feeds)
@@ -294,9 +321,8 @@ def _as_arg_error(graph: Graph, exc: FeedError) -> FeedError:
 
 
 def _plan_grad_operation(graph: Graph, get_all: bool, get_by_list: bool, sens_param: bool,
-                         weights: Sequence[str] | None,
-                         sens_nodes: Sequence[str | None] | None = None
-                         ) -> tuple[GradOperation, Plan]:
+                         weights: Sequence[str] | None, sens_nodes: Sequence[str | None] | None,
+                         mapping: _Mapping) -> tuple[GradOperation, Plan]:
     go = grad_operation(graph, get_all=get_all, get_by_list=get_by_list,
                         sens_param=sens_param, weights=weights, sens_nodes=sens_nodes)
-    return go, Plan(go.graph, go.grads)
+    return go, mapping.plan(go.graph, go.grads)

@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from . import mapped
 from .api import cached_program, check_feeds, for_feeds
 from .builder import GraphBuilder
 from .dtypes import is_floating
 from .errors import EngineError
 from .graph import Graph, Ref, format_ref
+from .mapped import InAxes
 from .plan import Plan
 from .transforms.derivatives import (
     MODES,
@@ -31,37 +33,38 @@ from .transforms.derivatives import (
 from .transforms.vmap import vmap
 
 Arrays = Mapping[str, np.ndarray]
-InAxes = Mapping[str, int] | None
 Program = tuple[Graph, list[Ref], tuple[str | None, ...]]  # graph, fetches, seed names
 Builder = Callable[[], Program]
 
 
 def evaluate(graph: Graph, feeds: Arrays, outputs: Sequence[str] | None = None, *,
-             in_axes: InAxes = None) -> dict[str, Any]:
+             in_axes: InAxes = None, max_elements: int | None = None) -> dict[str, Any]:
     """``{"values": {out: array}}``: the outputs computed, optionally over a batch."""
-    f = _Function(graph, feeds, None, outputs, in_axes, need_float=False)
+    f = _Function(graph, feeds, None, outputs, in_axes, max_elements, need_float=False)
     values = f.run("evaluate", (), lambda: (f.graph, list(f.out_refs), ()), [])
     return {"values": dict(zip(f.outputs, values, strict=True))}
 
 
 def jvp(graph: Graph, feeds: Arrays, tangents: Arrays, *, inputs: Sequence[str] | None = None,
         outputs: Sequence[str] | None = None, batched: bool = False,
-        dialect: str = "tensorflow", in_axes: InAxes = None) -> dict[str, Any]:
+        dialect: str = "tensorflow", in_axes: InAxes = None,
+        max_elements: int | None = None) -> dict[str, Any]:
     """Forward mode: ``{"values", "tangents": {out: J·v}}``. A missing tangent is zero;
-    with ``batched`` every tangent has a leading axis K and so does every answer tangent."""
-    f = _Function(graph, feeds, list(tangents) if inputs is None else inputs, outputs,
-                  in_axes)
+    with ``batched`` every tangent has a leading axis K and so does every answer tangent.
+    ``inputs`` defaults to the tangents' keys."""
+    f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements,
+                  inputs_from=("tangents", tangents))
     return _one_pass(f, "tangents", tangents, batched, dialect)
 
 
 def vjp(graph: Graph, feeds: Arrays, cotangents: Arrays, *,
         inputs: Sequence[str] | None = None, outputs: Sequence[str] | None = None,
-        batched: bool = False, dialect: str = "tensorflow", in_axes: InAxes = None
-        ) -> dict[str, Any]:
+        batched: bool = False, dialect: str = "tensorflow", in_axes: InAxes = None,
+        max_elements: int | None = None) -> dict[str, Any]:
     """Reverse mode: ``{"values", "cotangents": {input: vᵀ·J}}``; K cotangents in one pass
-    with ``batched``. A missing cotangent is zero."""
-    f = _Function(graph, feeds, inputs, list(cotangents) if outputs is None else outputs,
-                  in_axes)
+    with ``batched``. A missing cotangent is zero; ``outputs`` defaults to their keys."""
+    f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements,
+                  outputs_from=("cotangents", cotangents))
     return _one_pass(f, "cotangents", cotangents, batched, dialect)
 
 
@@ -72,6 +75,7 @@ def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: s
     forward = field == "tangents"
     names, refs = (f.inputs, f.in_refs) if forward else (f.outputs, f.out_refs)
     k = f.check_seeds(field, seeds, names, refs, batched)
+    f.limit_batch(field, k, f.out_refs if forward else f.in_refs)
     given = tuple(n in seeds for n in names)
     live = [r if g else None for r, g in zip(refs, given, strict=True)]
 
@@ -91,13 +95,18 @@ def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: s
 
 def jacobian(graph: Graph, feeds: Arrays, *, inputs: Sequence[str] | None = None,
              outputs: Sequence[str] | None = None, mode: str = "auto",
-             dialect: str = "tensorflow", in_axes: InAxes = None) -> dict[str, Any]:
+             dialect: str = "tensorflow", in_axes: InAxes = None,
+             max_elements: int | None = None) -> dict[str, Any]:
     """``{"values", "jacobian": {out: {input: array of out.shape + input.shape}}}``:
     reverse = one batched VJP over the output elements, forward = one batched JVP over the
     input elements, auto = the smaller batch (reverse on a tie)."""
     if mode not in MODES:
         raise EngineError(f"mode must be one of {MODES}, got {mode!r}", loc=("mode",))
-    f = _Function(graph, feeds, inputs, outputs, in_axes)
+    f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements)
+    for i, y in enumerate(f.out_refs):
+        for x in f.in_refs:
+            f.limit(f"the Jacobian of {f.outputs[i]!r} with respect to {format_ref(x)!r}",
+                    (*f.graph.spec(y).shape, *f.graph.spec(x).shape), ("outputs", i))
 
     def build() -> Program:
         g, blocks = jacobian_graph(f.graph, f.in_refs, f.out_refs, mode=mode, dialect=dialect)
@@ -113,10 +122,17 @@ def jacobian(graph: Graph, feeds: Arrays, *, inputs: Sequence[str] | None = None
 
 def hessian(graph: Graph, feeds: Arrays, *, inputs: Sequence[str] | None = None,
             outputs: Sequence[str] | None = None, dialect: str = "tensorflow",
-            in_axes: InAxes = None) -> dict[str, Any]:
+            in_axes: InAxes = None, max_elements: int | None = None) -> dict[str, Any]:
     """``{"values", "hessian": {out: {in_i: {in_j: out.shape + in_i.shape + in_j.shape}}}}``:
     the forward-mode Jacobian of the reverse-mode Jacobian."""
-    f = _Function(graph, feeds, inputs, outputs, in_axes)
+    f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements)
+    for i, y in enumerate(f.out_refs):
+        for a in f.in_refs:
+            for b in f.in_refs:
+                f.limit(f"the Hessian block of {f.outputs[i]!r} with respect to "
+                        f"{format_ref(a)!r}, {format_ref(b)!r}",
+                        (*f.graph.spec(y).shape, *f.graph.spec(a).shape,
+                         *f.graph.spec(b).shape), ("outputs", i))
 
     def build() -> Program:
         g, blocks = hessian_graph(f.graph, f.in_refs, f.out_refs, dialect=dialect)
@@ -131,15 +147,19 @@ def hessian(graph: Graph, feeds: Arrays, *, inputs: Sequence[str] | None = None,
 
 def hvp(graph: Graph, feeds: Arrays, vectors: Arrays, *, inputs: Sequence[str] | None = None,
         outputs: Sequence[str] | None = None, batched: bool = False,
-        dialect: str = "tensorflow", in_axes: InAxes = None) -> dict[str, Any]:
+        dialect: str = "tensorflow", in_axes: InAxes = None,
+        max_elements: int | None = None) -> dict[str, Any]:
     """``{"values", "gradient": {input: g}, "hvp": {input: Σ_j H_ij v_j}}`` of one scalar
-    output, in one forward-over-reverse pass (no Hessian made); a missing vector is zero."""
-    f = _Function(graph, feeds, list(vectors) if inputs is None else inputs, outputs, in_axes)
+    output, in one forward-over-reverse pass (no Hessian made); a missing vector is zero.
+    ``inputs`` defaults to the vectors' keys."""
+    f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements,
+                  inputs_from=("vectors", vectors))
     if len(f.outputs) != 1 or f.graph.spec(f.out_refs[0]).shape != ():
         shapes = [list(f.graph.spec(r).shape) for r in f.out_refs]
         raise EngineError(f"hvp takes one output of shape []; got {list(f.outputs)} of "
                           f"shapes {shapes}", loc=("outputs",))
     k = f.check_seeds("vectors", vectors, f.inputs, f.in_refs, batched)
+    f.limit_batch("vectors", k, f.in_refs)
     given = [x in vectors for x in f.inputs]
 
     def build() -> Program:
@@ -163,37 +183,52 @@ class _Function:
     and outputs resolved and checked, and the batch size B when vmapped."""
 
     def __init__(self, graph: Graph, feeds: Arrays, inputs: Sequence[str] | None,
-                 outputs: Sequence[str] | None, in_axes: InAxes, need_float: bool = True):
+                 outputs: Sequence[str] | None, in_axes: InAxes, max_elements: int | None,
+                 need_float: bool = True, inputs_from: tuple[str, Arrays] | None = None,
+                 outputs_from: tuple[str, Arrays] | None = None):
+        """``inputs_from`` / ``outputs_from``: (field, seeds) whose keys are the default
+        inputs / outputs (a fault in one of them is then named by its key there)."""
         check_feeds(graph, feeds)
         self.feeds = dict(feeds)
         self.in_axes = dict(in_axes or {})
-        self.size = batch_size(feeds, self.in_axes)
-        example = {k: example_shaped(v, self.in_axes.get(k)) for k, v in feeds.items()}
-        self.graph = graph = for_feeds(graph, example)
+        self.max_elements = max_elements
+        self.size = mapped.batch_size(feeds, self.in_axes)
+        self.graph = graph = for_feeds(graph, mapped.example_feeds(graph, feeds, self.in_axes),
+                                       max_elements)
+        in_loc = _locator("inputs", inputs, inputs_from)
         if inputs is None:
-            inputs = [x for x in graph.inputs if is_floating(graph.by_name[x].spec.dtype)]
+            inputs = list(inputs_from[1]) if inputs_from else [
+                x for x in graph.inputs if is_floating(graph.by_name[x].spec.dtype)]
         self.inputs = list(inputs)
         self.in_refs = []
         for i, x in enumerate(self.inputs):
-            ref = graph.resolve(x, loc=("inputs", i))
+            ref = graph.resolve(x, loc=in_loc(i, x))
             node = graph.by_name[ref[0]]
             if node.op not in ("placeholder", "variable"):
-                raise EngineError(f"inputs[{i}] = {x!r} is a {node.op}; inputs name "
-                                  "placeholders and variables", node=ref[0], loc=("inputs", i))
+                raise EngineError(f"input {x!r} is a {node.op}; inputs name placeholders "
+                                  "and variables", node=ref[0], loc=in_loc(i, x))
             if need_float and not is_floating(node.spec.dtype):
-                raise EngineError(f"inputs[{i}] = {x!r} is {node.spec.dtype}; derivatives "
-                                  "are taken only with respect to floating inputs",
-                                  node=ref[0], loc=("inputs", i))
+                raise EngineError(f"input {x!r} is {node.spec.dtype}; derivatives are taken "
+                                  "only with respect to floating inputs", node=ref[0],
+                                  loc=in_loc(i, x))
             self.in_refs.append(ref)
+        out_loc = _locator("outputs", outputs, outputs_from)
         if outputs is None:
-            outputs = [format_ref(r) for r in graph.outputs]
+            outputs = list(outputs_from[1]) if outputs_from else [
+                format_ref(r) for r in graph.outputs]
         self.outputs = list(outputs)
-        self.out_refs = [graph.resolve(y, loc=("outputs", i)) for i, y in enumerate(outputs)]
+        self.out_refs = [graph.resolve(y, loc=out_loc(i, y)) for i, y in enumerate(outputs)]
         for i, r in enumerate(self.out_refs):
             if need_float and not is_floating(graph.spec(r).dtype):
-                raise EngineError(f"outputs[{i}] = {self.outputs[i]!r} is "
-                                  f"{graph.spec(r).dtype}; derivatives are taken only of "
-                                  "floating outputs", node=r[0], loc=("outputs", i))
+                raise EngineError(f"output {self.outputs[i]!r} is {graph.spec(r).dtype}; "
+                                  "derivatives are taken only of floating outputs",
+                                  node=r[0], loc=out_loc(i, self.outputs[i]))
+
+    def limit(self, what: str, shape: Sequence[int | None], loc: Sequence[str | int]) -> None:
+        """Refuse a result over max_elements (with the B examples in front when mapped)."""
+        if self.size is not None:
+            what, shape = f"{what} over B = {self.size} examples", (self.size, *shape)
+        mapped.limit(what, [d or 0 for d in shape], self.max_elements, loc)
 
     def check_seeds(self, field: str, seeds: Arrays, names: Sequence[str],
                     refs: Sequence[Ref], batched: bool) -> int | None:
@@ -225,6 +260,13 @@ class _Function:
             raise EngineError(f"batched needs at least one entry in {field}", loc=(field,))
         return k
 
+    def limit_batch(self, field: str, k: int | None, refs: Sequence[Ref]) -> None:
+        """Refuse K seeds whose K answers would be over max_elements."""
+        if k is not None:
+            for ref in refs:
+                self.limit(f"the answer for K = {k} {field} at {format_ref(ref)!r}",
+                           (k, *self.graph.spec(ref).shape), (field,))
+
     def batch_seeds(self, graph: Graph, seeds: Sequence[str | None],
                     results: Sequence[Ref | None], like: Sequence[Ref], k: int | None
                     ) -> Program:
@@ -245,7 +287,7 @@ class _Function:
         """Build (once per graph, options and vmap) and run the program."""
         axes = tuple(sorted(self.in_axes.items()))
         key = (kind, self.graph.key, tuple(self.inputs), tuple(self.outputs), options, axes,
-               self.size)
+               self.size, self.max_elements)
         (seeds, plan), _ = cached_program(key, lambda: self._plan(build))
         feeds = dict(self.feeds)
         feeds.update((s, v) for s, v in zip(seeds, seed_values, strict=False) if s)
@@ -254,37 +296,15 @@ class _Function:
     def _plan(self, build: Builder) -> tuple[tuple[str | None, ...], Plan]:
         """(seed names, plan): the plan second, where the cache's size count looks."""
         graph, fetches, seeds = build()
-        if self.in_axes:
-            graph, refs = vmap(graph, self.in_axes, self.size or 0, fetches)
-            fetches = [refs[format_ref(r)] for r in fetches]
+        graph, fetches = mapped.batched(graph, fetches, self.in_axes, self.size,
+                                        self.max_elements)
         return seeds, Plan(graph, fetches)
 
 
-def example_shaped(value: Any, axis: int | None) -> Any:
-    """A stand-in with one example's shape (no data), for specializing the graph."""
-    if axis is None:
-        return value
-    shape = list(np.shape(value))
-    del shape[axis]
-    return np.broadcast_to(np.empty((), dtype=np.asarray(value).dtype), shape)
-
-
-def batch_size(feeds: Arrays, in_axes: Mapping[str, int]) -> int | None:
-    """B, the one size every mapped feed has on its axis; 422 naming the culprit."""
-    sizes: dict[str, int] = {}
-    for name, axis in in_axes.items():
-        if name not in feeds:
-            raise EngineError(f"in_axes names {name!r}, which is not a feed of the request",
-                              loc=("in_axes", name))
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise EngineError(f"in_axes[{name!r}] must be an int, got {axis!r}",
-                              loc=("in_axes", name))
-        shape = np.shape(feeds[name])
-        if not -len(shape) <= axis < len(shape):
-            raise EngineError(f"in_axes[{name!r}] = {axis} is out of range for a feed of "
-                              f"shape {list(shape)}", loc=("in_axes", name))
-        sizes[name] = shape[axis]
-    if len(set(sizes.values())) > 1:
-        raise EngineError(f"mapped feeds of different sizes {sizes}",
-                          loc=("in_axes", sorted(sizes)[-1]))
-    return next(iter(sizes.values())) if sizes else None
+def _locator(field: str, given: Sequence[str] | None, default_from: tuple[str, Arrays] | None
+             ) -> Callable[[int, str], tuple[str | int, ...]]:
+    """Where the i-th input (output) named x was written: ``field[i]``, or the seed key it
+    was taken from when ``field`` was left out."""
+    if given is None and default_from is not None:
+        return lambda _, x: (default_from[0], x)
+    return lambda i, _: (field, i)

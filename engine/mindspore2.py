@@ -16,10 +16,9 @@ import numpy as np
 from .api import cached_program, check_feeds, for_feeds
 from .autodiff import gradients
 from .errors import EngineError
-from .functional import InAxes, batch_size, example_shaped
-from .graph import Graph, format_ref
+from .graph import Graph
+from .mapped import InAxes, batch_size, batched, example_feeds
 from .plan import Plan
-from .transforms.vmap import vmap
 
 Position = int | Sequence[int] | None
 Weights = str | Sequence[str] | None
@@ -27,29 +26,31 @@ Weights = str | Sequence[str] | None
 
 def grad(graph: Graph, args: Sequence[np.ndarray], *, grad_position: Position = 0,
          weights: Weights = None, has_aux: bool = False, return_ids: bool = False,
-         feeds: Mapping[str, Any] | None = None, in_axes: InAxes = None) -> dict[str, Any]:
+         feeds: Mapping[str, Any] | None = None, in_axes: InAxes = None,
+         max_elements: int | None = None) -> dict[str, Any]:
     """``mindspore.grad``: ``{"gradients": G}`` (and ``"aux"`` with ``has_aux``).
     ``in_axes`` maps the call over examples (names: network inputs or fed variables)."""
     _, gradient, aux = _grad(graph, args, grad_position, weights, has_aux, return_ids,
-                             feeds, in_axes)
+                             feeds, in_axes, max_elements)
     return {"gradients": gradient, "aux": aux} if has_aux else {"gradients": gradient}
 
 
 def value_and_grad(graph: Graph, args: Sequence[np.ndarray], *,
                    grad_position: Position = 0, weights: Weights = None,
                    has_aux: bool = False, return_ids: bool = False,
-                   feeds: Mapping[str, Any] | None = None, in_axes: InAxes = None
-                   ) -> dict[str, Any]:
+                   feeds: Mapping[str, Any] | None = None, in_axes: InAxes = None,
+                   max_elements: int | None = None) -> dict[str, Any]:
     """``mindspore.value_and_grad``: ``{"value": V, "gradients": G}``, V the network's
     output (a list of every output, aux included, when it has several)."""
     value, gradient, aux = _grad(graph, args, grad_position, weights, has_aux, return_ids,
-                                 feeds, in_axes)
+                                 feeds, in_axes, max_elements)
     return {"value": [value, *aux] if has_aux else value, "gradients": gradient}
 
 
 def _grad(graph: Graph, args: Sequence[np.ndarray], grad_position: Position,
           weights: Weights, has_aux: bool, return_ids: bool,
-          feeds: Mapping[str, Any] | None, in_axes: InAxes) -> tuple[Any, Any, list[Any]]:
+          feeds: Mapping[str, Any] | None, in_axes: InAxes, max_elements: int | None
+          ) -> tuple[Any, Any, list[Any]]:
     positions = _positions(graph, grad_position)
     names = _weights(graph, weights)
     if positions is None and names is None:
@@ -68,19 +69,17 @@ def _grad(graph: Graph, args: Sequence[np.ndarray], grad_position: Position,
     all_feeds.update(zip(graph.inputs, args, strict=True))
     axes = dict(in_axes or {})
     size = batch_size(all_feeds, axes)
-    graph = for_feeds(graph, {k: example_shaped(v, axes.get(k)) for k, v in all_feeds.items()})
+    graph = for_feeds(graph, example_feeds(graph, all_feeds, axes), max_elements)
     xs = [graph.inputs[p] for p in positions or ()] + list(names or ())
     ys = outputs[:1] if has_aux else outputs
-    key = ("ms2.grad", graph.key, tuple(xs), has_aux, tuple(sorted(axes.items())), size)
+    key = ("ms2.grad", graph.key, tuple(xs), has_aux, tuple(sorted(axes.items())), size,
+           max_elements)
 
     def make() -> Plan:
         result = gradients(graph, ys, xs, unconnected="zero", dialect="mindspore",
                            name="grad")
         fetches = [*(g for g in result.grads if g is not None), *outputs]
-        if not axes:
-            return Plan(result.graph, fetches)
-        batched, refs = vmap(result.graph, axes, size or 0, fetches)
-        return Plan(batched, [refs[format_ref(r)] for r in fetches])
+        return Plan(*batched(result.graph, fetches, axes, size, max_elements))
 
     plan, _ = cached_program(key, make)
     flat = plan.run(all_feeds)

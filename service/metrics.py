@@ -10,8 +10,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-_ENDPOINTS = frozenset({"/gradients", "/grad-operation", "/healthz", "/readyz", "/metrics",
-                        "/ops", "/docs", "/openapi.json"})
+from .endpoints import BY_PATH
+
+# every compute endpoint of the table, and the app's own routes
+_ENDPOINTS = frozenset({*BY_PATH, "/healthz", "/readyz", "/metrics", "/ops", "/docs",
+                        "/openapi.json"})
 
 
 class Metrics:

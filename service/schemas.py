@@ -162,6 +162,29 @@ class GraphSpec(Wire):  # documents graphs; validating them is the engine's (see
 # A graph field: described by GraphSpec, passed on as the raw JSON the engine judges.
 Graph = Annotated[GraphSpec, Described]
 
+# -- request building blocks ---------------------------------------------------------------
+
+class NodeSeed(Wire):
+    """A node of the graph as a seed (grad_ys, sens): the gradient depends on it."""
+
+    node: str = Field(description="The seeding node's name (name:k for output k).")
+
+
+Seed = Annotated[Tensor | NodeSeed, Described]
+
+
+class VMap(Wire):
+    """JAX's vmap(f, in_axes) with out_axes=0: the request mapped over examples."""
+
+    in_axes: dict[str, int] = Field(description="Mapped feeds (for /grad-operation, /grad "
+                                    "and /value-and-grad: network inputs or fed variables) "
+                                    "and the axis of each that holds the examples; "
+                                    "negative axes count from the end.")
+
+
+_VMAP = Field(None, description="Map the whole request over examples: every tensor of "
+              "the answer gains a leading axis B.")
+
 # -- requests -------------------------------------------------------------------------------
 
 Unconnected = choice("none", "zero")
@@ -189,8 +212,9 @@ class GradientsRequest(ModelRequest):
                                      "placeholders the ys need, and variables to override.")
     ys: Names
     xs: Names
-    grad_ys: Annotated[list[Tensor | None] | Tensor | None, Described] = Field(
-        None, description="Aligned with ys; null entries mean ones of that y's shape.")
+    grad_ys: Annotated[list[Tensor | NodeSeed | None] | Tensor | NodeSeed | None, Described] = (
+        Field(None, description="Aligned with ys; null entries mean ones of that y's shape; "
+              '{"node": NAME} seeds with a node of the graph.'))
     stop_gradients: Names = Field(default_factory=list, description="Nodes treated as "
                                   "constants; default: none.")
     unconnected_gradients: Unconnected = "none"
@@ -204,6 +228,7 @@ class GradientsRequest(ModelRequest):
     name: str = Field("gradients", description="Prefix of the gradient nodes.")
     return_values: bool = False
     return_graph: bool = False
+    vmap: VMap | None = _VMAP
     encoding: Encoding = "nested"
 
     @field_validator("aggregation_method")
@@ -224,12 +249,99 @@ class GradOperationRequest(ModelRequest):
     get_all: bool = False
     get_by_list: bool = False
     sens_param: bool = False
-    sens: Annotated[Tensor | list[Tensor] | None, Described] = Field(
+    sens: Annotated[Tensor | NodeSeed | list[Seed] | None, Described] = Field(
         None, description="One tensor per output (a list when there are several); only "
-        "with sens_param.")
+        'with sens_param; {"node": NAME} seeds with a node of the network.')
     weights: list[str] | None = Field(None, description="Variables for get_by_list; default: "
                                       "every trainable variable in node order.")
     feeds: dict[str, Tensor] = Field({}, description="Extension: override variable values.")
+    vmap: VMap | None = _VMAP
+    encoding: Encoding = "nested"
+
+
+# -- API.md section 6: functions -------------------------------------------------------------
+
+Dialect = choice("tensorflow", "mindspore")
+JacobianMode = choice("auto", "reverse", "forward")
+
+
+class FunctionRequest(ModelRequest):
+    """The base fields of every functional transform (API.md section 6)."""
+
+    graph: Graph = absent("The graph; or give `model`.")
+    feeds: dict[str, Tensor] = Field({}, description="Tensors by node name: placeholders, "
+                                     "and variables to override.")
+    inputs: Names = absent("The primals (placeholders, variables); default: the graph's "
+                           "inputs of floating dtype.")
+    outputs: Names = absent("Default: the graph's outputs.")
+    dialect: Dialect = Field("tensorflow", description="The convention table used at kinks.")
+    vmap: VMap | None = _VMAP
+    encoding: Encoding = "nested"
+
+
+class EvaluateRequest(FunctionRequest):
+    """The outputs' values."""
+
+
+_BATCHED = Field(False, description="Every entry carries a leading axis of one size K; "
+                 "all K are computed in one pass.")
+
+
+class JvpRequest(FunctionRequest):
+    """Forward mode: J·v."""
+
+    inputs: Names = absent("The primals; default: the keys of tangents.")
+    tangents: dict[str, Tensor] = Field({}, description="By input; a missing one is zero.")
+    batched: bool = _BATCHED
+
+
+class VjpRequest(FunctionRequest):
+    """Reverse mode: vᵀ·J."""
+
+    outputs: Names = absent("Default: the keys of cotangents.")
+    cotangents: dict[str, Tensor] = Field({}, description="By output; a missing one is zero.")
+    batched: bool = _BATCHED
+
+
+class JacobianRequest(FunctionRequest):
+    """Every output's Jacobian with respect to every input."""
+
+    mode: JacobianMode = Field(
+        "auto", description="reverse: a batched VJP over the output elements; forward: a "
+        "batched JVP over the input elements; auto: the smaller batch (reverse on a tie).")
+
+
+class HessianRequest(FunctionRequest):
+    """Every output's second derivatives with respect to every pair of inputs."""
+
+
+class HvpRequest(FunctionRequest):
+    """Hessian-vector products of one scalar output, no Hessian made."""
+
+    inputs: Names = absent("The primals; default: the keys of vectors.")
+    outputs: Names = absent("One output of shape []; default: the graph's outputs.")
+    vectors: dict[str, Tensor] = Field({}, description="By input; a missing one is zero.")
+    batched: bool = _BATCHED
+
+
+# -- API.md section 7: MindSpore 2.x grad and value_and_grad ---------------------------------
+
+class GradRequest(ModelRequest):
+    """mindspore.grad / mindspore.value_and_grad of a network."""
+
+    network: Graph = absent("The network; or give `model`.")
+    args: list[Tensor] = Field([], description="Aligned with the network's inputs.")
+    grad_position: int | list[int] | None = absent(
+        "Default 0. An input position (a bare gradient), a list of them (a tuple; [k] "
+        "answers like k), or null (no input).")
+    weights: str | list[str] | None = Field(None, description="Variables: a list "
+                                            "(ParameterTuple) or one name (bare).")
+    has_aux: bool = Field(False, description="Differentiate the first output only; the "
+                          "others come back as aux.")
+    return_ids: bool = Field(False, description="Each gradient as [id, gradient]: the input "
+                             "position or the weight name.")
+    feeds: dict[str, Tensor] = Field({}, description="Extension: override variable values.")
+    vmap: VMap | None = _VMAP
     encoding: Encoding = "nested"
 
 
@@ -248,3 +360,50 @@ class GradOperationResponse(BaseModel):
     gradients: Tensor | list[Tensor] | list[list[Tensor]] = Field(
         description="MindSpore's structure: a tensor (neither flag), a list per input or "
                     "weight, or [[inputs...], [weights...]].")
+
+
+ByName = dict[str, Tensor]
+
+
+class EvaluateResponse(BaseModel):
+    values: ByName = Field(description="By output name, as the request wrote it.")
+
+
+class JvpResponse(EvaluateResponse):
+    tangents: ByName = Field(description="J·v by output.")
+
+
+class VjpResponse(EvaluateResponse):
+    cotangents: ByName = Field(description="vᵀ·J by input.")
+
+
+class JacobianResponse(EvaluateResponse):
+    jacobian: dict[str, ByName] = Field(description="By output, then input: of shape "
+                                        "output.shape + input.shape.")
+
+
+class HessianResponse(EvaluateResponse):
+    hessian: dict[str, dict[str, ByName]] = Field(
+        description="By output, input i, input j: of shape out.shape + in_i.shape + "
+                    "in_j.shape.")
+
+
+class HvpResponse(EvaluateResponse):
+    gradient: ByName = Field(description="The gradient by input.")
+    hvp: ByName = Field(description="Σ_j H_ij·v_j by input.")
+
+
+_MS_GRADIENTS = Field(description="MindSpore 2.10's structure, tuples as lists: a tensor, a "
+                      "list per position, [inputs part, weights part], or the weights part; "
+                      "with return_ids each gradient is [id, gradient].")
+
+
+class GradResponse(BaseModel):
+    gradients: Tensor | list[Any] = _MS_GRADIENTS
+    aux: list[Tensor] = absent("With has_aux: the other outputs.")
+
+
+class ValueAndGradResponse(BaseModel):
+    value: Tensor | list[Tensor] = Field(description="The network's output (a list of every "
+                                         "output, aux included, when it has several).")
+    gradients: Tensor | list[Any] = _MS_GRADIENTS

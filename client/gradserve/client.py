@@ -72,7 +72,9 @@ class _Source:
             node = name.split(":")[0]
             for n in g["nodes"]:
                 if n.get("name") == node:
-                    return n.get("dtype") or (
+                    value = n.get("value")  # a typed or base64 value names its dtype
+                    return n.get("dtype") or (value.get("dtype") if isinstance(
+                        value, dict) else None) or (
                         "float32" if n.get("op") in ("placeholder", "variable", "parameter")
                         else None)
         return None

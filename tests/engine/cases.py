@@ -22,7 +22,6 @@ from engine import (
     compute_gradients,
     evaluate,
     grad,
-    gradients,
     hessian,
     hvp,
     jacobian,
@@ -122,7 +121,8 @@ def run_gradients(req: Mapping[str, Any], then: Mapping[str, Any] | None = None
         graph, feeds, ys, xs, grad_ys,
         stop_gradients=req.get("stop_gradients") or [],
         unconnected=_option(UNCONNECTED, req.get("unconnected_gradients", "none")),
-        aggregation=aggregation, dialect="tensorflow", return_graph=then is not None)
+        aggregation=aggregation, dialect="tensorflow", return_graph=then is not None,
+        in_axes=in_axes(req))
     if then is None:
         return out.gradients
     assert out.graph is not None and out.gradient_nodes is not None
@@ -152,7 +152,8 @@ def run_grad_operation(req: Mapping[str, Any]) -> Any:
                     for i, s in enumerate(sens)]
     result, _ = compute_grad_operation(
         graph, args, get_all=bool(req.get("get_all")), get_by_list=bool(req.get("get_by_list")),
-        sens_param=bool(req.get("sens_param")), sens=sens, weights=req.get("weights"))
+        sens_param=bool(req.get("sens_param")), sens=sens, weights=req.get("weights"),
+        in_axes=in_axes(req))
     return result
 
 
@@ -169,22 +170,16 @@ def run_functional(endpoint: str, req: Mapping[str, Any]) -> dict[str, Any]:
     fn, seeds_field = FUNCTIONAL[endpoint]
     kw: dict[str, Any] = {k: req[k] for k in ("inputs", "outputs", "batched", "mode",
                                                "dialect") if k in req}
-    if req.get("vmap"):
-        kw["in_axes"] = req["vmap"]["in_axes"]
+    kw["in_axes"] = in_axes(req)
     if seeds_field is None:
         return fn(graph, feeds, **kw)
     seeds = {k: tensor(v, dtype_of(graph, k)) for k, v in req[seeds_field].items()}
     return fn(graph, feeds, seeds, **kw)
 
 
-def run_vmapped_gradients(req: Mapping[str, Any]) -> list[np.ndarray]:
-    """/gradients with ``vmap``: the gradient graph evaluated over the mapped feeds."""
-    graph = graph_of(req["graph"])
-    feeds = {k: tensor(v, dtype_of(graph, k)) for k, v in (req.get("feeds") or {}).items()}
-    g = gradients(graph, _names(req["ys"]), _names(req["xs"]), unconnected="zero")
-    names = [n for n in g.names if n is not None]
-    values = evaluate(g.graph, feeds, names, in_axes=req["vmap"]["in_axes"])["values"]
-    return [values[n] for n in names]
+def in_axes(req: Mapping[str, Any]) -> dict[str, int] | None:
+    """The request's ``vmap.in_axes``, if it maps."""
+    return (req.get("vmap") or {}).get("in_axes")
 
 
 def run_ms2(endpoint: str, req: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,7 +187,7 @@ def run_ms2(endpoint: str, req: Mapping[str, Any]) -> dict[str, Any]:
     args = [tensor(a, dtype_of(graph, graph.inputs[i]) if i < len(graph.inputs) else None)
             for i, a in enumerate(req.get("args") or [])]
     kw = {k: req[k] for k in ("grad_position", "weights", "has_aux", "return_ids") if k in req}
-    return MS2[endpoint](graph, args, **kw)
+    return MS2[endpoint](graph, args, in_axes=in_axes(req), **kw)
 
 
 def run_case(case: Mapping[str, Any]) -> Any:
@@ -200,8 +195,7 @@ def run_case(case: Mapping[str, Any]) -> Any:
     answer object of a section 6 or 7 endpoint."""
     req, endpoint = case["request"], case["endpoint"]
     if endpoint == "/gradients":
-        return run_vmapped_gradients(req) if req.get("vmap") else run_gradients(
-            req, case.get("then"))
+        return run_gradients(req, case.get("then"))
     if endpoint == "/grad-operation":
         return run_grad_operation(req)
     if endpoint in FUNCTIONAL:
