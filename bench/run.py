@@ -11,7 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from . import codec_bench, engine_bench, environment, report, service_bench, steps, targets
+from . import (
+    codec_bench,
+    engine_bench,
+    environment,
+    onnx_bench,
+    report,
+    service_bench,
+    steps,
+    targets,
+)
 from .workloads import make_all
 
 PROFILED = ("W1", "W2", "W4", "W5")  # the workloads whose steps RESULTS.md breaks down
@@ -45,6 +54,8 @@ def main(a: argparse.Namespace) -> int:
     verdicts = targets.judge(results, loads, codec, info.get("paired"))
     text = report.render(env, verdicts, results, loads, info, codec,
                          time.perf_counter() - start, breakdowns)
+    if not a.no_service:
+        text += "\n" + onnx_bench.section(0.5 if a.quick else 2.0)
     Path(a.output).write_text(text)
     print(text)
     log(f"[bench] wrote {a.output}")
