@@ -15,9 +15,15 @@ $(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-# the dev setup also installs the Python client (client/, its own distribution)
-$(VENV)/.installed-dev: pyproject.toml client/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./client
+# CI (CI=true) also installs the ray extra, so the batch-job tests run there; elsewhere
+# they skip unless ray is installed (pip install -e '.[ray]'). The dev setup also
+# installs the Python client (client/, its own distribution).
+COMMA  := ,
+EXTRAS := dev$(if $(filter true,$(CI)),$(COMMA)ray)
+DEV    := $(VENV)/.installed-$(subst $(COMMA),-,$(EXTRAS))
+
+$(DEV): pyproject.toml client/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]' -e ./client
 	touch $@
 
 MODELS ?= examples/models
@@ -25,13 +31,14 @@ MODELS ?= examples/models
 serve: $(VENV)/.installed-serve
 	$(BIN)/python -m service --host $(HOST) --port $(PORT) --model-repository $(MODELS)
 
-test: $(VENV)/.installed-dev
+test: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: | $(BIN)/python
 	$(BIN)/pip install -e '.[bench]'
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.soak
 
 openapi: $(VENV)/.installed-serve
 	$(BIN)/python -m service.openapi
@@ -39,7 +46,7 @@ openapi: $(VENV)/.installed-serve
 docs: $(VENV)/.installed-serve
 	$(BIN)/python docs/generate.py
 
-lint: $(VENV)/.installed-dev
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
 

@@ -17,6 +17,7 @@ from . import (
     environment,
     onnx_bench,
     report,
+    rnn_bench,
     service_bench,
     steps,
     targets,
@@ -45,6 +46,7 @@ def main(a: argparse.Namespace) -> int:
                 breakdowns[w.key] = steps.breakdown(w, reps=50 if a.quick else 300)
             except Exception as exc:  # an op the engine lacks: the table says so already
                 log(f"[steps] {w.key}: {type(exc).__name__}: {exc}")
+    rnn = rnn_bench.run(log, budget_s=0.3 if a.quick else 1.5)
     codec = codec_bench.run(0.3 if a.quick else 1.5, log=log)
     loads, info = [], {"tool": service_bench.load_tool()}
     if not a.no_service:
@@ -53,7 +55,7 @@ def main(a: argparse.Namespace) -> int:
     env["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     verdicts = targets.judge(results, loads, codec, info.get("paired"))
     text = report.render(env, verdicts, results, loads, info, codec,
-                         time.perf_counter() - start, breakdowns)
+                         time.perf_counter() - start, breakdowns) + rnn_bench.section(rnn)
     if not a.no_service:
         text += "\n" + onnx_bench.section(0.5 if a.quick else 2.0)
     Path(a.output).write_text(text)

@@ -100,7 +100,7 @@ def gradients(
         opdef = registry.get(node.op)
         if node.name in stop or node.is_leaf or opdef.vjp is None:
             continue
-        needs = [src in relevant and _carries(graph.spec((src, k)).dtype, dialect)
+        needs = [src in relevant and carries(graph.spec((src, k)).dtype, dialect)
                  for src, k in node.inputs]
         if not any(needs):
             continue
@@ -118,7 +118,7 @@ def gradients(
     result: list[Ref | None] = []
     for x in x_refs:
         x_t = b.tensor(x)
-        g = total.get(x) if _carries(x_t.dtype, dialect) else None
+        g = total.get(x) if carries(x_t.dtype, dialect) else None
         if g is None and unconnected == "zero":
             g = F.zeros_like(x_t)
         result.append(None if g is None else g.ref)
@@ -143,7 +143,7 @@ def aligned_seeds(grad_ys: Sequence[Any] | None, n_ys: int) -> tuple[Any, ...]:
     return tuple(grad_ys)
 
 
-def _carries(dtype: str, dialect: str) -> bool:
+def carries(dtype: str, dialect: str) -> bool:
     """Which tensors carry gradients: floats in TensorFlow; numbers in MindSpore."""
     return is_floating(dtype) or (dialect == "mindspore" and dtype != "bool")
 

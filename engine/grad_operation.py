@@ -42,7 +42,7 @@ class GradOperation:
             return weights
         if self.get_all:
             return inputs
-        return inputs[0]
+        return inputs[0] if inputs else []  # MindSpore: () for a network without inputs
 
 
 def default_weights(graph: Graph) -> list[str]:
@@ -54,10 +54,10 @@ def grad_operation(graph: Graph, *, get_all: bool = False, get_by_list: bool = F
                    sens_param: bool = False, weights: Sequence[str] | None = None,
                    sens_nodes: Sequence[str | None] | None = None) -> GradOperation:
     """Differentiate the network; with ``sens_param`` the seeds become placeholders, or
-    the nodes ``sens_nodes`` names (API.md's ``{"node": NAME}``; None: a placeholder)."""
-    if not (get_all or get_by_list) and not graph.inputs:
-        raise EngineError("the network has no inputs to differentiate (set get_by_list to "
-                          "differentiate weights)", loc=("graph", "inputs"))
+    the nodes ``sens_nodes`` names (API.md's ``{"node": NAME}``; None: a placeholder).
+
+    A network without inputs is no error: MindSpore's GradOperation() answers an empty
+    tuple for it, as get_all answers an empty list."""
     names = default_weights(graph) if weights is None else list(weights)
     for i, w in enumerate(names):
         node = graph.by_name.get(w) if isinstance(w, str) else None

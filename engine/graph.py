@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +31,11 @@ GRAPH_FIELDS = ("nodes", "inputs", "outputs")
 LEAF_OPS = frozenset({"placeholder", "variable", "constant"})
 _NODE_FIELDS = {"name", "op", "inputs", "attrs", "shape", "dtype", "value", "initializer",
                 "trainable"}
+MAX_NESTING = 32  # subgraphs (control flow's branches and bodies) inside subgraphs
+# What a graph being built lends the subgraphs in its attrs: the value decoder, the element
+# limit, and how deep the nesting is already.
+_NESTING: ContextVar[tuple[DecodeValue | None, int | None, int]] = ContextVar(
+    "graph_nesting", default=(None, None, 0))
 
 
 def parse_ref(text: str, names: Container[str] = ()) -> Ref:
@@ -77,7 +83,7 @@ class Node:
 class Graph:
     """An immutable, validated graph whose ``nodes`` are in topological order."""
 
-    __slots__ = ("_consumers", "_key", "by_name", "inputs", "nodes", "outputs")
+    __slots__ = ("_consumers", "_key", "_work", "by_name", "inputs", "nodes", "outputs")
 
     def __init__(self, nodes: Sequence[Node], inputs: Sequence[str], outputs: Sequence[Ref]):
         self.nodes: tuple[Node, ...] = tuple(nodes)
@@ -85,6 +91,7 @@ class Graph:
         self.inputs: tuple[str, ...] = tuple(inputs)
         self.outputs: tuple[Ref, ...] = tuple(outputs)
         self._key: str | None = None
+        self._work: int | None = None
         self._consumers: dict[str, list[str]] | None = None
 
     # -- construction ---------------------------------------------------------------------
@@ -136,13 +143,50 @@ class Graph:
         order = _topological_order(heads)
         built: dict[str, Node] = {}
         ordered: list[Node] = []
-        for i in order:
-            node = _build_node(heads[i], nodes[i], built, max_elements, decode_value)
-            built[node.name] = node
-            ordered.append(node)
+        token = _NESTING.set((decode_value, max_elements, _NESTING.get()[2]))
+        try:
+            for i in order:
+                node = _build_node(heads[i], nodes[i], built, max_elements, decode_value)
+                built[node.name] = node
+                ordered.append(node)
+        finally:
+            _NESTING.reset(token)
         graph_inputs = _resolve_inputs(inputs, heads, built)
         graph_outputs = _resolve_outputs(outputs, heads, built)
-        return cls(ordered, graph_inputs, graph_outputs)
+        graph = cls(ordered, graph_inputs, graph_outputs)
+        if max_nodes is not None and graph.work > max_nodes:
+            heaviest = max(ordered, key=node_work)
+            raise LimitError(
+                f"the graph may run {graph.work} nodes (a loop counts maximum_iterations x "
+                f"its body's nodes); the limit is {max_nodes}", node=heaviest.name,
+                loc=("nodes", heaviest.position))
+        return graph
+
+    @classmethod
+    def nested(cls, description: Any) -> Graph:
+        """A subgraph given as an attr (a branch, a loop body): a whole graph description
+        judged as the graph around it is (same value decoder and element limit), whose
+        placeholders are all its ``inputs`` and which holds no variables (values from
+        outside come in as inputs). Nesting deeper than ``MAX_NESTING`` is refused."""
+        if isinstance(description, Graph):
+            return description
+        decode_value, max_elements, depth = _NESTING.get()
+        if depth >= MAX_NESTING:
+            raise GraphError(f"subgraphs nest deeper than {MAX_NESTING} levels")
+        token = _NESTING.set((decode_value, max_elements, depth + 1))
+        try:
+            graph = cls.from_description(description, max_elements=max_elements,
+                                         decode_value=decode_value)
+        finally:
+            _NESTING.reset(token)
+        listed = set(graph.inputs)
+        for n in graph.nodes:
+            if n.op == "variable" or (n.op == "placeholder" and n.name not in listed):
+                what = "a variable" if n.op == "variable" else "a placeholder not in 'inputs'"
+                raise GraphError(f"{n.name!r} is {what}; a subgraph takes outside values "
+                                 "only through its inputs", node=n.name,
+                                 loc=("nodes", n.position))
+        return graph
 
     def extend(self, new_nodes: Iterable[Node], outputs: Sequence[Ref] | None = None) -> Graph:
         """A new graph with nodes appended (already inferred, inputs already present)."""
@@ -191,12 +235,22 @@ class Graph:
         return self._consumers
 
     @property
+    def work(self) -> int:
+        """Nodes run in the worst case: each once, a control-flow node its subgraphs' work
+        as often as it may run them (``OpDef.work``). Held against the node limit."""
+        if self._work is None:
+            self._work = sum(node_work(n) for n in self.nodes)
+        return self._work
+
+    @property
     def key(self) -> str:
         """A content hash: equal descriptions give equal keys, whatever the spelling of ops."""
         if self._key is None:
             h = hashlib.sha256()
             for n in self.nodes:
-                h.update(repr((n.name, n.op, n.inputs, sorted(n.attrs.items()), n.outputs,
+                attrs = sorted((k, v.key if isinstance(v, Graph) else v)
+                               for k, v in n.attrs.items())
+                h.update(repr((n.name, n.op, n.inputs, attrs, n.outputs,
                                n.trainable)).encode())
                 if n.value is not None:
                     h.update(n.value.dtype.str.encode())
@@ -235,6 +289,14 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"Graph({len(self.nodes)} nodes, inputs={list(self.inputs)})"
+
+
+def node_work(node: Node) -> int:
+    """One node's worst-case work (see ``Graph.work``)."""
+    if node.is_leaf:
+        return 1
+    work = registry.get(node.op).work
+    return 1 if work is None else work(node.attrs)
 
 
 # -- building helpers ---------------------------------------------------------------------
@@ -365,10 +427,9 @@ def make_node(name: str, opdef: registry.OpDef, inputs: tuple[Ref, ...],
     """Parse attrs and infer outputs of one computing node; the one place both happen."""
     try:
         attrs = dict(raw_attrs) if attrs_parsed else opdef.parse_attrs(raw_attrs)
-    except AttrError as exc:
-        raise GraphError(str(exc), node=name, loc=(*loc, "attrs", exc.attr)) from None
-    try:
         inferred = opdef.infer(specs, attrs)
+    except AttrError as exc:  # a subgraph attr's fault goes on with its path inside it
+        raise GraphError(str(exc), node=name, loc=(*loc, "attrs", exc.attr, *exc.loc)) from None
     except OpTypeError as exc:
         where = (*loc, "inputs", exc.input_index) if exc.input_index is not None else loc
         raise GraphError(f"{opdef.name}: {exc}", node=name, loc=where) from None
@@ -534,7 +595,9 @@ def _resolve_outputs(outputs: Sequence[str] | None, heads: list[_Head],
 
 
 def _plain(v: Any) -> Any:
-    """Attr values back to JSON-friendly forms (tuples become lists)."""
+    """Attr values back to JSON-friendly forms (tuples become lists, subgraphs specs)."""
+    if isinstance(v, Graph):
+        return v.to_spec()
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
     return v

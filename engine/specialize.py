@@ -38,7 +38,8 @@ def specialize(graph: Graph, shapes: Mapping[str, tuple[int, ...]],
     nodes = []
     for node in graph.nodes:
         if node.op == "placeholder" and node.name in shapes:
-            spec = TensorSpec(tuple(int(d) for d in shapes[node.name]), node.spec.dtype)
+            spec = TensorSpec(tuple(None if d is None else int(d) for d in shapes[node.name]),
+                              node.spec.dtype)
             new = dataclasses.replace(node, outputs=(spec,))
         elif node.is_leaf:
             new = node

@@ -177,6 +177,16 @@ def _relu_grad(o: Out) -> str:
     return o.op("Mul", [g, mask])
 
 
+@exports("relu6_grad")
+def _relu6_grad(o: Out) -> str:
+    """g * (0 < x < 6), or x <= 6 with passes_six (MindSpore's), a product as relu_grad"""
+    g, x = o.ins
+    above = o.op("Greater", [x, o.scalar(0, 1)])
+    below = o.op("LessOrEqual" if o.attrs["passes_six"] else "Less", [x, o.scalar(6, 1)])
+    mask = o.op("Cast", [o.op("And", [above, below])], to=TO_ONNX[o.dtype(0)])
+    return o.op("Mul", [g, mask])
+
+
 @exports("gelu")
 def _gelu(o: Out) -> str:
     x = o.ins[0]
@@ -508,8 +518,7 @@ def _softmax_xent(o: Out) -> list[str]:
     log_p = o.op("LogSoftmax", [logits], axis=axis)
     loss = o.op("Neg", [o.op("ReduceSum", [o.op("Mul", [labels, log_p]), o.ints([axis])],
                              keepdims=0)])
-    mass = o.op("ReduceSum", [labels, o.ints([axis])], keepdims=1)
-    backprop = o.op("Sub", [o.op("Mul", [o.op("Exp", [log_p]), mass]), labels])
+    backprop = o.op("Sub", [o.op("Exp", [log_p]), labels])  # the kernels' softmax - labels
     return [loss, backprop]
 
 

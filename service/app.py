@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -20,6 +21,7 @@ from .problems import PROBLEM_JSON, ProblemError, problem_body
 from .repository import Registry, load_repository
 from .routes import ROUTERS, docs
 from .settings import Settings
+from .shell import Shell
 
 log = logging.getLogger("gradserve")
 API_VERSION = "1.0"  # the wire contract's version (API.md v1), not the package's
@@ -60,7 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.ASSETS), name="swagger-ui")
     _add_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(ComputeFront, metrics=metrics)  # outermost: the compute fast path
+    app.add_middleware(ComputeFront, metrics=metrics)  # the compute fast path
+    app.add_middleware(Shell, settings=settings, metrics=metrics)  # ids, keys, JSON only
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # outermost: preflights are answered before keys are asked for
+        app.add_middleware(CORSMiddleware, allow_origins=origins, max_age=600,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Content-Type", "Authorization", "X-API-Key",
+                                          "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Server-Timing", "Retry-After"])
     app.openapi = lambda: openapi.describe(app)  # type: ignore[method-assign]
     return app
 

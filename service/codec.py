@@ -84,7 +84,8 @@ def _check_elements(dims: Sequence[int], max_elements: int, loc: Loc) -> None:
     n = math.prod(dims)
     if n > max_elements:
         raise TensorError(f"tensor of shape {list(dims)} has {n} elements; the limit is "
-                          f"{max_elements} per tensor", loc, status=413)
+                          f"{max_elements} per tensor (raise it with GRADSERVE_MAX_ELEMENTS or "
+                          f"--max-elements)", loc, status=413)
 
 
 def _decode_slowly(value: Any, dims: tuple[int, ...], dtype: np.dtype, loc: Loc) -> np.ndarray:

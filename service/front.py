@@ -15,6 +15,7 @@ from typing import Any
 from .endpoints import BY_PATH
 from .metrics import Metrics
 from .problems import PROBLEM_JSON, ProblemError
+from .settings import knob
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -42,8 +43,8 @@ async def read_body(headers: Iterable[tuple[bytes, bytes]], receive: Receive,
 
 
 def too_large(size: int, limit: int) -> ProblemError:
-    return ProblemError("too-large", f"the body has at least {size} bytes; the limit is {limit}",
-                        [(["body"], "body too large")])
+    return ProblemError("too-large", f"the body has at least {size} bytes; the limit is {limit} "
+                        f"(raise it with {knob('max_body_bytes')})", [(["body"], "body too large")])
 
 
 class ComputeFront:

@@ -21,6 +21,7 @@ import pybase64
 from engine import NODE_BUDGET, EngineError, Graph, LRUCache
 
 from .codec import decode_at
+from .nesting import too_deep
 from .problems import ProblemError, onnx_problem
 
 
@@ -84,7 +85,10 @@ class GraphCache:
         """The Graph a description builds, and whether it came from the cache. ``where`` is
         the description's path in the request, for the faults of its leaf values. An
         engine refusal is raised as seen from a function taking the graph as ``graph``."""
-        key = hashlib.sha256(orjson.dumps(description, option=orjson.OPT_SORT_KEYS)).digest()
+        try:
+            key = hashlib.sha256(orjson.dumps(description, option=orjson.OPT_SORT_KEYS)).digest()
+        except orjson.JSONEncodeError:  # nested past orjson's limit (a tensor or attrs)
+            raise too_deep(description, where) from None
         return self._cache.get_or_make(key, lambda: self._build(description, where))
 
     def _build(self, description: Any, where: list[str | int]) -> Graph:

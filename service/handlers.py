@@ -200,9 +200,14 @@ def graph_onnx(graph: Graph, ys: Sequence[str], gradient_nodes: Sequence[str | N
 
 
 def graph_json(graph: Graph, encoding: str) -> dict[str, Any]:
-    """A Graph as the wire description that builds it again (values encoded)."""
+    """A Graph as the wire description that builds it again (values encoded, also those
+    of the subgraphs control-flow nodes hold as attrs)."""
     spec = graph.to_spec()
-    for node in spec["nodes"]:
-        if node.get("value") is not None:
-            node["value"] = codec.encode(np.asarray(node["value"]), encoding)
+    pending = [spec]
+    while pending:
+        for node in pending.pop()["nodes"]:
+            if node.get("value") is not None:
+                node["value"] = codec.encode(np.asarray(node["value"]), encoding)
+            pending.extend(v for v in (node.get("attrs") or {}).values()
+                           if isinstance(v, dict) and "nodes" in v)
     return spec

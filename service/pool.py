@@ -26,11 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .container import blas_threads
 from .metrics import Metrics
 from .problems import ProblemError
 from .reply import Reply
 from .repository import Registry
-from .settings import Settings, cpu_count
+from .settings import Settings, knob
 from .worker import MODELS_TAG, READY, worker_main
 
 log = logging.getLogger("gradserve.pool")
@@ -40,13 +41,14 @@ _CONTEXT: Any = None
 _BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _context(workers: int) -> Any:
+def _context(workers: int, threads: int = 0) -> Any:
     """One forkserver for the process, with the worker's imports preloaded (fork-safe with a
     running event loop and threads, unlike plain fork). Unless the environment says
-    otherwise, the workers share the CPUs' BLAS threads instead of each taking them all."""
+    otherwise, each worker gets ``threads`` BLAS threads (0: its share of the cgroup's CPUs)
+    instead of one per host CPU; numpy reads them when the forkserver imports it."""
     global _CONTEXT
     if _CONTEXT is None:
-        share = str(max(1, cpu_count() // workers))
+        share = str(threads or blas_threads(workers))
         for name in _BLAS_THREADS:
             os.environ.setdefault(name, share)
         _CONTEXT = mp.get_context("forkserver")
@@ -62,7 +64,7 @@ class _Process:
     """One worker process and the parent's end of its pipe. Blocking calls run in threads."""
 
     def __init__(self, settings: dict[str, Any], index: int):
-        ctx = _context(settings["workers"])
+        ctx = _context(settings["workers"], settings.get("blas_threads", 0))
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=worker_main, args=(child, settings), daemon=True,
                                 name=f"gradserve-worker-{index}")
@@ -167,6 +169,7 @@ class Pool:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._in_system = 0
         self._closing = False
+        self._draining = False
         self._idle = asyncio.Event()
         self._idle.set()
         self.metrics.queue_depth.set_function(self._queue.qsize)
@@ -196,9 +199,14 @@ class Pool:
             self._forget(slot, grace=1.0)
         self._threads.shutdown(wait=False, cancel_futures=True)
 
+    def drain(self) -> None:
+        """Report not ready (the load balancer stops sending) while accepted work is still
+        taken and answered; ``stop`` comes once the connections are done."""
+        self._draining = True
+
     @property
     def ready(self) -> bool:
-        return not self._closing and all(
+        return not (self._closing or self._draining) and all(
             s.process is not None and s.process.proc.is_alive() for s in self._slots)
 
     def describe(self) -> list[dict[str, Any]]:
@@ -253,7 +261,8 @@ class Pool:
                 self._roundtrip(slot.process, job), self.settings.timeout)
         except TimeoutError:
             _settle(job, ProblemError("timeout", f"the computation took longer than "
-                                      f"{self.settings.timeout:g} s; it was stopped"))
+                                      f"{self.settings.timeout:g} s; it was stopped (raise "
+                                      f"the limit with {knob('timeout')})"))
             await self._replace(slot, "timeout")
             return
         except (EOFError, OSError, ConnectionError, ModelUpdateError):

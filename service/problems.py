@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from engine import EngineError, LimitError
 
+from .settings import knob
+
 PROBLEM_JSON = "application/problem+json"
 
 Loc = Sequence[str | int]
@@ -29,6 +31,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "worker-died": (503, "The worker computing this request died"),
     "unavailable": (503, "The service is not available"),
     "timeout": (504, "The computation ran over its time limit"),
+    "unauthorized": (401, "An API key is required"),
     "not-found": (404, "Not found"),
     "forbidden": (403, "Forbidden"),
     "not-acceptable": (406, "Not acceptable"),
@@ -116,7 +119,15 @@ def engine_problem(exc: EngineError, wire_paths: Mapping[str, Loc]) -> ProblemEr
     loc = [*prefix, *rest]
     problem_type = "too-large" if isinstance(exc, LimitError) else (
         "invalid-graph" if exc.node is not None or "nodes" in exc.loc else "invalid-request")
-    return ProblemError(problem_type, str(exc), [(loc, exc.message)], node=exc.node)
+    detail = str(exc)
+    if isinstance(exc, LimitError):  # the engine names the limit; say which setting it is
+        detail += f" (raise it with {knob(_limit_setting(exc))})"
+    return ProblemError(problem_type, detail, [(loc, exc.message)], node=exc.node)
+
+
+def _limit_setting(exc: LimitError) -> str:
+    """The engine has two limits: nodes per graph, and elements per tensor."""
+    return "max_nodes" if exc.message.startswith("the graph has") else "max_elements"
 
 
 def onnx_problem(exc: Any, loc: Loc) -> ProblemError:

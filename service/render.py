@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 import engine
 from engine import EngineError, Graph
 
-from .graph_cache import GraphCache
+from .graph_cache import GraphCache, build_graph
 from .problems import ProblemError, engine_problem, from_validation
 
 MAX_RENDER_NODES = 2000  # dot's layout time grows fast; a bigger picture is unreadable anyway
@@ -121,7 +121,8 @@ def _graph_of(req: RenderRequest, graphs: GraphCache, models: Any) -> Graph:
         if found is None:
             raise ProblemError("not-found", f"no model named {req.model!r}",
                                [(["body", "model"], "unknown model")])
-        return found if isinstance(found, Graph) else found.graph
+        return build_graph(found.description, ["body", "model"], graphs.max_nodes,
+                           graphs.max_elements)
     graph, _ = graphs.get(req.graph, ["body", "graph"])
     return graph
 

@@ -111,8 +111,9 @@ def _validate(model: Any, doc: dict[str, Any]) -> Any:
 
 
 def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
-    """Serve jobs until the pipe closes. Ctrl-C is the parent's business, not ours."""
+    """Serve jobs until the pipe closes. Ctrl-C and SIGTERM are the parent's business."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the parent drains, then closes our pipe
     config = Settings(**settings)
     cap = memory_cap_bytes(config)  # past it numpy raises MemoryError: a 503, not the OOM killer
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

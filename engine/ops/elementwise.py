@@ -11,9 +11,10 @@ import numpy as np
 
 from .. import fn
 from ..shapes import broadcast, same
+from . import attrs as parse
 from .contexts import VJPContext
 from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop
-from .rules import broadcasting, elementwise_batch, unary
+from .rules import broadcasting, broadcasting_batch, by_partials, elementwise_batch, unary
 from .special import erf as _erf
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -94,15 +95,43 @@ defop("relu_grad", inputs=2, infer=_relu_grad_infer,
           "product, so a NaN upstream stays NaN); linear in g, zero a.e. in x.")
 
 
-def _relu6_vjp(c: VJPContext):
-    upper = fn.less(c.a, c.a.scalar(6)) if c.tf else fn.less_equal(c.a, c.a.scalar(6))
-    inside = fn.logical_and(fn.greater(c.a, c.a.scalar(0)), upper)
-    return [c.g * _mask(inside, c.g)]
+def _relu6_grad(g, x, passes_six):
+    inside = (x > 0) & ((x <= 6) if passes_six else (x < 6))
+    return g * inside
 
 
 defop("relu6", infer=unary("numeric"),
-      forward=lambda x: np.clip(x, 0, 6).astype(x.dtype), vjp=_relu6_vjp,
+      forward=lambda x: np.clip(x, 0, 6).astype(x.dtype),
+      vjp=lambda c: [fn.relu6_grad(c.g, c.a, passes_six=not c.tf)],
       doc="At 6 TensorFlow's gradient is 0, MindSpore's passes (1).")
+defop("relu6_grad", inputs=2, infer=_relu_grad_infer, forward=_relu6_grad,
+      attrs={"passes_six": Attr(False, parse.boolean)}, batch=broadcasting_batch,
+      vjp=lambda c: [c.apply(c.g, c.b), fn.zeros_like(c.b)],
+      doc="Internal: relu6's gradient g * (0 < x < 6) (x <= 6 with ``passes_six``, "
+          "MindSpore's), a product as TensorFlow's Relu6Grad; linear in g, and its "
+          "gradient in x is connected zeros (TensorFlow's Relu6GradGrad is zeros_like).")
+
+
+def _leaky_relu_partials(c):
+    slope = fn.where(fn.greater(c.a, c.a.scalar(0)), c.a.scalar(1), c.a.scalar(c.attrs["alpha"]))
+    return [slope]
+
+
+defop("leaky_relu", aliases=("LeakyRelu",), infer=unary(),
+      forward=lambda x, alpha: np.where(x > 0, x, x * x.dtype.type(alpha)),
+      attrs={"alpha": Attr(0.2, parse.number)}, **by_partials(_leaky_relu_partials),
+      doc="x for x > 0, else alpha x (alpha defaults to 0.2, as TensorFlow); the slope at "
+          "0 and at NaN is alpha in both libraries.")
+
+
+def _silu_partials(c):
+    s = fn.sigmoid(c.a)
+    return [s * (1.0 + c.a * (1.0 - s))]
+
+
+defop("silu", aliases=("swish", "SiLU"), infer=unary(),
+      forward=lambda x: x * _sigmoid(x), **by_partials(_silu_partials),
+      doc="x sigmoid(x); derivative s (1 + x (1 - s)), -0 far on the left (both).")
 
 
 def _elu(x):
@@ -241,15 +270,18 @@ defop("pow", aliases=("power",), inputs=2, infer=broadcasting(), forward=np.powe
 
 
 def _tie_split(c: VJPContext, wins_x, tie):
-    """MindSpore splits a tie 0.5 / 0.5; TensorFlow gives it all to the first argument."""
+    """MindSpore splits a tie 0.5 / 0.5 and gives the whole gradient to both inputs where
+    either is NaN; TensorFlow gives a tie to the first argument, a NaN to the second."""
     g = c.g
     zero = _zeros(g)
     if c.tf:
         return [fn.where(fn.logical_or(wins_x, tie), g, zero),
                 fn.where(fn.logical_or(wins_x, tie), zero, g)]
     half = g * 0.5
-    return [fn.where(wins_x, g, fn.where(tie, half, zero)),
-            fn.where(fn.logical_or(wins_x, tie), fn.where(tie, half, zero), g)]
+    nan = fn.logical_or(fn.not_equal(c.a, c.a), fn.not_equal(c.b, c.b))
+    return [fn.where(fn.logical_or(wins_x, nan), g, fn.where(tie, half, zero)),
+            fn.where(fn.logical_or(wins_x, tie),
+                     fn.where(tie, half, zero), g)]
 
 
 def _maximum_vjp(c: VJPContext):
@@ -262,6 +294,40 @@ def _minimum_vjp(c: VJPContext):
 
 defop("maximum", inputs=2, infer=broadcasting(), forward=np.maximum, vjp=_maximum_vjp)
 defop("minimum", inputs=2, infer=broadcasting(), forward=np.minimum, vjp=_minimum_vjp)
+
+
+def _share(wins, tie, nan, like):
+    """MindSpore's share of a maximum/minimum's gradient for its first argument: 1 where
+    it wins or a NaN is involved, 1/2 at a tie, else 0 (the second gets 1 - that, or 1
+    at a NaN)."""
+    one, half, zero = like.scalar(1), like.scalar(0.5), like.scalar(0)
+    return fn.where(fn.logical_or(wins, nan), one, fn.where(tie, half, zero))
+
+
+def _clip_partials(c):
+    t, lo, hi = c.inputs
+    if c.tf:  # TensorFlow's ClipByValue gradient: t's where lo <= t <= hi, else the bound's
+        below, above = fn.less(t, lo), fn.greater(t, hi)
+        inside = fn.logical_not(fn.logical_or(below, above))
+        return [_mask(inside, t), _mask(below, t), _mask(above, t)]
+    # MindSpore composes minimum(maximum(t, lo), hi), each splitting its ties
+    def isnan(v):
+        return fn.not_equal(v, v)
+
+    m = fn.maximum(t, lo)
+    t_share = _share(fn.greater(t, lo), fn.equal(t, lo), fn.logical_or(isnan(t), isnan(lo)), t)
+    m_nan = fn.logical_or(isnan(m), isnan(hi))
+    m_share = _share(fn.less(m, hi), fn.equal(m, hi), m_nan, t)
+    lo_share = fn.where(fn.logical_or(isnan(t), isnan(lo)), t.scalar(1), 1.0 - t_share)
+    hi_share = fn.where(m_nan, t.scalar(1), 1.0 - m_share)
+    return [m_share * t_share, m_share * lo_share, hi_share]
+
+
+defop("clip_by_value", aliases=("ClipByValue", "clip"), inputs=3, infer=broadcasting(),
+      forward=lambda t, lo, hi: np.minimum(np.maximum(t, lo), hi),
+      **by_partials(_clip_partials),
+      doc="Inputs t, min, max (broadcasting). At a bound TensorFlow gives the gradient to "
+          "t; MindSpore (minimum of maximum) splits it 0.5 / 0.5 with the bound.")
 
 
 def _sqdiff_vjp(c: VJPContext):

@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from .. import fn
+from ..dtypes import INTEGER
 from ..shapes import normalize_axis, same
 from . import attrs as parse
-from .contexts import VJPContext
+from .contexts import BatchContext, JVPContext, VJPContext
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
+from .rules import batched_first
 from .windows import (
     Layout,
     Window,
@@ -101,42 +103,140 @@ def _softmax_xent_infer(specs, attrs):
 
 def _softmax_xent(labels: np.ndarray, logits: np.ndarray,
                   axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """(loss, backprop) from one log-softmax, as TensorFlow's kernel computes both."""
+    """(loss, backprop) from one log-softmax, as both libraries' kernels compute them:
+    the backprop is softmax - labels, whatever the labels sum to."""
     log_p = _log_softmax(logits, axis)
     loss = -(labels * log_p).sum(axis=axis)
     backprop = np.exp(log_p)
-    backprop *= labels.sum(axis=axis, keepdims=True)
     backprop -= labels
     return loss, backprop
 
 
+def _softmax_vjp_of(h, logits, axis: int):
+    """The softmax's VJP at ``logits`` for the cotangent h: s h - s sum(s h)."""
+    s = fn.softmax(logits, axis=axis)
+    hs = h * s
+    return hs - s * fn.sum(hs, axis=[axis], keepdims=True)
+
+
 def _softmax_xent_vjp(c: VJPContext):
-    """From the loss: d/dlogits = g backprop, d/dlabels = -g log_softmax. From the backprop
-    output b = softmax sum(labels) - labels (reached in second order): d/dlogits =
-    sum(labels) (h s - s sum(h s)), d/dlabels = sum(h s) - h."""
+    """From the loss, as the libraries' rules give it: d/dlogits = g backprop = g (softmax
+    - labels), the true derivative only for labels that sum to one; d/dlabels = -g
+    log_softmax (TensorFlow) or zeros (MindSpore's bprop). From the backprop output (second
+    order): d/dlogits = s h - s sum(s h), the softmax's own VJP, and d/dlabels = -h (its
+    true derivative; TensorFlow's rule leaves it out, which would make the mixed second
+    derivative of the loss wrong at every point)."""
     labels, logits = c.a, c.b
     axis = _axis(c.attrs, logits.ndim)
     g = fn.expand_dims(c.g, axis=axis)
-    d_labels, d_logits = -g * fn.log_softmax(logits, axis=axis), g * c.outputs[1]
+    d_logits = g * c.outputs[1]
+    d_labels = -g * fn.log_softmax(logits, axis=axis) if c.tf else fn.zeros_like(labels)
     if c.given[1]:
-        h, s = c.gs[1], fn.softmax(logits, axis=axis)
-        hs = h * s
-        total = fn.sum(hs, axis=[axis], keepdims=True)
-        mass = fn.sum(labels, axis=[axis], keepdims=True)
-        d_logits = d_logits + mass * (hs - s * total)
-        d_labels = d_labels + (total - h)
+        d_logits = d_logits + _softmax_vjp_of(c.gs[1], logits, axis)
+        d_labels = d_labels - c.gs[1]
     return [d_labels, d_logits]
+
+
+def _softmax_xent_jvp(c: JVPContext):
+    """Forward mode gives the true derivative (JAX's; recorded: sample-jvp-softmax-cross-
+    entropy): d loss = <softmax sum(labels) - labels, d logits> - <log_softmax, d labels>,
+    d backprop = the softmax's JVP of d logits - d labels."""
+    labels, logits = c.a, c.b
+    axis = _axis(c.attrs, logits.ndim)
+    d_labels, d_logits = c.tangents
+    loss, backprop = [], []
+    if d_logits is not None:
+        s = fn.softmax(logits, axis=axis)
+        mass = fn.sum(labels, axis=[axis], keepdims=True)
+        loss.append(fn.sum((s * mass - labels) * d_logits, axis=[axis]))
+        backprop.append(_softmax_vjp_of(d_logits, logits, axis))  # symmetric Jacobian
+    if d_labels is not None:
+        loss.append(-fn.sum(fn.log_softmax(logits, axis=axis) * d_labels, axis=[axis]))
+        backprop.append(-d_labels)
+    return [_total(loss), _total(backprop)]
+
+
+def _total(terms):
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
 
 
 defop("softmax_cross_entropy_with_logits",
       aliases=("SoftmaxCrossEntropyWithLogits", "softmax_cross_entropy_with_logits_v2"),
       inputs=2, infer=_softmax_xent_infer, forward=_softmax_xent, vjp=_softmax_xent_vjp,
+      jvp=_softmax_xent_jvp,
       attrs=AXIS_ATTR, multi_output=True,
       doc="Inputs labels, logits (same shape). Output 0 (the node's name) is the loss, "
-          "without ``axis``; output 1 (``name:1``) is TensorFlow's second output, the "
-          "backprop softmax sum(labels) - labels (softmax - labels for labels that sum to "
-          "1). The logits' gradient is g times it: TensorFlow's kernel value for proper "
-          "labels, the true derivative for any others.")
+          "without ``axis``; output 1 (``name:1``) is the kernels' second output, the "
+          "backprop softmax - labels. The logits' gradient is g times it in both "
+          "dialects (the kernel value, the true derivative only for labels that sum to "
+          "1); the labels' is -g log_softmax (TensorFlow) or zeros (MindSpore).")
+
+
+def _sparse_xent_infer(specs, attrs):
+    labels, logits = specs
+    dt = check_dtypes([logits], "float")
+    if labels.dtype not in INTEGER:
+        raise OpTypeError(f"labels have dtype {labels.dtype}; the sparse cross-entropy takes "
+                          "int32 or int64 class indices", input_index=0)
+    if not logits.shape or not same(labels.shape, logits.shape[:-1]):
+        raise OpTypeError(f"labels {list(labels.shape)} must have the shape of logits "
+                          f"{list(logits.shape)} without its last (class) axis",
+                          input_index=0)
+    return [TensorSpec(logits.shape[:-1], dt), TensorSpec(logits.shape, dt)]
+
+
+def _sparse_xent(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    classes = logits.shape[-1]
+    bad = (labels < 0) | (labels >= classes)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"labels{list(where)} = {int(labels[where])} is not a class in "
+                         f"[0, {classes})")
+    log_p = _log_softmax(logits, -1)
+    at = labels[..., None]
+    loss = -np.take_along_axis(log_p, at, axis=-1)[..., 0]
+    backprop = np.exp(log_p)
+    np.put_along_axis(backprop, at, np.take_along_axis(backprop, at, axis=-1) - 1, axis=-1)
+    return loss, backprop
+
+
+def _sparse_xent_vjp(c: VJPContext):
+    """d/dlogits = g backprop (softmax - one_hot(labels)); from the backprop output, the
+    softmax's VJP (TensorFlow's second derivative). Labels are indices: no gradient."""
+    logits = c.b
+    d_logits = fn.expand_dims(c.g, axis=-1) * c.outputs[1]
+    if c.given[1]:
+        d_logits = d_logits + _softmax_vjp_of(c.gs[1], logits, logits.ndim - 1)
+    return [None, d_logits]
+
+
+def _sparse_xent_jvp(c: JVPContext):
+    """d loss = <backprop, d logits> over the classes; d backprop = the softmax's JVP."""
+    dz = c.tangents[1]
+    if dz is None:
+        return [None, None]
+    axis = c.b.ndim - 1
+    s = fn.softmax(c.b, axis=axis)
+    d_backprop = s * dz - s * fn.sum(s * dz, axis=[axis], keepdims=True)
+    return [fn.sum(c.outputs[1] * dz, axis=[axis]), d_backprop]
+
+
+def _sparse_xent_batch(c: BatchContext):
+    """Any leading axes are examples already: both inputs get the batch axis first."""
+    loss, backprop = c.apply(batched_first(c, 0), batched_first(c, 1))
+    return [loss, backprop], [0, 0]
+
+
+defop("sparse_softmax_cross_entropy_with_logits",
+      aliases=("SparseSoftmaxCrossEntropyWithLogits",), inputs=2, infer=_sparse_xent_infer,
+      forward=_sparse_xent, vjp=_sparse_xent_vjp, jvp=_sparse_xent_jvp,
+      batch=_sparse_xent_batch, multi_output=True,
+      doc="Inputs labels (class indices, the shape of logits without its last axis) and "
+          "logits. Output 0 is the loss, output 1 the backprop softmax - one_hot(labels), "
+          "as TensorFlow's op; a label out of range is an error.")
 
 
 def _sigmoid_xent_infer(specs, attrs):

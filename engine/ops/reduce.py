@@ -10,11 +10,12 @@ import math
 import numpy as np
 
 from .. import fn
-from ..shapes import normalize_axes
+from ..dtypes import is_floating
+from ..shapes import normalize_axes, normalize_axis
 from . import attrs as parse
-from .contexts import VJPContext
+from .contexts import BatchContext, JVPContext, VJPContext
 from .registry import Attr, TensorSpec, check_dtypes, defop, kernel
-from .rules import broadcast_like
+from .rules import broadcast_like, shift_axis
 
 REDUCE_ATTRS = {
     "axis": Attr(None, parse.axis_or_none, aliases=("axes", "reduction_indices", "dim")),
@@ -74,12 +75,24 @@ def _count(c: VJPContext):
     return fn.reduction_count(c.a, axis=list(axes))
 
 
-def _extreme_vjp(c: VJPContext):
-    """1/k to each of k tied extremes; a NaN extreme makes the slice's gradient NaN (0/0)."""
-    out = _with_reduced_axes(c, c.out)
-    hits = fn.cast(fn.equal(out, c.a), dtype=c.g.dtype)
-    count = fn.sum(hits, axis=list(_axes(c.attrs, c.a.ndim)), keepdims=True)
-    return [hits / count * _with_reduced_axes(c, c.g)]
+def _extreme_vjp(ignore_nan_as: float):
+    """1/k to each of k tied extremes. TensorFlow: a NaN extreme makes the slice's gradient
+    NaN (0/0). MindSpore's extreme skips NaN (``ignore_nan_as``: -inf for max, +inf for
+    min), so [1, NaN, 3] gives [0, 0, 1]."""
+
+    def vjp(c: VJPContext):
+        axes = list(_axes(c.attrs, c.a.ndim))
+        if c.tf or not is_floating(c.a.dtype):
+            out = _with_reduced_axes(c, c.out)
+        else:
+            numbers = fn.where(fn.equal(c.a, c.a), c.a, c.a.scalar(ignore_nan_as))
+            out = fn.max(numbers, axis=axes, keepdims=True) if ignore_nan_as < 0 \
+                else fn.min(numbers, axis=axes, keepdims=True)
+        hits = fn.cast(fn.equal(out, c.a), dtype=c.g.dtype)
+        count = fn.sum(hits, axis=axes, keepdims=True)
+        return [hits / count * _with_reduced_axes(c, c.g)]
+
+    return vjp
 
 
 def _logsumexp(x, axes, keep):
@@ -108,8 +121,10 @@ _FAMILY = (
     ("sum", "numeric", lambda x, a, k: x.sum(axis=a, keepdims=k, dtype=x.dtype),
      _linear(lambda c: [_spread(c)])),
     ("mean", "numeric", _mean, _linear(lambda c: [_spread(c) / _count(c)])),
-    ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k), {"vjp": _extreme_vjp}),
-    ("min", "numeric", lambda x, a, k: np.min(x, axis=a, keepdims=k), {"vjp": _extreme_vjp}),
+    ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k),
+     {"vjp": _extreme_vjp(-math.inf)}),
+    ("min", "numeric", lambda x, a, k: np.min(x, axis=a, keepdims=k),
+     {"vjp": _extreme_vjp(math.inf)}),
     ("prod", "numeric", lambda x, a, k: np.prod(x, axis=a, keepdims=k, dtype=x.dtype),
      {"vjp": lambda c: [
          _spread(c) * fn.prod_others(c.a, axis=list(_axes(c.attrs, c.a.ndim)))]}),
@@ -121,6 +136,69 @@ _FAMILY = (
 for _name, _allowed, _reducer, _rules in _FAMILY:
     defop(_name, aliases=(f"reduce_{_name}",), infer=_infer(_allowed),
           forward=_kernel(_reducer), attrs=REDUCE_ATTRS, **_rules)
+
+
+# -- the Euclidean norm; argmax and argmin ------------------------------------------------------
+
+
+def _reduce_batch(c: BatchContext):
+    """The batch axis first; the reduced axes shift by one (null: all but the batch)."""
+    x = c.moved(0, 0)
+    axes = [a + 1 for a in _axes(c.attrs, x.ndim - 1)]
+    return [c.apply(x, axis=axes)], [0]
+
+
+def _norm_jvp(c: JVPContext):
+    axes = list(_axes(c.attrs, c.a.ndim))
+    return [fn.sum(c.a * c.da, axis=axes, keepdims=c.attrs["keepdims"]) / c.out]
+
+
+defop("euclidean_norm", aliases=("reduce_euclidean_norm", "EuclideanNorm"),
+      infer=_infer("float"), attrs=REDUCE_ATTRS, batch=_reduce_batch, jvp=_norm_jvp,
+      forward=_kernel(lambda x, a, k: np.sqrt(np.sum(x * x, axis=a, keepdims=k))),
+      vjp=lambda c: [c.a / (_with_reduced_axes(c, c.out) / _with_reduced_axes(c, c.g))],
+      doc="sqrt(sum(x^2)) over ``axis``. Gradient x / (norm / g), TensorFlow's: NaN where "
+          "the norm is 0 (0/0), so -0 and 0 pass through as themselves elsewhere.")
+
+
+def _arg_infer(specs, attrs):
+    check_dtypes(specs, "numeric")
+    shape = specs[0].shape
+    axis = normalize_axis(attrs["axis"], len(shape))
+    return TensorSpec(shape[:axis] + shape[axis + 1:], attrs["output_type"])
+
+
+def _index_dtype(v):
+    dt = parse.dtype(v)
+    if dt not in ("int32", "int64"):
+        raise ValueError(f"expected int32 or int64, got {v!r}")
+    return dt
+
+
+ARG_ATTRS = {"axis": Attr(0, parse.integer, aliases=("dimension",)),
+             "output_type": Attr("int64", _index_dtype, aliases=("dtype",))}
+
+
+def _arg_kernel(pick):
+    @kernel
+    def build(attrs, specs):
+        axis = normalize_axis(attrs["axis"], len(specs[0].shape))
+        return lambda x: pick(x, axis=axis).astype(attrs["output_type"])
+
+    return build
+
+
+def _arg_batch(c: BatchContext):
+    return [c.apply(c.moved(0, 0), axis=shift_axis(c.attrs["axis"], c.a.ndim - 1))], [0]
+
+
+defop("argmax", aliases=("ArgMax",), infer=_arg_infer, forward=_arg_kernel(np.argmax),
+      attrs=ARG_ATTRS, batch=_arg_batch,
+      doc="The index of the first maximum along ``axis`` (int64 unless ``output_type``); "
+          "no gradient.")
+defop("argmin", aliases=("ArgMin",), infer=_arg_infer, forward=_arg_kernel(np.argmin),
+      attrs=ARG_ATTRS, batch=_arg_batch,
+      doc="The index of the first minimum along ``axis``; no gradient.")
 
 
 # -- helpers the VJPs above emit -----------------------------------------------------------

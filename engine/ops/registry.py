@@ -78,6 +78,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dtypes import ANY, BOOL, FLOATING, INTEGER, NUMERIC
+from ..errors import EngineError
 from ..shapes import Shape, fmt
 from .contexts import linear_jvp
 
@@ -144,6 +145,7 @@ class OpDef:
     attrs: Mapping[str, Attr] = field(default_factory=dict)
     leaf: bool = False
     multi_output: bool = False  # infer returns a list of specs; outputs are "name:k"
+    work: Callable[[Mapping[str, Any]], int] | None = None  # worst-case nodes run (loops)
     doc: str = ""
 
     def __post_init__(self) -> None:
@@ -194,6 +196,9 @@ class OpDef:
                         value = spec.parse(value)
                     except (ValueError, TypeError) as exc:
                         raise AttrError(given[0], f"attr {given[0]!r}: {exc}") from None
+                    except EngineError as exc:  # a subgraph attr, judged whole
+                        raise AttrError(given[0], f"attr {given[0]!r}: {exc}",
+                                        exc.loc) from None
                 out[attr_name] = value
             elif spec.default is REQUIRED:
                 raise AttrError(attr_name, f"attr {attr_name!r} is required by {self.name}")
@@ -218,11 +223,13 @@ class OpDef:
 
 
 class AttrError(ValueError):
-    """An attr was refused; ``attr`` names it so the error can point at it."""
+    """An attr was refused; ``attr`` names it so the error can point at it, and ``loc``
+    goes on inside it (the path of a fault within a subgraph attr)."""
 
-    def __init__(self, attr: str, message: str):
+    def __init__(self, attr: str, message: str, loc: Sequence[str | int] = ()):
         super().__init__(message)
         self.attr = attr
+        self.loc = tuple(loc)
 
 
 class OpTypeError(ValueError):

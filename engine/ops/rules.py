@@ -2,11 +2,11 @@
 that broadcast a gradient up or sum it back down (the one place broadcasting is undone)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..shapes import broadcast, is_static
-from .contexts import BatchContext
+from ..shapes import broadcast, is_static, normalize_axis
+from .contexts import BatchContext, JVPContext, VJPContext
 from .registry import TensorSpec, check_dtypes
 
 
@@ -45,6 +45,44 @@ def elementwise_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
     return [c.apply(c.a)], [c.axes[0]]
 
 
+def broadcasting_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
+    """Batching of a broadcasting op: each batched input's batch axis goes first, with
+    size-1 axes after it up to the example's output rank, so numpy's right-aligned
+    broadcasting pairs the example axes as before; unbatched inputs stay as they are."""
+    rank = len(c.outputs[0].shape)  # one example's output (a spec or a handle)
+    args = []
+    for k, t in enumerate(c.inputs):
+        if c.axes[k] is None:
+            args.append(t)
+            continue
+        t = c.moved(k, 0)
+        missing = rank - (t.ndim - 1)
+        args.append(t.builder.emit("expand_dims", [t], {"axis": list(range(1, 1 + missing))})
+                    if missing else t)
+    return [c.apply(*args)], [0]
+
+
+def leading_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
+    """Batching of a one-input op that works on its trailing axes (or on all of them
+    alike): the batch axis goes first, the op runs as is."""
+    return [c.apply(c.moved(0, 0))], [0]
+
+
+def batched_first(c: BatchContext, k: int) -> Any:
+    """Input k with a batch axis first: moved there, or (unbatched) tiled along a new one,
+    for ops whose batch rule folds the batch into another axis of every operand."""
+    t = c.inputs[k]
+    if c.axes[k] is not None:
+        return c.moved(k, 0)
+    tiled = t.builder.emit("expand_dims", [t], {"axis": 0})
+    return t.builder.emit("tile", [tiled], {"multiples": [c.size] + [1] * t.ndim})
+
+
+def shift_axis(axis: int, example_rank: int) -> int:
+    """An example's axis attr in the batched call, the batch axis being first."""
+    return normalize_axis(axis, example_rank) + 1
+
+
 def check_per_axis(values, rank: int, name: str) -> None:
     """An attr with one entry per input axis (paddings, multiples) has as many."""
     if len(values) != rank:
@@ -69,3 +107,22 @@ def sum_to(g, like):
 def broadcast_like(g, like):
     """Broadcast ``g`` up to ``like``'s shape (static when known, else at run time)."""
     return _to_shape_of(g, like, "broadcast_to", "broadcast_like")
+
+
+def by_partials(partials: Callable[[Any], list[Any]]) -> dict[str, Any]:
+    """The vjp, jvp and batch rules of an elementwise op, from its partial derivatives
+    ``partials(c)``, d out / d input k (None: 1): the VJP multiplies the cotangent by
+    each, the JVP sums the tangents times them, so the two modes cannot disagree."""
+
+    def vjp(c: VJPContext) -> list[Any]:
+        return [c.g if p is None else c.g * p for p in partials(c)]
+
+    def jvp(c: JVPContext) -> list[Any]:
+        terms = [t if p is None else t * p
+                 for t, p in zip(c.tangents, partials(c), strict=True) if t is not None]
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        return [total]
+
+    return {"vjp": vjp, "jvp": jvp, "batch": broadcasting_batch}

@@ -8,9 +8,7 @@ from .. import render as drawing
 from ..front import read_body
 from ..graph_cache import GraphCache
 
-# Out of the schema until the OpenAPI restructuring (issue 11) lands: openapi/ is being
-# rewritten in parallel; flip include_in_schema then and run `make openapi`.
-router = APIRouter(tags=["pictures"], include_in_schema=False)
+router = APIRouter(tags=["pictures"])
 
 
 def _graphs(request: Request) -> GraphCache:

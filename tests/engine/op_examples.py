@@ -18,6 +18,7 @@ import numpy as np
 from engine.ops import registry
 
 from . import op_forms as F
+from .control_examples import control_flow_examples
 from .gradcheck import rand
 
 _RNG = np.random.default_rng(20240611)
@@ -101,11 +102,13 @@ NO_GRADIENT = frozenset({
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "logical_not",
     "zeros_like", "ones_like", "fill", "reduction_count",
+    "floor_div", "argmax", "argmin", "range", "one_hot",
 })
 
 # Ops whose VJP switches on the dialect: at regular points the two must agree.
 DIALECT_RULES = frozenset({"maximum", "minimum", "relu6", "sqrt", "rsqrt", "reciprocal",
-                           "pow", "div", "cast"})
+                           "pow", "div", "cast", "max", "min", "xlogy", "clip_by_value",
+                           "cumprod", "cond", "while_loop"})
 
 _LINEAR = {"zero_hvp": True}
 _CONV = {"strides": [1, 1], "padding": "VALID"}
@@ -137,6 +140,10 @@ EXAMPLES: dict[str, list[Example]] = {
     "relu": [ex("relu", away_from_zero(2, 3), **_LINEAR)],
     "relu_grad": [ex("relu_grad", normal(2, 3), away_from_zero(2, 3), wrt=(0, 1), **_LINEAR)],
     "relu6": [ex("relu6", np.array([[-1.0, 0.4, 2.5], [5.6, 6.7, 3.3]]), **_LINEAR)],
+    "relu6_grad": [ex("relu6_grad", normal(2, 3), np.array([[-1.0, 0.4, 2.5], [5.6, 6.7, 3.3]]),
+                      wrt=(0, 1), **_LINEAR),
+                   ex("relu6_grad", normal(2, 3), np.array([[-1.0, 0.4, 2.5], [5.6, 6.7, 3.3]]),
+                      attrs={"passes_six": True}, wrt=(0, 1), tag="passes-six", **_LINEAR)],
     "elu": [ex("elu", away_from_zero(2, 3))],
     "selu": [ex("selu", away_from_zero(2, 3))],
     "softplus": [ex("softplus", normal(2, 3) * 2)],
@@ -305,6 +312,120 @@ EXAMPLES: dict[str, list[Example]] = {
                          attrs=_POOL_SAME, tag="same", **_LINEAR)],
 }
 
+
+def _between_multiples(y: np.ndarray) -> np.ndarray:
+    """x with x / y an integer plus a fraction in [0.25, 0.75]: floor_mod is smooth there."""
+    q = _RNG.integers(-3, 4, size=y.shape) + uniform(0.25, 0.75, *y.shape)
+    return q * y
+
+
+_DIVISORS = np.array([[1.5, -2.0, 2.5], [-0.7, 3.0, 1.25]])
+
+# v2 ops (OPS.md "v2: more ops"); kinks are checked by the recorded peer cases
+EXAMPLES.update({
+    "div_no_nan": [ex("div_no_nan", normal(2, 3), away_from_zero(3, low=0.5), wrt=(0, 1))],
+    "mul_no_nan": [ex("mul_no_nan", normal(2, 3), away_from_zero(3), wrt=(0, 1), **_LINEAR)],
+    "xlogy": [ex("xlogy", away_from_zero(2, 3), uniform(0.3, 2.0, 3), wrt=(0, 1))],
+    "xlog1py": [ex("xlog1py", away_from_zero(2, 3), uniform(-0.5, 2.0, 2, 3), wrt=(0, 1))],
+    "xdivy": [ex("xdivy", away_from_zero(2, 3), away_from_zero(2, 1, low=0.5), wrt=(0, 1))],
+    "floor_mod": [ex("floor_mod", _between_multiples(_DIVISORS), _DIVISORS, wrt=(0, 1))],
+    "floor_div": [ex("floor_div", normal(2, 3) * 3, away_from_zero(3))],
+    "leaky_relu": [ex("leaky_relu", away_from_zero(2, 3), **_LINEAR),
+                   ex("leaky_relu", away_from_zero(2, 3), attrs={"alpha": 0.01}, tag="alpha",
+                      **_LINEAR)],
+    "silu": [ex("silu", normal(2, 3) * 2)],
+    "cumsum": [ex("cumsum", normal(2, 3, 4), attrs={"axis": 1}, **_LINEAR),
+               ex("cumsum", normal(2, 4), attrs={"axis": -1, "exclusive": True,
+                                                 "reverse": True}, tag="exclusive-reverse",
+                  **_LINEAR),
+               ex("cumsum", normal(3, 2), attrs={"exclusive": True}, tag="exclusive",
+                  **_LINEAR)],
+    "cumprod": [ex("cumprod", away_from_zero(2, 4, low=0.5, high=1.5), attrs={"axis": 1}),
+                ex("cumprod", away_from_zero(3, 2, low=0.5, high=1.5),
+                   attrs={"exclusive": True, "reverse": True}, tag="exclusive-reverse"),
+                ex("cumprod", away_from_zero(2, 3, 2, low=0.5, high=1.5),
+                   attrs={"axis": 1, "reverse": True}, tag="reverse")],
+    "reverse": [ex("reverse", normal(2, 3, 4), attrs={"axis": [0, 2]}, **_LINEAR),
+                ex("reverse", normal(2, 3), attrs={"axis": -1}, tag="int", **_LINEAR)],
+    "unsorted_segment_sum": [
+        ex("unsorted_segment_sum", normal(4, 2), ints([0, 2, 0, -1], "int32"),
+           attrs={"num_segments": 3}, **_LINEAR),
+        ex("unsorted_segment_sum", normal(2, 3, 2), ints([[1, 0, 1], [3, -1, 1]]),
+           attrs={"num_segments": 4}, tag="2d-ids", **_LINEAR)],
+    "unsorted_segment_max": [
+        ex("unsorted_segment_max", distinct(4, 2), ints([0, 1, 0, -1], "int32"),
+           attrs={"num_segments": 2}, **_LINEAR),  # no empty segment: its lowest value
+        # (-1.8e308) would swamp the central differences
+        ex("unsorted_segment_max", distinct(2, 3), ints([[1, 0, 1], [0, -1, 1]]),
+           attrs={"num_segments": 2}, tag="2d-ids", **_LINEAR)],
+    "unsorted_segment_min": [
+        ex("unsorted_segment_min", distinct(5, 2), ints([1, 1, 0, 2, 1]),
+           attrs={"num_segments": 3}, **_LINEAR)],
+    "segment_gather": [
+        ex("segment_gather", normal(3, 2), ints([0, 2, 0, -1], "int32"),
+           attrs={"num_segments": 3}, **_LINEAR),
+        ex("segment_gather", normal(4), ints([[1, 0, 1], [3, -1, 1]]),
+           attrs={"num_segments": 4}, tag="2d-ids", **_LINEAR)],
+    "matrix_diag": [ex("matrix_diag", normal(2, 3), **_LINEAR),
+                    ex("matrix_diag", normal(3), tag="vector", **_LINEAR)],
+    "matrix_diag_part": [ex("matrix_diag_part", normal(2, 3, 3), **_LINEAR),
+                         ex("matrix_diag_part", normal(3, 2), tag="tall", needs_static=True,
+                            **_LINEAR),
+                         ex("matrix_diag_part", normal(2, 2, 4), tag="wide",
+                            needs_static=True, **_LINEAR)],
+    "euclidean_norm": [ex("euclidean_norm", normal(2, 3, 4), attrs={"axis": [0, 2]}),
+                       ex("euclidean_norm", normal(2, 3), attrs={"keepdims": True},
+                          tag="all-keepdims"),
+                       ex("reduce_euclidean_norm", normal(3, 2), attrs={"axis": -1},
+                          tag="alias")],
+    "argmax": [ex("argmax", distinct(3, 4), attrs={"axis": 1}),
+               ex("argmax", distinct(3, 4), attrs={"output_type": "int32"}, tag="int32")],
+    "argmin": [ex("argmin", distinct(3, 4), attrs={"axis": -1})],
+    "range": [ex("range", attrs={"start": 0.5, "limit": 2.5, "delta": 0.5,
+                                 "dtype": "float64"}, wrt=()),
+              ex("range", attrs={"limit": 5}, wrt=(), tag="ints"),
+              ex("range", attrs={"start": 3, "limit": -2, "delta": -2}, wrt=(),
+                 tag="down")],
+    "one_hot": [ex("one_hot", ints([0, 3, -1], "int32"), attrs={"depth": 4}),
+                ex("one_hot", ints([[1, 0], [2, 5]]), tag="axis0",
+                   attrs={"depth": 3, "axis": 0, "on_value": 2.0, "off_value": -1.0,
+                          "dtype": "float64"})],
+    "sparse_softmax_cross_entropy_with_logits": [
+        ex("sparse_softmax_cross_entropy_with_logits", ints([3, 0, 1], "int32"), normal(3, 4),
+           wrt=(1,)),
+        ex("sparse_softmax_cross_entropy_with_logits", ints([[2, 0], [1, 1]]),
+           normal(2, 2, 3), wrt=(1,), out=1, tag="backprop-output")],
+    "depthwise_conv2d": [
+        ex("depthwise_conv2d", normal(1, 4, 4, 2), normal(3, 3, 2, 2), attrs=_CONV,
+           wrt=(0, 1), needs_static=True, **_LINEAR),
+        ex("depthwise_conv2d", normal(2, 5, 4, 3), normal(2, 3, 3, 1), attrs=_CONV_SAME,
+           wrt=(0, 1), tag="same-strided", needs_static=True, **_LINEAR),
+        ex("depthwise_conv2d", normal(1, 5, 5, 1), normal(2, 2, 1, 3), attrs=_CONV_DILATED,
+           wrt=(0, 1), tag="dilated", needs_static=True, **_LINEAR)],
+    "conv2d_transpose": [
+        ex("conv2d_transpose", normal(2, 3, 3, 4), normal(3, 3, 2, 4), wrt=(0, 1),
+           attrs={"output_shape": [2, 6, 6, 2], "strides": 2, "padding": "SAME"},
+           **_LINEAR),
+        ex("conv2d_transpose", normal(1, 2, 2, 2), normal(3, 3, 1, 2), wrt=(0, 1),
+           attrs={"output_shape": [1, 4, 4, 1], **_CONV}, tag="valid", **_LINEAR)],
+    "batch_norm": [
+        ex("batch_norm", normal(4, 3), normal(3), normal(3), normal(3), uniform(0.5, 2.0, 3),
+           attrs={"epsilon": 1e-3}, wrt=(0, 1, 2, 3, 4)),
+        ex("batch_norm", normal(2, 3, 2), normal(3), normal(3), normal(3),
+           uniform(0.5, 2.0, 3), attrs={"axis": 1, "epsilon": 0.01}, wrt=(0, 1, 2, 3, 4),
+           tag="axis1")],
+    "layer_norm": [
+        ex("layer_norm", normal(4, 3), normal(3), normal(3), wrt=(0, 1, 2)),
+        ex("layer_norm", normal(2, 3, 2), normal(3, 2), normal(3, 2), wrt=(0, 1, 2),
+           attrs={"axis": [1, 2], "epsilon": 1e-5}, tag="two-axes"),
+        ex("layer_norm", normal(3, 4, 2), normal(4), normal(4), wrt=(0, 1, 2),
+           attrs={"axis": 1}, tag="middle")],
+    "clip_by_value": [ex("clip_by_value", distinct(2, 4), scalar(-0.3), scalar(0.4),
+                         wrt=(0, 1, 2), **_LINEAR),
+                      ex("clip_by_value", distinct(2, 3), distinct(3) - 0.1, scalar(0.4),
+                         wrt=(0, 1, 2), tag="broadcast-bounds", **_LINEAR)],
+})
+
 # Further forms of the same ops: scalars, empty axis lists, broadcast batches, other
 # window geometries, masks and index ranks. Filed under their op like the rest.
 _POOL_SAME_STRIDED = {"ksize": [3, 2], "strides": [2, 2], "padding": "SAME"}
@@ -408,6 +529,14 @@ _MORE_FORMS = [
        **_LINEAR),
     ex("gather_grad", normal(2, 3, 2, 3), _IDX_2D, normal(2, 4, 3), attrs={"axis": 1},
        tag="axis1", **_LINEAR),
+    ex("gather", normal(2, 4, 3), ints([[0, 3, 3], [1, 1, 2]]),
+       attrs={"axis": 1, "batch_dims": 1}, tag="batch-dims", **_LINEAR),
+    ex("gather", normal(2, 3, 4, 2), ints([[[0], [2]], [[3], [3]]], "int32"),
+       attrs={"axis": 2, "batch_dims": 1}, tag="batch-dims-axis2", **_LINEAR),
+    ex("gather", normal(2, 3, 4), ints([[[1, 0], [3, 3], [2, 2]], [[0, 0], [1, 2], [3, 1]]]),
+       attrs={"axis": -1, "batch_dims": -1}, tag="batch-dims-2", **_LINEAR),
+    ex("gather_grad", normal(2, 3, 2), ints([[0, 3, 3], [1, 1, 2]]), normal(2, 4, 2),
+       attrs={"axis": 1, "batch_dims": 1}, tag="batch-dims", **_LINEAR),
     ex("pad", normal(2, 3, 1), attrs={"paddings": [[0, 0], [0, 2], [1, 1]],
                                       "constant_values": 1.5}, tag="value", **_LINEAR),
     ex("tile", normal(1, 2, 3), attrs={"multiples": [3, 1, 2]}, tag="3d", **_LINEAR),
@@ -488,8 +617,9 @@ def _folded_forms() -> list[Example]:
                    rand(3, 4, 2, seed=1), attrs={"axis": axis}, wrt=(0, 1),
                    tag=f"grid-axis{axis}")]
     xent_labels = rand(3, 4, low=0, high=1)
+    # logits: TensorFlow's softmax - labels is no derivative there (test_conventions)
     out += [ex("softmax_cross_entropy_with_logits", np.array([[0.5, 1.0, 0.0]]),
-               np.array([[0.2, -0.3, 1.1]]), wrt=(0, 1), tag="labels-not-summing-to-1"),
+               np.array([[0.2, -0.3, 1.1]]), wrt=(0,), tag="labels-not-summing-to-1"),
             ex("sigmoid_cross_entropy_with_logits", xent_labels, rand(3, 4, seed=3),
                wrt=(0, 1), tag="grid"),
             ex("sigmoid_cross_entropy_with_logits", xent_labels, np.zeros((3, 4)),
@@ -538,3 +668,4 @@ def _pooled(x_shape, k: int, s: int, padding: str) -> tuple[int, ...]:
 
 for _e in _folded_forms():
     EXAMPLES[registry.get(_e.op).name].append(_e)
+EXAMPLES.update(control_flow_examples(ex))

@@ -1,4 +1,4 @@
-"""OPS.md's "Gradient conventions at the awkward points", every row, in both dialects.
+"""The conventions table (OPS.md, docs/ops.md), row by row, in both dialects.
 
 Each expected value below is derived from the table's rule by hand, not recorded from the
 engine. (The recorded acceptance cases run in-process in ``test_recorded_cases.py``; the
@@ -71,6 +71,17 @@ def test_tie_of_two_arguments(op: str, dialect: str) -> None:
     _eq(dy, want_y)
 
 
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_nan_argument(op: str, dialect: str) -> None:
+    """A NaN on either side: TensorFlow's mask is false, so all goes to the second
+    argument; MindSpore gives the whole gradient to both."""
+    x, y, g = [NAN, 1.0, NAN], [1.0, NAN, NAN], [2.0, 3.0, 5.0]
+    dx, dy = _binary(op, x, y, dialect, g)
+    _eq(dx, [0.0] * 3 if dialect == "tensorflow" else g)
+    _eq(dy, g)
+
+
 # -- max / min reductions with ties and NaN -------------------------------------------------
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -78,13 +89,14 @@ def test_tie_of_two_arguments(op: str, dialect: str) -> None:
 def test_reduction_ties_share_and_nan_poisons(op: str, dialect: str) -> None:
     s = 1.0 if op == "max" else -1.0
     x = [[s * 3.0, s * 3.0, s * 1.0, s * 3.0],   # three tied extremes: 1/3 each
-         [s * 2.0, NAN, s * 5.0, 0.0],            # a NaN in the slice: all NaN
+         [s * 2.0, NAN, s * 5.0, 0.0],            # a NaN: TF all NaN, MindSpore skips it
          [0.0, s * 1.0, s * 7.0, s * 2.0]]        # one extreme
     nodes = [{"name": "x", "op": "placeholder", "shape": [3, 4], "dtype": "float32"},
              {"name": "r", "op": op, "inputs": ["x"], "attrs": {"axis": 1}}]
     g = [3.0, 2.0, 5.0]
     (dx,) = _grads(nodes, {"x": x}, "r", ["x"], dialect, g)
-    want = [[1.0, 1.0, 0.0, 1.0], [NAN] * 4, [0.0, 0.0, 5.0, 0.0]]
+    nan_row = [NAN] * 4 if dialect == "tensorflow" else [0.0, 0.0, 2.0, 0.0]
+    want = [[1.0, 1.0, 0.0, 1.0], nan_row, [0.0, 0.0, 5.0, 0.0]]
     _eq(dx, want)
 
 
@@ -299,3 +311,91 @@ def test_case_loader_decodes_every_tensor_form() -> None:
     assert tensor(2, "float64").dtype == np.float64
     with pytest.raises(EngineError):
         tensor([[1.0, 2.0], [3.0]])
+
+
+# -- softmax cross-entropy with labels that do not sum to one; relu6's second order ------------
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_xent_gradient_is_the_kernel_backprop(dialect: str) -> None:
+    """Both libraries give the logits g * (softmax - labels), whatever the labels sum to;
+    the labels get -g log_softmax(logits) in TensorFlow, zeros in MindSpore."""
+    labels, logits = [[0.0, 2.0, 1.0]], [[0.5, -1.0, 2.0]]
+    nodes = [{"name": "t", "op": "placeholder", "shape": [1, 3], "dtype": "float32"},
+             {"name": "z", "op": "placeholder", "shape": [1, 3], "dtype": "float32"},
+             {"name": "x", "op": "softmax_cross_entropy_with_logits", "inputs": ["t", "z"]}]
+    d_labels, d_logits = _grads(nodes, {"t": labels, "z": logits}, "x", ["t", "z"],
+                                dialect, [3.0])
+    z = np.asarray(logits[0])
+    log_p = z - math.log(float(np.exp(z).sum()))
+    np.testing.assert_allclose(d_logits, [3.0 * (np.exp(log_p) - labels[0])], rtol=1e-6)
+    want_labels = -3.0 * log_p if dialect == "tensorflow" else np.zeros(3)
+    np.testing.assert_allclose(d_labels, [want_labels], rtol=1e-6)
+
+
+def test_relu6_second_derivative_is_connected_zeros() -> None:
+    """TensorFlow's Relu6Grad has the gradient zeros_like(x) in x: connected, not null."""
+    graph = Graph.build([{"name": "x", "op": "placeholder", "shape": [5], "dtype": "float64"},
+                         {"name": "r", "op": "relu6", "inputs": ["x"]}])
+    feeds = {"x": np.array([-1.0, 0.0, 3.0, 6.0, 7.0])}
+    first = compute_gradients(graph, feeds, ["r"], ["x"], return_graph=True)
+    assert first.graph is not None and first.gradient_nodes is not None
+    (second,) = compute_gradients(first.graph, feeds, [first.gradient_nodes[0]], ["x"]).gradients
+    np.testing.assert_array_equal(second, np.zeros(5))
+
+
+# -- the v2 ops' rows (recorded in both libraries: tests/peers/cases/v2_ops_*.json) ------------
+
+def _three(op: str, t: list[float], lo: float, hi: float, dialect: str) -> list[Any]:
+    nodes = [_ph("t", len(t)), {"name": "lo", "op": "placeholder", "shape": []},
+             {"name": "hi", "op": "placeholder", "shape": []},
+             {"name": "c", "op": op, "inputs": ["t", "lo", "hi"]}]
+    return _grads(nodes, {"t": t, "lo": lo, "hi": hi}, "c", ["t", "lo", "hi"], dialect)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_clip_by_value_at_its_bounds(dialect: str) -> None:
+    dt, dlo, dhi = _three("clip_by_value", [-1.0, 0.0, 0.5, 1.0, 2.0], 0.0, 1.0, dialect)
+    if dialect == "tensorflow":  # t gets it on [lo, hi]; a bound only strictly beyond it
+        _eq(dt, [0, 1, 1, 1, 0])
+        _eq([dlo, dhi], [1, 1])
+    else:  # minimum(maximum(t, lo), hi), each tie split in halves
+        _eq(dt, [0, 0.5, 1, 0.5, 0])
+        _eq([dlo, dhi], [1.5, 1.5])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_guarded_ops_at_zero(dialect: str) -> None:
+    dx, dy = _binary("div_no_nan", [2.0, NAN, 0.0], [0.0, 0.0, 0.0], dialect)
+    _eq(dx, [0, 0, 0])
+    _eq(dy, [0, 0, 0])
+    dx, dy = _binary("mul_no_nan", [NAN, INF, 2.0], [0.0, 0.0, 0.0], dialect)
+    _eq(dx, [0, 0, 0])
+    _eq(dy, [NAN, INF, 2.0])
+    dx, dy = _binary("xlogy", [0.0, 0.0, NAN], [3.0, 0.0, 0.0], dialect)
+    if dialect == "tensorflow":  # xlogy(x != 0, y) and xdivy(x, y)
+        _eq(dx, [0, 0, -INF])
+        _eq(dy, [0, 0, NAN])
+    else:  # log(y) except at x = y = 0; x / y with -inf for NaN / 0
+        _eq(dx, [math.log(3.0), 0, -INF])
+        _eq(dy, [0, NAN, -INF])
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_cumprod_at_a_zero(dialect: str) -> None:
+    nodes = [{"name": "x", "op": "placeholder", "shape": [1, 3], "dtype": "float32"},
+             {"name": "y", "op": "cumprod", "inputs": ["x"], "attrs": {"axis": 1}}]
+    (dx,) = _grads(nodes, {"x": [[1.0, 0.0, 3.0]]}, "y", ["x"], dialect)
+    # cumsum(y g, reversed) / x = [1, 0, 0] / x: div_no_nan (TF) or plain division
+    _eq(dx, [[1.0, 0.0, 0.0]] if dialect == "tensorflow" else [[1.0, NAN, 0.0]])
+
+
+def test_floor_div_has_no_gradient_floor_mod_has() -> None:
+    nodes = [_ph("a", 2), _ph("b", 2), {"name": "z", "op": "floor_div", "inputs": ["a", "b"]}]
+    feeds = {"a": [7.0, -7.5], "b": [2.0, 2.0]}
+    assert _grads(nodes, feeds, "z", ["a", "b"], "tensorflow") == [None, None]
+    for g in _grads(nodes, feeds, "z", ["a", "b"], "mindspore", unconnected="zero"):
+        _eq(g, [0, 0])  # GradOperation's unconnected zeros
+    for dialect in DIALECTS:
+        dx, dy = _binary("floor_mod", [7.0, -7.5], [2.0, 2.0], dialect)
+        _eq(dx, [1, 1])
+        _eq(dy, [-3, 4])  # -floor(x / y)

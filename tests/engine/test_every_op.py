@@ -27,6 +27,7 @@ from engine import Graph, GraphBuilder, Plan, compute_gradients, gradients, run
 from engine.ops import registry
 from engine.ops.contexts import BatchContext, JVPContext
 
+from .control_examples import recast
 from .gradcheck import check_vjp, numeric_vjp, one_op_graph
 from .op_examples import DIALECT_RULES, EXAMPLES, LEAVES, NO_GRADIENT, Example
 
@@ -197,7 +198,8 @@ def _placeholders(e: Example, *, dtype: str | None = None,
         feeds[name] = a.astype(dtype) if dtype and a.dtype.kind == "f" else a
         nodes.append({"name": name, "op": "placeholder", "dtype": feeds[name].dtype.name,
                       "shape": [None] * a.ndim if unknown else list(a.shape)})
-    nodes.append({"name": "y", "op": e.op, "inputs": list(feeds), "attrs": dict(e.attrs)})
+    attrs = recast(e.attrs, dtype) if dtype else dict(e.attrs)  # subgraphs' leaves too
+    nodes.append({"name": "y", "op": e.op, "inputs": list(feeds), "attrs": attrs})
     return nodes, feeds
 
 

@@ -14,56 +14,15 @@ from typing import Any
 
 import pytest
 
-from engine import EngineError, Graph, GraphError
+from engine import EngineError
 
 from ..engine.cases import compare, iter_cases, missing_ops, run_case
 
 CASES = Path(__file__).resolve().parent / "cases"
 
-# case id -> what each library gives vs what we give, and the rule at fault
-_RELU6 = ("TF's relu6 second derivative is connected zeros (Relu6Grad's gradient is "
-          "zeros_like); ours is unconnected (null): relu6's VJP, TF dialect")
-_XENT_TF = ("TF's logits gradient is the kernel's backprop softmax - labels; ours is "
-            "softmax * sum(labels) - labels: softmax_cross_entropy_with_logits VJP, TF dialect")
-_XENT_MS = ("MindSpore's SoftmaxCrossEntropyWithLogits bprop gives labels zeros (and logits "
-            "softmax - labels); ours gives labels -log_softmax(logits): the VJP, MS dialect")
-_MAXMIN_MS = ("MindSpore's maximum/minimum gradient at a NaN input gives 1 to both inputs "
-              "(ties stay 0.5/0.5); ours gives 0 to both: the mask of maximum/minimum's VJP, "
-              "MS dialect")
-DISAGREEMENTS: dict[str, str] = {
-    "tf-ng-relu6-gradgrad-interior": _RELU6,
-    "tf-ng-relu6-gradgrad-kinks": _RELU6,
-    "tf-xent-unnormalized-labels": _XENT_TF,
-    "ms-xent-unnormalized-labels": _XENT_MS,
-    "ms-xent-normalized-labels": _XENT_MS,
-    "ms-kink-maximum-nan": _MAXMIN_MS,
-    "ms-kink-minimum-nan": _MAXMIN_MS,
-    "ms-kink-max-nan": ("MindSpore's ReduceMax gradient with a NaN in the slice goes to the "
-                        "largest non-NaN element ([1, NaN, 3] -> [0, 0, 1]); ours makes the "
-                        "slice NaN (the TF column): max/min reduction VJP, MS dialect"),
-    "ms-no-inputs-flags-none": ("MindSpore's GradOperation() on a network with no inputs "
-                                "answers an empty tuple; ours is an error (and get_all gives "
-                                "[]): grad_operation's structure rule"),
-}
-
-
-def _gather_batch_dims() -> bool:
-    try:
-        Graph.build([{"name": "x", "op": "placeholder", "shape": [2, 2], "dtype": "float64"},
-                     {"name": "i", "op": "constant", "value": [[0], [1]], "dtype": "int32"},
-                     {"name": "g", "op": "gather", "inputs": ["x", "i"],
-                      "attrs": {"axis": 1, "batch_dims": 1}}])
-    except GraphError:
-        return False
-    return True
-
-
-def _missing_features(case: dict[str, Any]) -> list[str]:
-    """v2 attrs of v1 ops that a case needs and the engine refuses so far."""
-    req = case["request"]
-    nodes = (req.get("graph") or req.get("network"))["nodes"]
-    uses = any(n["op"] == "gather" and n.get("attrs", {}).get("batch_dims") for n in nodes)
-    return ["gather batch_dims"] if uses and not _gather_batch_dims() else []
+# case id -> what each library gives vs what we give, and the rule at fault (none left:
+# the nine of round 1 were fixed at their rules in the round-2 ops work)
+DISAGREEMENTS: dict[str, str] = {}
 
 
 def _params() -> list[Any]:
@@ -71,7 +30,7 @@ def _params() -> list[Any]:
     for path in sorted(CASES.glob("*.json")):
         for case in iter_cases(path):
             marks = []
-            missing = missing_ops(case) + _missing_features(case)
+            missing = missing_ops(case)
             if missing:
                 marks.append(pytest.mark.skip(
                     reason=f"op {', '.join(missing)} not in the catalogue yet"))

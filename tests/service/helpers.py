@@ -6,7 +6,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,33 +45,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_200(proc: subprocess.Popen[bytes], url: str, timeout: float,
+                 output: Callable[[], str]) -> None:
+    """Poll ``url`` until it answers 200; fail with ``output()`` if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited: {output()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+
+
 class Server:
     """``python -m service`` as a real subprocess on a free port."""
 
-    def __init__(self, *flags: str):
-        self.port = free_port()
+    def __init__(self, *flags: str, env: dict[str, str | None] | None = None,
+                 port: int | None = None):
+        """``env`` is added to this process's environment (None removes a variable)."""
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        changed = {"PYTHONUNBUFFERED": "1", **(env or {})}
+        environ = {k: v for k, v in {**os.environ, **changed}.items() if v is not None}
+        # a file, not a pipe: a chatty server never blocks on a full pipe
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service", "--port", str(self.port), *flags],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT)
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stdout.read().decode()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError("server did not become ready")
+        wait_for_200(self.proc, f"{self.url}/readyz", timeout, self.output)
 
     def workers(self) -> list[dict[str, Any]]:
         return httpx.get(f"{self.url}/readyz", timeout=5).json()["workers"]
+
+    def output(self) -> str:
+        """Everything the server has printed so far."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -34,7 +34,8 @@ def test_dockerfile_essentials() -> None:
     user = next(ln for ln in lines if ln.startswith("USER "))
     assert user.split()[1] not in ("root", "0")
     assert any(ln.startswith("HEALTHCHECK") for ln in lines)
-    assert "/healthz" in DOCKERFILE.read_text()
+    assert 'CMD ["python", "-m", "service.healthcheck"]' in lines  # probes GRADSERVE_PORT
+    assert "STOPSIGNAL SIGTERM" in lines
     assert lines[-1] == 'CMD ["python", "-m", "service", "--host", "0.0.0.0"]'
     install = next(ln for ln in lines if "pip install" in ln)
     assert "[dev]" not in install and "-e" not in install.split()

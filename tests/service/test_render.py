@@ -17,7 +17,7 @@ from service.graph_cache import GraphCache
 from service.problems import ProblemError
 from service.render import render
 
-from .helpers import Server, seed_cases
+from .helpers import REPO, Server, seed_cases
 
 MLP = {"nodes": [
     {"name": "x", "op": "placeholder", "shape": [2, 3]},
@@ -29,9 +29,12 @@ MLP = {"nodes": [
     {"name": "loss", "op": "sum", "inputs": ["act"]}]}
 
 
+EXAMPLES = REPO / "examples" / "models"
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    s = Server("--workers", "1")
+    s = Server("--workers", "1", "--model-repository", str(EXAMPLES))
     yield s
     s.stop()
 
@@ -132,3 +135,14 @@ def test_without_dot_svg_is_a_503_naming_it_and_dot_text_still_works(
     assert err.value.status == 503 and "'dot'" in err.value.detail
     picture = render(json.dumps({"graph": MLP, "format": "dot"}).encode(), graphs)
     assert picture.body.startswith(b"digraph")
+
+
+def test_a_model_by_name_is_drawn_like_its_graph_sent_inline(server: Server) -> None:
+    graph = json.loads((EXAMPLES / "mlp" / "graph.json").read_text())
+    by_name = _post(server, {"model": "mlp", "format": "dot"})
+    inline = _post(server, {"graph": graph, "format": "dot"})
+    assert by_name.status_code == 200, by_name.text
+    assert _nodes(by_name.text) == _nodes(inline.text) != set()
+    unknown = _post(server, {"model": "no-such-model", "format": "dot"})
+    assert unknown.status_code == 404
+    assert unknown.json()["errors"][0]["loc"] == ["body", "model"]

@@ -19,6 +19,7 @@ from .helpers import REPO, Server, seed_cases, slow_request
 
 # uvicorn re-raises the signal it stopped on once it has shut down cleanly
 STOPPED = (0, -signal.SIGTERM)
+JSON = {"content-type": "application/json"}
 SEED_MS = (b'{"gradients":[[1.4100001,1.5999999,6.6],[1.4100001,1.5999999,6.6]]}')
 
 
@@ -80,13 +81,14 @@ def test_malformed_json_is_422(server: Server) -> None:
 
 def test_body_over_the_limit_is_413(server: Server) -> None:
     big = b'{"pad": "' + b"x" * 1_100_000 + b'"}'
-    _problem(httpx.post(f"{server.url}/gradients", content=big), 413)
+    doc = _problem(httpx.post(f"{server.url}/gradients", content=big, headers=JSON), 413)
+    assert "GRADSERVE_MAX_BODY_BYTES or --max-body-bytes" in doc["detail"]
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: refused while streaming
         for _ in range(20):
             yield b" " * 100_000
 
-    _problem(httpx.post(f"{server.url}/gradients", content=chunks()), 413)
+    _problem(httpx.post(f"{server.url}/gradients", content=chunks(), headers=JSON), 413)
     assert httpx.get(f"{server.url}/healthz").status_code == 200
 
 
@@ -97,7 +99,8 @@ def test_deep_nesting_is_422(server: Server) -> None:
     body = ('{"graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": [1]},'
             '{"name": "y", "op": "exp", "inputs": ["x"]}]}, "ys": "y", "xs": "x",'
             f'"feeds": {{"x": {value}}}}}')
-    doc = _problem(httpx.post(f"{server.url}/gradients", content=body.encode()), 422)
+    doc = _problem(httpx.post(f"{server.url}/gradients", content=body.encode(), headers=JSON),
+                   422)
     assert doc["errors"][0]["loc"][:3] == ["body", "feeds", "x"]
 
 
@@ -108,7 +111,7 @@ def test_deadline_is_504_and_the_server_keeps_serving() -> None:
         started = time.monotonic()
         r = httpx.post(f"{tight.url}/gradients", json=slow_request(), timeout=30)
         assert time.monotonic() - started < 5
-        _problem(r, 504)
+        assert "GRADSERVE_TIMEOUT or --timeout" in _problem(r, 504)["detail"]
         r = httpx.post(f"{tight.url}/grad-operation", json=seed_cases()[0]["request"])
         assert r.status_code == 200 and r.content == SEED_MS
         assert tight.workers()[0]["pid"] != before

@@ -1,0 +1,194 @@
+"""The control-flow row: the gradient of a 50-step tanh RNN written as a ``while_loop``.
+
+It is the loop whose gradients TensorFlow 2.21 answered for the peer case
+(``tests/peers/scenarios_cf.py``, ``control_flow_tf.json``): loss = sum((h_50 - target)^2),
+h_{t+1} = tanh(h_t W + x_t U + b), gradients w.r.t. h0, W, U, b and xs. Ours (the engine's
+compute_gradients, and its compiled gradient plan alone) against a hand-written numpy
+backpropagation through time (the floor), PyTorch eager (a Python loop under autograd),
+JAX ``jit(grad)`` of ``lax.scan`` and TensorFlow graph mode where installed. Every
+implementation's gradients are checked against the floor before anything is timed.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .engine_bench import Outcome, rel_err
+from .peers import version
+from .report import ratio, table, us
+from .timing import first_call, measure_interleaved
+
+ORDER = ("h0", "W", "U", "b", "xs")
+
+
+@dataclass
+class RnnResult:
+    steps: int
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+
+def problem(steps: int) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+    """The peer case's graph description, its feeds (float64) and the target."""
+    from tests.peers.scenarios_cf import rnn
+
+    case = rnn(steps=steps)
+    req = case["request"]
+    feeds = {k: np.asarray(v, dtype=np.float64) for k, v in req["feeds"].items()}
+    target = next(n for n in req["graph"]["nodes"] if n["name"] == "target")["value"]
+    return req["graph"], feeds, np.asarray(target, dtype=np.float64)
+
+
+def _floor(feeds: dict[str, np.ndarray], target: np.ndarray) -> Callable[[], list[Any]]:
+    h0, xs, w, u, b = (feeds[k] for k in ("h0", "xs", "W", "U", "b"))
+
+    def run() -> list[Any]:
+        hs = [h0]
+        for x in xs:
+            hs.append(np.tanh(hs[-1] @ w + x @ u + b))
+        g = 2 * (hs[-1] - target)
+        gw, gu, gb, gxs = np.zeros_like(w), np.zeros_like(u), np.zeros_like(b), \
+            np.zeros_like(xs)
+        for t in range(len(xs) - 1, -1, -1):
+            gs = g * (1 - hs[t + 1] ** 2)
+            gw += hs[t].T @ gs
+            gu += xs[t].T @ gs
+            gb += gs.sum(axis=0)
+            gxs[t] = gs @ u.T
+            g = gs @ w.T
+        return [g, gw, gu, gb, gxs]
+
+    return run
+
+
+def _ours(graph: dict[str, Any], feeds: dict[str, np.ndarray]) -> dict[str, Callable[[], Any]]:
+    from engine import Graph, Plan, compute_gradients, gradients
+
+    g = Graph.from_description(graph)
+    xs = list(ORDER)
+    grads = gradients(g, ["loss"], xs)
+    plan = Plan(grads.graph, [r for r in grads.grads if r is not None])
+    return {"ours (compute_gradients)": lambda: compute_gradients(
+                g, feeds, ["loss"], xs, return_values=True).gradients,
+            "ours (Plan.run)": lambda: plan.run(feeds)}
+
+
+def _torch(feeds: dict[str, np.ndarray], target: np.ndarray) -> Callable[[], Any]:
+    import torch
+
+    ts = {k: torch.from_numpy(v.copy()) for k, v in feeds.items()}
+    tgt = torch.from_numpy(target.copy())
+
+    def run() -> Any:
+        leaves = [ts[k].detach().requires_grad_(True) for k in ORDER]
+        h, w, u, b, xs = leaves
+        for t in range(xs.shape[0]):
+            h = torch.tanh(h @ w + xs[t] @ u + b)
+        loss = ((h - tgt) ** 2).sum()
+        return torch.autograd.grad(loss, leaves)
+
+    return run
+
+
+def _jax(feeds: dict[str, np.ndarray], target: np.ndarray) -> Callable[[], Any]:
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+
+    def loss(h0: Any, w: Any, u: Any, b: Any, xs: Any) -> Any:
+        def cell(h: Any, x: Any) -> tuple[Any, None]:
+            return jnp.tanh(h @ w + x @ u + b), None
+
+        h, _ = jax.lax.scan(cell, h0, xs)
+        return jnp.sum((h - target) ** 2)
+
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3, 4)))
+    args = [jnp.asarray(feeds[k]) for k in ORDER]
+    return lambda: jax.block_until_ready(grad(*args))
+
+
+def _tensorflow(feeds: dict[str, np.ndarray], target: np.ndarray) -> Callable[[], Any]:
+    import tensorflow as tf
+
+    args = [tf.constant(feeds[k]) for k in ORDER]
+
+    @tf.function
+    def grads(h0: Any, w: Any, u: Any, b: Any, xs: Any) -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch([h0, w, u, b, xs])
+            h = tf.while_loop(lambda t, h: t < xs.shape[0],
+                              lambda t, h: (t + 1, tf.tanh(h @ w + xs[t] @ u + b)),
+                              (tf.constant(0), h0))[1]
+            loss = tf.reduce_sum((h - target) ** 2)
+        return tape.gradient(loss, [h0, w, u, b, xs])
+
+    return lambda: [g.numpy() for g in grads(*args)]
+
+
+PEERS = (("PyTorch eager", "torch", _torch), ("JAX jit(grad(lax.scan))", "jax", _jax),
+         ("TensorFlow tf.function (while_loop)", "tensorflow", _tensorflow))
+
+
+def run(log: Callable[[str], None], steps: int = 50, budget_s: float | None = 1.5, *,
+        timed: bool = True) -> RnnResult:
+    graph, feeds, target = problem(steps)
+    floor = _floor(feeds, target)
+    want = [np.asarray(a) for a in floor()]
+    fns: dict[str, Callable[[], Any]] = {"numpy floor (hand-written BPTT)": floor}
+    result = RnnResult(steps)
+    makers: list[tuple[str, str | None, Callable[[], dict[str, Callable[[], Any]]]]] = [
+        ("ours", None, lambda: _ours(graph, feeds))]
+    makers += [(label, module, lambda m=make, label=label: {label: m(feeds, target)})
+               for label, module, make in PEERS]
+    for label, module, make in makers:
+        missing = version(module)[1] if module else None
+        if missing:
+            result.outcomes[label] = Outcome(note=f"missing ({missing})")
+            continue
+        try:
+            for name, fn in make().items():
+                compile_s = first_call(fn) if "jit" in name or "function" in name else None
+                err = rel_err([np.asarray(a) for a in fn()], want)
+                result.outcomes[name] = Outcome(compile_s=compile_s, max_rel_err=err)
+                if err > 1e-8:
+                    result.outcomes[name].note = f"disagrees with the floor ({err:.1e})"
+                else:
+                    fns[name] = fn
+        except Exception as exc:  # a peer that fails is reported, never fatal
+            result.outcomes[label] = Outcome(note=f"{type(exc).__name__}: {exc}")
+    result.outcomes = {"numpy floor (hand-written BPTT)": Outcome(max_rel_err=0.0),
+                       **result.outcomes}
+    if timed and budget_s:
+        log(f"[rnn] timing {len(fns)} implementations of the {steps}-step RNN gradient")
+        for name, stats in measure_interleaved(fns, budget_s).items():
+            result.outcomes[name].stats = stats
+    return result
+
+
+def section(r: RnnResult) -> str:
+    """RESULTS.md's control-flow table."""
+    ours = r.outcomes.get("ours (compute_gradients)")
+    mine = ours.stats.median if ours and ours.stats else None
+    rows = []
+    for label, o in r.outcomes.items():
+        m = o.stats.median if o.stats else None
+        rows.append([label, us(m), us(o.stats.p90 if o.stats else None), ratio(mine, m),
+                     "" if o.compile_s is None else f"{o.compile_s:.2f} s",
+                     "" if o.max_rel_err is None else f"{o.max_rel_err:.1e}", o.note])
+    head = ["implementation", "median us", "p90 us", "ours / this", "first call (apart)",
+            "max rel err vs floor", "note"]
+    return (f"\n## Control flow: the gradient of a {r.steps}-step tanh RNN (while_loop)\n\n"
+            "h_{t+1} = tanh(h_t W + x_t U + b), batch 2, 3 inputs, 4 units; the gradient of "
+            "sum((h - target)^2) w.r.t. h0, W, U, b and xs (TensorFlow 2.21's answer is the "
+            "peer case in tests/peers/cases/control_flow_tf.json). Ours is the engine's "
+            "while_loop gradient: the loop again with its rows stacked, and a backward "
+            "while_loop over them; float64 everywhere.\n\n" + table(head, rows) + "\n")
+
+
+if __name__ == "__main__":  # this row alone: python -m bench.rnn_bench
+    import sys
+
+    print(section(run(lambda text: print(text, file=sys.stderr))))

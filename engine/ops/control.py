@@ -1,0 +1,229 @@
+"""Control flow: ``cond`` and ``while_loop``, their subgraphs (API.md section 2 graphs) as attrs.
+
+A branch or body is a whole engine ``Graph`` (``Graph.nested`` parses and judges it), whose
+inputs must fit the node's operands in number, dtype and shape; a misfit names the attr.
+The forward runs the subgraphs' own compiled plans (the kernel holds them, built once per
+plan), so nothing is unrolled and a loop is a Python ``for`` over iterations.
+
+Derivatives are graphs of the same ops (``engine/transforms/subgraphs.py`` builds the
+subgraphs), so the same rules differentiate them again:
+
+- cond (TensorFlow's cond_v2): a ``cond`` on the same predicate whose branches are the
+  branches' own gradient graphs; operands a branch does not use get zeros.
+- while_loop (TensorFlow's while_v2, JAX's scan transpose): the loop run again with
+  ``stacked`` (it then also answers its iteration count and each loop variable per
+  iteration, ``[maximum_iterations, ...]``), then a ``while_loop`` running backwards over
+  those rows, one body VJP per iteration, carrying the loop variables' cotangents and
+  summing the invariants'. A stacked loop's own VJP reads its rows and adds the rows'
+  cotangents, which is what differentiating the backward loop again sends it.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import EngineError
+from ..shapes import fmt
+from . import attrs as parse
+from .contexts import BatchContext, JVPContext, VJPContext
+from .registry import Attr, AttrError, OpTypeError, TensorSpec, defop, kernel
+
+
+def _graph(raw: Any) -> Any:
+    from ..graph import Graph
+
+    return Graph.nested(raw)
+
+
+def _iterations(v: Any) -> int:
+    n = parse.integer(v)
+    if n < 0:
+        raise ValueError(f"expected an int >= 0, got {n}")
+    return n
+
+
+def _count(v: Any) -> int:
+    n = parse.integer(v)
+    if n < 1:
+        raise ValueError(f"expected at least one loop variable, got {n}")
+    return n
+
+
+def _merged(a: tuple[int | None, ...], b: tuple[int | None, ...]) -> tuple[int | None, ...] | None:
+    """The more specific of two compatible shapes (None if they do not fit)."""
+    if len(a) != len(b) or any(x is not None and y is not None and x != y
+                               for x, y in zip(a, b, strict=True)):
+        return None
+    return tuple(x if x is not None else y for x, y in zip(a, b, strict=True))
+
+
+def fitted(sub: Any, specs: Sequence[TensorSpec], attr: str) -> Any:
+    """``sub`` with its inputs checked against ``specs`` (number, dtype, shape), and
+    re-inferred at the operands' shapes where those say more than its placeholders."""
+    if len(sub.inputs) != len(specs):
+        raise AttrError(attr, f"attr {attr!r} takes {len(sub.inputs)} input(s) but the node "
+                        f"gives it {len(specs)}")
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    for i, (name, spec) in enumerate(zip(sub.inputs, specs, strict=True)):
+        own = sub.by_name[name].spec
+        merged = _merged(own.shape, spec.shape)
+        if own.dtype != spec.dtype or merged is None:
+            raise AttrError(attr, f"attr {attr!r}: input {i} ({name!r}) is {own} but the "
+                            f"node gives it {spec}", ("inputs", i))
+        if merged != own.shape:
+            shapes[name] = merged
+    if not shapes:
+        return sub
+    from ..specialize import specialize
+
+    return specialize(sub, shapes)
+
+
+def _outputs(sub: Any) -> list[TensorSpec]:
+    return [sub.spec(r) for r in sub.outputs]
+
+
+def _rule(name: str) -> Any:
+    """A rule of ``engine/transforms/subgraphs.py``, imported when first called (the
+    transforms import the ops)."""
+    def rule(c: VJPContext | JVPContext | BatchContext) -> Any:
+        from ..transforms import subgraphs
+
+        return getattr(subgraphs, name)(c)
+
+    return rule
+
+
+# -- cond ------------------------------------------------------------------------------------
+
+def _cond_infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> list[TensorSpec]:
+    pred = specs[0]
+    if pred.dtype != "bool" or pred.shape != ():
+        raise OpTypeError(f"the predicate is {pred}; cond takes a bool scalar", input_index=0)
+    then = _outputs(fitted(attrs["then_branch"], specs[1:], "then_branch"))
+    other = _outputs(fitted(attrs["else_branch"], specs[1:], "else_branch"))
+    if len(then) != len(other):
+        raise AttrError("else_branch", f"attr 'else_branch' has {len(other)} output(s) but "
+                        f"'then_branch' has {len(then)}", ("outputs",))
+    out = []
+    for k, (a, b) in enumerate(zip(then, other, strict=True)):
+        if a.dtype != b.dtype or _merged(a.shape, b.shape) is None:
+            raise AttrError("else_branch", f"attr 'else_branch': output {k} is {b} but "
+                            f"'then_branch' gives {a}", ("outputs", k))
+        out.append(TensorSpec(tuple(x if x == y else None
+                                    for x, y in zip(a.shape, b.shape, strict=True)), a.dtype))
+    return out
+
+
+class _SubPlan:
+    """A subgraph's compiled plan, run with its inputs given in order."""
+
+    __slots__ = ("attr", "names", "plan")
+
+    def __init__(self, sub: Any, specs: Sequence[TensorSpec], attr: str):
+        from ..plan import Plan
+
+        graph = fitted(sub, specs, attr)
+        self.attr = attr
+        self.names = graph.inputs
+        self.plan = Plan(graph, graph.outputs)
+
+    def __call__(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        try:
+            return self.plan.run(dict(zip(self.names, arrays, strict=True)))
+        except EngineError as exc:  # the outer plan names the control-flow node
+            raise ValueError(f"{self.attr}: {exc}") from None
+
+
+@kernel
+def _cond_kernel(attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]) -> Any:
+    then = _SubPlan(attrs["then_branch"], specs[1:], "then_branch")
+    other = _SubPlan(attrs["else_branch"], specs[1:], "else_branch")
+
+    def run(pred: np.ndarray, *operands: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple((then if bool(pred) else other)(operands))
+
+    return run
+
+
+defop("cond", inputs=(1, None), infer=_cond_infer,
+      forward=_cond_kernel, multi_output=True,
+      attrs={"then_branch": Attr(parse=_graph), "else_branch": Attr(parse=_graph)},
+      vjp=_rule("cond_vjp"), jvp=_rule("cond_jvp"), batch=_rule("cond_batch"),
+      work=lambda a: max(a["then_branch"].work, a["else_branch"].work),
+      doc="Inputs [pred (bool scalar), *operands]; then_branch / else_branch: graphs of "
+          "the operands with outputs alike in number, dtype and shape. Outputs name:k. "
+          "The gradient flows through the branch taken (cond_v2).")
+
+
+# -- while_loop ------------------------------------------------------------------------------
+
+def _while_infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> list[TensorSpec]:
+    n = attrs["loop_vars"]
+    if n > len(specs):
+        raise AttrError("loop_vars", f"attr 'loop_vars' is {n} but the node has "
+                        f"{len(specs)} input(s)")
+    cond = _outputs(fitted(attrs["cond"], specs, "cond"))
+    if len(cond) != 1 or cond[0].dtype != "bool" or cond[0].shape != ():
+        raise AttrError("cond", "attr 'cond' must answer one bool scalar, got "
+                        f"[{', '.join(map(str, cond))}]", ("outputs",))
+    body = _outputs(fitted(attrs["body"], specs, "body"))
+    if len(body) != n:
+        raise AttrError("body", f"attr 'body' has {len(body)} output(s) for {n} loop "
+                        "variable(s)", ("outputs",))
+    for k, (got, want) in enumerate(zip(body, specs[:n], strict=True)):
+        if got.dtype != want.dtype or _merged(got.shape, want.shape) is None:
+            raise AttrError("body", f"attr 'body': output {k} is {got} but loop variable "
+                            f"{k} is {want} (a loop keeps its variables' shapes and dtypes)",
+                            ("outputs", k))
+    out = list(specs[:n])
+    if attrs["stacked"]:
+        m = attrs["maximum_iterations"]
+        out += [TensorSpec((), "int32"), *(TensorSpec((m, *s.shape), s.dtype)
+                                           for s in specs[:n])]
+    return out
+
+
+@kernel
+def _while_kernel(attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]) -> Any:
+    n, limit, stacked = attrs["loop_vars"], attrs["maximum_iterations"], attrs["stacked"]
+    cond = _SubPlan(attrs["cond"], specs, "cond")
+    body = _SubPlan(attrs["body"], specs, "body")
+
+    def run(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        carry, invariants = list(arrays[:n]), list(arrays[n:])
+        rows = [np.zeros((limit, *np.shape(a)), dtype=np.asarray(a).dtype)
+                for a in carry] if stacked else []  # calloc: untouched rows cost nothing
+        count = 0
+        while count < limit and bool(cond([*carry, *invariants])[0]):
+            for row, a in zip(rows, carry):  # no rows unless stacked
+                row[count] = a
+            new = body([*carry, *invariants])
+            for k, (a, b) in enumerate(zip(new, carry, strict=True)):
+                if np.shape(a) != np.shape(b):
+                    raise ValueError(f"body: loop variable {k} changed shape from "
+                                     f"{fmt(np.shape(b))} to {fmt(np.shape(a))}")
+            carry = new
+            count += 1
+        if not stacked:
+            return tuple(carry)
+        return (*carry, np.asarray(count, dtype=np.int32), *rows)
+
+    return run
+
+
+defop("while_loop", inputs=(1, None),
+      infer=_while_infer, forward=_while_kernel, multi_output=True,
+      attrs={"loop_vars": Attr(parse=_count), "cond": Attr(parse=_graph),
+             "body": Attr(parse=_graph), "maximum_iterations": Attr(parse=_iterations),
+             "stacked": Attr(False, parse.boolean)},
+      vjp=_rule("while_vjp"), jvp=_rule("while_jvp"),
+      batch=_rule("while_batch"),
+      work=lambda a: a["maximum_iterations"] * (a["cond"].work + a["body"].work),
+      doc="Inputs [*loop_vars, *invariants]; loop_vars: how many; cond: a graph of them "
+          "all to a bool scalar; body: to new loop variables (same shapes and dtypes); "
+          "maximum_iterations: required. Outputs name:k, the final loop variables (with "
+          "stacked: then the iteration count and each loop variable per iteration). "
+          "Gradients through every iteration (while_v2).")

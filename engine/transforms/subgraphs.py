@@ -1,0 +1,364 @@
+"""The derivative rules of ``cond`` and ``while_loop`` (``engine/ops/control.py``): each
+builds new subgraphs with the engine's own transforms (reverse mode, forward mode, vmap)
+and emits a control-flow node that carries them, so a derivative is again a graph of
+cond / while_loop nodes and can be differentiated, batched or posted back in turn.
+
+Reverse mode follows TensorFlow's v2 control flow:
+
+- ``cond``: a cond on the same predicate whose branches are the branches' gradient
+  graphs (inputs: the operands, then the outputs' cotangents; outputs: one cotangent per
+  differentiable operand, zeros where the branch does not use it).
+- ``while_loop``: the loop again with ``stacked`` (each loop variable per iteration, and
+  the iteration count), and a loop running backwards over the n rows, like the transpose
+  of JAX's scan: loop variables ``[k, *g_carry, *g_invariants]``, invariants
+  ``[n, *rows, *invariants, *row cotangents]``; its body takes row ``n - 1 - k``, runs the
+  body's VJP there, adds that row's cotangent (when the rows themselves were
+  differentiated, as a second derivative does) and sums the invariants' cotangents.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import fn as F
+from ..autodiff import carries, gradients
+from ..builder import GraphBuilder, Tensor
+from ..dtypes import is_floating
+from ..errors import EngineError
+from ..graph import Graph, Ref, format_ref
+from ..ops.contexts import BatchContext, JVPContext, VJPContext
+from ..ops.registry import TensorSpec
+from ..plan import _needed as needed_by
+from .vmap import broadcast_batch
+
+
+def inline(b: GraphBuilder, sub: Graph, args: Sequence[Tensor]) -> list[Tensor]:
+    """``sub``'s nodes emitted into ``b`` with its inputs bound to ``args``; its outputs."""
+    env: dict[Ref, Tensor] = {(name, 0): t for name, t in zip(sub.inputs, args, strict=True)}
+    for node in sub.nodes:
+        if node.op == "placeholder":
+            continue
+        if node.op == "constant":
+            env[(node.name, 0)] = b.constant(node.value, node.spec.dtype)
+            continue
+        out = b.emit(node.op, [env[r] for r in node.inputs], node.attrs)
+        for k, t in enumerate(out if isinstance(out, tuple) else (out,)):
+            env[(node.name, k)] = t
+    return [env[r] for r in sub.outputs]
+
+
+def pruned(graph: Graph, inputs: Sequence[str], outputs: Sequence[Ref]) -> Graph:
+    """A subgraph of just what its outputs need (and its inputs, which stay listed)."""
+    needed = needed_by(graph, outputs) | set(inputs)
+    return Graph([n for n in graph.nodes if n.name in needed], inputs, outputs)
+
+
+def _placeholders(b: GraphBuilder, stem: str, specs: Sequence[TensorSpec]) -> list[Tensor]:
+    return [b.placeholder(b.unused(f"{stem}{i}"), s.shape, s.dtype) for i, s in enumerate(specs)]
+
+
+def _specs(ts: Sequence[Tensor]) -> list[TensorSpec]:
+    return [t.spec for t in ts]
+
+
+# -- cond --------------------------------------------------------------------------------------
+
+def _branch_vjp(sub: Graph, wrt: Sequence[int], cot: Sequence[int], dialect: str) -> Graph:
+    """Graph of (*sub inputs, *cotangents of outputs ``cot``) -> cotangents of inputs
+    ``wrt`` (zeros where unconnected)."""
+    b = GraphBuilder(sub)
+    gs = _placeholders(b, "g", [sub.spec(sub.outputs[k]) for k in cot])
+    extended = b.finish()
+    inputs = (*sub.inputs, *(g.name for g in gs))
+    grads = gradients(Graph(extended.nodes, inputs, extended.outputs),
+                      [sub.outputs[k] for k in cot], [(sub.inputs[i], 0) for i in wrt],
+                      [g.ref for g in gs], unconnected="zero", dialect=dialect)
+    return pruned(grads.graph, inputs, [g for g in grads.grads if g is not None])
+
+
+def cond_vjp(c: VJPContext) -> list[Any]:
+    operands = c.inputs[1:]
+    wrt = [i for i, t in enumerate(operands) if carries(t.dtype, c.dialect)]
+    cot = [k for k, o in enumerate(c.outputs) if carries(o.dtype, c.dialect) and c.given[k]]
+    if not wrt or not cot:
+        return [None] * len(c.inputs)
+    branches = {a: _branch_vjp(c.attrs[a], wrt, cot, c.dialect)
+                for a in ("then_branch", "else_branch")}
+    out = c.a.builder.emit("cond", [c.a, *operands, *(c.gs[k] for k in cot)], branches)
+    grads: list[Any] = [None] * len(c.inputs)
+    for j, i in enumerate(wrt):
+        grads[1 + i] = out[j]
+    return grads
+
+
+# -- while_loop ----------------------------------------------------------------------------------
+
+def _backward_loop(c: VJPContext, carried: list[int], summed: list[int],
+                   row_cots: list[int]) -> tuple[Graph, Graph]:
+    """The backward loop's cond and body (see the module docstring)."""
+    n, body = c.attrs["loop_vars"], c.attrs["body"]
+    limit = c.attrs["maximum_iterations"]
+    lv, inv = c.inputs[:n], c.inputs[n:]
+    b = GraphBuilder(prefix="bwd")
+    k = b.placeholder("k", [], "int32")
+    g_carry = _placeholders(b, "g_carry", [lv[j].spec for j in carried])
+    g_inv = _placeholders(b, "g_inv", [inv[j].spec for j in summed])
+    count = b.placeholder("count", [], "int32")
+    rows = _placeholders(b, "rows", [TensorSpec((limit, *t.shape), t.dtype) for t in lv])
+    invariants = _placeholders(b, "inv", _specs(inv))
+    g_rows = _placeholders(b, "g_rows", [rows[j].spec for j in row_cots])
+    inputs = [t.name for t in (k, *g_carry, *g_inv, count, *rows, *invariants, *g_rows)]
+    go = F.less(k, count)
+    at = F.maximum(count - 1 - k, b.constant(0, "int32"))  # >= 0 for examples done (vmap)
+    here = [F.gather(r, at, axis=0) for r in rows]
+    new = inline(b, body, [*here, *invariants])
+    forward = b.finish(outputs=[go], inputs=inputs)
+    cond = pruned(forward, inputs, [go.ref])
+    grads = gradients(forward, [new[j].ref for j in carried],
+                      [here[j].ref for j in carried] + [invariants[j].ref for j in summed],
+                      [g.ref for g in g_carry], unconnected="zero", dialect=c.dialect,
+                      name="bwd_grad")
+    b2 = GraphBuilder(grads.graph, prefix="bwd_step")
+    step = [b2.tensor(g) for g in grads.grads]  # type: ignore[arg-type]
+    by_row = dict(zip(row_cots, g_rows, strict=True))
+    out = [b2.tensor(k.ref) + 1]
+    for i, j in enumerate(carried):
+        g = step[i]
+        out.append(g + F.gather(b2.tensor(by_row[j].ref), b2.tensor(at.ref), axis=0)
+                   if j in by_row else g)
+    for i, _ in enumerate(summed):
+        out.append(b2.tensor(g_inv[i].ref) + step[len(carried) + i])
+    done = b2.finish()
+    return cond, pruned(done, inputs, [t.ref for t in out])
+
+
+def while_vjp(c: VJPContext) -> list[Any]:
+    n = c.attrs["loop_vars"]
+    lv, inv = c.inputs[:n], c.inputs[n:]
+    carried = [j for j, t in enumerate(lv) if carries(t.dtype, c.dialect)]
+    summed = [j for j, t in enumerate(inv) if carries(t.dtype, c.dialect)]
+    if not carried:
+        return [None] * len(c.inputs)
+    if c.attrs["stacked"]:
+        count, rows = c.outputs[n], c.outputs[n + 1:]
+        row_cots = [j for j in carried if c.given[n + 1 + j]]
+        g_rows = [c.gs[n + 1 + j] for j in row_cots]
+    else:
+        kept = c.apply(*c.inputs, stacked=True)
+        count, rows = kept[n], kept[n + 1:]
+        row_cots, g_rows = [], []
+    cond, body = _backward_loop(c, carried, summed, row_cots)
+    b = c.a.builder
+    start = [b.constant(0, "int32"), *(c.gs[j] for j in carried),
+             *(F.zeros_like(inv[j]) for j in summed)]
+    out = b.emit("while_loop", [*start, count, *rows, *inv, *g_rows], {
+        "loop_vars": len(start), "cond": cond, "body": body,
+        "maximum_iterations": c.attrs["maximum_iterations"]})
+    grads: list[Any] = [None] * len(c.inputs)
+    for i, j in enumerate(carried):
+        grads[j] = out[1 + i]
+    for i, j in enumerate(summed):
+        grads[n + j] = out[1 + len(carried) + i]
+    return grads
+
+
+# -- forward mode ----------------------------------------------------------------------------
+
+def _with_inputs(sub: Graph, specs: Sequence[TensorSpec], stem: str) -> tuple[Graph, list[str]]:
+    """``sub`` with new placeholders (unused by its nodes) of ``specs``, and their names."""
+    b = GraphBuilder(sub)
+    names = [t.name for t in _placeholders(b, stem, specs)]
+    extended = b.finish()
+    return Graph(extended.nodes, (*sub.inputs, *names), extended.outputs), names
+
+
+def _tangent_graph(sub: Graph, at: Sequence[int], outs: Sequence[int],
+                   dialect: str) -> Graph:
+    """(*sub inputs, *tangents of inputs ``at``) -> (*sub outputs, *tangents of outputs
+    ``outs``, zeros where none flows)."""
+    from .forward import jvp
+
+    graph, names = _with_inputs(sub, [sub.by_name[sub.inputs[i]].spec for i in at], "tangent")
+    tan = jvp(graph, [sub.inputs[i] for i in at], names,
+              outputs=[sub.outputs[k] for k in outs], dialect=dialect)
+    b = GraphBuilder(tan.graph, prefix="jvp_zeros")
+    tangents = [b.tensor(r) if r is not None else F.zeros_like(b.tensor(sub.outputs[k]))
+                for r, k in zip(tan.tangents, outs, strict=True)]
+    return pruned(b.finish(), graph.inputs, [*sub.outputs, *(t.ref for t in tangents)])
+
+
+def _reordered(graph: Graph, order: Sequence[int]) -> Graph:
+    return Graph(graph.nodes, [graph.inputs[i] for i in order], graph.outputs)
+
+
+def cond_jvp(c: JVPContext) -> list[Any]:
+    operands = c.inputs[1:]
+    at = [i for i, t in enumerate(c.tangents[1:]) if t is not None]
+    outs = [k for k, o in enumerate(c.outputs) if is_floating(o.dtype)]
+    if not at or not outs:
+        return [None] * len(c.outputs)
+    branches = {}
+    for a in ("then_branch", "else_branch"):
+        g = _tangent_graph(c.attrs[a], at, outs, c.dialect)
+        branches[a] = Graph(g.nodes, g.inputs, g.outputs[len(c.outputs):])
+    out = c.a.builder.emit("cond", [c.a, *operands, *(c.tangents[1 + i] for i in at)],
+                           branches)
+    tangents: list[Any] = [None] * len(c.outputs)
+    for j, k in enumerate(outs):
+        tangents[k] = out[j]
+    return tangents
+
+
+def while_jvp(c: JVPContext) -> list[Any]:
+    """A loop over (loop variables, their tangents) with the invariants and theirs: every
+    floating loop variable carries a tangent (it may gain one from an invariant's)."""
+    n, m = c.attrs["loop_vars"], len(c.inputs) - c.attrs["loop_vars"]
+    lv, inv = c.inputs[:n], c.inputs[n:]
+    carried = [j for j, t in enumerate(lv) if is_floating(t.dtype)]
+    moving = [j for j in range(m) if c.tangents[n + j] is not None]
+    if not carried or (all(c.tangents[j] is None for j in carried) and not moving):
+        return [None] * len(c.outputs)
+    at = [*carried, *(n + j for j in moving)]
+    body = _tangent_graph(c.attrs["body"], at, carried, c.dialect)
+    cond, _ = _with_inputs(c.attrs["cond"], [c.inputs[i].spec for i in at], "tangent")
+    # inputs (*lv, *inv, *t_carried, *t_moving) -> (*lv, *t_carried, *inv, *t_moving)
+    nt = len(carried)
+    order = [*range(n), *range(n + m, n + m + nt), *range(n, n + m),
+             *range(n + m + nt, n + m + len(at))]
+    b = c.a.builder
+    t_lv = [c.tangents[j] if c.tangents[j] is not None else F.zeros_like(lv[j])
+            for j in carried]
+    out = b.emit("while_loop", [*lv, *t_lv, *inv, *(c.tangents[n + j] for j in moving)], {
+        **c.attrs, "loop_vars": n + nt, "cond": _reordered(cond, order),
+        "body": _reordered(body, order)})
+    tangents: list[Any] = [None] * len(c.outputs)
+    for i, j in enumerate(carried):
+        tangents[j] = out[n + i]
+        if c.attrs["stacked"]:  # rows of the tangents follow the rows of the loop variables
+            tangents[n + 1 + j] = out[n + nt + 1 + n + i]
+    return tangents
+
+
+# -- batching ------------------------------------------------------------------------------------
+
+def _dependent(sub: Graph, inputs: set[int]) -> set[int]:
+    """Positions of ``sub``'s outputs that depend on its inputs at positions ``inputs``."""
+    down = {sub.inputs[i] for i in inputs}
+    for node in sub.nodes:
+        if any(src in down for src, _ in node.inputs):
+            down.add(node.name)
+    return {k for k, r in enumerate(sub.outputs) if r[0] in down}
+
+
+def _batched(sub: Graph, mapped: set[int], size: int, outs: Sequence[int]) -> Graph:
+    """``sub`` for a batch (inputs ``mapped`` with a leading batch axis); outputs ``outs``
+    batched (leading axis), the others as they are (they depend on no mapped input)."""
+    from .vmap import vmap
+
+    fetch = [format_ref(sub.outputs[k]) for k in outs]
+    graph, refs = vmap(sub, {sub.inputs[i]: 0 for i in mapped}, size, fetch)
+    outputs = [refs[format_ref(r)] if k in outs else r for k, r in enumerate(sub.outputs)]
+    return Graph(graph.nodes, graph.inputs, outputs)
+
+
+def _select(b: GraphBuilder, pred: Tensor, yes: Tensor, no: Tensor) -> Tensor:
+    """Per example ``yes`` where the batched ``pred`` holds, else ``no`` (batch axis 0)."""
+    shape = [int(pred.shape[0]), *[1] * (yes.ndim - 1)]  # type: ignore[arg-type]
+    return F.where(F.reshape(pred, shape=shape), yes, no)
+
+
+def _size(c: BatchContext) -> int:
+    if c.size is None:
+        raise EngineError(f"vmap of {c.node.op} needs a static batch size", node=c.node.name)
+    return c.size
+
+
+def cond_batch(c: BatchContext) -> Any:
+    """Batched operands: the branches batched. A batched predicate: both branches, then a
+    per-example select (JAX's cond under vmap)."""
+    size = _size(c)
+    ins = [c.moved(k, 0) for k in range(len(c.inputs))]
+    mapped = {k - 1 for k in range(1, len(c.inputs)) if c.axes[k] is not None}
+    everything = range(len(c.outputs))
+    then = _batched(c.attrs["then_branch"], mapped, size, everything)
+    other = _batched(c.attrs["else_branch"], mapped, size, everything)
+    if c.axes[0] is None:
+        out = c.a.builder.emit("cond", ins, {"then_branch": then, "else_branch": other})
+        return list(out), [0] * len(out)
+    b = c.a.builder
+    yes, no = inline(b, then, ins[1:]), inline(b, other, ins[1:])
+    return [_select(b, ins[0], y, z) for y, z in zip(yes, no, strict=True)], [0] * len(yes)
+
+
+def while_batch(c: BatchContext) -> Any:
+    """The loop variables that come to depend on a batched value carry a batch axis (a
+    fixed point over the body); with a predicate that varies per example, every loop
+    variable does, the loop runs while any example goes on and each example's variables
+    stop changing when its own predicate fails (JAX's while_loop under vmap)."""
+    size = _size(c)
+    n = c.attrs["loop_vars"]
+    body, cond = c.attrs["body"], c.attrs["cond"]
+    invariants = {k for k in range(n, len(c.inputs)) if c.axes[k] is not None}
+    carried = {k for k in range(n) if c.axes[k] is not None}
+    while True:
+        grown = carried | _dependent(body, carried | invariants)
+        if grown == carried:
+            break
+        carried = grown
+    per_example = bool(_dependent(cond, carried | invariants))
+    if per_example:
+        carried = set(range(n))
+    b = c.a.builder
+    ins = [c.moved(k, 0) if c.axes[k] is not None else
+           broadcast_batch(c.inputs[k], size) if k in carried else c.inputs[k]
+           for k in range(len(c.inputs))]
+    mapped = carried | invariants
+    new_body = _batched(body, mapped, size, sorted(carried))
+    new_cond = _batched(cond, mapped, size, [0] if per_example else [])
+    stacked = c.attrs["stacked"]
+    if not per_example:
+        out = b.emit("while_loop", ins, {**c.attrs, "cond": new_cond, "body": new_body})
+        axes: list[int | None] = [0 if k in carried else None for k in range(n)]
+        if stacked:
+            axes += [None, *(1 if k in carried else None for k in range(n))]
+        return list(out), axes
+    new_body, new_cond = _masked(new_body, new_cond, n, size)
+    counts = b.constant(np.zeros(size, dtype=np.int32))  # each example's own iterations
+    out = b.emit("while_loop", [*ins[:n], counts, *ins[n:]], {
+        **c.attrs, "loop_vars": n + 1, "cond": new_cond, "body": new_body})
+    if not stacked:
+        return list(out[:n]), [0] * n
+    own = out[n]  # rows past an example's own count are zeros, as in its own loop
+    limit = c.attrs["maximum_iterations"]
+    live = F.less(b.constant(np.arange(limit, dtype=np.int32).reshape(limit, 1)),
+                  F.reshape(own, shape=[1, size]))
+    rows = []
+    for r in out[n + 2:2 * n + 2]:  # after (*lv, counts), the loop's count
+        mask = F.reshape(live, shape=[limit, size, *[1] * (r.ndim - 2)])
+        rows.append(F.where(mask, r, F.zeros_like(r)))
+    return [*out[:n], own, *rows], [0] * n + [0] + [1] * n
+
+
+def _masked(body: Graph, cond: Graph, n: int, size: int) -> tuple[Graph, Graph]:
+    """Over loop variables (*those of ``body``, each example's iteration count): each
+    example's new variables where its predicate holds, else its old ones, and its count
+    up by one where it holds. Cond: whether any example's predicate holds."""
+    b = GraphBuilder(prefix="vmap_mask")
+    specs = [body.by_name[name].spec for name in body.inputs]
+    args = _placeholders(b, "in", specs)
+    count = b.placeholder(b.unused("count"), [size], "int32")
+    (go,) = inline(b, cond, args)
+    new = inline(b, body, args)
+    out = [*(_select(b, go, y, x) for y, x in zip(new, args[:n], strict=True)),
+           count + F.cast(go, dtype="int32")]
+    inputs = [t.name for t in (*args[:n], count, *args[n:])]
+    masked_body = pruned(b.finish(inputs=inputs), inputs, [t.ref for t in out])
+    c2 = GraphBuilder(prefix="vmap_any")
+    args2 = _placeholders(c2, "in", specs)
+    count2 = c2.placeholder(c2.unused("count"), [size], "int32")
+    (go2,) = inline(c2, cond, args2)
+    anyone = F.greater(F.max(F.cast(go2, dtype="int32"), axis=0), c2.constant(0, "int32"))
+    inputs2 = [t.name for t in (*args2[:n], count2, *args2[n:])]
+    return masked_body, pruned(c2.finish(inputs=inputs2), inputs2, [anyone.ref])

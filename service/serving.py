@@ -1,0 +1,141 @@
+"""uvicorn, with a shutdown that answers every request the replica has accepted.
+
+uvicorn's own SIGTERM handling closes the listening socket (the kernel resets every
+connection still in its accept backlog) and then closes each connection that has no
+request in progress, including one whose request bytes have arrived but were not read
+yet. Behind a load balancer those resets are 502s. ``DrainingServer`` instead:
+
+1. turns not ready (``/readyz`` answers 503, so load balancers stop sending);
+2. takes every connection already in the kernel's backlog, then stops listening (a new
+   connection is refused from then on);
+3. lets each connection finish: one mid-request gets its answer (then ``Connection:
+   close``); one that is idle is closed only when it has no unread bytes and has been
+   quiet for ``QUIET`` seconds (so a request that just arrived is read and answered);
+4. after ``shutdown_timeout`` seconds at most, runs the app's shutdown (the pool ends
+   its workers) and exits.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import uvicorn
+
+from .settings import Settings
+
+log = logging.getLogger("gradserve.serving")
+QUIET = 0.5  # seconds an idle connection must be silent before a draining server closes it
+
+
+def _tracked(base: type) -> type:
+    """uvicorn's HTTP protocol, also noting when each connection last received bytes."""
+
+    class Tracked(base):  # type: ignore[misc, valid-type]
+        last_data = 0.0
+
+        def connection_made(self, transport: Any) -> None:
+            self.last_data = time.monotonic()
+            super().connection_made(transport)
+
+        def data_received(self, data: bytes) -> None:
+            self.last_data = time.monotonic()
+            super().data_received(data)
+
+    Tracked.__name__ = f"Tracked{base.__name__}"
+    return Tracked
+
+
+def _has_unread(transport: Any) -> bool:
+    """Whether bytes wait in the connection's socket that the loop has not read yet."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        with socket.socket(fileno=os.dup(sock.fileno())) as peek:
+            return bool(peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # BlockingIOError: nothing waiting
+        return False
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server whose shutdown drains (see the module docstring)."""
+
+    def __init__(self, config: uvicorn.Config, app: Any, drain_timeout: float):
+        super().__init__(config)
+        self.app = app
+        self.drain_timeout = drain_timeout
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        pool = getattr(self.app.state, "pool", None)
+        if pool is not None:
+            pool.drain()
+        log.info("draining: not ready, taking the accept backlog, then no new connections")
+        await asyncio.gather(*self._take_backlog(), return_exceptions=True)
+        for sock in sockets or []:
+            sock.close()
+        deadline = time.monotonic() + self.drain_timeout
+        while self.server_state.connections and not self.force_exit:
+            if time.monotonic() >= deadline:
+                log.error("drain: %d connections still open after %.1f s; closing them",
+                          len(self.server_state.connections), self.drain_timeout)
+                break
+            self._close_quiet_connections()
+            await asyncio.sleep(0.02)
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        for task in list(self.server_state.tasks):
+            task.cancel()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+    def _take_backlog(self) -> list[Any]:
+        """Accept what the kernel has queued, hand it to the protocol, stop listening."""
+        loop = asyncio.get_running_loop()
+        adopting = []
+        for server in self.servers:
+            listeners = [socket.socket(fileno=os.dup(s.fileno())) for s in server.sockets]
+            server.close()  # the duplicates keep the sockets (and their backlogs) alive
+            for listener in listeners:
+                listener.setblocking(False)
+                while True:
+                    try:
+                        conn, _ = listener.accept()
+                    except OSError:  # BlockingIOError: the backlog is empty
+                        break
+                    conn.setblocking(False)
+                    adopting.append(loop.connect_accepted_socket(self._protocol, conn))
+                listener.close()
+        return adopting
+
+    def _protocol(self) -> asyncio.Protocol:
+        return self.config.http_protocol_class(  # type: ignore[call-arg]
+            config=self.config, server_state=self.server_state, app_state=self.lifespan.state)
+
+    def _close_quiet_connections(self) -> None:
+        now = time.monotonic()
+        for connection in list(self.server_state.connections):
+            cycle = connection.cycle
+            if cycle is not None and not cycle.response_complete:
+                cycle.keep_alive = False  # answered, then closed
+                continue
+            quiet = now - getattr(connection, "last_data", 0.0) >= QUIET
+            if quiet and not _has_unread(connection.transport):
+                connection.transport.close()
+
+
+def serve(settings: Settings) -> None:
+    """Run the app until SIGTERM or SIGINT, then drain and exit."""
+    from .app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                            log_level=settings.log_level, access_log=settings.access_log,
+                            loop="auto", http="auto",
+                            timeout_graceful_shutdown=settings.shutdown_timeout)
+    config.load()
+    config.http_protocol_class = _tracked(config.http_protocol_class)
+    DrainingServer(config, app, settings.shutdown_timeout).run()
