@@ -218,30 +218,29 @@ def jacobian(sig: Signature, doc: Any, max_elements: int) -> Any:
     return out["jacobian"]
 
 
-def jacobian_vector_product(sig: Signature, doc: Any, max_elements: int) -> Any:
-    body = _parse(_Jvp, doc)
+def _product(sig: Signature, doc: Any, max_elements: int, kind: str) -> Any:
+    """jvp (tangents on inputs, answers by output) or vjp (cotangents on outputs, answers
+    by input): one engine call, with the Tesseract fields named by ``kind``."""
+    forward = kind == "jvp"
+    body = _parse(_Jvp if forward else _Vjp, doc)
     feeds = _feeds(sig, body.inputs, max_elements)
-    _checked(sig, body.jvp_inputs, "jvp_inputs", sig.required + sig.optional)
-    _checked(sig, body.jvp_outputs, "jvp_outputs", sig.outputs)
-    tangents = _keyed(sig, body.tangent_vector, "tangent_vector", body.jvp_inputs,
-                      max_elements)
-    out = _engine({"inputs": "jvp_inputs", "outputs": "jvp_outputs",
-                   "tangents": "tangent_vector"}, lambda: engine.jvp(
-        sig.graph, feeds, tangents, inputs=body.jvp_inputs, outputs=body.jvp_outputs))
-    return out["tangents"]
+    ins, outs = getattr(body, f"{kind}_inputs"), getattr(body, f"{kind}_outputs")
+    _checked(sig, ins, f"{kind}_inputs", sig.required + sig.optional)
+    _checked(sig, outs, f"{kind}_outputs", sig.outputs)
+    field = "tangent_vector" if forward else "cotangent_vector"
+    seeds = _keyed(sig, getattr(body, field), field, ins if forward else outs, max_elements)
+    compute, answer = (engine.jvp, "tangents") if forward else (engine.vjp, "cotangents")
+    out = _engine({"inputs": f"{kind}_inputs", "outputs": f"{kind}_outputs", answer: field},
+                  lambda: compute(sig.graph, feeds, seeds, inputs=ins, outputs=outs))
+    return out[answer]
+
+
+def jacobian_vector_product(sig: Signature, doc: Any, max_elements: int) -> Any:
+    return _product(sig, doc, max_elements, "jvp")
 
 
 def vector_jacobian_product(sig: Signature, doc: Any, max_elements: int) -> Any:
-    body = _parse(_Vjp, doc)
-    feeds = _feeds(sig, body.inputs, max_elements)
-    _checked(sig, body.vjp_inputs, "vjp_inputs", sig.required + sig.optional)
-    _checked(sig, body.vjp_outputs, "vjp_outputs", sig.outputs)
-    cotangents = _keyed(sig, body.cotangent_vector, "cotangent_vector", body.vjp_outputs,
-                        max_elements)
-    out = _engine({"inputs": "vjp_inputs", "outputs": "vjp_outputs",
-                   "cotangents": "cotangent_vector"}, lambda: engine.vjp(
-        sig.graph, feeds, cotangents, inputs=body.vjp_inputs, outputs=body.vjp_outputs))
-    return out["cotangents"]
+    return _product(sig, doc, max_elements, "vjp")
 
 
 def abstract_eval(sig: Signature, doc: Any, max_elements: int) -> Any:
