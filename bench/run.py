@@ -16,6 +16,7 @@ from . import (
     engine_bench,
     environment,
     functional_bench,
+    onnx_bench,
     report,
     rnn_bench,
     service_bench,
@@ -58,6 +59,8 @@ def main(a: argparse.Namespace) -> int:
     text = report.render(env, verdicts, results, loads, info, codec,
                          time.perf_counter() - start, breakdowns) + rnn_bench.section(rnn)
     text += "\n" + functional_bench.render(functional)
+    if not a.no_service:
+        text += "\n" + onnx_bench.section(0.5 if a.quick else 2.0)
     Path(a.output).write_text(text)
     print(text)
     log(f"[bench] wrote {a.output}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pybase64
 
 import engine
 from engine import EngineError, Graph
@@ -21,7 +22,7 @@ from engine import EngineError, Graph
 from . import codec
 from .codec import decode_at
 from .graph_cache import GraphCache, ModelGraphs
-from .problems import ProblemError
+from .problems import ProblemError, onnx_problem
 from .schemas import FunctionRequest, GradientsRequest, GradOperationRequest, GradRequest
 from .settings import Settings
 
@@ -158,8 +159,12 @@ def gradients(call: Call) -> Computed:
     if out.values is not None:
         answer["values"] = {y: encode(v, enc) for y, v in zip(req.ys, out.values, strict=True)}
     if out.graph is not None:
-        answer["graph"] = graph_json(out.graph, enc)
+        answer["graph"] = (graph_onnx(out.graph, req.ys, out.gradient_nodes)
+                           if req.graph_format == "onnx" else graph_json(out.graph, enc))
         answer["gradient_nodes"] = out.gradient_nodes
+    elif req.graph_format == "onnx":
+        msg = "graph_format 'onnx' is the format of the returned graph: give return_graph"
+        raise ProblemError("invalid-request", msg, [(["body", "graph_format"], msg)])
     return Computed(answer, graph_hit, out.cache_hit)
 
 
@@ -281,6 +286,20 @@ def encode(v: Any, encoding: str) -> Any:
     if isinstance(v, (list, tuple)):
         return [encode(x, encoding) for x in v]
     return codec.encode(np.asarray(v), encoding)
+
+
+def graph_onnx(graph: Graph, ys: Sequence[str], gradient_nodes: Sequence[str | None]
+               ) -> dict[str, str]:
+    """The differentiated graph as ``{"onnx": base64}``: a model whose outputs are the ys
+    then the gradients (each once), onnxio's export (imported on first use)."""
+    import onnxio
+
+    outputs = list(dict.fromkeys([*ys, *(g for g in gradient_nodes if g is not None)]))
+    try:
+        data = onnxio.to_onnx(graph, outputs)
+    except onnxio.OnnxError as exc:
+        raise onnx_problem(exc, ["body", "graph_format"]) from None
+    return {"onnx": pybase64.b64encode(data).decode()}
 
 
 def graph_json(graph: Graph, encoding: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ Loc = Sequence[str | int]
 PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "invalid-request": (422, "The request is not valid"),
     "invalid-graph": (422, "The graph is not valid"),
+    "invalid-onnx": (422, "The ONNX model cannot be taken"),
     "too-large": (413, "Over a size limit"),
     "queue-full": (429, "Too many requests are waiting"),
     "worker-died": (503, "The worker computing this request died"),
@@ -33,6 +34,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "An API key is required"),
     "not-found": (404, "Not found"),
     "forbidden": (403, "Forbidden"),
+    "not-acceptable": (406, "Not acceptable"),
     "unsupported-media-type": (415, "Unsupported media type"),
     "method-not-allowed": (405, "Method not allowed"),
     "internal": (500, "Internal error"),
@@ -53,6 +55,8 @@ class Problem(BaseModel):
     detail: str
     errors: list[ProblemItem] = []
     node: str | None = Field(None, description="The graph node at fault, for graph errors.")
+    op_type: str | None = Field(None, description="ONNX errors: the op_type of the ONNX node "
+                                "at fault (node is its name).")
 
 
 class ProblemError(Exception):
@@ -60,7 +64,7 @@ class ProblemError(Exception):
 
     def __init__(self, problem_type: str, detail: str, errors: Iterable[tuple[Loc, str]] = (),
                  *, node: str | None = None, status: int | None = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, op_type: str | None = None):
         super().__init__(detail)
         self.headers = headers or {}
         self.problem_type = problem_type
@@ -68,14 +72,16 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = [(list(loc), msg) for loc, msg in errors]
         self.node = node
+        self.op_type = op_type
 
     def body(self) -> bytes:
         return problem_body(self.problem_type, self.detail, self.errors, node=self.node,
-                            status=self.status)
+                            status=self.status, op_type=self.op_type)
 
 
 def problem_body(problem_type: str, detail: str, errors: Iterable[tuple[Loc, str]] = (), *,
-                 node: str | None = None, status: int | None = None) -> bytes:
+                 node: str | None = None, status: int | None = None,
+                 op_type: str | None = None) -> bytes:
     code, title = PROBLEM_TYPES[problem_type]
     doc: dict[str, Any] = {
         "type": f"urn:gradserve:problem:{problem_type}", "title": title,
@@ -84,6 +90,8 @@ def problem_body(problem_type: str, detail: str, errors: Iterable[tuple[Loc, str
     }
     if node is not None:
         doc["node"] = node
+    if op_type is not None:
+        doc["op_type"] = op_type
     return orjson.dumps(doc)
 
 
@@ -120,3 +128,11 @@ def engine_problem(exc: EngineError, wire_paths: Mapping[str, Loc]) -> ProblemEr
 def _limit_setting(exc: LimitError) -> str:
     """The engine has two limits: nodes per graph, and elements per tensor."""
     return "max_nodes" if exc.message.startswith("the graph has") else "max_elements"
+
+
+def onnx_problem(exc: Any, loc: Loc) -> ProblemError:
+    """An ``onnxio.OnnxError`` (read by its fields, so this module never imports onnx) as
+    a 422 naming the ONNX node and its op_type; ``loc`` is the model's path in the request
+    (an export's fault names the engine node and op instead)."""
+    return ProblemError("invalid-onnx", str(exc), [(loc, exc.message)], node=exc.node,
+                        op_type=exc.op_type)

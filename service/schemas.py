@@ -159,8 +159,18 @@ class GraphSpec(Wire):  # documents graphs; validating them is the engine's (see
     outputs: Names = absent("Network outputs; default: the last node.")
 
 
-# A graph field: described by GraphSpec, passed on as the raw JSON the engine judges.
-Graph = Annotated[GraphSpec, Described]
+class OnnxGraph(Wire):  # documents ONNX graphs; onnxio judges them (in the worker)
+    """An ONNX model where a graph is expected (API.md section 9): its value names are the
+    node names (an exact name match wins over the name:k reading)."""
+
+    onnx: str = Field(description="The base64 of a serialized ONNX ModelProto (opsets "
+                      "13-21; GET /onnx/ops lists the ops).",
+                      json_schema_extra={"contentEncoding": "base64"})
+
+
+# A graph field: described by GraphSpec or OnnxGraph, passed on as the raw JSON the engine
+# (or onnxio) judges.
+Graph = Annotated[GraphSpec | OnnxGraph, Described]
 
 # -- request building blocks ---------------------------------------------------------------
 
@@ -188,6 +198,7 @@ _VMAP = Field(None, description="Map the whole request over examples: every tens
 # -- requests -------------------------------------------------------------------------------
 
 Unconnected = choice("none", "zero")
+GraphFormat = choice("json", "onnx")
 _AGGREGATIONS = {"default": "add_n", "add_n": "add_n", "0": "add_n",
                  "experimental_tree": "experimental_tree", "1": "experimental_tree",
                  "experimental_accumulate_n": "experimental_accumulate_n",
@@ -229,6 +240,9 @@ class GradientsRequest(ModelRequest):
     return_values: bool = False
     return_graph: bool = False
     vmap: VMap | None = _VMAP
+    graph_format: GraphFormat = Field("json", description="With return_graph: 'json' (a "
+                                      "graph of ours) or 'onnx' ({\"onnx\": base64}, a "
+                                      "model onnxruntime runs to the gradients).")
     encoding: Encoding = "nested"
 
     @field_validator("aggregation_method")
@@ -351,7 +365,8 @@ class GradientsResponse(BaseModel):
     gradients: list[Tensor | None] = Field(description="Aligned with xs; null for an x "
                                            "no y depends on (unconnected_gradients none).")
     values: dict[str, Tensor] = absent("With return_values: the ys' values by name.")
-    graph: GraphSpec = absent("With return_graph: the graph plus the gradient nodes.")
+    graph: GraphSpec | OnnxGraph = absent("With return_graph: the graph plus the gradient "
+                                          "nodes (as ONNX with graph_format 'onnx').")
     gradient_nodes: list[str | None] = absent("With return_graph: the gradient node of "
                                               "each x, aligned with xs.")
 

@@ -25,6 +25,7 @@ from .endpoints import BY_NAME
 from .graph_cache import GraphCache, ModelGraphs
 from .handlers import Call, Clock
 from .problems import PROBLEM_JSON, ProblemError, engine_problem, from_validation, problem_body
+from .protocols import tesseract
 from .reply import JSON, Reply
 from .settings import Settings, memory_cap_bytes
 
@@ -58,9 +59,12 @@ class Worker:
         return Reply(200, b"")
 
     def handle(self, endpoint_name: str, body: bytes) -> Reply:
-        endpoint = BY_NAME[endpoint_name]
         clock = Clock()
         try:
+            if endpoint_name.startswith(tesseract.PREFIX):
+                return tesseract.handle(self.models.get, self.settings.max_elements,
+                                        endpoint_name, body)
+            endpoint = BY_NAME[endpoint_name]
             doc = _parse(body)
             clock.lap("parse")
             request = _validate(endpoint.request, doc)

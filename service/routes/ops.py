@@ -1,10 +1,13 @@
-"""GET /ops and /ops/{name}: the op catalogue as the engine declares it."""
+"""GET /ops and /ops/{name}: the op catalogue as the engine declares it; GET /onnx/ops:
+the ONNX ops onnxio lowers onto it."""
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from engine.ops import registry
 
@@ -61,3 +64,27 @@ async def get_op(name: str) -> OpInfo:
         raise ProblemError("not-found", f"no op named {name!r}", [(["path", "name"],
                                                                     "unknown op")])
     return _info(op)
+
+
+class OnnxOpInfo(BaseModel):
+    op_type: str
+    domain: str = Field(description="'' is the default ONNX domain (ai.onnx).")
+    versions: list[int] = Field(description="The op's versions (since_version) handled.")
+    attributes: list[str] = Field(description="The attributes read.")
+    lowering: str = Field(description="What it becomes in our op catalogue.")
+    folded_only: bool = Field(description="Taken only where all its inputs are known at "
+                              "import (shape arithmetic), which folds it to a constant.")
+
+
+@functools.cache
+def _onnx_ops() -> list[OnnxOpInfo]:
+    import onnxio  # imports onnx: once, in a thread, on the first call
+
+    return [OnnxOpInfo(**op) for op in onnxio.supported_ops()]
+
+
+@router.get("/onnx/ops", summary="The ONNX ops a {\"onnx\"} graph may use")
+async def list_onnx_ops() -> list[OnnxOpInfo]:
+    """Every ONNX op (default domain, opsets 13-21) that ONNX graphs and model.onnx files
+    may use, with the versions and attributes handled and what each is lowered to."""
+    return await asyncio.to_thread(_onnx_ops)
