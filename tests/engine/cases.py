@@ -232,3 +232,17 @@ def compare(got: Any, want: Any, rtol: float, atol: float, path: str = "gradient
     assert arr.shape == expected.shape, f"{path}: shape {arr.shape}, expected {expected.shape}"
     np.testing.assert_allclose(arr.astype(np.float64), expected, rtol=rtol, atol=atol,
                                equal_nan=True, err_msg=path)
+
+
+def check_case(case: Mapping[str, Any]) -> None:
+    """A recorded case through the engine: refused as recorded, or its answer within the
+    case's tolerances."""
+    expect = case["expect"]
+    if expect.get("status", 200) != 200:
+        try:
+            run_case(case)
+        except EngineError:
+            return
+        raise AssertionError(f"{case['id']}: the engine answered a case recorded as refused")
+    compare(run_case(case), expect["gradients"], expect.get("rtol", 1e-5),
+            expect.get("atol", 1e-6))
