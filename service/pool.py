@@ -236,12 +236,15 @@ class Pool:
             if slot.process is None or slot.died is None or slot.died.done():
                 await self._replace(slot, "died")
                 continue
-            getting = asyncio.ensure_future(self._queue.get())
-            await asyncio.wait({getting, slot.died}, return_when=asyncio.FIRST_COMPLETED)
-            if not getting.done():
-                getting.cancel()
-                continue
-            job = getting.result()
+            if self._queue.empty():  # wait for a job or the worker's death, whichever first
+                getting = asyncio.ensure_future(self._queue.get())
+                await asyncio.wait({getting, slot.died}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    continue
+                job = getting.result()
+            else:  # busy: take the next job without a task and a wait per request
+                job = self._queue.get_nowait()
             if job.future.done():  # the client went away while it waited
                 continue
             await self._run(slot, job)
@@ -251,8 +254,8 @@ class Pool:
         slot.busy = True
         started = time.perf_counter()
         try:
-            reply = await asyncio.wait_for(
-                self._roundtrip(slot.process, job), self.settings.timeout)
+            async with asyncio.timeout(self.settings.timeout):  # no extra task per job
+                reply = await self._roundtrip(slot.process, job)
         except TimeoutError:
             _settle(job, ProblemError("timeout", f"the computation took longer than "
                                       f"{self.settings.timeout:g} s; it was stopped (raise "
