@@ -67,6 +67,67 @@ def over_http(root: Path, requests: int = 400, log: Callable[[str], Any] = print
     return out
 
 
+CHAIN_NODES = 100_000
+
+
+def chain_request(length: int = CHAIN_NODES) -> bytes:
+    """/gradients of a ``length``-node chain (n <- n + eps * sin(n), three nodes a step)."""
+    nodes: list[dict[str, Any]] = [
+        {"name": "x", "op": "placeholder", "shape": [4], "dtype": "float64"},
+        {"name": "eps", "op": "constant", "value": 1e-5, "dtype": "float64"}]
+    prev, i = "x", 0
+    while len(nodes) + 3 <= length:
+        nodes += [{"name": f"s{i}", "op": "sin", "inputs": [prev]},
+                  {"name": f"t{i}", "op": "mul", "inputs": [f"s{i}", "eps"]},
+                  {"name": f"n{i}", "op": "add", "inputs": [prev, f"t{i}"]}]
+        prev, i = f"n{i}", i + 1
+    while len(nodes) < length:
+        nodes.append({"name": f"id{len(nodes)}", "op": "identity", "inputs": [prev]})
+        prev = nodes[-1]["name"]
+    return req.dumps({"graph": {"nodes": nodes}, "feeds": {"x": [1.0, -2.0, 0.0, 3.0]},
+                      "ys": [prev], "xs": ["x"]})
+
+
+def chain_cold(root: Path, log: Callable[[str], Any] = print) -> dict[str, dict[str, float]]:
+    """The chain sent twice to a fresh one-worker server: cold (nothing cached) and warm;
+    client wall ms and the Server-Timing stages of each."""
+    port = free_port()
+    argv = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1"]
+    body = chain_request()
+    out: dict[str, dict[str, float]] = {}
+    with start("Gradserve chain", argv, port, "/healthz", ROOT / "bench" / ".peers" / "logs",
+               cwd=root) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+        for run in ("cold", "warm"):
+            t = time.perf_counter()
+            conn.request("POST", "/gradients", body, {"Content-Type": "application/json"})
+            answer = conn.getresponse()
+            answer.read()
+            figures = {"wall": (time.perf_counter() - t) * 1e3}
+            for part in (answer.getheader("server-timing") or "").split(","):
+                name, _, dur = part.strip().partition(";dur=")
+                if dur:
+                    figures[name] = float(dur)
+            out[run] = figures
+            log(f"[stages] chain {run}: {answer.status}, {figures['wall']:.0f} ms")
+        conn.close()
+    return out
+
+
+def chain_section(chain: dict[str, dict[str, float]]) -> str:
+    keys = ["wall", *STAGES]
+    rows = [f"| {k} | {chain['cold'].get(k, 0):,.1f} | {chain['warm'].get(k, 0):,.1f} |"
+            for k in keys]
+    return ("\n### The 100,000-node chain over HTTP, cold and warm\n\n"
+            f"`/gradients` of a {CHAIN_NODES:,}-node chain ({len(chain_request()) / 1e6:.1f} MB "
+            "of JSON) to a fresh one-worker server, twice: cold (the worker has built nothing) "
+            "and warm (graph and plan cached). ms; `graph` is the cache key (hashing the "
+            "description) plus, cold, the engine's `Graph.from_description`; `compute` cold "
+            "is the engine differentiating and planning. Target: cold wall <= 1.5 s.\n\n"
+            "| stage | cold ms | warm ms |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
 def in_process(reps: int = 300) -> float:
     """Median ms of engine.compute_gradients on W2's decoded request, in this process."""
     import orjson
@@ -90,7 +151,8 @@ def in_process(reps: int = 300) -> float:
 def run(log: Callable[[str], Any] = print, root: Path = ROOT) -> dict[str, Any]:
     engine_ms = in_process()
     http_ms = over_http(root, log=log)
-    return {"http": http_ms, "engine": engine_ms, "engine_after": in_process()}
+    return {"http": http_ms, "engine": engine_ms, "engine_after": in_process(),
+            "chain": chain_cold(root, log)}
 
 
 def section(after: dict[str, Any], before: dict[str, Any] | None = None) -> str:
@@ -127,6 +189,11 @@ def section(after: dict[str, Any], before: dict[str, Any] | None = None) -> str:
             "HTTP run) as the yardstick." + note + "\n\n" + "\n".join(lines) + "\n")
 
 
+def before() -> dict[str, Any] | None:
+    """The recorded before column (``--record-before``), if any."""
+    return json.loads(BEFORE.read_text()) if BEFORE.exists() else None
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.http_stages", description=__doc__)
     p.add_argument("--root", type=Path, default=ROOT, help="the checkout to serve from")
@@ -136,8 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     figures = run(root=a.root)
     if a.record_before:
         BEFORE.write_text(json.dumps({**figures, "what": a.record_before}, indent=1) + "\n")
-    before = json.loads(BEFORE.read_text()) if BEFORE.exists() else None
-    print(section(figures, None if a.record_before else before))
+    print(section(figures, None if a.record_before else before()) + chain_section(
+        figures["chain"]))
 
 
 if __name__ == "__main__":
