@@ -28,6 +28,7 @@ from . import service_requests as req
 from .servers import ROOT, free_port, start
 
 BEFORE = Path(__file__).resolve().parent / "http_stages_before.json"
+OUTPUT = Path(__file__).resolve().parent / "HTTP_STAGES.md"  # this module run on its own
 STAGES = ("parse", "validate", "graph", "decode", "compute", "encode", "queue", "ipc")
 REST = "front + HTTP"
 
@@ -203,8 +204,13 @@ def main(argv: list[str] | None = None) -> None:
     figures = run(root=a.root)
     if a.record_before:
         BEFORE.write_text(json.dumps({**figures, "what": a.record_before}, indent=1) + "\n")
-    print(section(figures, None if a.record_before else before()) + chain_section(
-        figures["chain"]))
+    text = (section(figures, None if a.record_before else before())
+            + chain_section(figures["chain"]))
+    if not a.record_before:
+        OUTPUT.write_text("# W2 and the 100,000-node chain over HTTP\n\nWritten by `python -m "
+                          "bench.http_stages` (`make bench` puts the same sections in "
+                          "RESULTS.md).\n" + text)
+    print(text)
 
 
 if __name__ == "__main__":
