@@ -72,21 +72,13 @@ CHAIN_NODES = 100_000
 
 
 def chain_request(length: int = CHAIN_NODES) -> bytes:
-    """/gradients of a ``length``-node chain (n <- n + eps * sin(n), three nodes a step)."""
-    nodes: list[dict[str, Any]] = [
-        {"name": "x", "op": "placeholder", "shape": [4], "dtype": "float64"},
-        {"name": "eps", "op": "constant", "value": 1e-5, "dtype": "float64"}]
-    prev, i = "x", 0
-    while len(nodes) + 3 <= length:
-        nodes += [{"name": f"s{i}", "op": "sin", "inputs": [prev]},
-                  {"name": f"t{i}", "op": "mul", "inputs": [f"s{i}", "eps"]},
-                  {"name": f"n{i}", "op": "add", "inputs": [prev, f"t{i}"]}]
-        prev, i = f"n{i}", i + 1
-    while len(nodes) < length:
-        nodes.append({"name": f"id{len(nodes)}", "op": "identity", "inputs": [prev]})
-        prev = nodes[-1]["name"]
+    """/gradients of the engine test's ``length``-node chain (n <- n + eps * sin(n)), the
+    very graph tests/engine/test_chain.py checks, so the bench times a checked graph."""
+    from tests.engine.test_chain import _chain
+
+    nodes = _chain(length)
     return req.dumps({"graph": {"nodes": nodes}, "feeds": {"x": [1.0, -2.0, 0.0, 3.0]},
-                      "ys": [prev], "xs": ["x"]})
+                      "ys": [nodes[-1]["name"]], "xs": ["x"]})
 
 
 def chain_cold(root: Path, log: Callable[[str], Any] = print) -> dict[str, dict[str, float]]:
