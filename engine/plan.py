@@ -4,8 +4,9 @@ Compiling walks the graph once: it keeps only what the fetches need, binds each 
 attrs into a plain callable, numbers every tensor with a slot, and notes after which step
 each intermediate is read for the last time so that it is dropped there. Running is then
 one generated Python function (``_generate``): each slot a local, each bound callable a
-default argument, each intermediate deleted after its last read. Very long plans (above
-``GENERATE_LIMIT`` steps) keep the interpreted loop, whose compile cost is nil.
+default argument, each intermediate deleted after its last read. Generating costs ~50 us a
+step, so it happens on a plan's second run (a plan run once, the cold path, never pays
+it), and very long plans (above ``GENERATE_LIMIT`` steps) keep the interpreted loop.
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ GENERATE_LIMIT = 4096  # plans up to this many steps run as one generated functi
 class Plan:
     """Runs ``graph`` for ``fetches``. Build once, ``run`` many times with new feeds."""
 
-    __slots__ = ("_feeds", "_fetch_slots", "_fn", "_initial", "_step_nodes", "_steps",
-                 "fetches", "graph", "node_count")
+    __slots__ = ("_feeds", "_fetch_slots", "_fn", "_initial", "_runs", "_step_nodes",
+                 "_steps", "fetches", "graph", "node_count")
 
     def __init__(self, graph: Graph, fetches: Sequence[Ref]):
         self.graph = graph
@@ -87,8 +88,8 @@ class Plan:
         self._initial = tuple(initial)
         self._feeds = tuple(feeds)
         self.node_count = len(steps)
-        self._fn = (_generate(self._steps, self._fetch_slots)
-                    if len(steps) <= GENERATE_LIMIT else None)
+        self._fn: Any = None
+        self._runs = 0 if len(steps) <= GENERATE_LIMIT else -1  # -1: never generated
 
     def run(self, feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Values of the fetches. Placeholders must be fed; variables may be."""
@@ -104,10 +105,15 @@ class Plan:
                 slots[slot] = value  # the common case: exactly what was declared
             else:
                 slots[slot] = _checked_feed(name, value, spec)
-        if self._fn is not None:
+        fn = self._fn
+        if fn is None and self._runs >= 0:
+            self._runs += 1
+            if self._runs > 1:  # a racing thread may generate it too: harmless
+                fn = self._fn = _generate(self._steps, self._fetch_slots)
+        if fn is not None:
             try:
                 with np.errstate(all="ignore"):
-                    return self._fn(slots)
+                    return fn(slots)
             except EngineError:
                 raise
             except (ValueError, TypeError, IndexError, FloatingPointError):
