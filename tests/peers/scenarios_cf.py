@@ -64,11 +64,11 @@ def _rnn(steps: int = 50, batch: int = 2, d_in: int = 3, d_h: int = 4
     return nodes, {"h0": h0, "xs": xs, "W": w, "U": u, "b": b}
 
 
-def rnn() -> dict[str, Any]:
-    nodes, feeds = _rnn()
+def rnn(steps: int = 50) -> dict[str, Any]:
+    nodes, feeds = _rnn(steps)
     return gradients_case(
         "cf-tf-rnn-tanh-50-steps", f"{TF_WV2} WhileV2Test (a tanh RNN cell over a "
-        "50-step sequence as tf.while_loop; cf. testGradientTapeOfWhileLoop)", nodes,
+        f"{steps}-step sequence as tf.while_loop; cf. testGradientTapeOfWhileLoop)", nodes,
         feeds, ["loss"], ["h0", "W", "U", "b", "xs"])
 
 
