@@ -8,19 +8,12 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
+from .wire import plain
+
 ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")
 
-NONFINITE = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}
 P = ops.operations
-
-
-def plain(v: Any) -> Any:
-    if isinstance(v, str):
-        return NONFINITE[v]
-    if isinstance(v, list):
-        return [plain(x) for x in v]
-    return v
 
 
 def _axis(a: dict[str, Any]) -> Any:
