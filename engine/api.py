@@ -22,6 +22,7 @@ from .graph import Graph, Ref, format_ref
 from .mapped import InAxes, batch_size, batched, example_feeds
 from .plan import Plan
 from .shapes import compatible, fmt
+from .simplify import simplify
 from .specialize import dynamic_placeholders, specialize
 
 NODE_BUDGET = 1_000_000  # nodes one cache of a process may hold in all
@@ -249,11 +250,13 @@ def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
         seed_refs.append(t.ref)
     seeded = b.finish()
     result = gradients(seeded, list(y_refs), list(xs), grad_ys=seed_refs, **options)
-    fetches = [g for g in result.grads if g is not None]
+    grads = [g for g in result.grads if g is not None]
+    simple, renamed = simplify(result.graph, grads, protected=seeded.by_name)
+    grads_of = tuple(None if g is None else renamed[g] for g in result.grads)
+    fetches = [g for g in grads_of if g is not None]
     if return_values:
         fetches += list(y_refs)
-    return _Program(mapping.plan(result.graph, fetches), result.grads, tuple(seeds), y_refs,
-                    result.graph)
+    return _Program(mapping.plan(simple, fetches), grads_of, tuple(seeds), y_refs, simple)
 
 
 def compute_grad_operation(
@@ -325,4 +328,5 @@ def _plan_grad_operation(graph: Graph, get_all: bool, get_by_list: bool, sens_pa
                          mapping: _Mapping) -> tuple[GradOperation, Plan]:
     go = grad_operation(graph, get_all=get_all, get_by_list=get_by_list,
                         sens_param=sens_param, weights=weights, sens_nodes=sens_nodes)
-    return go, mapping.plan(go.graph, go.grads)
+    simple, renamed = simplify(go.graph, go.grads, protected=graph.by_name)
+    return go, mapping.plan(simple, [renamed[g] for g in go.grads])

@@ -22,6 +22,7 @@ from .errors import EngineError
 from .graph import Graph, Ref, format_ref
 from .mapped import InAxes
 from .plan import Plan
+from .simplify import simplify
 from .transforms.derivatives import (
     MODES,
     hessian_graph,
@@ -296,6 +297,8 @@ class _Function:
     def _plan(self, build: Builder) -> tuple[tuple[str | None, ...], Plan]:
         """(seed names, plan): the plan second, where the cache's size count looks."""
         graph, fetches, seeds = build()
+        graph, renamed = simplify(graph, fetches, protected=self.graph.by_name)
+        fetches = [renamed[f] for f in fetches]
         graph, fetches = mapped.batched(graph, fetches, self.in_axes, self.size,
                                         self.max_elements)
         return seeds, Plan(graph, fetches)

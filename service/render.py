@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 import engine
 from engine import EngineError, Graph
+from engine.simplify import simplify
 
 from .graph_cache import GraphCache, build_graph
 from .problems import ProblemError, engine_problem, from_validation
@@ -95,7 +96,9 @@ def render(body: bytes, graphs: GraphCache, models: Any = None) -> Picture:
             result = engine.gradients(graph, ys, xs, name=GRADIENT_PREFIX)
         except EngineError as exc:
             raise engine_problem(exc, WIRE_PATHS) from None
-        graph, grads = result.graph, result.grads
+        kept = [g for g in result.grads if g is not None]  # drawn as /gradients returns it
+        graph, renamed = simplify(result.graph, kept, protected=graph.by_name)
+        grads = [None if g is None else renamed[g] for g in result.grads]
     if len(graph.nodes) > MAX_RENDER_NODES:
         raise ProblemError("too-large", f"the picture would have {len(graph.nodes)} nodes; "
                            f"/render draws at most {MAX_RENDER_NODES}",
