@@ -3,7 +3,10 @@
 Compiling walks the graph once: it keeps only what the fetches need, binds each op's
 attrs into a plain callable, numbers every tensor with a slot, and notes after which step
 each intermediate is read for the last time so that it is dropped there. Running is then
-one tight loop over the steps.
+one generated Python function (``_generate``): each slot a local, each bound callable a
+default argument, each intermediate deleted after its last read. Generating costs ~50 us a
+step, so it happens on a plan's second run (a plan run once, the cold path, never pays
+it), and very long plans (above ``GENERATE_LIMIT`` steps) keep the interpreted loop.
 """
 from __future__ import annotations
 
@@ -22,13 +25,14 @@ from .shapes import compatible, fmt
 Step = tuple[Any, tuple[int, ...], int, tuple[int, ...]]
 FeedSlot = tuple[str, int, Any, bool, np.dtype, tuple[int | None, ...]]
 FOLD_LIMIT = 1 << 16  # constant subgraphs up to this many elements are computed once
+GENERATE_LIMIT = 4096  # plans up to this many steps run as one generated function
 
 
 class Plan:
     """Runs ``graph`` for ``fetches``. Build once, ``run`` many times with new feeds."""
 
-    __slots__ = ("_feeds", "_fetch_slots", "_initial", "_step_nodes", "_steps", "fetches",
-                 "graph", "node_count")
+    __slots__ = ("_feeds", "_fetch_slots", "_fn", "_initial", "_runs", "_step_nodes",
+                 "_steps", "fetches", "graph", "node_count")
 
     def __init__(self, graph: Graph, fetches: Sequence[Ref]):
         self.graph = graph
@@ -84,6 +88,8 @@ class Plan:
         self._initial = tuple(initial)
         self._feeds = tuple(feeds)
         self.node_count = len(steps)
+        self._fn: Any = None
+        self._runs = 0 if len(steps) <= GENERATE_LIMIT else -1  # -1: never generated
 
     def run(self, feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Values of the fetches. Placeholders must be fed; variables may be."""
@@ -99,6 +105,23 @@ class Plan:
                 slots[slot] = value  # the common case: exactly what was declared
             else:
                 slots[slot] = _checked_feed(name, value, spec)
+        fn = self._fn
+        if fn is None and self._runs >= 0:
+            self._runs += 1
+            if self._runs > 1:  # a racing thread may generate it too: harmless
+                fn = self._fn = _generate(self._steps, self._fetch_slots)
+        if fn is not None:
+            try:
+                with np.errstate(all="ignore"):
+                    return fn(slots)
+            except EngineError:
+                raise
+            except (ValueError, TypeError, IndexError, FloatingPointError):
+                pass  # run the loop again below: it names the failing node
+        return self._interpret(slots)
+
+    def _interpret(self, slots: list[Any]) -> list[np.ndarray]:
+        """The steps one by one (long plans, and naming the node that failed)."""
         i = -1
         try:
             with np.errstate(all="ignore"):
@@ -113,6 +136,35 @@ class Plan:
             raise ComputeError(f"failed at run time: {exc}", node=node) from None
         return [np.asarray(slots[s]) for s in self._fetch_slots]
 
+
+def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...]) -> Any:
+    """One function doing the steps: ``slots`` in, fetches out. Slots become locals, read
+    from ``slots`` only if some step or fetch reads them before any step writes them;
+    callables are default arguments (fast locals); ``del`` drops an intermediate where the
+    loop would have freed it. Slots are never reused, so no fetch or feed is aliased."""
+    written: set[int] = set()
+    loads: list[int] = []
+    body: list[str] = []
+    env: dict[str, Any] = {"asarray": np.asarray}
+    for k, (fn, ins, out, frees) in enumerate(steps):
+        for j in ins:
+            if j not in written and j not in loads:
+                loads.append(j)
+        env[f"f{k}"] = fn
+        body.append(f"    s{out} = f{k}({', '.join(f's{j}' for j in ins)})")
+        written.add(out)
+        if frees:
+            body.append(f"    del {', '.join(f's{j}' for j in frees)}")
+    for j in fetch_slots:
+        if j not in written and j not in loads:
+            loads.append(j)
+    head = [f"    s{j} = slots[{j}]" for j in loads]
+    fetched = "".join(f"asarray(s{j}), " for j in fetch_slots)
+    params = "".join(f", f{k}=f{k}" for k in range(len(steps)))
+    src = "\n".join([f"def run(slots{params}):", *head, *body, f"    return [{fetched}]"])
+    code = compile(src, "<plan>", "exec")
+    exec(code, env)  # the source is built above from slot numbers only
+    return env["run"]
 
 def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],
           node: Any) -> np.ndarray | None:
