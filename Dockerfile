@@ -22,6 +22,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY service ./service
+# The example model repository, served by default as `make serve` does (GET /models);
+# mount another over /app/examples/models or override CMD to serve your own.
+COPY examples/models ./examples/models
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 gradserve
 
@@ -30,4 +33,4 @@ EXPOSE 8000
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-m", "service.healthcheck"]
-CMD ["python", "-m", "service", "--host", "0.0.0.0"]
+CMD ["python", "-m", "service", "--host", "0.0.0.0", "--model-repository", "examples/models"]

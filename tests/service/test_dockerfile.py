@@ -36,6 +36,9 @@ def test_dockerfile_essentials() -> None:
     assert any(ln.startswith("HEALTHCHECK") for ln in lines)
     assert 'CMD ["python", "-m", "service.healthcheck"]' in lines  # probes GRADSERVE_PORT
     assert "STOPSIGNAL SIGTERM" in lines
-    assert lines[-1] == 'CMD ["python", "-m", "service", "--host", "0.0.0.0"]'
+    assert lines[-1] == ('CMD ["python", "-m", "service", "--host", "0.0.0.0", '
+                         '"--model-repository", "examples/models"]')
+    assert "COPY examples/models ./examples/models" in lines  # what that CMD serves
+    assert (REPO / "examples" / "models").is_dir()
     install = next(ln for ln in lines if "pip install" in ln)
     assert "[dev]" not in install and "-e" not in install.split()
