@@ -5,23 +5,26 @@ It is the loop whose gradients TensorFlow 2.21 answered for the peer case
 h_{t+1} = tanh(h_t W + x_t U + b), gradients w.r.t. h0, W, U, b and xs. Ours (the engine's
 compute_gradients, and its compiled gradient plan alone) against a hand-written numpy
 backpropagation through time (the floor), PyTorch eager (a Python loop under autograd),
-JAX ``jit(grad)`` of ``lax.scan`` and TensorFlow graph mode where installed. Every
+JAX ``jit(grad)`` of ``lax.scan`` and TensorFlow graph mode where installed (here, or in
+the interpreter ``GRADSERVE_TF_PYTHON`` names: ``bench/rnn_tf.py``). Every
 implementation's gradients are checked against the floor before anything is timed.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from . import rnn_tf
 from .engine_bench import Outcome, rel_err
 from .peers import version
 from .report import ratio, table, us
-from .timing import first_call, measure_interleaved
+from .timing import Stats, first_call, measure_interleaved
 
-ORDER = ("h0", "W", "U", "b", "xs")
+ORDER = rnn_tf.ORDER
 
 
 @dataclass
@@ -110,26 +113,31 @@ def _jax(feeds: dict[str, np.ndarray], target: np.ndarray) -> Callable[[], Any]:
     return lambda: jax.block_until_ready(grad(*args))
 
 
-def _tensorflow(feeds: dict[str, np.ndarray], target: np.ndarray) -> Callable[[], Any]:
-    import tensorflow as tf
-
-    args = [tf.constant(feeds[k]) for k in ORDER]
-
-    @tf.function
-    def grads(h0: Any, w: Any, u: Any, b: Any, xs: Any) -> Any:
-        with tf.GradientTape() as tape:
-            tape.watch([h0, w, u, b, xs])
-            h = tf.while_loop(lambda t, h: t < xs.shape[0],
-                              lambda t, h: (t + 1, tf.tanh(h @ w + xs[t] @ u + b)),
-                              (tf.constant(0), h0))[1]
-            loss = tf.reduce_sum((h - target) ** 2)
-        return tape.gradient(loss, [h0, w, u, b, xs])
-
-    return lambda: [g.numpy() for g in grads(*args)]
-
-
+TF_LABEL = "TensorFlow tf.function (while_loop)"
 PEERS = (("PyTorch eager", "torch", _torch), ("JAX jit(grad(lax.scan))", "jax", _jax),
-         ("TensorFlow tf.function (while_loop)", "tensorflow", _tensorflow))
+         (TF_LABEL, "tensorflow", rnn_tf.tensorflow_grads))
+
+
+def _tensorflow_apart(steps: int, budget_s: float | None, timed: bool,
+                      want: list[np.ndarray]) -> Outcome:
+    """TensorFlow in the interpreter ``GRADSERVE_TF_PYTHON`` names, timed alone there."""
+    python = os.environ.get(rnn_tf.ENV)
+    if not python:
+        return Outcome(note=f"missing (not importable here; set {rnn_tf.ENV} to a python "
+                            "with tensorflow)")
+    try:
+        got = rnn_tf.in_subprocess(python, steps, budget_s if timed else None)
+    except Exception as exc:  # a peer that fails is reported, never fatal
+        return Outcome(note=f"{type(exc).__name__}: {exc}")
+    err = rel_err([np.asarray(a) for a in got["grads"]], want)
+    o = Outcome(compile_s=got["compile_s"], max_rel_err=err,
+                note=f"tensorflow {got['version']} via {rnn_tf.ENV}, timed alone in its own "
+                     "process (not interleaved)")
+    if err > 1e-8:
+        o.note = f"disagrees with the floor ({err:.1e})"
+    elif "median" in got:
+        o.stats = Stats(got["median"], got["p90"], got["reps"])
+    return o
 
 
 def run(log: Callable[[str], None], steps: int = 50, budget_s: float | None = 1.5, *,
@@ -145,6 +153,9 @@ def run(log: Callable[[str], None], steps: int = 50, budget_s: float | None = 1.
                for label, module, make in PEERS]
     for label, module, make in makers:
         missing = version(module)[1] if module else None
+        if missing and label == TF_LABEL:
+            result.outcomes[label] = _tensorflow_apart(steps, budget_s, timed, want)
+            continue
         if missing:
             result.outcomes[label] = Outcome(note=f"missing ({missing})")
             continue
@@ -184,8 +195,9 @@ def section(r: RnnResult) -> str:
             "h_{t+1} = tanh(h_t W + x_t U + b), batch 2, 3 inputs, 4 units; the gradient of "
             "sum((h - target)^2) w.r.t. h0, W, U, b and xs (TensorFlow 2.21's answer is the "
             "peer case in tests/peers/cases/control_flow_tf.json). Ours is the engine's "
-            "while_loop gradient: the loop again with its rows stacked, and a backward "
-            "while_loop over them; float64 everywhere.\n\n" + table(head, rows) + "\n")
+            "while_loop gradient: the one forward loop keeps its rows (while_v2's "
+            "accumulators), and a backward while_loop runs over them; float64 "
+            "everywhere.\n\n" + table(head, rows) + "\n")
 
 
 if __name__ == "__main__":  # this row alone: python -m bench.rnn_bench

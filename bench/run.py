@@ -16,6 +16,7 @@ from . import (
     engine_bench,
     environment,
     functional_bench,
+    http_stages,
     onnx_bench,
     report,
     rnn_bench,
@@ -61,6 +62,9 @@ def main(a: argparse.Namespace) -> int:
     text += "\n" + functional_bench.render(functional)
     if not a.no_service:
         text += "\n" + onnx_bench.section(0.5 if a.quick else 2.0)
+        stages = http_stages.run(log)
+        text += http_stages.section(stages, http_stages.before()) + http_stages.chain_section(
+            stages["chain"])
     Path(a.output).write_text(text)
     print(text)
     log(f"[bench] wrote {a.output}")

@@ -14,7 +14,7 @@ from . import fn as F
 from .builder import GraphBuilder, Tensor
 from .dtypes import is_floating
 from .errors import EngineError
-from .graph import Graph, Ref, format_ref
+from .graph import Graph, Ref, format_ref, make_node
 from .ops import registry
 from .ops.contexts import VJPContext
 from .ops.rules import sum_to
@@ -69,8 +69,9 @@ def gradients(
     grad_ys = aligned_seeds(grad_ys, len(y_refs))
     stop = {ref[0] for ref in graph.resolve_all(stop_gradients, "stop_gradients")}
 
-    b = GraphBuilder(graph, prefix=name)
     relevant = _between(graph, {r[0] for r in x_refs}, {r[0] for r in y_refs}, stop)
+    graph = _accumulating(graph, relevant)
+    b = GraphBuilder(graph, prefix=name)
     pending: dict[Ref, list[Tensor]] = {}
     for i, (y, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
         y_t = b.tensor(y)
@@ -123,6 +124,22 @@ def gradients(
             g = F.zeros_like(x_t)
         result.append(None if g is None else g.ref)
     return Gradients(b.finish(), tuple(result))
+
+
+def _accumulating(graph: Graph, relevant: set[str]) -> Graph:
+    """Each while_loop on the path keeps its loop variables per iteration (attr
+    ``stacked``, while_v2's accumulators) from its one forward run, for its VJP to read:
+    the loop is not run a second time for the gradient. Its first outputs are unchanged."""
+    nodes = list(graph.nodes)
+    for i, node in enumerate(nodes):
+        if node.op == "while_loop" and node.name in relevant and not node.attrs["stacked"]:
+            specs = tuple(graph.spec(r) for r in node.inputs)
+            nodes[i] = make_node(node.name, registry.get(node.op), node.inputs, specs,
+                                 {**node.attrs, "stacked": True}, position=node.position,
+                                 attrs_parsed=True)
+    if nodes == list(graph.nodes):
+        return graph
+    return Graph(nodes, graph.inputs, graph.outputs)
 
 
 def _ones(b: GraphBuilder, like: Tensor) -> Tensor:

@@ -30,6 +30,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "queue-full": (429, "Too many requests are waiting"),
     "worker-died": (503, "The worker computing this request died"),
     "unavailable": (503, "The service is not available"),
+    "out-of-memory": (503, "The computation ran out of memory"),
+    "missing-program": (503, "A program this answer needs is not installed"),
     "timeout": (504, "The computation ran over its time limit"),
     "unauthorized": (401, "An API key is required"),
     "not-found": (404, "Not found"),

@@ -220,7 +220,7 @@ def layout(dot: graphviz.Digraph) -> bytes:
     try:
         return dot.pipe(format="svg", quiet=True)
     except graphviz.ExecutableNotFound:
-        raise ProblemError("unavailable", "SVG needs Graphviz's 'dot' program, which is not "
+        raise ProblemError("missing-program", "SVG needs Graphviz's 'dot' program, which is not "
                            "installed on this server (apt-get install graphviz); "
                            "format 'dot' still works",
                            [(["body", "format"], "'dot' is not installed")]) from None

@@ -37,4 +37,4 @@ class Reply:
 
     def server_timing(self) -> str:
         """The Server-Timing header's value (milliseconds per phase)."""
-        return ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in self.timings.items())
+        return ", ".join([f"{k};dur={v * 1000:.3f}" for k, v in self.timings.items()])

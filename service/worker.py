@@ -83,7 +83,7 @@ class Worker:
         except ProblemError as exc:
             return Reply(exc.status, exc.body(), PROBLEM_JSON, timings=clock.marks)
         except MemoryError:
-            return Reply(503, problem_body("unavailable", "the computation ran out of memory"),
+            return Reply(503, problem_body("out-of-memory", "the computation ran out of memory"),
                          PROBLEM_JSON)
         except Exception:
             log.exception("unexpected failure handling a %s request", endpoint_name)

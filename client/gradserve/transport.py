@@ -1,5 +1,6 @@
-"""Sending one call: JSON out, retries on 429/503 honouring Retry-After, errors as typed
-exceptions. The sync and async clients share everything here but the waiting."""
+"""Sending one call: JSON out, retries on 429 and transient 503s honouring Retry-After,
+errors as typed exceptions. The sync and async clients share everything here but the
+waiting."""
 from __future__ import annotations
 
 import email.utils
@@ -14,6 +15,10 @@ import httpx
 from . import errors, tensors
 
 RETRY_STATUSES = (429, 503)
+# 503s that a retry cannot cure: the same request runs out of memory again, and a program
+# the server lacks (Graphviz's dot) stays missing. Other 503s (a worker died, the server
+# is draining) are gone by the next try, or on another replica.
+LASTING_PROBLEMS = frozenset({"out-of-memory", "missing-program"})
 
 
 @dataclass
@@ -38,11 +43,21 @@ class RetryPolicy:
 
     def delay(self, response: httpx.Response, attempt: int) -> float | None:
         """Seconds to wait before retrying, or None to give the answer back."""
-        if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+        if (response.status_code not in RETRY_STATUSES or attempt >= self.retries
+                or problem_type(response) in LASTING_PROBLEMS):
             return None
         after = retry_after(response)
         wait = after if after is not None else self.backoff * 2 ** attempt
         return min(max(wait, 0.0), self.max_wait)
+
+
+def problem_type(response: httpx.Response) -> str | None:
+    """The slug of a problem+json answer's ``type`` (``urn:gradserve:problem:SLUG``)."""
+    try:
+        kind = response.json().get("type")
+    except (ValueError, AttributeError):
+        return None
+    return kind.rsplit(":", 1)[-1] if isinstance(kind, str) else None
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -137,15 +137,23 @@ defop("relu6_grad", inputs=2, infer=_relu_grad_infer, forward=_relu6_grad,
 
 
 def _leaky_relu_partials(c):
-    slope = fn.where(fn.greater(c.a, c.a.scalar(0)), c.a.scalar(1), c.a.scalar(c.attrs["alpha"]))
-    return [slope]
+    """TensorFlow's LeakyReluGrad: 1 where x > 0, else alpha (so alpha at 0 and at NaN).
+    MindSpore computes maximum(alpha x, x) (minimum for alpha > 1), whose bprop splits a
+    tie and passes a NaN to both arguments: (1 + alpha) / 2 at 0, 1 + alpha at NaN."""
+    x, alpha = c.a, c.attrs["alpha"]
+    slope = fn.where(fn.greater(x, x.scalar(0)), x.scalar(1), x.scalar(alpha))
+    if c.tf:
+        return [slope]
+    at_kink = fn.where(fn.equal(x, x.scalar(0)), x.scalar((1 + alpha) / 2), slope)
+    return [fn.where(fn.not_equal(x, x), x.scalar(1 + alpha), at_kink)]
 
 
 defop("leaky_relu", aliases=("LeakyRelu",), infer=unary(),
       forward=lambda x, alpha: np.where(x > 0, x, x * x.dtype.type(alpha)),
       attrs={"alpha": Attr(0.2, parse.number)}, **by_partials(_leaky_relu_partials),
       doc="x for x > 0, else alpha x (alpha defaults to 0.2, as TensorFlow); the slope at "
-          "0 and at NaN is alpha in both libraries.")
+          "0 and at NaN is alpha (TensorFlow), (1 + alpha) / 2 and 1 + alpha (MindSpore's "
+          "maximum(alpha x, x)).")
 
 
 def _silu_partials(c):

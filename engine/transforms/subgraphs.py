@@ -8,9 +8,11 @@ Reverse mode follows TensorFlow's v2 control flow:
 - ``cond``: a cond on the same predicate whose branches are the branches' gradient
   graphs (inputs: the operands, then the outputs' cotangents; outputs: one cotangent per
   differentiable operand, zeros where the branch does not use it).
-- ``while_loop``: the loop again with ``stacked`` (each loop variable per iteration, and
-  the iteration count), and a loop running backwards over the n rows, like the transpose
-  of JAX's scan: loop variables ``[k, *g_carry, *g_invariants]``, invariants
+- ``while_loop``: the forward loop itself with ``stacked`` (each loop variable per
+  iteration, and the iteration count: ``gradients`` sets it on the loops it differentiates,
+  so one forward run serves both values and gradient), and a loop running backwards over
+  the n rows, like the transpose of JAX's scan: loop variables
+  ``[k, *g_carry, *g_invariants]``, invariants
   ``[n, *rows, *invariants, *row cotangents]``; its body takes row ``n - 1 - k``, runs the
   body's VJP there, adds that row's cotangent (when the rows themselves were
   differentiated, as a second derivative does) and sums the invariants' cotangents.
@@ -145,7 +147,7 @@ def while_vjp(c: VJPContext) -> list[Any]:
         count, rows = c.outputs[n], c.outputs[n + 1:]
         row_cots = [j for j in carried if c.given[n + 1 + j]]
         g_rows = [c.gs[n + 1 + j] for j in row_cots]
-    else:
+    else:  # gradients() stacks the loops it differentiates; this is for other callers
         kept = c.apply(*c.inputs, stacked=True)
         count, rows = kept[n], kept[n + 1:]
         row_cots, g_rows = [], []

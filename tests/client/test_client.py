@@ -170,7 +170,8 @@ def test_operations_endpoints(client: gs.Client) -> None:
 
 # -- retries ------------------------------------------------------------------------------
 
-def _scripted(statuses: list[tuple[int, dict[str, str]]]) -> tuple[httpx.MockTransport, list]:
+def _scripted(statuses: list[tuple[int, dict[str, str]]], kind: str = "urn:x"
+              ) -> tuple[httpx.MockTransport, list]:
     seen: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -180,7 +181,7 @@ def _scripted(statuses: list[tuple[int, dict[str, str]]]) -> tuple[httpx.MockTra
             return httpx.Response(200, json={"status": "ok"})
         return httpx.Response(status, headers={"content-type": "application/problem+json",
                                                **headers},
-                              json={"type": "urn:x", "title": "t", "status": status,
+                              json={"type": kind, "title": "t", "status": status,
                                     "detail": "busy", "errors": []})
     return httpx.MockTransport(handler), seen
 
@@ -201,6 +202,23 @@ def test_retries_honour_retry_after_and_are_bounded() -> None:
     with gs.Client("http://test", transport=transport) as c, pytest.raises(gs.InvalidRequest):
         c.health()
     assert len(seen) == 1  # a refusal is never retried
+
+
+@pytest.mark.parametrize("slug", ["out-of-memory", "missing-program"])
+def test_a_lasting_503_is_not_retried(slug: str) -> None:
+    """Running out of memory, or lacking Graphviz, is the same on the next try."""
+    transport, seen = _scripted([(503, {}), (200, {})], kind=f"urn:gradserve:problem:{slug}")
+    with gs.Client("http://test", transport=transport,
+                   retry=gs.RetryPolicy(retries=3, backoff=0.01)) as c, \
+            pytest.raises(gs.Unavailable):
+        c.health()
+    assert len(seen) == 1
+    transport, seen = _scripted([(503, {}), (200, {})],
+                                kind="urn:gradserve:problem:worker-died")
+    with gs.Client("http://test", transport=transport,
+                   retry=gs.RetryPolicy(retries=3, backoff=0.01)) as c:
+        assert c.health() == {"status": "ok"}
+    assert len(seen) == 2
 
 
 def test_a_full_queue_is_waited_out() -> None:

@@ -226,6 +226,55 @@ def test_rnn_gradient_matches_central_differences(rnn50: Any) -> None:
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+def _counting_forward_bodies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A probe on the loops' subgraph plans: one tick per run of the RNN's forward body
+    (inputs t, h, ...), whichever plan runs it; the backward loop's body (inputs k, ...)
+    is not counted."""
+    from engine.ops import control
+
+    calls = [0]
+    run_sub = control._SubPlan.__call__
+
+    def probe(self: Any, arrays: Any) -> Any:
+        if self.attr == "body" and self.names[:2] == ("t", "h"):
+            calls[0] += 1
+        return run_sub(self, arrays)
+
+    monkeypatch.setattr(control._SubPlan, "__call__", probe)
+    return calls
+
+
+@pytest.mark.parametrize("dialect", ["tensorflow", "mindspore"])
+def test_the_forward_loop_runs_once_per_gradient_request(
+        rnn50: Any, dialect: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """while_v2's accumulators: the gradient reads each iteration's loop variables from
+    the one forward run (with the loss value), instead of running the loop again."""
+    g, feeds, xs = rnn50
+    calls = _counting_forward_bodies(monkeypatch)
+    out = compute_gradients(g, feeds, ["loss"], xs, dialect=dialect, return_values=True)
+    assert calls[0] == 50, f"the forward body ran {calls[0]} times for 50 iterations"
+    np.testing.assert_allclose(out.values[0], run(g, ["loss"], feeds)[0], rtol=1e-12)
+
+
+def test_the_second_derivative_runs_the_forward_loop_once(
+        rnn50: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Differentiating the gradient graph again keeps the one stacked forward loop, and
+    the Hessian-vector product matches central differences of the gradient."""
+    g, feeds, _ = rnn50
+    first = compute_gradients(g, feeds, ["loss"], ["b"], return_graph=True)
+    v = np.random.default_rng(3).normal(size=feeds["b"].shape)
+    calls = _counting_forward_bodies(monkeypatch)
+    (hv,) = compute_gradients(first.graph, feeds, [first.gradient_nodes[0]], ["b"], [v],
+                              name="gradients2").gradients
+    assert calls[0] == 50, f"the forward body ran {calls[0]} times for 50 iterations"
+
+    def grad_b(arrays: list[np.ndarray]) -> np.ndarray:
+        return compute_gradients(g, {**feeds, "b": arrays[0]}, ["loss"], ["b"]).gradients[0]
+
+    want = numeric_vjp(grad_b, [feeds["b"]], v, 0)
+    np.testing.assert_allclose(hv, want, rtol=1e-6, atol=1e-9)
+
+
 def test_rnn_forward_mode_agrees_with_reverse_mode(rnn50: Any) -> None:
     g, feeds, _ = rnn50
     rng = np.random.default_rng(1)

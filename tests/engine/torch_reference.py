@@ -120,6 +120,27 @@ def softmax_cross_entropy(labels: torch.Tensor, logits: torch.Tensor, axis: int 
     return -(labels * torch.log_softmax(logits, dim=axis)).sum(dim=axis)
 
 
+def softmax_cross_entropy_kernel(labels: torch.Tensor, logits: torch.Tensor, axis: int = -1,
+                                 labels_grad: bool = True) -> torch.Tensor:
+    """The loss as both libraries differentiate it (OPS.md conventions): the value is the
+    cross-entropy, d/dlogits is g (softmax - labels), the kernels' backprop, whatever the
+    labels sum to (the true derivative has softmax sum(labels)); d/dlabels is -g
+    log_softmax (TensorFlow) or zeros (MindSpore's bprop, ``labels_grad=False``).
+    First order only: the detached terms are constants to a second derivative."""
+    kernel = torch.logsumexp(logits, dim=axis) - (labels.detach() * logits).sum(dim=axis)
+    loss = softmax_cross_entropy(labels, logits, axis).detach() + kernel - kernel.detach()
+    if labels_grad:
+        log_p = torch.log_softmax(logits, dim=axis).detach()
+        loss = loss - ((labels - labels.detach()) * log_p).sum(dim=axis)
+    return loss
+
+
+def softmax_cross_entropy_ms(labels: torch.Tensor, logits: torch.Tensor, axis: int = -1
+                             ) -> torch.Tensor:
+    """MindSpore's: labels that sum to one, and no gradient to them (its bprop)."""
+    return softmax_cross_entropy(labels.detach(), logits, axis)
+
+
 def sigmoid_cross_entropy(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """tf.nn.sigmoid_cross_entropy_with_logits, elementwise."""
     return tnn.binary_cross_entropy_with_logits(logits, labels, reduction="none")

@@ -8,19 +8,12 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, ParameterTuple, Tensor, nn, ops
 
+from .wire import plain
+
 ms.set_context(mode=ms.PYNATIVE_MODE)
 ms.set_device("CPU")
 
-NONFINITE = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}
 P = ops.operations
-
-
-def plain(v: Any) -> Any:
-    if isinstance(v, str):
-        return NONFINITE[v]
-    if isinstance(v, list):
-        return [plain(x) for x in v]
-    return v
 
 
 def _axis(a: dict[str, Any]) -> Any:
@@ -64,6 +57,7 @@ OPS = {
     "log_softmax": lambda xs, a: ops.log_softmax(xs[0], a.get("axis", -1)),
     "softmax_cross_entropy_with_logits":
         lambda xs, a: P.SoftmaxCrossEntropyWithLogits()(xs[1], xs[0]),
+    "less": lambda xs, a: ops.less(xs[0], xs[1]),
     "matmul": lambda xs, a: P.MatMul(a.get("transpose_a", False),
                                      a.get("transpose_b", False))(xs[0], xs[1]),
     # v2 ops
@@ -107,21 +101,51 @@ def _build(desc: dict[str, Any]) -> tuple[nn.Cell, dict[str, Parameter]]:
                 setattr(self, f"p_{k}", p)
 
         def construct(self, *args: Any) -> Any:
-            env: dict[str, Any] = dict(zip(inputs, args, strict=True))
-            for n in nodes:
-                kind = n["op"].lower()
-                if kind in ("variable", "parameter"):
-                    env[n["name"]] = getattr(self, f"p_{n['name']}")
-                elif kind == "constant":
-                    env[n["name"]] = Tensor(np.array(plain(n["value"]), dtype=n.get(
-                        "dtype", "float32")))
-                elif kind != "placeholder":
-                    xs = [_ref(env, i) for i in n.get("inputs", [])]
-                    env[n["name"]] = OPS[kind](xs, n.get("attrs", {}))
-            outs = [_ref(env, o) for o in outputs]
+            outs = _walk(nodes, inputs, outputs, args, lambda k: getattr(self, f"p_{k}"))
             return outs[0] if len(outs) == 1 else tuple(outs)
 
     return Net(), params
+
+
+def _walk(nodes: list[dict[str, Any]], inputs: list[str], outputs: list[str],
+          args: Any, param: Any) -> list[Any]:
+    """The wire graph's nodes in order; cond and while_loop as MindSpore's own Python if
+    and while (PyNative traces them, and GradOperation differentiates through them)."""
+    env: dict[str, Any] = dict(zip(inputs, args, strict=True))
+    for n in nodes:
+        kind = n["op"].lower()
+        if kind in ("variable", "parameter"):
+            env[n["name"]] = param(n["name"])
+        elif kind == "constant":
+            env[n["name"]] = Tensor(np.array(plain(n["value"]), dtype=n.get(
+                "dtype", "float32")))
+        elif kind != "placeholder":
+            xs = [_ref(env, i) for i in n.get("inputs", [])]
+            a = n.get("attrs", {})
+            env[n["name"]] = (_cond(xs, a, param) if kind == "cond" else
+                              _while(xs, a, param) if kind == "while_loop" else
+                              OPS[kind](xs, a))
+    return [_ref(env, o) for o in outputs]
+
+
+def _sub(g: dict[str, Any], args: Any, param: Any) -> list[Any]:
+    return _walk(g["nodes"], g["inputs"], g["outputs"], args, param)
+
+
+def _cond(xs: list[Any], a: dict[str, Any], param: Any) -> tuple[Any, ...]:
+    if xs[0]:
+        return tuple(_sub(a["then_branch"], xs[1:], param))
+    return tuple(_sub(a["else_branch"], xs[1:], param))
+
+
+def _while(xs: list[Any], a: dict[str, Any], param: Any) -> tuple[Any, ...]:
+    n = a["loop_vars"]
+    carry, invariants = list(xs[:n]), list(xs[n:])
+    steps = 0
+    while steps < a["maximum_iterations"] and _sub(a["cond"], carry + invariants, param)[0]:
+        carry = _sub(a["body"], carry + invariants, param)
+        steps += 1
+    return tuple(carry)
 
 
 def _ref(env: dict[str, Any], r: str) -> Any:

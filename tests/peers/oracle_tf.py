@@ -7,19 +7,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from .wire import plain
+
 v1 = tf.compat.v1
 v1.disable_eager_execution()
 v1.enable_control_flow_v2()
-
-NONFINITE = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}
-
-
-def plain(v: Any) -> Any:
-    if isinstance(v, str):
-        return NONFINITE[v]
-    if isinstance(v, list):
-        return [plain(x) for x in v]
-    return v
 
 
 def _axis(a: dict[str, Any]) -> Any:

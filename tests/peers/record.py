@@ -3,9 +3,10 @@
     /work/wt/oracle-venv/bin/python -m tests.peers.record [--only tf|ms] [--stem STEM]
 
 (or ``python tests/peers/record.py`` from the repository root). Needs tensorflow==2.21.0
-and mindspore==2.10.0 in that venv; ``make test`` never runs this, it reads the stored
-files in ``tests/peers/cases/``. Inputs are seeded numpy, so a re-run rewrites the same
-files (up to the libraries' own last bits).
+and mindspore==2.10.0 in that venv (MindSpore's wheel is built against numpy 1.x, TF's
+ml-dtypes wants numpy 2: record ``--only ms`` with numpy<2, ``--only tf`` with numpy 2);
+``make test`` never runs this, it reads the stored files in ``tests/peers/cases/``.
+Inputs are seeded numpy, so a re-run rewrites the same files (up to the libraries' own last bits).
 """
 from __future__ import annotations
 

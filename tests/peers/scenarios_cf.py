@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from .wire import F64, const, gradients_case, graph, op, ph
+from .wire import F64, const, grad_operation_case, gradients_case, graph, op, ph
 
 TF_CF = "tensorflow/python/kernel_tests/control_flow/control_flow_ops_py_test.py"
 TF_WV2 = "tensorflow/python/ops/while_v2_test.py"
 TF_CV2 = "tensorflow/python/ops/cond_v2_test.py"
+MS_CF = "mindspore tests/st/control (control flow in PyNative Cells)"
 
 
 def _cond_graph(pred: bool) -> list[dict[str, Any]]:
@@ -36,7 +37,9 @@ def _power_loop(n_max: int) -> list[dict[str, Any]]:
             op("l", "sum", "loop:1")]
 
 
-def rnn(steps: int = 50, batch: int = 2, d_in: int = 3, d_h: int = 4) -> dict[str, Any]:
+def _rnn(steps: int = 50, batch: int = 2, d_in: int = 3, d_h: int = 4
+         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A tanh cell over a ``steps``-step sequence as a while_loop, and its inputs."""
     rng = np.random.default_rng(50)
     xs = rng.standard_normal((steps, batch, d_in)) * 0.5
     h0 = rng.standard_normal((batch, d_h)) * 0.5
@@ -58,15 +61,45 @@ def rnn(steps: int = 50, batch: int = 2, d_in: int = 3, d_h: int = 4) -> dict[st
                 body=body, maximum_iterations=steps),
              const("target", rng.standard_normal((batch, d_h))),
              op("err", "squared_difference", "rnn:1", "target"), op("loss", "sum", "err")]
+    return nodes, {"h0": h0, "xs": xs, "W": w, "U": u, "b": b}
+
+
+def rnn(steps: int = 50) -> dict[str, Any]:
+    nodes, feeds = _rnn(steps)
     return gradients_case(
         "cf-tf-rnn-tanh-50-steps", f"{TF_WV2} WhileV2Test (a tanh RNN cell over a "
         f"{steps}-step sequence as tf.while_loop; cf. testGradientTapeOfWhileLoop)", nodes,
-        {"h0": h0, "xs": xs, "W": w, "U": u, "b": b}, ["loss"], ["h0", "W", "U", "b", "xs"])
+        feeds, ["loss"], ["h0", "W", "U", "b", "xs"])
+
+
+def _ms_case(cid: str, source: str, nodes: list[dict[str, Any]],
+             feeds: dict[str, Any]) -> dict[str, Any]:
+    """GradOperation(get_all=True) of the scalar output ``l``/``loss`` (the last node)
+    over the placeholders, in the order given."""
+    return grad_operation_case(cid, source, nodes, list(feeds.values()), list(feeds),
+                               [nodes[-1]["name"]], get_all=True)
+
+
+def ms_control_flow() -> list[dict[str, Any]]:
+    """The same graphs under MindSpore: a Cell whose construct uses Python if / while over
+    tensors (PyNative), differentiated by ops.GradOperation."""
+    x, y = np.array([0.5, -1.0, 2.0]), np.array([1.5, 0.3, -0.7])
+    out = [_ms_case(f"cf-ms-cond-{'then' if p else 'else'}", f"{MS_CF} (if on a tensor "
+                    "predicate in a Cell; the branch not taken gives zeros)",
+                    _cond_graph(p), {"x": x, "y": y}) for p in (True, False)]
+    xv, wv = np.array([1.1, -0.9]), np.array([0.8, 1.2])
+    out += [_ms_case(f"cf-ms-while-power-{tag}", f"{MS_CF} (while over a tensor "
+                     f"condition, maximum_iterations={n})", _power_loop(n), {"x": xv, "w": wv})
+            for n, tag in ((10, "bounded-by-cond"), (2, "bounded-by-maximum-iterations"))]
+    nodes, feeds = _rnn()
+    out.append(_ms_case("cf-ms-rnn-tanh-50-steps", f"{MS_CF} (a tanh RNN cell over 50 steps "
+                        "in a Python while)", nodes, feeds))
+    return out
 
 
 def control_flow_scenarios(lib: str) -> dict[str, list[dict[str, Any]]]:
-    if lib != "tf":
-        return {}
+    if lib == "ms":
+        return {"control_flow_ms": ms_control_flow()}
     x, y = np.array([0.5, -1.0, 2.0]), np.array([1.5, 0.3, -0.7])
     out = []
     for pred in (True, False):

@@ -32,6 +32,18 @@ def enc(value: Any) -> Any:
     return value
 
 
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def plain(value: Any) -> Any:
+    """``enc``'s inverse: the contract's strings back to non-finite floats (the oracles)."""
+    if isinstance(value, str):
+        return NONFINITE[value]
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def ph(name: str, shape: list[int | None], dtype: str = F64) -> dict[str, Any]:
     return {"name": name, "op": "placeholder", "shape": list(shape), "dtype": dtype}
 
