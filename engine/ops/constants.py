@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import defop
-from .rules import unary
+from .rules import elementwise_batch, unary
 
-defop("zeros_like", aliases=("ZerosLike",), infer=unary("any"), forward=np.zeros_like)
-defop("ones_like", aliases=("OnesLike",), infer=unary("any"), forward=np.ones_like)
+defop("zeros_like", aliases=("ZerosLike",), infer=unary("any"), forward=np.zeros_like,
+      batch=elementwise_batch)
+defop("ones_like", aliases=("OnesLike",), infer=unary("any"), forward=np.ones_like,
+      batch=elementwise_batch)

@@ -14,7 +14,14 @@ from ..shapes import broadcast, same
 from . import attrs as parse
 from .contexts import VJPContext
 from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop
-from .rules import broadcasting, broadcasting_batch, by_partials, elementwise_batch, unary
+from .rules import (
+    broadcasting,
+    broadcasting_batch,
+    by_partials,
+    elementwise_batch,
+    same_shape_batch,
+    unary,
+)
 from .special import erf as _erf
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -43,29 +50,42 @@ def _unless_zero_upstream(c: VJPContext, grad):
 # -- one input --------------------------------------------------------------------------
 
 defop("neg", aliases=("negative",), infer=unary("numeric"), forward=np.negative,
-      linear=(0,), transpose=lambda c: [-c.g])
+      linear=(0,), transpose=lambda c: [-c.g],
+      batch=elementwise_batch)
 defop("abs", infer=unary("numeric"), forward=np.abs,
-      vjp=lambda c: [c.g * fn.sign(c.a)])
+      vjp=lambda c: [c.g * fn.sign(c.a)],
+      batch=elementwise_batch)
 defop("sign", infer=unary("numeric"), forward=np.sign,
       vjp=lambda c: [_zeros(c.a)],
-      doc="Its gradient is zero everywhere (connected), as in both libraries.")
+      doc="Its gradient is zero everywhere (connected), as in both libraries.",
+      batch=elementwise_batch)
 defop("exp", infer=unary(), forward=np.exp, vjp=lambda c: [c.g * c.out],
       jvp=lambda c: [c.da * c.out], batch=elementwise_batch)
-defop("expm1", infer=unary(), forward=np.expm1, vjp=lambda c: [c.g * (c.out + 1.0)])
-defop("log", infer=unary(), forward=np.log, vjp=lambda c: [c.g / c.a])
-defop("log1p", infer=unary(), forward=np.log1p, vjp=lambda c: [c.g / (c.a + 1.0)])
+defop("expm1", infer=unary(), forward=np.expm1, vjp=lambda c: [c.g * (c.out + 1.0)],
+      batch=elementwise_batch)
+defop("log", infer=unary(), forward=np.log, vjp=lambda c: [c.g / c.a],
+      batch=elementwise_batch)
+defop("log1p", infer=unary(), forward=np.log1p, vjp=lambda c: [c.g / (c.a + 1.0)],
+      batch=elementwise_batch)
 defop("sqrt", infer=unary(), forward=np.sqrt,
-      vjp=lambda c: [_unless_zero_upstream(c, c.g * 0.5 / c.out)])
+      vjp=lambda c: [_unless_zero_upstream(c, c.g * 0.5 / c.out)],
+      batch=elementwise_batch)
 defop("rsqrt", infer=unary(), forward=lambda x: 1.0 / np.sqrt(x),
-      vjp=lambda c: [_unless_zero_upstream(c, c.g * -0.5 * (c.out * c.out * c.out))])
+      vjp=lambda c: [_unless_zero_upstream(c, c.g * -0.5 * (c.out * c.out * c.out))],
+      batch=elementwise_batch)
 defop("square", infer=unary("numeric"), forward=np.square,
-      vjp=lambda c: [c.g * (c.a * 2.0)])
+      vjp=lambda c: [c.g * (c.a * 2.0)],
+      batch=elementwise_batch)
 defop("reciprocal", aliases=("inv",), infer=unary(), forward=np.reciprocal,
-      vjp=lambda c: [_unless_zero_upstream(c, -c.g * (c.out * c.out))])
-defop("sin", infer=unary(), forward=np.sin, vjp=lambda c: [c.g * fn.cos(c.a)])
-defop("cos", infer=unary(), forward=np.cos, vjp=lambda c: [-c.g * fn.sin(c.a)])
+      vjp=lambda c: [_unless_zero_upstream(c, -c.g * (c.out * c.out))],
+      batch=elementwise_batch)
+defop("sin", infer=unary(), forward=np.sin, vjp=lambda c: [c.g * fn.cos(c.a)],
+      batch=elementwise_batch)
+defop("cos", infer=unary(), forward=np.cos, vjp=lambda c: [-c.g * fn.sin(c.a)],
+      batch=elementwise_batch)
 defop("tan", infer=unary(), forward=np.tan,
-      vjp=lambda c: [c.g / fn.square(fn.cos(c.a))])
+      vjp=lambda c: [c.g / fn.square(fn.cos(c.a))],
+      batch=elementwise_batch)
 defop("tanh", infer=unary(), forward=np.tanh,
       vjp=lambda c: [c.g * (1.0 - c.out * c.out)],
       jvp=lambda c: [c.da * (1.0 - c.out * c.out)], batch=elementwise_batch)
@@ -78,9 +98,11 @@ def _sigmoid(x):
 
 
 defop("sigmoid", infer=unary(), forward=_sigmoid,
-      vjp=lambda c: [c.g * (c.out * (1.0 - c.out))])
+      vjp=lambda c: [c.g * (c.out * (1.0 - c.out))],
+      batch=elementwise_batch)
 defop("relu", infer=unary("numeric"), forward=lambda x: np.maximum(x, x.dtype.type(0)),
-      vjp=lambda c: [fn.relu_grad(c.g, c.a)])
+      vjp=lambda c: [fn.relu_grad(c.g, c.a)],
+      batch=elementwise_batch)
 
 
 def _relu_grad_infer(specs, attrs):
@@ -92,7 +114,8 @@ defop("relu_grad", inputs=2, infer=_relu_grad_infer,
       forward=lambda g, x: g * (x > 0),
       vjp=lambda c: [fn.relu_grad(c.g, c.b), fn.zeros_like(c.b)],
       doc="Internal: relu's gradient g * (x > 0) in one pass (TensorFlow's ReluGrad: a "
-          "product, so a NaN upstream stays NaN); linear in g, zero a.e. in x.")
+          "product, so a NaN upstream stays NaN); linear in g, zero a.e. in x.",
+      batch=broadcasting_batch)
 
 
 def _relu6_grad(g, x, passes_six):
@@ -103,7 +126,8 @@ def _relu6_grad(g, x, passes_six):
 defop("relu6", infer=unary("numeric"),
       forward=lambda x: np.clip(x, 0, 6).astype(x.dtype),
       vjp=lambda c: [fn.relu6_grad(c.g, c.a, passes_six=not c.tf)],
-      doc="At 6 TensorFlow's gradient is 0, MindSpore's passes (1).")
+      doc="At 6 TensorFlow's gradient is 0, MindSpore's passes (1).",
+      batch=elementwise_batch)
 defop("relu6_grad", inputs=2, infer=_relu_grad_infer, forward=_relu6_grad,
       attrs={"passes_six": Attr(False, parse.boolean)}, batch=broadcasting_batch,
       vjp=lambda c: [c.apply(c.g, c.b), fn.zeros_like(c.b)],
@@ -147,7 +171,8 @@ def _elu(x):
 
 
 defop("elu", infer=unary(), forward=_elu,
-      vjp=lambda c: [fn.where(fn.less(c.a, c.a.scalar(0)), c.g * (c.out + 1.0), c.g)])
+      vjp=lambda c: [fn.where(fn.less(c.a, c.a.scalar(0)), c.g * (c.out + 1.0), c.g)],
+      batch=elementwise_batch)
 
 
 def _selu(x):
@@ -158,11 +183,14 @@ def _selu(x):
 defop("selu", infer=unary(), forward=_selu,
       vjp=lambda c: [fn.where(fn.less(c.a, c.a.scalar(0)),
                              c.g * (c.out + _SELU_SCALE * _SELU_ALPHA),
-                             c.g * _SELU_SCALE)])
+                             c.g * _SELU_SCALE)],
+      batch=elementwise_batch)
 defop("softplus", infer=unary(), forward=lambda x: np.logaddexp(0, x).astype(x.dtype),
-      vjp=lambda c: [c.g * fn.sigmoid(c.a)])
+      vjp=lambda c: [c.g * fn.sigmoid(c.a)],
+      batch=elementwise_batch)
 defop("erf", infer=unary(), forward=_erf,
-      vjp=lambda c: [c.g * (2.0 / math.sqrt(math.pi)) * fn.exp(-fn.square(c.a))])
+      vjp=lambda c: [c.g * (2.0 / math.sqrt(math.pi)) * fn.exp(-fn.square(c.a))],
+      batch=elementwise_batch)
 
 
 def _gelu(x, approximate):
@@ -193,16 +221,22 @@ def _approximate(v):
 
 defop("gelu", infer=unary(), forward=_gelu, vjp=_gelu_vjp,
       attrs={"approximate": Attr(False, _approximate)},
-      doc="approximate=false is the erf form (TensorFlow's default).")
+      doc="approximate=false is the erf form (TensorFlow's default).",
+      batch=elementwise_batch)
 
 # No gradient: TensorFlow returns None for these (unconnected), MindSpore zeros.
-defop("floor", infer=unary(), forward=np.floor)
-defop("ceil", infer=unary(), forward=np.ceil)
-defop("round", infer=unary(), forward=np.round, doc="Half to even, as TensorFlow.")
+defop("floor", infer=unary(), forward=np.floor,
+      batch=elementwise_batch)
+defop("ceil", infer=unary(), forward=np.ceil,
+      batch=elementwise_batch)
+defop("round", infer=unary(), forward=np.round, doc="Half to even, as TensorFlow.",
+      batch=elementwise_batch)
 defop("identity", infer=unary("any"), forward=lambda x: x,
-      linear=(0,), transpose=lambda c: [c.g])
+      linear=(0,), transpose=lambda c: [c.g],
+      batch=elementwise_batch)
 defop("stop_gradient", aliases=("StopGradient",), infer=unary("any"),
-      forward=lambda x: x, doc="Passes its value; no gradient flows through it.")
+      forward=lambda x: x, doc="Passes its value; no gradient flows through it.",
+      batch=elementwise_batch)
 
 
 def _cast_infer(specs, attrs):
@@ -231,16 +265,20 @@ defop("cast", aliases=("Cast",), infer=_cast_infer,
       forward=lambda x, dtype: x.astype(dtype, copy=False), vjp=_cast_vjp,
       attrs={"dtype": Attr(parse=_dtype_attr, aliases=("DstT", "to"))},
       doc="The gradient is cast back to the source dtype (truncating toward zero for "
-          "integers in the MindSpore dialect; none through integers in TensorFlow's).")
+          "integers in the MindSpore dialect; none through integers in TensorFlow's).",
+      batch=elementwise_batch)
 
 # -- two inputs, broadcasting -----------------------------------------------------------
 
 defop("add", aliases=("AddV2",), inputs=2, infer=broadcasting(), forward=np.add,
-      linear=ALL, transpose=lambda c: [c.g, c.g])
+      linear=ALL, transpose=lambda c: [c.g, c.g],
+      batch=broadcasting_batch)
 defop("sub", aliases=("subtract",), inputs=2, infer=broadcasting(), forward=np.subtract,
-      linear=ALL, transpose=lambda c: [c.g, -c.g])
+      linear=ALL, transpose=lambda c: [c.g, -c.g],
+      batch=broadcasting_batch)
 defop("mul", aliases=("multiply",), inputs=2, infer=broadcasting(), forward=np.multiply,
-      linear=ALL, multilinear=True, transpose=lambda c: [c.g * c.b, c.g * c.a])
+      linear=ALL, multilinear=True, transpose=lambda c: [c.g * c.b, c.g * c.a],
+      batch=broadcasting_batch)
 
 
 def _div_vjp(c: VJPContext):
@@ -255,7 +293,8 @@ def _div_vjp(c: VJPContext):
 
 defop("div", aliases=("truediv", "RealDiv", "divide"), inputs=2, infer=broadcasting("float"),
       forward=np.true_divide, vjp=_div_vjp,
-      doc="At y = 0: TensorFlow 0/0 gives [inf, NaN]; MindSpore gives [inf, inf].")
+      doc="At y = 0: TensorFlow 0/0 gives [inf, NaN]; MindSpore gives [inf, inf].",
+      batch=broadcasting_batch)
 
 
 def _pow_vjp(c: VJPContext):
@@ -274,7 +313,8 @@ def _pow_vjp(c: VJPContext):
 defop("pow", aliases=("power",), inputs=2, infer=broadcasting(), forward=np.power,
       vjp=_pow_vjp,
       doc="d/dy uses log(x) taken as 0 where x <= 0 (TensorFlow); MindSpore leaves log "
-          "unmasked except 0 ** (y >= 0), where d/dy is 0.")
+          "unmasked except 0 ** (y >= 0), where d/dy is 0.",
+      batch=broadcasting_batch)
 
 
 def _tie_split(c: VJPContext, wins_x, tie):
@@ -300,8 +340,10 @@ def _minimum_vjp(c: VJPContext):
     return _tie_split(c, fn.less(c.a, c.b), fn.equal(c.a, c.b))
 
 
-defop("maximum", inputs=2, infer=broadcasting(), forward=np.maximum, vjp=_maximum_vjp)
-defop("minimum", inputs=2, infer=broadcasting(), forward=np.minimum, vjp=_minimum_vjp)
+defop("maximum", inputs=2, infer=broadcasting(), forward=np.maximum, vjp=_maximum_vjp,
+      batch=broadcasting_batch)
+defop("minimum", inputs=2, infer=broadcasting(), forward=np.minimum, vjp=_minimum_vjp,
+      batch=broadcasting_batch)
 
 
 def _share(wins, tie, nan, like):
@@ -344,7 +386,8 @@ def _sqdiff_vjp(c: VJPContext):
 
 
 defop("squared_difference", inputs=2, infer=broadcasting(),
-      forward=lambda x, y: np.square(x - y), vjp=_sqdiff_vjp)
+      forward=lambda x, y: np.square(x - y), vjp=_sqdiff_vjp,
+      batch=broadcasting_batch)
 
 
 def _atan2_vjp(c: VJPContext):
@@ -353,7 +396,8 @@ def _atan2_vjp(c: VJPContext):
     return [b * scale, -a * scale]
 
 
-defop("atan2", inputs=2, infer=broadcasting("float"), forward=np.arctan2, vjp=_atan2_vjp)
+defop("atan2", inputs=2, infer=broadcasting("float"), forward=np.arctan2, vjp=_atan2_vjp,
+      batch=broadcasting_batch)
 
 # -- comparisons and logic: bool out, no gradient ----------------------------------------
 
@@ -362,11 +406,15 @@ for _name, _fn, _allowed in (
     ("less", np.less, "numeric"), ("less_equal", np.less_equal, "numeric"),
     ("greater", np.greater, "numeric"), ("greater_equal", np.greater_equal, "numeric"),
 ):
-    defop(_name, inputs=2, infer=broadcasting(_allowed, out_dtype="bool"), forward=_fn)
+    defop(_name, inputs=2, infer=broadcasting(_allowed, out_dtype="bool"), forward=_fn,
+          batch=broadcasting_batch)
 
-defop("logical_and", inputs=2, infer=broadcasting("bool"), forward=np.logical_and)
-defop("logical_or", inputs=2, infer=broadcasting("bool"), forward=np.logical_or)
-defop("logical_not", inputs=1, infer=unary("bool"), forward=np.logical_not)
+defop("logical_and", inputs=2, infer=broadcasting("bool"), forward=np.logical_and,
+      batch=broadcasting_batch)
+defop("logical_or", inputs=2, infer=broadcasting("bool"), forward=np.logical_or,
+      batch=broadcasting_batch)
+defop("logical_not", inputs=1, infer=unary("bool"), forward=np.logical_not,
+      batch=elementwise_batch)
 
 
 def _where_infer(specs, attrs):
@@ -386,7 +434,8 @@ def _where_transpose(c: VJPContext):
 
 defop("where", aliases=("select", "SelectV2"), inputs=3, infer=_where_infer,
       forward=np.where, linear=(1, 2), transpose=_where_transpose,
-      doc="numpy broadcasting of condition, a and b (TensorFlow's where_v2).")
+      doc="numpy broadcasting of condition, a and b (TensorFlow's where_v2).",
+      batch=broadcasting_batch)
 
 # -- many inputs --------------------------------------------------------------------------
 
@@ -411,4 +460,5 @@ def _add_n(*xs):
 
 
 defop("add_n", aliases=("AddN",), inputs=(1, None), infer=_add_n_infer, forward=_add_n,
-      linear=ALL, transpose=lambda c: [c.g] * len(c.inputs))
+      linear=ALL, transpose=lambda c: [c.g] * len(c.inputs),
+      batch=same_shape_batch)

@@ -133,19 +133,19 @@ _FAMILY = (
          _spread(c) * fn.exp(c.a - broadcast_like(_with_reduced_axes(c, c.out), c.a))]}),
 )
 
-for _name, _allowed, _reducer, _rules in _FAMILY:
-    defop(_name, aliases=(f"reduce_{_name}",), infer=_infer(_allowed),
-          forward=_kernel(_reducer), attrs=REDUCE_ATTRS, **_rules)
-
-
-# -- the Euclidean norm; argmax and argmin ------------------------------------------------------
-
-
 def _reduce_batch(c: BatchContext):
     """The batch axis first; the reduced axes shift by one (null: all but the batch)."""
     x = c.moved(0, 0)
     axes = [a + 1 for a in _axes(c.attrs, x.ndim - 1)]
     return [c.apply(x, axis=axes)], [0]
+
+
+for _name, _allowed, _reducer, _rules in _FAMILY:
+    defop(_name, aliases=(f"reduce_{_name}",), infer=_infer(_allowed),
+          forward=_kernel(_reducer), attrs=REDUCE_ATTRS, batch=_reduce_batch, **_rules)
+
+
+# -- the Euclidean norm; argmax and argmin ------------------------------------------------------
 
 
 def _norm_jvp(c: JVPContext):
@@ -221,6 +221,14 @@ def _prod_others(x, axis):
     return np.transpose(others, np.argsort(perm)).astype(x.dtype, copy=False)
 
 
+def _axis_list_batch(c: BatchContext):
+    """The internal ops with an explicit axis list: the batch axis first, the list shifted
+    past it. reduction_count's output (a count) is the same for every example."""
+    x = c.moved(0, 0)
+    out = c.apply(x, axis=[shift_axis(a, x.ndim - 1) for a in c.attrs["axis"]])
+    return [out], [None if c.node.op == "reduction_count" else 0]
+
+
 def _prod_others_vjp(c: VJPContext):
     # Second order (rarely needed): d others_i / d x_j = prod over k != i, j; written with
     # a division like TensorFlow's cumprod gradient, exact away from zeros.
@@ -231,6 +239,7 @@ def _prod_others_vjp(c: VJPContext):
 
 defop("prod_others", infer=lambda specs, attrs: specs[0], forward=_prod_others,
       vjp=_prod_others_vjp, attrs={"axis": Attr(parse=parse.int_list)},
+      batch=_axis_list_batch,
       doc="Internal: the gradient of prod. Product of the other elements of each slice.")
 
 
@@ -240,5 +249,5 @@ def _count_infer(specs, attrs):
 
 defop("reduction_count", infer=_count_infer,
       forward=lambda x, axis: np.asarray(math.prod(x.shape[a] for a in axis), dtype=x.dtype),
-      attrs={"axis": Attr(parse=parse.int_list)},
+      attrs={"axis": Attr(parse=parse.int_list)}, batch=_axis_list_batch,
       doc="Internal: how many elements a reduction over ``axis`` averages (dynamic shapes).")

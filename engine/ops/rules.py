@@ -78,6 +78,12 @@ def batched_first(c: BatchContext, k: int) -> Any:
     return t.builder.emit("tile", [tiled], {"multiples": [c.size] + [1] * t.ndim})
 
 
+def same_shape_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
+    """Batching of an op whose inputs must share one shape (add_n): every input with the
+    batch axis first, unbatched ones tiled, then the op once."""
+    return [c.apply(*(batched_first(c, k) for k in range(len(c.inputs))))], [0]
+
+
 def shift_axis(axis: int, example_rank: int) -> int:
     """An example's axis attr in the batched call, the batch axis being first."""
     return normalize_axis(axis, example_rank) + 1

@@ -1,4 +1,5 @@
-"""Batching rules, registered onto ops by name (to move into the op declarations later).
+"""Batching rules still registered onto ops by name, moving into the op declarations
+(elementwise ops, reductions, gather and transpose already have; see rules.py).
 
 Each rule sees its node's inputs with the batch axis leading (``ctx.batched[i]``) or
 absent (shared by every example), and answers the batched outputs, batch axis leading,
@@ -43,55 +44,6 @@ def _lifted(ctx: LeadingContext, i: int, rank: int) -> Tensor:
     t = ctx.inputs[i]
     missing = rank - ctx.rank(i)
     return F.expand_dims(t, axis=list(range(1, 1 + missing))) if missing > 0 else t
-
-
-# -- elementwise ops with numpy broadcasting: align, then call the op once ---------------
-
-ELEMENTWISE = (
-    "neg", "abs", "sign", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "square",
-    "reciprocal", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "relu6",
-    "elu", "selu", "softplus", "erf", "gelu", "floor", "ceil", "round", "identity",
-    "stop_gradient", "cast", "add", "sub", "mul", "div", "pow", "maximum", "minimum",
-    "squared_difference", "atan2", "equal", "not_equal", "less", "less_equal", "greater",
-    "greater_equal", "logical_and", "logical_or", "logical_not", "where", "zeros_like",
-    "ones_like",
-)
-
-
-@rule(*ELEMENTWISE)
-def _elementwise(ctx: LeadingContext) -> Sequence[Tensor]:
-    rank = max(ctx.rank(i) for i in range(len(ctx.inputs)))
-    ins = [_lifted(ctx, i, rank) if ctx.batched[i] else t for i, t in enumerate(ctx.inputs)]
-    return ctx.same(ins)
-
-
-@rule("add_n", "relu_grad")
-def _same_shapes(ctx: LeadingContext) -> Sequence[Tensor]:
-    return ctx.same([ctx.materialized(i) for i in range(len(ctx.inputs))])
-
-
-# -- reductions: the axes shift past the batch axis ---------------------------------------
-
-
-@rule("sum", "mean", "max", "min", "prod", "logsumexp")
-def _reduction(ctx: LeadingContext) -> Sequence[Tensor]:
-    from ..ops.reduce import _axes as reduce_axes  # here: importing a family registers it
-
-    axes = reduce_axes(ctx.attrs, ctx.rank(0))
-    return ctx.same(ctx.inputs, axis=[a + 1 for a in axes])
-
-
-@rule("prod_others")
-def _prod_others(ctx: LeadingContext) -> Sequence[Tensor]:
-    return ctx.same(ctx.inputs, axis=[normalize_axis(a, ctx.rank(0)) + 1
-                                      for a in ctx.attrs["axis"]])
-
-
-@rule("reduction_count")
-def _reduction_count(ctx: LeadingContext) -> Sequence[Tensor]:
-    count = F.reduction_count(ctx.inputs[0], axis=[normalize_axis(a, ctx.rank(0)) + 1
-                                                   for a in ctx.attrs["axis"]])
-    return [broadcast_batch(count, ctx.size)]
 
 
 @rule("softmax", "log_softmax")
@@ -181,15 +133,6 @@ def _squeeze(ctx: LeadingContext) -> Sequence[Tensor]:
     return ctx.same(ctx.inputs, axis=[a + 1 for a in axes])
 
 
-@rule("transpose")
-def _transpose(ctx: LeadingContext) -> Sequence[Tensor]:
-    rank = ctx.rank(0)
-    perm = ctx.attrs["perm"]
-    perm = list(reversed(range(rank))) if perm is None else [normalize_axis(p, rank)
-                                                            for p in perm]
-    return ctx.same(ctx.inputs, perm=[0, *(p + 1 for p in perm)])
-
-
 @rule("concat")
 def _concat(ctx: LeadingContext) -> Sequence[Tensor]:
     axis = normalize_axis(ctx.attrs["axis"], ctx.rank(0)) + 1
@@ -256,41 +199,6 @@ def _strided_slice_grad(ctx: LeadingContext) -> Sequence[Tensor]:
 def _tile_grad(ctx: LeadingContext) -> Sequence[Tensor]:
     return ctx.same([ctx.materialized(0), ctx.materialized(1)],
                     multiples=[1, *ctx.attrs["multiples"]])
-
-
-@rule("gather")
-def _gather(ctx: LeadingContext) -> Sequence[Tensor]:
-    axis = normalize_axis(ctx.attrs["axis"], ctx.rank(0))
-    params, indices = ctx.inputs
-    if not ctx.batched[1]:
-        return ctx.same(ctx.inputs, axis=axis + 1)
-    if not ctx.batched[0]:  # the batch axis of the indices lands at ``axis``
-        return [_to_front(ctx.same(ctx.inputs)[0], axis)]
-    # both batched: one gather from the batch and gather axes merged, each example's
-    # indices offset to its own block
-    shape = _static(ctx, ctx.example_shape(0))
-    perm = [*range(1, axis + 1), 0, *range(axis + 1, len(shape) + 1)]
-    merged = F.reshape(F.transpose(params, perm=perm),
-                       shape=[*shape[:axis], ctx.size * shape[axis], *shape[axis + 1:]])
-    lead = [ctx.size] + [1] * ctx.rank(1)
-    offsets = ctx.b.constant(np.arange(ctx.size).reshape(lead) * shape[axis],
-                             dtype=indices.dtype)
-    return [_to_front(ctx.same([merged, indices + offsets])[0], axis)]
-
-
-@rule("gather_grad")
-def _gather_grad(ctx: LeadingContext) -> Sequence[Tensor]:
-    if ctx.batched[1]:
-        raise EngineError("vmap of gather_grad over batched indices has no rule yet",
-                          node=ctx.node.name)
-    axis = normalize_axis(ctx.attrs["axis"], ctx.rank(2))
-    return ctx.same([ctx.materialized(0), ctx.inputs[1], ctx.materialized(2)], axis=axis + 1)
-
-
-def _to_front(t: Tensor, axis: int) -> Tensor:
-    if axis == 0:
-        return t
-    return F.transpose(t, perm=[axis, *(i for i in range(t.ndim) if i != axis)])
 
 
 # -- contractions: a batch letter in every batched operand and in the output --------------

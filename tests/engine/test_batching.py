@@ -102,3 +102,21 @@ def test_gather_with_per_example_indices(params_mapped: bool) -> None:
     want = np.stack([np.take(ps[b] if params_mapped else ps[0], idx[b], axis=1)
                      for b in range(B)])
     np.testing.assert_array_equal(got, want)
+
+
+MOVED_TO_DECLARATIONS = (
+    "neg", "abs", "exp", "log", "sigmoid", "relu", "relu_grad", "gelu", "cast", "add", "sub",
+    "mul", "div", "pow", "maximum", "atan2", "equal", "less", "logical_and", "logical_not",
+    "where", "add_n", "zeros_like", "ones_like", "sum", "mean", "max", "min", "prod",
+    "logsumexp", "prod_others", "reduction_count",
+)
+
+
+@pytest.mark.parametrize("op", MOVED_TO_DECLARATIONS)
+def test_elementwise_and_reductions_batch_in_their_declaration(op: str) -> None:
+    assert registry.get(op).batch is not None and op not in RULES
+
+
+def test_the_by_name_table_never_shadows_a_declared_rule() -> None:
+    both = sorted(op for op in RULES if registry.get(op).batch is not None)
+    assert not both, f"rules both declared and registered by name: {both}"
