@@ -251,7 +251,7 @@ def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
     seeded = b.finish()
     result = gradients(seeded, list(y_refs), list(xs), grad_ys=seed_refs, **options)
     grads = [g for g in result.grads if g is not None]
-    simple, renamed = simplify(result.graph, grads, protected=seeded.by_name)
+    simple, renamed = simplify(result.graph, grads, protected=seeded.by_name, forward=not bake)
     grads_of = tuple(None if g is None else renamed[g] for g in result.grads)
     fetches = [g for g in grads_of if g is not None]
     if return_values:
@@ -328,5 +328,5 @@ def _plan_grad_operation(graph: Graph, get_all: bool, get_by_list: bool, sens_pa
                          mapping: _Mapping) -> tuple[GradOperation, Plan]:
     go = grad_operation(graph, get_all=get_all, get_by_list=get_by_list,
                         sens_param=sens_param, weights=weights, sens_nodes=sens_nodes)
-    simple, renamed = simplify(go.graph, go.grads, protected=graph.by_name)
+    simple, renamed = simplify(go.graph, go.grads, protected=graph.by_name, forward=True)
     return go, mapping.plan(simple, [renamed[g] for g in go.grads])

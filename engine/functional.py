@@ -297,7 +297,8 @@ class _Function:
     def _plan(self, build: Builder) -> tuple[tuple[str | None, ...], Plan]:
         """(seed names, plan): the plan second, where the cache's size count looks."""
         graph, fetches, seeds = build()
-        graph, renamed = simplify(graph, fetches, protected=self.graph.by_name)
+        graph, renamed = simplify(graph, fetches, protected=self.graph.by_name,
+                                  forward=True)
         fetches = [renamed[f] for f in fetches]
         graph, fetches = mapped.batched(graph, fetches, self.in_axes, self.size,
                                         self.max_elements)

@@ -2,142 +2,145 @@
 
 Reverse mode appends gradient nodes mechanically: ones seeds multiplied in, gradients
 computed for inputs nobody asked about (a ``pow``'s exponent), the same product built
-twice. ``simplify`` rewrites only the nodes appended after ``protected`` (the user's own
-nodes are never changed or dropped: a returned graph must still answer for them), and
-never replaces a node in ``keep`` (its name is handed back to the caller).
+twice, a GEMM against a broadcast seed. ``simplify`` rewrites the nodes appended after
+``protected`` (the user's own nodes are never changed or dropped: a returned graph must
+still answer for them); a node in ``keep`` keeps its name (it is handed back to the
+caller). For a plan (``forward``), the user's nodes may be recomputed too, under the
+same names: ``sum(A @ B)``'s value needs no GEMM either.
 
-The rewrites, each an identity on values in the engine's dialects:
+The pass, one walk in topological order (linear in the graph: each rule looks at a node
+and its inputs only):
 
 - constants fold: a node all of whose inputs are constants (or ``fill``s, as the ones
   seed is) becomes the constant it computes, run by the same kernel (so NaN and inf come
   out exactly as they would at run time); only small, static results are folded.
-- ``x * 1 -> x`` when the product has x's shape and dtype (exact in IEEE arithmetic:
-  NaN * 1 is NaN, inf * 1 is inf, -0 * 1 is -0). ``x + 0`` is *not* rewritten: -0 + 0
-  is +0, so it would change a sign of zero a peer reports.
-- ``identity(x) -> x``.
+- the rules of ``engine.rewrites``, by op: ``x * 1``, ``identity``, exact ``x + 0``,
+  sums of matmuls and of broadcasts, matmuls against a broadcast, transposes of
+  transposes, reshapes of reshapes (its docstring says what each keeps exact).
 - common subexpressions: two nodes with the same op, inputs and attrs (a constant or a
   ``fill``: the same value) compute the same tensor; the later one reads the earlier.
 - dead nodes: an appended node nothing in ``keep`` depends on is dropped.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from . import rewrites
 from .graph import Graph, Node, Ref
 from .plan import Plan
 from .shapes import is_static
 
 #: Largest tensor (elements) folded into a constant or compared by value.
-SMALL = 4096
-
-Rewrite = Callable[[Node, Graph], "Ref | None"]
+SMALL = rewrites.SMALL
 
 
-def _is_ones(node: Node) -> bool:
-    """A tensor known to be all ones without running anything."""
-    if node.op == "fill":
-        return node.attrs.get("value") == 1
-    if node.op == "constant" and node.value is not None and node.value.size <= SMALL:
-        return bool(np.all(node.value == 1))
-    return False
+def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
+             forward: bool = False) -> tuple[Graph, dict[Ref, Ref]]:
+    """The simplified graph and, for each ref of ``keep``, the ref it now is (itself).
 
-
-def _times_one(node: Node, graph: Graph) -> Ref | None:
-    """x * 1 = x (exact), when broadcasting against the ones changes nothing."""
-    if node.op != "mul":
-        return None
-    for i, ones in ((0, 1), (1, 0)):
-        x = node.inputs[i]
-        if _is_ones(graph.node(node.inputs[ones][0])) and graph.spec(x) == node.spec:
-            return x
-    return None
-
-
-def _identity(node: Node, graph: Graph) -> Ref | None:
-    """identity(x) = x."""
-    return node.inputs[0] if node.op == "identity" and len(node.outputs) == 1 else None
-
-
-#: The rewrites tried on each appended node, in order; each returns the ref that node's
-#: (only) output equals, or None.
-RULES: tuple[tuple[str, Rewrite], ...] = (
-    ("x * 1 = x", _times_one),
-    ("identity(x) = x", _identity),
-)
-
-
-def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str]
-             ) -> tuple[Graph, dict[Ref, Ref]]:
-    """The simplified graph and, for each ref of ``keep``, the ref it now is (itself)."""
-    protected = set(protected) | {n.name for n in graph.nodes  # fed: kept for the feeds
-                                  if n.op in ("placeholder", "variable")}
-    keep_names = {r[0] for r in keep}
-    renamed: dict[Ref, Ref] = {}
-    seen: dict[Any, str] = {}
-    out: list[Node] = []
-    by_name: dict[str, Node] = {}
+    A node of ``keep`` (and, with ``forward``, a protected node of the user's: for a plan,
+    not a returned graph) may still be recomputed by a rule that builds new nodes: the
+    last of them takes its name, so it answers for the same tensor."""
+    fed = {n.name for n in graph.nodes if n.op in ("placeholder", "variable")}
+    protected = set(protected) | fed  # fed: kept for the feeds
+    named = {r[0] for r in keep} | (protected - fed if forward else set())
+    p = _Pass(graph)
     for node in graph.nodes:
-        node = _with_inputs(node, renamed)
-        if node.name not in protected and node.name not in keep_names:
-            node = _folded(node, _View(by_name)) or node
-            target = _rewrite(node, _View(by_name)) or _common(node, seen)
+        if node.name in named:
+            p.visit(node, rebuild=True)
+        elif node.name in protected:
+            p.keep(_with_inputs(node, p.renamed))
+        else:
+            p.visit(node)
+    live = _live(p.out, [p.renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
+    nodes = [n for n in p.out if n.name in live]
+    outputs = [p.renamed.get(r, r) for r in graph.outputs]
+    return Graph(nodes, graph.inputs, outputs), {r: p.renamed.get(r, r) for r in keep}
+
+
+class _Pass:
+    """One walk in topological order: each node, its inputs renamed, is folded, rewritten
+    or shared with an earlier twin, or kept."""
+
+    def __init__(self, graph: Graph):
+        self.renamed: dict[Ref, Ref] = {}
+        self.seen: dict[Any, str] = {}
+        self.out: list[Node] = []
+        self.by_name: dict[str, Node] = {}
+        self.taken = set(graph.by_name)
+
+    def keep(self, node: Node) -> None:
+        self.out.append(node)
+        self.by_name[node.name] = node
+
+    def visit(self, node: Node, rebuild: bool = False) -> None:
+        """``rebuild``: the node's name must stay; only a rule that builds new nodes (the
+        last taking the name) may recompute it."""
+        node = _with_inputs(node, self.renamed)
+        if not rebuild:
+            node = _folded(node, self.by_name) or node
+        rules = rewrites.RULES.get(node.op)
+        if rules and len(node.outputs) == 1 and self._rewritten(node, rules, rebuild):
+            return
+        if not rebuild:
+            target = _common(node, self.seen)
             if target is not None:
-                renamed[(node.name, 0)] = target
-                if len(node.outputs) > 1:  # a CSE hit: every output has its twin
-                    renamed.update(((node.name, i), (target[0], i))
-                                   for i in range(len(node.outputs)))
-                continue
+                self.renamed.update(((node.name, i), (target[0], i))
+                                    for i in range(len(node.outputs)))
+                return
         key = _cse_key(node)
-        if key is not None:
-            seen.setdefault(key, node.name)
-        out.append(node)
-        by_name[node.name] = node
-    live = _live(out, [renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
-    nodes = [n for n in out if n.name in live]
-    outputs = [renamed.get(r, r) for r in graph.outputs]
-    return Graph(nodes, graph.inputs, outputs), {r: renamed.get(r, r) for r in keep}
+        if key is not None and not rebuild:
+            self.seen.setdefault(key, node.name)
+        self.keep(node)
+
+    def _rewritten(self, node: Node, rules: Sequence[rewrites.Rule], rebuild: bool) -> bool:
+        """Try the node's rules; True if one rewrote it (and its new nodes are visited)."""
+        e = rewrites.Emit(self.by_name, self.taken, node.name)
+        for rule in rules:
+            if e.nodes:  # a rule that declined after building: start clean
+                e = rewrites.Emit(self.by_name, self.taken, node.name)
+            result = rule(node, e)
+            if result is None or (rebuild and isinstance(result, tuple)):
+                continue  # a named node cannot become another tensor
+            if isinstance(result, tuple):  # an existing tensor
+                self.renamed[(node.name, 0)] = result
+                return True
+            *helpers, last = result
+            for n in helpers:
+                self.visit(n)
+            if rebuild:
+                self.visit(_renamed(last, node.name), rebuild=True)
+            else:
+                self.visit(last)
+                final = (last.name, 0)
+                self.renamed[(node.name, 0)] = self.renamed.get(final, final)
+            return True
+        return False
 
 
-class _View:
-    """The rewritten-so-far nodes, as much of a Graph as the rules read."""
-
-    def __init__(self, by_name: dict[str, Node]):
-        self.by_name = by_name
-
-    def node(self, name: str) -> Node:
-        return self.by_name[name]
-
-    def spec(self, ref: Ref) -> Any:
-        return self.by_name[ref[0]].outputs[ref[1]]
-
-
-def _rewrite(node: Node, view: _View) -> Ref | None:
-    if len(node.outputs) != 1 or node.is_leaf:
-        return None
-    for _, rule in RULES:
-        target = rule(node, view)  # type: ignore[arg-type]
-        if target is not None:
-            return target
-    return None
-
-
-def _folded(node: Node, view: _View) -> Node | None:
+def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
     """The constant a node of constant inputs computes, or None if it is not one."""
-    spec = node.spec
-    if (node.is_leaf or len(node.outputs) != 1 or "random" in node.op
-            or not is_static(spec.shape) or int(np.prod(spec.shape)) > SMALL
-            or any(isinstance(v, Graph) for v in node.attrs.values())):
+    if node.is_leaf or len(node.outputs) != 1 or "random" in node.op:
         return None
-    sources = [view.node(r[0]) for r in node.inputs]
+    sources = [by_name[r[0]] for r in node.inputs]
     if not all(n.op == "constant" or (n.op == "fill" and not n.inputs) for n in sources):
+        return None
+    spec = node.spec
+    if (not is_static(spec.shape) or int(np.prod(spec.shape)) > SMALL
+            or any(isinstance(v, Graph) for v in node.attrs.values())):
         return None
     unique = list({n.name: n for n in sources}.values())
     (value,) = Plan(Graph([*unique, node], (), [(node.name, 0)]), [(node.name, 0)]).run({})
     value = np.asarray(value, dtype=spec.dtype).reshape(spec.shape)
     return Node(node.name, "constant", (), {}, node.outputs, value=value)
+
+
+def _renamed(node: Node, name: str) -> Node:
+    return Node(name, node.op, node.inputs, node.attrs, node.outputs, node.value,
+                node.trainable, node.position, node.extra)
 
 
 def _with_inputs(node: Node, renamed: dict[Ref, Ref]) -> Node:
@@ -154,7 +157,7 @@ def _cse_key(node: Node) -> Any:
     if node.op in ("placeholder", "variable") or "random" in node.op:
         return None
     attrs = tuple(sorted((k, v.key if isinstance(v, Graph) else repr(v))
-                         for k, v in node.attrs.items()))
+                         for k, v in node.attrs.items())) if node.attrs else ()
     value = None
     if node.value is not None:
         if node.value.size > SMALL:

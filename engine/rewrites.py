@@ -1,0 +1,318 @@
+"""The algebraic rewrites ``simplify`` tries that build new nodes (matmul and sum, broadcast
+and sum, transposes, reshapes), each a local identity on values up to float rounding.
+
+A rule reads one node and the rewritten-so-far graph through an ``Emit`` and answers the
+ref the node's (only) output equals, or the list of new nodes whose last computes it
+(``simplify`` runs those through every rule again), or None. Every rule is O(1) per node
+(it looks at the node's inputs only, never walks the graph), so the pass stays linear.
+Only static shapes are rewritten.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .graph import Node, Ref, make_node
+from .ops import registry
+from .ops.registry import TensorSpec
+from .shapes import is_static, normalize_axes
+
+#: Largest constant (elements) a rule reads the values of.
+SMALL = 4096
+
+
+class Emit:
+    """The nodes a rule reads (the rewritten-so-far graph) and the new ones it adds, each
+    inferred by its op's own rule and named after the node being rewritten."""
+
+    def __init__(self, by_name: Mapping[str, Node], taken: set[str], stem: str):
+        self.by_name, self.taken, self.stem = by_name, taken, stem
+        self.nodes: list[Node] = []
+        self._new: dict[str, Node] = {}
+
+    def node(self, name: str) -> Node:
+        return self._new.get(name) or self.by_name[name]
+
+    def spec(self, ref: Ref) -> TensorSpec:
+        return self.node(ref[0]).outputs[ref[1]]
+
+    def _name(self, op: str) -> str:
+        k = len(self.nodes)
+        while f"{self.stem}/{op}_{k}" in self.taken:
+            k += 1
+        name = f"{self.stem}/{op}_{k}"
+        self.taken.add(name)
+        return name
+
+    def _add(self, node: Node) -> Ref:
+        self.nodes.append(node)
+        self._new[node.name] = node
+        return node.name, 0
+
+    def op(self, op: str, *inputs: Ref, **attrs: Any) -> Ref:
+        specs = tuple(self.spec(r) for r in inputs)
+        return self._add(make_node(self._name(op), registry.get(op), inputs, specs, attrs))
+
+    def constant(self, value: np.ndarray) -> Ref:
+        value = np.array(value)
+        value.setflags(write=False)
+        spec = TensorSpec(value.shape, value.dtype.name)
+        return self._add(Node(self._name("const"), "constant", (), {}, (spec,), value=value))
+
+    def shaped(self, ref: Ref, shape: Sequence[int]) -> Ref:
+        """``ref`` as ``shape`` (same elements): itself, or reshaped."""
+        return ref if tuple(self.spec(ref).shape) == tuple(shape) else self.op(
+            "reshape", ref, shape=list(shape))
+
+    def spread(self, ref: Ref, spec: TensorSpec) -> Ref:
+        """``ref`` broadcast to ``spec``'s shape, if it is not that shape already."""
+        return ref if tuple(self.spec(ref).shape) == tuple(spec.shape) else self.op(
+            "broadcast_to", ref, shape=list(spec.shape))
+
+
+Rule = Callable[[Node, Emit], Any]
+
+
+def _done(e: Emit, ref: Ref) -> Ref | list[Node]:
+    return e.nodes if e.nodes else ref
+
+
+def _static(*specs: TensorSpec) -> bool:
+    return all(is_static(s.shape) for s in specs)
+
+
+# -- a tensor known to be one value along an axis --------------------------------------------
+
+def one_value_along(e: Emit, ref: Ref, axis: int) -> Ref | None:
+    """A tensor t, of ``ref``'s rank with size 1 at ``axis``, that broadcasts to ``ref``'s
+    value: the source of a broadcast, or a slice of a constant, a fill, zeros_like or
+    ones_like. None when ``ref`` is not known to be constant along ``axis``."""
+    spec, node = e.spec(ref), e.node(ref[0])
+    rank = len(spec.shape)
+    if not _static(spec) or not rank:
+        return None
+    axis %= rank
+    unit = (1,) * rank
+    if node.op in ("broadcast_to", "broadcast_like"):
+        src = e.spec(node.inputs[0])
+        if not _static(src) or len(src.shape) > rank:
+            return None
+        padded = (1,) * (rank - len(src.shape)) + tuple(src.shape)
+        return e.shaped(node.inputs[0], padded) if padded[axis] == 1 else None
+    if node.op == "fill" and not node.inputs:
+        return e.constant(np.full(unit, node.attrs["value"], dtype=spec.dtype))
+    if node.op in ("zeros_like", "ones_like"):
+        return e.constant(np.full(unit, 0 if node.op == "zeros_like" else 1, dtype=spec.dtype))
+    if node.op == "constant" and node.value is not None and 0 < node.value.size <= SMALL:
+        first = np.take(node.value, [0], axis=axis)
+        if np.array_equal(np.broadcast_to(first, node.value.shape), node.value):
+            return e.constant(first)
+    return None
+
+
+# -- matmul and sum --------------------------------------------------------------------------
+
+def _matmul_axes(node: Node) -> tuple[int, int, int, int]:
+    """(a's M axis, a's K axis, b's K axis, b's N axis) in the operands' stored layouts."""
+    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
+    return (-1, -2, -1, -2) if ta and tb else ((-1, -2, -2, -1) if ta else (
+        (-2, -1, -1, -2) if tb else (-2, -1, -2, -1)))
+
+
+def _matrices(node: Node, e: Emit) -> bool:
+    return (node.op == "matmul" and _static(node.spec, *(e.spec(r) for r in node.inputs))
+            and all(len(e.spec(r).shape) >= 2 for r in node.inputs))
+
+
+def sum_of_matmul(node: Node, e: Emit) -> Any:
+    """sum over the row (column) axis of A @ B = (1ᵀA) @ B (A @ (B 1)): a sum over rows
+    of the product is the product of the row sum; over all axes, a dot of two sums."""
+    if node.op != "sum":
+        return None
+    x = e.node(node.inputs[0][0])
+    if not _matrices(x, e) or node.inputs[0][1] != 0:
+        return None
+    rank = len(x.spec.shape)
+    axes = normalize_axes(node.attrs["axis"], rank)
+    # an axis of size 1 is not pushed in: the rewritten sum must not match again
+    rows = rank - 2 in axes and x.spec.shape[-2] != 1
+    cols = rank - 1 in axes and x.spec.shape[-1] != 1
+    if not (rows or cols):
+        return None
+    m, _, _, n = _matmul_axes(x)
+    a, b = x.inputs
+    a = e.op("sum", a, axis=[m], keepdims=True) if rows else a
+    b = e.op("sum", b, axis=[n], keepdims=True) if cols else b
+    product = e.op("matmul", a, b, **x.attrs)
+    e.op("sum", product, axis=list(axes), keepdims=node.attrs["keepdims"])
+    return e.nodes
+
+
+def matmul_of_constant(node: Node, e: Emit) -> Any:
+    """A @ B where A is one value t along its contracted axis (a broadcast, a ones seed):
+    every column of A is t, so A @ B = t @ (1ᵀB), an outer product of t with B's sum over
+    the contracted axis; the same for B. No product over the contracted axis is left."""
+    if not _matrices(node, e):
+        return None
+    _, ka, kb, _ = _matmul_axes(node)
+    a, b = node.inputs
+    if e.spec(a).shape[ka] == 1:  # an outer product already
+        return None
+    t = one_value_along(e, a, ka)
+    if t is not None:
+        a, b = t, e.op("sum", b, axis=[kb], keepdims=True)
+    else:
+        t = one_value_along(e, b, kb)
+        if t is None:
+            return None
+        a, b = e.op("sum", a, axis=[ka], keepdims=True), t
+    e.spread(e.op("matmul", a, b, **node.attrs), node.spec)
+    return e.nodes
+
+
+# -- broadcasting undone, transposes, reshapes ----------------------------------------------
+
+def _times(e: Emit, ref: Ref, count: int, spec: TensorSpec) -> Any:
+    """``ref`` * count, of ``spec`` (``ref`` itself when count is 1)."""
+    if count != 1:
+        ref = e.op("mul", ref, e.constant(np.asarray(count, dtype=spec.dtype)))
+    return _done(e, e.shaped(ref, spec.shape))
+
+
+def sum_of_broadcast(node: Node, e: Emit) -> Any:
+    """Summing a broadcast back (sum_to_shape to the source's shape, or a sum over all
+    axes) adds ``count`` copies of each source element: source * count (source if 1)."""
+    if node.op not in ("sum_to_shape", "sum") or node.inputs[0][1] != 0:
+        return None
+    b = e.node(node.inputs[0][0])
+    if b.op != "broadcast_to" or not _static(b.spec, e.spec(b.inputs[0])):
+        return None
+    x = b.inputs[0]
+    size = math.prod(e.spec(x).shape)
+    if not size:
+        return None
+    count = math.prod(b.spec.shape) // size
+    if node.op == "sum_to_shape":
+        if tuple(node.spec.shape) != tuple(e.spec(x).shape):
+            return None
+        return _times(e, x, count, node.spec)
+    if len(normalize_axes(node.attrs["axis"], len(b.spec.shape))) != len(b.spec.shape):
+        return None
+    if size != 1:
+        x = e.op("sum", x)
+    return _times(e, x, count, node.spec)
+
+
+def _perm(node: Node, rank: int) -> tuple[int, ...]:
+    perm = node.attrs["perm"]
+    return tuple(reversed(range(rank))) if perm is None else tuple(p % rank for p in perm)
+
+
+def transpose_of_transpose(node: Node, e: Emit) -> Any:
+    """transpose(transpose(x, p), q) = transpose(x, p∘q); the identity permutation is x."""
+    if node.op != "transpose":
+        return None
+    rank = len(node.spec.shape)
+    perm = _perm(node, rank)
+    x = node.inputs[0]
+    inner = e.node(x[0])
+    if inner.op == "transpose":
+        first = _perm(inner, rank)
+        perm, x = tuple(first[p] for p in perm), inner.inputs[0]
+    if perm == tuple(range(rank)):
+        return x
+    return None if x == node.inputs[0] else _done(e, e.op("transpose", x, perm=list(perm)))
+
+
+def reshape_of_reshape(node: Node, e: Emit) -> Any:
+    """reshape(reshape(x)) = reshape(x) (elements keep their order); to x's own shape: x."""
+    if node.op != "reshape" or not _static(node.spec):
+        return None
+    x = node.inputs[0]
+    while e.node(x[0]).op == "reshape":
+        x = e.node(x[0]).inputs[0]
+    if not _static(e.spec(x)):
+        return None
+    if tuple(e.spec(x).shape) == tuple(node.spec.shape):
+        return x
+    return None if x == node.inputs[0] else _done(e, e.op("reshape", x,
+                                                           shape=list(node.spec.shape)))
+
+
+_ZEROS = frozenset({"fill", "zeros_like", "constant"})
+
+
+def _all_zero(node: Node, sign: int) -> bool:
+    """All zeros, known without running anything; ``sign`` -1 (+1): every one is -0 (+0)."""
+    if node.op == "fill" and not node.inputs:
+        v = np.asarray(node.attrs["value"])
+    elif node.op == "zeros_like":
+        v = np.zeros(())
+    elif node.op == "constant" and node.value is not None and node.value.size <= SMALL:
+        v = node.value
+    else:
+        return False
+    return bool(np.all(v == 0)) and (sign == 0 or bool(np.all(np.signbit(v) == (sign < 0))))
+
+
+def plus_zero(node: Node, e: Emit) -> Any:
+    """x + 0 = x and x - 0 = x where exact: integer x (no signed zeros), or a float zero
+    of the sign that keeps every x (x + -0 and x - +0 are x, -0 included). x + +0 is kept
+    for float x: -0 + +0 is +0, a sign of zero a peer would report."""
+    if node.op not in ("add", "sub"):
+        return None
+    for i, z in ((0, 1), (1, 0)) if node.op == "add" else ((0, 1),):
+        x = node.inputs[i]
+        if e.spec(x) != node.spec or e.node(node.inputs[z][0]).op not in _ZEROS:
+            continue
+        floating = node.spec.dtype.startswith(("float", "bfloat", "complex"))
+        sign = 0 if not floating else (-1 if node.op == "add" else 1)
+        if _all_zero(e.node(node.inputs[z][0]), sign):
+            return x
+    return None
+
+
+# -- x * 1, identity ------------------------------------------------------------------------
+
+def _is_ones(node: Node) -> bool:
+    """A tensor known to be all ones without running anything."""
+    if node.op == "fill" and not node.inputs:
+        return node.attrs.get("value") == 1
+    if node.op == "ones_like":
+        return True
+    if node.op == "constant" and node.value is not None and node.value.size <= SMALL:
+        v = node.value
+        return v.item() == 1 if v.size == 1 else bool(np.all(v == 1))
+    return False
+
+
+def times_one(node: Node, e: Emit) -> Ref | None:
+    """x * 1 = x (exact: NaN * 1 is NaN, inf * 1 is inf, -0 * 1 is -0), when broadcasting
+    against the ones changes nothing."""
+    for i, ones in ((0, 1), (1, 0)):
+        x = node.inputs[i]
+        if e.spec(x) == node.spec and _is_ones(e.node(node.inputs[ones][0])):
+            return x
+    return None
+
+
+def identity(node: Node, e: Emit) -> Ref | None:
+    """identity(x) = x."""
+    return node.inputs[0]
+
+
+#: The rules tried on a node, by its op, in order.
+RULES: dict[str, tuple[Rule, ...]] = {
+    "mul": (times_one,),
+    "identity": (identity,),
+    "add": (plus_zero,),
+    "sub": (plus_zero,),
+    "sum": (sum_of_matmul, sum_of_broadcast),
+    "sum_to_shape": (sum_of_broadcast,),
+    "matmul": (matmul_of_constant,),
+    "transpose": (transpose_of_transpose,),
+    "reshape": (reshape_of_reshape,),
+}
