@@ -46,7 +46,8 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     last of them takes its name, so it answers for the same tensor."""
     fed = {n.name for n in graph.nodes if n.op in ("placeholder", "variable")}
     protected = set(protected) | fed  # fed: kept for the feeds
-    named = {r[0] for r in keep} | (protected - fed if forward else set())
+    named = ({r[0] for r in keep} | protected) - fed if forward else {
+        r[0] for r in keep} - protected
     p = _Pass(graph)
     for node in graph.nodes:
         if node.name in named:
@@ -103,11 +104,13 @@ class _Pass:
             if e.nodes:  # a rule that declined after building: start clean
                 e = rewrites.Emit(self.by_name, self.taken, node.name)
             result = rule(node, e)
-            if result is None or (rebuild and isinstance(result, tuple)):
-                continue  # a named node cannot become another tensor
+            if result is None or (rebuild and node.op == "identity"):
+                continue
             if isinstance(result, tuple):  # an existing tensor
-                self.renamed[(node.name, 0)] = result
-                return True
+                if not rebuild:
+                    self.renamed[(node.name, 0)] = result
+                    return True
+                result = [e.node(e.op("identity", result)[0])]  # named: a free alias
             *helpers, last = result
             for n in helpers:
                 self.visit(n)

@@ -9,6 +9,7 @@ import pytest
 from engine import Graph, Plan, compute_gradients, gradients
 from engine.simplify import simplify
 
+from .gradcheck import numeric_vjp, one_op_graph
 from .op_examples import Example
 from .test_every_op import _feeds, _params, _weighted_sum_graph
 
@@ -92,18 +93,197 @@ def test_returned_gradient_of_cube_has_no_dead_nodes() -> None:
     assert needed | set(g.by_name) == set(out.graph.by_name)
 
 
-@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, both_dialects=True))
-def test_every_op_same_gradients_simplified(e: Example, dialect: str) -> None:
-    graph, names = _weighted_sum_graph(e)
-    feeds = _feeds(e, names)
-    xs = [names[i] for i in e.wrt]
+def _same_simplified(graph: Graph, xs: list[str], feeds: dict, dialect: str) -> None:
+    """The gradients and the loss, planned from the simplified graph (forward: the user's
+    nodes recomputed too) and from the raw one, agree to float rounding."""
     if any(d is None for n in graph.nodes for s in n.outputs for d in s.shape):
         pytest.skip("unknown dimensions: compute_gradients specializes first")
     result = gradients(graph, ["loss"], xs, dialect=dialect)
     grads = [g for g in result.grads if g is not None]
-    simple, renamed = simplify(result.graph, grads, protected=graph.by_name)
-    before = Plan(result.graph, grads).run(feeds)
-    after = Plan(simple, [renamed[g] for g in grads]).run(feeds)
-    assert len(simple) <= len(result.graph)
+    fetches = [*grads, ("loss", 0)]
+    simple, renamed = simplify(result.graph, fetches, protected=graph.by_name, forward=True)
+    before = Plan(result.graph, fetches).run(feeds)
+    after = Plan(simple, [renamed[g] for g in fetches]).run(feeds)
     for b, a in zip(before, after, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)
+        tol = 1e-12 if np.asarray(b).dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol, equal_nan=True)
+
+
+@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, both_dialects=True))
+def test_every_op_same_gradients_simplified(e: Example, dialect: str) -> None:
+    """sum(w * op(x)): a random seed on the op (the sweep's own loss)."""
+    graph, names = _weighted_sum_graph(e)
+    _same_simplified(graph, [names[i] for i in e.wrt], _feeds(e, names), dialect)
+
+
+@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True))
+def test_every_op_same_gradients_simplified_ones_seed(e: Example, dialect: str) -> None:
+    """sum(op(x)): the op's VJP meets a broadcast ones cotangent, where the rules for
+    broadcasts and constant operands fire."""
+    graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
+    graph = Graph.build([*graph.to_spec()["nodes"],
+                         {"name": "loss", "op": "sum", "inputs": [y]}])
+    _same_simplified(graph, [names[i] for i in e.wrt], _feeds(e, names), dialect)
+
+
+# -- the rules that build nodes: values, central differences, no GEMM left ----------------
+
+_RNG = np.random.default_rng(13)
+
+
+def _matmul_loss(a: tuple, b: tuple, ta: bool, tb: bool, reduce: list[dict]) -> Graph:
+    """loss = a chain of sums (``reduce``: their attrs) of matmul(A, B)."""
+    nodes = [{"name": "A", "op": "placeholder", "shape": list(a), "dtype": "float64"},
+             {"name": "B", "op": "placeholder", "shape": list(b), "dtype": "float64"},
+             {"name": "C", "op": "matmul", "inputs": ["A", "B"],
+              "attrs": {"transpose_a": ta, "transpose_b": tb}}]
+    prev = "C"
+    for i, attrs in enumerate(reduce):
+        nodes.append({"name": f"r{i}", "op": "sum", "inputs": [prev], "attrs": attrs})
+        prev = f"r{i}"
+    nodes.append({"name": "loss", "op": "sum", "inputs": [prev]})
+    return Graph.build(nodes)
+
+
+def _no_gemm(graph: Graph, fetches: list) -> bool:
+    """No matmul the fetches need has all of M, K and N above 1."""
+    needed = {r[0] for r in fetches}
+    for n in reversed(graph.nodes):
+        if n.name in needed:
+            needed.update(r[0] for r in n.inputs)
+            if n.op == "matmul":
+                a = graph.spec(n.inputs[0]).shape
+                k = a[-2] if n.attrs["transpose_a"] else a[-1]
+                if min(n.spec.shape[-2], n.spec.shape[-1], k) > 1:
+                    return False
+    return True
+
+
+MATMULS = [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2))]
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize(("a", "b"), MATMULS)
+@pytest.mark.parametrize("reduce", [[], [{"axis": -1}], [{"axis": -2, "keepdims": True}],
+                                    [{"axis": [-1, -2]}]], ids=["all", "cols", "rows", "both"])
+def test_sum_of_matmul_needs_no_gemm(a: tuple, b: tuple, ta: bool, tb: bool,
+                                     reduce: list[dict]) -> None:
+    """sum(A @ B) (over all, rows, columns): the value and both gradients by central
+    differences, from a plan with no GEMM in it."""
+    a_shape = (*a[:-2], a[-1], a[-2]) if ta else a
+    b_shape = (*b[:-2], b[-1], b[-2]) if tb else b
+    graph = _matmul_loss(a_shape, b_shape, ta, tb, reduce)
+    arrays = [_RNG.normal(size=a_shape), _RNG.normal(size=b_shape)]
+
+    def f(xs: list) -> np.ndarray:
+        x, y = (np.swapaxes(v, -1, -2) if t else v for v, t in zip(xs, (ta, tb)))
+        return np.sum(x @ y)
+
+    out = compute_gradients(graph, {"A": arrays[0], "B": arrays[1]}, ["loss"], ["A", "B"],
+                            return_values=True)
+    np.testing.assert_allclose(out.values[0], f(arrays), rtol=1e-12)
+    for i, grad in enumerate(out.gradients):
+        np.testing.assert_allclose(grad, numeric_vjp(f, arrays, np.ones(()), i),
+                                   rtol=1e-7, atol=1e-8)
+    result = gradients(graph, ["loss"], ["A", "B"])
+    fetches = [*result.grads, ("loss", 0)]
+    simple, renamed = simplify(result.graph, fetches, protected=graph.by_name, forward=True)
+    assert _no_gemm(simple, [renamed[r] for r in fetches])
+    kept, _ = simplify(result.graph, fetches, protected=graph.by_name)  # a returned graph
+    assert kept.node("loss").inputs == graph.node("loss").inputs  # the user's, unchanged
+
+
+def _run_both(nodes: list[dict], feeds: dict, out: str = "y") -> tuple[Graph, list, list]:
+    """The graph of ``nodes`` raw and simplified (all but placeholders), and both answers."""
+    graph = Graph.build(nodes)
+    ref = (out, 0)
+    simple, renamed = simplify(graph, [ref], protected=graph.inputs)
+    return (simple, Plan(graph, [ref]).run(feeds), Plan(simple, [renamed[ref]]).run(feeds))
+
+
+def _p(name: str, shape: list, dtype: str = "float64") -> dict:
+    return {"name": name, "op": "placeholder", "shape": shape, "dtype": dtype}
+
+
+def test_matmul_against_a_broadcast_is_an_outer_product() -> None:
+    v, b = _RNG.normal(size=(3, 1)), _RNG.normal(size=(4, 5))
+    simple, before, after = _run_both(
+        [_p("v", [3, 1]), _p("b", [4, 5]),
+         {"name": "a", "op": "broadcast_to", "inputs": ["v"], "attrs": {"shape": [3, 4]}},
+         {"name": "y", "op": "matmul", "inputs": ["a", "b"]}], {"v": v, "b": b})
+    np.testing.assert_allclose(after[0], v * b.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-12)
+    assert _no_gemm(simple, [("y", 0)])
+
+
+@pytest.mark.parametrize(("shape", "target", "count"), [([5], [3, 5], 3), ([1, 5], [4, 5], 4),
+                                                       ([5], [5], 1)])
+def test_sum_to_shape_of_a_broadcast_is_the_source_times_the_count(
+        shape: list, target: list, count: int) -> None:
+    x = np.array([0.5, -1.5, 2.0, np.nan, np.inf]).reshape(shape)
+    simple, before, after = _run_both(
+        [_p("x", shape),
+         {"name": "b", "op": "broadcast_to", "inputs": ["x"], "attrs": {"shape": target}},
+         {"name": "y", "op": "sum_to_shape", "inputs": ["b"], "attrs": {"shape": shape}}],
+        {"x": x})
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_array_equal(after[0], x * count)
+    assert "broadcast_to" not in [n.op for n in simple.nodes]
+
+
+def test_sum_of_a_broadcast_scalar_is_the_scalar_times_the_count() -> None:
+    simple, before, after = _run_both(
+        [_p("x", []),
+         {"name": "b", "op": "broadcast_to", "inputs": ["x"], "attrs": {"shape": [6, 7]}},
+         {"name": "y", "op": "sum", "inputs": ["b"], "attrs": {"keepdims": True}}],
+        {"x": np.array(0.3)})
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-14)
+    assert after[0].shape == (1, 1)
+    assert [n.op for n in simple.nodes].count("sum") == 0
+
+
+@pytest.mark.parametrize(("first", "second", "left"), [
+    ([1, 0, 2], [1, 0, 2], []), ([1, 2, 0], [2, 0, 1], []), ([1, 0, 2], [0, 2, 1], [[1, 2, 0]]),
+    (None, None, [])])
+def test_transpose_of_transpose_is_one_transpose(first, second, left) -> None:
+    x = _RNG.normal(size=(2, 3, 4))
+    simple, before, after = _run_both(
+        [_p("x", [2, 3, 4]),
+         {"name": "t", "op": "transpose", "inputs": ["x"], "attrs": {"perm": first}},
+         {"name": "y", "op": "transpose", "inputs": ["t"], "attrs": {"perm": second}},
+         {"name": "z", "op": "sin", "inputs": ["y"]}], {"x": x}, out="z")
+    np.testing.assert_array_equal(after[0], before[0])
+    assert [list(n.attrs["perm"]) for n in simple.nodes if n.op == "transpose"] == left
+
+
+def test_reshape_of_reshape_is_one_reshape_or_none() -> None:
+    x = _RNG.normal(size=(2, 6))
+    for final, left in (([3, 4], 1), ([2, 6], 0)):
+        simple, before, after = _run_both(
+            [_p("x", [2, 6]),
+             {"name": "r", "op": "reshape", "inputs": ["x"], "attrs": {"shape": [4, 3]}},
+             {"name": "q", "op": "reshape", "inputs": ["r"], "attrs": {"shape": [12]}},
+             {"name": "y", "op": "reshape", "inputs": ["q"], "attrs": {"shape": final}},
+             {"name": "z", "op": "sin", "inputs": ["y"]}], {"x": x}, out="z")
+        np.testing.assert_array_equal(after[0], before[0])
+        assert [n.op for n in simple.nodes].count("reshape") == left
+
+
+@pytest.mark.parametrize(("op", "zero", "dtype", "dropped"), [
+    ("add", -0.0, "float64", True),   # x + -0 = x, -0 included
+    ("add", 0.0, "float64", False),   # -0 + +0 = +0: kept
+    ("sub", 0.0, "float64", True),    # x - +0 = x + -0
+    ("sub", -0.0, "float64", False),  # x - -0 = x + +0: kept
+    ("add", 0, "int64", True),        # integers have one zero
+])
+def test_plus_zero_only_where_exact(op: str, zero: float, dtype: str, dropped: bool) -> None:
+    x = np.array([-0.0, 0.0, 1.5, -np.inf, np.nan]) if dtype == "float64" else np.arange(5)
+    simple, before, after = _run_both(
+        [_p("x", [5], dtype),
+         {"name": "z", "op": "fill", "attrs": {"shape": [5], "value": zero, "dtype": dtype}},
+         {"name": "y", "op": op, "inputs": ["x", "z"]},
+         {"name": "w", "op": "neg", "inputs": ["y"]}], {"x": x.astype(dtype)}, out="w")
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_array_equal(np.signbit(after[0]), np.signbit(before[0]))
+    assert (op not in [n.op for n in simple.nodes]) == dropped
