@@ -26,10 +26,12 @@ SMALL = 4096
 
 class Emit:
     """The nodes a rule reads (the rewritten-so-far graph) and the new ones it adds, each
-    inferred by its op's own rule and named after the node being rewritten."""
+    inferred by its op's own rule and named after the node being rewritten. ``user``: that
+    node is one of the user's (recomputed for a plan), not one autodiff appended."""
 
-    def __init__(self, by_name: Mapping[str, Node], taken: set[str], stem: str):
-        self.by_name, self.taken, self.stem = by_name, taken, stem
+    def __init__(self, by_name: Mapping[str, Node], taken: set[str], stem: str,
+                 user: bool = False):
+        self.by_name, self.taken, self.stem, self.user = by_name, taken, stem, user
         self.nodes: list[Node] = []
         self._new: dict[str, Node] = {}
 
@@ -249,8 +251,6 @@ def _all_zero(node: Node, sign: int) -> bool:
     """All zeros, known without running anything; ``sign`` -1 (+1): every one is -0 (+0)."""
     if node.op == "fill" and not node.inputs:
         v = np.asarray(node.attrs["value"])
-    elif node.op == "zeros_like":
-        v = np.zeros(())
     elif node.op == "constant" and node.value is not None and node.value.size <= SMALL:
         v = node.value
     else:
@@ -261,16 +261,18 @@ def _all_zero(node: Node, sign: int) -> bool:
 def plus_zero(node: Node, e: Emit) -> Any:
     """x + 0 = x and x - 0 = x where exact: integer x (no signed zeros), or a float zero
     of the sign that keeps every x (x + -0 and x - +0 are x, -0 included). x + +0 is kept
-    for float x: -0 + +0 is +0, a sign of zero a peer would report."""
+    for float x (-0 + +0 is +0), except that a ``zeros_like`` the pass may rewrite is
+    autodiff's own zero (an input without a tangent, an unconnected cotangent): the peers
+    hold those as symbolic zeros and never add them, so dropping it gives their answer."""
     if node.op not in ("add", "sub"):
         return None
     for i, z in ((0, 1), (1, 0)) if node.op == "add" else ((0, 1),):
-        x = node.inputs[i]
-        if e.spec(x) != node.spec or e.node(node.inputs[z][0]).op not in _ZEROS:
+        x, zero = node.inputs[i], e.node(node.inputs[z][0])
+        if e.spec(x) != node.spec or zero.op not in _ZEROS:
             continue
         floating = node.spec.dtype.startswith(("float", "bfloat", "complex"))
         sign = 0 if not floating else (-1 if node.op == "add" else 1)
-        if _all_zero(e.node(node.inputs[z][0]), sign):
+        if (zero.op == "zeros_like" and not e.user) or _all_zero(zero, sign):
             return x
     return None
 

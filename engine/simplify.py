@@ -48,7 +48,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     protected = set(protected) | fed  # fed: kept for the feeds
     named = ({r[0] for r in keep} | protected) - fed if forward else {
         r[0] for r in keep} - protected
-    p = _Pass(graph)
+    p = _Pass(graph, protected)
     for node in graph.nodes:
         if node.name in named:
             p.visit(node, rebuild=True)
@@ -66,7 +66,8 @@ class _Pass:
     """One walk in topological order: each node, its inputs renamed, is folded, rewritten
     or shared with an earlier twin, or kept."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, user: set[str]):
+        self.user = user  # the user's nodes (recomputed only under their names)
         self.renamed: dict[Ref, Ref] = {}
         self.seen: dict[Any, str] = {}
         self.out: list[Node] = []
@@ -99,10 +100,11 @@ class _Pass:
 
     def _rewritten(self, node: Node, rules: Sequence[rewrites.Rule], rebuild: bool) -> bool:
         """Try the node's rules; True if one rewrote it (and its new nodes are visited)."""
-        e = rewrites.Emit(self.by_name, self.taken, node.name)
+        user = node.name in self.user
+        e = rewrites.Emit(self.by_name, self.taken, node.name, user)
         for rule in rules:
             if e.nodes:  # a rule that declined after building: start clean
-                e = rewrites.Emit(self.by_name, self.taken, node.name)
+                e = rewrites.Emit(self.by_name, self.taken, node.name, user)
             result = rule(node, e)
             if result is None or (rebuild and node.op == "identity"):
                 continue

@@ -287,3 +287,19 @@ def test_plus_zero_only_where_exact(op: str, zero: float, dtype: str, dropped: b
     np.testing.assert_array_equal(after[0], before[0])
     np.testing.assert_array_equal(np.signbit(after[0]), np.signbit(before[0]))
     assert (op not in [n.op for n in simple.nodes]) == dropped
+
+
+def test_autodiffs_zeros_like_is_a_symbolic_zero_but_the_users_is_kept() -> None:
+    """An appended x + zeros_like(.) (a tangent autodiff gave no input) is x, as the peers'
+    symbolic zeros give it (-0 stays -0); the user's own x + zeros_like(.) is kept."""
+    nodes = [_p("x", [3]), {"name": "z", "op": "zeros_like", "inputs": ["x"]},
+             {"name": "y", "op": "add", "inputs": ["x", "z"]}]
+    graph = Graph.build(nodes)
+    x = np.array([-0.0, 1.0, np.nan])
+    appended, renamed = simplify(graph, [("y", 0)], protected=["x"])
+    assert renamed[("y", 0)] == ("x", 0) or appended.node("y").op == "identity"
+    got = Plan(appended, [renamed[("y", 0)]]).run({"x": x})[0]
+    assert np.signbit(got[0]) and np.isnan(got[2])
+    users, renamed = simplify(graph, [("y", 0)], protected=graph.by_name, forward=True)
+    assert users.node("y").op == "add"
+    assert not np.signbit(Plan(users, [renamed[("y", 0)]]).run({"x": x})[0][0])
