@@ -24,7 +24,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="threads per library (BLAS, OpenMP, XLA); 0 = library defaults")
     p.add_argument("--output", type=Path, default=RESULTS)
+    p.add_argument("--workloads", type=_keys, default=None, metavar="W3,W6",
+                   help="only these engine workloads, printed (RESULTS.md is not written)")
     return p.parse_args(argv)
+
+
+def _keys(text: str) -> list[str]:
+    from .workloads import WORKLOADS
+
+    keys = [k.strip().upper() for k in text.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in WORKLOADS]
+    if unknown or not keys:
+        raise argparse.ArgumentTypeError(f"workloads are {', '.join(WORKLOADS)}; got {text!r}")
+    return keys
 
 
 def pin_threads(n: int) -> None:

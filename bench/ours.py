@@ -1,10 +1,12 @@
 """Gradserve's engine on each workload, two ways.
 
 ``api``: ``engine.compute_gradients`` on a built ``Graph`` (what the service calls: feed
-checks, the content-keyed program cache, the plan run). ``plan``: the cached ``engine.Plan``
-run directly, which isolates the engine's arithmetic loop. Both fetch the loss as well as
-the gradients: the engine prunes what no fetch needs, and "forward + full gradient" means
-the forward is computed, as every peer does.
+checks, the content-keyed program cache, the plan run; W6: ``engine.functional.hvp``, the
+/hvp endpoint's forward-over-reverse pass). ``plan``: the same program's ``engine.Plan``
+(differentiated, simplified as the service simplifies, planned) run directly, which
+isolates the engine's arithmetic loop. Both fetch the loss as well as the gradients: the
+engine prunes what no fetch needs, and "forward + full gradient" means the forward is
+computed, as every peer does.
 """
 from __future__ import annotations
 
@@ -13,40 +15,45 @@ from typing import Any
 
 import numpy as np
 
-from engine import Graph, GraphBuilder, Plan, compute_gradients, gradients
+from engine import Graph, Plan, compute_gradients, functional, gradients
+from engine.simplify import simplify
+from engine.transforms.derivatives import hvp_graph
 
 from .workloads import Workload
 
 Runner = Callable[[], list[np.ndarray]]
 
 
-def _hvp_graph(w: Workload) -> tuple[Graph, list[Any]]:
-    """The graph of H v: the gradient wrt W2, differentiated again with ``v`` as its seed."""
+def _hvp_graph(w: Workload) -> tuple[Graph, list[Any], dict[str, str]]:
+    """The graph of H v by forward over reverse (the /hvp program), its H v refs, and which
+    placeholder takes v for which input."""
     graph = Graph.build(w.nodes)
-    first = gradients(graph, [w.loss], list(w.wrt))
-    b = GraphBuilder(first.graph)
-    v = w.extra["v"]
-    b.placeholder("v", list(v.shape), v.dtype.name)
-    seeded = b.finish()
-    second = gradients(seeded, [first.grads[0]], list(w.wrt), grad_ys=[("v", 0)],
-                       name="hvp")
-    return second.graph, list(second.grads)
+    inputs = [graph.resolve(x) for x in w.wrt]
+    seeded, _ = hvp_graph(graph, inputs, (w.loss, 0), [True] * len(inputs))
+    assert all(r is not None for r in seeded.results)
+    seeds = {x: s for x, s in zip(w.wrt, seeded.seeds, strict=True) if s is not None}
+    return seeded.graph, list(seeded.results), seeds
 
 
 def make_plan(w: Workload) -> Plan:
-    """The pruned, ordered plan of the workload's gradients (W6: of its H v) and loss."""
+    """The pruned, ordered plan of the workload's gradients (W6: of its H v) and loss,
+    simplified as the service simplifies a program it plans."""
+    user = Graph.build(w.nodes)
     if w.key == "W6":
-        graph, grads = _hvp_graph(w)
+        graph, grads, _ = _hvp_graph(w)
     else:
-        result = gradients(Graph.build(w.nodes), [w.loss], list(w.wrt))
+        result = gradients(user, [w.loss], list(w.wrt))
         graph, grads = result.graph, list(result.grads)
-    return Plan(graph, [*grads, (w.loss, 0)])
+    fetches = [*grads, (w.loss, 0)]
+    simple, renamed = simplify(graph, fetches, protected=user.by_name, forward=True)
+    return Plan(simple, [renamed[f] for f in fetches])
 
 
 def feeds(w: Workload) -> dict[str, np.ndarray]:
     out = dict(w.arrays)
     if w.key == "W6":
-        out["v"] = w.extra["v"]
+        _, _, seeds = _hvp_graph(w)  # v is the vector along the one input, W2
+        out[seeds[w.wrt[0]]] = w.extra["v"]
     return out
 
 
@@ -61,9 +68,5 @@ def make_api_runner(w: Workload) -> Runner:
     if w.key != "W6":
         wrt, loss = list(w.wrt), [w.loss]
         return lambda: compute_gradients(graph, fed, loss, wrt, return_values=True).gradients
-    first = compute_gradients(graph, fed, [w.loss], list(w.wrt), return_graph=True)
-    assert first.graph is not None and first.gradient_nodes is not None
-    g2, grad_name, seed = first.graph, [first.gradient_nodes[0]], [w.extra["v"]]
-    wrt = list(w.wrt)
-    return lambda: compute_gradients(g2, fed, grad_name, wrt, seed,
-                                     return_values=True).gradients
+    x, vectors, outputs = w.wrt[0], {w.wrt[0]: w.extra["v"]}, [w.loss]
+    return lambda: [functional.hvp(graph, fed, vectors, outputs=outputs)["hvp"][x]]
