@@ -53,7 +53,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
         if node.name in named:
             p.visit(node, rebuild=True)
         elif node.name in protected:
-            p.keep(_with_inputs(node, p.renamed))
+            p.keep(_with_inputs(node, p.renamed), shared=True)
         else:
             p.visit(node)
     live = _live(p.out, [p.renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
@@ -74,7 +74,11 @@ class _Pass:
         self.by_name: dict[str, Node] = {}
         self.taken = set(graph.by_name)
 
-    def keep(self, node: Node) -> None:
+    def keep(self, node: Node, shared: bool = False) -> None:
+        """Keep ``node`` as it is; ``shared``: a later twin of it may read it instead."""
+        key = _cse_key(node) if shared else None
+        if key is not None:
+            self.seen.setdefault(key, node.name)
         self.out.append(node)
         self.by_name[node.name] = node
 
@@ -87,14 +91,13 @@ class _Pass:
         rules = rewrites.RULES.get(node.op)
         if rules and len(node.outputs) == 1 and self._rewritten(node, rules, rebuild):
             return
-        if not rebuild:
-            target = _common(node, self.seen)
-            if target is not None:
-                self.renamed.update(((node.name, i), (target[0], i))
+        key = _cse_key(node)
+        if key is not None:
+            twin = self.seen.get(key)
+            if twin is not None and not rebuild:  # every output has its twin's
+                self.renamed.update(((node.name, i), (twin, i))
                                     for i in range(len(node.outputs)))
                 return
-        key = _cse_key(node)
-        if key is not None and not rebuild:
             self.seen.setdefault(key, node.name)
         self.keep(node)
 
@@ -130,9 +133,12 @@ def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
     """The constant a node of constant inputs computes, or None if it is not one."""
     if node.is_leaf or len(node.outputs) != 1 or "random" in node.op:
         return None
-    sources = [by_name[r[0]] for r in node.inputs]
-    if not all(n.op == "constant" or (n.op == "fill" and not n.inputs) for n in sources):
-        return None
+    sources = []
+    for r in node.inputs:
+        n = by_name[r[0]]
+        if n.op != "constant" and (n.op != "fill" or n.inputs):
+            return None
+        sources.append(n)
     spec = node.spec
     if (not is_static(spec.shape) or int(np.prod(spec.shape)) > SMALL
             or any(isinstance(v, Graph) for v in node.attrs.values())):
@@ -169,12 +175,6 @@ def _cse_key(node: Node) -> Any:
             return None
         value = (node.value.dtype.str, node.value.shape, node.value.tobytes())
     return node.op, node.inputs, attrs, node.outputs, value
-
-
-def _common(node: Node, seen: dict[Any, str]) -> Ref | None:
-    key = _cse_key(node)
-    name = None if key is None else seen.get(key)
-    return None if name is None else (name, 0)
 
 
 def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> set[str]:

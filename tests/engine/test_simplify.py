@@ -303,3 +303,11 @@ def test_autodiffs_zeros_like_is_a_symbolic_zero_but_the_users_is_kept() -> None
     users, renamed = simplify(graph, [("y", 0)], protected=graph.by_name, forward=True)
     assert users.node("y").op == "add"
     assert not np.signbit(Plan(users, [renamed[("y", 0)]]).run({"x": x})[0][0])
+
+
+def test_an_appended_twin_of_a_users_node_reads_it() -> None:
+    graph = Graph.build([_p("x", [3]), {"name": "s", "op": "sin", "inputs": ["x"]},
+                         {"name": "t", "op": "sin", "inputs": ["x"]},
+                         {"name": "y", "op": "mul", "inputs": ["s", "t"]}])
+    simple, _ = simplify(graph, [("y", 0)], protected=["x", "s"])
+    assert simple.node("y").inputs == (("s", 0), ("s", 0))
