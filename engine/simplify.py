@@ -56,7 +56,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
             p.keep(_with_inputs(node, p.renamed), shared=True)
         else:
             p.visit(node)
-    live = _live(p.out, [p.renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
+    live = _live(p.by_name, [p.renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
     nodes = [n for n in p.out if n.name in live]
     outputs = [p.renamed.get(r, r) for r in graph.outputs]
     return Graph(nodes, graph.inputs, outputs), {r: p.renamed.get(r, r) for r in keep}
@@ -177,11 +177,10 @@ def _cse_key(node: Node) -> Any:
     return node.op, node.inputs, attrs, node.outputs, value
 
 
-def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> set[str]:
+def _live(by_name: dict[str, Node], roots: Iterable[Ref], protected: set[str]) -> set[str]:
     """The nodes the roots (and the protected nodes) depend on."""
-    by_name = {n.name: n for n in nodes}
     live: set[str] = set()
-    stack = [r[0] for r in roots] + [n.name for n in nodes if n.name in protected]
+    stack = [r[0] for r in roots] + [n for n in protected if n in by_name]
     while stack:
         name = stack.pop()
         if name in live:
