@@ -22,6 +22,9 @@ from .shapes import is_static, normalize_axes
 
 #: Largest constant (elements) a rule reads the values of.
 SMALL = 4096
+#: Smallest matmul (multiply-adds) the matmul rules rewrite: below it the two or three
+#: steps they make cost more than the product they save (W1's 2x3 @ 3x3 got slower).
+GEMM_WORK = 1 << 16
 
 
 class Emit:
@@ -29,11 +32,19 @@ class Emit:
     inferred by its op's own rule and named after the node being rewritten. ``user``: that
     node is one of the user's (recomputed for a plan), not one autodiff appended."""
 
-    def __init__(self, by_name: Mapping[str, Node], taken: set[str], stem: str,
+    def __init__(self, by_name: Mapping[str, Node], taken: set[str], stem: str = "",
                  user: bool = False):
-        self.by_name, self.taken, self.stem, self.user = by_name, taken, stem, user
+        self.by_name, self.taken = by_name, taken
         self.nodes: list[Node] = []
         self._new: dict[str, Node] = {}
+        self.start(stem, user)
+
+    def start(self, stem: str, user: bool) -> Emit:
+        """Ready for the next node (one Emit serves a whole pass)."""
+        self.stem, self.user = stem, user
+        if self.nodes:
+            self.nodes, self._new = [], {}
+        return self
 
     def node(self, name: str) -> Node:
         return self._new.get(name) or self.by_name[name]
@@ -125,8 +136,14 @@ def _matmul_axes(node: Node) -> tuple[int, int, int, int]:
 
 
 def _matrices(node: Node, e: Emit) -> bool:
-    return (node.op == "matmul" and _static(node.spec, *(e.spec(r) for r in node.inputs))
-            and all(len(e.spec(r).shape) >= 2 for r in node.inputs))
+    """A matmul of static matrices (rank >= 2) worth rewriting (see GEMM_WORK)."""
+    if node.op != "matmul":
+        return False
+    a, b = (e.spec(r) for r in node.inputs)
+    if not _static(node.spec, a, b) or len(a.shape) < 2 or len(b.shape) < 2:
+        return False
+    k = a.shape[-2] if node.attrs["transpose_a"] else a.shape[-1]
+    return math.prod(node.spec.shape) * k >= GEMM_WORK
 
 
 def sum_of_matmul(node: Node, e: Emit) -> Any:
@@ -279,6 +296,9 @@ def plus_zero(node: Node, e: Emit) -> Any:
 
 # -- x * 1, identity ------------------------------------------------------------------------
 
+_ONES = frozenset({"fill", "ones_like", "constant"})
+
+
 def _is_ones(node: Node) -> bool:
     """A tensor known to be all ones without running anything."""
     if node.op == "fill" and not node.inputs:
@@ -295,8 +315,8 @@ def times_one(node: Node, e: Emit) -> Ref | None:
     """x * 1 = x (exact: NaN * 1 is NaN, inf * 1 is inf, -0 * 1 is -0), when broadcasting
     against the ones changes nothing."""
     for i, ones in ((0, 1), (1, 0)):
-        x = node.inputs[i]
-        if e.spec(x) == node.spec and _is_ones(e.node(node.inputs[ones][0])):
+        x, one = node.inputs[i], e.node(node.inputs[ones][0])
+        if one.op in _ONES and _is_ones(one) and e.spec(x) == node.spec:
             return x
     return None
 

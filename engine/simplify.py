@@ -73,6 +73,7 @@ class _Pass:
         self.out: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self.taken = set(graph.by_name)
+        self.emit = rewrites.Emit(self.by_name, self.taken)
 
     def keep(self, node: Node, shared: bool = False) -> None:
         """Keep ``node`` as it is; ``shared``: a later twin of it may read it instead."""
@@ -104,10 +105,8 @@ class _Pass:
     def _rewritten(self, node: Node, rules: Sequence[rewrites.Rule], rebuild: bool) -> bool:
         """Try the node's rules; True if one rewrote it (and its new nodes are visited)."""
         user = node.name in self.user
-        e = rewrites.Emit(self.by_name, self.taken, node.name, user)
         for rule in rules:
-            if e.nodes:  # a rule that declined after building: start clean
-                e = rewrites.Emit(self.by_name, self.taken, node.name, user)
+            e = self.emit.start(node.name, user)  # clean, if a rule declined after building
             result = rule(node, e)
             if result is None or (rebuild and node.op == "identity"):
                 continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import Graph, Plan, compute_gradients, gradients
+from engine import Graph, Plan, compute_gradients, gradients, rewrites
 from engine.simplify import simplify
 
 from .gradcheck import numeric_vjp, one_op_graph
@@ -110,16 +110,20 @@ def _same_simplified(graph: Graph, xs: list[str], feeds: dict, dialect: str) -> 
 
 
 @pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, both_dialects=True))
-def test_every_op_same_gradients_simplified(e: Example, dialect: str) -> None:
+def test_every_op_same_gradients_simplified(e: Example, dialect: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """sum(w * op(x)): a random seed on the op (the sweep's own loss)."""
+    monkeypatch.setattr(rewrites, "GEMM_WORK", 0)
     graph, names = _weighted_sum_graph(e)
     _same_simplified(graph, [names[i] for i in e.wrt], _feeds(e, names), dialect)
 
 
 @pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True))
-def test_every_op_same_gradients_simplified_ones_seed(e: Example, dialect: str) -> None:
+def test_every_op_same_gradients_simplified_ones_seed(e: Example, dialect: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """sum(op(x)): the op's VJP meets a broadcast ones cotangent, where the rules for
-    broadcasts and constant operands fire."""
+    broadcasts and constant operands fire (on the examples' small matmuls too)."""
+    monkeypatch.setattr(rewrites, "GEMM_WORK", 0)
     graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
     graph = Graph.build([*graph.to_spec()["nodes"],
                          {"name": "loss", "op": "sum", "inputs": [y]}])
@@ -168,9 +172,11 @@ MATMULS = [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2))]
 @pytest.mark.parametrize("reduce", [[], [{"axis": -1}], [{"axis": -2, "keepdims": True}],
                                     [{"axis": [-1, -2]}]], ids=["all", "cols", "rows", "both"])
 def test_sum_of_matmul_needs_no_gemm(a: tuple, b: tuple, ta: bool, tb: bool,
-                                     reduce: list[dict]) -> None:
+                                     reduce: list[dict], monkeypatch: pytest.MonkeyPatch
+                                     ) -> None:
     """sum(A @ B) (over all, rows, columns): the value and both gradients by central
-    differences, from a plan with no GEMM in it."""
+    differences, from a plan with no GEMM in it (small matmuls rewritten, for the test)."""
+    monkeypatch.setattr(rewrites, "GEMM_WORK", 0)
     a_shape = (*a[:-2], a[-1], a[-2]) if ta else a
     b_shape = (*b[:-2], b[-1], b[-2]) if tb else b
     graph = _matmul_loss(a_shape, b_shape, ta, tb, reduce)
@@ -206,7 +212,18 @@ def _p(name: str, shape: list, dtype: str = "float64") -> dict:
     return {"name": name, "op": "placeholder", "shape": shape, "dtype": dtype}
 
 
-def test_matmul_against_a_broadcast_is_an_outer_product() -> None:
+def test_small_matmuls_are_left_alone() -> None:
+    """W1's sum(x @ y) of a 2x3 and a 3x3: two steps, cheaper than the rewrite's four."""
+    graph = _matmul_loss((2, 3), (3, 3), False, False, [])
+    result = gradients(graph, ["loss"], ["A", "B"])
+    fetches = [*result.grads, ("loss", 0)]
+    simple, _ = simplify(result.graph, fetches, protected=graph.by_name, forward=True)
+    assert [n.op for n in simple.nodes].count("matmul") == 3
+
+
+def test_matmul_against_a_broadcast_is_an_outer_product(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setattr(rewrites, "GEMM_WORK", 0)
     v, b = _RNG.normal(size=(3, 1)), _RNG.normal(size=(4, 5))
     simple, before, after = _run_both(
         [_p("v", [3, 1]), _p("b", [4, 5]),
