@@ -19,7 +19,7 @@ from ..shapes import normalize_axis, same
 from . import attrs as parse
 from .contexts import BatchContext, JVPContext, VJPContext
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
-from .rules import batched_first
+from .rules import axis_batch, batched_first, example_shape, same_shape_batch
 from .windows import (
     Layout,
     Window,
@@ -77,9 +77,10 @@ def _log_softmax_vjp(c: VJPContext):
 
 
 defop("softmax", aliases=("Softmax",), infer=_checked_axis_infer, forward=_softmax,
-      vjp=_softmax_vjp, attrs=AXIS_ATTR, doc="Numerically stable: the maximum is subtracted.")
+      vjp=_softmax_vjp, attrs=AXIS_ATTR, batch=axis_batch(),
+      doc="Numerically stable: the maximum is subtracted.")
 defop("log_softmax", aliases=("LogSoftmax",), infer=_checked_axis_infer,
-      forward=_log_softmax, vjp=_log_softmax_vjp, attrs=AXIS_ATTR)
+      forward=_log_softmax, vjp=_log_softmax_vjp, attrs=AXIS_ATTR, batch=axis_batch())
 
 # -- cross-entropies ----------------------------------------------------------------------
 
@@ -166,7 +167,7 @@ def _total(terms):
 defop("softmax_cross_entropy_with_logits",
       aliases=("SoftmaxCrossEntropyWithLogits", "softmax_cross_entropy_with_logits_v2"),
       inputs=2, infer=_softmax_xent_infer, forward=_softmax_xent, vjp=_softmax_xent_vjp,
-      jvp=_softmax_xent_jvp,
+      jvp=_softmax_xent_jvp, batch=axis_batch(),
       attrs=AXIS_ATTR, multi_output=True,
       doc="Inputs labels, logits (same shape). Output 0 (the node's name) is the loss, "
           "without ``axis``; output 1 (``name:1``) is the kernels' second output, the "
@@ -251,7 +252,7 @@ def _sigmoid_xent(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 defop("sigmoid_cross_entropy_with_logits", aliases=("SigmoidCrossEntropyWithLogits",),
       inputs=2, infer=_sigmoid_xent_infer, forward=_sigmoid_xent,
-      vjp=lambda c: [-c.g * c.b, c.g * (fn.sigmoid(c.b) - c.a)],
+      vjp=lambda c: [-c.g * c.b, c.g * (fn.sigmoid(c.b) - c.a)], batch=same_shape_batch,
       doc="Stable form max(x, 0) - x z + log1p(exp(-|x|)); gradients to labels and logits.")
 
 
@@ -263,8 +264,60 @@ def _l2_loss_infer(specs, attrs):
     return TensorSpec((), check_dtypes(specs, "float"))
 
 
+def _l2_loss_batch(c: BatchContext):
+    """One scalar per example: the sum over every axis but the batch axis."""
+    x = c.moved(0, 0)
+    return [fn.sum(fn.square(x), axis=list(range(1, x.ndim))) * 0.5], [0]
+
+
 defop("l2_loss", aliases=("L2Loss",), infer=_l2_loss_infer, forward=_l2_loss,
-      vjp=lambda c: [c.g * c.a], doc="sum(x ** 2) / 2, a scalar.")
+      vjp=lambda c: [c.g * c.a], batch=_l2_loss_batch, doc="sum(x ** 2) / 2, a scalar.")
+
+# -- batching: the batch folds into an axis the op treats independently ---------------------
+# Images fold into their own batch axis N; a filter batched alone folds into its out (or
+# in) channels, where each example's filter meets the shared operand on its own channels.
+
+
+def _images_batch(c: BatchContext):
+    """Every input an image ([B, N, ...] seen as [B N, ...]): the op once, unfolded."""
+    ins = [_fold_n(batched_first(c, k)) for k in range(len(c.inputs))]
+    return [_unfold_n(c.apply(*ins), c.size)], [0]
+
+
+def _fold_n(t):
+    """[B, N, H, W, C] -> [B N, H, W, C]."""
+    return fn.reshape(t, shape=[-1, *t.shape[2:]])
+
+
+def _unfold_n(t, size: int):
+    """[B N, H, W, C] -> [B, N, H, W, C]."""
+    return fn.reshape(t, shape=[size, -1, *t.shape[1:]])
+
+
+def _fold_channels(t, axis: int):
+    """The batch (axis 0) folded into ``axis`` of the example: its entries become
+    (batch, entry) pairs, batch major; [B, ...] -> [..., B d, ...]."""
+    perm = [*range(1, axis + 1), 0, *range(axis + 1, t.ndim)]
+    moved = fn.transpose(t, perm=perm)
+    shape = list(moved.shape)
+    return fn.reshape(moved, shape=[*shape[:axis], -1, *shape[axis + 2:]])
+
+
+def _unfold_channels(t, axis: int, size: int):
+    """``axis`` of [.., B d, ..] split into (B, d): the batch axis lands at ``axis``."""
+    shape = list(t.shape)
+    return fn.reshape(t, shape=[*shape[:axis], size, -1, *shape[axis + 1:]])
+
+
+def _stand_in(c: BatchContext, k: int, axis: int | None):
+    """A "like" input k (it lends only its shape) for the folded call: zeros of its
+    example shape, with the batch folded into ``axis`` (None: not at all)."""
+    shape = list(example_shape(c, k))
+    if axis is not None:
+        shape[axis] *= c.size
+    return c.inputs[k].builder.emit("fill", [], {"shape": shape, "value": 0.0,
+                                                "dtype": c.inputs[k].dtype})
+
 
 # -- conv2d and its two backprops -------------------------------------------------------
 
@@ -489,17 +542,17 @@ def _max_pool_grad_grad_kernel(attrs, specs):
 
 
 defop("max_pool", aliases=("MaxPool", "max_pool2d"), infer=_pool_infer,
-      forward=_max_pool_kernel, attrs=POOL_ATTRS,
+      forward=_max_pool_kernel, attrs=POOL_ATTRS, batch=_images_batch,
       vjp=lambda c: [fn.max_pool_grad(c.a, c.g, **c.attrs)],
       doc="NHWC; SAME pads with -inf. The gradient goes to each window's first maximum.")
 defop("max_pool_grad", aliases=("MaxPoolGrad",), inputs=2, infer=_pool_grad_infer,
-      forward=_max_pool_grad_kernel, attrs=POOL_ATTRS,
+      forward=_max_pool_grad_kernel, attrs=POOL_ATTRS, batch=_images_batch,
       vjp=lambda c: [fn.zeros_like(c.a), fn.max_pool_grad_grad(c.a, c.g, **c.attrs)],
       doc="Internal: (input, gradient of max_pool's output) -> gradient of the input, all "
           "to the first maximum of each window (row-major within the window).")
 defop("max_pool_grad_grad", aliases=("MaxPoolGradGrad",), inputs=2,
       infer=_pooled_like_infer, forward=_max_pool_grad_grad_kernel,
-      attrs=POOL_ATTRS,
+      attrs=POOL_ATTRS, batch=_images_batch,
       vjp=lambda c: [fn.zeros_like(c.a), fn.max_pool_grad(c.a, c.g, **c.attrs)],
       doc="Internal: (input, t shaped like the input) -> t read at each window's first "
           "maximum; the adjoint of max_pool_grad in its second argument.")
@@ -529,7 +582,7 @@ def _avg_pool_grad_kernel(attrs, specs):
 
 
 defop("avg_pool", aliases=("AvgPool", "avg_pool2d"), infer=_pool_infer,
-      forward=_avg_pool_kernel, attrs=POOL_ATTRS,
+      forward=_avg_pool_kernel, attrs=POOL_ATTRS, batch=_images_batch,
       linear=(0,), transpose=lambda c: [fn.avg_pool_grad(c.g, c.a, **c.attrs)],
       doc="NHWC; SAME divides by the number of cells inside the input (TensorFlow).")
 
@@ -541,7 +594,7 @@ def _avg_pool_grad_infer(specs, attrs):
 
 
 defop("avg_pool_grad", aliases=("AvgPoolGrad",), inputs=2, infer=_avg_pool_grad_infer,
-      forward=_avg_pool_grad_kernel, attrs=POOL_ATTRS,
+      forward=_avg_pool_grad_kernel, attrs=POOL_ATTRS, batch=_images_batch,
       linear=(0,), transpose=lambda c: [fn.avg_pool(c.g, **c.attrs), None],
       doc="Internal: (gradient of avg_pool's output, input) -> gradient of the input; the "
           "input gives only its shape. Linear; its adjoint is avg_pool.")
