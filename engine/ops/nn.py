@@ -279,8 +279,15 @@ defop("l2_loss", aliases=("L2Loss",), infer=_l2_loss_infer, forward=_l2_loss,
 
 
 def _images_batch(c: BatchContext):
-    """Every input an image ([B, N, ...] seen as [B N, ...]): the op once, unfolded."""
-    ins = [_fold_n(batched_first(c, k)) for k in range(len(c.inputs))]
+    """Every input an image: see ``_in_images``."""
+    return _in_images(c, range(len(c.inputs)))
+
+
+def _in_images(c: BatchContext, images):
+    """The op on image inputs [B, N, ...] seen as [B N, ...] (other inputs shared), once."""
+    ins = list(c.inputs)
+    for k in images:
+        ins[k] = _fold_n(batched_first(c, k))
     return [_unfold_n(c.apply(*ins), c.size)], [0]
 
 
@@ -398,8 +405,41 @@ def _conv_transpose(c: VJPContext):
             fn.conv2d_backprop_filter(x, c.g, w, **c.attrs)]
 
 
+def _patch_rows(c: BatchContext, x, ksize):
+    """Batched images [B, N, H, W, C] as patch rows [B, N OH OW, kh kw C], and (OH, OW)."""
+    p = fn.conv2d_patches(_fold_n(x), ksize=list(ksize), **c.attrs)
+    return fn.reshape(p, shape=[c.size, -1, p.shape[3]]), p.shape[1:3]
+
+
+def _filter_rows(c: BatchContext, w):
+    """Batched filters [B, kh, kw, C, O] as [B, kh kw C, O]."""
+    return fn.reshape(w, shape=[c.size, -1, w.shape[-1]])
+
+
+def _only_likes(c: BatchContext, like: int):
+    """Only the "like" input is batched: one answer for every example (it lends only its
+    example shape)."""
+    ins = list(c.inputs)
+    ins[like] = _stand_in(c, like, None)
+    return [c.apply(*ins)], [None]
+
+
+def _conv2d_batch(c: BatchContext):
+    """Images alone batched fold into N; filters alone into the out channels; both at
+    once: one batched GEMM over each example's patches, bnk,bko->bno (no B x work)."""
+    if c.axes[1] is None:
+        return _in_images(c, [0])
+    w = c.moved(1, 0)
+    if c.axes[0] is None:
+        return [_unfold_channels(c.apply(c.a, _fold_channels(w, 3)), 3, c.size)], [3]
+    rows, (oh, ow) = _patch_rows(c, c.moved(0, 0), w.shape[1:3])
+    out = fn.matmul(rows, _filter_rows(c, w))
+    return [fn.reshape(out, shape=[c.size, -1, oh, ow, w.shape[-1]])], [0]
+
+
 defop("conv2d", aliases=("Conv2D",), inputs=2, infer=_conv2d_infer, forward=_conv2d_kernel,
       attrs=CONV_ATTRS, linear=(0, 1), multilinear=True, transpose=_conv_transpose,
+      batch=_conv2d_batch,
       doc="NHWC input, HWIO filter; TensorFlow's SAME/VALID padding, strides, dilations.")
 
 
@@ -434,10 +474,32 @@ def _backprop_input_transpose(c: VJPContext):
     return [fn.conv2d(c.g, w, **c.attrs), fn.conv2d_backprop_filter(c.g, g, w, **c.attrs), None]
 
 
+def _backprop_input_batch(c: BatchContext):
+    """Gradients alone batched fold into N (the like with them); filters alone into the
+    in channels (so into the answer's); both: the patches' gradient from one batched
+    GEMM, bno,bko->bnk, summed back by conv2d_patches_grad."""
+    if c.axes[0] is None and c.axes[1] is None:
+        return _only_likes(c, 2)
+    if c.axes[1] is None:
+        return _in_images(c, [0, 2])
+    w = c.moved(1, 0)
+    if c.axes[0] is None:
+        out = c.apply(c.a, _fold_channels(w, 2), _stand_in(c, 2, 3))
+        return [_unfold_channels(out, 3, c.size)], [3]
+    g = c.moved(0, 0)
+    rows = fn.matmul(fn.reshape(g, shape=[c.size, -1, g.shape[-1]]), _filter_rows(c, w),
+                     transpose_b=True)
+    cols = fn.reshape(rows, shape=[-1, *g.shape[2:4], rows.shape[-1]])
+    out = fn.conv2d_patches_grad(cols, _stand_in(c, 2, 0), ksize=list(w.shape[1:3]),
+                                 **c.attrs)
+    return [_unfold_n(out, c.size)], [0]
+
+
 defop("conv2d_backprop_input", aliases=("Conv2DBackpropInput",), inputs=3,
       infer=_backprop_infer(("the gradient", "the filter", "the input"), 2, 1),
       forward=_backprop_input_kernel,
       attrs=CONV_ATTRS, linear=(0, 1), multilinear=True, transpose=_backprop_input_transpose,
+      batch=_backprop_input_batch,
       doc="Internal: conv2d's gradient w.r.t. its input. Inputs (gradient, filter, input); "
           "the input gives only its shape. Linear in the gradient and in the filter.")
 
@@ -456,11 +518,30 @@ def _backprop_filter_transpose(c: VJPContext):
     return [fn.conv2d_backprop_input(g, c.g, x, **c.attrs), fn.conv2d(x, c.g, **c.attrs), None]
 
 
+def _backprop_filter_batch(c: BatchContext):
+    """Images alone batched fold into the in channels, gradients alone into the out
+    channels (so into the filter's); both: one batched GEMM over the patches,
+    bnk,bno->bko."""
+    if c.axes[0] is None and c.axes[1] is None:
+        return _only_likes(c, 2)
+    if c.axes[1] is None:
+        out = c.apply(_fold_channels(c.moved(0, 0), 3), c.b, _stand_in(c, 2, 2))
+        return [_unfold_channels(out, 2, c.size)], [2]
+    if c.axes[0] is None:
+        out = c.apply(c.a, _fold_channels(c.moved(1, 0), 3), _stand_in(c, 2, 3))
+        return [_unfold_channels(out, 3, c.size)], [3]
+    kh, kw, ch, o = example_shape(c, 2)
+    rows, _ = _patch_rows(c, c.moved(0, 0), (kh, kw))
+    g = fn.reshape(c.moved(1, 0), shape=[c.size, -1, o])
+    out = fn.matmul(rows, g, transpose_a=True)
+    return [fn.reshape(out, shape=[c.size, kh, kw, ch, o])], [0]
+
+
 defop("conv2d_backprop_filter", aliases=("Conv2DBackpropFilter",), inputs=3,
       infer=_backprop_infer(("the input", "the gradient", "the filter"), 0, 2),
       forward=_backprop_filter_kernel,
       attrs=CONV_ATTRS, linear=(0, 1), multilinear=True,
-      transpose=_backprop_filter_transpose,
+      transpose=_backprop_filter_transpose, batch=_backprop_filter_batch,
       doc="Internal: conv2d's gradient w.r.t. its filter. Inputs (input, gradient, filter); "
           "the filter gives only its shape. Linear in the input and in the gradient.")
 
