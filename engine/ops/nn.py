@@ -486,13 +486,18 @@ def _backprop_input_batch(c: BatchContext):
     if c.axes[0] is None:
         out = c.apply(c.a, _fold_channels(w, 2), _stand_in(c, 2, 3))
         return [_unfold_channels(out, 3, c.size)], [3]
-    g = c.moved(0, 0)
+    return [_unfold_n(_input_gradients(c, c.moved(0, 0), w, _stand_in(c, 2, 0),
+                                       c.attrs), c.size)], [0]
+
+
+def _input_gradients(c: BatchContext, g, w, like, attrs):
+    """Per-example output gradients [B, N, OH, OW, O] and filters [B, kh, kw, C, O] to
+    input gradients [B N, H, W, C] (the shape of ``like``): the patches' gradients from
+    one batched GEMM, bno,bko->bnk, summed back by conv2d_patches_grad."""
     rows = fn.matmul(fn.reshape(g, shape=[c.size, -1, g.shape[-1]]), _filter_rows(c, w),
                      transpose_b=True)
     cols = fn.reshape(rows, shape=[-1, *g.shape[2:4], rows.shape[-1]])
-    out = fn.conv2d_patches_grad(cols, _stand_in(c, 2, 0), ksize=list(w.shape[1:3]),
-                                 **c.attrs)
-    return [_unfold_n(out, c.size)], [0]
+    return fn.conv2d_patches_grad(cols, like, ksize=list(w.shape[1:3]), **attrs)
 
 
 defop("conv2d_backprop_input", aliases=("Conv2DBackpropInput",), inputs=3,

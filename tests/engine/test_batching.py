@@ -117,7 +117,8 @@ def test_an_unbatchable_op_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
         vmap(g, {"x": 0}, 3, ["y"])
 
 
-@pytest.mark.parametrize("op", ["conv2d", "conv2d_backprop_input", "conv2d_backprop_filter"])
+@pytest.mark.parametrize("op", ["conv2d", "conv2d_backprop_input", "conv2d_backprop_filter",
+                                "conv2d_transpose"])
 def test_per_example_images_and_filters_are_one_batched_gemm(op: str) -> None:
     """Both operands batched: matmul over patches, never a convolution over B C channels
     (a block-diagonal filter, B times the work)."""
@@ -126,4 +127,5 @@ def test_per_example_images_and_filters_are_one_batched_gemm(op: str) -> None:
     batched, _ = vmap(graph, {names[0]: 0, names[1]: 0}, B, [y])
     ops = {n.op for n in batched.nodes}
     assert "matmul" in ops and not ops & {"conv2d", "conv2d_backprop_input",
-                                          "conv2d_backprop_filter"}, sorted(ops)
+                                          "conv2d_backprop_filter", "conv2d_transpose"}, \
+        sorted(ops)
