@@ -17,16 +17,13 @@ from ..errors import EngineError
 from ..shapes import is_static
 from . import attrs as parse
 from .contexts import BatchContext, VJPContext
+from .image_batching import fold_channels, input_gradients, unfold_channels, unfold_n
 from .nn import (
     CONV_ATTRS,
     _backprop_input_kernel,
     _check_channels,
     _conv_out_shape,
-    _fold_channels,
-    _input_gradients,
     _rank4,
-    _unfold_channels,
-    _unfold_n,
     _window,
 )
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
@@ -163,12 +160,12 @@ def _conv_transpose_batch(c: BatchContext):
         return [fn.reshape(folded, shape=[c.size, *out])], [0]
     f = c.moved(1, 0)
     if c.axes[0] is None:
-        folded = c.apply(c.a, _fold_channels(f, 2), output_shape=[*out[:3], c.size * out[3]])
-        return [_unfold_channels(folded, 3, c.size)], [3]
+        folded = c.apply(c.a, fold_channels(f, 2), output_shape=[*out[:3], c.size * out[3]])
+        return [unfold_channels(folded, 3, c.size)], [3]
     like = f.builder.emit("fill", [], {"shape": [c.size * out[0], *out[1:]], "value": 0.0,
                                        "dtype": f.dtype})
-    dx = _input_gradients(c, c.moved(0, 0), f, like, _conv_attrs(c.attrs))
-    return [_unfold_n(dx, c.size)], [0]
+    dx = input_gradients(c, c.moved(0, 0), f, like, _conv_attrs(c.attrs))
+    return [unfold_n(dx, c.size)], [0]
 
 
 defop("conv2d_transpose", aliases=("Conv2DTranspose",), inputs=2,

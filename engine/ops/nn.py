@@ -18,6 +18,18 @@ from ..dtypes import INTEGER
 from ..shapes import normalize_axis, same
 from . import attrs as parse
 from .contexts import BatchContext, JVPContext, VJPContext
+from .image_batching import (
+    filter_rows,
+    fold_channels,
+    images_batch,
+    in_images,
+    input_gradients,
+    only_likes,
+    patch_rows,
+    stand_in,
+    unfold_channels,
+    unfold_n,
+)
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
 from .rules import axis_batch, batched_first, example_shape, same_shape_batch
 from .windows import (
@@ -273,58 +285,6 @@ def _l2_loss_batch(c: BatchContext):
 defop("l2_loss", aliases=("L2Loss",), infer=_l2_loss_infer, forward=_l2_loss,
       vjp=lambda c: [c.g * c.a], batch=_l2_loss_batch, doc="sum(x ** 2) / 2, a scalar.")
 
-# -- batching: the batch folds into an axis the op treats independently ---------------------
-# Images fold into their own batch axis N; a filter batched alone folds into its out (or
-# in) channels, where each example's filter meets the shared operand on its own channels.
-
-
-def _images_batch(c: BatchContext):
-    """Every input an image: see ``_in_images``."""
-    return _in_images(c, range(len(c.inputs)))
-
-
-def _in_images(c: BatchContext, images):
-    """The op on image inputs [B, N, ...] seen as [B N, ...] (other inputs shared), once."""
-    ins = list(c.inputs)
-    for k in images:
-        ins[k] = _fold_n(batched_first(c, k))
-    return [_unfold_n(c.apply(*ins), c.size)], [0]
-
-
-def _fold_n(t):
-    """[B, N, H, W, C] -> [B N, H, W, C]."""
-    return fn.reshape(t, shape=[-1, *t.shape[2:]])
-
-
-def _unfold_n(t, size: int):
-    """[B N, H, W, C] -> [B, N, H, W, C]."""
-    return fn.reshape(t, shape=[size, -1, *t.shape[1:]])
-
-
-def _fold_channels(t, axis: int):
-    """The batch (axis 0) folded into ``axis`` of the example: its entries become
-    (batch, entry) pairs, batch major; [B, ...] -> [..., B d, ...]."""
-    perm = [*range(1, axis + 1), 0, *range(axis + 1, t.ndim)]
-    moved = fn.transpose(t, perm=perm)
-    shape = list(moved.shape)
-    return fn.reshape(moved, shape=[*shape[:axis], -1, *shape[axis + 2:]])
-
-
-def _unfold_channels(t, axis: int, size: int):
-    """``axis`` of [.., B d, ..] split into (B, d): the batch axis lands at ``axis``."""
-    shape = list(t.shape)
-    return fn.reshape(t, shape=[*shape[:axis], size, -1, *shape[axis + 1:]])
-
-
-def _stand_in(c: BatchContext, k: int, axis: int | None):
-    """A "like" input k (it lends only its shape) for the folded call: zeros of its
-    example shape, with the batch folded into ``axis`` (None: not at all)."""
-    shape = list(example_shape(c, k))
-    if axis is not None:
-        shape[axis] *= c.size
-    return c.inputs[k].builder.emit("fill", [], {"shape": shape, "value": 0.0,
-                                                "dtype": c.inputs[k].dtype})
-
 
 # -- conv2d and its two backprops -------------------------------------------------------
 
@@ -405,35 +365,16 @@ def _conv_transpose(c: VJPContext):
             fn.conv2d_backprop_filter(x, c.g, w, **c.attrs)]
 
 
-def _patch_rows(c: BatchContext, x, ksize):
-    """Batched images [B, N, H, W, C] as patch rows [B, N OH OW, kh kw C], and (OH, OW)."""
-    p = fn.conv2d_patches(_fold_n(x), ksize=list(ksize), **c.attrs)
-    return fn.reshape(p, shape=[c.size, -1, p.shape[3]]), p.shape[1:3]
-
-
-def _filter_rows(c: BatchContext, w):
-    """Batched filters [B, kh, kw, C, O] as [B, kh kw C, O]."""
-    return fn.reshape(w, shape=[c.size, -1, w.shape[-1]])
-
-
-def _only_likes(c: BatchContext, like: int):
-    """Only the "like" input is batched: one answer for every example (it lends only its
-    example shape)."""
-    ins = list(c.inputs)
-    ins[like] = _stand_in(c, like, None)
-    return [c.apply(*ins)], [None]
-
-
 def _conv2d_batch(c: BatchContext):
     """Images alone batched fold into N; filters alone into the out channels; both at
     once: one batched GEMM over each example's patches, bnk,bko->bno (no B x work)."""
     if c.axes[1] is None:
-        return _in_images(c, [0])
+        return in_images(c, [0])
     w = c.moved(1, 0)
     if c.axes[0] is None:
-        return [_unfold_channels(c.apply(c.a, _fold_channels(w, 3)), 3, c.size)], [3]
-    rows, (oh, ow) = _patch_rows(c, c.moved(0, 0), w.shape[1:3])
-    out = fn.matmul(rows, _filter_rows(c, w))
+        return [unfold_channels(c.apply(c.a, fold_channels(w, 3)), 3, c.size)], [3]
+    rows, (oh, ow) = patch_rows(c, c.moved(0, 0), w.shape[1:3])
+    out = fn.matmul(rows, filter_rows(c, w))
     return [fn.reshape(out, shape=[c.size, -1, oh, ow, w.shape[-1]])], [0]
 
 
@@ -479,25 +420,15 @@ def _backprop_input_batch(c: BatchContext):
     in channels (so into the answer's); both: the patches' gradient from one batched
     GEMM, bno,bko->bnk, summed back by conv2d_patches_grad."""
     if c.axes[0] is None and c.axes[1] is None:
-        return _only_likes(c, 2)
+        return only_likes(c, 2)
     if c.axes[1] is None:
-        return _in_images(c, [0, 2])
+        return in_images(c, [0, 2])
     w = c.moved(1, 0)
     if c.axes[0] is None:
-        out = c.apply(c.a, _fold_channels(w, 2), _stand_in(c, 2, 3))
-        return [_unfold_channels(out, 3, c.size)], [3]
-    return [_unfold_n(_input_gradients(c, c.moved(0, 0), w, _stand_in(c, 2, 0),
+        out = c.apply(c.a, fold_channels(w, 2), stand_in(c, 2, 3))
+        return [unfold_channels(out, 3, c.size)], [3]
+    return [unfold_n(input_gradients(c, c.moved(0, 0), w, stand_in(c, 2, 0),
                                        c.attrs), c.size)], [0]
-
-
-def _input_gradients(c: BatchContext, g, w, like, attrs):
-    """Per-example output gradients [B, N, OH, OW, O] and filters [B, kh, kw, C, O] to
-    input gradients [B N, H, W, C] (the shape of ``like``): the patches' gradients from
-    one batched GEMM, bno,bko->bnk, summed back by conv2d_patches_grad."""
-    rows = fn.matmul(fn.reshape(g, shape=[c.size, -1, g.shape[-1]]), _filter_rows(c, w),
-                     transpose_b=True)
-    cols = fn.reshape(rows, shape=[-1, *g.shape[2:4], rows.shape[-1]])
-    return fn.conv2d_patches_grad(cols, like, ksize=list(w.shape[1:3]), **attrs)
 
 
 defop("conv2d_backprop_input", aliases=("Conv2DBackpropInput",), inputs=3,
@@ -528,15 +459,15 @@ def _backprop_filter_batch(c: BatchContext):
     channels (so into the filter's); both: one batched GEMM over the patches,
     bnk,bno->bko."""
     if c.axes[0] is None and c.axes[1] is None:
-        return _only_likes(c, 2)
+        return only_likes(c, 2)
     if c.axes[1] is None:
-        out = c.apply(_fold_channels(c.moved(0, 0), 3), c.b, _stand_in(c, 2, 2))
-        return [_unfold_channels(out, 2, c.size)], [2]
+        out = c.apply(fold_channels(c.moved(0, 0), 3), c.b, stand_in(c, 2, 2))
+        return [unfold_channels(out, 2, c.size)], [2]
     if c.axes[0] is None:
-        out = c.apply(c.a, _fold_channels(c.moved(1, 0), 3), _stand_in(c, 2, 3))
-        return [_unfold_channels(out, 3, c.size)], [3]
+        out = c.apply(c.a, fold_channels(c.moved(1, 0), 3), stand_in(c, 2, 3))
+        return [unfold_channels(out, 3, c.size)], [3]
     kh, kw, ch, o = example_shape(c, 2)
-    rows, _ = _patch_rows(c, c.moved(0, 0), (kh, kw))
+    rows, _ = patch_rows(c, c.moved(0, 0), (kh, kw))
     g = fn.reshape(c.moved(1, 0), shape=[c.size, -1, o])
     out = fn.matmul(rows, g, transpose_a=True)
     return [fn.reshape(out, shape=[c.size, kh, kw, ch, o])], [0]
@@ -628,17 +559,17 @@ def _max_pool_grad_grad_kernel(attrs, specs):
 
 
 defop("max_pool", aliases=("MaxPool", "max_pool2d"), infer=_pool_infer,
-      forward=_max_pool_kernel, attrs=POOL_ATTRS, batch=_images_batch,
+      forward=_max_pool_kernel, attrs=POOL_ATTRS, batch=images_batch,
       vjp=lambda c: [fn.max_pool_grad(c.a, c.g, **c.attrs)],
       doc="NHWC; SAME pads with -inf. The gradient goes to each window's first maximum.")
 defop("max_pool_grad", aliases=("MaxPoolGrad",), inputs=2, infer=_pool_grad_infer,
-      forward=_max_pool_grad_kernel, attrs=POOL_ATTRS, batch=_images_batch,
+      forward=_max_pool_grad_kernel, attrs=POOL_ATTRS, batch=images_batch,
       vjp=lambda c: [fn.zeros_like(c.a), fn.max_pool_grad_grad(c.a, c.g, **c.attrs)],
       doc="Internal: (input, gradient of max_pool's output) -> gradient of the input, all "
           "to the first maximum of each window (row-major within the window).")
 defop("max_pool_grad_grad", aliases=("MaxPoolGradGrad",), inputs=2,
       infer=_pooled_like_infer, forward=_max_pool_grad_grad_kernel,
-      attrs=POOL_ATTRS, batch=_images_batch,
+      attrs=POOL_ATTRS, batch=images_batch,
       vjp=lambda c: [fn.zeros_like(c.a), fn.max_pool_grad(c.a, c.g, **c.attrs)],
       doc="Internal: (input, t shaped like the input) -> t read at each window's first "
           "maximum; the adjoint of max_pool_grad in its second argument.")
@@ -668,7 +599,7 @@ def _avg_pool_grad_kernel(attrs, specs):
 
 
 defop("avg_pool", aliases=("AvgPool", "avg_pool2d"), infer=_pool_infer,
-      forward=_avg_pool_kernel, attrs=POOL_ATTRS, batch=_images_batch,
+      forward=_avg_pool_kernel, attrs=POOL_ATTRS, batch=images_batch,
       linear=(0,), transpose=lambda c: [fn.avg_pool_grad(c.g, c.a, **c.attrs)],
       doc="NHWC; SAME divides by the number of cells inside the input (TensorFlow).")
 
@@ -680,7 +611,7 @@ def _avg_pool_grad_infer(specs, attrs):
 
 
 defop("avg_pool_grad", aliases=("AvgPoolGrad",), inputs=2, infer=_avg_pool_grad_infer,
-      forward=_avg_pool_grad_kernel, attrs=POOL_ATTRS, batch=_images_batch,
+      forward=_avg_pool_grad_kernel, attrs=POOL_ATTRS, batch=images_batch,
       linear=(0,), transpose=lambda c: [fn.avg_pool(c.g, **c.attrs), None],
       doc="Internal: (gradient of avg_pool's output, input) -> gradient of the input; the "
           "input gives only its shape. Linear; its adjoint is avg_pool.")

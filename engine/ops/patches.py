@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import fn
 from . import attrs as parse
-from .nn import CONV_ATTRS, _conv_out_shape, _images_batch, _input_columns, _rank4, _window
+from .image_batching import images_batch
+from .nn import CONV_ATTRS, _conv_out_shape, _input_columns, _rank4, _window
 from .registry import Attr, TensorSpec, check_dtypes, defop, kernel
 from .windows import scatter
 
@@ -58,13 +59,13 @@ def _patches_grad_infer(specs, attrs):
 
 defop("conv2d_patches", infer=_patches_infer, forward=_patches_kernel, attrs=PATCH_ATTRS,
       linear=(0,), transpose=lambda c: [fn.conv2d_patches_grad(c.g, c.a, **c.attrs)],
-      batch=_images_batch,
+      batch=images_batch,
       doc="Internal (batched conv2d): [N, OH, OW, kh kw C], window (oh, ow) of the "
           "input flattened in the filter's (h, w, in) order; ksize, strides, padding, "
           "dilations as conv2d.")
 defop("conv2d_patches_grad", inputs=2, infer=_patches_grad_infer,
       forward=_patches_grad_kernel, attrs=PATCH_ATTRS,
       linear=(0,), transpose=lambda c: [fn.conv2d_patches(c.g, **c.attrs), None],
-      batch=_images_batch,
+      batch=images_batch,
       doc="Internal: conv2d_patches' transpose; each row summed back onto the input "
           "positions it was read from, shaped like the second input.")
