@@ -78,11 +78,14 @@ def broadcasting_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
 
 
 def batched_first(c: BatchContext, k: int) -> Any:
-    """Input k with a batch axis first: moved there, or (unbatched) tiled along a new one,
-    for ops whose batch rule folds the batch into another axis of every operand."""
+    """Input k with a batch axis first: moved there, or (unbatched) repeated along a new
+    one (a broadcast, no copy, where its shape is static; else tiled), for ops whose
+    batch rule needs the batch in every operand."""
     t = c.inputs[k]
     if c.axes[k] is not None:
         return c.moved(k, 0)
+    if is_static(t.shape):
+        return t.builder.emit("broadcast_to", [t], {"shape": [c.size, *t.shape]})
     tiled = t.builder.emit("expand_dims", [t], {"axis": 0})
     return t.builder.emit("tile", [tiled], {"multiples": [c.size] + [1] * t.ndim})
 
