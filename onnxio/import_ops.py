@@ -193,6 +193,19 @@ def _pow(ctx: Ctx) -> Value:
     return ctx.emit("pow", base, exp)
 
 
+@onnx_op("Mod", attrs=("fmod",))
+def _mod(ctx: Ctx) -> Value:
+    """fmod 0 (integers): floor_mod, the divisor's sign; fmod 1: the dividend's sign,
+    sign(x) * floor_mod(|x|, |y|) (C's fmod)"""
+    x, y = ctx.x(0), ctx.x(1)
+    if not ctx.attr("fmod", 0):
+        if x.spec.dtype.startswith("float"):
+            raise ctx.fail("fmod 0 on floating inputs is not defined by ONNX (fmod 1)")
+        return ctx.emit("floor_mod", x, y)
+    rest = ctx.emit("floor_mod", ctx.emit("abs", x), ctx.emit("abs", y))
+    return ctx.emit("mul", ctx.emit("sign", x), rest)
+
+
 def _variadic(ours: str) -> Lowering:
     def lower(ctx: Ctx) -> Value:
         out = ctx.x(0)
@@ -859,19 +872,102 @@ def _tile(ctx: Ctx) -> Value:
 
 @onnx_op("Pad", attrs=("mode",), versions=(13, 18, 19, 21))
 def _pad(ctx: Ctx) -> Value:
-    """pad, constant mode (pads, constant_value and, from 18, axes known at import)"""
-    if ctx.attr("mode", "constant") != "constant":
-        raise ctx.fail(f"mode {ctx.attr('mode')!r} is not supported (constant only)")
+    """constant: pad; reflect, edge, wrap (19): per padded axis, slices of the input
+    concatenated before and after it (pads, constant_value and, from 18, axes known at
+    import, also when computed from static shapes)"""
+    mode = ctx.attr("mode", "constant")
+    if mode not in _PAD_MODES or (mode == "wrap" and ctx.version < 19):
+        raise ctx.fail(f"mode {mode!r} is not supported (constant, reflect, edge, wrap)")
     x = ctx.x(0)
     pads = ctx.ints(1, "pads") or []
-    value = ctx.const(2, "constant_value")
     axes = ctx.ints(3, "axes") if ctx.version >= 18 else None
     axes = [normalize_axis(a, rank(x)) for a in axes] if axes else list(range(rank(x)))
+    if len(pads) != 2 * len(axes):
+        raise ctx.fail(f"pads has {len(pads)} entries; {2 * len(axes)} expected (begin and "
+                       "end per axis)")
+    if min(pads, default=0) < 0:
+        raise ctx.fail("negative pads (cropping) are not supported")
     paddings = [[0, 0] for _ in range(rank(x))]
     for i, a in enumerate(axes):
         paddings[a] = [pads[i], pads[i + len(axes)]]
-    fill = 0.0 if value is None or value.size == 0 else float(np.asarray(value).reshape(-1)[0])
-    return ctx.emit("pad", x, paddings=paddings, constant_values=fill)
+    if mode == "constant":
+        value = ctx.const(2, "constant_value")
+        fill = (0.0 if value is None or value.size == 0
+                else float(np.asarray(value).reshape(-1)[0]))
+        return ctx.emit("pad", x, paddings=paddings, constant_values=fill)
+    for axis, (before, after) in enumerate(paddings):
+        if before or after:
+            x = _pad_axis(ctx, x, axis, before, after, _PAD_MODES[mode])
+    return x
+
+
+def _pad_axis(ctx: Ctx, x: Value, axis: int, before: int, after: int,
+              ends: Callable[[int, int], tuple[tuple[int | None, int | None, int],
+                                                tuple[int | None, int | None, int]]]
+              ) -> Value:
+    """x with slices of itself concatenated on ``axis``: ``ends`` gives the (begin, end,
+    step) of the slice before and of the slice after (edge: one row, tiled)."""
+    n = x.spec.shape[axis]
+    if n is None:
+        raise ctx.fail(f"mode {ctx.attr('mode')!r} needs a static size of axis {axis}")
+    edge = ctx.attr("mode") == "edge"
+    limit = n if ctx.attr("mode") == "wrap" else n - 1
+    if not edge and max(before, after) > limit:
+        raise ctx.fail(f"pads {before}, {after} on axis {axis} of size {n}: at most {limit}")
+
+    def part(spec: tuple[int | None, int | None, int], count: int) -> Value:
+        begin: list[int | None] = [None] * rank(x)
+        end: list[int | None] = [None] * rank(x)
+        strides = [1] * rank(x)
+        begin[axis], end[axis], strides[axis] = spec
+        piece = ctx.emit("strided_slice", x, begin=begin, end=end, strides=strides)
+        if edge and count > 1:
+            piece = ctx.emit("tile", piece, multiples=[count if a == axis else 1
+                                                      for a in range(rank(x))])
+        return piece
+
+    first, last = ends(before, after)
+    parts = ([part(first, before)] if before else []) + [x] + (
+        [part(last, after)] if after else [])
+    return ctx.emit("concat", *parts, axis=axis)
+
+
+_PAD_MODES: dict[str, Any] = {
+    "constant": None,
+    "reflect": lambda b, a: ((b, 0, -1), (-2, -2 - a, -1)),   # x[b:0:-1], x[-2:-2-a:-1]
+    "edge": lambda b, a: ((0, 1, 1), (-1, None, 1)),          # x[:1] and x[-1:], tiled
+    "wrap": lambda b, a: ((-b, None, 1), (0, a, 1)),           # x[-b:], x[:a]
+}
+
+
+@onnx_op("ArgMax", attrs=("axis", "keepdims", "select_last_index"))
+def _argmax(ctx: Ctx) -> Value:
+    """argmax (int64; kept axis by expand_dims; the last index by argmax of the reversed
+    axis, static size)"""
+    return _arg(ctx, "argmax")
+
+
+@onnx_op("ArgMin", attrs=("axis", "keepdims", "select_last_index"))
+def _argmin(ctx: Ctx) -> Value:
+    """argmin, as ArgMax"""
+    return _arg(ctx, "argmin")
+
+
+def _arg(ctx: Ctx, ours: str) -> Value:
+    x = ctx.x(0)
+    axis = normalize_axis(ctx.attr("axis", 0), rank(x))
+    if ctx.attr("select_last_index", 0):
+        n = x.spec.shape[axis]
+        if n is None:
+            raise ctx.fail("select_last_index needs a static size of the axis")
+        flip = [-1 if a == axis else 1 for a in range(rank(x))]
+        backwards = ctx.emit("strided_slice", x, begin=[None] * rank(x), end=[None] * rank(x),
+                             strides=flip)
+        found = ctx.emit(ours, backwards, axis=axis)
+        out = ctx.emit("sub", known(np.asarray(n - 1, np.int64)), found)
+    else:
+        out = ctx.emit(ours, x, axis=axis)
+    return ctx.emit("expand_dims", out, axis=axis) if ctx.attr("keepdims", 1) else out
 
 
 # -- known at import only ------------------------------------------------------------------

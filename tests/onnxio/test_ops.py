@@ -141,6 +141,17 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
                13, 1),
     "pad_18_axes": ("Pad", [("x", f32(2, 3)), ("c", i64(2, 1)), ("c2", None),
                             ("c3", i64(-1))], {}, 18, 1),
+    "pad_reflect": ("Pad", [("x", f32(3, 4)), ("c", i64(2, 1, 1, 3))], {"mode": "reflect"},
+                    13, 1),
+    "pad_edge_axes": ("Pad", [("x", f32(2, 3, 4)), ("c", i64(3, 2, 0, 1)), ("c2", None),
+                              ("c3", i64(-1, 0))], {"mode": "edge"}, 18, 1),
+    "pad_wrap": ("Pad", [("x", f32(3, 4)), ("c", i64(3, 0, 1, 4))], {"mode": "wrap"}, 19, 1),
+    "mod_fmod": ("Mod", [("x", 3 * f32(3, 4)), ("c", np.float32(-1.3))], {"fmod": 1}, 13, 1),
+    "mod_int": ("Mod", [("x", np.array([[-7, 5, 3], [8, -2, 0]], np.int64)),
+                        ("y", np.array([3, -4, 2], np.int64))], {}, 13, 1),
+    "argmax": ("ArgMax", [("x", f32(3, 4, 5))], {"axis": -2}, 13, 1),
+    "argmin_last": ("ArgMin", [("x", np.array([[1, 0, 0, 2], [3, 3, 1, 1]], np.float32))],
+                    {"axis": 1, "keepdims": 0, "select_last_index": 1}, 13, 1),
     "transpose": ("Transpose", [("x", X)], {"perm": [2, 0, 3, 1]}, 13, 1),
     "unsqueeze": ("Unsqueeze", [("x", f32(3, 4)), ("c", i64(0, -1))], {}, 13, 1),
     "squeeze": ("Squeeze", [("x", f32(3, 1, 4)), ("c", i64(1))], {}, 13, 1),
@@ -196,3 +207,25 @@ def test_supported_ops_listing() -> None:
     assert by_type["Split"]["versions"] == [13, 18]
     assert by_type["Range"]["folded_only"] is True
     assert all(isinstance(e["lowering"], str) and e["lowering"] for e in listing)
+
+
+def test_pads_computed_from_the_input_shape_fold_once_the_shape_is_known() -> None:
+    """torch's F.pad exports its pads as a shape computation: Pad takes them once the
+    feed's shape makes them known (here [1, 1, 2, 2] from a symbolic [N, 4])."""
+    x = f32(3, 4)
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Div", ["s", "s"], ["ones"]),
+             helper.make_node("Sub", ["c56", "s"], ["ends"]),
+             helper.make_node("Concat", ["ones", "ends"], ["pads"], axis=0),
+             helper.make_node("Pad", ["x", "pads"], ["y"], name="the_pad", mode="reflect")]
+    graph = helper.make_graph(
+        nodes, "pad_of_shape",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(i64(5, 6), "c56")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)],
+                              ir_version=8).SerializeToString()
+    with pytest.raises(onnxio.OnnxError, match="static input shapes"):
+        onnxio.to_description(model)  # the shape computation cannot fold over N
+    out = check_model(model, {"x": x}, shapes={"x": [3, 4]})
+    assert out["values"]["y"].shape == (3 + 1 + 2, 4 + 1 + 2)
