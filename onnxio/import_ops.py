@@ -9,8 +9,7 @@ changed there (the reductions, Split, Reshape, Shape, Pad, ...) list theirs and 
 each. An entry without a lowering is folded at import and only there (Range,
 ConstantOfShape, ...); any other entry is folded too when all its inputs are known.
 
-Layout: ONNX convolutions and pools are NCHW with OIHW filters; ours are NHWC with HWIO
-filters, so their lowerings transpose in and out (and the filter once).
+Convolutions and pools are entries of this table declared in ``import_windows``.
 """
 from __future__ import annotations
 
@@ -418,202 +417,6 @@ def _batch_norm(ctx: Ctx) -> Value:
                     channel(bias))
 
 
-# -- convolution and pools (NCHW outside, NHWC inside) ------------------------------------
-
-def _spatial(ctx: Ctx, x: Value) -> int:
-    if rank(x) not in (3, 4):
-        raise ctx.fail(f"only 1-D and 2-D windows (inputs of rank 3 or 4) are supported, got "
-                       f"rank {rank(x)}")
-    return rank(x) - 2
-
-
-def _pairs(ctx: Ctx, name: str, default: int, spatial: int) -> tuple[int, int]:
-    v = list(ctx.attr(name, [default] * spatial))
-    return (1, v[0]) if spatial == 1 else (v[0], v[1])
-
-
-def _pads(ctx: Ctx, spatial: int) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) from ONNX's [x1_begin, x2_begin, x1_end, x2_end]."""
-    p = list(ctx.attr("pads", [0] * 2 * spatial))
-    if min(p, default=0) < 0:
-        raise ctx.fail("negative pads are not supported")
-    return (0, 0, p[0], p[1]) if spatial == 1 else (p[0], p[2], p[1], p[3])
-
-
-def _same_pads(n: int | None, k: int, s: int, d: int, upper: bool) -> tuple[int, int] | None:
-    if n is None:
-        return None
-    total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
-    small = total // 2
-    return (small, total - small) if upper else (total - small, small)
-
-
-def _window_pads(ctx: Ctx, hw: tuple[int | None, int | None], kernel: tuple[int, int],
-                 strides: tuple[int, int], dil: tuple[int, int], spatial: int
-                 ) -> tuple[str, tuple[int, int, int, int]]:
-    """("VALID" | "SAME" | "EXPLICIT", pads): SAME where the pads are TensorFlow's."""
-    auto = ctx.attr("auto_pad", "NOTSET")
-    if auto == "VALID":
-        return "VALID", (0, 0, 0, 0)
-    tf_same = [_same_pads(n, k, s, d, True) for n, k, s, d in zip(hw, kernel, strides, dil)]
-    if auto == "SAME_UPPER":
-        return "SAME", (0, 0, 0, 0)
-    if auto == "SAME_LOWER":
-        lower = [_same_pads(n, k, s, d, False) for n, k, s, d in zip(hw, kernel, strides, dil)]
-        if None in lower:
-            raise ctx.fail("auto_pad SAME_LOWER needs static spatial dimensions")
-        pads = (*lower[0], *lower[1])  # type: ignore[misc]
-    elif auto == "NOTSET":
-        pads = _pads(ctx, spatial)
-    else:
-        raise ctx.fail(f"auto_pad {auto!r} is not supported")
-    if not any(pads):
-        return "VALID", pads
-    if None not in tf_same and pads == (*tf_same[0], *tf_same[1]):  # type: ignore[misc]
-        return "SAME", pads
-    return "EXPLICIT", pads
-
-
-def _to_nhwc(ctx: Ctx, x: Value, spatial: int) -> Value:
-    if spatial == 1:
-        x = ctx.emit("expand_dims", x, axis=2)
-    return ctx.emit("transpose", x, perm=[0, 2, 3, 1])
-
-
-def _from_nhwc(ctx: Ctx, y: Value, spatial: int) -> Value:
-    y = ctx.emit("transpose", y, perm=[0, 3, 1, 2])
-    return ctx.emit("squeeze", y, axis=[2]) if spatial == 1 else y
-
-
-def _padded(ctx: Ctx, x: Value, pads: tuple[int, int, int, int], fill: float) -> Value:
-    t, b, left, r = pads
-    return ctx.emit("pad", x, paddings=[[0, 0], [t, b], [left, r], [0, 0]],
-                    constant_values=fill)
-
-
-@onnx_op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
-def _conv(ctx: Ctx) -> Value:
-    """conv2d between transposes (NCHW/OIHW to NHWC/HWIO and back); 1-D as 2-D of height
-    1; group > 1 as split, one conv2d per group, concat; pads other than TensorFlow's
-    SAME as a zero pad first; bias added in NHWC"""
-    x, w, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
-    spatial = _spatial(ctx, x)
-    if rank(w) != rank(x):
-        raise ctx.fail("the filter's rank differs from the input's")
-    kernel = tuple(w.spec.shape[2:])
-    given = ctx.attr("kernel_shape", None)
-    if given is not None and list(given) != list(kernel):
-        raise ctx.fail(f"kernel_shape {list(given)} differs from the filter's {list(kernel)}")
-    kernel2 = (1, kernel[0]) if spatial == 1 else (kernel[0], kernel[1])
-    strides, dil = _pairs(ctx, "strides", 1, spatial), _pairs(ctx, "dilations", 1, spatial)
-    xh = _to_nhwc(ctx, x, spatial)
-    wh = ctx.emit("transpose", ctx.emit("expand_dims", w, axis=2) if spatial == 1 else w,
-                  perm=[2, 3, 1, 0])
-    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel2, strides, dil, spatial)
-    if mode == "EXPLICIT":
-        xh, mode = _padded(ctx, xh, pads, 0.0), "VALID"
-    group = ctx.attr("group", 1)
-    attrs = dict(strides=list(strides), dilations=list(dil), padding=mode)
-    if group == 1:
-        y = ctx.emit("conv2d", xh, wh, **attrs)
-    else:
-        xs = ctx.emit_multi("split", xh, num_or_size_splits=group, axis=3)
-        ws = ctx.emit_multi("split", wh, num_or_size_splits=group, axis=3)
-        y = ctx.emit("concat", *[ctx.emit("conv2d", a, b, **attrs) for a, b in zip(xs, ws)],
-                     axis=3)
-    if bias is not None:
-        y = ctx.emit("add", y, bias)
-    return _from_nhwc(ctx, y, spatial)
-
-
-def _pool_common(ctx: Ctx) -> tuple[Value, int, tuple[int, int], tuple[int, int],
-                                    str, tuple[int, int, int, int]]:
-    x = ctx.x(0)
-    spatial = _spatial(ctx, x)
-    k = list(ctx.attr("kernel_shape"))
-    kernel = (1, k[0]) if spatial == 1 else (k[0], k[1])
-    strides = _pairs(ctx, "strides", 1, spatial)
-    if _pairs(ctx, "dilations", 1, spatial) != (1, 1):
-        raise ctx.fail("pool dilations other than 1 are not supported")
-    xh = _to_nhwc(ctx, x, spatial)
-    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel, strides, (1, 1), spatial)
-    if ctx.attr("ceil_mode", 0):
-        _check_ceil_mode(ctx, xh.spec.shape[1:3], kernel, strides, pads)
-    return xh, spatial, kernel, strides, mode, pads
-
-
-def _check_ceil_mode(ctx: Ctx, hw, kernel, strides, pads) -> None:
-    """ceil_mode is taken where it gives the floor's output size (else refused)."""
-    t, b, left, r = pads
-    for n, k, s, extra in zip(hw, kernel, strides, (t + b, left + r)):
-        if n is None or (n + extra - k) % s:
-            raise ctx.fail("ceil_mode 1 is supported only where it gives the same output "
-                           "size as ceil_mode 0")
-
-
-@onnx_op("MaxPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
-                           "storage_order", "strides"))
-def _max_pool(ctx: Ctx) -> Value:
-    """max_pool in NHWC; pads other than TensorFlow's SAME pad with -inf first (the
-    Indices output is not given)"""
-    xh, spatial, kernel, strides, mode, pads = _pool_common(ctx)
-    if mode == "EXPLICIT":
-        xh, mode = _padded(ctx, xh, pads, -math.inf), "VALID"
-    y = ctx.emit("max_pool", xh, ksize=list(kernel), strides=list(strides), padding=mode)
-    return _from_nhwc(ctx, y, spatial)
-
-
-def _inside_counts(n: int, k: int, s: int, before: int, out: int) -> np.ndarray:
-    starts = np.arange(out) * s - before
-    cells = starts[:, None] + np.arange(k)
-    return np.count_nonzero((cells >= 0) & (cells < n), axis=1)
-
-
-@onnx_op("AveragePool", attrs=("auto_pad", "ceil_mode", "count_include_pad", "dilations",
-                               "kernel_shape", "pads", "strides"))
-def _average_pool(ctx: Ctx) -> Value:
-    """avg_pool in NHWC: TensorFlow's SAME where the pads are its own and padding is not
-    counted; else a zero pad first, and where padding is not counted a constant
-    correction k / (cells inside) per output position"""
-    xh, spatial, kernel, strides, mode, pads = _pool_common(ctx)
-    include = bool(ctx.attr("count_include_pad", 0))
-    if mode == "SAME" and include:
-        mode = "EXPLICIT"
-        if ctx.attr("auto_pad", "NOTSET") != "NOTSET":
-            hw = xh.spec.shape[1:3]
-            found = [_same_pads(n, k, s, 1, True) for n, k, s in zip(hw, kernel, strides)]
-            if None in found:
-                raise ctx.fail("auto_pad SAME with count_include_pad needs static dims")
-            pads = (*found[0], *found[1])  # type: ignore[misc]
-    attrs = dict(ksize=list(kernel), strides=list(strides))
-    if mode != "EXPLICIT":
-        return _from_nhwc(ctx, ctx.emit("avg_pool", xh, padding=mode, **attrs), spatial)
-    y = ctx.emit("avg_pool", _padded(ctx, xh, pads, 0.0), padding="VALID", **attrs)
-    if not include:
-        (_, oh, ow, _), (h, w) = y.spec.shape, xh.spec.shape[1:3]
-        if None in (oh, ow, h, w):
-            raise ctx.fail("count_include_pad 0 with these pads needs static spatial dims")
-        rows = _inside_counts(h, kernel[0], strides[0], pads[0], oh)
-        cols = _inside_counts(w, kernel[1], strides[1], pads[2], ow)
-        fix = (kernel[0] * kernel[1]) / (rows[:, None] * cols[None, :])[:, :, None]
-        y = ctx.emit("mul", y, known(fix.astype(y.spec.dtype)))
-    return _from_nhwc(ctx, y, spatial)
-
-
-@onnx_op("GlobalAveragePool")
-def _global_average_pool(ctx: Ctx) -> Value:
-    """mean over the spatial axes, kept"""
-    x = ctx.x(0)
-    return ctx.emit("mean", x, axis=list(range(2, rank(x))), keepdims=True)
-
-
-@onnx_op("GlobalMaxPool")
-def _global_max_pool(ctx: Ctx) -> Value:
-    """max over the spatial axes, kept"""
-    x = ctx.x(0)
-    return ctx.emit("max", x, axis=list(range(2, rank(x))), keepdims=True)
-
-
 # -- reductions --------------------------------------------------------------------------------
 
 def _reduce_axes(ctx: Ctx, axes_as_input: bool) -> list[int] | None:
@@ -1004,3 +807,6 @@ def _trilu(ctx: Ctx) -> Value:
     mask = np.triu(ones, diagonal) if ctx.attr("upper", 1) else np.tril(ones, diagonal)
     zero = known(np.zeros((), dtype=x.spec.dtype))
     return ctx.emit("where", known(mask), x, zero)
+
+
+from . import import_windows  # noqa: E402, F401 - its entries join TABLE
