@@ -580,11 +580,18 @@ def _conv2d(o: Out) -> str:
     return _nhwc(o, y)
 
 
-@exports("conv2d_backprop_input")
+@exports("conv2d_backprop_input", "conv2d_transpose")
 def _conv2d_backprop_input(o: Out) -> str:
-    g, w, _ = o.ins
+    """conv2d_backprop_input(sizes, w, g) and conv2d_transpose(g, w, output_shape): the
+    same ConvTranspose onto the positions of an input of those sizes"""
+    if o.node is not None and o.node.op == "conv2d_transpose":
+        g, w = o.ins
+        like = TensorSpec(tuple(o.attrs["output_shape"]), o.dtype(0))
+    else:
+        g, w, _ = o.ins
+        like = o.in_specs[2]
     size = o.static(o.in_specs[1])[:2]
-    win, lay, _ = _geometry(o, o.in_specs[2], size)
+    win, lay, _ = _geometry(o, like, size)
     w_oihw = o.op("Transpose", [w], perm=HWIO_TO_OIHW)
     return _nhwc(o, _transposed_conv(o, _nchw(o, g), w_oihw, win, lay))
 

@@ -120,20 +120,106 @@ def _conv(ctx: Ctx) -> Value:
     return _from_nhwc(ctx, y, spatial)
 
 
-def _pool_common(ctx: Ctx) -> tuple[Value, int, tuple[int, int], tuple[int, int],
-                                    str, tuple[int, int, int, int]]:
+@onnx_op("ConvTranspose", attrs=("auto_pad", "dilations", "group", "kernel_shape",
+                                 "output_padding", "output_shape", "pads", "strides"))
+def _conv_transpose(ctx: Ctx) -> Value:
+    """conv2d_transpose (VALID, the full output) between transposes, then the pads cropped
+    and output_padding added as zeros at the end; pads from output_shape or auto_pad as
+    the ONNX spec computes them; group > 1 as split, one per group, concat; bias added in
+    NHWC (static batch and spatial sizes)"""
+    x, w, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
+    spatial = _spatial(ctx, x)
+    if rank(w) != rank(x):
+        raise ctx.fail("the filter's rank differs from the input's")
+    group = ctx.attr("group", 1)
+    kernel = _pairs_of(tuple(w.spec.shape[2:]), spatial)
+    given = ctx.attr("kernel_shape", None)
+    if given is not None and list(given) != list(w.spec.shape[2:]):
+        raise ctx.fail(f"kernel_shape {list(given)} differs from the filter's "
+                       f"{list(w.spec.shape[2:])}")
+    strides, dil = _pairs(ctx, "strides", 1, spatial), _pairs(ctx, "dilations", 1, spatial)
+    extra = _pairs_of(tuple(ctx.attr("output_padding", [0] * spatial)), spatial, 0)
+    xh = _to_nhwc(ctx, x, spatial)
+    n, *hw, _ = xh.spec.shape
+    if n is None or None in hw or w.spec.shape[1] is None:
+        raise ctx.fail("ConvTranspose needs static batch and spatial sizes; give static "
+                       "input shapes")
+    full = [s * (d_in - 1) + (k - 1) * d + 1 for s, d_in, k, d in zip(strides, hw, kernel, dil)]
+    pads = _transpose_pads(ctx, spatial, full, extra, hw, strides)
+    wh = ctx.emit("transpose", ctx.emit("expand_dims", w, axis=2) if spatial == 1 else w,
+                  perm=[2, 3, 1, 0])  # [C, M/g, kh, kw] -> [kh, kw, M/g, C]
+    attrs = dict(output_shape=[n, *full, w.spec.shape[1]], strides=list(strides),
+                 dilations=list(dil), padding="VALID")
+    if group == 1:
+        y = ctx.emit("conv2d_transpose", xh, wh, **attrs)
+    else:
+        xs = ctx.emit_multi("split", xh, num_or_size_splits=group, axis=3)
+        ws = ctx.emit_multi("split", wh, num_or_size_splits=group, axis=3)
+        y = ctx.emit("concat", *[ctx.emit("conv2d_transpose", a, b, **attrs)
+                                 for a, b in zip(xs, ws)], axis=3)
+    (top, bottom), (left, right) = pads
+    grow = [max(extra[0] - bottom, 0), max(extra[1] - right, 0)]
+    if any(grow):
+        y = ctx.emit("pad", y, paddings=[[0, 0], [0, grow[0]], [0, grow[1]], [0, 0]])
+    cut = [max(bottom - extra[0], 0), max(right - extra[1], 0)]
+    if top or left or any(cut):
+        y = ctx.emit("strided_slice", y, begin=[None, top, left, None],
+                     end=[None, -cut[0] or None, -cut[1] or None, None], strides=[1, 1, 1, 1])
+    if bias is not None:
+        y = ctx.emit("add", y, bias)
+    return _from_nhwc(ctx, y, spatial)
+
+
+def _pairs_of(v: tuple[int | None, ...], spatial: int, height: int = 1) -> tuple[int, int]:
+    """A 1-D window's sizes as 2-D ones of height ``height`` (1 for sizes, 0 for pads)."""
+    return (height, v[0]) if spatial == 1 else (v[0], v[1])  # type: ignore[return-value]
+
+
+def _transpose_pads(ctx: Ctx, spatial: int, full: list[int], extra: tuple[int, int],
+                    hw: list[int], strides: tuple[int, int]) -> list[tuple[int, int]]:
+    """(begin, end) per spatial axis: the pads attribute, or from output_shape (or, with
+    auto_pad SAME_*, input size * stride) the total the ONNX spec splits, the odd one at
+    the end for SAME_UPPER and at the beginning otherwise."""
+    auto = ctx.attr("auto_pad", "NOTSET")
+    if auto not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise ctx.fail(f"auto_pad {auto!r} is not supported")
+    shape = ctx.attr("output_shape", None)
+    if shape is None and auto in ("NOTSET", "VALID"):
+        t, b, left, r = _pads(ctx, spatial) if auto == "NOTSET" else (0, 0, 0, 0)
+        return [(t, b), (left, r)]
+    if shape is None:
+        target = [n * s for n, s in zip(hw, strides)]
+    else:
+        target = list(_pairs_of(tuple(shape[-spatial:]), spatial))
+    pads = []
+    for f, e, t in zip(full, extra, target):
+        total = f + e - t
+        if total < 0:
+            raise ctx.fail(f"output_shape {list(shape or target)} is larger than the "
+                           "transposed convolution gives")
+        small = total // 2
+        pads.append((small, total - small) if auto == "SAME_UPPER" else (total - small, small))
+    return pads
+
+
+Pool = tuple[Value, int, tuple[int, int], tuple[int, int], tuple[int, int], str,
+             tuple[int, int, int, int]]
+
+
+def _pool_common(ctx: Ctx) -> Pool:
+    """(NHWC input, spatial rank, kernel, strides, dilations, padding mode, pads)."""
     x = ctx.x(0)
     spatial = _spatial(ctx, x)
     k = list(ctx.attr("kernel_shape"))
     kernel = (1, k[0]) if spatial == 1 else (k[0], k[1])
     strides = _pairs(ctx, "strides", 1, spatial)
-    if _pairs(ctx, "dilations", 1, spatial) != (1, 1):
-        raise ctx.fail("pool dilations other than 1 are not supported")
+    dil = _pairs(ctx, "dilations", 1, spatial)
     xh = _to_nhwc(ctx, x, spatial)
-    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel, strides, (1, 1), spatial)
+    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel, strides, dil, spatial)
     if ctx.attr("ceil_mode", 0):
-        _check_ceil_mode(ctx, xh.spec.shape[1:3], kernel, strides, pads)
-    return xh, spatial, kernel, strides, mode, pads
+        span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dil))
+        _check_ceil_mode(ctx, xh.spec.shape[1:3], span, strides, pads)
+    return xh, spatial, kernel, strides, dil, mode, pads
 
 
 def _check_ceil_mode(ctx: Ctx, hw, kernel, strides, pads) -> None:
@@ -145,21 +231,63 @@ def _check_ceil_mode(ctx: Ctx, hw, kernel, strides, pads) -> None:
                            "size as ceil_mode 0")
 
 
+def _explicit(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, int],
+              dil: tuple[int, int], mode: str, pads: tuple[int, int, int, int]
+              ) -> tuple[int, int, int, int]:
+    """The pads themselves where the mode is TensorFlow's SAME (static spatial dims)."""
+    if mode != "SAME":
+        return pads
+    found = [_same_pads(n, k, s, d, True)
+             for n, k, s, d in zip(xh.spec.shape[1:3], kernel, strides, dil)]
+    if None in found:
+        raise ctx.fail("auto_pad SAME here needs static spatial dims")
+    return (*found[0], *found[1])  # type: ignore[return-value]
+
+
+def _dilated_cells(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, int],
+                   dil: tuple[int, int], pads: tuple[int, int, int, int], fill: float
+                   ) -> Value:
+    """A dilated window's cells, stacked on a new leading axis: one strided slice of the
+    padded input per kernel cell (k_h * k_w of them; static spatial dims)."""
+    xp = _padded(ctx, xh, pads, fill) if any(pads) else xh
+    hw = xp.spec.shape[1:3]
+    if None in hw:
+        raise ctx.fail("pool dilations need static spatial dims")
+    out = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(hw, kernel, dil, strides)]
+    if min(out) < 1:
+        raise ctx.fail(f"the dilated window is larger than the padded input {list(hw)}")
+    cells = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            top, left = i * dil[0], j * dil[1]
+            cells.append(ctx.emit(
+                "strided_slice", xp, begin=[None, top, left, None],
+                end=[None, top + (out[0] - 1) * strides[0] + 1,
+                     left + (out[1] - 1) * strides[1] + 1, None],
+                strides=[1, strides[0], strides[1], 1]))
+    return ctx.emit("stack", *cells, axis=0)
+
+
 @onnx_op("MaxPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
                            "storage_order", "strides"))
 def _max_pool(ctx: Ctx) -> Value:
-    """max_pool in NHWC; pads other than TensorFlow's SAME pad with -inf first (the
-    Indices output is not given)"""
-    xh, spatial, kernel, strides, mode, pads = _pool_common(ctx)
+    """max_pool in NHWC; pads other than TensorFlow's SAME pad with -inf first;
+    dilations: the max over the window's cells, one strided slice each (the Indices
+    output is not given)"""
+    xh, spatial, kernel, strides, dil, mode, pads = _pool_common(ctx)
+    if dil != (1, 1):
+        pads = _explicit(ctx, xh, kernel, strides, dil, mode, pads)
+        cells = _dilated_cells(ctx, xh, kernel, strides, dil, pads, -math.inf)
+        return _from_nhwc(ctx, ctx.emit("max", cells, axis=[0]), spatial)
     if mode == "EXPLICIT":
         xh, mode = _padded(ctx, xh, pads, -math.inf), "VALID"
     y = ctx.emit("max_pool", xh, ksize=list(kernel), strides=list(strides), padding=mode)
     return _from_nhwc(ctx, y, spatial)
 
 
-def _inside_counts(n: int, k: int, s: int, before: int, out: int) -> np.ndarray:
+def _inside_counts(n: int, k: int, s: int, before: int, out: int, d: int = 1) -> np.ndarray:
     starts = np.arange(out) * s - before
-    cells = starts[:, None] + np.arange(k)
+    cells = starts[:, None] + np.arange(k) * d
     return np.count_nonzero((cells >= 0) & (cells < n), axis=1)
 
 
@@ -168,27 +296,27 @@ def _inside_counts(n: int, k: int, s: int, before: int, out: int) -> np.ndarray:
 def _average_pool(ctx: Ctx) -> Value:
     """avg_pool in NHWC: TensorFlow's SAME where the pads are its own and padding is not
     counted; else a zero pad first, and where padding is not counted a constant
-    correction k / (cells inside) per output position"""
-    xh, spatial, kernel, strides, mode, pads = _pool_common(ctx)
+    correction k / (cells inside) per output position; dilations: the mean over the
+    window's cells, one strided slice each (the same correction)"""
+    xh, spatial, kernel, strides, dil, mode, pads = _pool_common(ctx)
     include = bool(ctx.attr("count_include_pad", 0))
-    if mode == "SAME" and include:
+    if (mode == "SAME" and include) or dil != (1, 1):
+        pads = _explicit(ctx, xh, kernel, strides, dil, mode, pads)
         mode = "EXPLICIT"
-        if ctx.attr("auto_pad", "NOTSET") != "NOTSET":
-            hw = xh.spec.shape[1:3]
-            found = [_same_pads(n, k, s, 1, True) for n, k, s in zip(hw, kernel, strides)]
-            if None in found:
-                raise ctx.fail("auto_pad SAME with count_include_pad needs static dims")
-            pads = (*found[0], *found[1])  # type: ignore[misc]
     attrs = dict(ksize=list(kernel), strides=list(strides))
     if mode != "EXPLICIT":
         return _from_nhwc(ctx, ctx.emit("avg_pool", xh, padding=mode, **attrs), spatial)
-    y = ctx.emit("avg_pool", _padded(ctx, xh, pads, 0.0), padding="VALID", **attrs)
+    if dil != (1, 1):
+        cells = _dilated_cells(ctx, xh, kernel, strides, dil, pads, 0.0)
+        y = ctx.emit("mean", cells, axis=[0])
+    else:
+        y = ctx.emit("avg_pool", _padded(ctx, xh, pads, 0.0), padding="VALID", **attrs)
     if not include:
         (_, oh, ow, _), (h, w) = y.spec.shape, xh.spec.shape[1:3]
         if None in (oh, ow, h, w):
             raise ctx.fail("count_include_pad 0 with these pads needs static spatial dims")
-        rows = _inside_counts(h, kernel[0], strides[0], pads[0], oh)
-        cols = _inside_counts(w, kernel[1], strides[1], pads[2], ow)
+        rows = _inside_counts(h, kernel[0], strides[0], pads[0], oh, dil[0])
+        cols = _inside_counts(w, kernel[1], strides[1], pads[2], ow, dil[1])
         fix = (kernel[0] * kernel[1]) / (rows[:, None] * cols[None, :])[:, :, None]
         y = ctx.emit("mul", y, known(fix.astype(y.spec.dtype)))
     return _from_nhwc(ctx, y, spatial)

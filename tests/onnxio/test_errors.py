@@ -74,12 +74,17 @@ def test_an_op_changed_after_opset_21_is_refused_at_that_opset() -> None:
 
 
 @pytest.mark.parametrize("op, inputs, attrs, words", [
-    ("MaxPool", [("x", f32(1, 1, 6, 6))], {"kernel_shape": [2, 2], "dilations": [2, 2]},
-     "dilations"),
+    ("MaxPool", [("x", f32(1, 1, 3, 3))], {"kernel_shape": [2, 2], "dilations": [3, 3]},
+     "larger than the padded input"),
+    ("Mod", [("x", f32(3)), ("y", f32(3))], {}, "fmod 1"),
+    ("ConvTranspose", [("x", f32(1, 1, 3, 3)), ("cw", f32(1, 1, 2, 2))],
+     {"output_shape": [9, 9]}, "larger than"),
     ("Gelu", [("x", f32(3))], {"approximate": "cubic"}, "approximate"),
     ("Elu", [("x", f32(3))], {"alpha": 0.5}, "alpha"),
-    ("Pad", [("x", f32(3)), ("c", np.array([1, 1], np.int64))], {"mode": "reflect"},
-     "constant only"),
+    ("Pad", [("x", f32(3)), ("c", np.array([1, 1], np.int64))], {"mode": "wrap"},
+     "'wrap' is not supported"),
+    ("Pad", [("x", f32(3)), ("c", np.array([3, 0], np.int64))], {"mode": "reflect"},
+     "at most 2"),
     ("BatchNormalization", [("x", f32(2, 3)), ("c1", f32(3)), ("c2", f32(3)), ("c3", f32(3)),
                             ("c4", f32(3) ** 2)], {"training_mode": 1}, "inference"),
     ("Conv", [("x", f32(1, 1, 3, 3, 3)), ("cw", f32(1, 1, 2, 2, 2))], {}, "rank 3 or 4"),

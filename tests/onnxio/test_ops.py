@@ -11,10 +11,11 @@ import pytest
 from onnx import helper, numpy_helper
 
 import onnxio
+from engine import run
 from onnxio.dtypes import TO_ONNX
 from onnxio.import_ops import FIRST, LAST, TABLE, since_version, versions_in_range
 
-from .helpers import check_model
+from .helpers import build, check_model
 
 rng = np.random.default_rng(7)
 
@@ -99,6 +100,30 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
                             {"group": 2, "dilations": [2, 2], "pads": [1, 1, 1, 1]}, 13, 1),
     "conv1d": ("Conv", [("x", f32(2, 3, 9)), ("cw", f32(2, 3, 3))],
                {"strides": [2], "pads": [1, 0]}, 13, 1),
+    "conv_transpose": ("ConvTranspose", [("x", f32(2, 3, 4, 5)), ("cw", f32(3, 2, 3, 2)),
+                                         ("cb", f32(2))], {"strides": [2, 1]}, 13, 1),
+    "conv_transpose_pads": ("ConvTranspose", [("x", f32(1, 2, 4, 4)), ("cw", f32(2, 3, 3, 3))],
+                            {"strides": [2, 2], "pads": [1, 0, 0, 2],
+                             "output_padding": [1, 1], "dilations": [1, 2]}, 13, 1),
+    "conv_transpose_groups": ("ConvTranspose", [("x", f32(1, 4, 3, 3)),
+                                                ("cw", f32(4, 3, 2, 2))],
+                              {"group": 2, "strides": [2, 2]}, 13, 1),
+    "conv_transpose_output_shape": ("ConvTranspose", [("x", f32(1, 2, 3, 3)),
+                                                      ("cw", f32(2, 2, 3, 3))],
+                                    {"strides": [2, 2], "output_shape": [6, 7]}, 13, 1),
+    "conv_transpose_same": ("ConvTranspose", [("x", f32(1, 2, 3, 4)), ("cw", f32(2, 1, 3, 2))],
+                            {"strides": [2, 2], "auto_pad": "SAME_UPPER"}, 13, 1),
+    "conv_transpose_1d": ("ConvTranspose", [("x", f32(2, 3, 5)), ("cw", f32(3, 2, 3))],
+                          {"strides": [3], "pads": [1, 2], "output_padding": [2]}, 13, 1),
+    "max_pool_dilated": ("MaxPool", [("x", X)], {"kernel_shape": [2, 2], "dilations": [2, 3],
+                                                 "pads": [1, 0, 0, 1], "strides": [1, 2]},
+                         13, 1),
+    "avg_pool_dilated": ("AveragePool", [("x", X)], {"kernel_shape": [2, 2],
+                                                     "dilations": [2, 2], "pads": [1, 1, 1, 1]},
+                         19, 1),
+    "avg_pool_dilated_count_pad": ("AveragePool", [("x", f32(2, 3, 7))],
+                                   {"kernel_shape": [3], "dilations": [2], "pads": [2, 1],
+                                    "count_include_pad": 1}, 19, 1),
     "max_pool_pads": ("MaxPool", [("x", X)],
                       {"kernel_shape": [3, 2], "pads": [1, 0, 1, 1], "strides": [2, 1]}, 13, 1),
     "max_pool_same": ("MaxPool", [("x", X)], {"kernel_shape": [2, 2], "strides": [2, 2],
@@ -229,3 +254,18 @@ def test_pads_computed_from_the_input_shape_fold_once_the_shape_is_known() -> No
         onnxio.to_description(model)  # the shape computation cannot fold over N
     out = check_model(model, {"x": x}, shapes={"x": [3, 4]})
     assert out["values"]["y"].shape == (3 + 1 + 2, 4 + 1 + 2)
+
+
+def test_a_dilated_same_pool_follows_the_spec_where_onnxruntime_does_not() -> None:
+    """auto_pad SAME_UPPER with dilations: the spec (and onnx's reference evaluator and
+    shape inference) give ceil(in / stride) rows; onnxruntime 1.x gives fewer, so this
+    case is checked against the reference evaluator."""
+    from onnx.reference import ReferenceEvaluator
+
+    model, feeds = one_node("MaxPool", [("x", X)], {"kernel_shape": [2, 2], "dilations": [2, 1],
+                                                    "auto_pad": "SAME_UPPER"}, 13)
+    graph, description = build(model)
+    got = run(graph, description["outputs"], feeds)[0]
+    want = ReferenceEvaluator(onnx.load_from_string(model)).run(None, feeds)[0]
+    assert got.shape == X.shape
+    np.testing.assert_array_equal(got, want)
