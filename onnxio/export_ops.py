@@ -499,6 +499,36 @@ def _tile_grad(o: Out) -> str:
 
 # -- neural-network ops --------------------------------------------------------------------------
 
+@exports("layer_norm")
+def _layer_norm(o: Out) -> str:
+    """LayerNormalization where the axes are the trailing ones (as ONNX normalizes)"""
+    rank = len(o.in_specs[0].shape)
+    axis = o.attrs["axis"]
+    axes = sorted(normalize_axis(a, rank) for a in ([axis] if isinstance(axis, int) else axis))
+    if axes != list(range(axes[0], rank)):
+        raise o.fail(f"layer_norm over axes {axes} (not the trailing ones) has no ONNX form")
+    return o.op("LayerNormalization", o.ins, axis=axes[0], epsilon=o.attrs["epsilon"])
+
+
+@exports("batch_norm")
+def _batch_norm(o: Out) -> str:
+    """(x - mean) * scale / sqrt(variance + epsilon) + offset, the per-channel tensors
+    reshaped onto the channel axis (any axis, so composed rather than
+    BatchNormalization's axis 1)"""
+    x, scale, offset, mean, variance = o.ins
+    rank = len(o.in_specs[0].shape)
+    axis = normalize_axis(o.attrs["axis"], rank)
+    wide = o.ints([-1 if i == axis else 1 for i in range(rank)])
+
+    def channel(name: str) -> str:
+        return o.op("Reshape", [name, wide])
+
+    root = o.op("Sqrt", [o.op("Add", [variance, o.scalar(o.attrs["epsilon"])])])
+    gain = channel(o.op("Div", [scale, root]))
+    centred = o.op("Sub", [x, channel(mean)])
+    return o.op("Add", [o.op("Mul", [centred, gain]), channel(offset)])
+
+
 @exports("softmax")
 def _softmax(o: Out) -> str:
     return o.op("Softmax", o.ins, axis=normalize_axis(o.attrs["axis"],

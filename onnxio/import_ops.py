@@ -385,37 +385,37 @@ def _log_softmax(ctx: Ctx) -> Value:
 
 @onnx_op("LayerNormalization", attrs=("axis", "epsilon", "stash_type"))
 def _layer_norm(ctx: Ctx) -> Value:
-    """composed: (x - mean) * rsqrt(mean((x - mean)^2) + eps) * scale + bias over the
-    axes from axis on (Mean and InvStdDev outputs not given)"""
-    x, scale, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
+    """layer_norm over the axes from axis on; scale and bias broadcast to those axes'
+    shape where theirs differs, a missing bias zeros (Mean and InvStdDev outputs not
+    given)"""
+    if len(ctx.node.output) > 1 and any(ctx.node.output[1:]):
+        raise ctx.fail("the Mean and InvStdDev outputs are not supported")
+    x = ctx.x(0)
     axis = normalize_axis(ctx.attr("axis", -1), rank(x))
     axes = list(range(axis, rank(x)))
-    eps = ctx.attr("epsilon", 1e-5)
-    mean = ctx.emit("mean", x, axis=axes, keepdims=True)
-    centred = ctx.emit("sub", x, mean)
-    var = ctx.emit("mean", ctx.emit("square", centred), axis=axes, keepdims=True)
-    inv = ctx.emit("rsqrt", ctx.emit("add", var, ctx.scalar(eps, var)))
-    out = ctx.emit("mul", ctx.emit("mul", centred, inv), scale)
-    return out if bias is None else ctx.emit("add", out, bias)
+    features = tuple(x.spec.shape[axis:])
+
+    def fitted(v: Value | None) -> Value:
+        if v is not None and tuple(v.spec.shape) == features:
+            return v
+        if None in features:
+            raise ctx.fail("scale and bias of another shape than the normalized axes need "
+                           "static sizes of those axes")
+        if v is None:
+            return known(np.zeros(features, dtype=x.spec.dtype))
+        return ctx.emit("broadcast_to", v, shape=list(features))
+
+    return ctx.emit("layer_norm", x, fitted(ctx.x(1)), fitted(ctx.opt(2)), axis=axes,
+                    epsilon=float(ctx.attr("epsilon", 1e-5)))
 
 
 @onnx_op("BatchNormalization", attrs=("epsilon", "momentum", "training_mode"))
 def _batch_norm(ctx: Ctx) -> Value:
-    """inference form, composed: (x - mean) * (scale * rsqrt(var + eps)) + bias, the
-    per-channel tensors reshaped to broadcast over axis 1"""
+    """batch_norm (inference form) over channel axis 1"""
     if ctx.attr("training_mode", 0):
         raise ctx.fail("training_mode 1 is not supported (inference only)")
-    x, scale, bias, mean, var = (ctx.x(i) for i in range(5))
-    per_channel = [-1] + [1] * (rank(x) - 2)
-
-    def channel(v: Value) -> Value:
-        return ctx.emit("reshape", v, shape=per_channel)
-
-    eps = ctx.attr("epsilon", 1e-5)
-    factor = ctx.emit("mul", scale, ctx.emit("rsqrt", ctx.emit("add", var,
-                                                                ctx.scalar(eps, var))))
-    return ctx.emit("add", ctx.emit("mul", ctx.emit("sub", x, channel(mean)), channel(factor)),
-                    channel(bias))
+    return ctx.emit("batch_norm", *(ctx.x(i) for i in range(5)), axis=1,
+                    epsilon=float(ctx.attr("epsilon", 1e-5)))
 
 
 # -- reductions --------------------------------------------------------------------------------

@@ -87,6 +87,8 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "log_softmax": ("LogSoftmax", [("x", f32(3, 4))], {"axis": 1}, 13, 1),
     "layer_norm": ("LayerNormalization", [("x", f32(2, 3, 4)), ("c", f32(3, 4)),
                                           ("c2", f32(3, 4))], {"axis": -2}, 17, 1),
+    "layer_norm_scale_broadcast": ("LayerNormalization", [("x", f32(2, 3, 4)),
+                                                          ("c", f32(4))], {"axis": 1}, 17, 1),
     "batch_norm": ("BatchNormalization", [("x", f32(2, 3, 5)), ("cs", f32(3)), ("cb", f32(3)),
                                           ("cm", f32(3)), ("cv", f32(3, positive=True))],
                    {"epsilon": 1e-3}, 15, 1),
@@ -294,3 +296,25 @@ def test_a_dilated_same_pool_follows_the_spec_where_onnxruntime_does_not() -> No
     want = ReferenceEvaluator(onnx.load_from_string(model)).run(None, feeds)[0]
     assert got.shape == X.shape
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op", ["LayerNormalization", "BatchNormalization"])
+def test_a_normalization_whose_output_the_gradient_reads_is_exported(op: str) -> None:
+    """y = norm(x); z = y * y: z's gradient reads y, so the exported gradient graph holds
+    the layer_norm / batch_norm node itself."""
+    x = f32(2, 3, 4)
+    params = ([f32(4), f32(4)] if op == "LayerNormalization"
+              else [f32(3), f32(3), f32(3), f32(3, positive=True)])
+    names = [f"c{i}" for i in range(len(params))]
+    nodes = [helper.make_node(op, ["x", *names], ["y"], epsilon=1e-3),
+             helper.make_node("Mul", ["y", "y"], ["z"])]
+    graph = helper.make_graph(
+        nodes, "norm_squared", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                              [2, 3, 4])],
+        [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(a, n) for a, n in zip(params, names)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=8).SerializeToString()
+    out = check_model(model, {"x": x})
+    ours = {"LayerNormalization": "layer_norm", "BatchNormalization": "batch_norm"}[op]
+    assert ours in {n.op for n in out["graph"].nodes}
