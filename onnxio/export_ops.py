@@ -529,6 +529,12 @@ def _batch_norm(o: Out) -> str:
     return o.op("Add", [o.op("Mul", [centred, gain]), channel(offset)])
 
 
+@exports("cumsum")
+def _cumsum(o: Out) -> str:
+    return o.op("CumSum", [o.ins[0], o.ints([o.attrs["axis"]])],
+                exclusive=int(o.attrs["exclusive"]), reverse=int(o.attrs["reverse"]))
+
+
 @exports("softmax")
 def _softmax(o: Out) -> str:
     return o.op("Softmax", o.ins, axis=normalize_axis(o.attrs["axis"],

@@ -10,7 +10,7 @@ each. An entry without a lowering is folded at import and only there (Range,
 ConstantOfShape, ...); any other entry is folded too when all its inputs are known.
 
 Convolutions and pools are entries of this table declared in ``import_windows``, Resize
-in ``import_resize``.
+in ``import_resize``, composed activations and functions in ``import_math``.
 """
 from __future__ import annotations
 
@@ -810,4 +810,4 @@ def _trilu(ctx: Ctx) -> Value:
     return ctx.emit("where", known(mask), x, zero)
 
 
-from . import import_resize, import_windows  # noqa: E402, F401 - their entries join TABLE
+from . import import_math, import_resize, import_windows  # noqa: E402, F401 - entries
