@@ -10,7 +10,8 @@ each. An entry without a lowering is folded at import and only there (Range,
 ConstantOfShape, ...); any other entry is folded too when all its inputs are known.
 
 Convolutions and pools are entries of this table declared in ``import_windows``, Resize
-in ``import_resize``, composed activations and functions in ``import_math``.
+in ``import_resize``, composed activations and functions in ``import_math``,
+normalizations and channel rearrangements in ``import_layers``.
 """
 from __future__ import annotations
 
@@ -381,41 +382,6 @@ def _softmax(ctx: Ctx) -> Value:
 def _log_softmax(ctx: Ctx) -> Value:
     """log_softmax along axis"""
     return ctx.emit("log_softmax", ctx.x(0), axis=ctx.attr("axis", -1))
-
-
-@onnx_op("LayerNormalization", attrs=("axis", "epsilon", "stash_type"))
-def _layer_norm(ctx: Ctx) -> Value:
-    """layer_norm over the axes from axis on; scale and bias broadcast to those axes'
-    shape where theirs differs, a missing bias zeros (Mean and InvStdDev outputs not
-    given)"""
-    if len(ctx.node.output) > 1 and any(ctx.node.output[1:]):
-        raise ctx.fail("the Mean and InvStdDev outputs are not supported")
-    x = ctx.x(0)
-    axis = normalize_axis(ctx.attr("axis", -1), rank(x))
-    axes = list(range(axis, rank(x)))
-    features = tuple(x.spec.shape[axis:])
-
-    def fitted(v: Value | None) -> Value:
-        if v is not None and tuple(v.spec.shape) == features:
-            return v
-        if None in features:
-            raise ctx.fail("scale and bias of another shape than the normalized axes need "
-                           "static sizes of those axes")
-        if v is None:
-            return known(np.zeros(features, dtype=x.spec.dtype))
-        return ctx.emit("broadcast_to", v, shape=list(features))
-
-    return ctx.emit("layer_norm", x, fitted(ctx.x(1)), fitted(ctx.opt(2)), axis=axes,
-                    epsilon=float(ctx.attr("epsilon", 1e-5)))
-
-
-@onnx_op("BatchNormalization", attrs=("epsilon", "momentum", "training_mode"))
-def _batch_norm(ctx: Ctx) -> Value:
-    """batch_norm (inference form) over channel axis 1"""
-    if ctx.attr("training_mode", 0):
-        raise ctx.fail("training_mode 1 is not supported (inference only)")
-    return ctx.emit("batch_norm", *(ctx.x(i) for i in range(5)), axis=1,
-                    epsilon=float(ctx.attr("epsilon", 1e-5)))
 
 
 # -- reductions --------------------------------------------------------------------------------
@@ -810,4 +776,9 @@ def _trilu(ctx: Ctx) -> Value:
     return ctx.emit("where", known(mask), x, zero)
 
 
-from . import import_math, import_resize, import_windows  # noqa: E402, F401 - entries
+from . import (  # noqa: E402, F401 - their entries join TABLE
+    import_layers,
+    import_math,
+    import_resize,
+    import_windows,
+)

@@ -51,6 +51,9 @@ def one_node(op: str, inputs: list[tuple[str, np.ndarray | None]], attrs: dict[s
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               ir_version=8)
     model = onnx.shape_inference.infer_shapes(model)
+    for out in model.graph.output:  # ops shape inference leaves untyped (GroupNormalization)
+        if not out.type.tensor_type.elem_type and graph_inputs:
+            out.type.tensor_type.elem_type = graph_inputs[0].type.tensor_type.elem_type
     return model.SerializeToString(), feeds
 
 
@@ -89,6 +92,17 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
                                           ("c2", f32(3, 4))], {"axis": -2}, 17, 1),
     "layer_norm_scale_broadcast": ("LayerNormalization", [("x", f32(2, 3, 4)),
                                                           ("c", f32(4))], {"axis": 1}, 17, 1),
+    "instance_norm": ("InstanceNormalization", [("x", X), ("c", f32(3)), ("c2", f32(3))],
+                      {"epsilon": 1e-3}, 13, 1),
+    "group_norm_18": ("GroupNormalization", [("x", f32(2, 4, 3, 2)), ("c", f32(2)),
+                                             ("c2", f32(2))], {"num_groups": 2}, 18, 1),
+    "group_norm_21": ("GroupNormalization", [("x", f32(2, 6, 5)), ("c", f32(6)),
+                                             ("c2", f32(6))], {"num_groups": 3,
+                                                               "epsilon": 1e-3}, 21, 1),
+    "depth_to_space_dcr": ("DepthToSpace", [("x", f32(2, 8, 2, 3))], {"blocksize": 2}, 13, 1),
+    "depth_to_space_crd": ("DepthToSpace", [("x", f32(1, 8, 3, 2))],
+                           {"blocksize": 2, "mode": "CRD"}, 13, 1),
+    "space_to_depth": ("SpaceToDepth", [("x", f32(2, 3, 4, 6))], {"blocksize": 2}, 13, 1),
     "batch_norm": ("BatchNormalization", [("x", f32(2, 3, 5)), ("cs", f32(3)), ("cb", f32(3)),
                                           ("cm", f32(3)), ("cv", f32(3, positive=True))],
                    {"epsilon": 1e-3}, 15, 1),
