@@ -1,6 +1,7 @@
 """Entries of the ONNX import table (``import_ops.TABLE``) composed from elementwise ops:
 activations torch exports (PRelu, Mish, Celu, ...), the hyperbolic and inverse
-trigonometric functions, the float tests (IsNaN, IsInf), Xor, and CumSum.
+trigonometric functions, the float tests (IsNaN, IsInf), Xor, CumSum and
+LpNormalization.
 
 Each is a short formula in our ops, so every derivative follows from theirs.
 """
@@ -161,3 +162,19 @@ def _cumsum(ctx: Ctx) -> Value:
     return ctx.emit("cumsum", x, axis=normalize_axis(axis[0], rank(x)),
                     exclusive=bool(ctx.attr("exclusive", 0)),
                     reverse=bool(ctx.attr("reverse", 0)))
+
+
+@onnx_op("LpNormalization", attrs=("axis", "p"))
+def _lp_normalization(ctx: Ctx) -> Value:
+    """x / sum(|x|) (p 1) or x / sqrt(sum(x^2)) (p 2) along axis, kept"""
+    x = ctx.x(0)
+    axis = [normalize_axis(ctx.attr("axis", -1), rank(x))]
+    p = ctx.attr("p", 2)
+    if p not in (1, 2):
+        raise ctx.fail(f"p {p} is not supported (1, 2)")
+    if p == 1:
+        norm = ctx.emit("sum", ctx.emit("abs", x), axis=axis, keepdims=True)
+    else:
+        norm = ctx.emit("sqrt", ctx.emit("sum", ctx.emit("square", x), axis=axis,
+                                         keepdims=True))
+    return ctx.emit("div", x, norm)

@@ -11,7 +11,8 @@ ConstantOfShape, ...); any other entry is folded too when all its inputs are kno
 
 Convolutions and pools are entries of this table declared in ``import_windows``, Resize
 in ``import_resize``, composed activations and functions in ``import_math``,
-normalizations and channel rearrangements in ``import_layers``.
+normalizations and channel rearrangements in ``import_layers``, scatters and OneHot in
+``import_indexing``.
 """
 from __future__ import annotations
 
@@ -777,6 +778,7 @@ def _trilu(ctx: Ctx) -> Value:
 
 
 from . import (  # noqa: E402, F401 - their entries join TABLE
+    import_indexing,
     import_layers,
     import_math,
     import_resize,
