@@ -2,6 +2,8 @@
 
     .venv/bin/pip install torch==2.13.0 onnxscript && .venv/bin/python tests/onnxio/make_models.py
 
+(``make_models.py decoder`` makes only the Decoder models.)
+
 Each model NAME gets models/NAME.onnx (exported from float32 torch modules by the
 TorchScript exporter or the dynamo exporter) and models/NAME.npz holding the feeds
 (``feed/<input>``), a cotangent for each output (``cotangent/<output>``), and torch's
@@ -111,6 +113,32 @@ class Misc(nn.Module):
         return (w * (1 + same)).squeeze(), x.abs().sqrt().sum(-1) / 3
 
 
+class Decoder(nn.Module):
+    """An upsampling CNN head (what UNet / GAN decoders export): ConvTranspose, GroupNorm,
+    InstanceNorm, PReLU, nearest and bilinear upsampling, PixelShuffle, a reflect pad, a
+    dilated max pool, Mish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)
+        self.gn = nn.GroupNorm(2, 4)
+        self.act = nn.PReLU(4)
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.inorm = nn.InstanceNorm2d(2, affine=True)
+        self.shuffle = nn.PixelShuffle(2)
+        self.pool = nn.MaxPool2d(2, stride=2, dilation=2)
+        self.fc = nn.Linear(2, 3)
+
+    def forward(self, x):
+        h = self.act(self.gn(self.up(x)))  # (N, 4, 2H, 2W)
+        h = nn.functional.interpolate(h, scale_factor=2, mode="nearest")
+        h = self.shuffle(self.conv(h))  # (N, 2, 8H, 8W)
+        h = nn.functional.mish(self.inorm(h))
+        h = nn.functional.interpolate(h, size=(5, 6), mode="bilinear", align_corners=False)
+        h = self.pool(nn.functional.pad(h, (1, 1, 2, 0), mode="reflect"))
+        return self.fc(h.mean(dim=(2, 3)))
+
+
 def export(name: str, module: nn.Module, feeds: dict[str, np.ndarray], output_names,
            *, dynamo: bool, opset: int, dynamic: dict | None = None) -> None:
     module.eval()
@@ -188,7 +216,23 @@ def main() -> None:
            opset=16)
     export("misc_dynamo18", misc, {"x": f32(2, 4), "ids": ids}, ["w", "r"], dynamo=True,
            opset=18)
+    decoder()
+
+
+def decoder() -> None:
+    """The Decoder models, with their own seeds (added later: the others stay as made)."""
+    rng = np.random.default_rng(5)
+    torch.manual_seed(5)
+    module = Decoder()
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x = rng.normal(size=(2, 3, 2, 3)).astype(np.float32)
+    export("decoder_ts17", module, {"x": x}, ["y"], dynamo=False, opset=17)
+    export("decoder_dynamo18", module, {"x": x}, ["y"], dynamo=True, opset=18)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    decoder() if sys.argv[1:] == ["decoder"] else main()
