@@ -290,10 +290,12 @@ def _leaky_relu(ctx: Ctx) -> Value:
 
 @onnx_op("Elu", attrs=("alpha",))
 def _elu(ctx: Ctx) -> Value:
-    """elu (alpha 1 only)"""
-    if not math.isclose(ctx.attr("alpha", 1.0), 1.0):
-        raise ctx.fail("only alpha 1.0 is supported")
-    return ctx.emit("elu", ctx.x(0))
+    """elu for alpha 1; else where(x > 0, x, alpha * expm1(x))"""
+    x, alpha = ctx.x(0), float(ctx.attr("alpha", 1.0))
+    if math.isclose(alpha, 1.0):
+        return ctx.emit("elu", x)
+    below = ctx.emit("mul", ctx.emit("expm1", x), ctx.scalar(alpha, x))
+    return ctx.emit("where", ctx.emit("greater", x, ctx.scalar(0, x)), x, below)
 
 
 @onnx_op("Selu", attrs=("alpha", "gamma"))

@@ -65,6 +65,7 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "hard_sigmoid": ("HardSigmoid", [("x", f32(3, 4))], {"alpha": 0.3, "beta": 0.4}, 13, 1),
     "leaky_relu": ("LeakyRelu", [("x", f32(3, 4))], {"alpha": 0.2}, 16, 1),
     "elu": ("Elu", [("x", f32(3, 4))], {}, 13, 1),
+    "elu_alpha": ("Elu", [("x", f32(3, 4))], {"alpha": 0.5}, 13, 1),
     "selu": ("Selu", [("x", f32(3, 4))], {}, 13, 1),
     "softplus": ("Softplus", [("x", f32(3, 4))], {}, 13, 1),
     "clip": ("Clip", [("x", f32(3, 4)), ("cmin", np.float32(-0.5)),
