@@ -303,7 +303,9 @@ def test_supported_ops_listing() -> None:
     assert len(by_type) == len(listing) == len(TABLE)
     for op in ("Conv", "BatchNormalization", "LayerNormalization", "Gemm", "Softmax",
                "Reshape", "Split", "Slice", "Gather", "GatherElements", "Where", "Expand",
-               "ReduceMean", "Shape", "Constant", "ConstantOfShape", "Gelu", "Erf"):
+               "ReduceMean", "Shape", "Constant", "ConstantOfShape", "Gelu", "Erf",
+               "ConvTranspose", "Resize", "InstanceNormalization", "ScatterND", "Mish",
+               "ArgMax", "Mod", "DepthToSpace"):
         assert op in by_type, op
     assert by_type["Split"]["versions"] == [13, 18]
     assert by_type["Range"]["folded_only"] is True

@@ -168,7 +168,8 @@ def test_onnx_gradients_and_their_exported_graph(server: Server, case: dict) -> 
 
 def test_onnx_faults_and_ops(server: Server) -> None:
     ops = httpx.get(f"{server.url}/onnx/ops").json()
-    assert {"Gemm", "Conv", "Relu"} <= {o["op_type"] for o in ops}
+    assert {"Gemm", "Conv", "Relu", "ConvTranspose", "Resize", "LayerNormalization",
+            "ScatterND"} <= {o["op_type"] for o in ops}
     import onnx
     from onnx import helper
 
