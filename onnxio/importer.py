@@ -1,7 +1,9 @@
 """An ONNX ModelProto to a graph description of ours (API.md sections 2 and 9).
 
 Graph inputs that are not initializers become placeholders (symbolic or missing dims are
-null), floating initializers trainable variables, other initializers constants. Each ONNX
+null), floating initializers trainable variables (but constants where only a lowering reads
+them, as Resize's scales: see ``Scope.settle_import_reads``), other initializers
+constants. Each ONNX
 node is lowered by its one entry in ``import_ops.TABLE``; a node whose inputs are all known
 at import (shape arithmetic, Constant, Range, ...) is evaluated there and then by ONNX's own
 reference evaluator instead, so the graph we build holds only what depends on feeds or
@@ -73,6 +75,7 @@ def to_description(model_bytes: bytes,
     placeholders = _leaves(graph, scope, values, dict(shapes or {}))
     for node in graph.node:
         _lower(node, opset, scope, values)
+    scope.settle_import_reads()
     outputs = []
     for out in graph.output:
         v = values.get(out.name)

@@ -369,3 +369,19 @@ def test_a_normalization_whose_output_the_gradient_reads_is_exported(op: str) ->
     out = check_model(model, {"x": x})
     ours = {"LayerNormalization": "layer_norm", "BatchNormalization": "batch_norm"}[op]
     assert ours in {n.op for n in out["graph"].nodes}
+
+
+@pytest.mark.parametrize("case", ["resize_linear_half_pixel", "pad_13", "one_hot", "clip"])
+def test_a_float_initializer_read_only_at_import_is_a_constant(case: str) -> None:
+    """Resize's scales, Pad's constant_value, OneHot's values: the graph is built from
+    their stored value, so they are constants (feeding one could change nothing); Clip's
+    bounds are tensors of the graph and stay trainable variables."""
+    op, inputs, attrs, opset, n_out = CASES[case]
+    model, _ = one_node(op, inputs, attrs, opset, n_out)
+    _, description = build(model)
+    kinds = {n["name"]: n["op"] for n in description["nodes"]}
+    floats = [name for name, a in inputs if name.startswith("c") and a is not None
+              and a.dtype.kind == "f"]
+    assert floats
+    want = "variable" if op == "Clip" else "constant"
+    assert {kinds[name] for name in floats} == {want}
