@@ -535,6 +535,58 @@ def _cumsum(o: Out) -> str:
                 exclusive=int(o.attrs["exclusive"]), reverse=int(o.attrs["reverse"]))
 
 
+def _arg(op_type: str) -> Export:
+    def export(o: Out) -> str:
+        rank = len(o.in_specs[0].shape)
+        found = o.op(op_type, o.ins, axis=normalize_axis(o.attrs["axis"], rank), keepdims=0)
+        kind = o.attrs["output_type"]
+        return found if kind == "int64" else o.op("Cast", [found], to=TO_ONNX[kind])
+
+    return export
+
+
+exports("argmax")(_arg("ArgMax"))
+exports("argmin")(_arg("ArgMin"))
+
+
+@exports("one_hot")
+def _one_hot(o: Out) -> str:
+    """OneHot; a negative index (all off for us, wrapped by ONNX) moved out of range"""
+    (idx,) = o.ins
+    depth = o.attrs["depth"]
+    outside = o.op("Where", [o.op("Less", [idx, o.const(0, o.dtype())]),
+                             o.const(depth, o.dtype()), idx])
+    values = o.const([o.attrs["off_value"], o.attrs["on_value"]], o.attrs["dtype"])
+    rank = len(o.in_specs[0].shape) + 1
+    return o.op("OneHot", [outside, o.const(depth, "int64"), values],
+                axis=normalize_axis(o.attrs["axis"], rank))
+
+
+@exports("floor_mod")
+def _floor_mod(o: Out) -> str:
+    """Mod (fmod 0) on integers; x - floor(x / y) y on floats"""
+    x, y = o.ins
+    if not o.dtype().startswith("float"):
+        return o.op("Mod", [x, y], fmod=0)
+    return o.op("Sub", [x, o.op("Mul", [o.op("Floor", [o.op("Div", [x, y])]), y])])
+
+
+@exports("atan2")
+def _atan2(o: Out) -> str:
+    """atan(y / x), moved by pi where x < 0, and +-pi/2 or 0 where x = 0"""
+    y, x = o.ins
+    zero = o.scalar(0)
+    base = o.op("Atan", [o.op("Div", [y, x])])
+    turned = o.op("Where", [o.op("GreaterOrEqual", [y, zero]),
+                            o.op("Add", [base, o.scalar(math.pi)]),
+                            o.op("Sub", [base, o.scalar(math.pi)])])
+    upright = o.op("Where", [o.op("Greater", [y, zero]), o.scalar(math.pi / 2),
+                             o.op("Where", [o.op("Less", [y, zero]),
+                                            o.scalar(-math.pi / 2), zero])])
+    return o.op("Where", [o.op("Greater", [x, zero]), base,
+                          o.op("Where", [o.op("Less", [x, zero]), turned, upright])])
+
+
 @exports("softmax")
 def _softmax(o: Out) -> str:
     return o.op("Softmax", o.ins, axis=normalize_axis(o.attrs["axis"],

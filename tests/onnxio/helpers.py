@@ -33,7 +33,8 @@ def ort_run(model: bytes, feeds: Mapping[str, np.ndarray],
 
 
 def as_float64(description: Mapping[str, Any]) -> Graph:
-    """The same graph computing in float64: float32 leaves and casts become float64."""
+    """The same graph computing in float64: float32 leaves, and ops making float32 (cast,
+    one_hot), make float64."""
     nodes = []
     for node in description["nodes"]:
         node = dict(node)
@@ -41,7 +42,7 @@ def as_float64(description: Mapping[str, Any]) -> Graph:
             node["dtype"] = "float64"
             if isinstance(node.get("value"), np.ndarray):
                 node["value"] = node["value"].astype(np.float64)
-        if node["op"] == "cast" and node["attrs"]["dtype"] == "float32":
+        if node.get("attrs", {}).get("dtype") == "float32":  # cast, one_hot, ...
             node["attrs"] = {**node["attrs"], "dtype": "float64"}
         nodes.append(node)
     return Graph.build(nodes, description["inputs"], description["outputs"])

@@ -385,3 +385,48 @@ def test_a_float_initializer_read_only_at_import_is_a_constant(case: str) -> Non
     assert floats
     want = "variable" if op == "Clip" else "constant"
     assert {kinds[name] for name in floats} == {want}
+
+
+def _two_nodes(first: Any, then: str, feeds: dict[str, np.ndarray],
+               inits: dict[str, np.ndarray], opset: int = 13) -> bytes:
+    """``first`` (a node writing "y"), then ``then``(y, x) or ``then``(y, y) as "z"."""
+    second = helper.make_node(then, ["y", "x" if then == "Mul" and "x" in feeds else "y"],
+                              ["z"])
+    graph = helper.make_graph(
+        [first, second], "two",
+        [helper.make_tensor_value_info(k, TO_ONNX[v.dtype.name], list(v.shape))
+         for k, v in feeds.items()],
+        [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                             ir_version=8).SerializeToString()
+
+
+def test_exported_gradient_graphs_that_read_one_hot_argmax_mod_and_atan2() -> None:
+    """Each forward node is read by the gradient (z = y * x, or y * y), so the exported
+    gradient graph holds one_hot, argmax, floor_mod, atan2 themselves."""
+    labels = np.array([[0, 3, -1], [2, 1, 0]], np.int64)
+    cases = [
+        (helper.make_node("OneHot", ["labels", "c_depth", "c_values"], ["y"], axis=-1),
+         {"labels": labels, "x": f32(2, 3, 4)},
+         {"c_depth": np.int64(4), "c_values": np.array([0.0, 1.0], np.float32)}),
+        (helper.make_node("Cast", ["i"], ["y"], to=onnx.TensorProto.FLOAT), None, None),
+        (helper.make_node("Mod", ["x", "c"], ["y"], fmod=1), {"x": 3 * f32(3, 4)},
+         {"c": np.float32(-1.3)}),
+        (helper.make_node("Acos", ["x"], ["y"]), {"x": 0.9 * np.tanh(f32(3, 4))}, {}),
+    ]
+    for first, feeds, inits in cases:
+        if feeds is None:  # ArgMax, cast to float, times x
+            x = f32(3, 4)
+            nodes = [helper.make_node("ArgMax", ["x"], ["i"], axis=1), first,
+                     helper.make_node("Mul", ["y", "x"], ["z"])]
+            graph = helper.make_graph(
+                nodes, "argmax", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                [3, 4])],
+                [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                                      ir_version=8).SerializeToString()
+            feeds = {"x": x}
+        else:
+            model = _two_nodes(first, "Mul", feeds, inits)
+        check_model(model, feeds)
