@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .import_ops import Ctx, onnx_op, rank
+from .import_volumes import conv3d, grouped, inside_counts, padded, pool3d, same_pads, window_cells
 from .scope import Value, known
 
 
 def _spatial(ctx: Ctx, x: Value) -> int:
     if rank(x) not in (3, 4):
-        raise ctx.fail(f"only 1-D and 2-D windows (inputs of rank 3 or 4) are supported, got "
-                       f"rank {rank(x)}")
+        raise ctx.fail(f"only 1-D and 2-D windows (inputs of rank 3 or 4; Conv, MaxPool "
+                       f"and AveragePool also 3-D, rank 5) are supported, got rank {rank(x)}")
     return rank(x) - 2
 
 
@@ -34,14 +33,6 @@ def _pads(ctx: Ctx, spatial: int) -> tuple[int, int, int, int]:
     return (0, 0, p[0], p[1]) if spatial == 1 else (p[0], p[2], p[1], p[3])
 
 
-def _same_pads(n: int | None, k: int, s: int, d: int, upper: bool) -> tuple[int, int] | None:
-    if n is None:
-        return None
-    total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
-    small = total // 2
-    return (small, total - small) if upper else (total - small, small)
-
-
 def _window_pads(ctx: Ctx, hw: tuple[int | None, int | None], kernel: tuple[int, int],
                  strides: tuple[int, int], dil: tuple[int, int], spatial: int
                  ) -> tuple[str, tuple[int, int, int, int]]:
@@ -49,11 +40,11 @@ def _window_pads(ctx: Ctx, hw: tuple[int | None, int | None], kernel: tuple[int,
     auto = ctx.attr("auto_pad", "NOTSET")
     if auto == "VALID":
         return "VALID", (0, 0, 0, 0)
-    tf_same = [_same_pads(n, k, s, d, True) for n, k, s, d in zip(hw, kernel, strides, dil)]
+    tf_same = [same_pads(n, k, s, d, True) for n, k, s, d in zip(hw, kernel, strides, dil)]
     if auto == "SAME_UPPER":
         return "SAME", (0, 0, 0, 0)
     if auto == "SAME_LOWER":
-        lower = [_same_pads(n, k, s, d, False) for n, k, s, d in zip(hw, kernel, strides, dil)]
+        lower = [same_pads(n, k, s, d, False) for n, k, s, d in zip(hw, kernel, strides, dil)]
         if None in lower:
             raise ctx.fail("auto_pad SAME_LOWER needs static spatial dimensions")
         pads = (*lower[0], *lower[1])  # type: ignore[misc]
@@ -88,9 +79,12 @@ def _padded(ctx: Ctx, x: Value, pads: tuple[int, int, int, int], fill: float) ->
 @onnx_op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
 def _conv(ctx: Ctx) -> Value:
     """conv2d between transposes (NCHW/OIHW to NHWC/HWIO and back); 1-D as 2-D of height
-    1; group > 1 as split, one conv2d per group, concat; pads other than TensorFlow's
-    SAME as a zero pad first; bias added in NHWC"""
+    1; 3-D as conv2d per kernel depth (``import_volumes``); group > 1 as split, one conv2d
+    per group, concat; pads other than TensorFlow's SAME as a zero pad first; bias added
+    in NHWC"""
     x, w, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
+    if rank(x) == 5:
+        return conv3d(ctx)
     spatial = _spatial(ctx, x)
     if rank(w) != rank(x):
         raise ctx.fail("the filter's rank differs from the input's")
@@ -106,15 +100,8 @@ def _conv(ctx: Ctx) -> Value:
     mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel2, strides, dil, spatial)
     if mode == "EXPLICIT":
         xh, mode = _padded(ctx, xh, pads, 0.0), "VALID"
-    group = ctx.attr("group", 1)
-    attrs = dict(strides=list(strides), dilations=list(dil), padding=mode)
-    if group == 1:
-        y = ctx.emit("conv2d", xh, wh, **attrs)
-    else:
-        xs = ctx.emit_multi("split", xh, num_or_size_splits=group, axis=3)
-        ws = ctx.emit_multi("split", wh, num_or_size_splits=group, axis=3)
-        y = ctx.emit("concat", *[ctx.emit("conv2d", a, b, **attrs) for a, b in zip(xs, ws)],
-                     axis=3)
+    y = grouped(ctx, "conv2d", xh, wh, ctx.attr("group", 1), strides=list(strides),
+                dilations=list(dil), padding=mode)
     if bias is not None:
         y = ctx.emit("add", y, bias)
     return _from_nhwc(ctx, y, spatial)
@@ -150,13 +137,7 @@ def _conv_transpose(ctx: Ctx) -> Value:
                   perm=[2, 3, 1, 0])  # [C, M/g, kh, kw] -> [kh, kw, M/g, C]
     attrs = dict(output_shape=[n, *full, w.spec.shape[1]], strides=list(strides),
                  dilations=list(dil), padding="VALID")
-    if group == 1:
-        y = ctx.emit("conv2d_transpose", xh, wh, **attrs)
-    else:
-        xs = ctx.emit_multi("split", xh, num_or_size_splits=group, axis=3)
-        ws = ctx.emit_multi("split", wh, num_or_size_splits=group, axis=3)
-        y = ctx.emit("concat", *[ctx.emit("conv2d_transpose", a, b, **attrs)
-                                 for a, b in zip(xs, ws)], axis=3)
+    y = grouped(ctx, "conv2d_transpose", xh, wh, group, **attrs)
     (top, bottom), (left, right) = pads
     grow = [max(extra[0] - bottom, 0), max(extra[1] - right, 0)]
     if any(grow):
@@ -237,35 +218,19 @@ def _explicit(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, 
     """The pads themselves where the mode is TensorFlow's SAME (static spatial dims)."""
     if mode != "SAME":
         return pads
-    found = [_same_pads(n, k, s, d, True)
+    found = [same_pads(n, k, s, d, True)
              for n, k, s, d in zip(xh.spec.shape[1:3], kernel, strides, dil)]
     if None in found:
         raise ctx.fail("auto_pad SAME here needs static spatial dims")
     return (*found[0], *found[1])  # type: ignore[return-value]
 
 
-def _dilated_cells(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, int],
-                   dil: tuple[int, int], pads: tuple[int, int, int, int], fill: float
-                   ) -> Value:
-    """A dilated window's cells, stacked on a new leading axis: one strided slice of the
-    padded input per kernel cell (k_h * k_w of them; static spatial dims)."""
-    xp = _padded(ctx, xh, pads, fill) if any(pads) else xh
-    hw = xp.spec.shape[1:3]
-    if None in hw:
-        raise ctx.fail("pool dilations need static spatial dims")
-    out = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(hw, kernel, dil, strides)]
-    if min(out) < 1:
-        raise ctx.fail(f"the dilated window is larger than the padded input {list(hw)}")
-    cells = []
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            top, left = i * dil[0], j * dil[1]
-            cells.append(ctx.emit(
-                "strided_slice", xp, begin=[None, top, left, None],
-                end=[None, top + (out[0] - 1) * strides[0] + 1,
-                     left + (out[1] - 1) * strides[1] + 1, None],
-                strides=[1, strides[0], strides[1], 1]))
-    return ctx.emit("stack", *cells, axis=0)
+def _cells(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, int],
+           dil: tuple[int, int], pads: tuple[int, int, int, int], fill: float) -> Value:
+    """A dilated window's cells of the padded input, stacked on a new leading axis."""
+    t, b, left, r = pads
+    return window_cells(ctx, padded(ctx, xh, [(t, b), (left, r)], fill), kernel, strides,
+                        dil)[0]
 
 
 @onnx_op("MaxPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
@@ -273,22 +238,18 @@ def _dilated_cells(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[
 def _max_pool(ctx: Ctx) -> Value:
     """max_pool in NHWC; pads other than TensorFlow's SAME pad with -inf first;
     dilations: the max over the window's cells, one strided slice each (the Indices
-    output is not given)"""
+    output is not given); 3-D: ``import_volumes``"""
+    if rank(ctx.x(0)) == 5:
+        return pool3d(ctx, "max")
     xh, spatial, kernel, strides, dil, mode, pads = _pool_common(ctx)
     if dil != (1, 1):
         pads = _explicit(ctx, xh, kernel, strides, dil, mode, pads)
-        cells = _dilated_cells(ctx, xh, kernel, strides, dil, pads, -math.inf)
+        cells = _cells(ctx, xh, kernel, strides, dil, pads, -math.inf)
         return _from_nhwc(ctx, ctx.emit("max", cells, axis=[0]), spatial)
     if mode == "EXPLICIT":
         xh, mode = _padded(ctx, xh, pads, -math.inf), "VALID"
     y = ctx.emit("max_pool", xh, ksize=list(kernel), strides=list(strides), padding=mode)
     return _from_nhwc(ctx, y, spatial)
-
-
-def _inside_counts(n: int, k: int, s: int, before: int, out: int, d: int = 1) -> np.ndarray:
-    starts = np.arange(out) * s - before
-    cells = starts[:, None] + np.arange(k) * d
-    return np.count_nonzero((cells >= 0) & (cells < n), axis=1)
 
 
 @onnx_op("AveragePool", attrs=("auto_pad", "ceil_mode", "count_include_pad", "dilations",
@@ -297,7 +258,9 @@ def _average_pool(ctx: Ctx) -> Value:
     """avg_pool in NHWC: TensorFlow's SAME where the pads are its own and padding is not
     counted; else a zero pad first, and where padding is not counted a constant
     correction k / (cells inside) per output position; dilations: the mean over the
-    window's cells, one strided slice each (the same correction)"""
+    window's cells, one strided slice each (the same correction); 3-D: ``import_volumes``"""
+    if rank(ctx.x(0)) == 5:
+        return pool3d(ctx, "mean")
     xh, spatial, kernel, strides, dil, mode, pads = _pool_common(ctx)
     include = bool(ctx.attr("count_include_pad", 0))
     if (mode == "SAME" and include) or dil != (1, 1):
@@ -307,7 +270,7 @@ def _average_pool(ctx: Ctx) -> Value:
     if mode != "EXPLICIT":
         return _from_nhwc(ctx, ctx.emit("avg_pool", xh, padding=mode, **attrs), spatial)
     if dil != (1, 1):
-        cells = _dilated_cells(ctx, xh, kernel, strides, dil, pads, 0.0)
+        cells = _cells(ctx, xh, kernel, strides, dil, pads, 0.0)
         y = ctx.emit("mean", cells, axis=[0])
     else:
         y = ctx.emit("avg_pool", _padded(ctx, xh, pads, 0.0), padding="VALID", **attrs)
@@ -315,9 +278,9 @@ def _average_pool(ctx: Ctx) -> Value:
         (_, oh, ow, _), (h, w) = y.spec.shape, xh.spec.shape[1:3]
         if None in (oh, ow, h, w):
             raise ctx.fail("count_include_pad 0 with these pads needs static spatial dims")
-        rows = _inside_counts(h, kernel[0], strides[0], pads[0], oh, dil[0])
-        cols = _inside_counts(w, kernel[1], strides[1], pads[2], ow, dil[1])
-        fix = (kernel[0] * kernel[1]) / (rows[:, None] * cols[None, :])[:, :, None]
+        counts = inside_counts((h, w), kernel, strides, dil,
+                               [(pads[0], pads[1]), (pads[2], pads[3])], (oh, ow))
+        fix = (kernel[0] * kernel[1]) / counts[..., None]
         y = ctx.emit("mul", y, known(fix.astype(y.spec.dtype)))
     return _from_nhwc(ctx, y, spatial)
 

@@ -95,7 +95,8 @@ def test_an_op_changed_after_opset_21_is_refused_at_that_opset() -> None:
      "at most 2"),
     ("BatchNormalization", [("x", f32(2, 3)), ("c1", f32(3)), ("c2", f32(3)), ("c3", f32(3)),
                             ("c4", f32(3) ** 2)], {"training_mode": 1}, "inference"),
-    ("Conv", [("x", f32(1, 1, 3, 3, 3)), ("cw", f32(1, 1, 2, 2, 2))], {}, "rank 3 or 4"),
+    ("ConvTranspose", [("x", f32(1, 1, 3, 3, 3)), ("cw", f32(1, 1, 2, 2, 2))], {},
+     "rank 3 or 4"),
     ("Cast", [("x", f32(3))], {"to": TensorProto.UINT8}, "UINT8"),
 ])
 def test_unsupported_attribute_or_form(op, inputs, attrs, words) -> None:
