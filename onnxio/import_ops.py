@@ -66,22 +66,25 @@ def versions_in_range(op_type: str) -> tuple[int, ...]:
 
 
 def onnx_op(op_type: str, *, attrs: Iterable[str] = (), versions: Iterable[int] | None = None,
-            doc: str = "") -> Callable[[Lowering], Lowering]:
-    """Declare one entry of the table (one place per ONNX op)."""
+            doc: str = "", foldable: bool = True) -> Callable[[Lowering], Lowering]:
+    """Declare one entry of the table (one place per ONNX op). ``foldable`` False: never
+    run by the reference evaluator, even when every input is known (If: its branches read
+    values of the outer graph)."""
 
     def register(fn: Lowering) -> Lowering:
-        _register(op_type, fn, attrs, versions, doc or (fn.__doc__ or "").strip())
+        _register(op_type, fn, attrs, versions, doc or (fn.__doc__ or "").strip(), foldable)
         return fn
 
     return register
 
 
 def _register(op_type: str, fn: Lowering | None, attrs: Iterable[str],
-              versions: Iterable[int] | None, doc: str) -> None:
+              versions: Iterable[int] | None, doc: str, foldable: bool = True) -> None:
     if op_type in TABLE:
         raise RuntimeError(f"ONNX op {op_type} is declared twice")
     TABLE[op_type] = OnnxOp(op_type, tuple(versions) if versions is not None
-                            else versions_in_range(op_type), fn, frozenset(attrs), doc)
+                            else versions_in_range(op_type), fn, frozenset(attrs), doc,
+                            foldable)
 
 
 class Ctx:
@@ -94,13 +97,22 @@ class Ctx:
         self.scope = scope
         self.inputs = list(inputs)
         self.attrs: dict[str, Any] = {}
+        self.graphs: dict[str, onnx.GraphProto] = {}  # subgraph attributes (If's branches)
+        # lowers a subgraph's nodes into this scope, giving its outputs (set by the importer)
+        self.inline: Callable[[onnx.GraphProto], list[Value]] | None = None
         for a in node.attribute:
-            if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+            if a.type == onnx.AttributeProto.GRAPH:
+                self.graphs[a.name] = a.g
+                continue
+            if a.type == onnx.AttributeProto.GRAPHS:
                 raise scope.fail(f"attribute {a.name!r}: subgraphs are not supported")
             value = helper.get_attribute_value(a)
             self.attrs[a.name] = value.decode() if isinstance(value, bytes) else value
 
     def check_attrs(self, allowed: frozenset[str]) -> None:
+        for name in self.graphs:
+            if name not in allowed:
+                raise self.fail(f"attribute {name!r}: subgraphs are not supported")
         for name in self.attrs:
             if name not in allowed:
                 known_ = ", ".join(sorted(allowed)) or "none"
@@ -741,6 +753,19 @@ def _arg(ctx: Ctx, ours: str) -> Value:
     else:
         out = ctx.emit(ours, x, axis=axis)
     return ctx.emit("expand_dims", out, axis=axis) if ctx.attr("keepdims", 1) else out
+
+
+@onnx_op("If", attrs=("then_branch", "else_branch"), foldable=False)
+def _if(ctx: Ctx) -> Sequence[Value]:
+    """the branch the condition picks, inlined, where the condition is known at import
+    (a test of static shapes, as the TorchScript exporter writes); a condition known only
+    at run time is refused"""
+    cond = ctx.const(0, "cond")
+    assert cond is not None and ctx.inline is not None
+    if np.asarray(cond).size != 1:
+        raise ctx.fail("the condition must hold one value")
+    return ctx.inline(ctx.graphs["then_branch" if bool(np.asarray(cond).reshape(-1)[0])
+                                 else "else_branch"])
 
 
 # -- known at import only ------------------------------------------------------------------

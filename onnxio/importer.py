@@ -102,15 +102,7 @@ def _value_names(graph: onnx.GraphProto) -> set[str]:
 def _leaves(graph: onnx.GraphProto, scope: Scope, values: dict[str, Value],
             shapes: dict[str, Sequence[int | None]]) -> list[str]:
     for init in graph.initializer:
-        scope.node_name, scope.op_type = init.name, None
-        dtype = engine_dtype(init.data_type, node=init.name)
-        array = numpy_helper.to_array(init)
-        if array.dtype.name != dtype:
-            array = array.astype(dtype)
-        if dtype.startswith("float"):
-            values[init.name] = scope.leaf(init.name, "variable", dtype, value=array)
-        else:
-            values[init.name] = Value(known(array).spec, const=array, name=init.name)
+        _initializer(init, scope, values)
     placeholders = []
     for inp in graph.input:
         if inp.name in values:
@@ -133,6 +125,19 @@ def _leaves(graph: onnx.GraphProto, scope: Scope, values: dict[str, Value],
         raise OnnxError(f"'shapes' names {sorted(shapes)[0]!r}, which is not a graph input",
                         node=sorted(shapes)[0])
     return placeholders
+
+
+def _initializer(init: onnx.TensorProto, scope: Scope, values: dict[str, Value]) -> None:
+    """A floating initializer as a variable, any other as a known value."""
+    scope.node_name, scope.op_type = init.name, None
+    dtype = engine_dtype(init.data_type, node=init.name)
+    array = numpy_helper.to_array(init)
+    if array.dtype.name != dtype:
+        array = array.astype(dtype)
+    if dtype.startswith("float"):
+        values[init.name] = scope.leaf(init.name, "variable", dtype, value=array)
+    else:
+        values[init.name] = Value(known(array).spec, const=array, name=init.name)
 
 
 def _hinted(name: str, declared: list[int | None], hint: Sequence[int | None]
@@ -181,6 +186,7 @@ def _lower(node: onnx.NodeProto, opset: int, scope: Scope, values: dict[str, Val
                              "known at import (it is folded into a constant)")
         ctx = Ctx(node, version, scope, inputs)
         ctx.check_attrs(entry.attrs)
+        ctx.inline = lambda branch: _inline(branch, opset, scope, values)
         first_new = len(scope.nodes)
         got = entry.lower(ctx)
         results = [got] if isinstance(got, Value) else list(got)
@@ -195,6 +201,23 @@ def _lower(node: onnx.NodeProto, opset: int, scope: Scope, values: dict[str, Val
     for name, v in zip(outputs, results):
         if name:
             values[name] = Value(v.spec, const=v.const, partial=v.partial, name=name)
+
+
+def _inline(branch: onnx.GraphProto, opset: int, scope: Scope,
+            values: dict[str, Value]) -> list[Value]:
+    """A subgraph's nodes lowered into the graph being built (they read the outer graph's
+    values by name, as ONNX scoping says); its outputs. Its node names restore the
+    current node afterwards, so that a refusal after it still names the If."""
+    node_name, op_type, hint = scope.node_name, scope.op_type, scope.hint
+    for init in branch.initializer:
+        _initializer(init, scope, values)
+    for inner in branch.node:
+        _lower(inner, opset, scope, values)
+    scope.node_name, scope.op_type, scope.hint = node_name, op_type, hint
+    missing = [o.name for o in branch.output if o.name not in values]
+    if missing:
+        raise scope.fail(f"branch output {missing[0]!r} is not computed by the branch")
+    return [values[o.name] for o in branch.output]
 
 
 def _evaluate(node: onnx.NodeProto, opset: int, inputs: Sequence[Value | None],

@@ -162,7 +162,8 @@ class Encoder(nn.Module):
 
 class Vision(nn.Module):
     """A CNN of torch's activations and LocalResponseNorm (which the dynamo exporter
-    writes as a 3-D AveragePool), ending in F.normalize."""
+    writes as a 3-D AveragePool, TorchScript with an If on the rank), ending in
+    F.normalize."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -287,9 +288,10 @@ def layers() -> None:
     ids = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dtype=np.int64)
     export("encoder_ts17", encoder, {"ids": ids}, ["y"], dynamo=False, opset=17)
     export("encoder_dynamo18", encoder, {"ids": ids}, ["y"], dynamo=True, opset=18)
-    # the TorchScript exporter writes LocalResponseNorm with an If: dynamo only
     x = rng.normal(size=(2, 3, 8, 8)).astype(np.float32)
     export("vision_dynamo18", vision, {"x": x}, ["y"], dynamo=True, opset=18)
+    # TorchScript writes LocalResponseNorm with an If on the input's rank (folded)
+    export("vision_ts17", vision, {"x": x}, ["y"], dynamo=False, opset=17)
 
 
 if __name__ == "__main__":

@@ -448,3 +448,48 @@ def test_exported_gradient_graphs_that_read_one_hot_argmax_mod_and_atan2() -> No
         else:
             model = _two_nodes(first, "Mul", feeds, inits)
         check_model(model, feeds)
+
+
+def _if_model(cond_nodes: list[Any], cond: str) -> bytes:
+    """y = If(cond) then tanh(x) * w else -x; the branches read x and w of the outer graph."""
+    out = lambda name: helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+    then = helper.make_graph([helper.make_node("Tanh", ["x"], ["t0"]),
+                              helper.make_node("Mul", ["t0", "cw"], ["t"])], "then", [],
+                             [out("t")])
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [out("e")])
+    nodes = [*cond_nodes, helper.make_node("If", [cond], ["y"], name="the_if",
+                                           then_branch=then, else_branch=other)]
+    graph = helper.make_graph(
+        nodes, "if", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3])],
+        [out("y")], initializer=[numpy_helper.from_array(f32(3), "cw"),
+                                 numpy_helper.from_array(i64(2), "c2")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8).SerializeToString()
+
+
+@pytest.mark.parametrize("rows, branch", [(2, "Tanh"), (5, "Neg")])
+def test_an_if_on_static_shapes_inlines_the_branch_it_picks(rows: int, branch: str) -> None:
+    """TorchScript's If on a shape test: the condition folds, the chosen branch (which
+    reads the outer x and weight) is inlined, and the result is differentiated."""
+    cond = [helper.make_node("Constant", [], ["c0"], value=numpy_helper.from_array(
+                np.int64(0))),
+            helper.make_node("Shape", ["x"], ["s"]),
+            helper.make_node("Gather", ["s", "c0"], ["n"], axis=0),
+            helper.make_node("Equal", ["n", "c2"], ["is"])]  # x.size(0) == 2
+    model = _if_model(cond, "is")
+    if rows != 2:  # the same test against another constant: the else branch
+        model_proto = onnx.load_from_string(model)
+        model_proto.graph.initializer[1].CopyFrom(numpy_helper.from_array(i64(rows), "c2"))
+        model = model_proto.SerializeToString()
+    out = check_model(model, {"x": f32(2, 3)})
+    assert branch.lower() in {n.op for n in out["graph"].nodes}
+
+
+def test_an_if_on_values_is_refused_naming_it() -> None:
+    model = _if_model([helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+                       helper.make_node("Greater", ["total", "cw0"], ["big"])], "big")
+    proto = onnx.load_from_string(model)
+    proto.graph.initializer.append(numpy_helper.from_array(np.float32(0), "cw0"))
+    with pytest.raises(onnxio.OnnxError, match="known at import") as err:
+        onnxio.to_description(proto.SerializeToString())
+    assert (err.value.node, err.value.op_type) == ("the_if", "If")
