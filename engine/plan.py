@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fusion
 from .dtypes import np_dtype
 from .errors import ComputeError, EngineError, FeedError
 from .graph import Graph, Ref
@@ -31,7 +32,7 @@ GENERATE_LIMIT = 4096  # plans up to this many steps run as one generated functi
 class Plan:
     """Runs ``graph`` for ``fetches``. Build once, ``run`` many times with new feeds."""
 
-    __slots__ = ("_feeds", "_fetch_slots", "_fn", "_initial", "_runs", "_step_nodes",
+    __slots__ = ("_feeds", "_fetch_slots", "_fn", "_initial", "_runs", "_specs", "_step_nodes",
                  "_steps", "fetches", "graph", "node_count")
 
     def __init__(self, graph: Graph, fetches: Sequence[Ref]):
@@ -43,6 +44,7 @@ class Plan:
         feeds: list[FeedSlot] = []
         steps: list[Step] = []
         step_nodes: list[str] = []
+        specs: dict[int, fusion.Spec] = {}  # static shape and dtype, where known
 
         def new_slot(value: Any = None) -> int:
             initial.append(value)
@@ -57,6 +59,8 @@ class Plan:
                 slot_of[(node.name, 0)] = slot
                 if node.op == "constant":
                     known.add(slot)
+                    value = np.asarray(node.value)
+                    specs[slot] = (value.shape, value.dtype)
                 else:
                     feeds.append((node.name, slot, node.spec, node.op == "placeholder",
                                   np_dtype(node.spec.dtype), node.spec.shape))
@@ -68,9 +72,12 @@ class Plan:
             if folded is not None:
                 slot_of[(node.name, 0)] = slot = new_slot(folded)
                 known.add(slot)
+                specs[slot] = (folded.shape, folded.dtype)
                 continue
             if not opdef.multi_output:
                 slot_of[(node.name, 0)] = out = new_slot()
+                if None not in node.spec.shape:
+                    specs[out] = (node.spec.shape, np_dtype(node.spec.dtype))
                 steps.append((fn, ins, out, ()))
                 step_nodes.append(node.name)
             else:
@@ -87,6 +94,10 @@ class Plan:
         self._step_nodes = tuple(step_nodes)
         self._initial = tuple(initial)
         self._feeds = tuple(feeds)
+        for _, slot, _, _, dtype, shape in feeds:
+            if None not in shape:
+                specs[slot] = (shape, dtype)
+        self._specs = specs
         self.node_count = len(steps)
         self._fn: Any = None
         self._runs = 0 if len(steps) <= GENERATE_LIMIT else -1  # -1: never generated
@@ -106,9 +117,14 @@ class Plan:
             else:
                 slots[slot] = _checked_feed(name, value, spec)
         fn = self._fn
-        if fn is None and self._runs >= 0:
-            self._runs += 1
-            if self._runs > 1:  # a racing thread may generate it too: harmless
+        runs = self._runs
+        if runs >= 0:  # a racing thread may generate or fuse it too: harmless
+            self._runs = runs = runs + 1
+            if runs >= fusion.FUSE_AFTER:
+                self._runs = -1
+                fn = self._fn = self._fused() or fn or _generate(self._steps,
+                                                                  self._fetch_slots)
+            elif fn is None and runs > 1:
                 fn = self._fn = _generate(self._steps, self._fetch_slots)
         if fn is not None:
             try:
@@ -119,6 +135,49 @@ class Plan:
             except (ValueError, TypeError, IndexError, FloatingPointError):
                 pass  # run the loop again below: it names the failing node
         return self._interpret(slots)
+
+    def fuse(self) -> int:
+        """Run as fused kernels from now on, if any fuse; how many (``run`` calls this
+        itself after ``fusion.FUSE_AFTER`` runs)."""
+        fn = self._fused()
+        if fn is None:
+            return 0
+        self._fn, self._runs = fn, -1
+        return sum(isinstance(step[0], fusion.Kernel) for step in fn.steps)
+
+    def _fused(self) -> Any:
+        """The generated function with its fusible groups as kernels (None: nothing fuses,
+        numba is missing, or compiling failed: the plan stays as it is)."""
+        if not fusion.enabled():
+            return None
+        plain = [(fn, ins, out) for fn, ins, out, _ in self._steps]
+        try:
+            found = fusion.groups(plain, self._specs)
+            if not found:
+                return None
+            producer = {out: i for i, (_, _, out) in enumerate(plain)}
+            deps = [[producer[j] for j in ins if j in producer] for _, ins, _ in plain]
+            unit_of = {i: k for k, g in enumerate(found) for i in g}
+            outside = set(self._fetch_slots)
+            for i, (_, ins, _) in enumerate(plain):
+                outside.update(j for j in ins if i not in unit_of
+                               or unit_of.get(producer.get(j)) != unit_of[i])
+            feeds = {f[1] for f in self._feeds}
+            constants = {i: v for i, v in enumerate(self._initial)
+                         if v is not None and i not in feeds}
+            steps: list[Step] = []
+            for unit in fusion.schedule(len(plain), deps, found):
+                if unit[0] not in unit_of:
+                    steps.append((*plain[unit[0]], ()))
+                    continue
+                klass = fusion.fusible(*plain[unit[0]], self._specs)
+                k = fusion.Kernel(plain, unit, klass, self._specs, constants, outside)
+                steps.append((k, tuple(k.inputs), tuple(k.outputs), ()))  # type: ignore[arg-type]
+            steps_ = _with_frees(steps, set(self._fetch_slots), feeds | set(constants))
+            return _generate(steps_, self._fetch_slots)
+        except Exception as exc:  # never worse than unfused: say why, run unfused
+            fusion.log_failure(exc)
+            return None
 
     def _interpret(self, slots: list[Any]) -> list[np.ndarray]:
         """The steps one by one (long plans, and naming the node that failed)."""
@@ -145,14 +204,22 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...]) -> Any:
     written: set[int] = set()
     loads: list[int] = []
     body: list[str] = []
-    env: dict[str, Any] = {"asarray": np.asarray}
+    env: dict[str, Any] = {"asarray": np.asarray, "empty": np.empty}
+    params: list[str] = []
     for k, (fn, ins, out, frees) in enumerate(steps):
         for j in ins:
             if j not in written and j not in loads:
                 loads.append(j)
-        env[f"f{k}"] = fn
-        body.append(f"    s{out} = f{k}({', '.join(f's{j}' for j in ins)})")
-        written.add(out)
+        if isinstance(fn, fusion.Kernel):  # outs: a tuple of slots
+            env[f"f{k}"], env[f"f{k}_dtype"] = fn.fn, fn.dtype
+            params += [f"f{k}", f"f{k}_dtype"]
+            body += fn.emit(f"f{k}", {j: f"s{j}" for j in ins})
+            written.update(fn.outputs)
+        else:
+            env[f"f{k}"] = fn
+            params.append(f"f{k}")
+            body.append(f"    s{out} = f{k}({', '.join(f's{j}' for j in ins)})")
+            written.add(out)
         if frees:
             body.append(f"    del {', '.join(f's{j}' for j in frees)}")
     for j in fetch_slots:
@@ -160,11 +227,13 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...]) -> Any:
             loads.append(j)
     head = [f"    s{j} = slots[{j}]" for j in loads]
     fetched = "".join(f"asarray(s{j}), " for j in fetch_slots)
-    params = "".join(f", f{k}=f{k}" for k in range(len(steps)))
-    src = "\n".join([f"def run(slots{params}):", *head, *body, f"    return [{fetched}]"])
+    defaults = "".join(f", {p}={p}" for p in params)
+    src = "\n".join([f"def run(slots{defaults}):", *head, *body, f"    return [{fetched}]"])
     code = compile(src, "<plan>", "exec")
     exec(code, env)  # the source is built above from slot numbers only
-    return env["run"]
+    run = env["run"]
+    run.steps = steps  # what it runs (``Plan.fuse`` counts the kernels)
+    return run
 
 def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],
           node: Any) -> np.ndarray | None:

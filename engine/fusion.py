@@ -1,0 +1,247 @@
+"""Fusion: chains of small elementwise steps run as one compiled loop (numba).
+
+A plan of many elementwise ops on small arrays spends its time in numpy's per-call
+overhead (~0.5-1 us a ufunc call, whatever the size), not in arithmetic. Here such steps
+are grouped and each group becomes one numba kernel: one loop over the elements, every
+intermediate a register, only the values read outside the group written to memory.
+
+What fuses: a step whose callable is a numpy ufunc from ``UFUNCS`` (one output), whose
+output is float32 or float64 with a static shape of at most ``SMALL_LIMIT`` elements, and
+whose inputs have that dtype and either that shape or one element (broadcast). Larger
+arrays keep numpy (its SIMD kernels beat a scalar loop and the call overhead no longer
+counts; see bench/RESULTS.md, "fusion"). Steps group by class (shape, dtype) and by
+"barrier depth", the most steps of other classes on any path into them: a group so made
+is convex (no path leaves it and comes back), so it can run as one step.
+
+Compiling a kernel costs ~0.1-1 s (numba itself ~0.5 s to import), so a plan fuses only
+after ``FUSE_AFTER`` runs, and kernels are cached on disk (``GRADSERVE_FUSION_CACHE``,
+default ``~/.cache/gradserve/fusion``), named by a hash of their source, so a restarted
+process loads them. Without numba, or if anything in this fails, the plan runs unfused.
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import importlib.util
+import logging
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SMALL_LIMIT = 1 << 12  # elements: above this numpy's own kernels win
+MIN_GROUP = 3  # steps: a fused call of fewer costs about what the ufunc calls do
+FUSE_AFTER = 20  # plan runs before its groups are compiled (the cold path never pays)
+
+# numpy ufuncs numba compiles on float scalars with numpy's semantics (checked for every
+# elementwise op by tests/engine/test_every_op.py's fusion sweep, NaN and inf included)
+UFUNCS = frozenset({
+    np.add, np.subtract, np.multiply, np.true_divide, np.negative, np.absolute, np.exp,
+    np.expm1, np.log, np.log1p, np.sqrt, np.square, np.reciprocal, np.sin, np.cos,
+    np.tan, np.tanh, np.maximum, np.minimum, np.power, np.arctan2, np.floor, np.ceil,
+})
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+Spec = tuple[tuple[int, ...], np.dtype]  # a slot's static shape and dtype
+
+
+def enabled() -> bool:
+    """Whether plans fuse: numba is installed (imported only when a kernel is compiled)
+    and ``GRADSERVE_FUSION`` is not ``0``."""
+    global _ENABLED
+    if _ENABLED is None:
+        _ENABLED = (os.environ.get("GRADSERVE_FUSION", "1") != "0"
+                    and importlib.util.find_spec("numba") is not None)
+    return _ENABLED
+
+
+_ENABLED: bool | None = None
+_log = logging.getLogger("gradserve.fusion")
+
+
+def log_failure(exc: BaseException) -> None:
+    """A group could not be compiled: the plan runs unfused; say why once per process."""
+    if not getattr(log_failure, "said", False):
+        log_failure.said = True  # type: ignore[attr-defined]
+        _log.warning("fusion off for a plan: %s: %s", type(exc).__name__, exc)
+
+
+def fusible(fn: Any, ins: Sequence[int], out: int, specs: dict[int, Spec]) -> Spec | None:
+    """The class (shape, dtype) a step fuses in, or None if it stays a numpy call."""
+    if fn not in UFUNCS or fn.nin != len(ins) or out not in specs:
+        return None
+    shape, dtype = specs[out]
+    if dtype not in _FLOATS or not 0 < _size(shape) <= SMALL_LIMIT:
+        return None
+    for j in ins:
+        got = specs.get(j)
+        if got is None or got[1] != dtype or (got[0] != shape and _size(got[0]) != 1):
+            return None
+        if len(got[0]) > len(shape):
+            return None
+    return shape, dtype
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def groups(steps: Sequence[tuple[Any, tuple[int, ...], int]],
+           specs: dict[int, Spec]) -> list[list[int]]:
+    """Step indices fused together (each list in plan order, ``MIN_GROUP`` or more)."""
+    klass = [fusible(fn, ins, out, specs) for fn, ins, out in steps]
+    producer = {out: i for i, (_, _, out) in enumerate(steps)}
+    found: dict[tuple[Spec, int], list[int]] = {}
+    for k in {c for c in klass if c is not None}:
+        depth: list[int] = []
+        for i, (_, ins, _) in enumerate(steps):
+            d = 0
+            for j in ins:
+                p = producer.get(j)
+                if p is not None:
+                    d = max(d, depth[p] + (klass[p] != k))
+            depth.append(d)
+            if klass[i] == k:
+                found.setdefault((k, d), []).append(i)
+    return sorted((g for g in found.values() if len(g) >= MIN_GROUP), key=lambda g: g[0])
+
+
+def schedule(n: int, deps: Sequence[Sequence[int]], fused: list[list[int]]) -> list[list[int]]:
+    """The steps in an order that runs each group as one: a list of groups and lone steps
+    (``[i]``), topologically sorted, ties going to the earliest step (``deps[i]``: the
+    steps step ``i`` reads)."""
+    unit = list(range(n))  # step -> its unit: a step's own index, or its group's first
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    for g in fused:
+        for i in g:
+            unit[i] = g[0]
+            members.pop(i, None)
+        members[g[0]] = g
+    after: dict[int, set[int]] = {u: set() for u in members}
+    waiting = {u: 0 for u in members}
+    for i in range(n):
+        for d in deps[i]:
+            a, b = unit[d], unit[i]
+            if a != b and b not in after[a]:
+                after[a].add(b)
+                waiting[b] += 1
+    ready = [u for u, w in waiting.items() if w == 0]
+    heapq.heapify(ready)
+    order: list[list[int]] = []
+    while ready:
+        u = heapq.heappop(ready)
+        order.append(members[u])
+        for b in after[u]:
+            waiting[b] -= 1
+            if waiting[b] == 0:
+                heapq.heappush(ready, b)
+    assert len(order) == len(members), "fusion made a cycle"  # groups are convex
+    return order
+
+
+class Kernel:
+    """One group as one loop, compiled when made: ``emit`` writes the lines that call it."""
+
+    def __init__(self, steps: Sequence[tuple[Any, tuple[int, ...], int]], members: list[int],
+                 klass: Spec, specs: dict[int, Spec], constants: dict[int, Any],
+                 needed_outside: set[int]):
+        self.shape, self.dtype = klass
+        self.size = _size(self.shape)
+        own = {steps[i][2] for i in members}
+        self.inputs: list[int] = []  # slots read from outside, in first-read order
+        self.scalars: set[int] = set()  # those of one element, read once before the loop
+        body: list[str] = []
+        for i in members:
+            fn, ins, out = steps[i]
+            args = []
+            for j in ins:
+                if j in own:
+                    args.append(f"v{j}")
+                    continue
+                if j in constants and _size(specs[j][0]) == 1:
+                    args.append(_literal(constants[j], self.dtype))
+                    continue
+                if j not in self.inputs:
+                    self.inputs.append(j)
+                    if _size(specs[j][0]) == 1:
+                        self.scalars.add(j)
+                args.append(f"v{j}" if j in self.scalars else f"a{j}[i]")
+            body.append(f"        v{out} = np.{fn.__name__}({', '.join(args)})")
+        self.outputs = [steps[i][2] for i in members if steps[i][2] in needed_outside]
+        body += [f"        o{j}[i] = v{j}" for j in self.outputs]
+        t = self.dtype.name
+        sig = ", ".join(["In"] * len(self.inputs) + [f"T.{t}[::1]"] * len(self.outputs))
+        params = ", ".join([*(f"a{j}" for j in self.inputs), *(f"o{j}" for j in self.outputs)])
+        self.source = "\n".join([
+            "import numpy as np", "from numba import njit, types as T", "",
+            f"In = T.Array(T.{t}, 1, 'A', readonly=True)  # takes writable and strided too",
+            f"@njit(T.void({sig}), cache=True, nogil=True, error_model='numpy')",
+            f"def kernel({params}):", *(f"    v{j} = a{j}[0]" for j in self.scalars),
+            f"    for i in range({self.size}):", *body, ""])
+        self.fn = _load(self.source)
+
+    def emit(self, name: str, local: dict[int, str]) -> list[str]:
+        """Lines of the plan's generated function calling this kernel, bound as ``name``
+        (and its dtype as ``name_dtype``); ``local`` spells each input slot's variable.
+        Inputs of one element or several dimensions go in flat, outputs come out shaped."""
+        flat = len(self.shape) != 1
+        ins = [local[j] + (".reshape(-1)" if flat or j in self.scalars else "")
+               for j in self.inputs]
+        lines = [f"    o{j} = empty({self.size}, {name}_dtype)" for j in self.outputs]
+        lines.append(f"    {name}({', '.join([*ins, *(f'o{j}' for j in self.outputs)])})")
+        shaped = f".reshape({self.shape!r})" if flat else ""
+        lines += [f"    s{j} = o{j}{shaped}" for j in self.outputs]
+        return lines
+
+
+def _literal(value: Any, dtype: np.dtype) -> str:
+    """A constant baked into the source, exactly (float32 -> float64 is exact)."""
+    v = float(np.asarray(value).reshape(-1)[0])
+    return f"np.{dtype.name}({v!r})" if np.isfinite(v) else f"np.{dtype.name}(np.{v!r})"
+
+
+_LOCK = threading.Lock()
+_LOADED: dict[str, Any] = {}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GRADSERVE_FUSION_CACHE")
+                or Path.home() / ".cache" / "gradserve" / "fusion")
+
+
+def _write(folder: Path, key: str, source: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"k{key}.py"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)  # atomic: another process may write the same file
+    return path
+
+
+def _load(source: str) -> Any:
+    """The kernel of ``source``: written once to the cache directory under its hash and
+    imported from there, so that numba's ``cache=True`` finds its compiled form again."""
+    key = hashlib.sha256(source.encode()).hexdigest()[:24]
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        try:
+            path = _write(cache_dir(), key, source)
+        except OSError:  # a read-only home (deploy/): the temp directory is writable
+            path = _write(Path(tempfile.gettempdir()) / "gradserve-fusion", key, source)
+        spec = importlib.util.spec_from_file_location(f"_gradserve_fused_{key}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        _LOADED[key] = module.kernel
+        return module.kernel
