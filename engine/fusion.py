@@ -34,17 +34,24 @@ from typing import Any
 
 import numpy as np
 
-SMALL_LIMIT = 1 << 12  # elements: above this numpy's own kernels win
+SMALL_LIMIT = 1 << 16  # elements: the most any kernel loops over (see bench/FUSION.md)
 MIN_GROUP = 3  # steps: a fused call of fewer costs about what the ufunc calls do
 FUSE_AFTER = 20  # plan runs before its groups are compiled (the cold path never pays)
+CALL_NS = 600  # what a numpy call costs in a plan beyond its arithmetic
 
-# numpy ufuncs numba compiles on float scalars with numpy's semantics (checked for every
-# elementwise op by tests/engine/test_every_op.py's fusion sweep, NaN and inf included)
-UFUNCS = frozenset({
-    np.add, np.subtract, np.multiply, np.true_divide, np.negative, np.absolute, np.exp,
-    np.expm1, np.log, np.log1p, np.sqrt, np.square, np.reciprocal, np.sin, np.cos,
-    np.tan, np.tanh, np.maximum, np.minimum, np.power, np.arctan2, np.floor, np.ceil,
-})
+# The numpy ufuncs numba compiles on float scalars with numpy's semantics (checked for
+# every elementwise op by the every-op sweep, NaN and inf included), each with what an
+# element costs more in numba's scalar loop than in numpy's SIMD kernel (ns, the worse of
+# float32 and float64, measured on AVX-512): a step fuses only while its array is small
+# enough that the call it saves (CALL_NS) outweighs that, so tanh at most 32 elements.
+_EXTRA_NS = {
+    np.add: 0.0, np.subtract: 0.0, np.multiply: 0.0, np.true_divide: 0.0, np.negative: 0.0,
+    np.absolute: 0.0, np.sqrt: 0.0, np.square: 0.0, np.reciprocal: 0.0, np.floor: 0.0,
+    np.ceil: 0.0, np.maximum: 0.05, np.minimum: 0.05,
+    np.exp: 4.1, np.log: 3.4, np.sin: 2.4, np.cos: 2.2, np.power: 16.9,
+    np.expm1: 18.7, np.log1p: 19.1, np.tan: 20.5, np.tanh: 24.2, np.arctan2: 24.3,
+}
+UFUNCS = frozenset(_EXTRA_NS)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 Spec = tuple[tuple[int, ...], np.dtype]  # a slot's static shape and dtype
@@ -76,7 +83,8 @@ def fusible(fn: Any, ins: Sequence[int], out: int, specs: dict[int, Spec]) -> Sp
     if fn not in UFUNCS or fn.nin != len(ins) or out not in specs:
         return None
     shape, dtype = specs[out]
-    if dtype not in _FLOATS or not 0 < _size(shape) <= SMALL_LIMIT:
+    size = _size(shape)
+    if dtype not in _FLOATS or not 0 < size <= SMALL_LIMIT or size * _EXTRA_NS[fn] > CALL_NS:
         return None
     for j in ins:
         got = specs.get(j)
@@ -182,7 +190,7 @@ class Kernel:
         params = ", ".join([*(f"a{j}" for j in self.inputs), *(f"o{j}" for j in self.outputs)])
         self.source = "\n".join([
             "import numpy as np", "from numba import njit, types as T", "",
-            f"In = T.Array(T.{t}, 1, 'A', readonly=True)  # takes writable and strided too",
+            f"In = T.Array(T.{t}, 1, 'C', readonly=True)  # takes writable arrays too",
             f"@njit(T.void({sig}), cache=True, nogil=True, error_model='numpy')",
             f"def kernel({params}):", *(f"    v{j} = a{j}[0]" for j in self.scalars),
             f"    for i in range({self.size}):", *body, ""])
@@ -191,10 +199,10 @@ class Kernel:
     def emit(self, name: str, local: dict[int, str]) -> list[str]:
         """Lines of the plan's generated function calling this kernel, bound as ``name``
         (and its dtype as ``name_dtype``); ``local`` spells each input slot's variable.
-        Inputs of one element or several dimensions go in flat, outputs come out shaped."""
+        Inputs go in contiguous (a view of a feed may not be) and flat, outputs come out
+        shaped."""
         flat = len(self.shape) != 1
-        ins = [local[j] + (".reshape(-1)" if flat or j in self.scalars else "")
-               for j in self.inputs]
+        ins = [f"flat({local[j]})" for j in self.inputs]
         lines = [f"    o{j} = empty({self.size}, {name}_dtype)" for j in self.outputs]
         lines.append(f"    {name}({', '.join([*ins, *(f'o{j}' for j in self.outputs)])})")
         shaped = f".reshape({self.shape!r})" if flat else ""
@@ -245,3 +253,10 @@ def _load(source: str) -> Any:
         spec.loader.exec_module(module)
         _LOADED[key] = module.kernel
         return module.kernel
+
+
+def flat(a: Any) -> np.ndarray:
+    """``a`` as a contiguous 1-D array, without a copy when it is one already."""
+    if type(a) is np.ndarray and a.ndim == 1 and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a).reshape(-1)

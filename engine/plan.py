@@ -204,7 +204,7 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...]) -> Any:
     written: set[int] = set()
     loads: list[int] = []
     body: list[str] = []
-    env: dict[str, Any] = {"asarray": np.asarray, "empty": np.empty}
+    env: dict[str, Any] = {"asarray": np.asarray, "empty": np.empty, "flat": fusion.flat}
     params: list[str] = []
     for k, (fn, ins, out, frees) in enumerate(steps):
         for j in ins:
