@@ -50,6 +50,7 @@ def _warmed(run: Callable[[], list[np.ndarray]]) -> PeerRun:
     t0 = time.perf_counter()
     for _ in range(fusion.FUSE_AFTER + 1):
         run()
+    fusion.wait()
     return PeerRun(run, lambda r: [np.asarray(a) for a in r], time.perf_counter() - t0)
 
 

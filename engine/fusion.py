@@ -13,10 +13,12 @@ counts; see bench/RESULTS.md, "fusion"). Steps group by class (shape, dtype) and
 "barrier depth", the most steps of other classes on any path into them: a group so made
 is convex (no path leaves it and comes back), so it can run as one step.
 
-Compiling a kernel costs ~0.1-1 s (numba itself ~0.5 s to import), so a plan fuses only
-after ``FUSE_AFTER`` runs, and kernels are cached on disk (``GRADSERVE_FUSION_CACHE``,
-default ``~/.cache/gradserve/fusion``), named by a hash of their source, so a restarted
-process loads them. Without numba, or if anything in this fails, the plan runs unfused.
+Compiling costs ~0.1 s to a few seconds (W4's 700-op kernel: 2-5 s; numba itself takes
+~0.6 s to import), so a plan fuses only after ``FUSE_AFTER`` runs, on one background
+thread (``later``: no request waits for it; the plan runs unfused meanwhile), and kernels
+are cached on disk (``GRADSERVE_FUSION_CACHE``, default ``~/.cache/gradserve/fusion``, else
+the temp directory), named by a hash of their source, so a restarted process loads them
+(~1 s). Without numba, or if anything in this fails, the plan runs unfused.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import heapq
 import importlib.util
 import logging
 import os
+import queue
 import sys
 import tempfile
 import threading
@@ -260,3 +263,33 @@ def flat(a: Any) -> np.ndarray:
     if type(a) is np.ndarray and a.ndim == 1 and a.flags.c_contiguous:
         return a
     return np.ascontiguousarray(a).reshape(-1)
+
+
+_TASKS: queue.Queue[Any] = queue.Queue()
+_WORKER: list[threading.Thread] = []
+
+
+def later(task: Any) -> None:
+    """Run ``task()`` on the one fusion thread (started on first use), after those before."""
+    with _LOCK:
+        if not _WORKER:
+            _WORKER.append(threading.Thread(target=_work, name="gradserve-fusion",
+                                            daemon=True))
+            _WORKER[0].start()
+    _TASKS.put(task)
+
+
+def _work() -> None:
+    while True:
+        task = _TASKS.get()
+        try:
+            task()
+        except Exception as exc:  # a plan's _fused catches its own; anything else: say so
+            log_failure(exc)
+        finally:
+            _TASKS.task_done()
+
+
+def wait() -> None:
+    """Until every fusion asked for so far is done (tests, and the bench's warm-up)."""
+    _TASKS.join()

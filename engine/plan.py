@@ -120,11 +120,10 @@ class Plan:
         runs = self._runs
         if runs >= 0:  # a racing thread may generate or fuse it too: harmless
             self._runs = runs = runs + 1
-            if runs >= fusion.FUSE_AFTER:
+            if runs >= fusion.FUSE_AFTER:  # compiled aside; this run and the next unfused
                 self._runs = -1
-                fn = self._fn = self._fused() or fn or _generate(self._steps,
-                                                                  self._fetch_slots)
-            elif fn is None and runs > 1:
+                fusion.later(self._adopt_fused)
+            if fn is None and runs > 1:
                 fn = self._fn = _generate(self._steps, self._fetch_slots)
         if fn is not None:
             try:
@@ -137,13 +136,18 @@ class Plan:
         return self._interpret(slots)
 
     def fuse(self) -> int:
-        """Run as fused kernels from now on, if any fuse; how many (``run`` calls this
-        itself after ``fusion.FUSE_AFTER`` runs)."""
+        """Run as fused kernels from now on, if any fuse; how many. (``run`` does this
+        itself after ``fusion.FUSE_AFTER`` runs, in the background: ``fusion.wait``.)"""
         fn = self._fused()
         if fn is None:
             return 0
         self._fn, self._runs = fn, -1
         return sum(isinstance(step[0], fusion.Kernel) for step in fn.steps)
+
+    def _adopt_fused(self) -> None:
+        fn = self._fused()
+        if fn is not None:
+            self._fn = fn  # one assignment: a run in flight finishes with the old function
 
     def _fused(self) -> Any:
         """The generated function with its fusible groups as kernels (None: nothing fuses,
