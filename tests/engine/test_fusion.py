@@ -10,7 +10,7 @@ from engine import ComputeError, Graph, Plan, fusion, gradients
 
 from .fusion_check import assert_same, fused_and_unfused
 
-pytestmark = pytest.mark.skipif(not fusion.enabled(), reason="numba is not installed")
+needs_numba = pytest.mark.skipif(not fusion.enabled(), reason="numba is not installed")
 
 
 def _chain(shape: list[int], dtype: str, n: int = 12) -> list[dict[str, Any]]:
@@ -33,6 +33,7 @@ def _grad_plan(nodes: list[dict[str, Any]]) -> tuple[Graph, list[Any]]:
     return result.graph, [*result.grads, ("y", 0)]
 
 
+@needs_numba
 @pytest.mark.parametrize("shape", [[16], [4, 3], [], [1]])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_chain_and_its_gradient_fuse_and_agree(shape: list[int], dtype: str,
@@ -46,6 +47,7 @@ def test_a_chain_and_its_gradient_fuse_and_agree(shape: list[int], dtype: str,
     assert_same(plain, fused, f"{dtype}{shape}")
 
 
+@needs_numba
 def test_runs_fuse_by_themselves_after_some_runs() -> None:
     graph, fetches = _grad_plan(_chain([16], "float32"))
     plan = Plan(graph, fetches)
@@ -59,6 +61,7 @@ def test_runs_fuse_by_themselves_after_some_runs() -> None:
     assert_same(first, got, "after FUSE_AFTER runs")
 
 
+@needs_numba
 def test_strided_and_read_only_feeds_are_read_right(monkeypatch: pytest.MonkeyPatch) -> None:
     graph, fetches = _grad_plan(_chain([8], "float64"))
     wide = np.linspace(-2, 2, 16)
@@ -70,6 +73,7 @@ def test_strided_and_read_only_feeds_are_read_right(monkeypatch: pytest.MonkeyPa
         assert_same(plain, fused, "a view")
 
 
+@needs_numba
 def test_what_does_not_fuse(monkeypatch: pytest.MonkeyPatch) -> None:
     """Integers, arrays above SMALL_LIMIT, unknown shapes: the plan stays numpy calls."""
     cases = [(_chain([16], "int32"), {"x": np.arange(16, dtype=np.int32)}),
@@ -87,6 +91,7 @@ def test_what_does_not_fuse(monkeypatch: pytest.MonkeyPatch) -> None:
         assert_same(plain, fused, str(nodes[0]))
 
 
+@needs_numba
 def test_a_diamond_through_an_unfused_step_keeps_its_order(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """a = tanh(x); b = reverse(a) (not fusible); c = a * b: a and c must not fuse together
@@ -104,6 +109,7 @@ def test_a_diamond_through_an_unfused_step_keeps_its_order(
     np.testing.assert_allclose(fused[0], np.sin(np.tanh(x) * np.tanh(x)[::-1]))
 
 
+@needs_numba
 def test_a_failure_after_fusion_still_names_its_node(monkeypatch: pytest.MonkeyPatch) -> None:
     nodes = [{"name": "t", "op": "placeholder", "shape": [4, 3], "dtype": "float32"},
              {"name": "i", "op": "placeholder", "shape": [3], "dtype": "int64"},
@@ -122,12 +128,14 @@ def test_a_failure_after_fusion_still_names_its_node(monkeypatch: pytest.MonkeyP
     assert info.value.node == "g"
 
 
+@needs_numba
 def test_switched_off_nothing_fuses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fusion, "_ENABLED", False)
     graph, fetches = _grad_plan(_chain([16], "float64"))
     assert Plan(graph, fetches).fuse() == 0
 
 
+@needs_numba
 def test_kernels_are_found_again_on_disk(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel is written once under its source's hash; numba's cache sits beside it."""
     monkeypatch.setenv("GRADSERVE_FUSION_CACHE", str(tmp_path))
@@ -140,3 +148,10 @@ def test_kernels_are_found_again_on_disk(tmp_path: Any, monkeypatch: pytest.Monk
     assert Plan(graph, fetches).fuse() >= 1
     assert sorted(p.name for p in tmp_path.glob("k*.py")) == written
     assert any(tmp_path.glob("__pycache__/*.nbi"))
+
+
+def test_the_service_does_not_call_the_engines_variables_typos() -> None:
+    from service.__main__ import unknown_variables
+
+    assert unknown_variables(dict.fromkeys(fusion.ENVIRONMENT, "0")) == []
+    assert unknown_variables({"GRADSERVE_FUSON": "0"})  # a typo still warns
