@@ -39,6 +39,7 @@ import numpy as np
 
 SMALL_LIMIT = 1 << 16  # elements: the most any kernel loops over (see bench/FUSION.md)
 MIN_GROUP = 3  # steps: a fused call of fewer costs about what the ufunc calls do
+MAX_GROUP = 1024  # steps: LLVM's time grows faster than a kernel's length (W4's 700: 2-5 s)
 FUSE_AFTER = 20  # plan runs before its groups are compiled (the cold path never pays)
 CALL_NS = 600  # what a numpy call costs in a plan beyond its arithmetic
 
@@ -128,7 +129,9 @@ def groups(steps: Sequence[tuple[Any, tuple[int, ...], int]],
             depth.append(d)
             if klass[i] == k:
                 found.setdefault((k, d), []).append(i)
-    return sorted((g for g in found.values() if len(g) >= MIN_GROUP), key=lambda g: g[0])
+    # a long group is cut in plan order: each piece is still convex (no path runs back)
+    pieces = [g[k:k + MAX_GROUP] for g in found.values() for k in range(0, len(g), MAX_GROUP)]
+    return sorted((g for g in pieces if len(g) >= MIN_GROUP), key=lambda g: g[0])
 
 
 def schedule(n: int, deps: Sequence[Sequence[int]], fused: list[list[int]]) -> list[list[int]]:

@@ -155,3 +155,13 @@ def test_the_service_does_not_call_the_engines_variables_typos() -> None:
 
     assert unknown_variables(dict.fromkeys(fusion.ENVIRONMENT, "0")) == []
     assert unknown_variables({"GRADSERVE_FUSON": "0"})  # a typo still warns
+
+
+@needs_numba
+def test_a_long_group_is_cut_into_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fusion, "MAX_GROUP", 5)
+    graph, fetches = _grad_plan(_chain([16], "float64", n=12))
+    feeds = {"x": np.linspace(-1, 1, 16), "s": np.float64(0.2)}
+    plain, fused, kernels = fused_and_unfused(graph, fetches, feeds, monkeypatch)
+    assert kernels >= 5
+    assert_same(plain, fused, "cut in pieces of 5")
