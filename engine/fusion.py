@@ -6,10 +6,11 @@ are grouped and each group becomes one numba kernel: one loop over the elements,
 intermediate a register, only the values read outside the group written to memory.
 
 What fuses: a step whose callable is a numpy ufunc from ``UFUNCS`` (one output), whose
-output is float32 or float64 with a static shape of at most ``SMALL_LIMIT`` elements, and
-whose inputs have that dtype and either that shape or one element (broadcast). Larger
-arrays keep numpy (its SIMD kernels beat a scalar loop and the call overhead no longer
-counts; see bench/RESULTS.md, "fusion"). Steps group by class (shape, dtype) and by
+output is float32 or float64 with a static shape, and whose inputs have that dtype and
+either that shape or one element (broadcast), if its array is small enough for the call
+it saves to outweigh what the op costs more in a scalar loop than in numpy's SIMD kernel
+(``_EXTRA_NS``: arithmetic fuses up to ``SMALL_LIMIT`` elements, tanh up to 24; numbers
+in bench/FUSION.md). Steps group by class (shape, dtype) and by
 "barrier depth", the most steps of other classes on any path into them: a group so made
 is convex (no path leaves it and comes back), so it can run as one step.
 
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-SMALL_LIMIT = 1 << 16  # elements: the most any kernel loops over (see bench/FUSION.md)
+SMALL_LIMIT = 1 << 22  # elements: the most any kernel loops over (see bench/FUSION.md)
 MIN_GROUP = 3  # steps: a fused call of fewer costs about what the ufunc calls do
 MAX_GROUP = 1024  # steps: LLVM's time grows faster than a kernel's length (W4's 700: 2-5 s)
 FUSE_AFTER = 20  # plan runs before its groups are compiled (the cold path never pays)
@@ -47,7 +48,7 @@ CALL_NS = 600  # what a numpy call costs in a plan beyond its arithmetic
 # every elementwise op by the every-op sweep, NaN and inf included), each with what an
 # element costs more in numba's scalar loop than in numpy's SIMD kernel (ns, the worse of
 # float32 and float64, measured on AVX-512): a step fuses only while its array is small
-# enough that the call it saves (CALL_NS) outweighs that, so tanh at most 32 elements.
+# enough that the call it saves (CALL_NS) outweighs that, so tanh at most 24 elements.
 _EXTRA_NS = {
     np.add: 0.0, np.subtract: 0.0, np.multiply: 0.0, np.true_divide: 0.0, np.negative: 0.0,
     np.absolute: 0.0, np.sqrt: 0.0, np.square: 0.0, np.reciprocal: 0.0, np.floor: 0.0,
