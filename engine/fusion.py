@@ -89,13 +89,16 @@ def log_failure(exc: BaseException) -> None:
         _log.warning("fusion off for a plan: %s: %s", type(exc).__name__, exc)
 
 
-def fusible(fn: Any, ins: Sequence[int], out: int, specs: dict[int, Spec]) -> Spec | None:
-    """The class (shape, dtype) a step fuses in, or None if it stays a numpy call."""
+def fusible(fn: Any, ins: Sequence[int], out: int, specs: dict[int, Spec], *,
+            alone: bool = True) -> Spec | None:
+    """The class (shape, dtype) a step fuses in, or None if it stays a numpy call.
+    ``alone``: judged by its own cost (else its group's cost is judged, in ``groups``)."""
     if fn not in UFUNCS or fn.nin != len(ins) or out not in specs:
         return None
     shape, dtype = specs[out]
     size = _size(shape)
-    if dtype not in _FLOATS or not 0 < size <= SMALL_LIMIT or size * _EXTRA_NS[fn] > CALL_NS:
+    if dtype not in _FLOATS or not 0 < size <= SMALL_LIMIT or (
+            alone and _extra(fn, size) > CALL_NS):
         return None
     for j in ins:
         got = specs.get(j)
@@ -113,10 +116,32 @@ def _size(shape: tuple[int, ...]) -> int:
     return n
 
 
+def _extra(fn: Any, size: int) -> float:
+    return size * _EXTRA_NS[fn]
+
+
 def groups(steps: Sequence[tuple[Any, tuple[int, ...], int]],
            specs: dict[int, Spec]) -> list[list[int]]:
-    """Step indices fused together (each list in plan order, ``MIN_GROUP`` or more)."""
-    klass = [fusible(fn, ins, out, specs) for fn, ins, out in steps]
+    """Step indices fused together (each list in plan order, ``MIN_GROUP`` or more).
+
+    First every fusible step joins, whatever it costs in a kernel; a group that costs more
+    in all (its steps' extra per-element cost) than the calls it saves is formed again
+    without the steps that do not pay for their own call (tanh on [64] joins a long chain
+    whose saved calls pay for it, not a short one)."""
+    klass = [fusible(fn, ins, out, specs, alone=False) for fn, ins, out in steps]
+    found = _grouped(steps, klass)
+    dear = False
+    for g in found:
+        size = _size(specs[steps[g[0]][2]][0])
+        if sum(_extra(steps[i][0], size) for i in g) > (len(g) - 1) * CALL_NS:
+            for i in g:
+                if _extra(steps[i][0], size) > CALL_NS:
+                    klass[i], dear = None, True
+    return _grouped(steps, klass) if dear else found
+
+
+def _grouped(steps: Sequence[tuple[Any, tuple[int, ...], int]],
+             klass: list[Spec | None]) -> list[list[int]]:
     producer = {out: i for i, (_, _, out) in enumerate(steps)}
     found: dict[tuple[Spec, int], list[int]] = {}
     for k in {c for c in klass if c is not None}:

@@ -174,7 +174,7 @@ class Plan:
                 if unit[0] not in unit_of:
                     steps.append((*plain[unit[0]], ()))
                     continue
-                klass = fusion.fusible(*plain[unit[0]], self._specs)
+                klass = fusion.fusible(*plain[unit[0]], self._specs, alone=False)
                 k = fusion.Kernel(plain, unit, klass, self._specs, constants, outside)
                 steps.append((k, tuple(k.inputs), tuple(k.outputs), ()))  # type: ignore[arg-type]
             steps_ = _with_frees(steps, set(self._fetch_slots), feeds | set(constants))

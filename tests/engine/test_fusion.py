@@ -178,3 +178,15 @@ def test_a_costly_op_fuses_only_on_small_arrays() -> None:
         assert fusion.fusible(np.multiply, (0, 2), 1, specs) == ((n,), f32)
     assert fusion.fusible(np.tanh, (0,), 1, {0: ((16,), f32), 1: ((16,), np.dtype("f8"))}) \
         is None  # the dtypes differ
+
+
+@needs_numba
+def test_a_costly_op_joins_a_group_whose_saved_calls_pay_for_it() -> None:
+    """tanh on [64] does not pay for its own call, but a chain of 40 with its gradient
+    saves enough calls to carry it: one kernel; three tanh alone stay numpy."""
+    long = Plan(*_grad_plan(_chain([64], "float32", n=40)))
+    assert long.fuse() == 1
+    nodes = [{"name": "x", "op": "placeholder", "shape": [64], "dtype": "float32"},
+             *({"name": f"t{i}", "op": "tanh", "inputs": [f"t{i - 1}" if i else "x"]}
+               for i in range(3))]
+    assert Plan(Graph.build(nodes), [("t2", 0)]).fuse() == 0
