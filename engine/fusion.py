@@ -301,12 +301,13 @@ def flat(a: Any) -> np.ndarray:
 
 
 _TASKS: queue.Queue[Any] = queue.Queue()
+_START = threading.Lock()
 _WORKER: list[threading.Thread] = []
 
 
 def later(task: Any) -> None:
     """Run ``task()`` on the one fusion thread (started on first use), after those before."""
-    with _LOCK:
+    with _START:  # not _LOCK, which a compile holds for seconds
         if not _WORKER:
             _WORKER.append(threading.Thread(target=_work, name="gradserve-fusion",
                                             daemon=True))
