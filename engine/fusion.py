@@ -160,6 +160,33 @@ def _grouped(steps: Sequence[tuple[Any, tuple[int, ...], int]],
     return sorted((g for g in pieces if len(g) >= MIN_GROUP), key=lambda g: g[0])
 
 
+def fused_steps(steps: Sequence[tuple[Any, tuple[int, ...], int]], specs: dict[int, Spec],
+                fetches: Sequence[int], constants: dict[int, Any]) -> list[Any] | None:
+    """A plan's steps ``(fn, ins, out)`` reordered with each group as one step
+    ``(Kernel, inputs, outputs, ())`` (the others as ``(fn, ins, out, ())``), or None if
+    nothing fuses. Compiles the kernels."""
+    found = groups(steps, specs)
+    if not found:
+        return None
+    producer = {out: i for i, (_, _, out) in enumerate(steps)}
+    deps = [[producer[j] for j in ins if j in producer] for _, ins, _ in steps]
+    group_of = {i: k for k, g in enumerate(found) for i in g}
+    outside = set(fetches)  # slots read by a step of another group, or by no group
+    for i, (_, ins, _) in enumerate(steps):
+        outside.update(j for j in ins if i not in group_of
+                       or group_of.get(producer.get(j)) != group_of[i])
+    out: list[Any] = []
+    for unit in schedule(len(steps), deps, found):
+        if unit[0] not in group_of:
+            out.append((*steps[unit[0]], ()))
+            continue
+        klass = fusible(*steps[unit[0]], specs, alone=False)
+        assert klass is not None
+        k = Kernel(steps, unit, klass, specs, constants, outside)
+        out.append((k, tuple(k.inputs), tuple(k.outputs), ()))
+    return out
+
+
 def schedule(n: int, deps: Sequence[Sequence[int]], fused: list[list[int]]) -> list[list[int]]:
     """The steps in an order that runs each group as one: a list of groups and lone steps
     (``[i]``), topologically sorted, ties going to the earliest step (``deps[i]``: the

@@ -32,7 +32,7 @@ GENERATE_LIMIT = 4096  # plans up to this many steps run as one generated functi
 class Plan:
     """Runs ``graph`` for ``fetches``. Build once, ``run`` many times with new feeds."""
 
-    __slots__ = ("_feeds", "_fetch_slots", "_fn", "_initial", "_runs", "_specs", "_step_nodes",
+    __slots__ = ("_feeds", "_fetch_slots", "_fn", "_initial", "_runs", "_step_nodes",
                  "_steps", "fetches", "graph", "node_count")
 
     def __init__(self, graph: Graph, fetches: Sequence[Ref]):
@@ -44,7 +44,6 @@ class Plan:
         feeds: list[FeedSlot] = []
         steps: list[Step] = []
         step_nodes: list[str] = []
-        specs: dict[int, fusion.Spec] = {}  # static shape and dtype, where known
 
         def new_slot(value: Any = None) -> int:
             initial.append(value)
@@ -59,8 +58,6 @@ class Plan:
                 slot_of[(node.name, 0)] = slot
                 if node.op == "constant":
                     known.add(slot)
-                    value = np.asarray(node.value)
-                    specs[slot] = (value.shape, value.dtype)
                 else:
                     feeds.append((node.name, slot, node.spec, node.op == "placeholder",
                                   np_dtype(node.spec.dtype), node.spec.shape))
@@ -72,12 +69,9 @@ class Plan:
             if folded is not None:
                 slot_of[(node.name, 0)] = slot = new_slot(folded)
                 known.add(slot)
-                specs[slot] = (folded.shape, folded.dtype)
                 continue
             if not opdef.multi_output:
                 slot_of[(node.name, 0)] = out = new_slot()
-                if None not in node.spec.shape:
-                    specs[out] = (node.spec.shape, np_dtype(node.spec.dtype))
                 steps.append((fn, ins, out, ()))
                 step_nodes.append(node.name)
             else:
@@ -94,10 +88,6 @@ class Plan:
         self._step_nodes = tuple(step_nodes)
         self._initial = tuple(initial)
         self._feeds = tuple(feeds)
-        for _, slot, _, _, dtype, shape in feeds:
-            if None not in shape:
-                specs[slot] = (shape, dtype)
-        self._specs = specs
         self.node_count = len(steps)
         self._fn: Any = None
         self._runs = 0 if len(steps) <= GENERATE_LIMIT else -1  # -1: never generated
@@ -154,34 +144,38 @@ class Plan:
         numba is missing, or compiling failed: the plan stays as it is)."""
         if not fusion.enabled():
             return None
-        plain = [(fn, ins, out) for fn, ins, out, _ in self._steps]
+        feeds = {f[1] for f in self._feeds}
+        constants = {i: v for i, v in enumerate(self._initial)
+                     if v is not None and i not in feeds}
         try:
-            found = fusion.groups(plain, self._specs)
-            if not found:
+            steps = fusion.fused_steps([(fn, ins, out) for fn, ins, out, _ in self._steps],
+                                       self._slot_specs(), self._fetch_slots, constants)
+            if steps is None:
                 return None
-            producer = {out: i for i, (_, _, out) in enumerate(plain)}
-            deps = [[producer[j] for j in ins if j in producer] for _, ins, _ in plain]
-            unit_of = {i: k for k, g in enumerate(found) for i in g}
-            outside = set(self._fetch_slots)
-            for i, (_, ins, _) in enumerate(plain):
-                outside.update(j for j in ins if i not in unit_of
-                               or unit_of.get(producer.get(j)) != unit_of[i])
-            feeds = {f[1] for f in self._feeds}
-            constants = {i: v for i, v in enumerate(self._initial)
-                         if v is not None and i not in feeds}
-            steps: list[Step] = []
-            for unit in fusion.schedule(len(plain), deps, found):
-                if unit[0] not in unit_of:
-                    steps.append((*plain[unit[0]], ()))
-                    continue
-                klass = fusion.fusible(*plain[unit[0]], self._specs, alone=False)
-                k = fusion.Kernel(plain, unit, klass, self._specs, constants, outside)
-                steps.append((k, tuple(k.inputs), tuple(k.outputs), ()))  # type: ignore[arg-type]
-            steps_ = _with_frees(steps, set(self._fetch_slots), feeds | set(constants))
-            return _generate(steps_, self._fetch_slots)
+            keep = set(self._fetch_slots)
+            return _generate(_with_frees(steps, keep, feeds | set(constants)),
+                             self._fetch_slots)
         except Exception as exc:  # never worse than unfused: say why, run unfused
             fusion.log_failure(exc)
             return None
+
+    def _slot_specs(self) -> dict[int, fusion.Spec]:
+        """Static shape and dtype of each slot where known: feeds as declared, constants as
+        they are, each single-output step's as inferred (made here, not when planning,
+        so that the cold path does not pay for it)."""
+        specs: dict[int, fusion.Spec] = {}
+        for _, slot, _, _, dtype, shape in self._feeds:
+            if None not in shape:
+                specs[slot] = (shape, dtype)
+        for slot, value in enumerate(self._initial):
+            if value is not None and slot not in specs:
+                value = np.asarray(value)
+                specs[slot] = (value.shape, value.dtype)
+        for (_, _, out, _), name in zip(self._steps, self._step_nodes, strict=True):
+            node = self.graph.by_name[name]
+            if not registry.get(node.op).multi_output and None not in node.spec.shape:
+                specs[out] = (node.spec.shape, np_dtype(node.spec.dtype))
+        return specs
 
     def _interpret(self, slots: list[Any]) -> list[np.ndarray]:
         """The steps one by one (long plans, and naming the node that failed)."""
