@@ -23,6 +23,7 @@ the temp directory), named by a hash of their source, so a restarted process loa
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import heapq
 import importlib.util
@@ -32,6 +33,7 @@ import queue
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -346,7 +348,8 @@ def _work() -> None:
     while True:
         task = _TASKS.get()
         try:
-            task()
+            if not _CLOSING:
+                task()
         except Exception as exc:  # a plan's _fused catches its own; anything else: say so
             log_failure(exc)
         finally:
@@ -356,3 +359,18 @@ def _work() -> None:
 def wait() -> None:
     """Until every fusion asked for so far is done (tests, and the bench's warm-up)."""
     _TASKS.join()
+
+
+_CLOSING = False
+
+
+@atexit.register
+def _close() -> None:
+    """At exit, drop the fusions not begun (the thread skips them) and give the one under
+    way time to finish: a daemon thread stopped inside LLVM while the interpreter
+    finalizes can abort the process."""
+    global _CLOSING
+    _CLOSING = True
+    deadline = time.monotonic() + 30.0  # the largest kernel's compile, with room
+    while _TASKS.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.05)
