@@ -45,6 +45,8 @@ MIN_GROUP = 3  # steps: a fused call of fewer costs about what the ufunc calls d
 MAX_GROUP = 1024  # steps: LLVM's time grows faster than a kernel's length (W4's 700: 2-5 s)
 FUSE_AFTER = 20  # plan runs before its groups are compiled (the cold path never pays)
 CALL_NS = 600  # what a numpy call costs in a plan beyond its arithmetic
+MAX_KERNELS = 512  # per process: compiled code is never freed, so a long-lived worker
+                   # serving ever new graphs stops fusing new ones here instead of growing
 
 # The numpy ufuncs numba compiles on float scalars with numpy's semantics (checked for
 # every elementwise op by the every-op sweep, NaN and inf included), each with what an
@@ -283,6 +285,10 @@ def _literal(value: Any, dtype: np.dtype) -> str:
     return f"np.{dtype.name}({v!r})" if np.isfinite(v) else f"np.{dtype.name}(np.{v!r})"
 
 
+class KernelBudget(RuntimeError):
+    """The process has compiled ``MAX_KERNELS`` kernels: new plans stay unfused."""
+
+
 _LOCK = threading.Lock()
 _LOADED: dict[str, Any] = {}
 
@@ -309,6 +315,8 @@ def _load(source: str) -> Any:
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
+        if len(_LOADED) >= MAX_KERNELS:
+            raise KernelBudget(f"{MAX_KERNELS} kernels compiled in this process already")
         try:
             path = _write(cache_dir(), key, source)
         except OSError:  # a read-only home (deploy/): the temp directory is writable

@@ -190,3 +190,16 @@ def test_a_costly_op_joins_a_group_whose_saved_calls_pay_for_it() -> None:
              *({"name": f"t{i}", "op": "tanh", "inputs": [f"t{i - 1}" if i else "x"]}
                for i in range(3))]
     assert Plan(Graph.build(nodes), [("t2", 0)]).fuse() == 0
+
+
+@needs_numba
+def test_past_the_kernel_budget_new_plans_stay_unfused(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph, fetches = _grad_plan(_chain([16], "float64"))
+    Plan(graph, fetches).fuse()  # compiled (or loaded) before the budget is lowered
+    monkeypatch.setattr(fusion, "MAX_KERNELS", len(fusion._LOADED))
+    assert Plan(graph, fetches).fuse() >= 1  # the same kernels: no new code
+    other, fetches2 = _grad_plan(_chain([16], "float64", n=13))
+    plan = Plan(other, fetches2)
+    assert plan.fuse() == 0
+    feeds = {"x": np.linspace(-1, 1, 16), "s": np.float64(0.5)}
+    assert_same(Plan(other, fetches2).run(feeds), plan.run(feeds), "unfused past the budget")
