@@ -94,18 +94,18 @@ class Plan:
 
     def run(self, feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Values of the fetches. Placeholders must be fed; variables may be."""
-        slots = list(self._initial)
+        fed: list[Any] = []  # each feed slot's value, in the order of self._feeds
         for name, slot, spec, required, dtype, shape in self._feeds:
             value = feeds.get(name)
             if value is None:
                 if required:
                     raise FeedError(f"placeholder {name!r} needs a value", node=name,
                                     loc=("feeds", name))
-                continue
-            if type(value) is np.ndarray and value.dtype == dtype and value.shape == shape:
-                slots[slot] = value  # the common case: exactly what was declared
-            else:
-                slots[slot] = _checked_feed(name, value, spec)
+                value = self._initial[slot]  # a variable's own value
+            elif not (type(value) is np.ndarray and value.dtype == dtype
+                      and value.shape == shape):  # not the common case: exactly as declared
+                value = _checked_feed(name, value, spec)
+            fed.append(value)
         fn = self._fn
         runs = self._runs
         if runs >= 0:  # a racing thread may generate or fuse it too: harmless
@@ -114,16 +114,23 @@ class Plan:
                 self._runs = -1
                 fusion.later(self._adopt_fused)
             if fn is None and runs > 1:
-                fn = self._fn = _generate(self._steps, self._fetch_slots)
+                fn = self._fn = self._generated(self._steps)
         if fn is not None:
             try:
                 with np.errstate(all="ignore"):
-                    return fn(slots)
+                    return fn(*fed)
             except EngineError:
                 raise
             except (ValueError, TypeError, IndexError, FloatingPointError):
                 pass  # run the loop again below: it names the failing node
+        slots = list(self._initial)
+        for f, value in zip(self._feeds, fed, strict=True):
+            slots[f[1]] = value
         return self._interpret(slots)
+
+    def _generated(self, steps: Sequence[Step]) -> Any:
+        return _generate(steps, self._fetch_slots, tuple(f[1] for f in self._feeds),
+                         self._initial)
 
     def fuse(self) -> int:
         """Run as fused kernels from now on, if any fuse; how many. (``run`` does this
@@ -152,9 +159,8 @@ class Plan:
                                        self._slot_specs(), self._fetch_slots, constants)
             if steps is None:
                 return None
-            keep = set(self._fetch_slots)
-            return _generate(_with_frees(steps, keep, feeds | set(constants)),
-                             self._fetch_slots)
+            return self._generated(_with_frees(steps, set(self._fetch_slots),
+                                               feeds | set(constants)))
         except Exception as exc:  # never worse than unfused: say why, run unfused
             fusion.log_failure(exc)
             return None
@@ -194,11 +200,13 @@ class Plan:
         return [np.asarray(slots[s]) for s in self._fetch_slots]
 
 
-def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...]) -> Any:
-    """One function doing the steps: ``slots`` in, fetches out. Slots become locals, read
-    from ``slots`` only if some step or fetch reads them before any step writes them;
-    callables are default arguments (fast locals); ``del`` drops an intermediate where the
-    loop would have freed it. Slots are never reused, so no fetch or feed is aliased."""
+def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...], feed_slots: tuple[int, ...],
+              initial: Sequence[Any]) -> Any:
+    """One function doing the steps: the feeds' values in (``feed_slots``' order), fetches
+    out. Slots become locals: feeds are its parameters, constants (``initial``) and
+    callables default arguments (fast locals, no slot list copied per run); ``del`` drops
+    an intermediate where the loop would have freed it. Slots are never reused, so no
+    fetch or feed is aliased."""
     written: set[int] = set()
     loads: list[int] = []
     body: list[str] = []
@@ -223,10 +231,15 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...]) -> Any:
     for j in fetch_slots:
         if j not in written and j not in loads:
             loads.append(j)
-    head = [f"    s{j} = slots[{j}]" for j in loads]
+    fed = set(feed_slots)
+    for j in loads:
+        if j not in fed:  # a constant: a default argument too
+            assert initial[j] is not None, f"slot {j} is read before it is written"
+            env[f"s{j}"] = initial[j]
+            params.append(f"s{j}")
     fetched = "".join(f"asarray(s{j}), " for j in fetch_slots)
-    defaults = "".join(f", {p}={p}" for p in params)
-    src = "\n".join([f"def run(slots{defaults}):", *head, *body, f"    return [{fetched}]"])
+    args = ", ".join([*(f"s{j}" for j in feed_slots), *(f"{p}={p}" for p in params)])
+    src = "\n".join([f"def run({args}):", *body, f"    return [{fetched}]"])
     code = compile(src, "<plan>", "exec")
     exec(code, env)  # the source is built above from slot numbers only
     run = env["run"]
