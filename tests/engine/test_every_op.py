@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import Graph, GraphBuilder, Plan, compute_gradients, gradients, run
+from engine import Graph, GraphBuilder, Plan, compute_gradients, fusion, gradients, run
 from engine.ops import registry
 from engine.ops.contexts import BatchContext, JVPContext
 
 from .control_examples import recast
+from .fusion_check import assert_same, fused_and_unfused
 from .gradcheck import check_vjp, numeric_vjp, one_op_graph
 from .op_examples import DIALECT_RULES, EXAMPLES, LEAVES, NO_GRADIENT, Example
 
@@ -402,3 +403,36 @@ def _check_batch_rule(e: Example, where: list[int | None]) -> None:
         return
     want = np.stack(singles, axis=out_axes[e.out])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=e.label)
+
+
+# -- fusion: elementwise steps compiled into one kernel give the unfused answers -------------
+
+
+def _fusible_examples() -> list[Any]:
+    return [pytest.param(e, id=e.label) for examples in EXAMPLES.values() for e in examples
+            if registry.get(e.op).forward in fusion.UFUNCS]
+
+
+@pytest.mark.skipif(not fusion.enabled(), reason="numba is not installed")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("e", _fusible_examples())
+def test_fused_kernels_equal_unfused(e: Example, dtype: str,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example's forward and gradient (every elementwise step of both in kernels),
+    and its forward at NaN, infinities and signed zeros, fused and unfused."""
+    ex = Example(e.op, tuple(a.astype(dtype) if a.dtype.kind == "f" else a
+                             for a in e.inputs), e.attrs)
+    graph, names = _weighted_sum_graph(ex)
+    feeds = _feeds(ex, names)
+    floats = [n for n in names if feeds[n].dtype.kind == "f"]
+    result = gradients(graph, ["loss"], floats)
+    fetches = [("loss", 0), ("y", 0), *(g for g in result.grads if g is not None)]
+    plain, fused, kernels = fused_and_unfused(result.graph, fetches, feeds, monkeypatch)
+    assert kernels >= 1, f"{e.label}: nothing fused"
+    assert_same(plain, fused, e.label)
+    odd = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e30], dtype)
+    for i, n in enumerate(floats):
+        bad = dict(feeds)
+        bad[n] = np.resize(odd[i:], feeds[n].shape).astype(dtype)
+        plain, fused, _ = fused_and_unfused(graph, [("y", 0)], bad, monkeypatch)
+        assert_same(plain, fused, f"{e.label} with {bad[n].ravel()[:4]} in {n}")
