@@ -2,7 +2,11 @@
 in the same run: the hand-vectorized numpy floor, a Python loop of single calls,
 ``torch.func`` and JAX ``jit`` where installed (a peer not installed is reported so).
 
-``python -m bench.functional_bench`` runs just these rows and prints their ratios.
+W7c is W7 for a conv layer: per-example filter gradients, where vmap meets conv2d's
+backprop with images and gradients both batched (one batched GEMM over patches).
+
+``python -m bench.functional_bench`` runs just these rows and prints their ratios (pin
+OPENBLAS_NUM_THREADS=1 on a shared machine, as ``python -m bench`` does).
 """
 from __future__ import annotations
 
@@ -79,6 +83,55 @@ def w7(budget: float) -> Row:
     return Row("W7", f"per-example gradients of W2's MLP, B = {B}", t, {
         "vmap / numpy floor": (o / t["numpy floor (einsum)"].median, "<= 1.5"),
         "loop / vmap": (t["loop of B calls"].median / o, ">= 10")})
+
+
+CONV = {"B": 32, "H": 16, "W": 16, "C": 8, "O": 16, "K": 3}
+
+
+def _conv_layer() -> tuple[Graph, np.ndarray, np.ndarray]:
+    """sum(tanh(conv2d(x, w))) for one image x [1, H, W, C] (SAME); B images; w."""
+    d = CONV
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((d["K"], d["K"], d["C"], d["O"])) / (d["K"] * d["C"] ** 0.5)
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": [1, d["H"], d["W"], d["C"]],
+         "dtype": "float64"},
+        {"name": "w", "op": "variable", "value": w, "dtype": "float64"},
+        {"name": "h", "op": "conv2d", "inputs": ["x", "w"], "attrs": {"padding": "SAME"}},
+        {"name": "t", "op": "tanh", "inputs": ["h"]},
+        {"name": "loss", "op": "sum", "inputs": ["t"]}], outputs=["loss"])
+    return graph, rng.standard_normal((d["B"], 1, d["H"], d["W"], d["C"])), w
+
+
+def conv_floor(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per-example filter gradients of sum(tanh(conv2d)) for images x [B, H, W, C],
+    hand-vectorized: im2col, then one batched GEMM each way (the numpy floor)."""
+    k, _, c, o = w.shape
+    b, h, wd = x.shape[:3]
+    xp = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))
+    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(b, h * wd, k * k * c)
+    d = 1 - np.tanh(cols @ w.reshape(-1, o)) ** 2
+    return (cols.transpose(0, 2, 1) @ d).reshape(b, k, k, c, o)  # bmk,bmo->bko
+
+
+def w7_conv(budget: float) -> Row:
+    graph, x, w = _conv_layer()
+
+    def ours() -> Any:
+        return compute_gradients(graph, {"x": x}, "loss", ["w"], in_axes={"x": 0}).gradients
+
+    def loop() -> Any:
+        return [compute_gradients(graph, {"x": x[i]}, "loss", ["w"]).gradients
+                for i in range(len(x))]
+
+    np.testing.assert_allclose(ours()[0], conv_floor(x[:, 0], w), rtol=1e-9, atol=1e-9)
+    t = measure_interleaved({"ours (vmap)": ours, "numpy floor (im2col GEMM)":
+                             lambda: conv_floor(x[:, 0], w), "loop of B calls": loop}, budget)
+    o = t["ours (vmap)"].median
+    return Row("W7c", f"per-example filter gradients of a conv layer, B = {CONV['B']}", t, {
+        "vmap / numpy floor": (o / t["numpy floor (im2col GEMM)"].median, "(reported)"),
+        "loop / vmap": (t["loop of B calls"].median / o, "(reported)")})
 
 
 def _tanh_mlp(n: int = 64) -> tuple[Graph, dict[str, np.ndarray]]:
@@ -205,7 +258,7 @@ def w10(budget: float) -> Row:
         "jvp / vjp": (t["jvp"].median / t["vjp"].median, "<= 1.5")})
 
 
-ROWS = (w7, w8, w9, w10)
+ROWS = (w7, w7_conv, w8, w9, w10)
 
 
 def run(budget: float = 2.0, log: Callable[[str], None] = print) -> list[Row]:

@@ -35,7 +35,10 @@ def engine_section(results: Sequence[WorkloadResult]) -> str:
              "p90 over `reps` calls. Ratios are ours / that implementation (below 1: ours is "
              "faster); `api` = `engine.compute_gradients` (what the service calls), `plan` = "
              "the cached `engine.Plan.run`. Every implementation's gradients were checked "
-             "against the numpy floor first (max relative error shown).\n"]
+             "against the numpy floor first (max relative error shown). Ours is run past "
+             "the runs after which a plan fuses its elementwise chains (engine/fusion.py) "
+             "before timing, as a served graph is after a few requests; its \"JIT compile\" "
+             "is that warm-up, the fusion's compile included (bench/FUSION.md).\n"]
     for r in results:
         w = r.workload
         api = r.outcomes.get(OURS_API)

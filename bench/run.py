@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import (
     codec_bench,
+    cold_path,
     engine_bench,
     environment,
     functional_bench,
@@ -67,15 +68,21 @@ def main(a: argparse.Namespace) -> int:
         loads, info = service_bench.run(log, duration=1.0 if a.quick else
                                         service_bench.DURATION_S)
     env["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    cold = cold_path.run(log=log)
+    stages = None if a.no_service else http_stages.run(log)
     verdicts = targets.judge(results, loads, codec, info.get("paired"))
+    round2 = targets.judge_round2(results, loads, info.get("paired"), functional, stages, cold)
     text = report.render(env, verdicts, results, loads, info, codec,
-                         time.perf_counter() - start, breakdowns) + rnn_bench.section(rnn)
+                         time.perf_counter() - start, breakdowns)
+    text += ("\n## Round 2 targets\n\n" + targets.table(round2) + "\nW1, W3 and W4 compare "
+             f"with `{targets.JAX}` (compile time apart), W5 with `{targets.TORCH}`; the same run."
+             "\n" + rnn_bench.section(rnn))
     text += "\n" + functional_bench.render(functional)
-    if not a.no_service:
+    if stages is not None:
         text += "\n" + onnx_bench.section(0.5 if a.quick else 2.0)
-        stages = http_stages.run(log)
         text += http_stages.section(stages, http_stages.before()) + http_stages.chain_section(
             stages["chain"])
+    text += cold_path.section(cold)
     Path(a.output).write_text(text)
     print(text)
     log(f"[bench] wrote {a.output}")

@@ -38,7 +38,7 @@ def _plan_nodes(entry: Any) -> int:
 _PROGRAMS: LRUCache[Any] = LRUCache(256, NODE_BUDGET, _plan_nodes)
 _SPECIALIZED: LRUCache[Graph] = LRUCache(128, NODE_BUDGET, len)
 _DYNAMIC: LRUCache[tuple[str, ...]] = LRUCache(256)
-_CACHES = {"programs": _PROGRAMS, "specialized": _SPECIALIZED, "dynamic": _DYNAMIC}
+
 
 
 def cached_program(key: Any, make: Any) -> tuple[Any, bool]:
@@ -79,6 +79,7 @@ class _Program:
     seeds: tuple[str | None, ...]  # placeholder fed with each given grad_y
     y_refs: tuple[Ref, ...]
     graph: Graph
+    returns_values: bool = False
 
 
 def run(graph: Graph, fetches: Sequence[str], feeds: Mapping[str, Any] | None = None
@@ -156,23 +157,65 @@ def compute_gradients(
     graph of one example, batched; grad_ys are shared and have the example's shapes. A
     returned graph is the one example's.
     """
+    call = None if return_graph or in_axes else _call_key(
+        graph, ys, xs, grad_ys, stop_gradients, unconnected, aggregation, dialect, name,
+        return_values)
+    program_key = None if call is None else _CALLS.get(call)
+    program = None if program_key is None else _PROGRAMS.get(program_key)
+    if program is not None:  # a static graph called as before: straight to the feeds
+        check_feeds(graph, feeds)
+        return _evaluate(program, graph, feeds, aligned_seeds(grad_ys, len(program.y_refs)),
+                         True)
     y_refs = graph.resolve_all(ys, "ys")
     xs = (xs,) if isinstance(xs, str) else tuple(xs)
     grad_ys = aligned_seeds(grad_ys, len(y_refs))
     check_feeds(graph, feeds)
     mapping = _Mapping(dict(in_axes or {}), batch_size(feeds, in_axes or {}), max_elements)
-    graph = for_feeds(graph, example_feeds(graph, feeds, mapping.axes), max_elements)
+    specialized = for_feeds(graph, example_feeds(graph, feeds, mapping.axes), max_elements)
     options = dict(stop_gradients=list(stop_gradients), unconnected=unconnected,
                    aggregation=aggregation, dialect=dialect, name=name)
     if return_graph:
-        program, hit = _make_program(graph, y_refs, xs, grad_ys, options, return_values,
+        program, hit = _make_program(specialized, y_refs, xs, grad_ys, options, return_values,
                                      mapping, bake=True), False
     else:
-        key = ("gradients", graph.key, y_refs, xs, tuple(_seed_key(g) for g in grad_ys),
+        key = ("gradients", specialized.key, y_refs, xs, tuple(_seed_key(g) for g in grad_ys),
                tuple(stop_gradients), unconnected, aggregation, dialect, name, return_values,
                mapping.key())
         program, hit = _PROGRAMS.get_or_make(key, lambda: _make_program(
-            graph, y_refs, xs, grad_ys, options, return_values, mapping))
+            specialized, y_refs, xs, grad_ys, options, return_values, mapping))
+        if call is not None and specialized is graph:
+            _CALLS.put(call, key)
+    out = _evaluate(program, specialized, feeds, grad_ys, hit)
+    if return_graph:
+        out.graph = program.graph
+        out.gradient_nodes = [format_ref(g) if g is not None else None for g in program.grads]
+    return out
+
+
+_CALLS: LRUCache[Any] = LRUCache(1024)  # a call's own arguments -> its program's key
+_CACHES = {"programs": _PROGRAMS, "specialized": _SPECIALIZED, "dynamic": _DYNAMIC,
+           "calls": _CALLS}
+
+
+def _call_key(graph: Graph, ys: Any, xs: Any, grad_ys: Any, *rest: Any) -> Any:
+    """What identifies a repeated call before any name is resolved (None: not hashable):
+    ys and xs as given, what each seed is, and the options. Only a call that went on to
+    succeed on a static graph is remembered under it (a dynamic graph's program depends
+    on the fed shapes)."""
+    try:
+        key = (graph.key, (ys,) if isinstance(ys, str) else tuple(ys),
+               (xs,) if isinstance(xs, str) else tuple(xs),
+               None if grad_ys is None else tuple(map(_seed_key, grad_ys)),
+               *(tuple(r) if isinstance(r, list | tuple) else r for r in rest))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _evaluate(program: _Program, graph: Graph, feeds: Mapping[str, Any],
+              grad_ys: Sequence[Any], hit: bool) -> GradientsOutput:
+    """Run a program on the feeds and the given seeds (each checked against its y)."""
     all_feeds = feeds
     for i, (ref, seed, gy) in enumerate(zip(program.y_refs, program.seeds, grad_ys,
                                             strict=True)):
@@ -182,15 +225,10 @@ def compute_gradients(
                 all_feeds = all_feeds if all_feeds is not feeds else dict(feeds)
                 all_feeds[seed] = gy
     results = program.plan.run(all_feeds)
-    n_grads = sum(1 for g in program.grads if g is not None)
-    grad_iter = iter(results[:n_grads])
+    grad_iter = iter(results)
     grads = [next(grad_iter) if g is not None else None for g in program.grads]
-    values = list(results[n_grads:]) if return_values else None
-    out = GradientsOutput(grads, values, cache_hit=hit)
-    if return_graph:
-        out.graph = program.graph
-        out.gradient_nodes = [format_ref(g) if g is not None else None for g in program.grads]
-    return out
+    values = list(grad_iter) if program.returns_values else None
+    return GradientsOutput(grads, values, cache_hit=hit)
 
 
 def _seed_key(seed: Any) -> Any:
@@ -256,7 +294,8 @@ def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
     fetches = [g for g in grads_of if g is not None]
     if return_values:
         fetches += list(y_refs)
-    return _Program(mapping.plan(simple, fetches), grads_of, tuple(seeds), y_refs, simple)
+    return _Program(mapping.plan(simple, fetches), grads_of, tuple(seeds), y_refs, simple,
+                    return_values)
 
 
 def compute_grad_operation(

@@ -39,6 +39,18 @@ class LRUCache(Generic[V]):
         self._data.move_to_end(key)
         return value, True
 
+    def get(self, key: Hashable) -> V | None:
+        """The cached value (a hit), or None; a miss is not counted (its maker counts it)."""
+        held = self._data.get(key)
+        if held is None:
+            return None
+        self.hits += 1
+        self._data.move_to_end(key)
+        return held[0]
+
+    def put(self, key: Hashable, value: V) -> None:
+        self._store(key, value)
+
     def _store(self, key: Hashable, value: V) -> None:
         if self.maxsize <= 0:
             return

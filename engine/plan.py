@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fusion
 from .dtypes import np_dtype
 from .errors import ComputeError, EngineError, FeedError
 from .graph import Graph, Ref
@@ -93,32 +94,94 @@ class Plan:
 
     def run(self, feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Values of the fetches. Placeholders must be fed; variables may be."""
-        slots = list(self._initial)
+        fed: list[Any] = []  # each feed slot's value, in the order of self._feeds
         for name, slot, spec, required, dtype, shape in self._feeds:
             value = feeds.get(name)
             if value is None:
                 if required:
                     raise FeedError(f"placeholder {name!r} needs a value", node=name,
                                     loc=("feeds", name))
-                continue
-            if type(value) is np.ndarray and value.dtype == dtype and value.shape == shape:
-                slots[slot] = value  # the common case: exactly what was declared
-            else:
-                slots[slot] = _checked_feed(name, value, spec)
+                value = self._initial[slot]  # a variable's own value
+            elif not (type(value) is np.ndarray and value.dtype == dtype
+                      and value.shape == shape):  # not the common case: exactly as declared
+                value = _checked_feed(name, value, spec)
+            fed.append(value)
         fn = self._fn
-        if fn is None and self._runs >= 0:
-            self._runs += 1
-            if self._runs > 1:  # a racing thread may generate it too: harmless
-                fn = self._fn = _generate(self._steps, self._fetch_slots)
+        runs = self._runs
+        if runs >= 0:  # a racing thread may generate or fuse it too: harmless
+            self._runs = runs = runs + 1
+            if runs >= fusion.FUSE_AFTER:  # compiled aside; this run and the next unfused
+                self._runs = -1
+                fusion.later(self._adopt_fused)
+            if fn is None and runs > 1:
+                fn = self._fn = self._generated(self._steps)
         if fn is not None:
             try:
                 with np.errstate(all="ignore"):
-                    return fn(slots)
+                    return fn(*fed)
             except EngineError:
                 raise
             except (ValueError, TypeError, IndexError, FloatingPointError):
                 pass  # run the loop again below: it names the failing node
+        slots = list(self._initial)
+        for f, value in zip(self._feeds, fed, strict=True):
+            slots[f[1]] = value
         return self._interpret(slots)
+
+    def _generated(self, steps: Sequence[Step]) -> Any:
+        return _generate(steps, self._fetch_slots, tuple(f[1] for f in self._feeds),
+                         self._initial)
+
+    def fuse(self) -> int:
+        """Run as fused kernels from now on, if any fuse; how many. (``run`` does this
+        itself after ``fusion.FUSE_AFTER`` runs, in the background: ``fusion.wait``.)"""
+        fn = self._fused()
+        if fn is None:
+            return 0
+        self._fn, self._runs = fn, -1
+        return sum(isinstance(step[0], fusion.Kernel) for step in fn.steps)
+
+    def _adopt_fused(self) -> None:
+        fn = self._fused()
+        if fn is not None:
+            self._fn = fn  # one assignment: a run in flight finishes with the old function
+
+    def _fused(self) -> Any:
+        """The generated function with its fusible groups as kernels (None: nothing fuses,
+        numba is missing, or compiling failed: the plan stays as it is)."""
+        if not fusion.enabled():
+            return None
+        feeds = {f[1] for f in self._feeds}
+        constants = {i: v for i, v in enumerate(self._initial)
+                     if v is not None and i not in feeds}
+        try:
+            steps = fusion.fused_steps([(fn, ins, out) for fn, ins, out, _ in self._steps],
+                                       self._slot_specs(), self._fetch_slots, constants)
+            if steps is None:
+                return None
+            return self._generated(_with_frees(steps, set(self._fetch_slots),
+                                               feeds | set(constants)))
+        except Exception as exc:  # never worse than unfused: say why, run unfused
+            fusion.log_failure(exc)
+            return None
+
+    def _slot_specs(self) -> dict[int, fusion.Spec]:
+        """Static shape and dtype of each slot where known: feeds as declared, constants as
+        they are, each single-output step's as inferred (made here, not when planning,
+        so that the cold path does not pay for it)."""
+        specs: dict[int, fusion.Spec] = {}
+        for _, slot, _, _, dtype, shape in self._feeds:
+            if None not in shape:
+                specs[slot] = (shape, dtype)
+        for slot, value in enumerate(self._initial):
+            if value is not None and slot not in specs:
+                value = np.asarray(value)
+                specs[slot] = (value.shape, value.dtype)
+        for (_, _, out, _), name in zip(self._steps, self._step_nodes, strict=True):
+            node = self.graph.by_name[name]
+            if not registry.get(node.op).multi_output and None not in node.spec.shape:
+                specs[out] = (node.spec.shape, np_dtype(node.spec.dtype))
+        return specs
 
     def _interpret(self, slots: list[Any]) -> list[np.ndarray]:
         """The steps one by one (long plans, and naming the node that failed)."""
@@ -137,34 +200,51 @@ class Plan:
         return [np.asarray(slots[s]) for s in self._fetch_slots]
 
 
-def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...]) -> Any:
-    """One function doing the steps: ``slots`` in, fetches out. Slots become locals, read
-    from ``slots`` only if some step or fetch reads them before any step writes them;
-    callables are default arguments (fast locals); ``del`` drops an intermediate where the
-    loop would have freed it. Slots are never reused, so no fetch or feed is aliased."""
+def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...], feed_slots: tuple[int, ...],
+              initial: Sequence[Any]) -> Any:
+    """One function doing the steps: the feeds' values in (``feed_slots``' order), fetches
+    out. Slots become locals: feeds are its parameters, constants (``initial``) and
+    callables default arguments (fast locals, no slot list copied per run); ``del`` drops
+    an intermediate where the loop would have freed it. Slots are never reused, so no
+    fetch or feed is aliased."""
     written: set[int] = set()
     loads: list[int] = []
     body: list[str] = []
-    env: dict[str, Any] = {"asarray": np.asarray}
+    env: dict[str, Any] = {"asarray": np.asarray, "empty": np.empty, "flat": fusion.flat}
+    params: list[str] = []
     for k, (fn, ins, out, frees) in enumerate(steps):
         for j in ins:
             if j not in written and j not in loads:
                 loads.append(j)
-        env[f"f{k}"] = fn
-        body.append(f"    s{out} = f{k}({', '.join(f's{j}' for j in ins)})")
-        written.add(out)
+        if isinstance(fn, fusion.Kernel):  # outs: a tuple of slots
+            env[f"f{k}"], env[f"f{k}_dtype"] = fn.fn, fn.dtype
+            params += [f"f{k}", f"f{k}_dtype"]
+            body += fn.emit(f"f{k}", {j: f"s{j}" for j in ins})
+            written.update(fn.outputs)
+        else:
+            env[f"f{k}"] = fn
+            params.append(f"f{k}")
+            body.append(f"    s{out} = f{k}({', '.join(f's{j}' for j in ins)})")
+            written.add(out)
         if frees:
             body.append(f"    del {', '.join(f's{j}' for j in frees)}")
     for j in fetch_slots:
         if j not in written and j not in loads:
             loads.append(j)
-    head = [f"    s{j} = slots[{j}]" for j in loads]
+    fed = set(feed_slots)
+    for j in loads:
+        if j not in fed:  # a constant: a default argument too
+            assert initial[j] is not None, f"slot {j} is read before it is written"
+            env[f"s{j}"] = initial[j]
+            params.append(f"s{j}")
     fetched = "".join(f"asarray(s{j}), " for j in fetch_slots)
-    params = "".join(f", f{k}=f{k}" for k in range(len(steps)))
-    src = "\n".join([f"def run(slots{params}):", *head, *body, f"    return [{fetched}]"])
+    args = ", ".join([*(f"s{j}" for j in feed_slots), *(f"{p}={p}" for p in params)])
+    src = "\n".join([f"def run({args}):", *body, f"    return [{fetched}]"])
     code = compile(src, "<plan>", "exec")
     exec(code, env)  # the source is built above from slot numbers only
-    return env["run"]
+    run = env["run"]
+    run.steps = steps  # what it runs (``Plan.fuse`` counts the kernels)
+    return run
 
 def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],
           node: Any) -> np.ndarray | None:

@@ -499,6 +499,94 @@ def _tile_grad(o: Out) -> str:
 
 # -- neural-network ops --------------------------------------------------------------------------
 
+@exports("layer_norm")
+def _layer_norm(o: Out) -> str:
+    """LayerNormalization where the axes are the trailing ones (as ONNX normalizes)"""
+    rank = len(o.in_specs[0].shape)
+    axis = o.attrs["axis"]
+    axes = sorted(normalize_axis(a, rank) for a in ([axis] if isinstance(axis, int) else axis))
+    if axes != list(range(axes[0], rank)):
+        raise o.fail(f"layer_norm over axes {axes} (not the trailing ones) has no ONNX form")
+    return o.op("LayerNormalization", o.ins, axis=axes[0], epsilon=o.attrs["epsilon"])
+
+
+@exports("batch_norm")
+def _batch_norm(o: Out) -> str:
+    """(x - mean) * scale / sqrt(variance + epsilon) + offset, the per-channel tensors
+    reshaped onto the channel axis (any axis, so composed rather than
+    BatchNormalization's axis 1)"""
+    x, scale, offset, mean, variance = o.ins
+    rank = len(o.in_specs[0].shape)
+    axis = normalize_axis(o.attrs["axis"], rank)
+    wide = o.ints([-1 if i == axis else 1 for i in range(rank)])
+
+    def channel(name: str) -> str:
+        return o.op("Reshape", [name, wide])
+
+    root = o.op("Sqrt", [o.op("Add", [variance, o.scalar(o.attrs["epsilon"])])])
+    gain = channel(o.op("Div", [scale, root]))
+    centred = o.op("Sub", [x, channel(mean)])
+    return o.op("Add", [o.op("Mul", [centred, gain]), channel(offset)])
+
+
+@exports("cumsum")
+def _cumsum(o: Out) -> str:
+    return o.op("CumSum", [o.ins[0], o.ints([o.attrs["axis"]])],
+                exclusive=int(o.attrs["exclusive"]), reverse=int(o.attrs["reverse"]))
+
+
+def _arg(op_type: str) -> Export:
+    def export(o: Out) -> str:
+        rank = len(o.in_specs[0].shape)
+        found = o.op(op_type, o.ins, axis=normalize_axis(o.attrs["axis"], rank), keepdims=0)
+        kind = o.attrs["output_type"]
+        return found if kind == "int64" else o.op("Cast", [found], to=TO_ONNX[kind])
+
+    return export
+
+
+exports("argmax")(_arg("ArgMax"))
+exports("argmin")(_arg("ArgMin"))
+
+
+@exports("one_hot")
+def _one_hot(o: Out) -> str:
+    """OneHot; a negative index (all off for us, wrapped by ONNX) moved out of range"""
+    (idx,) = o.ins
+    depth = o.attrs["depth"]
+    outside = o.op("Where", [o.op("Less", [idx, o.const(0, o.dtype())]),
+                             o.const(depth, o.dtype()), idx])
+    values = o.const([o.attrs["off_value"], o.attrs["on_value"]], o.attrs["dtype"])
+    rank = len(o.in_specs[0].shape) + 1
+    return o.op("OneHot", [outside, o.const(depth, "int64"), values],
+                axis=normalize_axis(o.attrs["axis"], rank))
+
+
+@exports("floor_mod")
+def _floor_mod(o: Out) -> str:
+    """Mod (fmod 0) on integers; x - floor(x / y) y on floats"""
+    x, y = o.ins
+    if not o.dtype().startswith("float"):
+        return o.op("Mod", [x, y], fmod=0)
+    return o.op("Sub", [x, o.op("Mul", [o.op("Floor", [o.op("Div", [x, y])]), y])])
+
+
+@exports("atan2")
+def _atan2(o: Out) -> str:
+    """atan(y / x), moved by pi where x < 0, and +-pi/2 or 0 where x = 0"""
+    y, x = o.ins
+    zero = o.scalar(0)
+    base = o.op("Atan", [o.op("Div", [y, x])])
+    turned = o.op("Where", [o.op("GreaterOrEqual", [y, zero]),
+                            o.op("Add", [base, o.scalar(math.pi)]),
+                            o.op("Sub", [base, o.scalar(math.pi)])])
+    upright = o.op("Where", [o.op("Greater", [y, zero]), o.scalar(math.pi / 2),
+                             o.op("Where", [o.op("Less", [y, zero]),
+                                            o.scalar(-math.pi / 2), zero])])
+    return o.op("Where", [o.op("Greater", [x, zero]), base,
+                          o.op("Where", [o.op("Less", [x, zero]), turned, upright])])
+
+
 @exports("softmax")
 def _softmax(o: Out) -> str:
     return o.op("Softmax", o.ins, axis=normalize_axis(o.attrs["axis"],
@@ -580,11 +668,18 @@ def _conv2d(o: Out) -> str:
     return _nhwc(o, y)
 
 
-@exports("conv2d_backprop_input")
+@exports("conv2d_backprop_input", "conv2d_transpose")
 def _conv2d_backprop_input(o: Out) -> str:
-    g, w, _ = o.ins
+    """conv2d_backprop_input(sizes, w, g) and conv2d_transpose(g, w, output_shape): the
+    same ConvTranspose onto the positions of an input of those sizes"""
+    if o.node is not None and o.node.op == "conv2d_transpose":
+        g, w = o.ins
+        like = TensorSpec(tuple(o.attrs["output_shape"]), o.dtype(0))
+    else:
+        g, w, _ = o.ins
+        like = o.in_specs[2]
     size = o.static(o.in_specs[1])[:2]
-    win, lay, _ = _geometry(o, o.in_specs[2], size)
+    win, lay, _ = _geometry(o, like, size)
     w_oihw = o.op("Transpose", [w], perm=HWIO_TO_OIHW)
     return _nhwc(o, _transposed_conv(o, _nchw(o, g), w_oihw, win, lay))
 

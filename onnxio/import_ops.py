@@ -9,8 +9,10 @@ changed there (the reductions, Split, Reshape, Shape, Pad, ...) list theirs and 
 each. An entry without a lowering is folded at import and only there (Range,
 ConstantOfShape, ...); any other entry is folded too when all its inputs are known.
 
-Layout: ONNX convolutions and pools are NCHW with OIHW filters; ours are NHWC with HWIO
-filters, so their lowerings transpose in and out (and the filter once).
+Convolutions and pools are entries of this table declared in ``import_windows``, Resize
+in ``import_resize``, composed activations and functions in ``import_math``,
+normalizations and channel rearrangements in ``import_layers``, scatters and OneHot in
+``import_indexing``.
 """
 from __future__ import annotations
 
@@ -64,22 +66,25 @@ def versions_in_range(op_type: str) -> tuple[int, ...]:
 
 
 def onnx_op(op_type: str, *, attrs: Iterable[str] = (), versions: Iterable[int] | None = None,
-            doc: str = "") -> Callable[[Lowering], Lowering]:
-    """Declare one entry of the table (one place per ONNX op)."""
+            doc: str = "", foldable: bool = True) -> Callable[[Lowering], Lowering]:
+    """Declare one entry of the table (one place per ONNX op). ``foldable`` False: never
+    run by the reference evaluator, even when every input is known (If: its branches read
+    values of the outer graph)."""
 
     def register(fn: Lowering) -> Lowering:
-        _register(op_type, fn, attrs, versions, doc or (fn.__doc__ or "").strip())
+        _register(op_type, fn, attrs, versions, doc or (fn.__doc__ or "").strip(), foldable)
         return fn
 
     return register
 
 
 def _register(op_type: str, fn: Lowering | None, attrs: Iterable[str],
-              versions: Iterable[int] | None, doc: str) -> None:
+              versions: Iterable[int] | None, doc: str, foldable: bool = True) -> None:
     if op_type in TABLE:
         raise RuntimeError(f"ONNX op {op_type} is declared twice")
     TABLE[op_type] = OnnxOp(op_type, tuple(versions) if versions is not None
-                            else versions_in_range(op_type), fn, frozenset(attrs), doc)
+                            else versions_in_range(op_type), fn, frozenset(attrs), doc,
+                            foldable)
 
 
 class Ctx:
@@ -92,13 +97,22 @@ class Ctx:
         self.scope = scope
         self.inputs = list(inputs)
         self.attrs: dict[str, Any] = {}
+        self.graphs: dict[str, onnx.GraphProto] = {}  # subgraph attributes (If's branches)
+        # lowers a subgraph's nodes into this scope, giving its outputs (set by the importer)
+        self.inline: Callable[[onnx.GraphProto], list[Value]] | None = None
         for a in node.attribute:
-            if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+            if a.type == onnx.AttributeProto.GRAPH:
+                self.graphs[a.name] = a.g
+                continue
+            if a.type == onnx.AttributeProto.GRAPHS:
                 raise scope.fail(f"attribute {a.name!r}: subgraphs are not supported")
             value = helper.get_attribute_value(a)
             self.attrs[a.name] = value.decode() if isinstance(value, bytes) else value
 
     def check_attrs(self, allowed: frozenset[str]) -> None:
+        for name in self.graphs:
+            if name not in allowed:
+                raise self.fail(f"attribute {name!r}: subgraphs are not supported")
         for name in self.attrs:
             if name not in allowed:
                 known_ = ", ".join(sorted(allowed)) or "none"
@@ -193,6 +207,19 @@ def _pow(ctx: Ctx) -> Value:
     return ctx.emit("pow", base, exp)
 
 
+@onnx_op("Mod", attrs=("fmod",))
+def _mod(ctx: Ctx) -> Value:
+    """fmod 0 (integers): floor_mod, the divisor's sign; fmod 1: the dividend's sign,
+    sign(x) * floor_mod(|x|, |y|) (C's fmod)"""
+    x, y = ctx.x(0), ctx.x(1)
+    if not ctx.attr("fmod", 0):
+        if x.spec.dtype.startswith("float"):
+            raise ctx.fail("fmod 0 on floating inputs is not defined by ONNX (fmod 1)")
+        return ctx.emit("floor_mod", x, y)
+    rest = ctx.emit("floor_mod", ctx.emit("abs", x), ctx.emit("abs", y))
+    return ctx.emit("mul", ctx.emit("sign", x), rest)
+
+
 def _variadic(ours: str) -> Lowering:
     def lower(ctx: Ctx) -> Value:
         out = ctx.x(0)
@@ -275,10 +302,12 @@ def _leaky_relu(ctx: Ctx) -> Value:
 
 @onnx_op("Elu", attrs=("alpha",))
 def _elu(ctx: Ctx) -> Value:
-    """elu (alpha 1 only)"""
-    if not math.isclose(ctx.attr("alpha", 1.0), 1.0):
-        raise ctx.fail("only alpha 1.0 is supported")
-    return ctx.emit("elu", ctx.x(0))
+    """elu for alpha 1; else where(x > 0, x, alpha * expm1(x))"""
+    x, alpha = ctx.x(0), float(ctx.attr("alpha", 1.0))
+    if math.isclose(alpha, 1.0):
+        return ctx.emit("elu", x)
+    below = ctx.emit("mul", ctx.emit("expm1", x), ctx.scalar(alpha, x))
+    return ctx.emit("where", ctx.emit("greater", x, ctx.scalar(0, x)), x, below)
 
 
 @onnx_op("Selu", attrs=("alpha", "gamma"))
@@ -368,237 +397,6 @@ def _softmax(ctx: Ctx) -> Value:
 def _log_softmax(ctx: Ctx) -> Value:
     """log_softmax along axis"""
     return ctx.emit("log_softmax", ctx.x(0), axis=ctx.attr("axis", -1))
-
-
-@onnx_op("LayerNormalization", attrs=("axis", "epsilon", "stash_type"))
-def _layer_norm(ctx: Ctx) -> Value:
-    """composed: (x - mean) * rsqrt(mean((x - mean)^2) + eps) * scale + bias over the
-    axes from axis on (Mean and InvStdDev outputs not given)"""
-    x, scale, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
-    axis = normalize_axis(ctx.attr("axis", -1), rank(x))
-    axes = list(range(axis, rank(x)))
-    eps = ctx.attr("epsilon", 1e-5)
-    mean = ctx.emit("mean", x, axis=axes, keepdims=True)
-    centred = ctx.emit("sub", x, mean)
-    var = ctx.emit("mean", ctx.emit("square", centred), axis=axes, keepdims=True)
-    inv = ctx.emit("rsqrt", ctx.emit("add", var, ctx.scalar(eps, var)))
-    out = ctx.emit("mul", ctx.emit("mul", centred, inv), scale)
-    return out if bias is None else ctx.emit("add", out, bias)
-
-
-@onnx_op("BatchNormalization", attrs=("epsilon", "momentum", "training_mode"))
-def _batch_norm(ctx: Ctx) -> Value:
-    """inference form, composed: (x - mean) * (scale * rsqrt(var + eps)) + bias, the
-    per-channel tensors reshaped to broadcast over axis 1"""
-    if ctx.attr("training_mode", 0):
-        raise ctx.fail("training_mode 1 is not supported (inference only)")
-    x, scale, bias, mean, var = (ctx.x(i) for i in range(5))
-    per_channel = [-1] + [1] * (rank(x) - 2)
-
-    def channel(v: Value) -> Value:
-        return ctx.emit("reshape", v, shape=per_channel)
-
-    eps = ctx.attr("epsilon", 1e-5)
-    factor = ctx.emit("mul", scale, ctx.emit("rsqrt", ctx.emit("add", var,
-                                                                ctx.scalar(eps, var))))
-    return ctx.emit("add", ctx.emit("mul", ctx.emit("sub", x, channel(mean)), channel(factor)),
-                    channel(bias))
-
-
-# -- convolution and pools (NCHW outside, NHWC inside) ------------------------------------
-
-def _spatial(ctx: Ctx, x: Value) -> int:
-    if rank(x) not in (3, 4):
-        raise ctx.fail(f"only 1-D and 2-D windows (inputs of rank 3 or 4) are supported, got "
-                       f"rank {rank(x)}")
-    return rank(x) - 2
-
-
-def _pairs(ctx: Ctx, name: str, default: int, spatial: int) -> tuple[int, int]:
-    v = list(ctx.attr(name, [default] * spatial))
-    return (1, v[0]) if spatial == 1 else (v[0], v[1])
-
-
-def _pads(ctx: Ctx, spatial: int) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) from ONNX's [x1_begin, x2_begin, x1_end, x2_end]."""
-    p = list(ctx.attr("pads", [0] * 2 * spatial))
-    if min(p, default=0) < 0:
-        raise ctx.fail("negative pads are not supported")
-    return (0, 0, p[0], p[1]) if spatial == 1 else (p[0], p[2], p[1], p[3])
-
-
-def _same_pads(n: int | None, k: int, s: int, d: int, upper: bool) -> tuple[int, int] | None:
-    if n is None:
-        return None
-    total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
-    small = total // 2
-    return (small, total - small) if upper else (total - small, small)
-
-
-def _window_pads(ctx: Ctx, hw: tuple[int | None, int | None], kernel: tuple[int, int],
-                 strides: tuple[int, int], dil: tuple[int, int], spatial: int
-                 ) -> tuple[str, tuple[int, int, int, int]]:
-    """("VALID" | "SAME" | "EXPLICIT", pads): SAME where the pads are TensorFlow's."""
-    auto = ctx.attr("auto_pad", "NOTSET")
-    if auto == "VALID":
-        return "VALID", (0, 0, 0, 0)
-    tf_same = [_same_pads(n, k, s, d, True) for n, k, s, d in zip(hw, kernel, strides, dil)]
-    if auto == "SAME_UPPER":
-        return "SAME", (0, 0, 0, 0)
-    if auto == "SAME_LOWER":
-        lower = [_same_pads(n, k, s, d, False) for n, k, s, d in zip(hw, kernel, strides, dil)]
-        if None in lower:
-            raise ctx.fail("auto_pad SAME_LOWER needs static spatial dimensions")
-        pads = (*lower[0], *lower[1])  # type: ignore[misc]
-    elif auto == "NOTSET":
-        pads = _pads(ctx, spatial)
-    else:
-        raise ctx.fail(f"auto_pad {auto!r} is not supported")
-    if not any(pads):
-        return "VALID", pads
-    if None not in tf_same and pads == (*tf_same[0], *tf_same[1]):  # type: ignore[misc]
-        return "SAME", pads
-    return "EXPLICIT", pads
-
-
-def _to_nhwc(ctx: Ctx, x: Value, spatial: int) -> Value:
-    if spatial == 1:
-        x = ctx.emit("expand_dims", x, axis=2)
-    return ctx.emit("transpose", x, perm=[0, 2, 3, 1])
-
-
-def _from_nhwc(ctx: Ctx, y: Value, spatial: int) -> Value:
-    y = ctx.emit("transpose", y, perm=[0, 3, 1, 2])
-    return ctx.emit("squeeze", y, axis=[2]) if spatial == 1 else y
-
-
-def _padded(ctx: Ctx, x: Value, pads: tuple[int, int, int, int], fill: float) -> Value:
-    t, b, left, r = pads
-    return ctx.emit("pad", x, paddings=[[0, 0], [t, b], [left, r], [0, 0]],
-                    constant_values=fill)
-
-
-@onnx_op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
-def _conv(ctx: Ctx) -> Value:
-    """conv2d between transposes (NCHW/OIHW to NHWC/HWIO and back); 1-D as 2-D of height
-    1; group > 1 as split, one conv2d per group, concat; pads other than TensorFlow's
-    SAME as a zero pad first; bias added in NHWC"""
-    x, w, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
-    spatial = _spatial(ctx, x)
-    if rank(w) != rank(x):
-        raise ctx.fail("the filter's rank differs from the input's")
-    kernel = tuple(w.spec.shape[2:])
-    given = ctx.attr("kernel_shape", None)
-    if given is not None and list(given) != list(kernel):
-        raise ctx.fail(f"kernel_shape {list(given)} differs from the filter's {list(kernel)}")
-    kernel2 = (1, kernel[0]) if spatial == 1 else (kernel[0], kernel[1])
-    strides, dil = _pairs(ctx, "strides", 1, spatial), _pairs(ctx, "dilations", 1, spatial)
-    xh = _to_nhwc(ctx, x, spatial)
-    wh = ctx.emit("transpose", ctx.emit("expand_dims", w, axis=2) if spatial == 1 else w,
-                  perm=[2, 3, 1, 0])
-    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel2, strides, dil, spatial)
-    if mode == "EXPLICIT":
-        xh, mode = _padded(ctx, xh, pads, 0.0), "VALID"
-    group = ctx.attr("group", 1)
-    attrs = dict(strides=list(strides), dilations=list(dil), padding=mode)
-    if group == 1:
-        y = ctx.emit("conv2d", xh, wh, **attrs)
-    else:
-        xs = ctx.emit_multi("split", xh, num_or_size_splits=group, axis=3)
-        ws = ctx.emit_multi("split", wh, num_or_size_splits=group, axis=3)
-        y = ctx.emit("concat", *[ctx.emit("conv2d", a, b, **attrs) for a, b in zip(xs, ws)],
-                     axis=3)
-    if bias is not None:
-        y = ctx.emit("add", y, bias)
-    return _from_nhwc(ctx, y, spatial)
-
-
-def _pool_common(ctx: Ctx) -> tuple[Value, int, tuple[int, int], tuple[int, int],
-                                    str, tuple[int, int, int, int]]:
-    x = ctx.x(0)
-    spatial = _spatial(ctx, x)
-    k = list(ctx.attr("kernel_shape"))
-    kernel = (1, k[0]) if spatial == 1 else (k[0], k[1])
-    strides = _pairs(ctx, "strides", 1, spatial)
-    if _pairs(ctx, "dilations", 1, spatial) != (1, 1):
-        raise ctx.fail("pool dilations other than 1 are not supported")
-    xh = _to_nhwc(ctx, x, spatial)
-    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel, strides, (1, 1), spatial)
-    if ctx.attr("ceil_mode", 0):
-        _check_ceil_mode(ctx, xh.spec.shape[1:3], kernel, strides, pads)
-    return xh, spatial, kernel, strides, mode, pads
-
-
-def _check_ceil_mode(ctx: Ctx, hw, kernel, strides, pads) -> None:
-    """ceil_mode is taken where it gives the floor's output size (else refused)."""
-    t, b, left, r = pads
-    for n, k, s, extra in zip(hw, kernel, strides, (t + b, left + r)):
-        if n is None or (n + extra - k) % s:
-            raise ctx.fail("ceil_mode 1 is supported only where it gives the same output "
-                           "size as ceil_mode 0")
-
-
-@onnx_op("MaxPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
-                           "storage_order", "strides"))
-def _max_pool(ctx: Ctx) -> Value:
-    """max_pool in NHWC; pads other than TensorFlow's SAME pad with -inf first (the
-    Indices output is not given)"""
-    xh, spatial, kernel, strides, mode, pads = _pool_common(ctx)
-    if mode == "EXPLICIT":
-        xh, mode = _padded(ctx, xh, pads, -math.inf), "VALID"
-    y = ctx.emit("max_pool", xh, ksize=list(kernel), strides=list(strides), padding=mode)
-    return _from_nhwc(ctx, y, spatial)
-
-
-def _inside_counts(n: int, k: int, s: int, before: int, out: int) -> np.ndarray:
-    starts = np.arange(out) * s - before
-    cells = starts[:, None] + np.arange(k)
-    return np.count_nonzero((cells >= 0) & (cells < n), axis=1)
-
-
-@onnx_op("AveragePool", attrs=("auto_pad", "ceil_mode", "count_include_pad", "dilations",
-                               "kernel_shape", "pads", "strides"))
-def _average_pool(ctx: Ctx) -> Value:
-    """avg_pool in NHWC: TensorFlow's SAME where the pads are its own and padding is not
-    counted; else a zero pad first, and where padding is not counted a constant
-    correction k / (cells inside) per output position"""
-    xh, spatial, kernel, strides, mode, pads = _pool_common(ctx)
-    include = bool(ctx.attr("count_include_pad", 0))
-    if mode == "SAME" and include:
-        mode = "EXPLICIT"
-        if ctx.attr("auto_pad", "NOTSET") != "NOTSET":
-            hw = xh.spec.shape[1:3]
-            found = [_same_pads(n, k, s, 1, True) for n, k, s in zip(hw, kernel, strides)]
-            if None in found:
-                raise ctx.fail("auto_pad SAME with count_include_pad needs static dims")
-            pads = (*found[0], *found[1])  # type: ignore[misc]
-    attrs = dict(ksize=list(kernel), strides=list(strides))
-    if mode != "EXPLICIT":
-        return _from_nhwc(ctx, ctx.emit("avg_pool", xh, padding=mode, **attrs), spatial)
-    y = ctx.emit("avg_pool", _padded(ctx, xh, pads, 0.0), padding="VALID", **attrs)
-    if not include:
-        (_, oh, ow, _), (h, w) = y.spec.shape, xh.spec.shape[1:3]
-        if None in (oh, ow, h, w):
-            raise ctx.fail("count_include_pad 0 with these pads needs static spatial dims")
-        rows = _inside_counts(h, kernel[0], strides[0], pads[0], oh)
-        cols = _inside_counts(w, kernel[1], strides[1], pads[2], ow)
-        fix = (kernel[0] * kernel[1]) / (rows[:, None] * cols[None, :])[:, :, None]
-        y = ctx.emit("mul", y, known(fix.astype(y.spec.dtype)))
-    return _from_nhwc(ctx, y, spatial)
-
-
-@onnx_op("GlobalAveragePool")
-def _global_average_pool(ctx: Ctx) -> Value:
-    """mean over the spatial axes, kept"""
-    x = ctx.x(0)
-    return ctx.emit("mean", x, axis=list(range(2, rank(x))), keepdims=True)
-
-
-@onnx_op("GlobalMaxPool")
-def _global_max_pool(ctx: Ctx) -> Value:
-    """max over the spatial axes, kept"""
-    x = ctx.x(0)
-    return ctx.emit("max", x, axis=list(range(2, rank(x))), keepdims=True)
 
 
 # -- reductions --------------------------------------------------------------------------------
@@ -859,19 +657,115 @@ def _tile(ctx: Ctx) -> Value:
 
 @onnx_op("Pad", attrs=("mode",), versions=(13, 18, 19, 21))
 def _pad(ctx: Ctx) -> Value:
-    """pad, constant mode (pads, constant_value and, from 18, axes known at import)"""
-    if ctx.attr("mode", "constant") != "constant":
-        raise ctx.fail(f"mode {ctx.attr('mode')!r} is not supported (constant only)")
+    """constant: pad; reflect, edge, wrap (19): per padded axis, slices of the input
+    concatenated before and after it (pads, constant_value and, from 18, axes known at
+    import, also when computed from static shapes)"""
+    mode = ctx.attr("mode", "constant")
+    if mode not in _PAD_MODES or (mode == "wrap" and ctx.version < 19):
+        raise ctx.fail(f"mode {mode!r} is not supported (constant, reflect, edge, wrap)")
     x = ctx.x(0)
     pads = ctx.ints(1, "pads") or []
-    value = ctx.const(2, "constant_value")
     axes = ctx.ints(3, "axes") if ctx.version >= 18 else None
     axes = [normalize_axis(a, rank(x)) for a in axes] if axes else list(range(rank(x)))
+    if len(pads) != 2 * len(axes):
+        raise ctx.fail(f"pads has {len(pads)} entries; {2 * len(axes)} expected (begin and "
+                       "end per axis)")
+    if min(pads, default=0) < 0:
+        raise ctx.fail("negative pads (cropping) are not supported")
     paddings = [[0, 0] for _ in range(rank(x))]
     for i, a in enumerate(axes):
         paddings[a] = [pads[i], pads[i + len(axes)]]
-    fill = 0.0 if value is None or value.size == 0 else float(np.asarray(value).reshape(-1)[0])
-    return ctx.emit("pad", x, paddings=paddings, constant_values=fill)
+    if mode == "constant":
+        value = ctx.const(2, "constant_value")
+        fill = (0.0 if value is None or value.size == 0
+                else float(np.asarray(value).reshape(-1)[0]))
+        return ctx.emit("pad", x, paddings=paddings, constant_values=fill)
+    for axis, (before, after) in enumerate(paddings):
+        if before or after:
+            x = _pad_axis(ctx, x, axis, before, after, _PAD_MODES[mode])
+    return x
+
+
+def _pad_axis(ctx: Ctx, x: Value, axis: int, before: int, after: int,
+              ends: Callable[[int, int], tuple[tuple[int | None, int | None, int],
+                                                tuple[int | None, int | None, int]]]
+              ) -> Value:
+    """x with slices of itself concatenated on ``axis``: ``ends`` gives the (begin, end,
+    step) of the slice before and of the slice after (edge: one row, tiled)."""
+    n = x.spec.shape[axis]
+    if n is None:
+        raise ctx.fail(f"mode {ctx.attr('mode')!r} needs a static size of axis {axis}")
+    edge = ctx.attr("mode") == "edge"
+    limit = n if ctx.attr("mode") == "wrap" else n - 1
+    if not edge and max(before, after) > limit:
+        raise ctx.fail(f"pads {before}, {after} on axis {axis} of size {n}: at most {limit}")
+
+    def part(spec: tuple[int | None, int | None, int], count: int) -> Value:
+        begin: list[int | None] = [None] * rank(x)
+        end: list[int | None] = [None] * rank(x)
+        strides = [1] * rank(x)
+        begin[axis], end[axis], strides[axis] = spec
+        piece = ctx.emit("strided_slice", x, begin=begin, end=end, strides=strides)
+        if edge and count > 1:
+            piece = ctx.emit("tile", piece, multiples=[count if a == axis else 1
+                                                      for a in range(rank(x))])
+        return piece
+
+    first, last = ends(before, after)
+    parts = ([part(first, before)] if before else []) + [x] + (
+        [part(last, after)] if after else [])
+    return ctx.emit("concat", *parts, axis=axis)
+
+
+_PAD_MODES: dict[str, Any] = {
+    "constant": None,
+    "reflect": lambda b, a: ((b, 0, -1), (-2, -2 - a, -1)),   # x[b:0:-1], x[-2:-2-a:-1]
+    "edge": lambda b, a: ((0, 1, 1), (-1, None, 1)),          # x[:1] and x[-1:], tiled
+    "wrap": lambda b, a: ((-b, None, 1), (0, a, 1)),           # x[-b:], x[:a]
+}
+
+
+@onnx_op("ArgMax", attrs=("axis", "keepdims", "select_last_index"))
+def _argmax(ctx: Ctx) -> Value:
+    """argmax (int64; kept axis by expand_dims; the last index by argmax of the reversed
+    axis, static size)"""
+    return _arg(ctx, "argmax")
+
+
+@onnx_op("ArgMin", attrs=("axis", "keepdims", "select_last_index"))
+def _argmin(ctx: Ctx) -> Value:
+    """argmin, as ArgMax"""
+    return _arg(ctx, "argmin")
+
+
+def _arg(ctx: Ctx, ours: str) -> Value:
+    x = ctx.x(0)
+    axis = normalize_axis(ctx.attr("axis", 0), rank(x))
+    if ctx.attr("select_last_index", 0):
+        n = x.spec.shape[axis]
+        if n is None:
+            raise ctx.fail("select_last_index needs a static size of the axis")
+        flip = [-1 if a == axis else 1 for a in range(rank(x))]
+        backwards = ctx.emit("strided_slice", x, begin=[None] * rank(x), end=[None] * rank(x),
+                             strides=flip)
+        found = ctx.emit(ours, backwards, axis=axis)
+        out = ctx.emit("sub", known(np.asarray(n - 1, np.int64)), found)
+    else:
+        out = ctx.emit(ours, x, axis=axis)
+    return ctx.emit("expand_dims", out, axis=axis) if ctx.attr("keepdims", 1) else out
+
+
+@onnx_op("If", attrs=("then_branch", "else_branch"), foldable=False)
+def _if(ctx: Ctx) -> Sequence[Value]:
+    """the branch the condition picks, inlined, where the condition is known at import
+    (a test of static shapes, as the TorchScript exporter writes); a condition known only
+    at run time is refused"""
+    cond = ctx.const(0, "cond")
+    assert cond is not None and ctx.inline is not None
+    if np.asarray(cond).size != 1:
+        raise ctx.fail("the condition must hold one value")
+    return ctx.inline(ctx.graphs["then_branch" if bool(np.asarray(cond).reshape(-1)[0])
+                                 else "else_branch"])
 
 
 # -- known at import only ------------------------------------------------------------------
@@ -908,3 +802,12 @@ def _trilu(ctx: Ctx) -> Value:
     mask = np.triu(ones, diagonal) if ctx.attr("upper", 1) else np.tril(ones, diagonal)
     zero = known(np.zeros((), dtype=x.spec.dtype))
     return ctx.emit("where", known(mask), x, zero)
+
+
+from . import (  # noqa: E402, F401 - their entries join TABLE
+    import_indexing,
+    import_layers,
+    import_math,
+    import_resize,
+    import_windows,
+)

@@ -1,7 +1,9 @@
 """An ONNX ModelProto to a graph description of ours (API.md sections 2 and 9).
 
 Graph inputs that are not initializers become placeholders (symbolic or missing dims are
-null), floating initializers trainable variables, other initializers constants. Each ONNX
+null), floating initializers trainable variables (but constants where only a lowering reads
+them, as Resize's scales: see ``Scope.settle_import_reads``), other initializers
+constants. Each ONNX
 node is lowered by its one entry in ``import_ops.TABLE``; a node whose inputs are all known
 at import (shape arithmetic, Constant, Range, ...) is evaluated there and then by ONNX's own
 reference evaluator instead, so the graph we build holds only what depends on feeds or
@@ -73,6 +75,7 @@ def to_description(model_bytes: bytes,
     placeholders = _leaves(graph, scope, values, dict(shapes or {}))
     for node in graph.node:
         _lower(node, opset, scope, values)
+    scope.settle_import_reads()
     outputs = []
     for out in graph.output:
         v = values.get(out.name)
@@ -99,15 +102,7 @@ def _value_names(graph: onnx.GraphProto) -> set[str]:
 def _leaves(graph: onnx.GraphProto, scope: Scope, values: dict[str, Value],
             shapes: dict[str, Sequence[int | None]]) -> list[str]:
     for init in graph.initializer:
-        scope.node_name, scope.op_type = init.name, None
-        dtype = engine_dtype(init.data_type, node=init.name)
-        array = numpy_helper.to_array(init)
-        if array.dtype.name != dtype:
-            array = array.astype(dtype)
-        if dtype.startswith("float"):
-            values[init.name] = scope.leaf(init.name, "variable", dtype, value=array)
-        else:
-            values[init.name] = Value(known(array).spec, const=array, name=init.name)
+        _initializer(init, scope, values)
     placeholders = []
     for inp in graph.input:
         if inp.name in values:
@@ -130,6 +125,19 @@ def _leaves(graph: onnx.GraphProto, scope: Scope, values: dict[str, Value],
         raise OnnxError(f"'shapes' names {sorted(shapes)[0]!r}, which is not a graph input",
                         node=sorted(shapes)[0])
     return placeholders
+
+
+def _initializer(init: onnx.TensorProto, scope: Scope, values: dict[str, Value]) -> None:
+    """A floating initializer as a variable, any other as a known value."""
+    scope.node_name, scope.op_type = init.name, None
+    dtype = engine_dtype(init.data_type, node=init.name)
+    array = numpy_helper.to_array(init)
+    if array.dtype.name != dtype:
+        array = array.astype(dtype)
+    if dtype.startswith("float"):
+        values[init.name] = scope.leaf(init.name, "variable", dtype, value=array)
+    else:
+        values[init.name] = Value(known(array).spec, const=array, name=init.name)
 
 
 def _hinted(name: str, declared: list[int | None], hint: Sequence[int | None]
@@ -178,6 +186,7 @@ def _lower(node: onnx.NodeProto, opset: int, scope: Scope, values: dict[str, Val
                              "known at import (it is folded into a constant)")
         ctx = Ctx(node, version, scope, inputs)
         ctx.check_attrs(entry.attrs)
+        ctx.inline = lambda branch: _inline(branch, opset, scope, values)
         first_new = len(scope.nodes)
         got = entry.lower(ctx)
         results = [got] if isinstance(got, Value) else list(got)
@@ -192,6 +201,23 @@ def _lower(node: onnx.NodeProto, opset: int, scope: Scope, values: dict[str, Val
     for name, v in zip(outputs, results):
         if name:
             values[name] = Value(v.spec, const=v.const, partial=v.partial, name=name)
+
+
+def _inline(branch: onnx.GraphProto, opset: int, scope: Scope,
+            values: dict[str, Value]) -> list[Value]:
+    """A subgraph's nodes lowered into the graph being built (they read the outer graph's
+    values by name, as ONNX scoping says); its outputs. Its node names restore the
+    current node afterwards, so that a refusal after it still names the If."""
+    node_name, op_type, hint = scope.node_name, scope.op_type, scope.hint
+    for init in branch.initializer:
+        _initializer(init, scope, values)
+    for inner in branch.node:
+        _lower(inner, opset, scope, values)
+    scope.node_name, scope.op_type, scope.hint = node_name, op_type, hint
+    missing = [o.name for o in branch.output if o.name not in values]
+    if missing:
+        raise scope.fail(f"branch output {missing[0]!r} is not computed by the branch")
+    return [values[o.name] for o in branch.output]
 
 
 def _evaluate(node: onnx.NodeProto, opset: int, inputs: Sequence[Value | None],

@@ -52,6 +52,7 @@ class Scope:
         self.nodes: list[dict[str, Any]] = []
         self.specs: dict[str, tuple[TensorSpec, ...]] = {}
         self.weights: dict[str, np.ndarray] = {}  # stored values of the variables
+        self.read_at_import: set[str] = set()  # variables whose value a lowering read
         self.taken: set[str] = set(reserved)
         self.node_name: str | None = None
         self.op_type: str | None = None
@@ -98,9 +99,21 @@ class Scope:
         such as Pad's constant_value: those read the weight as the model stores it)."""
         if v.const is not None:
             return v.const
-        if v.ref is not None and v.ref[1] == 0:
-            return self.weights.get(v.ref[0])
+        if v.ref is not None and v.ref[1] == 0 and v.ref[0] in self.weights:
+            self.read_at_import.add(v.ref[0])
+            return self.weights[v.ref[0]]
         return None
+
+    def settle_import_reads(self) -> None:
+        """A variable only ever read at import (Resize's scales, Pad's constant_value, a
+        OneHot's values) is a constant: feeding it could not change the graph built from
+        its stored value, and it is no parameter to differentiate."""
+        read_as_tensor = {i for d in self.nodes for i in d.get("inputs", ())}  # one output
+        for d in self.nodes:
+            if (d["name"] in self.read_at_import and d["op"] == "variable"
+                    and d["name"] not in read_as_tensor):
+                d["op"] = "constant"
+                del self.weights[d["name"]]
 
     def ref(self, v: Value) -> Ref:
         """``v`` as a tensor of the graph: a known value becomes a constant node here."""

@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.fusion import ENVIRONMENT
+
 from .settings import ENV_PREFIX, Settings
 
 _TYPES: dict[Any, Any] = {int: int, float: float, str: str}
@@ -63,7 +65,7 @@ def parse_args(argv: list[str]) -> Settings:
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """Warnings for ``GRADSERVE_*`` variables that name no setting, with a likely fix."""
-    known = {f"{ENV_PREFIX}{n.upper()}" for n in Settings.model_fields}
+    known = {f"{ENV_PREFIX}{n.upper()}" for n in Settings.model_fields} | set(ENVIRONMENT)
     out = []
     for var in sorted(v for v in environ if v.upper().startswith(ENV_PREFIX)):
         if var.upper() in known:

@@ -12,7 +12,7 @@ the missing program (the documented fallback; no layout is computed here).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +24,7 @@ import engine
 from engine import EngineError, Graph
 from engine.simplify import simplify
 
-from .graph_cache import GraphCache, build_graph
+from .graph_cache import GraphCache
 from .problems import ProblemError, engine_problem, from_validation
 
 MAX_RENDER_NODES = 2000  # dot's layout time grows fast; a bigger picture is unreadable anyway
@@ -70,8 +70,10 @@ class Picture:
     media_type: str
 
 
-def render(body: bytes, graphs: GraphCache, models: Any = None) -> Picture:
-    """A /render request's body to its picture; every refusal is a ProblemError."""
+def render(body: bytes, graphs: GraphCache,
+           model_graph: Callable[[str], Graph | None] = lambda _: None) -> Picture:
+    """A /render request's body to its picture; every refusal is a ProblemError.
+    ``model_graph`` gives a registered model's built graph (a worker's, built once)."""
     try:
         req = RenderRequest.model_validate(orjson.loads(body))
     except orjson.JSONDecodeError as exc:
@@ -80,7 +82,7 @@ def render(body: bytes, graphs: GraphCache, models: Any = None) -> Picture:
     except ValidationError as exc:
         raise from_validation(exc, ["body"]) from None
     try:
-        graph = _graph_of(req, graphs, models)
+        graph = _graph_of(req, graphs, model_graph)
     except EngineError as exc:
         raise engine_problem(exc, WIRE_PATHS) from None
     ys, xs = _names(req.ys), _names(req.xs)
@@ -115,17 +117,17 @@ def render(body: bytes, graphs: GraphCache, models: Any = None) -> Picture:
     return Picture(layout(dot), MEDIA["svg"])
 
 
-def _graph_of(req: RenderRequest, graphs: GraphCache, models: Any) -> Graph:
+def _graph_of(req: RenderRequest, graphs: GraphCache,
+              model_graph: Callable[[str], Graph | None]) -> Graph:
     if (req.graph is None) == (req.model is None):
         raise ProblemError("invalid-request", "give exactly one of 'graph' and 'model'",
                            [(["body"], "one of graph, model")])
     if req.model is not None:
-        found = models.get(req.model) if models is not None else None
+        found = model_graph(req.model)
         if found is None:
             raise ProblemError("not-found", f"no model named {req.model!r}",
                                [(["body", "model"], "unknown model")])
-        return build_graph(found.description, ["body", "model"], graphs.max_nodes,
-                           graphs.max_elements)
+        return found
     graph, _ = graphs.get(req.graph, ["body", "graph"])
     return graph
 

@@ -26,12 +26,14 @@ from .graph_cache import GraphCache, ModelGraphs
 from .handlers import Call, Clock
 from .problems import PROBLEM_JSON, ProblemError, engine_problem, from_validation, problem_body
 from .protocols import tesseract
+from .render import render
 from .reply import JSON, Reply
 from .settings import Settings, memory_cap_bytes
 
 log = logging.getLogger("gradserve.worker")
 READY = b"ready"
 MODELS_TAG = "models"  # not an endpoint: the parent's update of the registered models
+RENDER_TAG = "render"  # POST /render: drawing a picture is computation too
 _WARMUP = orjson.dumps({
     "graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float32"},
                         {"name": "y", "op": "tanh", "inputs": ["x"]}]},
@@ -64,6 +66,9 @@ class Worker:
             if endpoint_name.startswith(tesseract.PREFIX):
                 return tesseract.handle(self.models.get, self.settings.max_elements,
                                         endpoint_name, body)
+            if endpoint_name == RENDER_TAG:
+                picture = render(body, self.graphs, self.models.get)
+                return Reply(200, picture.body, picture.media_type)
             endpoint = BY_NAME[endpoint_name]
             doc = _parse(body)
             clock.lap("parse")

@@ -70,3 +70,24 @@ def test_step_breakdown_names_every_step():
     assert len(b.steps) == engine_bench.ours.make_plan(w).node_count
     assert b.steps_total > 0 and b.plan_run > 0 and b.api > 0
     assert report.steps_section({"W2": b}).count("| ") > len(b.steps[:8])
+
+
+def test_round2_targets_judged_from_the_run(results):
+    """Every round-2 target gets a verdict; figures missing from a run read "not measured",
+    and the cold path's stages come from a real (small) chain."""
+    from bench import cold_path
+    from bench.functional_bench import Row
+
+    cold = cold_path.run(length=300, log=lambda _: None)
+    assert cold["emitted nodes"] > 0 and all(cold[s] > 0 for s in cold_path.STAGES)
+    row = Row("W9", "hvp", {}, {"hvp / numpy floor": (1.3, "<= 1.2"), "x": (2.0, "(reported)")})
+    stages = {"http": {"wall": 1.0}, "engine": 0.6, "chain": {"cold": {"wall": 1400.0}}}
+    verdicts = {v.target: v for v in targets.judge_round2(
+        list(results.values()), [], None, [row], stages, cold)}
+    assert verdicts["W9 hvp / numpy floor <= 1.2"].met is False
+    assert verdicts["W2 over HTTP <= 1.5x in-process + 0.3 ms (one connection)"].met is True
+    assert verdicts["100k-node chain cold over HTTP <= 1.5 s"].met is True
+    assert verdicts["seed request >= 5x Tesseract at 32 connections"].met is None
+    assert "cold path" in cold_path.section(cold)
+    assert "| W9 hvp / numpy floor <= 1.2 | 1.30 | NOT met |" in targets.table(
+        list(verdicts.values()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from . import registry
 from . import leaves, creation, elementwise, reduce, linalg, constants  # noqa: F401
 from . import broadcasting, reshaping, joining, slicing, gathering  # noqa: F401
-from . import padding, tiling, nn  # noqa: F401
+from . import padding, tiling, nn, patches  # noqa: F401
 from . import safe_math, scans, segments, diagonals, convolutions  # noqa: F401
 from . import normalization  # noqa: F401
 from . import control  # noqa: F401

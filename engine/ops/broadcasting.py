@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..shapes import broadcast
+from .. import fn
+from ..shapes import broadcast, is_static
 from . import attrs as parse
+from .contexts import BatchContext
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
-from .rules import broadcast_like, shaped_like, sum_to
+from .rules import (
+    batched_first,
+    broadcast_like,
+    example_rank,
+    example_shape,
+    lifted,
+    shaped_like,
+    sum_to,
+)
 
 
 def _broadcast_to_infer(specs, attrs):
@@ -53,18 +63,49 @@ def _sum_to_shape(t, shape):
 
 SHAPE_ATTR = {"shape": Attr(parse=parse.shape)}
 
+
+def _shared_static_like(c: BatchContext) -> bool:
+    """A "like" operand the same for every example, of known shape: the static form of
+    the op serves, and the like need not be tiled along the batch."""
+    return c.axes[1] is None and is_static(c.b.shape)
+
+
+def _broadcast_batch(c: BatchContext):
+    """The input lifted to the target's rank (its batch axis first), then broadcast to
+    the target grown by the batch (static), or to the batched like (at run time)."""
+    target = c.attrs["shape"] if c.node.op == "broadcast_to" else example_shape(c, 1)
+    x = lifted(c, 0, len(target))
+    if c.node.op == "broadcast_to" or _shared_static_like(c):
+        return [fn.broadcast_to(x, shape=[c.size, *target])], [0]
+    return [c.apply(x, batched_first(c, 1))], [0]
+
+
+def _sum_to_batch(c: BatchContext):
+    """The input's extra leading example axes (which the target lacks) summed away first,
+    so the batch axis meets the target's batch axis; then summed to the target grown by
+    the batch (static), or to the batched like (at run time)."""
+    x = batched_first(c, 0)
+    target = c.attrs["shape"] if c.node.op == "sum_to_shape" else example_shape(c, 1)
+    extra = example_rank(c, 0) - len(target)
+    if extra > 0:
+        x = fn.sum(x, axis=list(range(1, 1 + extra)))
+    if c.node.op == "sum_to_shape" or _shared_static_like(c):
+        return [fn.sum_to_shape(x, shape=[c.size, *target])], [0]
+    return [c.apply(x, batched_first(c, 1))], [0]
+
+
 defop("broadcast_to", aliases=("BroadcastTo",), infer=_broadcast_to_infer,
-      forward=_broadcast_to, attrs=SHAPE_ATTR,
+      forward=_broadcast_to, attrs=SHAPE_ATTR, batch=_broadcast_batch,
       linear=(0,), transpose=lambda c: [sum_to(c.g, c.a)])
 defop("sum_to_shape", infer=lambda specs, attrs: TensorSpec(attrs["shape"], specs[0].dtype),
-      forward=_sum_to_shape, attrs=SHAPE_ATTR,
+      forward=_sum_to_shape, attrs=SHAPE_ATTR, batch=_sum_to_batch,
       linear=(0,), transpose=lambda c: [broadcast_like(c.g, c.a)],
       doc="Internal: sum a broadcast gradient back to a static shape.")
 defop("sum_to_like", inputs=2, infer=shaped_like(1),
-      forward=lambda t, like: _sum_to_shape(t, like.shape),
+      forward=lambda t, like: _sum_to_shape(t, like.shape), batch=_sum_to_batch,
       linear=(0,), transpose=lambda c: [broadcast_like(c.g, c.a), None],
       doc="Internal: sum a broadcast gradient back to the run-time shape of the second input.")
 defop("broadcast_like", inputs=2, infer=shaped_like(1),
-      forward=lambda t, like: np.broadcast_to(t, like.shape),
+      forward=lambda t, like: np.broadcast_to(t, like.shape), batch=_broadcast_batch,
       linear=(0,), transpose=lambda c: [sum_to(c.g, c.a), None],
       doc="Internal: broadcast to the run-time shape of the second input.")

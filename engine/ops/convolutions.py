@@ -2,7 +2,8 @@
 channel convolved with its own filters) and conv2d_transpose (TensorFlow's
 conv2d_backprop_input as a user op, its output shape an attr).
 
-Both are bilinear. depthwise_conv2d is conv2d with the block-diagonal filter
+Both are bilinear, and batch without B times the work (conv2d_transpose as
+conv2d_backprop_input does, see nn.py). depthwise_conv2d is conv2d with the block-diagonal filter
 ``full[i, j, d, c m] = w[i, j, c, m] [d = c]``, so its transpose is conv2d's own two
 backprops at that filter, read back on the diagonal; conv2d_transpose's transpose is
 conv2d (in the value) and conv2d_backprop_filter (in the filter).
@@ -16,6 +17,7 @@ from ..errors import EngineError
 from ..shapes import is_static
 from . import attrs as parse
 from .contexts import BatchContext, VJPContext
+from .image_batching import fold_channels, input_gradients, unfold_channels, unfold_n
 from .nn import (
     CONV_ATTRS,
     _backprop_input_kernel,
@@ -146,24 +148,24 @@ def _conv_transpose_transpose(c: VJPContext):
 
 
 def _conv_transpose_batch(c: BatchContext):
-    """A shared filter: the batch folds into N. Per-example filters: into the channels,
-    the filters placed on the diagonal blocks of one [h, w, B in, B out] filter."""
+    """As conv2d_backprop_input's: a shared filter folds the batch into N, a filter
+    batched alone into its out channels (the answer's), both at once are one batched
+    GEMM over the answer's patches."""
     out = list(c.attrs["output_shape"])
-    value = batched_first(c, 0)
-    _, n, h, w, o = value.shape
     if c.axes[1] is None:
+        value = batched_first(c, 0)
+        _, n, h, w, o = value.shape
         folded = c.apply(fn.reshape(value, shape=[c.size * n, h, w, o]), c.b,
                          output_shape=[c.size * out[0], *out[1:]])
         return [fn.reshape(folded, shape=[c.size, *out])], [0]
     f = c.moved(1, 0)
-    kh, kw, i = f.shape[1:4]
-    eye = f.builder.constant(np.eye(c.size), f.dtype)
-    blocks = fn.reshape(fn.einsum(f, eye, equation="bijuv,bc->ijbucv"),
-                        shape=[kh, kw, c.size * i, c.size * o])
-    channels = fn.reshape(fn.transpose(value, perm=[1, 2, 3, 0, 4]),
-                          shape=[n, h, w, c.size * o])
-    folded = c.apply(channels, blocks, output_shape=[*out[:3], c.size * out[3]])
-    return [fn.reshape(folded, shape=[*out[:3], c.size, out[3]])], [3]
+    if c.axes[0] is None:
+        folded = c.apply(c.a, fold_channels(f, 2), output_shape=[*out[:3], c.size * out[3]])
+        return [unfold_channels(folded, 3, c.size)], [3]
+    like = f.builder.emit("fill", [], {"shape": [c.size * out[0], *out[1:]], "value": 0.0,
+                                       "dtype": f.dtype})
+    dx = input_gradients(c, c.moved(0, 0), f, like, _conv_attrs(c.attrs))
+    return [unfold_n(dx, c.size)], [0]
 
 
 defop("conv2d_transpose", aliases=("Conv2DTranspose",), inputs=2,

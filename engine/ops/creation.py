@@ -13,6 +13,9 @@ from .contexts import BatchContext
 from .registry import Attr, OpTypeError, TensorSpec, defop
 from .rules import shift_axis
 
+# An op of no inputs depends on no mapped leaf, so vmap keeps its node as it is.
+NO_INPUTS = "no inputs: never downstream of a mapped leaf, kept as it is"
+
 
 def _fill_infer(specs, attrs):
     if any(d is None for d in attrs["shape"]):
@@ -20,7 +23,7 @@ def _fill_infer(specs, attrs):
     return TensorSpec(attrs["shape"], attrs["dtype"])
 
 
-defop("fill", inputs=0, infer=_fill_infer,
+defop("fill", inputs=0, infer=_fill_infer, unbatchable=NO_INPUTS,
       forward=lambda shape, value, dtype: np.full(shape, value, dtype=dtype),
       attrs={"shape": Attr(parse=parse.shape), "value": Attr(parse=parse.number),
              "dtype": Attr("float32", parse.dtype)},
@@ -64,6 +67,7 @@ def _optional_dtype(v):
 
 
 defop("range", aliases=("Range",), inputs=0, infer=_range_infer, forward=_range,
+      unbatchable=NO_INPUTS,
       attrs={"start": Attr(0, _int_or_number), "limit": Attr(parse=_int_or_number),
              "delta": Attr(1, _int_or_number), "dtype": Attr(None, _optional_dtype)},
       doc="start, start + delta, ... up to but excluding limit (TensorFlow's range). The "

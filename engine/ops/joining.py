@@ -8,8 +8,9 @@ import numpy as np
 from .. import fn
 from ..shapes import fmt, normalize_axis
 from . import attrs as parse
-from .contexts import VJPContext
+from .contexts import BatchContext, VJPContext
 from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
+from .rules import axis_batch, batched_first, example_rank, example_shape
 
 
 def _merged_shape(specs, skip_axis: int | None, what: str) -> list[int | None]:
@@ -50,7 +51,7 @@ def _concat_kernel(attrs, specs):
 
 defop("concat", aliases=("ConcatV2", "Concat", "concatenate"), inputs=(1, None),
       infer=_concat_infer, forward=_concat_kernel,
-      attrs={"axis": Attr(0, parse.integer, aliases=("dim",))},
+      attrs={"axis": Attr(0, parse.integer, aliases=("dim",))}, batch=axis_batch(),
       linear=ALL, transpose=lambda c: list(fn.split_like(c.g, *c.inputs, axis=c.attrs["axis"])),
       doc="Joins inputs along an existing axis; the gradient is g cut back into pieces.")
 
@@ -66,7 +67,19 @@ def _split_like_kernel(attrs, specs):
     return run
 
 
-defop("split_like", inputs=(2, None), multi_output=True,
+def _split_like_batch(c: BatchContext):
+    """Only the pieces' lengths come from the likes: when they are known, a split with
+    static sizes (no like tiled along the batch)."""
+    axis = normalize_axis(c.attrs["axis"], example_rank(c))
+    sizes = [example_shape(c, k)[axis] for k in range(1, len(c.inputs))]
+    if None in sizes:
+        return axis_batch()(c)
+    out = fn.split(batched_first(c, 0), num_or_size_splits=sizes, axis=axis + 1)
+    pieces = list(out) if isinstance(out, tuple) else [out]
+    return pieces, [0] * len(pieces)
+
+
+defop("split_like", inputs=(2, None), multi_output=True, batch=_split_like_batch,
       infer=lambda specs, attrs: [TensorSpec(s.shape, specs[0].dtype) for s in specs[1:]],
       forward=_split_like_kernel, attrs={"axis": Attr(parse=parse.integer)},
       linear=(0,),
@@ -96,7 +109,7 @@ def _stack_transpose(c: VJPContext):
 
 defop("stack", aliases=("Pack", "Stack"), inputs=(1, None), infer=_stack_infer,
       forward=_stack_kernel, attrs={"axis": Attr(0, parse.integer)},
-      linear=ALL, transpose=_stack_transpose,
+      linear=ALL, transpose=_stack_transpose, batch=axis_batch(extra=1),
       doc="Joins same-shaped inputs along a new axis.")
 
 
@@ -161,6 +174,6 @@ defop("split", aliases=("Split", "SplitV"), multi_output=True, infer=_split_infe
       attrs={"num_or_size_splits": Attr(parse=_split_spec,
                                         aliases=("num_split", "size_splits", "output_num")),
              "axis": Attr(0, parse.integer, aliases=("split_dim",))},
-      linear=(0,), transpose=lambda c: [fn.concat(*c.gs, axis=c.attrs["axis"])],
+      linear=(0,), batch=axis_batch(), transpose=lambda c: [fn.concat(*c.gs, axis=c.attrs["axis"])],
       doc="Outputs are 'name:k'. The gradient joins the outputs' gradients (zeros for "
           "outputs that got none).")

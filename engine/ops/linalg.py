@@ -9,8 +9,9 @@ import numpy as np
 from .. import fn
 from ..shapes import broadcast, is_static, normalize_axis
 from . import attrs as parse
-from .contexts import VJPContext
+from .contexts import BatchContext, VJPContext
 from .registry import ALL, Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
+from .rules import example_rank, lifted
 from .subscripts import LETTERS, Contraction, parse_equation, resolve, untie
 
 MATMUL_ATTRS = {
@@ -87,9 +88,36 @@ def _matmul_transpose(c: VJPContext):
     return [da, db]
 
 
+def _matmul_batch(c: BatchContext):
+    """Vectors become matrices (and back); a batched operand's batch axis goes first with
+    size-1 batch dims after it up to the other operand's, so numpy's broadcasting matmul
+    pairs the examples. An outer product (a VJP's x^T g) is a broadcast multiply."""
+    ta, tb = c.attrs["transpose_a"], c.attrs["transpose_b"]
+    ra, rb = example_rank(c, 0), example_rank(c, 1)
+    if ra == 1 and rb == 1:
+        return [fn.sum(lifted(c, 0, 1) * lifted(c, 1, 1), axis=[-1])], [0]
+    width = max(ra, rb, 2)
+    a, b = lifted(c, 0, width - (ra == 1)), lifted(c, 1, width - (rb == 1))
+    if ra == 1:
+        a = fn.expand_dims(a, axis=-2)
+    if rb == 1:
+        b = fn.expand_dims(b, axis=-1)
+    if (a.shape[-2] if ta else a.shape[-1]) == 1:
+        col = fn.expand_dims(fn.squeeze(a, axis=-2), axis=-1) if ta else a
+        row = fn.expand_dims(fn.squeeze(b, axis=-1), axis=-2) if tb else b
+        out = col * row
+    else:
+        out = fn.matmul(a, b, transpose_a=ta, transpose_b=tb)
+    if rb == 1:
+        out = fn.squeeze(out, axis=-1)
+    if ra == 1:
+        out = fn.squeeze(out, axis=-1 if rb == 1 else -2)
+    return [out], [0]
+
+
 defop("matmul", aliases=("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"),
       inputs=2, infer=_matmul_infer, forward=_matmul_kernel, attrs=MATMUL_ATTRS,
-      linear=(0, 1), multilinear=True, transpose=_matmul_transpose,
+      linear=(0, 1), multilinear=True, transpose=_matmul_transpose, batch=_matmul_batch,
       doc="Rank >= 2 with broadcast batch dimensions; rank-1 operands as numpy does.")
 
 
@@ -154,6 +182,20 @@ def _einsum_contraction(attrs, ranks) -> Contraction:
     return resolve(attrs["equation"], ranks)
 
 
+def _contraction_batch(contraction_of):
+    """Batching of an op described by a ``Contraction``: one einsum with a fresh letter
+    at each batched operand's batch axis, where it lies, and first in the output."""
+
+    def batch(c: BatchContext):
+        con = contraction_of(c.attrs, [example_rank(c, k) for k in range(len(c.inputs))])
+        z = next(ch for ch in LETTERS if ch not in "".join(con.inputs) + con.output)
+        terms = [s if ax is None else s[:ax % (len(s) + 1)] + z + s[ax % (len(s) + 1):]
+                 for s, ax in zip(con.inputs, c.axes, strict=True)]
+        return [fn.einsum(*c.inputs, equation=",".join(terms) + "->" + z + con.output)], [0]
+
+    return batch
+
+
 @kernel
 def _einsum_kernel(attrs, specs):
     """The equation made explicit and, for several operands, the contraction order chosen
@@ -190,6 +232,7 @@ defop("einsum", aliases=("Einsum",), inputs=(1, None),
       infer=_contraction_infer(_einsum_contraction), forward=_einsum_kernel,
       attrs={"equation": Attr(parse=parse_equation)},
       linear=ALL, multilinear=True, transpose=_einsum_transpose,
+      batch=_contraction_batch(_einsum_contraction),
       doc="numpy's einsum: implicit output, '...' broadcasting, letters summed within one "
           "operand, a letter repeated inside one operand (a diagonal, of known size).")
 
@@ -250,4 +293,5 @@ defop("tensordot", aliases=("TensorDot",), inputs=2,
       infer=_contraction_infer(_tensordot_contraction), forward=_tensordot_kernel,
       attrs={"axes": Attr(parse=_tensordot_axes)},
       linear=(0, 1), multilinear=True, transpose=_tensordot_transpose,
+      batch=_contraction_batch(_tensordot_contraction),
       doc="axes: an int n (a's last n with b's first n) or a pair of axis lists.")

@@ -18,8 +18,20 @@ from ..dtypes import INTEGER
 from ..shapes import normalize_axis, same
 from . import attrs as parse
 from .contexts import BatchContext, JVPContext, VJPContext
+from .image_batching import (
+    filter_rows,
+    fold_channels,
+    images_batch,
+    in_images,
+    input_gradients,
+    only_likes,
+    patch_rows,
+    stand_in,
+    unfold_channels,
+    unfold_n,
+)
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
-from .rules import batched_first
+from .rules import axis_batch, batched_first, example_shape, same_shape_batch
 from .windows import (
     Layout,
     Window,
@@ -77,9 +89,10 @@ def _log_softmax_vjp(c: VJPContext):
 
 
 defop("softmax", aliases=("Softmax",), infer=_checked_axis_infer, forward=_softmax,
-      vjp=_softmax_vjp, attrs=AXIS_ATTR, doc="Numerically stable: the maximum is subtracted.")
+      vjp=_softmax_vjp, attrs=AXIS_ATTR, batch=axis_batch(),
+      doc="Numerically stable: the maximum is subtracted.")
 defop("log_softmax", aliases=("LogSoftmax",), infer=_checked_axis_infer,
-      forward=_log_softmax, vjp=_log_softmax_vjp, attrs=AXIS_ATTR)
+      forward=_log_softmax, vjp=_log_softmax_vjp, attrs=AXIS_ATTR, batch=axis_batch())
 
 # -- cross-entropies ----------------------------------------------------------------------
 
@@ -166,7 +179,7 @@ def _total(terms):
 defop("softmax_cross_entropy_with_logits",
       aliases=("SoftmaxCrossEntropyWithLogits", "softmax_cross_entropy_with_logits_v2"),
       inputs=2, infer=_softmax_xent_infer, forward=_softmax_xent, vjp=_softmax_xent_vjp,
-      jvp=_softmax_xent_jvp,
+      jvp=_softmax_xent_jvp, batch=axis_batch(),
       attrs=AXIS_ATTR, multi_output=True,
       doc="Inputs labels, logits (same shape). Output 0 (the node's name) is the loss, "
           "without ``axis``; output 1 (``name:1``) is the kernels' second output, the "
@@ -251,7 +264,7 @@ def _sigmoid_xent(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 defop("sigmoid_cross_entropy_with_logits", aliases=("SigmoidCrossEntropyWithLogits",),
       inputs=2, infer=_sigmoid_xent_infer, forward=_sigmoid_xent,
-      vjp=lambda c: [-c.g * c.b, c.g * (fn.sigmoid(c.b) - c.a)],
+      vjp=lambda c: [-c.g * c.b, c.g * (fn.sigmoid(c.b) - c.a)], batch=same_shape_batch,
       doc="Stable form max(x, 0) - x z + log1p(exp(-|x|)); gradients to labels and logits.")
 
 
@@ -263,8 +276,15 @@ def _l2_loss_infer(specs, attrs):
     return TensorSpec((), check_dtypes(specs, "float"))
 
 
+def _l2_loss_batch(c: BatchContext):
+    """One scalar per example: the sum over every axis but the batch axis."""
+    x = c.moved(0, 0)
+    return [fn.sum(fn.square(x), axis=list(range(1, x.ndim))) * 0.5], [0]
+
+
 defop("l2_loss", aliases=("L2Loss",), infer=_l2_loss_infer, forward=_l2_loss,
-      vjp=lambda c: [c.g * c.a], doc="sum(x ** 2) / 2, a scalar.")
+      vjp=lambda c: [c.g * c.a], batch=_l2_loss_batch, doc="sum(x ** 2) / 2, a scalar.")
+
 
 # -- conv2d and its two backprops -------------------------------------------------------
 
@@ -345,8 +365,22 @@ def _conv_transpose(c: VJPContext):
             fn.conv2d_backprop_filter(x, c.g, w, **c.attrs)]
 
 
+def _conv2d_batch(c: BatchContext):
+    """Images alone batched fold into N; filters alone into the out channels; both at
+    once: one batched GEMM over each example's patches, bnk,bko->bno (no B x work)."""
+    if c.axes[1] is None:
+        return in_images(c, [0])
+    w = c.moved(1, 0)
+    if c.axes[0] is None:
+        return [unfold_channels(c.apply(c.a, fold_channels(w, 3)), 3, c.size)], [3]
+    rows, (oh, ow) = patch_rows(c, c.moved(0, 0), w.shape[1:3])
+    out = fn.matmul(rows, filter_rows(c, w))
+    return [fn.reshape(out, shape=[c.size, -1, oh, ow, w.shape[-1]])], [0]
+
+
 defop("conv2d", aliases=("Conv2D",), inputs=2, infer=_conv2d_infer, forward=_conv2d_kernel,
       attrs=CONV_ATTRS, linear=(0, 1), multilinear=True, transpose=_conv_transpose,
+      batch=_conv2d_batch,
       doc="NHWC input, HWIO filter; TensorFlow's SAME/VALID padding, strides, dilations.")
 
 
@@ -381,10 +415,27 @@ def _backprop_input_transpose(c: VJPContext):
     return [fn.conv2d(c.g, w, **c.attrs), fn.conv2d_backprop_filter(c.g, g, w, **c.attrs), None]
 
 
+def _backprop_input_batch(c: BatchContext):
+    """Gradients alone batched fold into N (the like with them); filters alone into the
+    in channels (so into the answer's); both: the patches' gradient from one batched
+    GEMM, bno,bko->bnk, summed back by conv2d_patches_grad."""
+    if c.axes[0] is None and c.axes[1] is None:
+        return only_likes(c, 2)
+    if c.axes[1] is None:
+        return in_images(c, [0, 2])
+    w = c.moved(1, 0)
+    if c.axes[0] is None:
+        out = c.apply(c.a, fold_channels(w, 2), stand_in(c, 2, 3))
+        return [unfold_channels(out, 3, c.size)], [3]
+    return [unfold_n(input_gradients(c, c.moved(0, 0), w, stand_in(c, 2, 0),
+                                       c.attrs), c.size)], [0]
+
+
 defop("conv2d_backprop_input", aliases=("Conv2DBackpropInput",), inputs=3,
       infer=_backprop_infer(("the gradient", "the filter", "the input"), 2, 1),
       forward=_backprop_input_kernel,
       attrs=CONV_ATTRS, linear=(0, 1), multilinear=True, transpose=_backprop_input_transpose,
+      batch=_backprop_input_batch,
       doc="Internal: conv2d's gradient w.r.t. its input. Inputs (gradient, filter, input); "
           "the input gives only its shape. Linear in the gradient and in the filter.")
 
@@ -403,11 +454,30 @@ def _backprop_filter_transpose(c: VJPContext):
     return [fn.conv2d_backprop_input(g, c.g, x, **c.attrs), fn.conv2d(x, c.g, **c.attrs), None]
 
 
+def _backprop_filter_batch(c: BatchContext):
+    """Images alone batched fold into the in channels, gradients alone into the out
+    channels (so into the filter's); both: one batched GEMM over the patches,
+    bnk,bno->bko."""
+    if c.axes[0] is None and c.axes[1] is None:
+        return only_likes(c, 2)
+    if c.axes[1] is None:
+        out = c.apply(fold_channels(c.moved(0, 0), 3), c.b, stand_in(c, 2, 2))
+        return [unfold_channels(out, 2, c.size)], [2]
+    if c.axes[0] is None:
+        out = c.apply(c.a, fold_channels(c.moved(1, 0), 3), stand_in(c, 2, 3))
+        return [unfold_channels(out, 3, c.size)], [3]
+    kh, kw, ch, o = example_shape(c, 2)
+    rows, _ = patch_rows(c, c.moved(0, 0), (kh, kw))
+    g = fn.reshape(c.moved(1, 0), shape=[c.size, -1, o])
+    out = fn.matmul(rows, g, transpose_a=True)
+    return [fn.reshape(out, shape=[c.size, kh, kw, ch, o])], [0]
+
+
 defop("conv2d_backprop_filter", aliases=("Conv2DBackpropFilter",), inputs=3,
       infer=_backprop_infer(("the input", "the gradient", "the filter"), 0, 2),
       forward=_backprop_filter_kernel,
       attrs=CONV_ATTRS, linear=(0, 1), multilinear=True,
-      transpose=_backprop_filter_transpose,
+      transpose=_backprop_filter_transpose, batch=_backprop_filter_batch,
       doc="Internal: conv2d's gradient w.r.t. its filter. Inputs (input, gradient, filter); "
           "the filter gives only its shape. Linear in the input and in the gradient.")
 
@@ -489,17 +559,17 @@ def _max_pool_grad_grad_kernel(attrs, specs):
 
 
 defop("max_pool", aliases=("MaxPool", "max_pool2d"), infer=_pool_infer,
-      forward=_max_pool_kernel, attrs=POOL_ATTRS,
+      forward=_max_pool_kernel, attrs=POOL_ATTRS, batch=images_batch,
       vjp=lambda c: [fn.max_pool_grad(c.a, c.g, **c.attrs)],
       doc="NHWC; SAME pads with -inf. The gradient goes to each window's first maximum.")
 defop("max_pool_grad", aliases=("MaxPoolGrad",), inputs=2, infer=_pool_grad_infer,
-      forward=_max_pool_grad_kernel, attrs=POOL_ATTRS,
+      forward=_max_pool_grad_kernel, attrs=POOL_ATTRS, batch=images_batch,
       vjp=lambda c: [fn.zeros_like(c.a), fn.max_pool_grad_grad(c.a, c.g, **c.attrs)],
       doc="Internal: (input, gradient of max_pool's output) -> gradient of the input, all "
           "to the first maximum of each window (row-major within the window).")
 defop("max_pool_grad_grad", aliases=("MaxPoolGradGrad",), inputs=2,
       infer=_pooled_like_infer, forward=_max_pool_grad_grad_kernel,
-      attrs=POOL_ATTRS,
+      attrs=POOL_ATTRS, batch=images_batch,
       vjp=lambda c: [fn.zeros_like(c.a), fn.max_pool_grad(c.a, c.g, **c.attrs)],
       doc="Internal: (input, t shaped like the input) -> t read at each window's first "
           "maximum; the adjoint of max_pool_grad in its second argument.")
@@ -529,7 +599,7 @@ def _avg_pool_grad_kernel(attrs, specs):
 
 
 defop("avg_pool", aliases=("AvgPool", "avg_pool2d"), infer=_pool_infer,
-      forward=_avg_pool_kernel, attrs=POOL_ATTRS,
+      forward=_avg_pool_kernel, attrs=POOL_ATTRS, batch=images_batch,
       linear=(0,), transpose=lambda c: [fn.avg_pool_grad(c.g, c.a, **c.attrs)],
       doc="NHWC; SAME divides by the number of cells inside the input (TensorFlow).")
 
@@ -541,7 +611,7 @@ def _avg_pool_grad_infer(specs, attrs):
 
 
 defop("avg_pool_grad", aliases=("AvgPoolGrad",), inputs=2, infer=_avg_pool_grad_infer,
-      forward=_avg_pool_grad_kernel, attrs=POOL_ATTRS,
+      forward=_avg_pool_grad_kernel, attrs=POOL_ATTRS, batch=images_batch,
       linear=(0,), transpose=lambda c: [fn.avg_pool(c.g, **c.attrs), None],
       doc="Internal: (gradient of avg_pool's output, input) -> gradient of the input; the "
           "input gives only its shape. Linear; its adjoint is avg_pool.")

@@ -8,7 +8,7 @@ from .. import fn
 from . import attrs as parse
 from .contexts import VJPContext
 from .registry import Attr, TensorSpec, check_dtypes, defop
-from .rules import check_per_axis
+from .rules import check_per_axis, leading_with
 
 
 def _paddings(v) -> tuple[tuple[int, int], ...]:
@@ -53,6 +53,8 @@ defop("pad", aliases=("Pad", "PadV2"), infer=_pad_infer, forward=_pad,
       attrs={"paddings": Attr(parse=_paddings),
              "mode": Attr("CONSTANT", _constant_mode),
              "constant_values": Attr(0.0, parse.number, aliases=("constant_value",))},
-      vjp=_pad_vjp, doc="Constant padding only; the gradient slices the padding off.")
+      vjp=_pad_vjp,
+      batch=leading_with(lambda c: {"paddings": [[0, 0], *map(list, c.attrs["paddings"])]}),
+      doc="Constant padding only; the gradient slices the padding off.")
 
 

@@ -50,7 +50,9 @@ never ``x``/``y``, which would read as the graph's xs and ys.
     example's specs). Returns the batched outputs and each one's batch axis (an int, or
     None for an output that does not vary over the batch). As JAX's batching rules: move
     the batch axes where the op can take them (``c.moved(k, to)``), then call the op
-    once (``c.apply(*inputs, **attr_overrides)``); never a loop over examples.
+    once (``c.apply(*inputs, **attr_overrides)``); never a loop over examples. Every op
+    declares one, or says in ``unbatchable=`` why it has none (an op of no inputs is
+    never downstream of a mapped leaf; vmap maps the leaves itself).
 
 Examples (each declared once, in one place, as in the families)::
 
@@ -140,6 +142,7 @@ class OpDef:
     multilinear: bool = False
     jvp: Rule | None = None
     batch: Rule | None = None
+    unbatchable: str = ""  # why an op has no batch rule (vmap says so); "" if it has one
     aliases: tuple[str, ...] = ()
     inputs: int | tuple[int, int | None] = 1
     attrs: Mapping[str, Attr] = field(default_factory=dict)
@@ -157,6 +160,9 @@ class OpDef:
             object.__setattr__(self, "vjp", self.transpose)  # L's VJP is L*
         elif self.linear or self.multilinear:
             raise TypeError(f"{self.name}: a linear op declares its transpose")
+        if (self.batch is None) == (not self.unbatchable):
+            raise TypeError(f"{self.name}: declare a batch rule, or say why there is none "
+                            "(unbatchable=...), not both")
 
     @property
     def jvp_rule(self) -> Rule | None:

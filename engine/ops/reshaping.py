@@ -12,7 +12,7 @@ from ..shapes import is_static, normalize_axis
 from . import attrs as parse
 from .contexts import BatchContext, VJPContext
 from .registry import Attr, OpTypeError, TensorSpec, check_dtypes, defop, kernel
-from .rules import shaped_like
+from .rules import example_shape, leading_batch, leading_with, shaped_like
 
 
 def _reshape_back(c: VJPContext, g):
@@ -49,11 +49,22 @@ def _reshape_kernel(attrs, specs):
 defop("reshape", aliases=("Reshape",), infer=_reshape_infer, forward=_reshape_kernel,
       attrs={"shape": Attr(parse=parse.shape)},
       linear=(0,), transpose=lambda c: [_reshape_back(c, c.g)],
+      batch=leading_with(lambda c: {"shape": [c.size, *c.attrs["shape"]]}),
       doc="One -1 (or null) is inferred.")
+
+
+def _reshape_like_batch(c: BatchContext):
+    """The like lends its example shape: a batched like's is the batched answer's; a
+    shared like's static shape, grown by the batch in front, needs no tiled copy of it."""
+    if c.axes[1] is None and is_static(c.b.shape):
+        return [fn.reshape(c.moved(0, 0), shape=[c.size, *c.b.shape])], [0]
+    return leading_batch(c)
+
+
 defop("reshape_like", inputs=2,
       infer=shaped_like(1),
       forward=lambda t, like: np.reshape(t, like.shape),
-      linear=(0,), transpose=lambda c: [_reshape_back(c, c.g), None],
+      linear=(0,), transpose=lambda c: [_reshape_back(c, c.g), None], batch=_reshape_like_batch,
       doc="Internal: reshape to the run-time shape of the second input.")
 
 
@@ -86,7 +97,9 @@ def _expand_dims_kernel(attrs, specs):
 defop("expand_dims", aliases=("ExpandDims", "unsqueeze"), infer=_expand_dims_infer,
       forward=_expand_dims_kernel,
       attrs={"axis": Attr(parse=parse.int_or_list, aliases=("dim",))},
-      linear=(0,), transpose=lambda c: [_reshape_back(c, c.g)])
+      linear=(0,), transpose=lambda c: [_reshape_back(c, c.g)],
+      batch=leading_with(lambda c: {"axis": [a + 1 for a in _expand_axes(
+          c.attrs, len(example_shape(c)))]}))
 
 
 def _squeeze_axes(attrs, shape) -> tuple[int, ...]:
@@ -115,7 +128,9 @@ def _squeeze_kernel(attrs, specs):
 
 defop("squeeze", aliases=("Squeeze",), infer=_squeeze_infer, forward=_squeeze_kernel,
       attrs={"axis": Attr(None, parse.axis_or_none, aliases=("squeeze_dims", "dim"))},
-      linear=(0,), transpose=lambda c: [_reshape_back(c, c.g)])
+      linear=(0,), transpose=lambda c: [_reshape_back(c, c.g)],
+      batch=leading_with(lambda c: {"axis": [a + 1 for a in _squeeze_axes(
+          c.attrs, example_shape(c))]}))
 
 
 def _perm(attrs, rank: int) -> tuple[int, ...]:

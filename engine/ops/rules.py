@@ -45,43 +45,75 @@ def elementwise_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
     return [c.apply(c.a)], [c.axes[0]]
 
 
+def example_rank(c: BatchContext, k: int = 0) -> int:
+    """Input k's rank in one example (its batch axis, if any, not counted)."""
+    return c.inputs[k].ndim - (c.axes[k] is not None)
+
+
+def example_shape(c: BatchContext, k: int = 0) -> tuple[int | None, ...]:
+    """Input k's shape in one example (its batch axis, if any, taken out)."""
+    shape = list(c.inputs[k].shape)
+    if c.axes[k] is not None:
+        del shape[c.axes[k] % len(shape)]
+    return tuple(shape)
+
+
+def lifted(c: BatchContext, k: int, rank: int) -> Any:
+    """Batched input k with its batch axis first and size-1 axes after it up to ``rank``
+    example axes, so numpy's right-aligned broadcasting pairs the example axes as in one
+    example; an unbatched input as it is."""
+    if c.axes[k] is None:
+        return c.inputs[k]
+    t = c.moved(k, 0)
+    missing = rank - (t.ndim - 1)
+    return t.builder.emit("expand_dims", [t], {"axis": list(range(1, 1 + missing))}) \
+        if missing > 0 else t
+
+
 def broadcasting_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
-    """Batching of a broadcasting op: each batched input's batch axis goes first, with
-    size-1 axes after it up to the example's output rank, so numpy's right-aligned
-    broadcasting pairs the example axes as before; unbatched inputs stay as they are."""
+    """Batching of a broadcasting op: every batched input lifted (``lifted``) to the
+    example's output rank, unbatched inputs as they are; the batch axis first."""
     rank = len(c.outputs[0].shape)  # one example's output (a spec or a handle)
-    args = []
-    for k, t in enumerate(c.inputs):
-        if c.axes[k] is None:
-            args.append(t)
-            continue
-        t = c.moved(k, 0)
-        missing = rank - (t.ndim - 1)
-        args.append(t.builder.emit("expand_dims", [t], {"axis": list(range(1, 1 + missing))})
-                    if missing else t)
-    return [c.apply(*args)], [0]
-
-
-def leading_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
-    """Batching of a one-input op that works on its trailing axes (or on all of them
-    alike): the batch axis goes first, the op runs as is."""
-    return [c.apply(c.moved(0, 0))], [0]
+    return [c.apply(*(lifted(c, k, rank) for k in range(len(c.inputs))))], [0]
 
 
 def batched_first(c: BatchContext, k: int) -> Any:
-    """Input k with a batch axis first: moved there, or (unbatched) tiled along a new one,
-    for ops whose batch rule folds the batch into another axis of every operand."""
+    """Input k with a batch axis first: moved there, or (unbatched) repeated along a new
+    one (a broadcast, no copy, where its shape is static; else tiled), for ops whose
+    batch rule needs the batch in every operand."""
     t = c.inputs[k]
     if c.axes[k] is not None:
         return c.moved(k, 0)
+    if is_static(t.shape):
+        return t.builder.emit("broadcast_to", [t], {"shape": [c.size, *t.shape]})
     tiled = t.builder.emit("expand_dims", [t], {"axis": 0})
     return t.builder.emit("tile", [tiled], {"multiples": [c.size] + [1] * t.ndim})
 
 
-def same_shape_batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
-    """Batching of an op whose inputs must share one shape (add_n): every input with the
-    batch axis first, unbatched ones tiled, then the op once."""
-    return [c.apply(*(batched_first(c, k) for k in range(len(c.inputs))))], [0]
+def leading_with(changes: Callable[[BatchContext], Mapping[str, Any]]):
+    """The batching rule of an op that takes a leading batch axis as one more example axis
+    once ``changes(c)`` shifts its attrs (an axis up by one, a shape grown in front):
+    every input with the batch axis first (unbatched ones tiled), the op once; every
+    output's batch axis first."""
+
+    def batch(c: BatchContext) -> tuple[list[Any], list[int | None]]:
+        out = c.apply(*(batched_first(c, k) for k in range(len(c.inputs))), **changes(c))
+        outs = list(out) if isinstance(out, tuple) else [out]
+        return outs, [0] * len(outs)
+
+    return batch
+
+
+# A one-input op on its trailing axes (or on all alike), and an op whose inputs must share
+# one shape (add_n): the batch axis first, the op as is.
+leading_batch = same_shape_batch = leading_with(lambda c: {})
+
+
+def axis_batch(extra: int = 0):
+    """``leading_with`` for an op with one ``axis`` attr over input 0's axes (``extra``
+    more for an op that adds axes, as stack): the axis shifted past the batch axis."""
+    return leading_with(lambda c: {"axis": shift_axis(c.attrs["axis"],
+                                                      example_rank(c) + extra)})
 
 
 def shift_axis(axis: int, example_rank: int) -> int:

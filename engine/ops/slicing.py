@@ -8,7 +8,7 @@ import numpy as np
 from .. import fn
 from . import attrs as parse
 from .registry import Attr, TensorSpec, check_dtypes, defop, kernel
-from .rules import shaped_like
+from .rules import leading_with, shaped_like
 
 Index = tuple[int | slice, ...]
 
@@ -88,7 +88,18 @@ def _strided_slice_infer(specs, attrs):
                       specs[0].dtype)
 
 
-defop("strided_slice", aliases=("StridedSlice",), infer=_strided_slice_infer,
+def _strided_attrs(c) -> dict:
+    """strided_slice attrs with a whole batch axis in front: each mask bit moves up one."""
+    a = c.attrs
+    strides = a["strides"] or [1] * len(a["begin"])
+    return {"begin": [None, *a["begin"]], "end": [None, *a["end"]], "strides": [1, *strides],
+            "begin_mask": a["begin_mask"] << 1, "end_mask": a["end_mask"] << 1,
+            "shrink_axis_mask": a["shrink_axis_mask"] << 1}
+
+
+_strided_batch = leading_with(_strided_attrs)
+
+defop("strided_slice", aliases=("StridedSlice",), batch=_strided_batch, infer=_strided_slice_infer,
       forward=_strided_slice_kernel, attrs=STRIDED_ATTRS,
       linear=(0,), transpose=lambda c: [fn.strided_slice_grad(c.g, c.a, **c.attrs)],
       doc="Python slice rules per axis; null begin/end is the open end; axes past the "
@@ -106,7 +117,7 @@ def _strided_slice_grad_kernel(attrs, specs):
     return run
 
 
-defop("strided_slice_grad", inputs=2,
+defop("strided_slice_grad", inputs=2, batch=_strided_batch,
       infer=shaped_like(1),
       forward=_strided_slice_grad_kernel, attrs=STRIDED_ATTRS,
       linear=(0,), transpose=lambda c: [fn.strided_slice(c.g, **c.attrs), None],
@@ -159,6 +170,8 @@ def _slice_kernel(attrs, specs):
 
 
 defop("slice", aliases=("Slice",), infer=_slice_infer, forward=_slice_kernel,
+      batch=leading_with(lambda c: {"begin": [0, *c.attrs["begin"]],
+                                    "size": [-1, *c.attrs["size"]]}),
       attrs={"begin": Attr(parse=parse.int_list), "size": Attr(parse=parse.int_list)},
       linear=(0,), transpose=lambda c: [
           fn.strided_slice_grad(c.g, c.a, **_slice_as_strided(c.attrs, c.a.ndim))],

@@ -6,7 +6,7 @@ import numpy as np
 from .. import fn
 from . import attrs as parse
 from .registry import Attr, TensorSpec, check_dtypes, defop
-from .rules import check_per_axis, shaped_like
+from .rules import check_per_axis, leading_with, shaped_like
 
 
 def _multiples(v) -> tuple[int, ...]:
@@ -31,12 +31,15 @@ def _tile_grad(g, like, multiples):
                              dtype=g.dtype))
 
 
-defop("tile", aliases=("Tile",), infer=_tile_infer,
+# The batch axis is repeated once (tile_grad's like tiled along it, as any shared input).
+_tile_batch = leading_with(lambda c: {"multiples": [1, *c.attrs["multiples"]]})
+
+defop("tile", aliases=("Tile",), infer=_tile_infer, batch=_tile_batch,
       forward=lambda x, multiples: np.tile(x, multiples),
       attrs={"multiples": Attr(parse=_multiples)},
       linear=(0,), transpose=lambda c: [fn.tile_grad(c.g, c.a, multiples=c.attrs["multiples"])],
       doc="Repeats the input multiples[i] times along each axis i.")
-defop("tile_grad", inputs=2,
+defop("tile_grad", inputs=2, batch=_tile_batch,
       infer=shaped_like(1),
       forward=_tile_grad, attrs={"multiples": Attr(parse=_multiples)},
       linear=(0,), transpose=lambda c: [fn.tile(c.g, multiples=c.attrs["multiples"]), None],

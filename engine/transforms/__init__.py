@@ -5,6 +5,6 @@
 - ``derivatives``: Jacobians and Hessians as graphs, built from the two above.
 """
 from .forward import Tangents, jvp
-from .vmap import LeadingContext, leading_rule, vmap
+from .vmap import vmap
 
-__all__ = ["LeadingContext", "Tangents", "jvp", "leading_rule", "vmap"]
+__all__ = ["Tangents", "jvp", "vmap"]

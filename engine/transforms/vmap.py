@@ -6,13 +6,14 @@ every other node is rewritten by its op's batching rule, which sees its inputs w
 batch axis leading (or absent, for shared inputs) and emits ops that treat the whole
 batch at once. No node is ever repeated per example.
 
-A rule is the op's ``batch`` field when it declares one (it takes the ops' ``BatchContext``
-and answers the outputs and their batch axes), else the rule registered for its name in
-``batching_rules`` (batch axes leading in and out, see ``LeadingContext``).
+A rule is the op's ``batch`` field, declared with the op (it takes the ops' ``BatchContext``
+and answers the outputs and their batch axes; ``registry.py`` says how). The rules that
+many ops share (broadcasting, a leading batch axis with shifted attrs) are in
+``engine/ops/rules.py``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..builder import GraphBuilder, Tensor
@@ -22,64 +23,6 @@ from ..ops import registry
 from ..ops.contexts import BatchContext
 from ..ops.registry import TensorSpec
 from ..shapes import fmt, is_static
-
-LeadingRule = Callable[["LeadingContext"], Sequence[Tensor]]
-RULES: dict[str, LeadingRule] = {}  # filled by batching_rules, keyed by canonical op name
-
-
-class LeadingContext:
-    """What a rule of ``batching_rules`` sees: the node's inputs with the batch axis
-    leading where ``batched`` (absent where shared), attrs, the batch size, and the
-    builder new nodes go into. It answers one output per node output, batch axis leading.
-    ``leading_rule`` turns such a rule into an op's ``batch`` rule."""
-
-    __slots__ = ("attrs", "b", "batched", "inputs", "node", "size")
-
-    def __init__(self, b: GraphBuilder, node: Node, inputs: Sequence[Tensor],
-                 batched: Sequence[bool], size: int):
-        self.b = b
-        self.node = node
-        self.inputs = tuple(inputs)
-        self.batched = tuple(batched)
-        self.attrs = node.attrs
-        self.size = size
-
-    def example_shape(self, i: int) -> tuple[int | None, ...]:
-        """Input i's shape for one example (without the batch axis)."""
-        shape = self.inputs[i].shape
-        return shape[1:] if self.batched[i] else shape
-
-    def rank(self, i: int) -> int:
-        return len(self.example_shape(i))
-
-    def materialized(self, i: int) -> Tensor:
-        """Input i with the batch axis leading, broadcast along it if the input is shared."""
-        t = self.inputs[i]
-        if self.batched[i]:
-            return t
-        return broadcast_batch(t, self.size)
-
-    def emit(self, op: str, inputs: Sequence[Tensor], **attrs: Any) -> Any:
-        return self.b.emit(op, list(inputs), attrs)
-
-    def same(self, inputs: Sequence[Tensor], **changes: Any) -> Any:
-        """This node's op on new inputs, with some attrs changed; always a list of outputs."""
-        out = self.b.emit(self.node.op, list(inputs), {**self.attrs, **changes})
-        return list(out) if isinstance(out, tuple) else [out]
-
-
-def leading_rule(rule: LeadingRule) -> Callable[[BatchContext], Any]:
-    """A leading-axis rule as an op's ``batch`` rule: batch axes moved to the front first,
-    every output's batch axis 0."""
-
-    def batch(c: BatchContext) -> tuple[list[Tensor], list[int | None]]:
-        ins = [c.moved(k, 0) for k in range(len(c.inputs))]
-        batched = [axis is not None for axis in c.axes]
-        b = next(t for t, on in zip(ins, batched, strict=True) if on).builder
-        outs = list(rule(LeadingContext(b, c.node, ins, batched, c.size)))
-        return outs, [0] * len(outs)
-
-    return batch
 
 
 def broadcast_batch(t: Tensor, size: int) -> Tensor:
@@ -136,11 +79,11 @@ def vmap(graph: Graph, mapped: Mapping[str, int], size: int,
     for node in graph.nodes:
         if node.name not in batched or node.name in axes:
             continue
-        rule = registry.get(node.op).batch
-        if rule is None and node.op in RULES:
-            rule = leading_rule(RULES[node.op])
+        opdef = registry.get(node.op)
+        rule = opdef.batch
         if rule is None:
-            raise EngineError(f"vmap: op {node.op} has no batching rule yet", node=node.name)
+            raise EngineError(f"vmap: op {node.op} cannot be batched ({opdef.unbatchable})",
+                              node=node.name)
         ins = [env.get(r) or b.tensor(r) for r in node.inputs]
         axes = [0 if r in env else None for r in node.inputs]
         outs = _leading(rule(BatchContext(node, ins, node.outputs, axes, size)), size)
@@ -195,10 +138,3 @@ def _fresh_prefix(graph: Graph) -> str:
         if not any(n.startswith(prefix) for n in graph.by_name):
             return prefix
         k += 1
-
-
-def _load_rules() -> None:
-    from . import batching_rules  # noqa: F401  (registers into RULES)
-
-
-_load_rules()

@@ -9,7 +9,7 @@ Per-example gradients: one vectorized pass per batch, the engine's reverse mode 
 vmap (``engine.vjp`` with ``in_axes`` over the fed placeholders): the gradient graph is
 batched over the examples, so the weights' gradients come out per example with the batch
 axis leading (not summed over the batch, as stacking along a batch dimension would give).
-A graph with an op that has no batching rule falls back to one plan run per example.
+A graph vmap refuses (a shape it needs static) falls back to one plan run per example.
 """
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def per_example_gradients(graph: Graph, batch: Mapping[str, np.ndarray], ys: Seq
         out = engine.vjp(graph, dict(batch), seeds, inputs=list(xs), outputs=list(ys),
                          in_axes=dict.fromkeys(batch, 0))
     except EngineError as exc:
-        if not exc.message.startswith("vmap"):  # vmap: an op without a batching rule
+        if not exc.message.startswith("vmap"):  # vmap refused the graph
             raise BatchError(f"the batch: {exc}") from None
         return per_example_loop(graph, batch, n, ys, xs)
     return {x: np.asarray(out["cotangents"][x]) for x in xs}

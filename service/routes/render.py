@@ -1,23 +1,16 @@
-"""POST /render: a graph as SVG or DOT (API.md section 10; drawing in service/render.py)."""
+"""POST /render: a graph as SVG or DOT (API.md section 10; drawing in service/render.py).
+
+Drawing (building the graph, differentiating it, running Graphviz) runs in a worker like
+every computation, never on the event loop or in a thread of the parent's (the GIL)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from .. import render as drawing
 from ..front import read_body
-from ..graph_cache import GraphCache
+from ..worker import RENDER_TAG
 
 router = APIRouter(tags=["pictures"])
-
-
-def _graphs(request: Request) -> GraphCache:
-    """One graph cache per app for pictures (built graphs are reused while editing)."""
-    state = request.app.state
-    if not hasattr(state, "render_graphs"):
-        s = state.settings
-        state.render_graphs = GraphCache(32, s.max_nodes, s.max_elements)
-    return state.render_graphs
 
 
 @router.post("/render", summary="A graph (with its gradient nodes) as SVG or DOT",
@@ -33,6 +26,5 @@ async def render(request: Request) -> Response:
     `xs`) in their own cluster and colour. `format`: `svg` (default) or `dot`."""
     body = await read_body(request.headers.raw, request.receive,
                            request.app.state.settings.max_body_bytes)
-    picture = await run_in_threadpool(drawing.render, body, _graphs(request),
-                                      getattr(request.app.state, "models", None))
-    return Response(picture.body, media_type=picture.media_type)
+    reply = await request.app.state.pool.submit(RENDER_TAG, body)
+    return Response(reply.body, status_code=reply.status, media_type=reply.content_type)

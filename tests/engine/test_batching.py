@@ -1,7 +1,7 @@
 """vmap for every op of the sweep table: the batched graph on stacked examples equals
 stacking the single-example answers, with the batch axis first and last, and with only
-some inputs mapped (the others shared). Ops without a batching rule are reported as
-expected failures, "no batching rule yet", until they get one."""
+some inputs mapped (the others shared). Every op declares its batching rule in its
+``defop`` (or says why it has none); there is no other table of rules."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +11,6 @@ import pytest
 
 from engine import EngineError, Plan, run, vmap
 from engine.ops import registry
-from engine.transforms.vmap import RULES
 
 from .gradcheck import one_op_graph
 from .op_examples import EXAMPLES, Example
@@ -25,10 +24,6 @@ def _params() -> list[Any]:
             for examples in EXAMPLES.values() for e in examples for where in AXES]
 
 
-def _has_rule(op: str) -> bool:
-    return op in RULES or getattr(registry.get(op), "batch", None) is not None
-
-
 @pytest.mark.parametrize(("e", "where"), _params())
 def test_vmap_equals_stacked_examples(e: Example, where: str) -> None:
     graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
@@ -36,8 +31,6 @@ def test_vmap_equals_stacked_examples(e: Example, where: str) -> None:
     mapped = floats[:1] if where == "one-mapped" else floats
     if not mapped:
         pytest.skip("no floating input to map (a node of no input is never batched)")
-    if not _has_rule(e.op):
-        pytest.xfail("no batching rule yet")
     # examples: small multiplicative changes, so kinks, ties and signs stay where they were
     per_example = [[a * (1 + 0.01 * k) if i in mapped else a for i, a in enumerate(e.inputs)]
                    for k in range(B)]
@@ -46,12 +39,7 @@ def test_vmap_equals_stacked_examples(e: Example, where: str) -> None:
     axis = 0 if where != "last" else -1
     feeds = {names[i]: np.stack([xs[i] for xs in per_example], axis=axis) for i in mapped}
     feeds.update({names[i]: a for i, a in enumerate(e.inputs) if i not in mapped})
-    try:
-        batched, refs = vmap(graph, {names[i]: axis for i in mapped}, B, [y])
-    except EngineError as exc:
-        if "no rule yet" in str(exc) or "no batching rule yet" in str(exc):
-            pytest.xfail(str(exc))
-        raise
+    batched, refs = vmap(graph, {names[i]: axis for i in mapped}, B, [y])
     (got,) = Plan(batched, [refs[y]]).run(feeds)
     assert got.shape == want.shape and got.dtype == want.dtype, e.label
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=e.label)
@@ -104,19 +92,40 @@ def test_gather_with_per_example_indices(params_mapped: bool) -> None:
     np.testing.assert_array_equal(got, want)
 
 
-MOVED_TO_DECLARATIONS = (
-    "neg", "abs", "exp", "log", "sigmoid", "relu", "relu_grad", "gelu", "cast", "add", "sub",
-    "mul", "div", "pow", "maximum", "atan2", "equal", "less", "logical_and", "logical_not",
-    "where", "add_n", "zeros_like", "ones_like", "sum", "mean", "max", "min", "prod",
-    "logsumexp", "prod_others", "reduction_count",
-)
+def test_every_op_declares_a_batch_rule_or_says_why_not() -> None:
+    """The coverage check (``defop`` refuses an op with neither, and both)."""
+    silent = sorted(op.name for op in registry.all_ops()
+                    if op.batch is None and not op.unbatchable)
+    assert not silent, f"ops with no batch rule and no reason: {silent}"
+    unbatchable = {op.name for op in registry.all_ops() if op.batch is None}
+    assert all(registry.get(n).max_inputs == 0 for n in unbatchable), unbatchable
+    with pytest.raises(TypeError, match="batch rule"):
+        registry.OpDef(name="no_rule", infer=lambda specs, attrs: specs[0], forward=abs)
 
 
-@pytest.mark.parametrize("op", MOVED_TO_DECLARATIONS)
-def test_elementwise_and_reductions_batch_in_their_declaration(op: str) -> None:
-    assert registry.get(op).batch is not None and op not in RULES
+def test_an_unbatchable_op_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from engine import Graph
+
+    g = Graph.build([{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float64"},
+                     {"name": "y", "op": "exp", "inputs": ["x"]}])
+    real = registry.get
+    exp = dataclasses.replace(real("exp"), batch=None, unbatchable="for this test")
+    monkeypatch.setattr(registry, "get", lambda name: exp if name == "exp" else real(name))
+    with pytest.raises(EngineError, match=r"exp cannot be batched \(for this test\)"):
+        vmap(g, {"x": 0}, 3, ["y"])
 
 
-def test_the_by_name_table_never_shadows_a_declared_rule() -> None:
-    both = sorted(op for op in RULES if registry.get(op).batch is not None)
-    assert not both, f"rules both declared and registered by name: {both}"
+@pytest.mark.parametrize("op", ["conv2d", "conv2d_backprop_input", "conv2d_backprop_filter",
+                                "conv2d_transpose"])
+def test_per_example_images_and_filters_are_one_batched_gemm(op: str) -> None:
+    """Both operands batched: matmul over patches, never a convolution over B C channels
+    (a block-diagonal filter, B times the work)."""
+    (e, *_) = EXAMPLES[op]
+    graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
+    batched, _ = vmap(graph, {names[0]: 0, names[1]: 0}, B, [y])
+    ops = {n.op for n in batched.nodes}
+    assert "matmul" in ops and not ops & {"conv2d", "conv2d_backprop_input",
+                                          "conv2d_backprop_filter", "conv2d_transpose"}, \
+        sorted(ops)

@@ -11,9 +11,11 @@ dimensions (differentiated without specializing to the fed shapes first).
 
 Linear ops declare their transpose instead of a VJP: ``<L x, y> = <x, L* y>`` is checked
 for every example of each. The round-2 rules (``jvp=``, ``batch=``) are checked for every
-op that has one, so far without demanding them: a JVP (declared, or a linear op's derived
-one) against central differences and against the VJP (``<J t, u> = <t, J^T u>``), a batch
-rule against stacking single calls with the batch axis first and last.
+op that has one: a JVP (declared, or a linear op's derived one) against central
+differences and against the VJP (``<J t, u> = <t, J^T u>``), a batch rule against
+stacking single calls with every input batched (its batch axis first, and last) and with
+one input batched and the others shared. Every op has a batch rule or says why not
+(``defop`` refuses an op with neither; test_batching.py checks the registry).
 """
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import Graph, GraphBuilder, Plan, compute_gradients, gradients, run
+from engine import Graph, GraphBuilder, Plan, compute_gradients, fusion, gradients, run
 from engine.ops import registry
 from engine.ops.contexts import BatchContext, JVPContext
 
 from .control_examples import recast
+from .fusion_check import assert_same, fused_and_unfused
 from .gradcheck import check_vjp, numeric_vjp, one_op_graph
 from .op_examples import DIALECT_RULES, EXAMPLES, LEAVES, NO_GRADIENT, Example
 
@@ -357,14 +360,32 @@ _BATCH = 3
 @pytest.mark.parametrize("e", _examples_of(lambda op: op.batch is not None))
 def test_batch_rule_equals_stacking(e: Example, axis: int) -> None:
     """The batch rule's one call on stacked inputs equals stacking the single calls."""
+    _check_batch_rule(e, [axis] * len(e.inputs))
+
+
+def _one_batched() -> list[Any]:
+    return [pytest.param(e, k, id=f"{e.label}-in{k}")
+            for name, examples in EXAMPLES.items() if registry.get(name).batch is not None
+            for e in examples if len(e.inputs) > 1 for k in range(len(e.inputs))]
+
+
+@pytest.mark.parametrize(("e", "k"), _one_batched())
+def test_batch_rule_with_one_input_batched(e: Example, k: int) -> None:
+    """Input k batched (at its last axis), the others shared: the rules' other paths."""
+    _check_batch_rule(e, [-1 if i == k else None for i in range(len(e.inputs))])
+
+
+def _check_batch_rule(e: Example, where: list[int | None]) -> None:
     op = registry.get(e.op)
     rng = np.random.default_rng(13)
-    examples = [[a + 0.1 * rng.normal(size=a.shape) if a.dtype.kind == "f" else a
-                 for a in e.inputs] for _ in range(_BATCH)]
+    examples = [[a + 0.1 * rng.normal(size=a.shape) if a.dtype.kind == "f" and w is not None
+                 else a for a, w in zip(e.inputs, where, strict=True)] for _ in range(_BATCH)]
     graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
     singles = [run(graph, [y], dict(zip(names, ex, strict=True)))[0] for ex in examples]
-    axes = [axis % (a.ndim + 1) for a in e.inputs]
-    stacked = [np.stack([ex[k] for ex in examples], axis=ax) for k, ax in enumerate(axes)]
+    axes = [None if w is None else w % (a.ndim + 1) for a, w in zip(e.inputs, where,
+                                                                   strict=True)]
+    stacked = [a if ax is None else np.stack([ex[k] for ex in examples], axis=ax)
+               for k, (a, ax) in enumerate(zip(e.inputs, axes, strict=True))]
     b = GraphBuilder()
     one = [b.placeholder(f"one{i}", a.shape, a.dtype.name) for i, a in enumerate(e.inputs)]
     result = b.emit(e.op, one, e.attrs)
@@ -382,3 +403,36 @@ def test_batch_rule_equals_stacking(e: Example, axis: int) -> None:
         return
     want = np.stack(singles, axis=out_axes[e.out])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=e.label)
+
+
+# -- fusion: elementwise steps compiled into one kernel give the unfused answers -------------
+
+
+def _fusible_examples() -> list[Any]:
+    return [pytest.param(e, id=e.label) for examples in EXAMPLES.values() for e in examples
+            if registry.get(e.op).forward in fusion.UFUNCS]
+
+
+@pytest.mark.skipif(not fusion.enabled(), reason="numba is not installed")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("e", _fusible_examples())
+def test_fused_kernels_equal_unfused(e: Example, dtype: str,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example's forward and gradient (every elementwise step of both in kernels),
+    and its forward at NaN, infinities and signed zeros, fused and unfused."""
+    ex = Example(e.op, tuple(a.astype(dtype) if a.dtype.kind == "f" else a
+                             for a in e.inputs), e.attrs)
+    graph, names = _weighted_sum_graph(ex)
+    feeds = _feeds(ex, names)
+    floats = [n for n in names if feeds[n].dtype.kind == "f"]
+    result = gradients(graph, ["loss"], floats)
+    fetches = [("loss", 0), ("y", 0), *(g for g in result.grads if g is not None)]
+    plain, fused, kernels = fused_and_unfused(result.graph, fetches, feeds, monkeypatch)
+    assert kernels >= 1, f"{e.label}: nothing fused"
+    assert_same(plain, fused, e.label)
+    odd = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e30], dtype)
+    for i, n in enumerate(floats):
+        bad = dict(feeds)
+        bad[n] = np.resize(odd[i:], feeds[n].shape).astype(dtype)
+        plain, fused, _ = fused_and_unfused(graph, [("y", 0)], bad, monkeypatch)
+        assert_same(plain, fused, f"{e.label} with {bad[n].ravel()[:4]} in {n}")

@@ -113,3 +113,35 @@ def test_the_cache_is_bounded_by_total_weight_too() -> None:
     _, hit = cache.get_or_make("huge", lambda: [0] * 9)  # over the whole budget: not kept
     assert not hit and "huge" not in [k for k in cache._data]
     assert cache.get_or_make("huge", lambda: [0] * 9)[1] is False
+
+
+def test_a_repeated_call_still_checks_what_it_is_given(counted: list[int]) -> None:
+    """The repeated-call shortcut (no name resolved again) still refuses a feed that is
+    not a node and a seed of the wrong shape, and answers with the new values."""
+    g = Graph.build(_description())
+    x = np.array([0.1, 0.2, 0.3], np.float32)
+    seed = np.ones(3, np.float32)
+    for _ in range(2):
+        out = compute_gradients(g, {"x": x}, "y", ["x"], [seed], return_values=True)
+    assert counted[0] == 1 and out.cache_hit and cache_stats()["calls"]["hits"] >= 1
+    t = np.tanh(2 * x * np.array([1.0, 2.0, 3.0], np.float32))
+    np.testing.assert_allclose(out.values[0], t, rtol=1e-6)
+    again = compute_gradients(g, {"x": 2 * x}, "y", ["x"], [3 * seed], return_values=True)
+    w = np.array([1, 2, 3])
+    np.testing.assert_allclose(again.gradients[0], 3 * (1 - np.tanh(4 * x * w) ** 2) * 2 * w,
+                               rtol=1e-4)
+    with pytest.raises(engine.EngineError, match="not a node"):
+        compute_gradients(g, {"x": x, "nope": x}, "y", ["x"], [seed], return_values=True)
+    with pytest.raises(engine.EngineError, match="grad_ys"):
+        compute_gradients(g, {"x": x}, "y", ["x"], [np.ones(2, np.float32)],
+                          return_values=True)
+    assert counted[0] == 1
+
+
+def test_a_dynamic_graph_is_planned_per_fed_shape(counted: list[int]) -> None:
+    g = Graph.build([{"name": "x", "op": "placeholder", "shape": [None], "dtype": "float64"},
+                     {"name": "y", "op": "sum", "inputs": ["x"]}])
+    for n in (2, 3, 2):
+        (grad,) = compute_gradients(g, {"x": np.arange(n, dtype=np.float64)}, "y", "x").gradients
+        assert grad.shape == (n,)
+    assert counted[0] == 2

@@ -2,6 +2,8 @@
 
     .venv/bin/pip install torch==2.13.0 onnxscript && .venv/bin/python tests/onnxio/make_models.py
 
+(``make_models.py decoder`` or ``layers`` makes only those models.)
+
 Each model NAME gets models/NAME.onnx (exported from float32 torch modules by the
 TorchScript exporter or the dynamo exporter) and models/NAME.npz holding the feeds
 (``feed/<input>``), a cotangent for each output (``cotangent/<output>``), and torch's
@@ -111,6 +113,73 @@ class Misc(nn.Module):
         return (w * (1 + same)).squeeze(), x.abs().sqrt().sum(-1) / 3
 
 
+class Decoder(nn.Module):
+    """An upsampling CNN head (what UNet / GAN decoders export): ConvTranspose, GroupNorm,
+    InstanceNorm, PReLU, nearest and bilinear upsampling, PixelShuffle, a reflect pad, a
+    dilated max pool, Mish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)
+        self.gn = nn.GroupNorm(2, 4)
+        self.act = nn.PReLU(4)
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.inorm = nn.InstanceNorm2d(2, affine=True)
+        self.shuffle = nn.PixelShuffle(2)
+        self.pool = nn.MaxPool2d(2, stride=2, dilation=2)
+        self.fc = nn.Linear(2, 3)
+
+    def forward(self, x):
+        h = self.act(self.gn(self.up(x)))  # (N, 4, 2H, 2W)
+        h = nn.functional.interpolate(h, scale_factor=2, mode="nearest")
+        h = self.shuffle(self.conv(h))  # (N, 2, 8H, 8W)
+        h = nn.functional.mish(self.inorm(h))
+        h = nn.functional.interpolate(h, size=(5, 6), mode="bilinear", align_corners=False)
+        h = self.pool(nn.functional.pad(h, (1, 1, 2, 0), mode="reflect"))
+        return self.fc(h.mean(dim=(2, 3)))
+
+
+class Encoder(nn.Module):
+    """A token model as torch's own layers write it: Embedding with cumsum positions (Mod),
+    causal scaled_dot_product_attention, nn.TransformerEncoderLayer (pre-norm, GELU)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(11, 8)
+        self.enc = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True,
+                                              activation="gelu", norm_first=True)
+        self.head = nn.Linear(8, 11)
+
+    def forward(self, ids):
+        # from the ids' values, not their shape: the dynamo exporter would fold the position
+        # embedding into a constant, cut off from emb.weight
+        pos = torch.cumsum((ids >= 0).long(), dim=1) - 1
+        h = self.emb(ids) + self.emb(pos % 11)
+        q = h.unsqueeze(1)
+        a = nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True).squeeze(1)
+        return self.head(self.enc(h + a)).log_softmax(-1)
+
+
+class Vision(nn.Module):
+    """A CNN of torch's activations and LocalResponseNorm (which the dynamo exporter
+    writes as a 3-D AveragePool, TorchScript with an If on the rank), ending in
+    F.normalize."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.lrn = nn.LocalResponseNorm(2)
+
+    def forward(self, x):
+        h = nn.functional.avg_pool2d(self.lrn(torch.relu(self.bn(self.conv(x)))), 3)
+        h = (nn.functional.hardtanh(h) + nn.functional.silu(h) + nn.functional.elu(h, 0.5)
+             + nn.functional.softplus(h, beta=2))
+        h = (torch.clamp(h, min=-0.5) + nn.functional.relu6(h)
+             + nn.functional.hardsigmoid(h) + nn.functional.logsigmoid(h))
+        return nn.functional.normalize(h.flatten(1), dim=1)
+
+
 def export(name: str, module: nn.Module, feeds: dict[str, np.ndarray], output_names,
            *, dynamo: bool, opset: int, dynamic: dict | None = None) -> None:
     module.eval()
@@ -188,7 +257,44 @@ def main() -> None:
            opset=16)
     export("misc_dynamo18", misc, {"x": f32(2, 4), "ids": ids}, ["w", "r"], dynamo=True,
            opset=18)
+    decoder()
+    layers()
+
+
+def decoder() -> None:
+    """The Decoder models, with their own seeds (added later: the others stay as made)."""
+    rng = np.random.default_rng(5)
+    torch.manual_seed(5)
+    module = Decoder()
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x = rng.normal(size=(2, 3, 2, 3)).astype(np.float32)
+    export("decoder_ts17", module, {"x": x}, ["y"], dynamo=False, opset=17)
+    export("decoder_dynamo18", module, {"x": x}, ["y"], dynamo=True, opset=18)
+
+
+def layers() -> None:
+    """The Encoder and Vision models (torch's own layers), with their own seeds."""
+    rng = np.random.default_rng(6)
+    torch.manual_seed(6)
+    encoder, vision = Encoder(), Vision()
+    with torch.no_grad():
+        for module in (encoder, vision):
+            for p in module.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+        vision.bn.running_mean.copy_(torch.linspace(-0.2, 0.3, 4))
+        vision.bn.running_var.copy_(torch.linspace(0.5, 2.0, 4))
+    ids = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dtype=np.int64)
+    export("encoder_ts17", encoder, {"ids": ids}, ["y"], dynamo=False, opset=17)
+    export("encoder_dynamo18", encoder, {"ids": ids}, ["y"], dynamo=True, opset=18)
+    x = rng.normal(size=(2, 3, 8, 8)).astype(np.float32)
+    export("vision_dynamo18", vision, {"x": x}, ["y"], dynamo=True, opset=18)
+    # TorchScript writes LocalResponseNorm with an If on the input's rank (folded)
+    export("vision_ts17", vision, {"x": x}, ["y"], dynamo=False, opset=17)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    {"decoder": decoder, "layers": layers}.get(" ".join(sys.argv[1:]), main)()

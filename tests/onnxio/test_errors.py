@@ -74,15 +74,29 @@ def test_an_op_changed_after_opset_21_is_refused_at_that_opset() -> None:
 
 
 @pytest.mark.parametrize("op, inputs, attrs, words", [
-    ("MaxPool", [("x", f32(1, 1, 6, 6))], {"kernel_shape": [2, 2], "dilations": [2, 2]},
-     "dilations"),
+    ("MaxPool", [("x", f32(1, 1, 3, 3))], {"kernel_shape": [2, 2], "dilations": [3, 3]},
+     "larger than the padded input"),
+    ("Mod", [("x", f32(3)), ("y", f32(3))], {}, "fmod 1"),
+    ("ScatterND", [("x", f32(3)), ("i", np.array([[0]], np.int64)), ("u", f32(1))], {},
+     "known at import"),
+    ("ScatterElements", [("x", f32(3)), ("c", np.array([0], np.int64)), ("u", f32(1))],
+     {"reduction": "max"}, "(none, add)"),
+    ("Resize", [("x", f32(1, 1, 2, 2)), ("c", None), ("c2", np.full(4, 2, np.float32))],
+     {"mode": "cubic"}, "(nearest, linear)"),
+    ("Resize", [("x", f32(1, 1, 2, 2)), ("c", None), ("c2", np.full(4, 2, np.float32)),
+                ("c3", np.full(4, 2, np.int64))], {}, "exactly one of scales and sizes"),
+    ("ConvTranspose", [("x", f32(1, 1, 3, 3)), ("cw", f32(1, 1, 2, 2))],
+     {"output_shape": [9, 9]}, "larger than"),
     ("Gelu", [("x", f32(3))], {"approximate": "cubic"}, "approximate"),
-    ("Elu", [("x", f32(3))], {"alpha": 0.5}, "alpha"),
-    ("Pad", [("x", f32(3)), ("c", np.array([1, 1], np.int64))], {"mode": "reflect"},
-     "constant only"),
+    ("Celu", [("x", f32(3))], {"alpha": 0.0}, "alpha 0"),
+    ("Pad", [("x", f32(3)), ("c", np.array([1, 1], np.int64))], {"mode": "wrap"},
+     "'wrap' is not supported"),
+    ("Pad", [("x", f32(3)), ("c", np.array([3, 0], np.int64))], {"mode": "reflect"},
+     "at most 2"),
     ("BatchNormalization", [("x", f32(2, 3)), ("c1", f32(3)), ("c2", f32(3)), ("c3", f32(3)),
                             ("c4", f32(3) ** 2)], {"training_mode": 1}, "inference"),
-    ("Conv", [("x", f32(1, 1, 3, 3, 3)), ("cw", f32(1, 1, 2, 2, 2))], {}, "rank 3 or 4"),
+    ("ConvTranspose", [("x", f32(1, 1, 3, 3, 3)), ("cw", f32(1, 1, 2, 2, 2))], {},
+     "rank 3 or 4"),
     ("Cast", [("x", f32(3))], {"to": TensorProto.UINT8}, "UINT8"),
 ])
 def test_unsupported_attribute_or_form(op, inputs, attrs, words) -> None:
@@ -179,11 +193,11 @@ def test_names_with_colons_are_the_value_names() -> None:
 def test_export_refuses_an_op_without_onnx_form() -> None:
     b = GraphBuilder()
     x = b.placeholder("x", [3])
-    y = b.emit("atan2", [x, x])
+    y = b.emit("xlogy", [x, x])
     graph: Graph = b.finish(outputs=[y])
     with pytest.raises(OnnxError) as info:
         onnxio.to_onnx(graph, [y.name])
-    assert info.value.op_type == "atan2" and info.value.node == y.name
+    assert info.value.op_type == "xlogy" and info.value.node == y.name
 
 
 def test_initializers_listed_as_inputs_are_variables_and_feeding_overrides_them() -> None:

@@ -11,10 +11,11 @@ import pytest
 from onnx import helper, numpy_helper
 
 import onnxio
+from engine import run
 from onnxio.dtypes import TO_ONNX
 from onnxio.import_ops import FIRST, LAST, TABLE, since_version, versions_in_range
 
-from .helpers import check_model
+from .helpers import build, check_model
 
 rng = np.random.default_rng(7)
 
@@ -50,6 +51,9 @@ def one_node(op: str, inputs: list[tuple[str, np.ndarray | None]], attrs: dict[s
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               ir_version=8)
     model = onnx.shape_inference.infer_shapes(model)
+    for out in model.graph.output:  # ops shape inference leaves untyped (GroupNormalization)
+        if not out.type.tensor_type.elem_type and graph_inputs:
+            out.type.tensor_type.elem_type = graph_inputs[0].type.tensor_type.elem_type
     return model.SerializeToString(), feeds
 
 
@@ -61,6 +65,7 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "hard_sigmoid": ("HardSigmoid", [("x", f32(3, 4))], {"alpha": 0.3, "beta": 0.4}, 13, 1),
     "leaky_relu": ("LeakyRelu", [("x", f32(3, 4))], {"alpha": 0.2}, 16, 1),
     "elu": ("Elu", [("x", f32(3, 4))], {}, 13, 1),
+    "elu_alpha": ("Elu", [("x", f32(3, 4))], {"alpha": 0.5}, 13, 1),
     "selu": ("Selu", [("x", f32(3, 4))], {}, 13, 1),
     "softplus": ("Softplus", [("x", f32(3, 4))], {}, 13, 1),
     "clip": ("Clip", [("x", f32(3, 4)), ("cmin", np.float32(-0.5)),
@@ -86,6 +91,19 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "log_softmax": ("LogSoftmax", [("x", f32(3, 4))], {"axis": 1}, 13, 1),
     "layer_norm": ("LayerNormalization", [("x", f32(2, 3, 4)), ("c", f32(3, 4)),
                                           ("c2", f32(3, 4))], {"axis": -2}, 17, 1),
+    "layer_norm_scale_broadcast": ("LayerNormalization", [("x", f32(2, 3, 4)),
+                                                          ("c", f32(4))], {"axis": 1}, 17, 1),
+    "instance_norm": ("InstanceNormalization", [("x", X), ("c", f32(3)), ("c2", f32(3))],
+                      {"epsilon": 1e-3}, 13, 1),
+    "group_norm_18": ("GroupNormalization", [("x", f32(2, 4, 3, 2)), ("c", f32(2)),
+                                             ("c2", f32(2))], {"num_groups": 2}, 18, 1),
+    "group_norm_21": ("GroupNormalization", [("x", f32(2, 6, 5)), ("c", f32(6)),
+                                             ("c2", f32(6))], {"num_groups": 3,
+                                                               "epsilon": 1e-3}, 21, 1),
+    "depth_to_space_dcr": ("DepthToSpace", [("x", f32(2, 8, 2, 3))], {"blocksize": 2}, 13, 1),
+    "depth_to_space_crd": ("DepthToSpace", [("x", f32(1, 8, 3, 2))],
+                           {"blocksize": 2, "mode": "CRD"}, 13, 1),
+    "space_to_depth": ("SpaceToDepth", [("x", f32(2, 3, 4, 6))], {"blocksize": 2}, 13, 1),
     "batch_norm": ("BatchNormalization", [("x", f32(2, 3, 5)), ("cs", f32(3)), ("cb", f32(3)),
                                           ("cm", f32(3)), ("cv", f32(3, positive=True))],
                    {"epsilon": 1e-3}, 15, 1),
@@ -99,6 +117,48 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
                             {"group": 2, "dilations": [2, 2], "pads": [1, 1, 1, 1]}, 13, 1),
     "conv1d": ("Conv", [("x", f32(2, 3, 9)), ("cw", f32(2, 3, 3))],
                {"strides": [2], "pads": [1, 0]}, 13, 1),
+    "conv_transpose": ("ConvTranspose", [("x", f32(2, 3, 4, 5)), ("cw", f32(3, 2, 3, 2)),
+                                         ("cb", f32(2))], {"strides": [2, 1]}, 13, 1),
+    "conv_transpose_pads": ("ConvTranspose", [("x", f32(1, 2, 4, 4)), ("cw", f32(2, 3, 3, 3))],
+                            {"strides": [2, 2], "pads": [1, 0, 0, 2],
+                             "output_padding": [1, 1], "dilations": [1, 2]}, 13, 1),
+    "conv_transpose_groups": ("ConvTranspose", [("x", f32(1, 4, 3, 3)),
+                                                ("cw", f32(4, 3, 2, 2))],
+                              {"group": 2, "strides": [2, 2]}, 13, 1),
+    "conv_transpose_output_shape": ("ConvTranspose", [("x", f32(1, 2, 3, 3)),
+                                                      ("cw", f32(2, 2, 3, 3))],
+                                    {"strides": [2, 2], "output_shape": [6, 7]}, 13, 1),
+    "conv_transpose_same": ("ConvTranspose", [("x", f32(1, 2, 3, 4)), ("cw", f32(2, 1, 3, 2))],
+                            {"strides": [2, 2], "auto_pad": "SAME_UPPER"}, 13, 1),
+    "conv_transpose_1d": ("ConvTranspose", [("x", f32(2, 3, 5)), ("cw", f32(3, 2, 3))],
+                          {"strides": [3], "pads": [1, 2], "output_padding": [2]}, 13, 1),
+    "max_pool_dilated": ("MaxPool", [("x", X)], {"kernel_shape": [2, 2], "dilations": [2, 3],
+                                                 "pads": [1, 0, 0, 1], "strides": [1, 2]},
+                         13, 1),
+    "avg_pool_dilated": ("AveragePool", [("x", X)], {"kernel_shape": [2, 2],
+                                                     "dilations": [2, 2], "pads": [1, 1, 1, 1]},
+                         19, 1),
+    "avg_pool_dilated_count_pad": ("AveragePool", [("x", f32(2, 3, 7))],
+                                   {"kernel_shape": [3], "dilations": [2], "pads": [2, 1],
+                                    "count_include_pad": 1}, 19, 1),
+    "conv3d": ("Conv", [("x", f32(2, 3, 4, 5, 4)), ("cw", f32(4, 3, 2, 3, 2)),
+                        ("cb", f32(4))], {"strides": [2, 1, 2], "pads": [1, 0, 1, 0, 1, 1]},
+               13, 1),
+    "conv3d_groups_dilated": ("Conv", [("x", f32(1, 4, 5, 4, 3)),
+                                       ("cw", f32(2, 2, 2, 2, 2))],
+                              {"group": 2, "dilations": [2, 1, 2],
+                               "pads": [0, 1, 1, 1, 0, 1]}, 13, 1),
+    "conv3d_same": ("Conv", [("x", f32(1, 2, 5, 4, 3)), ("cw", f32(3, 2, 2, 3, 2))],
+                    {"auto_pad": "SAME_UPPER", "strides": [2, 1, 2]}, 13, 1),
+    "max_pool3d": ("MaxPool", [("x", f32(2, 2, 4, 5, 3))],
+                   {"kernel_shape": [2, 3, 2], "strides": [2, 1, 1], "pads": [1, 1, 0, 0, 1, 1]},
+                   13, 1),
+    "avg_pool3d_exclude_pad": ("AveragePool", [("x", f32(1, 2, 4, 4, 5))],
+                               {"kernel_shape": [3, 2, 2], "pads": [1, 0, 1, 1, 1, 0],
+                                "strides": [1, 2, 2]}, 19, 1),
+    "avg_pool3d_same_dilated": ("AveragePool", [("x", f32(1, 2, 5, 4, 4))],
+                                {"kernel_shape": [2, 2, 2], "dilations": [2, 1, 1],
+                                 "auto_pad": "VALID", "count_include_pad": 1}, 19, 1),
     "max_pool_pads": ("MaxPool", [("x", X)],
                       {"kernel_shape": [3, 2], "pads": [1, 0, 1, 1], "strides": [2, 1]}, 13, 1),
     "max_pool_same": ("MaxPool", [("x", X)], {"kernel_shape": [2, 2], "strides": [2, 2],
@@ -141,6 +201,76 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
                13, 1),
     "pad_18_axes": ("Pad", [("x", f32(2, 3)), ("c", i64(2, 1)), ("c2", None),
                             ("c3", i64(-1))], {}, 18, 1),
+    "pad_reflect": ("Pad", [("x", f32(3, 4)), ("c", i64(2, 1, 1, 3))], {"mode": "reflect"},
+                    13, 1),
+    "pad_edge_axes": ("Pad", [("x", f32(2, 3, 4)), ("c", i64(3, 2, 0, 1)), ("c2", None),
+                              ("c3", i64(-1, 0))], {"mode": "edge"}, 18, 1),
+    "pad_wrap": ("Pad", [("x", f32(3, 4)), ("c", i64(3, 0, 1, 4))], {"mode": "wrap"}, 19, 1),
+    "mod_fmod": ("Mod", [("x", 3 * f32(3, 4)), ("c", np.float32(-1.3))], {"fmod": 1}, 13, 1),
+    "mod_int": ("Mod", [("x", np.array([[-7, 5, 3], [8, -2, 0]], np.int64)),
+                        ("y", np.array([3, -4, 2], np.int64))], {}, 13, 1),
+    "argmax": ("ArgMax", [("x", f32(3, 4, 5))], {"axis": -2}, 13, 1),
+    "argmin_last": ("ArgMin", [("x", np.array([[1, 0, 0, 2], [3, 3, 1, 1]], np.float32))],
+                    {"axis": 1, "keepdims": 0, "select_last_index": 1}, 13, 1),
+    "resize_nearest_upsample": ("Resize", [("x", f32(1, 2, 3, 4)), ("c", None),
+                                           ("c2", np.array([1, 1, 2, 3], np.float32))],
+                                {"mode": "nearest", "nearest_mode": "floor",
+                                 "coordinate_transformation_mode": "asymmetric"}, 13, 1),
+    "resize_nearest_sizes": ("Resize", [("x", f32(1, 2, 5, 4)), ("c", None), ("c2", None),
+                                        ("c3", i64(1, 2, 3, 7))], {}, 13, 1),
+    "resize_linear_half_pixel": ("Resize", [("x", f32(2, 1, 3, 4)), ("c", None),
+                                            ("c2", np.array([1, 1, 2, 1.5], np.float32))],
+                                 {"mode": "linear"}, 13, 1),
+    "resize_bilinear_torch": ("Resize", [("x", f32(1, 2, 4, 3)), ("c", None), ("c2", None),
+                                         ("c3", i64(1, 2, 7, 1))],
+                              {"mode": "linear",
+                               "coordinate_transformation_mode": "pytorch_half_pixel"}, 13, 1),
+    "resize_align_corners_axes": ("Resize", [("x", f32(2, 3, 5)), ("c", None), ("c2", None),
+                                             ("c3", i64(9, 2))],
+                                  {"mode": "linear", "axes": [2, 0],
+                                   "coordinate_transformation_mode": "align_corners"}, 18, 1),
+    "resize_symmetric_down": ("Resize", [("x", f32(1, 1, 6, 5)), ("c", None),
+                                         ("c2", np.array([0.6, 0.5], np.float32))],
+                              {"mode": "linear", "axes": [2, 3],
+                               "coordinate_transformation_mode": "half_pixel_symmetric"},
+                              19, 1),
+    "resize_round_prefer_ceil": ("Resize", [("x", f32(1, 1, 4, 6)), ("c", None),
+                                            ("c2", np.array([1, 1, 1.5, 0.5], np.float32))],
+                                 {"nearest_mode": "round_prefer_ceil"}, 13, 1),
+    "prelu": ("PRelu", [("x", X), ("c", f32(3, 1, 1))], {}, 16, 1),
+    "mish": ("Mish", [("x", 2 * f32(3, 4))], {}, 18, 1),
+    "celu": ("Celu", [("x", f32(3, 4))], {"alpha": 0.7}, 13, 1),
+    "thresholded_relu": ("ThresholdedRelu", [("x", 2 * f32(3, 4))], {"alpha": 0.3}, 13, 1),
+    "shrink": ("Shrink", [("x", 2 * f32(3, 4))], {"bias": 0.2, "lambd": 0.4}, 13, 1),
+    "sinh": ("Sinh", [("x", f32(3, 4))], {}, 13, 1),
+    "cosh": ("Cosh", [("x", f32(3, 4))], {}, 13, 1),
+    "asinh": ("Asinh", [("x", 2 * f32(3, 4))], {}, 13, 1),
+    "acosh": ("Acosh", [("x", f32(3, 4, positive=True) + 1)], {}, 13, 1),
+    "atanh": ("Atanh", [("x", np.tanh(f32(3, 4)))], {}, 13, 1),
+    "atan": ("Atan", [("x", 2 * f32(3, 4))], {}, 13, 1),
+    "asin": ("Asin", [("x", 0.9 * np.tanh(f32(3, 4)))], {}, 13, 1),
+    "acos": ("Acos", [("x", 0.9 * np.tanh(f32(3, 4)))], {}, 13, 1),
+    "is_nan": ("IsNaN", [("x", np.array([1.0, np.nan, -np.inf], np.float32))], {}, 13, 1),
+    "is_inf": ("IsInf", [("x", np.array([1.0, np.nan, -np.inf, np.inf], np.float32))],
+               {"detect_positive": 0}, 20, 1),
+    "xor": ("Xor", [("a", np.array([True, False, True])), ("b", np.array([[True], [False]]))],
+            {}, 13, 1),
+    "cumsum": ("CumSum", [("x", f32(3, 4)), ("c", np.int64(-1))], {}, 14, 1),
+    "cumsum_exclusive_reverse": ("CumSum", [("x", f32(3, 4)), ("c", np.int32(0))],
+                                 {"exclusive": 1, "reverse": 1}, 14, 1),
+    "lp_norm_2": ("LpNormalization", [("x", f32(3, 4))], {"axis": 0}, 13, 1),
+    "lp_norm_1": ("LpNormalization", [("x", f32(3, 4))], {"p": 1}, 13, 1),
+    "scatter_nd": ("ScatterND", [("x", f32(4, 3, 2)), ("c", np.array([[1], [-1]], np.int64)),
+                                 ("u", f32(2, 3, 2))], {}, 13, 1),
+    "scatter_nd_add_repeats": ("ScatterND", [("x", f32(3, 4)),
+                                             ("c", np.array([[0, 1], [2, 3], [0, 1]],
+                                                            np.int64)),
+                                             ("u", f32(3))], {"reduction": "add"}, 16, 1),
+    "scatter_elements": ("ScatterElements", [("x", f32(3, 4)),
+                                             ("c", np.array([[1, 0], [3, -1]], np.int64)),
+                                             ("u", f32(2, 2))], {"axis": 1}, 18, 1),
+    "one_hot": ("OneHot", [("x", np.array([[0, 3], [-1, 2]], np.int64)), ("c", np.int64(4)),
+                           ("c2", np.array([-1.0, 2.0], np.float32))], {"axis": 1}, 13, 1),
     "transpose": ("Transpose", [("x", X)], {"perm": [2, 0, 3, 1]}, 13, 1),
     "unsqueeze": ("Unsqueeze", [("x", f32(3, 4)), ("c", i64(0, -1))], {}, 13, 1),
     "squeeze": ("Squeeze", [("x", f32(3, 1, 4)), ("c", i64(1))], {}, 13, 1),
@@ -191,8 +321,175 @@ def test_supported_ops_listing() -> None:
     assert len(by_type) == len(listing) == len(TABLE)
     for op in ("Conv", "BatchNormalization", "LayerNormalization", "Gemm", "Softmax",
                "Reshape", "Split", "Slice", "Gather", "GatherElements", "Where", "Expand",
-               "ReduceMean", "Shape", "Constant", "ConstantOfShape", "Gelu", "Erf"):
+               "ReduceMean", "Shape", "Constant", "ConstantOfShape", "Gelu", "Erf",
+               "ConvTranspose", "Resize", "InstanceNormalization", "ScatterND", "Mish",
+               "ArgMax", "Mod", "DepthToSpace"):
         assert op in by_type, op
     assert by_type["Split"]["versions"] == [13, 18]
     assert by_type["Range"]["folded_only"] is True
     assert all(isinstance(e["lowering"], str) and e["lowering"] for e in listing)
+
+
+def test_pads_computed_from_the_input_shape_fold_once_the_shape_is_known() -> None:
+    """torch's F.pad exports its pads as a shape computation: Pad takes them once the
+    feed's shape makes them known (here [1, 1, 2, 2] from a symbolic [N, 4])."""
+    x = f32(3, 4)
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Div", ["s", "s"], ["ones"]),
+             helper.make_node("Sub", ["c56", "s"], ["ends"]),
+             helper.make_node("Concat", ["ones", "ends"], ["pads"], axis=0),
+             helper.make_node("Pad", ["x", "pads"], ["y"], name="the_pad", mode="reflect")]
+    graph = helper.make_graph(
+        nodes, "pad_of_shape",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(i64(5, 6), "c56")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)],
+                              ir_version=8).SerializeToString()
+    with pytest.raises(onnxio.OnnxError, match="static input shapes"):
+        onnxio.to_description(model)  # the shape computation cannot fold over N
+    out = check_model(model, {"x": x}, shapes={"x": [3, 4]})
+    assert out["values"]["y"].shape == (3 + 1 + 2, 4 + 1 + 2)
+
+
+def test_a_dilated_same_pool_follows_the_spec_where_onnxruntime_does_not() -> None:
+    """auto_pad SAME_UPPER with dilations: the spec (and onnx's reference evaluator and
+    shape inference) give ceil(in / stride) rows; onnxruntime 1.x gives fewer, so this
+    case is checked against the reference evaluator."""
+    from onnx.reference import ReferenceEvaluator
+
+    model, feeds = one_node("MaxPool", [("x", X)], {"kernel_shape": [2, 2], "dilations": [2, 1],
+                                                    "auto_pad": "SAME_UPPER"}, 13)
+    graph, description = build(model)
+    got = run(graph, description["outputs"], feeds)[0]
+    want = ReferenceEvaluator(onnx.load_from_string(model)).run(None, feeds)[0]
+    assert got.shape == X.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op", ["LayerNormalization", "BatchNormalization"])
+def test_a_normalization_whose_output_the_gradient_reads_is_exported(op: str) -> None:
+    """y = norm(x); z = y * y: z's gradient reads y, so the exported gradient graph holds
+    the layer_norm / batch_norm node itself."""
+    x = f32(2, 3, 4)
+    params = ([f32(4), f32(4)] if op == "LayerNormalization"
+              else [f32(3), f32(3), f32(3), f32(3, positive=True)])
+    names = [f"c{i}" for i in range(len(params))]
+    nodes = [helper.make_node(op, ["x", *names], ["y"], epsilon=1e-3),
+             helper.make_node("Mul", ["y", "y"], ["z"])]
+    graph = helper.make_graph(
+        nodes, "norm_squared", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                              [2, 3, 4])],
+        [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(a, n) for a, n in zip(params, names)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=8).SerializeToString()
+    out = check_model(model, {"x": x})
+    ours = {"LayerNormalization": "layer_norm", "BatchNormalization": "batch_norm"}[op]
+    assert ours in {n.op for n in out["graph"].nodes}
+
+
+@pytest.mark.parametrize("case", ["resize_linear_half_pixel", "pad_13", "one_hot", "clip"])
+def test_a_float_initializer_read_only_at_import_is_a_constant(case: str) -> None:
+    """Resize's scales, Pad's constant_value, OneHot's values: the graph is built from
+    their stored value, so they are constants (feeding one could change nothing); Clip's
+    bounds are tensors of the graph and stay trainable variables."""
+    op, inputs, attrs, opset, n_out = CASES[case]
+    model, _ = one_node(op, inputs, attrs, opset, n_out)
+    _, description = build(model)
+    kinds = {n["name"]: n["op"] for n in description["nodes"]}
+    floats = [name for name, a in inputs if name.startswith("c") and a is not None
+              and a.dtype.kind == "f"]
+    assert floats
+    want = "variable" if op == "Clip" else "constant"
+    assert {kinds[name] for name in floats} == {want}
+
+
+def _two_nodes(first: Any, then: str, feeds: dict[str, np.ndarray],
+               inits: dict[str, np.ndarray], opset: int = 13) -> bytes:
+    """``first`` (a node writing "y"), then ``then``(y, x) or ``then``(y, y) as "z"."""
+    second = helper.make_node(then, ["y", "x" if then == "Mul" and "x" in feeds else "y"],
+                              ["z"])
+    graph = helper.make_graph(
+        [first, second], "two",
+        [helper.make_tensor_value_info(k, TO_ONNX[v.dtype.name], list(v.shape))
+         for k, v in feeds.items()],
+        [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                             ir_version=8).SerializeToString()
+
+
+def test_exported_gradient_graphs_that_read_one_hot_argmax_mod_and_atan2() -> None:
+    """Each forward node is read by the gradient (z = y * x, or y * y), so the exported
+    gradient graph holds one_hot, argmax, floor_mod, atan2 themselves."""
+    labels = np.array([[0, 3, -1], [2, 1, 0]], np.int64)
+    cases = [
+        (helper.make_node("OneHot", ["labels", "c_depth", "c_values"], ["y"], axis=-1),
+         {"labels": labels, "x": f32(2, 3, 4)},
+         {"c_depth": np.int64(4), "c_values": np.array([0.0, 1.0], np.float32)}),
+        (helper.make_node("Cast", ["i"], ["y"], to=onnx.TensorProto.FLOAT), None, None),
+        (helper.make_node("Mod", ["x", "c"], ["y"], fmod=1), {"x": 3 * f32(3, 4)},
+         {"c": np.float32(-1.3)}),
+        (helper.make_node("Acos", ["x"], ["y"]), {"x": 0.9 * np.tanh(f32(3, 4))}, {}),
+    ]
+    for first, feeds, inits in cases:
+        if feeds is None:  # ArgMax, cast to float, times x
+            x = f32(3, 4)
+            nodes = [helper.make_node("ArgMax", ["x"], ["i"], axis=1), first,
+                     helper.make_node("Mul", ["y", "x"], ["z"])]
+            graph = helper.make_graph(
+                nodes, "argmax", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                [3, 4])],
+                [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                                      ir_version=8).SerializeToString()
+            feeds = {"x": x}
+        else:
+            model = _two_nodes(first, "Mul", feeds, inits)
+        check_model(model, feeds)
+
+
+def _if_model(cond_nodes: list[Any], cond: str) -> bytes:
+    """y = If(cond) then tanh(x) * w else -x; the branches read x and w of the outer graph."""
+    out = lambda name: helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+    then = helper.make_graph([helper.make_node("Tanh", ["x"], ["t0"]),
+                              helper.make_node("Mul", ["t0", "cw"], ["t"])], "then", [],
+                             [out("t")])
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [out("e")])
+    nodes = [*cond_nodes, helper.make_node("If", [cond], ["y"], name="the_if",
+                                           then_branch=then, else_branch=other)]
+    graph = helper.make_graph(
+        nodes, "if", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3])],
+        [out("y")], initializer=[numpy_helper.from_array(f32(3), "cw"),
+                                 numpy_helper.from_array(i64(2), "c2")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8).SerializeToString()
+
+
+@pytest.mark.parametrize("rows, branch", [(2, "Tanh"), (5, "Neg")])
+def test_an_if_on_static_shapes_inlines_the_branch_it_picks(rows: int, branch: str) -> None:
+    """TorchScript's If on a shape test: the condition folds, the chosen branch (which
+    reads the outer x and weight) is inlined, and the result is differentiated."""
+    cond = [helper.make_node("Constant", [], ["c0"], value=numpy_helper.from_array(
+                np.int64(0))),
+            helper.make_node("Shape", ["x"], ["s"]),
+            helper.make_node("Gather", ["s", "c0"], ["n"], axis=0),
+            helper.make_node("Equal", ["n", "c2"], ["is"])]  # x.size(0) == 2
+    model = _if_model(cond, "is")
+    if rows != 2:  # the same test against another constant: the else branch
+        model_proto = onnx.load_from_string(model)
+        model_proto.graph.initializer[1].CopyFrom(numpy_helper.from_array(i64(rows), "c2"))
+        model = model_proto.SerializeToString()
+    out = check_model(model, {"x": f32(2, 3)})
+    assert branch.lower() in {n.op for n in out["graph"].nodes}
+
+
+def test_an_if_on_values_is_refused_naming_it() -> None:
+    model = _if_model([helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+                       helper.make_node("Greater", ["total", "cw0"], ["big"])], "big")
+    proto = onnx.load_from_string(model)
+    proto.graph.initializer.append(numpy_helper.from_array(np.float32(0), "cw0"))
+    with pytest.raises(onnxio.OnnxError, match="known at import") as err:
+        onnxio.to_description(proto.SerializeToString())
+    assert (err.value.node, err.value.op_type) == ("the_if", "If")

@@ -61,9 +61,10 @@ def test_sigterm_answers_every_accepted_request() -> None:
         threads = [threading.Thread(target=post) for _ in range(6)]  # computing and queued
         for t in threads:
             t.start()
+        _wait_until_in(keep, statuses, 6)  # the six are in (or answered already)
         sent_before = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(4)]
+        # accepted just before the signal; quiet for less than serving.QUIET when they send
         silent = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(4)]
-        time.sleep(0.3)  # the six are in; the eight raw connections are accepted
         for sock in sent_before:
             sock.sendall(_raw_request(body))
         keep.get("/healthz")
@@ -83,6 +84,20 @@ def test_sigterm_answers_every_accepted_request() -> None:
     finally:
         keep.close()
         s.stop()
+
+
+def _wait_until_in(client: httpx.Client, answered: list[int], n: int) -> None:
+    """Until the server holds (computing or queued) or has answered ``n`` requests: a
+    fixed sleep lets a busy machine send the signal before the requests are in."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = client.get("/metrics").text
+        held = sum(float(line.split()[-1]) for line in text.splitlines()
+                   if line.startswith(("gradserve_queue_depth", "gradserve_busy_workers")))
+        if held + len(answered) >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{n} requests never reached the server")
 
 
 def _refused_within(url: str, seconds: float) -> bool:

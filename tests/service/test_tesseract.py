@@ -1,21 +1,19 @@
 """Models as Tesseracts, through tesseract-core's own client against a real server: each
-endpoint equals the engine's functional transforms on the same model (both encodings);
+endpoint equals our own /evaluate, /jacobian, /jvp, /vjp over HTTP on the same model
+(both answer encodings; the client sends base64 arrays), openapi.json describes the model;
 ONNX graphs over HTTP: the public /gradients cases, the exported gradient graph run in
 onnxruntime, a bad model named."""
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
+import requests
 from tesseract_core import Tesseract
-
-import engine
-from service.graph_cache import build_graph
 
 from ..case_files import load
 from .helpers import REPO, Server
@@ -31,42 +29,102 @@ def server() -> Iterator[Server]:
     s.stop()
 
 
-@pytest.fixture(scope="module")
-def mlp() -> engine.Graph:
-    return build_graph(json.loads((EXAMPLES / "mlp" / "graph.json").read_text()), [],
-                       10**6, 10**8)
+# each model: its input, the optional input (a variable) fed and differentiated, its output
+MODELS = {"mlp": ("x", "W1", "b2", "y"),
+          "onnx-mlp": ("input", "fc1.weight", "fc2.bias", "output")}
+
+
+def ours(server: Server, endpoint: str, model: str, **body: object) -> dict:
+    """Our own functional endpoint (API.md section 6) on the registered model, over HTTP."""
+    def plain(tree: object) -> object:
+        if isinstance(tree, dict):
+            return {k: plain(v) for k, v in tree.items()}
+        return tree.tolist() if isinstance(tree, np.ndarray) else tree
+
+    r = httpx.post(f"{server.url}/{endpoint}", timeout=60,
+                   json={"model": model, **plain(body)})  # type: ignore[dict-item]
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def same(got: np.ndarray, want: object) -> None:
+    """The same numbers and the same float32 dtype: both run the same engine on the same
+    float32 feeds (base64 from the client, shortest-repr JSON numbers to ours)."""
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.asarray(want, np.float32))
 
 
 @pytest.mark.parametrize("fmt", [None, "json+base64"])
-def test_every_endpoint_equals_the_engine(server: Server, mlp: engine.Graph,
-                                          fmt: str | None) -> None:
-    t = Tesseract.from_url(f"{server.url}/models/mlp")
+@pytest.mark.parametrize("model", list(MODELS))
+def test_every_endpoint_equals_our_own_endpoints(server: Server, model: str,
+                                                 fmt: str | None) -> None:
+    """tesseract-core's client against the real server, each answer against our /evaluate,
+    /jacobian, /jvp, /vjp for the same model; the answers' encoding is the one asked for."""
+    x, var, bias, y = MODELS[model]
+    t = Tesseract.from_url(f"{server.url}/models/{model}")
     if fmt:
         t = t.with_encoding(output_format=fmt)
-    assert set(t.available_endpoints) >= {"apply", "jacobian", "jacobian_vector_product",
-                                          "vector_jacobian_product", "abstract_eval"}
-    feeds = {"x": X}
-    w1 = np.full((4, 8), 0.1, np.float32)
-    np.testing.assert_array_equal(t.apply({"x": X})["y"],
-                                  engine.evaluate(mlp, feeds)["values"]["y"])
-    fed = t.apply({"x": X, "W1": w1})["y"]  # a variable is an optional input
-    np.testing.assert_array_equal(fed, engine.evaluate(mlp, {"x": X, "W1": w1})["values"]["y"])
-    jac = t.jacobian({"x": X}, ["x", "b2"], ["y"])
-    want = engine.jacobian(mlp, feeds, inputs=["x", "b2"], outputs=["y"])["jacobian"]
-    for k in ("x", "b2"):
-        np.testing.assert_allclose(jac["y"][k], want["y"][k], rtol=1e-6)
-    v = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
-    jvp = t.jacobian_vector_product({"x": X}, ["x"], ["y"], {"x": v})
-    np.testing.assert_allclose(jvp["y"], engine.jvp(mlp, feeds, {"x": v}, outputs=["y"])
-                               ["tangents"]["y"], rtol=1e-6)
-    g = np.ones((2, 3), np.float32)
-    vjp = t.vector_jacobian_product({"x": X}, ["x", "W1"], ["y"], {"y": g})
-    want = engine.vjp(mlp, feeds, {"y": g}, inputs=["x", "W1"])["cotangents"]
-    for k in ("x", "W1"):
-        np.testing.assert_allclose(vjp[k], want[k], rtol=1e-6)
-    assert t.abstract_eval({"x": {"shape": [5, 4], "dtype": "float32"}}) == {
-        "y": {"shape": [5, 3], "dtype": "float32"}}
+    kinds: list[str] = []  # each compute answer's Content-Type
+
+    def seen(r: requests.Response, **_: object) -> None:
+        if r.request.method == "POST":
+            kinds.append(r.headers["content-type"])
+
+    t._client._session.hooks["response"].append(seen)  # the client's own requests.Session
+    stored = np.asarray(httpx.post(f"{server.url}/evaluate", json={
+        "model": model, "feeds": {x: X.tolist()}, "outputs": [var]}).json()["values"][var],
+        np.float32)
+    w = (stored * 0.5 + 0.05).astype(np.float32)  # a fed variable: an optional input
+    feeds = {x: X, var: w}
+
+    same(t.apply({x: X})[y], ours(server, "evaluate", model, feeds={x: X})["values"][y])
+    same(t.apply(feeds)[y], ours(server, "evaluate", model, feeds=feeds)["values"][y])
+
+    jac = t.jacobian(feeds, [x, var, bias], [y])
+    want = ours(server, "jacobian", model, feeds=feeds, inputs=[x, var, bias],
+                outputs=[y])["jacobian"]
+    for k in (x, var, bias):
+        same(jac[y][k], want[y][k])
+
+    tangents = {x: np.linspace(-1, 1, X.size, dtype=np.float32).reshape(X.shape),
+                var: np.full(w.shape, 0.25, np.float32)}
+    jvp = t.jacobian_vector_product(feeds, [x, var], [y], tangents)
+    same(jvp[y], ours(server, "jvp", model, feeds=feeds, inputs=[x, var], outputs=[y],
+                      tangents=tangents)["tangents"][y])
+
+    g = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
+    vjp = t.vector_jacobian_product(feeds, [x, var, bias], [y], {y: g})
+    want = ours(server, "vjp", model, feeds=feeds, inputs=[x, var, bias], outputs=[y],
+                cotangents={y: g})["cotangents"]
+    assert set(vjp) == {x, var, bias}
+    for k in (x, var, bias):
+        same(vjp[k], want[k])
+    assert kinds == [f"application/{fmt or 'json'}"] * 5
+
+    five = np.zeros((5, X.shape[1]), np.float32)
+    value = np.asarray(ours(server, "evaluate", model, feeds={x: five})["values"][y])
+    assert t.abstract_eval({x: {"shape": [5, X.shape[1]], "dtype": "float32"}}) == {
+        y: {"shape": list(value.shape), "dtype": "float32"}}
     assert t.health() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_the_openapi_schema_describes_the_model(server: Server, model: str) -> None:
+    """What the client reads from openapi.json: the endpoints, and the model's inputs
+    (placeholders required, variables optional) and outputs as GET /models/NAME lists them."""
+    t = Tesseract.from_url(f"{server.url}/models/{model}")
+    served = httpx.get(f"{server.url}/models/{model}/openapi.json").json()
+    assert t.openapi_schema == served
+    assert set(t.available_endpoints) == {"apply", "jacobian", "jacobian_vector_product",
+                                          "vector_jacobian_product", "abstract_eval",
+                                          "health"}
+    info = httpx.get(f"{server.url}/models/{model}").json()
+    schemas = served["components"]["schemas"]
+    names = [v["name"] for v in info["inputs"] + info["variables"]]
+    assert list(schemas["InputSchema"]["properties"]) == names
+    assert schemas["InputSchema"]["required"] == [v["name"] for v in info["inputs"]]
+    assert list(schemas["OutputSchema"]["properties"]) == [v["name"] for v in info["outputs"]]
+    assert t.server_capabilities.output_formats == ("json", "json+base64")
 
 
 def test_requests_the_model_cannot_take(server: Server) -> None:
@@ -110,7 +168,8 @@ def test_onnx_gradients_and_their_exported_graph(server: Server, case: dict) -> 
 
 def test_onnx_faults_and_ops(server: Server) -> None:
     ops = httpx.get(f"{server.url}/onnx/ops").json()
-    assert {"Gemm", "Conv", "Relu"} <= {o["op_type"] for o in ops}
+    assert {"Gemm", "Conv", "Relu", "ConvTranspose", "Resize", "LayerNormalization",
+            "ScatterND"} <= {o["op_type"] for o in ops}
     import onnx
     from onnx import helper
 

@@ -1,0 +1,68 @@
+"""The cold path in-process: what building, differentiating, simplifying and planning a
+100,000-node chain cost per node, stage by stage (issue 13's "<= 5 us per emitted node").
+
+``python -m bench.cold_path`` prints the stages; ``bench.run`` puts them in RESULTS.md.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine import Graph
+from engine.autodiff import gradients
+from engine.plan import Plan
+from engine.simplify import simplify
+
+from .http_stages import CHAIN_NODES
+
+STAGES = ("from_description", "gradients", "simplify", "plan")
+
+
+def run(length: int = CHAIN_NODES, log: Callable[[str], Any] = print) -> dict[str, float]:
+    """Seconds of each stage, once, cold (nothing cached), and the node counts."""
+    from tests.engine.test_chain import _chain
+
+    description = {"nodes": _chain(length)}
+    out: dict[str, float] = {}
+    t = time.perf_counter()
+    graph = Graph.from_description(description)
+    out["from_description"] = time.perf_counter() - t
+    y = graph.nodes[-1].name
+    t = time.perf_counter()
+    result = gradients(graph, [y], ["x"])
+    out["gradients"] = time.perf_counter() - t
+    grads = [g for g in result.grads if g is not None]
+    t = time.perf_counter()
+    simple, renamed = simplify(result.graph, grads, protected=graph.by_name)
+    out["simplify"] = time.perf_counter() - t
+    t = time.perf_counter()
+    Plan(simple, [renamed[g] for g in grads])
+    out["plan"] = time.perf_counter() - t
+    out["forward nodes"] = len(graph.nodes)
+    out["emitted nodes"] = len(result.graph.nodes) - len(graph.nodes)
+    out["planned nodes"] = len(simple.nodes)
+    log("[cold] " + ", ".join(f"{s} {out[s]:.2f} s" for s in STAGES)
+        + f"; {out['emitted nodes']:,.0f} emitted nodes")
+    return out
+
+
+def per_emitted_node_us(figures: dict[str, float]) -> float:
+    """Differentiate + simplify + plan, microseconds per emitted gradient node."""
+    return (figures["gradients"] + figures["simplify"] + figures["plan"]) \
+        / figures["emitted nodes"] * 1e6
+
+
+def section(figures: dict[str, float]) -> str:
+    n = figures["forward nodes"]
+    rows = [f"| {s} | {figures[s]:.2f} | {figures[s] / n * 1e6:.1f} |" for s in STAGES]
+    return ("\n### The cold path in-process\n\n"
+            f"The {n:,.0f}-node chain built, differentiated ({figures['emitted nodes']:,.0f} "
+            f"emitted gradient nodes), simplified ({figures['planned nodes']:,.0f} nodes left) "
+            "and planned once, in this process, nothing cached. Differentiate + simplify + "
+            f"plan: {per_emitted_node_us(figures):.1f} us per emitted node (target <= 5).\n\n"
+            "| stage | s | us per forward node |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    print(section(run()))
