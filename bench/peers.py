@@ -122,9 +122,12 @@ def jax_jit_grad(w: Workload) -> PeerRun:
     K = _jax_k()
     arrays = [jnp.asarray(a) for a in w.args]
     if w.key == "W6":
-        h = jax.jit(peer_math.hvp(K, jax.grad, arrays, jnp.asarray(w.extra["v"])))
-        W2 = arrays[2]
-        run = lambda: jax.block_until_ready((h(W2),))
+        # every array an argument: closed over, XLA would fold the forward pass at compile
+        def h(*args: Any) -> Any:
+            return peer_math.hvp(K, jax.grad, args[:6], args[6])(args[2])
+
+        hj, fed = jax.jit(h), (*arrays, jnp.asarray(w.extra["v"]))
+        run = lambda: jax.block_until_ready((hj(*fed),))
     else:
         f, argnums = peer_math.loss(K, w)
         g = jax.jit(jax.grad(f, argnums=argnums))
