@@ -29,8 +29,10 @@ Ref = tuple[str, int]
 DecodeValue = Callable[[Any, str, tuple[str | int, ...]], np.ndarray]
 GRAPH_FIELDS = ("nodes", "inputs", "outputs")
 LEAF_OPS = frozenset({"placeholder", "variable", "constant"})
-_NODE_FIELDS = {"name", "op", "inputs", "attrs", "shape", "dtype", "value", "initializer",
-                "trainable"}
+_NODE_FIELDS = frozenset({"name", "op", "inputs", "attrs", "shape", "dtype", "value",
+                          "initializer", "trainable"})
+_LEAF_FIELDS_ORDER = ("shape", "dtype", "value", "initializer", "trainable")
+_LEAF_FIELDS = frozenset(_LEAF_FIELDS_ORDER)
 MAX_NESTING = 32  # subgraphs (control flow's branches and bodies) inside subgraphs
 # What a graph being built lends the subgraphs in its attrs: the value decoder, the element
 # limit, and how deep the nesting is already.
@@ -57,9 +59,21 @@ def format_ref(ref: Ref) -> str:
     return ref[0] if ref[1] == 0 else f"{ref[0]}:{ref[1]}"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+def _no_extra() -> Mapping[str, Any]:
+    return _NO_EXTRA
+
+
+@dataclass(slots=True, eq=False)
 class Node:
-    """One node. ``op`` is the canonical op name; ``outputs`` the inferred output specs."""
+    """One node. ``op`` is the canonical op name; ``outputs`` the inferred output specs.
+
+    Never changed once made (graphs share their nodes): a new graph makes new nodes. Not a
+    frozen dataclass only because a frozen one costs ~1 us more to make (a 100,000-node
+    chain makes hundreds of thousands when it is differentiated and simplified).
+    """
 
     name: str
     op: str
@@ -69,7 +83,7 @@ class Node:
     value: np.ndarray | None = None
     trainable: bool = True
     position: int = -1  # index in the description it came from, for error paths
-    extra: Mapping[str, Any] = field(default_factory=dict)  # leaf details kept for to_spec
+    extra: Mapping[str, Any] = field(default_factory=_no_extra)  # leaf details for to_spec
 
     @property
     def spec(self) -> TensorSpec:
@@ -318,8 +332,8 @@ def _read_head(i: int, d: Any, names: Container[str]) -> _Head:
     name = d.get("name")
     if not isinstance(name, str) or not name:
         raise GraphError("a node needs a non-empty string 'name'", loc=(*loc, "name"))
-    unknown = set(d) - _NODE_FIELDS
-    if unknown:
+    if not _NODE_FIELDS.issuperset(d):
+        unknown = set(d) - _NODE_FIELDS
         raise GraphError(f"unknown field {sorted(unknown)[0]!r} on a node", node=name,
                          loc=(*loc, sorted(unknown)[0]))
     op_name = d.get("op")
@@ -350,7 +364,20 @@ def _read_head(i: int, d: Any, names: Container[str]) -> _Head:
 
 
 def _topological_order(heads: list[_Head]) -> list[int]:
-    """Kahn's algorithm, stable in description order. Names every dangling or cyclic node."""
+    """Kahn's algorithm, stable in description order. Names every dangling or cyclic node.
+
+    A description already in order (each input named by an earlier node, no name twice:
+    the usual case) is its own order, which is what Kahn's would give; one pass sees it.
+    """
+    seen: set[str] = set()
+    for h in heads:
+        if h.name in seen or not all(src in seen for src, _ in h.inputs):
+            return _kahn(heads)
+        seen.add(h.name)
+    return list(range(len(heads)))
+
+
+def _kahn(heads: list[_Head]) -> list[int]:
     index: dict[str, int] = {}
     for h in heads:
         if h.name in index:
@@ -393,10 +420,10 @@ def _build_node(head: _Head, d: Mapping[str, Any], built: Mapping[str, Node],
     if opdef.leaf:
         node = _build_leaf(head, d, loc, max_elements, decode_value)
     else:
-        for key in ("shape", "dtype", "value", "initializer", "trainable"):
-            if key in d:
-                raise GraphError(f"'{key}' belongs to leaves; {opdef.name} computes its own",
-                                 node=head.name, loc=(*loc, key))
+        if not _LEAF_FIELDS.isdisjoint(d):
+            key = next(k for k in _LEAF_FIELDS_ORDER if k in d)
+            raise GraphError(f"'{key}' belongs to leaves; {opdef.name} computes its own",
+                             node=head.name, loc=(*loc, key))
         specs = []
         for j, (src, k) in enumerate(head.inputs):
             producer = built[src]
@@ -424,7 +451,33 @@ def make_node(name: str, opdef: registry.OpDef, inputs: tuple[Ref, ...],
               specs: tuple[TensorSpec, ...], raw_attrs: Mapping[str, Any], *,
               position: int = -1, loc: Sequence[str | int] = (),
               attrs_parsed: bool = False) -> Node:
-    """Parse attrs and infer outputs of one computing node; the one place both happen."""
+    """Parse attrs and infer outputs of one computing node; the one place both happen.
+
+    A node given no attrs has its op's defaults, so its outputs depend on its op and
+    input specs alone: those are inferred once per process (``_INFERRED``), not once per
+    node (a long chain repeats a handful of them); a fault is never remembered.
+    """
+    if not raw_attrs and not attrs_parsed:
+        key = (opdef.name, specs)
+        known = _INFERRED.get(key)
+        if known is None:
+            known = _infer(name, opdef, specs, {}, loc, False)
+            if len(_INFERRED) >= _INFERRED_MAX:
+                _INFERRED.clear()
+            _INFERRED[key] = known
+        return Node(name, opdef.name, inputs, known[0], known[1], position=position)
+    attrs, outputs = _infer(name, opdef, specs, raw_attrs, loc, attrs_parsed)
+    return Node(name, opdef.name, inputs, attrs, outputs, position=position)
+
+
+_INFERRED: dict[tuple[str, tuple[TensorSpec, ...]],
+                tuple[Mapping[str, Any], tuple[TensorSpec, ...]]] = {}
+_INFERRED_MAX = 4096
+
+
+def _infer(name: str, opdef: registry.OpDef, specs: tuple[TensorSpec, ...],
+           raw_attrs: Mapping[str, Any], loc: Sequence[str | int], attrs_parsed: bool
+           ) -> tuple[Mapping[str, Any], tuple[TensorSpec, ...]]:
     try:
         attrs = dict(raw_attrs) if attrs_parsed else opdef.parse_attrs(raw_attrs)
         inferred = opdef.infer(specs, attrs)
@@ -436,7 +489,7 @@ def make_node(name: str, opdef: registry.OpDef, inputs: tuple[Ref, ...],
     except ValueError as exc:
         raise GraphError(f"{opdef.name}: {exc}", node=name, loc=loc) from None
     outputs = (inferred,) if isinstance(inferred, TensorSpec) else tuple(inferred)
-    return Node(name, opdef.name, inputs, MappingProxyType(attrs), outputs, position=position)
+    return MappingProxyType(attrs), outputs
 
 
 def _build_leaf(head: _Head, d: Mapping[str, Any], loc: tuple[str | int, ...],
