@@ -28,7 +28,7 @@ import numpy as np
 
 from .graph import Graph, Node, Ref
 from .plan import Plan
-from .shapes import is_static
+from .shapes import num_elements
 
 #: Largest tensor (elements) folded into a constant or compared by value.
 SMALL = 4096
@@ -41,6 +41,8 @@ def _is_ones(node: Node) -> bool:
     if node.op == "fill":
         return node.attrs.get("value") == 1
     if node.op == "constant" and node.value is not None and node.value.size <= SMALL:
+        if node.value.size == 1:  # a scalar, as most are: np.all costs ~3 us
+            return bool(node.value.flat[0] == 1)
         return bool(np.all(node.value == 1))
     return False
 
@@ -79,18 +81,21 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str]
     seen: dict[Any, str] = {}
     out: list[Node] = []
     by_name: dict[str, Node] = {}
+    view = _View(by_name)
     for node in graph.nodes:
         node = _with_inputs(node, renamed)
         if node.name not in protected and node.name not in keep_names:
-            node = _folded(node, _View(by_name)) or node
-            target = _rewrite(node, _View(by_name)) or _common(node, seen)
+            node = _folded(node, view) or node
+            key = _cse_key(node)
+            target = _rewrite(node, view) or _common(key, seen)
             if target is not None:
                 renamed[(node.name, 0)] = target
                 if len(node.outputs) > 1:  # a CSE hit: every output has its twin
                     renamed.update(((node.name, i), (target[0], i))
                                    for i in range(len(node.outputs)))
                 continue
-        key = _cse_key(node)
+        else:
+            key = _cse_key(node)
         if key is not None:
             seen.setdefault(key, node.name)
         out.append(node)
@@ -126,13 +131,15 @@ def _rewrite(node: Node, view: _View) -> Ref | None:
 
 def _folded(node: Node, view: _View) -> Node | None:
     """The constant a node of constant inputs computes, or None if it is not one."""
-    spec = node.spec
-    if (node.is_leaf or len(node.outputs) != 1 or "random" in node.op
-            or not is_static(spec.shape) or int(np.prod(spec.shape)) > SMALL
-            or any(isinstance(v, Graph) for v in node.attrs.values())):
+    if node.is_leaf or len(node.outputs) != 1:
         return None
-    sources = [view.node(r[0]) for r in node.inputs]
+    sources = [view.node(r[0]) for r in node.inputs]  # the cheap refusal first
     if not all(n.op == "constant" or (n.op == "fill" and not n.inputs) for n in sources):
+        return None
+    spec = node.spec
+    size = num_elements(spec.shape)
+    if ("random" in node.op or size is None or size > SMALL
+            or any(isinstance(v, Graph) for v in node.attrs.values())):
         return None
     unique = list({n.name: n for n in sources}.values())
     (value,) = Plan(Graph([*unique, node], (), [(node.name, 0)]), [(node.name, 0)]).run({})
@@ -154,7 +161,7 @@ def _cse_key(node: Node) -> Any:
     if node.op in ("placeholder", "variable") or "random" in node.op:
         return None
     attrs = tuple(sorted((k, v.key if isinstance(v, Graph) else repr(v))
-                         for k, v in node.attrs.items()))
+                         for k, v in node.attrs.items())) if node.attrs else ()
     value = None
     if node.value is not None:
         if node.value.size > SMALL:
@@ -163,8 +170,7 @@ def _cse_key(node: Node) -> Any:
     return node.op, node.inputs, attrs, node.outputs, value
 
 
-def _common(node: Node, seen: dict[Any, str]) -> Ref | None:
-    key = _cse_key(node)
+def _common(key: Any, seen: dict[Any, str]) -> Ref | None:
     name = None if key is None else seen.get(key)
     return None if name is None else (name, 0)
 
