@@ -18,7 +18,7 @@ import numpy as np
 
 from .dtypes import np_dtype
 from .errors import ComputeError, EngineError, FeedError
-from .graph import Graph, Ref
+from .graph import Graph, Ref, upstream
 from .ops import registry
 from .shapes import compatible, fmt
 
@@ -49,6 +49,7 @@ class Plan:
             return len(initial) - 1
 
         known: set[int] = set()  # slots whose value is fixed when the plan is compiled
+        by_name = graph.by_name
         for node in graph.nodes:
             if node.name not in needed:
                 continue
@@ -62,8 +63,9 @@ class Plan:
                                   np_dtype(node.spec.dtype), node.spec.shape))
                 continue
             opdef = registry.get(node.op)
-            fn = opdef.bind(node.attrs, tuple(graph.spec(r) for r in node.inputs))
-            ins = tuple(slot_of[r] for r in node.inputs)
+            fn = opdef.bind(node.attrs, tuple([by_name[r[0]].outputs[r[1]]
+                                               for r in node.inputs]))
+            ins = tuple([slot_of[r] for r in node.inputs])
             folded = None if opdef.multi_output else _fold(fn, ins, initial, known, node)
             if folded is not None:
                 slot_of[(node.name, 0)] = slot = new_slot(folded)
@@ -169,7 +171,7 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...]) -> Any:
 def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],
           node: Any) -> np.ndarray | None:
     """Compute a node now if its inputs are all constant and its output is small."""
-    if not all(i in known for i in ins) or node.op in _NOT_FOLDED:
+    if not known.issuperset(ins) or node.op in _NOT_FOLDED:
         return None
     size = 1
     for d in node.spec.shape:
@@ -189,14 +191,7 @@ _NOT_FOLDED = frozenset({"placeholder", "variable"})
 
 
 def _needed(graph: Graph, fetches: Sequence[Ref]) -> set[str]:
-    needed: set[str] = set()
-    stack = [f[0] for f in fetches]
-    while stack:
-        n = stack.pop()
-        if n not in needed:
-            needed.add(n)
-            stack.extend(src for src, _ in graph.by_name[n].inputs)
-    return needed
+    return upstream(graph.nodes, [f[0] for f in fetches])
 
 
 def _leaf_slots(initial: list[Any]) -> set[int]:

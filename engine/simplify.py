@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Graph, Node, Ref
+from .graph import Graph, Node, Ref, upstream
 from .plan import Plan
 from .shapes import num_elements
 
@@ -176,15 +176,7 @@ def _common(key: Any, seen: dict[Any, str]) -> Ref | None:
 
 
 def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> set[str]:
-    """The nodes the roots (and the protected nodes) depend on."""
-    by_name = {n.name: n for n in nodes}
-    live: set[str] = set()
-    stack = [r[0] for r in roots] + [n.name for n in nodes if n.name in protected]
-    while stack:
-        name = stack.pop()
-        if name in live:
-            continue
-        live.add(name)
-        node = by_name[name]
-        stack.extend(r[0] for r in node.inputs)  # subgraphs read outside only by inputs
-    return live
+    """The nodes the roots (and the protected nodes) depend on (a subgraph attr reads the
+    outside only through its node's inputs)."""
+    return upstream(nodes, [*(r[0] for r in roots), *(n.name for n in nodes
+                                                       if n.name in protected)])

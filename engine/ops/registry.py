@@ -96,6 +96,9 @@ class TensorSpec:
     def __str__(self) -> str:
         return f"{self.dtype}{fmt(self.shape)}"
 
+    def __repr__(self) -> str:  # the dataclass's own text, without its ~2 us wrapper
+        return f"TensorSpec(shape={self.shape!r}, dtype={self.dtype!r})"
+
 
 @dataclass(frozen=True, slots=True)
 class Attr:

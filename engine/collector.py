@@ -1,0 +1,50 @@
+"""The cyclic garbage collector paused while a big graph or program is made.
+
+Building a graph, differentiating it and planning it allocate hundreds of thousands of
+objects that all live on (nodes, specs, refs) and form no garbage cycles worth finding:
+with the collector running, each generation-2 pass walks everything allocated so far,
+~40% of a 100,000-node chain's cold time. Paused, the objects are looked at once, after.
+Nested and threaded uses are counted: the collector comes back when the last one ends,
+and only if it was running when the first began.
+"""
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_lock = threading.Lock()
+_depth = 0
+_resume = False
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No cyclic collection inside the block (reference counting goes on as ever)."""
+    global _depth, _resume
+    with _lock:
+        if _depth == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _resume:
+                gc.enable()
+
+
+def pausing(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` run with the collector ``paused``."""
+    @wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with paused():
+            return fn(*args, **kwargs)
+    return run
