@@ -66,7 +66,8 @@ class Plan:
             fn = opdef.bind(node.attrs, tuple([by_name[r[0]].outputs[r[1]]
                                                for r in node.inputs]))
             ins = tuple([slot_of[r] for r in node.inputs])
-            folded = None if opdef.multi_output else _fold(fn, ins, initial, known, node)
+            folded = (_fold(fn, ins, initial, known, node)
+                      if not opdef.multi_output and known.issuperset(ins) else None)
             if folded is not None:
                 slot_of[(node.name, 0)] = slot = new_slot(folded)
                 known.add(slot)

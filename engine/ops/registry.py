@@ -276,7 +276,7 @@ _BY_SPELLING: dict[str, OpDef] = {}
 
 
 def get(name: str) -> OpDef:
-    op = lookup(name)
+    op = _BY_SPELLING.get(name) or lookup(name)
     if op is None:
         raise KeyError(name)
     return op

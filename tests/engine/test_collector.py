@@ -1,0 +1,39 @@
+"""The collector pause: nested and failing uses leave the collector as they found it."""
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from engine.collector import paused, pausing
+
+
+def test_nested_pauses_resume_once_at_the_outermost_end() -> None:
+    assert gc.isenabled()
+    with paused():
+        assert not gc.isenabled()
+        with paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner end does not resume it
+    assert gc.isenabled()
+
+
+def test_a_failure_inside_still_resumes() -> None:
+    @pausing
+    def boom() -> None:
+        assert not gc.isenabled()
+        raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError, match="inside"):
+        boom()
+    assert gc.isenabled()
+
+
+def test_a_collector_disabled_before_stays_disabled() -> None:
+    gc.disable()
+    try:
+        with paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
