@@ -88,21 +88,29 @@ def gradients(
 
     total: dict[Ref, Tensor] = {}
     wanted = set(x_refs)
+    wanted_nodes = {r[0] for r in x_refs}
     by_name = graph.by_name
     carrying = {d: carries(d, dialect) for d in DTYPES}
     for node in reversed(graph.nodes):
         name = node.name
         if name not in relevant:
             continue
-        n_out = len(node.outputs)
-        outs = ([pending.pop((name, 0), None)] if n_out == 1
-                else [pending.pop((name, k), None) for k in range(n_out)])
-        if not any(outs):
-            continue
-        summed = [_aggregate(c, aggregation) if c else None for c in outs]
-        for k, s in enumerate(summed):
-            if s is not None and (name, k) in wanted:
-                total[(name, k)] = s
+        if len(node.outputs) == 1:  # the usual case, without the lists of the general one
+            parts = pending.pop((name, 0), None)
+            if not parts:
+                continue
+            summed = [_aggregate(parts, aggregation)]
+            given = [True]
+        else:
+            outs = [pending.pop((name, k), None) for k in range(len(node.outputs))]
+            if not any(outs):
+                continue
+            summed = [_aggregate(c, aggregation) if c else None for c in outs]
+            given = [s is not None for s in summed]
+        if name in wanted_nodes:
+            for k, s in enumerate(summed):
+                if s is not None and (name, k) in wanted:
+                    total[(name, k)] = s
         opdef = registry.get(node.op)
         if name in stop or node.is_leaf or opdef.vjp is None:
             continue
@@ -112,10 +120,10 @@ def gradients(
             continue
         # handles made directly: every ref here is a node of ``graph``, the builder's base
         out_handles = [Tensor(b, (name, k), spec) for k, spec in enumerate(node.outputs)]
-        gs = [s if s is not None else F.zeros_like(h) for s, h in zip(summed, out_handles)]
+        gs = summed if all(given) else [s if s is not None else F.zeros_like(h)
+                                        for s, h in zip(summed, out_handles)]
         in_handles = [Tensor(b, r, by_name[r[0]].outputs[r[1]]) for r in node.inputs]
-        ctx = VJPContext(node, in_handles, out_handles, gs, dialect,
-                         [s is not None for s in summed])
+        ctx = VJPContext(node, in_handles, out_handles, gs, dialect, given)
         for ref, handle, grad, need in zip(node.inputs, in_handles, opdef.vjp(ctx), needs,
                                            strict=True):
             if grad is None or not need:

@@ -12,6 +12,7 @@ way to write a graph in Python:
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,9 @@ from .graph import Graph, Node, Ref, format_ref, make_node
 from .ops import registry
 from .ops.registry import TensorSpec
 from .shapes import Shape, normalize_shape
+
+_SPEC = operator.attrgetter("spec")
+_REF = operator.attrgetter("ref")
 
 
 class Tensor:
@@ -198,9 +202,9 @@ class GraphBuilder:
              name: str | None = None) -> Any:
         """Add one computing node; returns a Tensor, or a tuple for a multi-output op."""
         opdef = registry.get(op)
-        specs = tuple([t.spec for t in inputs])
+        specs = tuple(map(_SPEC, inputs))
         node_name = self._claim(name) if name else self._fresh(opdef.name)
-        node = make_node(node_name, opdef, tuple([t.ref for t in inputs]), specs, attrs or {})
+        node = make_node(node_name, opdef, tuple(map(_REF, inputs)), specs, attrs or {})
         self.nodes.append(node)
         self._by_name[node_name] = node
         if not opdef.multi_output:

@@ -491,20 +491,28 @@ def make_node(name: str, opdef: registry.OpDef, inputs: tuple[Ref, ...],
     node (a long chain repeats a handful of them); a fault is never remembered.
     """
     if not raw_attrs and not attrs_parsed:
-        key = (opdef.name, specs)
+        # Looked up by the specs' ids first (hashing a spec is a Python call), then by
+        # their values; an entry holds its specs, so no id in a key can be reused by
+        # another spec while the entry lives. Equal specs are answered with the same
+        # output objects, so a chain's ids repeat after its first few nodes.
+        key = (opdef.name, *map(id, specs))
         known = _INFERRED.get(key)
         if known is None:
-            known = _infer(name, opdef, specs, {}, loc, False)
+            by_value = (opdef.name, specs)
+            known = _INFERRED.get(by_value)
+            if known is None:
+                known = (*_infer(name, opdef, specs, {}, loc, False), specs)
+                _INFERRED[by_value] = known
             if len(_INFERRED) >= _INFERRED_MAX:
                 _INFERRED.clear()
-            _INFERRED[key] = known
+            _INFERRED[key] = (known[0], known[1], specs)
         return Node(name, opdef.name, inputs, known[0], known[1], position=position)
     attrs, outputs = _infer(name, opdef, specs, raw_attrs, loc, attrs_parsed)
     return Node(name, opdef.name, inputs, attrs, outputs, position=position)
 
 
-_INFERRED: dict[tuple[str, tuple[TensorSpec, ...]],
-                tuple[Mapping[str, Any], tuple[TensorSpec, ...]]] = {}
+_INFERRED: dict[tuple[Any, ...],
+                tuple[Mapping[str, Any], tuple[TensorSpec, ...], tuple[TensorSpec, ...]]] = {}
 _INFERRED_MAX = 4096
 
 
