@@ -73,7 +73,8 @@ class Plan:
                 known.add(slot)
                 continue
             if not opdef.multi_output:
-                slot_of[(node.name, 0)] = out = new_slot()
+                slot_of[(node.name, 0)] = out = len(initial)
+                initial.append(None)
                 steps.append((fn, ins, out, ()))
                 step_nodes.append(node.name)
             else:

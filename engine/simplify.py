@@ -133,7 +133,7 @@ def _folded(node: Node, view: _View) -> Node | None:
     """The constant a node of constant inputs computes, or None if it is not one."""
     if node.is_leaf or len(node.outputs) != 1:
         return None
-    sources = [view.node(r[0]) for r in node.inputs]  # the cheap refusal first
+    sources = [view.by_name[r[0]] for r in node.inputs]  # the cheap refusal first
     if not all(n.op == "constant" or (n.op == "fill" and not n.inputs) for n in sources):
         return None
     spec = node.spec
@@ -148,7 +148,7 @@ def _folded(node: Node, view: _View) -> Node | None:
 
 
 def _with_inputs(node: Node, renamed: dict[Ref, Ref]) -> Node:
-    if not any(r in renamed for r in node.inputs):
+    if renamed.keys().isdisjoint(node.inputs):
         return node
     return Node(node.name, node.op, tuple(renamed.get(r, r) for r in node.inputs),
                 node.attrs, node.outputs, node.value, node.trainable, node.position,
