@@ -154,7 +154,7 @@ class Graph:
             raise LimitError(f"the graph has {len(nodes)} nodes; the limit is {max_nodes}",
                              loc=("nodes",))
         names = {d["name"] for d in nodes
-                 if isinstance(d, Mapping) and isinstance(d.get("name"), str)}
+                 if _is_mapping(d) and isinstance(d.get("name"), str)}
         heads = [_read_head(i, d, names) for i, d in enumerate(nodes)]
         order = _topological_order(heads)
         built: dict[str, Node] = {}
@@ -358,9 +358,14 @@ class _Head:
     inputs: tuple[Ref, ...]
 
 
+def _is_mapping(d: Any) -> bool:
+    """``isinstance(d, Mapping)``, a dict (what JSON gives) seen without the ABC's check."""
+    return type(d) is dict or isinstance(d, Mapping)
+
+
 def _read_head(i: int, d: Any, names: Container[str]) -> _Head:
     loc: tuple[str | int, ...] = ("nodes", i)
-    if not isinstance(d, Mapping):
+    if not _is_mapping(d):
         raise GraphError("each node must be an object", loc=loc)
     name = d.get("name")
     if not isinstance(name, str) or not name:
@@ -467,7 +472,7 @@ def _build_node(head: _Head, d: Mapping[str, Any], built: Mapping[str, Node],
                     loc=(*loc, "inputs", j))
             specs.append(producer.outputs[k])
         raw_attrs = d.get("attrs") or {}
-        if not isinstance(raw_attrs, Mapping):
+        if not _is_mapping(raw_attrs):
             raise GraphError("'attrs' must be an object", node=head.name, loc=(*loc, "attrs"))
         node = make_node(head.name, opdef, head.inputs, tuple(specs), raw_attrs,
                          position=head.position, loc=loc)
