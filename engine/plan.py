@@ -206,11 +206,12 @@ def _with_frees(steps: list[Step], keep: set[int], leaves: set[int]) -> tuple[St
     for i, (_, ins, _, _) in enumerate(steps):
         for s in ins:
             last_use[s] = i
-    frees: list[list[int]] = [[] for _ in steps]
+    frees: dict[int, list[int]] = {}  # only the steps that free something
     for s, i in last_use.items():
         if s not in keep and s not in leaves:
-            frees[i].append(s)
-    return tuple((fn, ins, out, tuple(frees[i])) for i, (fn, ins, out, _) in enumerate(steps))
+            frees.setdefault(i, []).append(s)
+    return tuple((fn, ins, out, tuple(frees[i]) if i in frees else ())
+                 for i, (fn, ins, out, _) in enumerate(steps))
 
 
 def _checked_feed(name: str, value: Any, spec: Any) -> np.ndarray:
