@@ -37,3 +37,30 @@ def test_a_collector_disabled_before_stays_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_garbage_made_while_paused_is_still_collected() -> None:
+    import weakref
+
+    class Cell:
+        pass
+
+    with paused():
+        a, b = Cell(), Cell()
+        a.other, b.other = b, a  # a cycle: only the collector frees it
+        alive = weakref.ref(a)
+        del a, b
+    assert alive() is not None
+    gc.collect()
+    assert alive() is None
+
+
+def test_objects_the_process_froze_stay_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paused():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
