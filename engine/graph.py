@@ -271,7 +271,7 @@ class Graph:
             h = hashlib.sha256()
             for n in self.nodes:
                 attrs = sorted((k, v.key if isinstance(v, Graph) else v)
-                               for k, v in n.attrs.items())
+                               for k, v in n.attrs.items()) if n.attrs else []
                 h.update(repr((n.name, n.op, n.inputs, attrs, n.outputs,
                                n.trainable)).encode())
                 if n.value is not None:
