@@ -63,8 +63,8 @@ class Plan:
                                   np_dtype(node.spec.dtype), node.spec.shape))
                 continue
             opdef = registry.get(node.op)
-            fn = opdef.bind(node.attrs, tuple([by_name[r[0]].outputs[r[1]]
-                                               for r in node.inputs]))
+            fn = (None if node.attrs else opdef.unbound) or opdef.bind(
+                node.attrs, tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
             ins = tuple([slot_of[r] for r in node.inputs])
             folded = (_fold(fn, ins, initial, known, node)
                       if not opdef.multi_output and known.issuperset(ins) else None)

@@ -213,6 +213,13 @@ class OpDef:
             raise AttrError(unknown, f"unknown attr {unknown!r} for {self.name} (known: {known})")
         return out
 
+    @property
+    def unbound(self) -> Callable[..., Any] | None:
+        """What ``bind`` gives a node with no attrs when there is no kernel to build (the
+        forward as it is), else None: a plan then need not gather the input specs."""
+        fwd = self.forward
+        return None if fwd is None or isinstance(fwd, Kernel) else fwd
+
     def bind(self, attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]) -> Callable[..., Any]:
         """A callable of the input arrays alone: attrs and static facts bound once, per plan."""
         fwd = self.forward
@@ -220,7 +227,7 @@ class OpDef:
         if isinstance(fwd, Kernel):
             return fwd.build(attrs, specs)
         if not attrs:
-            return fwd
+            return fwd  # = self.unbound
         bound = dict(attrs)
         return lambda *arrays: fwd(*arrays, **bound)
 
