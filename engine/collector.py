@@ -3,8 +3,11 @@
 Building a graph, differentiating it and planning it allocate hundreds of thousands of
 objects that all live on (nodes, specs, refs) and form no garbage cycles worth finding:
 with the collector running, each generation-2 pass walks everything allocated so far,
-~40% of a 100,000-node chain's cold time. Paused, they are left to the next full
-collection, as long-lived objects are.
+~40% of a 100,000-node chain's cold time. Paused, they are walked once, by the first
+young collection after the pause (~0.25 s after the chain). They are not frozen into the
+oldest generation to spare that walk: the collector's own accounting would then hardly
+ever call a full collection for them, and the cycles among them (a builder and its handles,
+an exception's frames) would pile up in a long-running worker.
 Nested and threaded uses are counted: the collector comes back when the last one ends,
 and only if it was running when the first began.
 """
@@ -39,19 +42,7 @@ def paused() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0 and _resume:
-                _age()
                 gc.enable()
-
-
-def _age() -> None:
-    """Count what the pause allocated as old: else the first collection after it walks
-    all of it at once (~0.25 s after the 100,000-node chain). Freezing and unfreezing
-    moves every tracked object to the oldest generation in O(1); they are looked at in
-    the next full collection, as long-lived objects are. Not done if the process froze
-    objects itself (unfreezing would undo that)."""
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
-        gc.unfreeze()
 
 
 def pausing(fn: Callable[P, R]) -> Callable[P, R]:

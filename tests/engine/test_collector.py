@@ -54,13 +54,3 @@ def test_garbage_made_while_paused_is_still_collected() -> None:
     gc.collect()
     assert alive() is None
 
-
-def test_objects_the_process_froze_stay_frozen() -> None:
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-        with paused():
-            pass
-        assert gc.get_freeze_count() == frozen
-    finally:
-        gc.unfreeze()
