@@ -5,7 +5,7 @@ import gc
 
 import pytest
 
-from engine.collector import paused, pausing
+from engine.collector import paused, pausing, settle
 
 
 def test_nested_pauses_resume_once_at_the_outermost_end() -> None:
@@ -54,3 +54,13 @@ def test_garbage_made_while_paused_is_still_collected() -> None:
     gc.collect()
     assert alive() is None
 
+
+
+def test_settle_collects_the_young_generations_when_a_pause_left_many() -> None:
+    gc.disable()  # as a pause leaves it: many new objects, no collection yet
+    kept = [[] for _ in range(1000)]
+    collections = gc.get_stats()[1]["collections"]
+    gc.enable()
+    settle(least=1000)
+    assert gc.get_stats()[1]["collections"] == collections + 1
+    assert len(kept) == 1000
