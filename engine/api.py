@@ -16,6 +16,7 @@ import numpy as np
 from .autodiff import aligned_seeds, gradients
 from .builder import GraphBuilder
 from .cache import LRUCache
+from .collector import pausing
 from .errors import EngineError, FeedError
 from .grad_operation import GradOperation, grad_operation
 from .graph import Graph, Ref, format_ref
@@ -267,6 +268,7 @@ class _Mapping:
         return Plan(*batched(graph, fetches, self.axes, self.size, self.max_elements))
 
 
+@pausing
 def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
                   grad_ys: Sequence[np.ndarray | str | None], options: dict[str, Any],
                   return_values: bool, mapping: _Mapping, bake: bool = False) -> _Program:
@@ -362,6 +364,7 @@ def _as_arg_error(graph: Graph, exc: FeedError) -> FeedError:
     return exc
 
 
+@pausing
 def _plan_grad_operation(graph: Graph, get_all: bool, get_by_list: bool, sens_param: bool,
                          weights: Sequence[str] | None, sens_nodes: Sequence[str | None] | None,
                          mapping: _Mapping) -> tuple[GradOperation, Plan]:

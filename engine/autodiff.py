@@ -12,9 +12,9 @@ from typing import Any
 
 from . import fn as F
 from .builder import GraphBuilder, Tensor
-from .dtypes import is_floating
+from .dtypes import DTYPES, is_floating
 from .errors import EngineError
-from .graph import Graph, Ref, format_ref, make_node
+from .graph import Graph, Ref, between, format_ref, make_node
 from .ops import registry
 from .ops.contexts import VJPContext
 from .ops.rules import sum_to
@@ -69,7 +69,7 @@ def gradients(
     grad_ys = aligned_seeds(grad_ys, len(y_refs))
     stop = {ref[0] for ref in graph.resolve_all(stop_gradients, "stop_gradients")}
 
-    relevant = _between(graph, {r[0] for r in x_refs}, {r[0] for r in y_refs}, stop)
+    relevant = between(graph, {r[0] for r in x_refs}, {r[0] for r in y_refs}, stop)
     graph = _accumulating(graph, relevant)
     b = GraphBuilder(graph, prefix=name)
     pending: dict[Ref, list[Tensor]] = {}
@@ -88,28 +88,42 @@ def gradients(
 
     total: dict[Ref, Tensor] = {}
     wanted = set(x_refs)
+    wanted_nodes = {r[0] for r in x_refs}
+    by_name = graph.by_name
+    carrying = {d: carries(d, dialect) for d in DTYPES}
     for node in reversed(graph.nodes):
-        if node.name not in relevant:
+        name = node.name
+        if name not in relevant:
             continue
-        outs = [pending.pop((node.name, k), None) for k in range(len(node.outputs))]
-        if not any(outs):
-            continue
-        summed = [_aggregate(c, aggregation) if c else None for c in outs]
-        for k, s in enumerate(summed):
-            if s is not None and (node.name, k) in wanted:
-                total[(node.name, k)] = s
+        if len(node.outputs) == 1:  # the usual case, without the lists of the general one
+            parts = pending.pop((name, 0), None)
+            if not parts:
+                continue
+            summed = [_aggregate(parts, aggregation)]
+            given = [True]
+        else:
+            outs = [pending.pop((name, k), None) for k in range(len(node.outputs))]
+            if not any(outs):
+                continue
+            summed = [_aggregate(c, aggregation) if c else None for c in outs]
+            given = [s is not None for s in summed]
+        if name in wanted_nodes:
+            for k, s in enumerate(summed):
+                if s is not None and (name, k) in wanted:
+                    total[(name, k)] = s
         opdef = registry.get(node.op)
-        if node.name in stop or node.is_leaf or opdef.vjp is None:
+        if name in stop or node.is_leaf or opdef.vjp is None:
             continue
-        needs = [src in relevant and carries(graph.spec((src, k)).dtype, dialect)
+        needs = [src in relevant and carrying[by_name[src].outputs[k].dtype]
                  for src, k in node.inputs]
         if not any(needs):
             continue
-        out_handles = [b.tensor((node.name, k)) for k in range(len(node.outputs))]
-        gs = [s if s is not None else F.zeros_like(h) for s, h in zip(summed, out_handles)]
-        in_handles = [b.tensor(r) for r in node.inputs]
-        ctx = VJPContext(node, in_handles, out_handles, gs, dialect,
-                         [s is not None for s in summed])
+        # handles made directly: every ref here is a node of ``graph``, the builder's base
+        out_handles = [Tensor(b, (name, k), spec) for k, spec in enumerate(node.outputs)]
+        gs = summed if all(given) else [s if s is not None else F.zeros_like(h)
+                                        for s, h in zip(summed, out_handles)]
+        in_handles = [Tensor(b, r, by_name[r[0]].outputs[r[1]]) for r in node.inputs]
+        ctx = VJPContext(node, in_handles, out_handles, gs, dialect, given)
         for ref, handle, grad, need in zip(node.inputs, in_handles, opdef.vjp(ctx), needs,
                                            strict=True):
             if grad is None or not need:
@@ -163,28 +177,6 @@ def aligned_seeds(grad_ys: Sequence[Any] | None, n_ys: int) -> tuple[Any, ...]:
 def carries(dtype: str, dialect: str) -> bool:
     """Which tensors carry gradients: floats in TensorFlow; numbers in MindSpore."""
     return is_floating(dtype) or (dialect == "mindspore" and dtype != "bool")
-
-
-def _between(graph: Graph, sources: set[str], sinks: set[str], stop: set[str]) -> set[str]:
-    """Nodes on some path from a source to a sink, not passing through a stopped node."""
-    consumers = graph.consumers()
-    downstream: set[str] = set()
-    stack = list(sources)
-    while stack:
-        n = stack.pop()
-        if n not in downstream:
-            downstream.add(n)
-            stack.extend(consumers[n])
-    upstream: set[str] = set()
-    stack = [n for n in sinks if n in downstream]
-    while stack:
-        n = stack.pop()
-        if n in upstream:
-            continue
-        upstream.add(n)
-        if n not in stop:
-            stack.extend(src for src, _ in graph.by_name[n].inputs if src in downstream)
-    return upstream
 
 
 def _aggregate(parts: list[Tensor], method: str) -> Tensor:

@@ -12,6 +12,7 @@ way to write a graph in Python:
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,9 @@ from .graph import Graph, Node, Ref, format_ref, make_node
 from .ops import registry
 from .ops.registry import TensorSpec
 from .shapes import Shape, normalize_shape
+
+_SPEC = operator.attrgetter("spec")
+_REF = operator.attrgetter("ref")
 
 
 class Tensor:
@@ -107,17 +111,21 @@ class GraphBuilder:
         self.prefix = prefix.rstrip("/")
         self.nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
-        self._taken: set[str] = set(base.by_name) if base is not None else set()
+        self._base_names: Mapping[str, Node] = base.by_name if base is not None else {}
+        self._taken: set[str] = set()  # names given here (the base's are _base_names)
+        self._stems: dict[str, str] = {}
         self._counter = itertools.count()
         self._constants: dict[tuple[str, bytes, tuple[int, ...]], Tensor] = {}
 
     # -- names and lookups -----------------------------------------------------------------
 
     def _fresh(self, hint: str) -> str:
-        stem = f"{self.prefix}/{hint}" if self.prefix else hint
+        stem = self._stems.get(hint)
+        if stem is None:
+            stem = self._stems[hint] = f"{self.prefix}/{hint}_" if self.prefix else f"{hint}_"
         while True:
-            name = f"{stem}_{next(self._counter)}"
-            if name not in self._taken:
+            name = f"{stem}{next(self._counter)}"
+            if name not in self._taken and name not in self._base_names:
                 self._taken.add(name)
                 return name
 
@@ -125,13 +133,13 @@ class GraphBuilder:
         """``name``, or ``name_1``, ``name_2``, ... when a node has it already (a returned
         gradient graph posted back holds the nodes an earlier differentiation named)."""
         candidate, k = name, 0
-        while candidate in self._taken:
+        while candidate in self._taken or candidate in self._base_names:
             k += 1
             candidate = f"{name}_{k}"
         return candidate
 
     def _claim(self, name: str) -> str:
-        if name in self._taken:
+        if name in self._taken or name in self._base_names:
             raise ValueError(f"a node named {name!r} exists already")
         self._taken.add(name)
         return name
@@ -194,12 +202,14 @@ class GraphBuilder:
              name: str | None = None) -> Any:
         """Add one computing node; returns a Tensor, or a tuple for a multi-output op."""
         opdef = registry.get(op)
-        specs = tuple(t.spec for t in inputs)
+        specs = tuple(map(_SPEC, inputs))
         node_name = self._claim(name) if name else self._fresh(opdef.name)
-        node = make_node(node_name, opdef, tuple(t.ref for t in inputs), specs, attrs or {})
-        self._add(node)
-        outs = tuple(Tensor(self, (node.name, k), s) for k, s in enumerate(node.outputs))
-        return outs if opdef.multi_output else outs[0]
+        node = make_node(node_name, opdef, tuple(map(_REF, inputs)), specs, attrs or {})
+        self.nodes.append(node)
+        self._by_name[node_name] = node
+        if not opdef.multi_output:
+            return Tensor(self, (node_name, 0), node.outputs[0])
+        return tuple(Tensor(self, (node_name, k), s) for k, s in enumerate(node.outputs))
 
     def finish(self, outputs: Sequence[Tensor | str] | None = None,
                inputs: Sequence[str] | None = None) -> Graph:
@@ -208,6 +218,8 @@ class GraphBuilder:
         if outputs is not None:
             refs = [t.ref if isinstance(t, Tensor) else self.tensor(t).ref for t in outputs]
         if self.base is not None:
+            if not self.nodes and refs is None:
+                return self.base  # nothing added: the very graph (its key already known)
             return self.base.extend(self.nodes, refs)
         if inputs is None:
             inputs = [n.name for n in self.nodes if n.op == "placeholder"]

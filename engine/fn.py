@@ -25,4 +25,5 @@ def __getattr__(name: str) -> _Any:
         return builder.emit(opdef.name, list(inputs), attrs)
 
     call.__name__ = opdef.name
+    globals()[name] = call  # made once: the next ``fn.<name>`` is a plain module attribute
     return call

@@ -19,7 +19,7 @@ import numpy as np
 from . import fusion
 from .dtypes import np_dtype
 from .errors import ComputeError, EngineError, FeedError
-from .graph import Graph, Ref
+from .graph import Graph, Ref, upstream
 from .ops import registry
 from .shapes import compatible, fmt
 
@@ -50,6 +50,7 @@ class Plan:
             return len(initial) - 1
 
         known: set[int] = set()  # slots whose value is fixed when the plan is compiled
+        by_name = graph.by_name
         for node in graph.nodes:
             if node.name not in needed:
                 continue
@@ -63,15 +64,18 @@ class Plan:
                                   np_dtype(node.spec.dtype), node.spec.shape))
                 continue
             opdef = registry.get(node.op)
-            fn = opdef.bind(node.attrs, tuple(graph.spec(r) for r in node.inputs))
-            ins = tuple(slot_of[r] for r in node.inputs)
-            folded = None if opdef.multi_output else _fold(fn, ins, initial, known, node)
+            fn = (None if node.attrs else opdef.unbound) or opdef.bind(
+                node.attrs, tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
+            ins = tuple([slot_of[r] for r in node.inputs])
+            folded = (_fold(fn, ins, initial, known, node)
+                      if not opdef.multi_output and known.issuperset(ins) else None)
             if folded is not None:
                 slot_of[(node.name, 0)] = slot = new_slot(folded)
                 known.add(slot)
                 continue
             if not opdef.multi_output:
-                slot_of[(node.name, 0)] = out = new_slot()
+                slot_of[(node.name, 0)] = out = len(initial)
+                initial.append(None)
                 steps.append((fn, ins, out, ()))
                 step_nodes.append(node.name)
             else:
@@ -249,7 +253,7 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...], feed_slots: t
 def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],
           node: Any) -> np.ndarray | None:
     """Compute a node now if its inputs are all constant and its output is small."""
-    if not all(i in known for i in ins) or node.op in _NOT_FOLDED:
+    if not known.issuperset(ins) or node.op in _NOT_FOLDED:
         return None
     size = 1
     for d in node.spec.shape:
@@ -269,14 +273,7 @@ _NOT_FOLDED = frozenset({"placeholder", "variable"})
 
 
 def _needed(graph: Graph, fetches: Sequence[Ref]) -> set[str]:
-    needed: set[str] = set()
-    stack = [f[0] for f in fetches]
-    while stack:
-        n = stack.pop()
-        if n not in needed:
-            needed.add(n)
-            stack.extend(src for src, _ in graph.by_name[n].inputs)
-    return needed
+    return upstream(graph.nodes, [f[0] for f in fetches])
 
 
 def _leaf_slots(initial: list[Any]) -> set[int]:
@@ -289,11 +286,12 @@ def _with_frees(steps: list[Step], keep: set[int], leaves: set[int]) -> tuple[St
     for i, (_, ins, _, _) in enumerate(steps):
         for s in ins:
             last_use[s] = i
-    frees: list[list[int]] = [[] for _ in steps]
+    frees: dict[int, list[int]] = {}  # only the steps that free something
     for s, i in last_use.items():
         if s not in keep and s not in leaves:
-            frees[i].append(s)
-    return tuple((fn, ins, out, tuple(frees[i])) for i, (fn, ins, out, _) in enumerate(steps))
+            frees.setdefault(i, []).append(s)
+    return tuple((fn, ins, out, tuple(frees[i]) if i in frees else ())
+                 for i, (fn, ins, out, _) in enumerate(steps))
 
 
 def _checked_feed(name: str, value: Any, spec: Any) -> np.ndarray:

@@ -34,7 +34,7 @@ def normalize_shape(dims: object) -> Shape:
 
 
 def is_static(shape: Shape) -> bool:
-    return all(d is not None for d in shape)
+    return None not in shape
 
 
 def num_elements(shape: Shape) -> int | None:

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from . import rewrites
-from .graph import Graph, Node, Ref
+from .graph import Graph, Node, Ref, upstream
 from .plan import Plan
-from .shapes import is_static
+from .shapes import num_elements
 
 #: Largest tensor (elements) folded into a constant or compared by value.
 SMALL = rewrites.SMALL
@@ -56,7 +56,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
             p.keep(_with_inputs(node, p.renamed), shared=True)
         else:
             p.visit(node)
-    live = _live(p.by_name, [p.renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
+    live = _live(p.out, [p.renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
     nodes = [n for n in p.out if n.name in live]
     outputs = [p.renamed.get(r, r) for r in graph.outputs]
     return Graph(nodes, graph.inputs, outputs), {r: p.renamed.get(r, r) for r in keep}
@@ -130,16 +130,15 @@ class _Pass:
 
 def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
     """The constant a node of constant inputs computes, or None if it is not one."""
-    if node.is_leaf or len(node.outputs) != 1 or "random" in node.op:
+    if node.is_leaf or len(node.outputs) != 1:
         return None
-    sources = []
-    for r in node.inputs:
-        n = by_name[r[0]]
+    sources = [by_name[r[0]] for r in node.inputs]
+    for n in sources:  # the cheap refusal first: a source not known without running
         if n.op != "constant" and (n.op != "fill" or n.inputs):
             return None
-        sources.append(n)
     spec = node.spec
-    if (not is_static(spec.shape) or int(np.prod(spec.shape)) > SMALL
+    size = num_elements(spec.shape)
+    if ("random" in node.op or size is None or size > SMALL
             or any(isinstance(v, Graph) for v in node.attrs.values())):
         return None
     unique = list({n.name: n for n in sources}.values())
@@ -154,7 +153,7 @@ def _renamed(node: Node, name: str) -> Node:
 
 
 def _with_inputs(node: Node, renamed: dict[Ref, Ref]) -> Node:
-    if not any(r in renamed for r in node.inputs):
+    if renamed.keys().isdisjoint(node.inputs):
         return node
     return Node(node.name, node.op, tuple(renamed.get(r, r) for r in node.inputs),
                 node.attrs, node.outputs, node.value, node.trainable, node.position,
@@ -176,15 +175,8 @@ def _cse_key(node: Node) -> Any:
     return node.op, node.inputs, attrs, node.outputs, value
 
 
-def _live(by_name: dict[str, Node], roots: Iterable[Ref], protected: set[str]) -> set[str]:
-    """The nodes the roots (and the protected nodes) depend on."""
-    live: set[str] = set()
-    stack = [r[0] for r in roots] + [n for n in protected if n in by_name]
-    while stack:
-        name = stack.pop()
-        if name in live:
-            continue
-        live.add(name)
-        node = by_name[name]
-        stack.extend(r[0] for r in node.inputs)  # subgraphs read outside only by inputs
-    return live
+def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> set[str]:
+    """The nodes the roots (and the protected nodes) depend on (a subgraph attr reads the
+    outside only through its node's inputs); ``nodes`` in topological order."""
+    return upstream(nodes, [*(r[0] for r in roots), *(n.name for n in nodes
+                                                       if n.name in protected)])

@@ -98,6 +98,9 @@ class TensorSpec:
     def __str__(self) -> str:
         return f"{self.dtype}{fmt(self.shape)}"
 
+    def __repr__(self) -> str:  # the dataclass's own text, without its ~2 us wrapper
+        return f"TensorSpec(shape={self.shape!r}, dtype={self.dtype!r})"
+
 
 @dataclass(frozen=True, slots=True)
 class Attr:
@@ -216,6 +219,13 @@ class OpDef:
             raise AttrError(unknown, f"unknown attr {unknown!r} for {self.name} (known: {known})")
         return out
 
+    @property
+    def unbound(self) -> Callable[..., Any] | None:
+        """What ``bind`` gives a node with no attrs when there is no kernel to build (the
+        forward as it is), else None: a plan then need not gather the input specs."""
+        fwd = self.forward
+        return None if fwd is None or isinstance(fwd, Kernel) else fwd
+
     def bind(self, attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]) -> Callable[..., Any]:
         """A callable of the input arrays alone: attrs and static facts bound once, per plan."""
         fwd = self.forward
@@ -223,7 +233,7 @@ class OpDef:
         if isinstance(fwd, Kernel):
             return fwd.build(attrs, specs)
         if not attrs:
-            return fwd
+            return fwd  # = self.unbound
         bound = dict(attrs)
         return lambda *arrays: fwd(*arrays, **bound)
 
@@ -279,7 +289,7 @@ _BY_SPELLING: dict[str, OpDef] = {}
 
 
 def get(name: str) -> OpDef:
-    op = lookup(name)
+    op = _BY_SPELLING.get(name) or lookup(name)
     if op is None:
         raise KeyError(name)
     return op

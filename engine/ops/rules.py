@@ -130,9 +130,10 @@ def check_per_axis(values, rank: int, name: str) -> None:
 def _to_shape_of(g, like, static_op: str, like_op: str):
     """``g`` through ``static_op`` (to like's static shape) or ``like_op`` (to its run-time
     shape, when some dimension is unknown); nothing when the shapes already agree."""
-    if g.shape == like.shape and is_static(g.shape):
+    shape = like.spec.shape
+    if g.spec.shape == shape and is_static(shape):
         return g
-    if is_static(like.shape):
+    if is_static(shape):
         return g.builder.emit(static_op, [g], {"shape": list(like.shape)})
     return g.builder.emit(like_op, [g, like])
 

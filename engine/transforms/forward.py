@@ -23,7 +23,7 @@ from .. import fn as F
 from ..builder import GraphBuilder, Tensor
 from ..dtypes import is_floating
 from ..errors import EngineError
-from ..graph import Graph, Node, Ref, format_ref
+from ..graph import Graph, Node, Ref, between, format_ref
 from ..ops import registry
 from ..ops.contexts import JVPContext, VJPContext
 from ..ops.rules import sum_to
@@ -70,7 +70,7 @@ def jvp(graph: Graph, inputs: Sequence[str | Ref], tangents: Sequence[str | Ref 
                               "must match", loc=("tangents", i))
         tan[x_ref] = seed
     seeded = set(tan)
-    relevant = _between(graph, {r[0] for r in seeded}, {r[0] for r in out_refs})
+    relevant = between(graph, {r[0] for r in seeded}, {r[0] for r in out_refs})
     for node in graph.nodes:
         if node.name not in relevant or node.is_leaf:
             continue
@@ -151,17 +151,3 @@ def _ones(b: GraphBuilder, like: Tensor) -> Tensor:
 
 def _ref(graph: Graph, t: str | Ref, loc: tuple[str | int, ...]) -> Ref:
     return t if isinstance(t, tuple) else graph.resolve(t, loc=loc)
-
-
-def _between(graph: Graph, sources: set[str], sinks: set[str]) -> set[str]:
-    """Nodes downstream of a source and upstream of a sink (one sweep each way)."""
-    down: set[str] = set()
-    for n in graph.nodes:
-        if n.name in sources or any(src in down for src, _ in n.inputs):
-            down.add(n.name)
-    up = {s for s in sinks if s in down}
-    for n in reversed(graph.nodes):
-        if n.name in up:
-            up.update(src for src, _ in n.inputs if src in down)
-    return up
-
