@@ -809,5 +809,6 @@ from . import (  # noqa: E402, F401 - their entries join TABLE
     import_layers,
     import_math,
     import_resize,
+    import_sorting,
     import_windows,
 )

@@ -11,11 +11,11 @@ import pytest
 from onnx import helper, numpy_helper
 
 import onnxio
-from engine import run
+from engine import compute_gradients, run
 from onnxio.dtypes import TO_ONNX
 from onnxio.import_ops import FIRST, LAST, TABLE, since_version, versions_in_range
 
-from .helpers import build, check_model
+from .helpers import build, check_model, ort_run
 
 rng = np.random.default_rng(7)
 
@@ -284,6 +284,10 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "cast_double": ("Cast", [("x", f32(3, 4))], {"to": onnx.TensorProto.DOUBLE}, 19, 1),
     "cast_like": ("CastLike", [("x", f32(3, 4)), ("c", np.zeros(1, np.float64))], {}, 15, 1),
     "identity": ("Identity", [("x", f32(3, 4))], {}, 21, 1),
+    "top_k": ("TopK", [("x", f32(3, 6, 2)), ("c", i64(3))], {"axis": 1}, 13, 2),
+    "top_k_smallest_last_axis": ("TopK", [("x", f32(2, 5)), ("c", i64(5))],
+                                 {"largest": 0, "sorted": 1}, 21, 2),
+    "hardmax": ("Hardmax", [("x", f32(3, 4, 5))], {"axis": 1}, 13, 1),
     "float64_model": ("Gemm", [("a", f32(2, 3).astype(np.float64)),
                                ("b", f32(3, 4).astype(np.float64))], {"transB": 0}, 13, 1),
 }
@@ -493,3 +497,28 @@ def test_an_if_on_values_is_refused_naming_it() -> None:
     with pytest.raises(onnxio.OnnxError, match="known at import") as err:
         onnxio.to_description(proto.SerializeToString())
     assert (err.value.node, err.value.op_type) == ("the_if", "If")
+
+
+def test_top_k_breaks_ties_by_the_lower_index_and_sends_the_gradient_there() -> None:
+    """Ties (where central differences say nothing): ONNX picks the lower index first, as
+    onnxruntime does; the VJP puts each value's cotangent at the index it came from."""
+    x = np.array([[1, 3, 3, 0, 3], [2, 2, 2, 2, 2]], np.float32)
+    model, feeds = one_node("TopK", [("x", x), ("c", i64(4))], {}, 19, 2)
+    graph, description = build(model)
+    values, indices = run(graph, description["outputs"], feeds)
+    want_values, want_indices = ort_run(model, feeds)
+    np.testing.assert_array_equal(values, want_values)
+    np.testing.assert_array_equal(indices, want_indices)
+    assert indices.tolist() == [[1, 2, 4, 0], [0, 1, 2, 3]]
+    g = rng.normal(size=values.shape).astype(np.float32)
+    (grad,) = compute_gradients(graph, feeds, ["out0"], ["x"], grad_ys=[g]).gradients
+    want = np.zeros_like(x)
+    np.put_along_axis(want, indices, g, axis=1)
+    np.testing.assert_allclose(grad, want)
+
+
+def test_top_k_with_k_from_a_feed_is_refused_naming_it() -> None:
+    model, _ = one_node("TopK", [("x", f32(2, 5)), ("k", i64(2))], {}, 13, 2)
+    with pytest.raises(onnxio.OnnxError, match="K") as err:
+        onnxio.to_description(model)
+    assert (err.value.node, err.value.op_type) == ("the_TopK", "TopK")
