@@ -489,14 +489,19 @@ def test_an_if_on_static_shapes_inlines_the_branch_it_picks(rows: int, branch: s
     assert branch.lower() in {n.op for n in out["graph"].nodes}
 
 
-def test_an_if_on_values_is_refused_naming_it() -> None:
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_an_if_on_values_is_a_cond_reading_the_outer_values(sign: float) -> None:
+    """If(sum(x) > 0): known only at run time, so a cond whose branches take the outer x
+    and w as operands; each branch is taken by one feed, and differentiated."""
     model = _if_model([helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
                        helper.make_node("Greater", ["total", "cw0"], ["big"])], "big")
     proto = onnx.load_from_string(model)
     proto.graph.initializer.append(numpy_helper.from_array(np.float32(0), "cw0"))
-    with pytest.raises(onnxio.OnnxError, match="known at import") as err:
-        onnxio.to_description(proto.SerializeToString())
-    assert (err.value.node, err.value.op_type) == ("the_if", "If")
+    model = proto.SerializeToString()
+    x = np.abs(f32(2, 3)) * sign
+    out = check_model(model, {"x": x}, export=False)
+    assert "cond" in {n.op for n in out["graph"].nodes}
+    assert out["gradients"]["cw"] is not None
 
 
 def test_top_k_breaks_ties_by_the_lower_index_and_sends_the_gradient_there() -> None:
