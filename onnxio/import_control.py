@@ -144,7 +144,7 @@ def _check_scans(ctx: Ctx, body: Subgraph, cond0: Value, scans: Sequence[Value],
     static shape (our shapes are static: a loop that may stop early has none)."""
     cond_out = body.outputs[0]
     stays = (cond_out.const is not None and bool(np.asarray(cond_out.const).all())) or \
-        cond_out.ref == (ctx.graphs["body"].input[1].name, 0)
+        _source(body, cond_out) == ctx.graphs["body"].input[1].name
     starts = cond0.const is not None and bool(np.asarray(cond0.const))
     if not (stays and starts) or m < 1:
         raise ctx.fail("scan outputs are supported only where the loop surely runs its "
@@ -155,3 +155,14 @@ def _check_scans(ctx: Ctx, body: Subgraph, cond0: Value, scans: Sequence[Value],
             raise ctx.fail(f"scan output {k} has a shape known only at run time")
 
 
+
+
+def _source(body: Subgraph, v: Value) -> str | None:
+    """The node a value of the body is, through identities (ONNX Identity is one)."""
+    if v.ref is None or v.ref[1] != 0:
+        return None
+    by_name = {d["name"]: d for d in body.scope.nodes}
+    name = v.ref[0]
+    while by_name.get(name, {}).get("op") == "identity":
+        name = by_name[name]["inputs"][0]
+    return name

@@ -527,3 +527,69 @@ def test_top_k_with_k_from_a_feed_is_refused_naming_it() -> None:
     with pytest.raises(onnxio.OnnxError, match="K") as err:
         onnxio.to_description(model)
     assert (err.value.node, err.value.op_type) == ("the_TopK", "TopK")
+
+
+def _loop_model(cond_out: list[Any], scan: bool, trip: np.ndarray | None = None) -> bytes:
+    """h = Loop(M = 4, cond = true, h0) with body h' = tanh(h * w + x) + 0.1 i, reading
+    the outer x and w; ``cond_out`` computes the body's condition "c1" from h' and "c";
+    ``scan`` adds a scan output 2 h'. ``trip`` None: M is a graph input (refused)."""
+    T = onnx.TensorProto
+    vi = lambda name, t=T.FLOAT, shape=None: helper.make_tensor_value_info(name, t, shape)
+    body_nodes = [helper.make_node("Mul", ["h", "w"], ["hw"]),
+                  helper.make_node("Add", ["hw", "x"], ["pre"]),
+                  helper.make_node("Tanh", ["pre"], ["th"]),
+                  helper.make_node("Cast", ["i"], ["fi"], to=T.FLOAT),
+                  helper.make_node("Mul", ["fi", "tenth"], ["ti"]),
+                  helper.make_node("Add", ["th", "ti"], ["h1"]), *cond_out]
+    outs = [vi("c1", T.BOOL, []), vi("h1")]
+    if scan:
+        body_nodes.append(helper.make_node("Mul", ["h1", "two"], ["y"]))
+        outs.append(vi("y"))
+    body = helper.make_graph(body_nodes, "body", [vi("i", T.INT64, []), vi("c", T.BOOL, []),
+                                                  vi("h")], outs)
+    inits = [numpy_helper.from_array(f32(3), "w"), numpy_helper.from_array(f32(3), "h0"),
+             numpy_helper.from_array(np.float32(0.1), "tenth"),
+             numpy_helper.from_array(np.float32(2), "two"),
+             numpy_helper.from_array(np.float32(1.5), "limit"),
+             numpy_helper.from_array(np.array(True), "go")]
+    inputs = [vi("x", T.FLOAT, [3])]
+    if trip is None:
+        inputs.append(vi("m", T.INT64, []))
+    else:
+        inits.append(numpy_helper.from_array(trip, "m"))
+    loop = helper.make_node("Loop", ["m", "go", "h0"], ["hN", *(["ys"] if scan else [])],
+                            name="the_loop", body=body)
+    graph = helper.make_graph([loop], "loop", inputs,
+                              [vi("hN"), *([vi("ys")] if scan else [])], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8).SerializeToString()
+
+
+_PASS_ON = [helper.make_node("Identity", ["c"], ["c1"])]
+_STOP_AT = [helper.make_node("ReduceSum", ["h1"], ["s"], keepdims=0),
+            helper.make_node("Less", ["s", "limit"], ["c1"])]  # stop once sum(h) >= 1.5
+
+
+@pytest.mark.parametrize("cond_out, scan", [(_PASS_ON, True), (_PASS_ON, False),
+                                            (_STOP_AT, False)])
+def test_a_loop_is_a_while_loop_reading_the_outer_values(cond_out: list[Any],
+                                                          scan: bool) -> None:
+    """torch's for-loop (M, a condition passed on, a scan output) and a loop that stops
+    on its values: forward vs onnxruntime, gradients to x, w and h0 by central differences."""
+    model = _loop_model(cond_out, scan, np.int64(4))
+    x = f32(3) + (1.0 if cond_out is _STOP_AT else 0.0)  # stops within the 4 iterations
+    out = check_model(model, {"x": x}, export=False)
+    assert "while_loop" in {n.op for n in out["graph"].nodes}
+    assert {"x", "w", "h0"} <= set(out["gradients"])
+
+
+def test_scan_outputs_of_a_loop_that_may_stop_early_are_refused_naming_it() -> None:
+    with pytest.raises(onnxio.OnnxError, match="scan outputs") as err:
+        onnxio.to_description(_loop_model(_STOP_AT, True, np.int64(4)))
+    assert (err.value.node, err.value.op_type) == ("the_loop", "Loop")
+
+
+def test_a_loop_whose_trip_count_is_fed_is_refused_naming_it() -> None:
+    with pytest.raises(onnxio.OnnxError, match="trip count") as err:
+        onnxio.to_description(_loop_model(_PASS_ON, False))
+    assert (err.value.node, err.value.op_type) == ("the_loop", "Loop")
