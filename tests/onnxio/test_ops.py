@@ -499,7 +499,7 @@ def test_an_if_on_values_is_a_cond_reading_the_outer_values(sign: float) -> None
     proto.graph.initializer.append(numpy_helper.from_array(np.float32(0), "cw0"))
     model = proto.SerializeToString()
     x = np.abs(f32(2, 3)) * sign
-    out = check_model(model, {"x": x}, export=False)
+    out = check_model(model, {"x": x})
     assert "cond" in {n.op for n in out["graph"].nodes}
     assert out["gradients"]["cw"] is not None
 
@@ -578,7 +578,7 @@ def test_a_loop_is_a_while_loop_reading_the_outer_values(cond_out: list[Any],
     on its values: forward vs onnxruntime, gradients to x, w and h0 by central differences."""
     model = _loop_model(cond_out, scan, np.int64(4))
     x = f32(3) + (1.0 if cond_out is _STOP_AT else 0.0)  # stops within the 4 iterations
-    out = check_model(model, {"x": x}, export=False)
+    out = check_model(model, {"x": x})
     assert "while_loop" in {n.op for n in out["graph"].nodes}
     assert {"x", "w", "h0"} <= set(out["gradients"])
 
