@@ -37,7 +37,9 @@ def free_names(graph: onnx.GraphProto) -> list[str]:
         for a in node.attribute:
             for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
                 reads += free_names(g)
-        free += [r for r in reads if r and r not in defined and r not in free]
+        for r in reads:
+            if r and r not in defined and r not in free:
+                free.append(r)
         defined.update(o for o in node.output if o)
     return free + [o.name for o in graph.output if o.name not in defined and o.name not in free]
 

@@ -593,3 +593,48 @@ def test_a_loop_whose_trip_count_is_fed_is_refused_naming_it() -> None:
     with pytest.raises(onnxio.OnnxError, match="trip count") as err:
         onnxio.to_description(_loop_model(_PASS_ON, False))
     assert (err.value.node, err.value.op_type) == ("the_loop", "Loop")
+
+
+def _nested_model(inner_op: str = "Neg") -> bytes:
+    """A Loop (M = 3) whose body holds an If on the carried value's sum (shaped [1], as
+    exporters write it), its branches reading the outer graph's w and the body's h:
+    h' = If(sum(h) > 0) then h * w else <inner_op>(h) - w."""
+    T = onnx.TensorProto
+    vi = lambda name, t=T.FLOAT, shape=None: helper.make_tensor_value_info(name, t, shape)
+    then = helper.make_graph([helper.make_node("Mul", ["h", "w"], ["a"])], "then", [],
+                             [vi("a")])
+    other = helper.make_graph([helper.make_node(inner_op, ["h"], ["nh"], name="the_inner"),
+                               helper.make_node("Sub", ["nh", "w"], ["b"])], "else", [],
+                              [vi("b")])
+    body = helper.make_graph(
+        [helper.make_node("ReduceSum", ["h", "one"], ["s"], keepdims=1),
+         helper.make_node("Greater", ["s", "zero"], ["pos"]),
+         helper.make_node("If", ["pos"], ["h1"], name="the_if", then_branch=then,
+                          else_branch=other),
+         helper.make_node("Identity", ["c"], ["c1"])],
+        "body", [vi("i", T.INT64, []), vi("c", T.BOOL, []), vi("h")],
+        [vi("c1", T.BOOL, []), vi("h1")])
+    inits = [numpy_helper.from_array(np.float32([0.5, -1.5, 0.75]), "w"),
+             numpy_helper.from_array(i64(3), "m"), numpy_helper.from_array(i64(0), "one"),
+             numpy_helper.from_array(np.float32([0]), "zero"),
+             numpy_helper.from_array(np.array(True), "go")]
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["m", "go", "x"], ["hN"], name="the_loop", body=body)],
+        "nested", [vi("x", T.FLOAT, [3])], [vi("hN")], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8).SerializeToString()
+
+
+@pytest.mark.parametrize("x", [[1.0, 0.5, 0.25], [-1.0, 0.5, -0.25], [0.2, -0.9, 0.3]])
+def test_an_if_in_a_loop_body_reads_both_enclosing_graphs(x: list[float]) -> None:
+    """Nested subgraphs: the If's branches read the body's h and the model's w (passed
+    through the loop as an invariant, then into the cond as an operand); feeds that take
+    different branches over the iterations; exported back as a Loop holding an If."""
+    out = check_model(_nested_model(), {"x": np.float32(x)})
+    assert "while_loop" in {n.op for n in out["graph"].nodes}
+
+
+def test_an_unsupported_op_inside_a_branch_is_refused_naming_that_node() -> None:
+    with pytest.raises(onnxio.OnnxError, match="not supported") as err:
+        onnxio.to_description(_nested_model("Unique"))
+    assert (err.value.node, err.value.op_type) == ("the_inner", "Unique")
