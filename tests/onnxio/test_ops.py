@@ -15,7 +15,7 @@ from engine import compute_gradients, run
 from onnxio.dtypes import TO_ONNX
 from onnxio.import_ops import FIRST, LAST, TABLE, since_version, versions_in_range
 
-from .helpers import build, check_model, ort_run
+from .helpers import as_float64, build, check_model, ort_run
 
 rng = np.random.default_rng(7)
 
@@ -638,3 +638,22 @@ def test_an_unsupported_op_inside_a_branch_is_refused_naming_that_node() -> None
     with pytest.raises(onnxio.OnnxError, match="not supported") as err:
         onnxio.to_description(_nested_model("Unique"))
     assert (err.value.node, err.value.op_type) == ("the_inner", "Unique")
+
+
+@pytest.mark.parametrize("cond_out, scan", [(_PASS_ON, True), (_STOP_AT, False)])
+def test_an_imported_loop_differentiates_twice(cond_out: list[Any], scan: bool) -> None:
+    """Second derivatives through the Loop (the gradient graph's stacked and backward
+    while_loops differentiated again): d/dx <d hN/dx^T u, v> by float64 central
+    differences of the first gradient."""
+    description = onnxio.to_description(_loop_model(cond_out, scan, np.int64(4)))
+    graph = as_float64(description)
+    x = np.array([0.3, 0.9, -0.4]) + (1.0 if cond_out is _STOP_AT else 0.0)
+    first = compute_gradients(graph, {"x": x}, ["hN"], ["x"], return_graph=True)
+    (gx,) = first.gradient_nodes
+    v = rng.normal(size=3)
+    (second,) = compute_gradients(first.graph, {"x": x}, [gx], ["x"], grad_ys=[v]).gradients
+    along = lambda p: float(run(first.graph, [gx], {"x": p})[0] @ v)
+    h = 1e-6
+    numeric = [(along(x + h * e) - along(x - h * e)) / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(second, numeric, rtol=1e-6, atol=1e-8)
+    assert np.abs(second).max() > 1e-3  # tanh: the loop is not linear in x
