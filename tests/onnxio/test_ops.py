@@ -657,3 +657,19 @@ def test_an_imported_loop_differentiates_twice(cond_out: list[Any], scan: bool) 
     numeric = [(along(x + h * e) - along(x - h * e)) / (2 * h) for e in np.eye(3)]
     np.testing.assert_allclose(second, numeric, rtol=1e-6, atol=1e-8)
     assert np.abs(second).max() > 1e-3  # tanh: the loop is not linear in x
+
+
+def test_top_k_over_a_symbolic_axis_is_refused_naming_it() -> None:
+    model, _ = one_node("TopK", [("x", f32(2, 5)), ("c", i64(2))], {}, 13, 2)
+    proto = onnx.load_from_string(model)
+    proto.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "n"
+    with pytest.raises(onnxio.OnnxError, match="static size") as err:
+        onnxio.to_description(proto.SerializeToString())
+    assert (err.value.node, err.value.op_type) == ("the_TopK", "TopK")
+
+
+def test_an_if_on_more_than_one_value_is_refused_naming_it() -> None:
+    model = _if_model([helper.make_node("Greater", ["x", "cw"], ["many"])], "many")
+    with pytest.raises(onnxio.OnnxError, match="one value") as err:
+        onnxio.to_description(model)
+    assert (err.value.node, err.value.op_type) == ("the_if", "If")
