@@ -25,22 +25,44 @@ def to_onnx(graph: Graph, outputs: Sequence[str], *, name: str = "gradserve") ->
     """``graph``'s ``outputs`` (tensor names, ``name:k`` allowed) as an ONNX model that
     passes ``onnx.checker`` and computes them."""
     refs = [graph.resolve(t, loc=("outputs", i)) for i, t in enumerate(outputs)]
-    needed = _ancestors(graph, refs)
     out = Out({n.name for n in graph.nodes})
-    value: dict[Ref, str] = {}
-    inputs = []
+    inputs: list[onnx.ValueInfoProto] = []
+    value = write(graph, refs, out, {}, inputs)
+    results = [_value_info(value[ref], graph.spec(ref)) for ref in refs]
+    model = helper.make_model(
+        helper.make_graph(out.nodes, name, inputs, _unique(results),
+                          initializer=out.initializers),
+        opset_imports=[helper.make_opsetid("", OPSET)], producer_name="gradserve",
+        ir_version=IR_VERSION)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def write(graph: Graph, refs: Sequence[Ref], out: Out, value: dict[Ref, str],
+          inputs: list[onnx.ValueInfoProto] | None, prefix: str = "") -> dict[Ref, str]:
+    """Write what ``refs`` need of ``graph`` into ``out``; the ONNX name of each value.
+    ``value`` may bind placeholders already (a subgraph's, to the outer names it reads);
+    others become graph inputs (``inputs``). ``prefix`` goes before every name written
+    (a subgraph's names may not shadow the outer graph's)."""
+    needed = _ancestors(graph, refs)
     for node in graph.nodes:
         if node.name not in needed:
             continue
+        own = prefix + node.name
         if node.op == "placeholder":
-            inputs.append(_value_info(node.name, node.spec))
-            value[(node.name, 0)] = node.name
+            if (node.name, 0) in value:
+                continue
+            if inputs is None:
+                raise OnnxError("a subgraph's placeholder is not bound", node=node.name,
+                                op_type=node.op)
+            inputs.append(_value_info(own, node.spec))
+            value[(node.name, 0)] = own
             continue
         if node.op in ("variable", "constant"):
             assert node.value is not None
             _dtype(node.spec.dtype, node.name, node.op)
-            out.initializers.append(numpy_helper.from_array(node.value, node.name))
-            value[(node.name, 0)] = node.name
+            out.initializers.append(numpy_helper.from_array(node.value, own))
+            value[(node.name, 0)] = own
             continue
         export = EXPORTS.get(node.op)
         if export is None:
@@ -55,20 +77,9 @@ def to_onnx(graph: Graph, outputs: Sequence[str], *, name: str = "gradserve") ->
         produced = export(out)
         names = [produced] if isinstance(produced, str) else list(produced)
         for k, produced_name in enumerate(names):
-            wanted = node.name if k == 0 else f"{node.name}:{k}"
+            wanted = own if k == 0 else f"{own}:{k}"
             value[(node.name, k)] = _rename(out, produced_name, wanted, first)
-    results = []
-    for ref in refs:
-        spec = graph.spec(ref)
-        name_ = value[ref]
-        results.append(_value_info(name_, spec))
-    model = helper.make_model(
-        helper.make_graph(out.nodes, name, inputs, _unique(results),
-                          initializer=out.initializers),
-        opset_imports=[helper.make_opsetid("", OPSET)], producer_name="gradserve",
-        ir_version=IR_VERSION)
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return value
 
 
 def _rename(out: Out, produced: str, wanted: str, first: int) -> str:
@@ -111,3 +122,5 @@ def _dtype(dtype: str, node: str, op: str) -> int:
 def _value_info(name: str, spec) -> onnx.ValueInfoProto:
     dims = [d if d is not None else f"{name}_dim{i}" for i, d in enumerate(spec.shape)]
     return helper.make_tensor_value_info(name, TO_ONNX[spec.dtype], dims)
+
+from . import export_control  # noqa: E402, F401 - its entries join EXPORTS

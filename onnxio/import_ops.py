@@ -25,6 +25,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from engine.graph import format_ref
 from engine.ops.registry import TensorSpec
 from engine.shapes import normalize_axis
 
@@ -87,6 +88,23 @@ def _register(op_type: str, fn: Lowering | None, attrs: Iterable[str],
                             foldable)
 
 
+@dataclass
+class Subgraph:
+    """A subgraph lowered on its own (``Ctx.subgraph``): its scope (more nodes may be
+    emitted into it), its inputs in order, its ONNX outputs, and the outer values the node
+    must pass for its reads of the outer graph (the inputs after the subgraph's own)."""
+
+    scope: Scope
+    inputs: list[str]
+    outputs: list[Value]
+    operands: list[Value]
+
+    def description(self, outputs: Sequence[Value]) -> dict[str, Any]:
+        """The graph (API.md section 2) answering ``outputs``, for a node's attr."""
+        refs = [format_ref(self.scope.ref(v)) for v in outputs]
+        return {"nodes": self.scope.nodes, "inputs": list(self.inputs), "outputs": refs}
+
+
 class Ctx:
     """One ONNX node being lowered: its attributes, inputs, version, and the scope."""
 
@@ -100,6 +118,9 @@ class Ctx:
         self.graphs: dict[str, onnx.GraphProto] = {}  # subgraph attributes (If's branches)
         # lowers a subgraph's nodes into this scope, giving its outputs (set by the importer)
         self.inline: Callable[[onnx.GraphProto], list[Value]] | None = None
+        # lowers a subgraph as a graph of its own: (graph, own inputs, outer reads)
+        self.subgraph: Callable[[onnx.GraphProto, Sequence[tuple[str, TensorSpec]],
+                                 Sequence[str]], Subgraph] | None = None
         for a in node.attribute:
             if a.type == onnx.AttributeProto.GRAPH:
                 self.graphs[a.name] = a.g
@@ -755,19 +776,6 @@ def _arg(ctx: Ctx, ours: str) -> Value:
     return ctx.emit("expand_dims", out, axis=axis) if ctx.attr("keepdims", 1) else out
 
 
-@onnx_op("If", attrs=("then_branch", "else_branch"), foldable=False)
-def _if(ctx: Ctx) -> Sequence[Value]:
-    """the branch the condition picks, inlined, where the condition is known at import
-    (a test of static shapes, as the TorchScript exporter writes); a condition known only
-    at run time is refused"""
-    cond = ctx.const(0, "cond")
-    assert cond is not None and ctx.inline is not None
-    if np.asarray(cond).size != 1:
-        raise ctx.fail("the condition must hold one value")
-    return ctx.inline(ctx.graphs["then_branch" if bool(np.asarray(cond).reshape(-1)[0])
-                                 else "else_branch"])
-
-
 # -- known at import only ------------------------------------------------------------------
 
 @onnx_op("Constant", attrs=("value", "value_float", "value_floats", "value_int",
@@ -805,9 +813,11 @@ def _trilu(ctx: Ctx) -> Value:
 
 
 from . import (  # noqa: E402, F401 - their entries join TABLE
+    import_control,
     import_indexing,
     import_layers,
     import_math,
     import_resize,
+    import_sorting,
     import_windows,
 )

@@ -20,11 +20,13 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from engine.ops.registry import TensorSpec
+
 from .dtypes import TO_ENGINE, engine_dtype
 from .errors import OnnxError
 from .import_ops import FIRST as FIRST_OPSET
 from .import_ops import LAST as LAST_OPSET
-from .import_ops import PARTIAL_OK, TABLE, Ctx, since_version
+from .import_ops import PARTIAL_OK, TABLE, Ctx, Subgraph, since_version
 from .scope import Dim, Scope, Value, known
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -187,6 +189,8 @@ def _lower(node: onnx.NodeProto, opset: int, scope: Scope, values: dict[str, Val
         ctx = Ctx(node, version, scope, inputs)
         ctx.check_attrs(entry.attrs)
         ctx.inline = lambda branch: _inline(branch, opset, scope, values)
+        ctx.subgraph = lambda graph, own, reads: _subgraph(graph, opset, scope, values,
+                                                           own, reads)
         first_new = len(scope.nodes)
         got = entry.lower(ctx)
         results = [got] if isinstance(got, Value) else list(got)
@@ -218,6 +222,46 @@ def _inline(branch: onnx.GraphProto, opset: int, scope: Scope,
     if missing:
         raise scope.fail(f"branch output {missing[0]!r} is not computed by the branch")
     return [values[o.name] for o in branch.output]
+
+
+def _subgraph(graph: onnx.GraphProto, opset: int, scope: Scope, values: dict[str, Value],
+              own: Sequence[tuple[str, TensorSpec]], reads: Sequence[str]) -> Subgraph:
+    """A subgraph (If's branch, Loop's body) lowered as a graph of its own, for a node's
+    attr: placeholders for ``own`` (the inputs ONNX gives it) and for each outer tensor
+    among ``reads`` (the node passes those as operands: our subgraphs take no outside
+    values by name); outer values known at import stay known inside, as do the
+    subgraph's own initializers (constants: no gradient reaches them)."""
+    node_name, op_type, hint = scope.node_name, scope.op_type, scope.hint
+    inner_values: dict[str, Value] = {}
+    sub = Scope(_value_names(graph) | set(reads) | {name for name, _ in own})
+    for name, spec in own:
+        inner_values[name] = sub.leaf(name, "placeholder", spec.dtype, shape=spec.shape)
+    operands = []
+    for name in reads:
+        v = values.get(name)
+        if v is None:
+            raise scope.fail(f"a subgraph reads {name!r}, which is not a value of the model")
+        if v.const is not None:
+            inner_values[name] = Value(v.spec, const=v.const, name=name)
+            continue
+        scope.ref(v)  # a shape known only in part cannot cross into a subgraph
+        inner_values[name] = sub.leaf(name, "placeholder", v.spec.dtype, shape=v.spec.shape)
+        operands.append(v)
+    for init in graph.initializer:
+        sub.node_name, sub.op_type = init.name, None
+        array = numpy_helper.to_array(init)
+        engine_dtype(init.data_type, node=init.name)
+        inner_values[init.name] = Value(known(array).spec, const=array, name=init.name)
+    for inner in graph.node:
+        _lower(inner, opset, sub, inner_values)
+    scope.node_name, scope.op_type, scope.hint = node_name, op_type, hint
+    sub.node_name, sub.op_type, sub.hint = node_name, op_type, hint
+    missing = [o.name for o in graph.output if o.name not in inner_values]
+    if missing:
+        raise scope.fail(f"subgraph output {missing[0]!r} is not computed by the subgraph")
+    inputs = [name for name, _ in own] + [name for name in reads
+                                          if inner_values[name].const is None]
+    return Subgraph(sub, inputs, [inner_values[o.name] for o in graph.output], operands)
 
 
 def _evaluate(node: onnx.NodeProto, opset: int, inputs: Sequence[Value | None],

@@ -11,11 +11,11 @@ import pytest
 from onnx import helper, numpy_helper
 
 import onnxio
-from engine import run
+from engine import compute_gradients, run
 from onnxio.dtypes import TO_ONNX
 from onnxio.import_ops import FIRST, LAST, TABLE, since_version, versions_in_range
 
-from .helpers import build, check_model
+from .helpers import as_float64, build, check_model, ort_run
 
 rng = np.random.default_rng(7)
 
@@ -284,6 +284,10 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "cast_double": ("Cast", [("x", f32(3, 4))], {"to": onnx.TensorProto.DOUBLE}, 19, 1),
     "cast_like": ("CastLike", [("x", f32(3, 4)), ("c", np.zeros(1, np.float64))], {}, 15, 1),
     "identity": ("Identity", [("x", f32(3, 4))], {}, 21, 1),
+    "top_k": ("TopK", [("x", f32(3, 6, 2)), ("c", i64(3))], {"axis": 1}, 13, 2),
+    "top_k_smallest_last_axis": ("TopK", [("x", f32(2, 5)), ("c", i64(5))],
+                                 {"largest": 0, "sorted": 1}, 21, 2),
+    "hardmax": ("Hardmax", [("x", f32(3, 4, 5))], {"axis": 1}, 13, 1),
     "float64_model": ("Gemm", [("a", f32(2, 3).astype(np.float64)),
                                ("b", f32(3, 4).astype(np.float64))], {"transB": 0}, 13, 1),
 }
@@ -485,11 +489,187 @@ def test_an_if_on_static_shapes_inlines_the_branch_it_picks(rows: int, branch: s
     assert branch.lower() in {n.op for n in out["graph"].nodes}
 
 
-def test_an_if_on_values_is_refused_naming_it() -> None:
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_an_if_on_values_is_a_cond_reading_the_outer_values(sign: float) -> None:
+    """If(sum(x) > 0): known only at run time, so a cond whose branches take the outer x
+    and w as operands; each branch is taken by one feed, and differentiated."""
     model = _if_model([helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
                        helper.make_node("Greater", ["total", "cw0"], ["big"])], "big")
     proto = onnx.load_from_string(model)
     proto.graph.initializer.append(numpy_helper.from_array(np.float32(0), "cw0"))
-    with pytest.raises(onnxio.OnnxError, match="known at import") as err:
+    model = proto.SerializeToString()
+    x = np.abs(f32(2, 3)) * sign
+    out = check_model(model, {"x": x})
+    assert "cond" in {n.op for n in out["graph"].nodes}
+    assert out["gradients"]["cw"] is not None
+
+
+def test_top_k_breaks_ties_by_the_lower_index_and_sends_the_gradient_there() -> None:
+    """Ties (where central differences say nothing): ONNX picks the lower index first, as
+    onnxruntime does; the VJP puts each value's cotangent at the index it came from."""
+    x = np.array([[1, 3, 3, 0, 3], [2, 2, 2, 2, 2]], np.float32)
+    model, feeds = one_node("TopK", [("x", x), ("c", i64(4))], {}, 19, 2)
+    graph, description = build(model)
+    values, indices = run(graph, description["outputs"], feeds)
+    want_values, want_indices = ort_run(model, feeds)
+    np.testing.assert_array_equal(values, want_values)
+    np.testing.assert_array_equal(indices, want_indices)
+    assert indices.tolist() == [[1, 2, 4, 0], [0, 1, 2, 3]]
+    g = rng.normal(size=values.shape).astype(np.float32)
+    (grad,) = compute_gradients(graph, feeds, ["out0"], ["x"], grad_ys=[g]).gradients
+    want = np.zeros_like(x)
+    np.put_along_axis(want, indices, g, axis=1)
+    np.testing.assert_allclose(grad, want)
+
+
+def test_top_k_with_k_from_a_feed_is_refused_naming_it() -> None:
+    model, _ = one_node("TopK", [("x", f32(2, 5)), ("k", i64(2))], {}, 13, 2)
+    with pytest.raises(onnxio.OnnxError, match="K") as err:
+        onnxio.to_description(model)
+    assert (err.value.node, err.value.op_type) == ("the_TopK", "TopK")
+
+
+def _loop_model(cond_out: list[Any], scan: bool, trip: np.ndarray | None = None) -> bytes:
+    """h = Loop(M = 4, cond = true, h0) with body h' = tanh(h * w + x) + 0.1 i, reading
+    the outer x and w; ``cond_out`` computes the body's condition "c1" from h' and "c";
+    ``scan`` adds a scan output 2 h'. ``trip`` None: M is a graph input (refused)."""
+    T = onnx.TensorProto
+    vi = lambda name, t=T.FLOAT, shape=None: helper.make_tensor_value_info(name, t, shape)
+    body_nodes = [helper.make_node("Mul", ["h", "w"], ["hw"]),
+                  helper.make_node("Add", ["hw", "x"], ["pre"]),
+                  helper.make_node("Tanh", ["pre"], ["th"]),
+                  helper.make_node("Cast", ["i"], ["fi"], to=T.FLOAT),
+                  helper.make_node("Mul", ["fi", "tenth"], ["ti"]),
+                  helper.make_node("Add", ["th", "ti"], ["h1"]), *cond_out]
+    outs = [vi("c1", T.BOOL, []), vi("h1")]
+    if scan:
+        body_nodes.append(helper.make_node("Mul", ["h1", "two"], ["y"]))
+        outs.append(vi("y"))
+    body = helper.make_graph(body_nodes, "body", [vi("i", T.INT64, []), vi("c", T.BOOL, []),
+                                                  vi("h")], outs)
+    inits = [numpy_helper.from_array(f32(3), "w"), numpy_helper.from_array(f32(3), "h0"),
+             numpy_helper.from_array(np.float32(0.1), "tenth"),
+             numpy_helper.from_array(np.float32(2), "two"),
+             numpy_helper.from_array(np.float32(1.5), "limit"),
+             numpy_helper.from_array(np.array(True), "go")]
+    inputs = [vi("x", T.FLOAT, [3])]
+    if trip is None:
+        inputs.append(vi("m", T.INT64, []))
+    else:
+        inits.append(numpy_helper.from_array(trip, "m"))
+    loop = helper.make_node("Loop", ["m", "go", "h0"], ["hN", *(["ys"] if scan else [])],
+                            name="the_loop", body=body)
+    graph = helper.make_graph([loop], "loop", inputs,
+                              [vi("hN"), *([vi("ys")] if scan else [])], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8).SerializeToString()
+
+
+_PASS_ON = [helper.make_node("Identity", ["c"], ["c1"])]
+_STOP_AT = [helper.make_node("ReduceSum", ["h1"], ["s"], keepdims=0),
+            helper.make_node("Less", ["s", "limit"], ["c1"])]  # stop once sum(h) >= 1.5
+
+
+@pytest.mark.parametrize("cond_out, scan", [(_PASS_ON, True), (_PASS_ON, False),
+                                            (_STOP_AT, False)])
+def test_a_loop_is_a_while_loop_reading_the_outer_values(cond_out: list[Any],
+                                                          scan: bool) -> None:
+    """torch's for-loop (M, a condition passed on, a scan output) and a loop that stops
+    on its values: forward vs onnxruntime, gradients to x, w and h0 by central differences."""
+    model = _loop_model(cond_out, scan, np.int64(4))
+    x = f32(3) + (1.0 if cond_out is _STOP_AT else 0.0)  # stops within the 4 iterations
+    out = check_model(model, {"x": x})
+    assert "while_loop" in {n.op for n in out["graph"].nodes}
+    assert {"x", "w", "h0"} <= set(out["gradients"])
+
+
+def test_scan_outputs_of_a_loop_that_may_stop_early_are_refused_naming_it() -> None:
+    with pytest.raises(onnxio.OnnxError, match="scan outputs") as err:
+        onnxio.to_description(_loop_model(_STOP_AT, True, np.int64(4)))
+    assert (err.value.node, err.value.op_type) == ("the_loop", "Loop")
+
+
+def test_a_loop_whose_trip_count_is_fed_is_refused_naming_it() -> None:
+    with pytest.raises(onnxio.OnnxError, match="trip count") as err:
+        onnxio.to_description(_loop_model(_PASS_ON, False))
+    assert (err.value.node, err.value.op_type) == ("the_loop", "Loop")
+
+
+def _nested_model(inner_op: str = "Neg") -> bytes:
+    """A Loop (M = 3) whose body holds an If on the carried value's sum (shaped [1], as
+    exporters write it), its branches reading the outer graph's w and the body's h:
+    h' = If(sum(h) > 0) then h * w else <inner_op>(h) - w."""
+    T = onnx.TensorProto
+    vi = lambda name, t=T.FLOAT, shape=None: helper.make_tensor_value_info(name, t, shape)
+    then = helper.make_graph([helper.make_node("Mul", ["h", "w"], ["a"])], "then", [],
+                             [vi("a")])
+    other = helper.make_graph([helper.make_node(inner_op, ["h"], ["nh"], name="the_inner"),
+                               helper.make_node("Sub", ["nh", "w"], ["b"])], "else", [],
+                              [vi("b")])
+    body = helper.make_graph(
+        [helper.make_node("ReduceSum", ["h", "one"], ["s"], keepdims=1),
+         helper.make_node("Greater", ["s", "zero"], ["pos"]),
+         helper.make_node("If", ["pos"], ["h1"], name="the_if", then_branch=then,
+                          else_branch=other),
+         helper.make_node("Identity", ["c"], ["c1"])],
+        "body", [vi("i", T.INT64, []), vi("c", T.BOOL, []), vi("h")],
+        [vi("c1", T.BOOL, []), vi("h1")])
+    inits = [numpy_helper.from_array(np.float32([0.5, -1.5, 0.75]), "w"),
+             numpy_helper.from_array(i64(3), "m"), numpy_helper.from_array(i64(0), "one"),
+             numpy_helper.from_array(np.float32([0]), "zero"),
+             numpy_helper.from_array(np.array(True), "go")]
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["m", "go", "x"], ["hN"], name="the_loop", body=body)],
+        "nested", [vi("x", T.FLOAT, [3])], [vi("hN")], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8).SerializeToString()
+
+
+@pytest.mark.parametrize("x", [[1.0, 0.5, 0.25], [-1.0, 0.5, -0.25], [0.2, -0.9, 0.3]])
+def test_an_if_in_a_loop_body_reads_both_enclosing_graphs(x: list[float]) -> None:
+    """Nested subgraphs: the If's branches read the body's h and the model's w (passed
+    through the loop as an invariant, then into the cond as an operand); feeds that take
+    different branches over the iterations; exported back as a Loop holding an If."""
+    out = check_model(_nested_model(), {"x": np.float32(x)})
+    assert "while_loop" in {n.op for n in out["graph"].nodes}
+
+
+def test_an_unsupported_op_inside_a_branch_is_refused_naming_that_node() -> None:
+    with pytest.raises(onnxio.OnnxError, match="not supported") as err:
+        onnxio.to_description(_nested_model("Unique"))
+    assert (err.value.node, err.value.op_type) == ("the_inner", "Unique")
+
+
+@pytest.mark.parametrize("cond_out, scan", [(_PASS_ON, True), (_STOP_AT, False)])
+def test_an_imported_loop_differentiates_twice(cond_out: list[Any], scan: bool) -> None:
+    """Second derivatives through the Loop (the gradient graph's stacked and backward
+    while_loops differentiated again): d/dx <d hN/dx^T u, v> by float64 central
+    differences of the first gradient."""
+    description = onnxio.to_description(_loop_model(cond_out, scan, np.int64(4)))
+    graph = as_float64(description)
+    x = np.array([0.3, 0.9, -0.4]) + (1.0 if cond_out is _STOP_AT else 0.0)
+    first = compute_gradients(graph, {"x": x}, ["hN"], ["x"], return_graph=True)
+    (gx,) = first.gradient_nodes
+    v = rng.normal(size=3)
+    (second,) = compute_gradients(first.graph, {"x": x}, [gx], ["x"], grad_ys=[v]).gradients
+    along = lambda p: float(run(first.graph, [gx], {"x": p})[0] @ v)
+    h = 1e-6
+    numeric = [(along(x + h * e) - along(x - h * e)) / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(second, numeric, rtol=1e-6, atol=1e-8)
+    assert np.abs(second).max() > 1e-3  # tanh: the loop is not linear in x
+
+
+def test_top_k_over_a_symbolic_axis_is_refused_naming_it() -> None:
+    model, _ = one_node("TopK", [("x", f32(2, 5)), ("c", i64(2))], {}, 13, 2)
+    proto = onnx.load_from_string(model)
+    proto.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "n"
+    with pytest.raises(onnxio.OnnxError, match="static size") as err:
         onnxio.to_description(proto.SerializeToString())
+    assert (err.value.node, err.value.op_type) == ("the_TopK", "TopK")
+
+
+def test_an_if_on_more_than_one_value_is_refused_naming_it() -> None:
+    model = _if_model([helper.make_node("Greater", ["x", "cw"], ["many"])], "many")
+    with pytest.raises(onnxio.OnnxError, match="one value") as err:
+        onnxio.to_description(model)
     assert (err.value.node, err.value.op_type) == ("the_if", "If")

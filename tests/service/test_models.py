@@ -1,6 +1,7 @@
 """The model repository over HTTP (API.md section 8): real server processes, httpx."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -295,3 +296,51 @@ def test_a_model_that_does_not_load_stops_the_start(tmp_path: Path, kind: str, c
 def test_a_missing_repository_stops_the_start(tmp_path: Path) -> None:
     done = _start_fails(tmp_path / "absent")
     assert done.returncode == 2 and "not a directory" in done.stderr
+
+
+def test_an_uploaded_onnx_loop_answers_and_a_refused_one_names_its_node() -> None:
+    """An ONNX Loop with a scan output (a while_loop over HTTP): the values equal
+    onnxruntime's, the gradients the engine's in process, also those of the gradient
+    graph returned as ONNX (two Loops) run in onnxruntime; a Loop whose scan outputs have
+    no static length is a 422 naming the ONNX node."""
+    ort = pytest.importorskip("onnxruntime")
+    import onnxio
+    from engine import Graph, compute_gradients
+
+    from ..onnxio.test_ops import _PASS_ON, _STOP_AT, _loop_model
+
+    model = _loop_model(_PASS_ON, True, np.int64(4))
+    x = np.asarray([0.5, -0.25, 1.0], np.float32)
+    s = Server("--workers", "1", "--allow-model-upload")
+    try:
+        put = httpx.put(f"{s.url}/models/loop", content=model,
+                        headers={"content-type": "application/onnx"})
+        assert put.status_code == 201, put.text
+        r = _post(s, "/gradients", {"model": "loop", "feeds": {"x": x.tolist()},
+                                    "ys": ["hN", "ys"], "xs": ["x", "w"],
+                                    "return_values": True})
+        assert r.status_code == 200, r.text
+        session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        for name, want in zip(["hN", "ys"], session.run(None, {"x": x})):
+            np.testing.assert_allclose(r.json()["values"][name], want, rtol=1e-5, atol=1e-6)
+        graph = Graph.from_description(onnxio.to_description(model))
+        want = compute_gradients(graph, {"x": x}, ["hN", "ys"], ["x", "w"]).gradients
+        for got, w in zip(r.json()["gradients"], want):
+            np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
+        back = _post(s, "/gradients", {"model": "loop", "feeds": {"x": x.tolist()},
+                                       "ys": ["hN", "ys"], "xs": ["x", "w"],
+                                       "return_graph": True, "graph_format": "onnx"})
+        assert back.status_code == 200, back.text
+        exported = base64.b64decode(back.json()["graph"]["onnx"])
+        session = ort.InferenceSession(exported, providers=["CPUExecutionProvider"])
+        answers = session.run(None, {"x": x})[2:]  # the ys, then the gradients
+        assert len(answers) == len(want) == 2
+        for got, w in zip(answers, want):
+            np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
+        bad = httpx.put(f"{s.url}/models/bad", content=_loop_model(_STOP_AT, True,
+                                                                   np.int64(4)),
+                        headers={"content-type": "application/onnx"})
+        assert bad.status_code == 422 and bad.json()["node"] == "the_loop", bad.text
+        assert "Loop" in bad.json()["detail"]
+    finally:
+        s.stop()

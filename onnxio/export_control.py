@@ -1,0 +1,116 @@
+"""cond and while_loop (gradient graphs carry them) as ONNX If and Loop.
+
+A subgraph of ours takes outside values as inputs; an ONNX one reads the outer graph's
+names. So a branch or body is written with its placeholders bound to the outer names of
+the node's operands, under a prefix (ONNX names in a subgraph may not shadow outer ones).
+
+- cond: If on the predicate, each branch its graph's nodes, outputs through Identities.
+- while_loop: Loop with trip count ``maximum_iterations`` and the first condition
+  computed outside (our loop tests ``cond`` before each iteration; ONNX's Loop reads the
+  condition given, then the one its body answers: the body answers ``cond`` of the new
+  variables). Stacked (a differentiated loop): an int32 counter rides along, each variable
+  entering an iteration is a scan output, padded with zero rows to
+  ``maximum_iterations`` as our rows are.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from onnx import TensorProto, helper
+
+from engine.graph import Graph
+
+from .dtypes import TO_ONNX
+from .export_ops import Out, exports
+
+
+def _written(o: Out, into: Out, sub: Graph, bound: Sequence[str], prefix: str,
+             ) -> list[str]:
+    """``sub``'s nodes written into ``into``, its inputs bound to ``bound``; its outputs."""
+    from .exporter import write
+
+    saved = o.node, o.ins, o.in_specs
+    value = {(name, 0): b for name, b in zip(sub.inputs, bound, strict=True)}
+    value = write(sub, list(sub.outputs), into, value, None, prefix)
+    o.node, o.ins, o.in_specs = saved
+    return [value[r] for r in sub.outputs]
+
+
+def _info(name: str, dtype: str, shape: Sequence[int | None]) -> Any:
+    return helper.make_tensor_value_info(name, TO_ONNX[dtype], [
+        d if d is not None else f"{name}_dim{i}" for i, d in enumerate(shape)])
+
+
+def _locals(inner: Out, names: Sequence[str], specs: Sequence[Any], prefix: str,
+            ) -> list[Any]:
+    """Subgraph outputs under names of their own (an output may be an outer name)."""
+    infos = []
+    for k, (name, spec) in enumerate(zip(names, specs, strict=True)):
+        local = f"{prefix}out{k}"
+        inner.nodes.append(helper.make_node("Identity", [name], [local], name=local))
+        infos.append(_info(local, spec.dtype, spec.shape))
+    return infos
+
+
+def _listed(got: Any) -> list[str]:
+    return list(got) if isinstance(got, list) else [got]
+
+
+@exports("cond")
+def _cond(o: Out) -> list[str]:
+    assert o.node is not None
+    graphs = {}
+    for attr in ("then_branch", "else_branch"):
+        sub: Graph = o.attrs[attr]
+        prefix = f"{o.node.name}/{attr}/"
+        inner = Out(o.taken)
+        outs = _written(o, inner, sub, o.ins[1:], prefix)
+        infos = _locals(inner, outs, [sub.spec(r) for r in sub.outputs], prefix)
+        graphs[attr] = helper.make_graph(inner.nodes, attr, [], infos,
+                                         initializer=inner.initializers)
+    return _listed(o.op("If", [o.ins[0]], n_out=len(o.outs), **graphs))
+
+
+@exports("while_loop")
+def _while_loop(o: Out) -> list[str]:
+    assert o.node is not None
+    n, limit = o.attrs["loop_vars"], o.attrs["maximum_iterations"]
+    stacked = o.attrs["stacked"]
+    cond: Graph = o.attrs["cond"]
+    body: Graph = o.attrs["body"]
+    base = f"{o.node.name}/"
+    invariants, specs = o.ins[n:], o.in_specs[:n]
+    (first,) = _written(o, o, cond, o.ins, base + "cond0/")
+    inner = Out(o.taken)
+    step, go = base + "body/iteration", base + "body/condition"
+    carried = [f"{base}body/var{k}" for k in range(n)]
+    new = _written(o, inner, body, [*carried, *invariants], base + "body/")
+    (again,) = _written(o, inner, cond, [*new, *invariants], base + "body/cond/")
+    outs, out_specs = [again, *new], [cond.spec(cond.outputs[0]), *specs]
+    ins = [_info(step, "int64", ()), _info(go, "bool", ()),
+           *(_info(name, s.dtype, s.shape) for name, s in zip(carried, specs))]
+    loop_ins = [o.const(limit), first, *o.ins[:n]]
+    if stacked:
+        count = base + "body/count"
+        ins.append(_info(count, "int32", ()))
+        outs.append(inner.op("Add", [count, inner.const(1, "int32")]))
+        outs += carried  # each variable as it enters the iteration: the rows
+        out_specs += [o.outs[n], *specs]
+        loop_ins.append(o.const(0, "int32"))
+    infos = _locals(inner, outs, out_specs, base + "body/")
+    graph = helper.make_graph(inner.nodes, "body", ins, infos, initializer=inner.initializers)
+    got = _listed(o.op("Loop", loop_ins, n_out=len(outs) - 1, body=graph))
+    if not stacked:
+        return got
+    finals, count, rows = got[:n], got[n], got[n + 1:]
+    missing = o.op("Reshape", [o.op("Sub", [o.const(limit), o.op(
+        "Cast", [count], to=TensorProto.INT64)]), o.ints([1])])
+    padded = []
+    for row, spec in zip(rows, specs):
+        r = len(spec.shape)
+        pads = o.op("Concat", [o.ints([0] * (r + 1)), missing, o.ints([0] * r)], axis=0)
+        padded.append(o.op("Pad", [row, pads]))
+    return [*finals, count, *padded]
+
+
