@@ -198,7 +198,8 @@ _CACHES = {"programs": _PROGRAMS, "specialized": _SPECIALIZED, "dynamic": _DYNAM
            "calls": _CALLS}
 
 
-def _call_key(graph: Graph, ys: Any, xs: Any, grad_ys: Any, *rest: Any) -> Any:
+def _call_key(graph: Graph, ys: Any, xs: Any, grad_ys: Any, stop_gradients: Any,
+              *options: Any) -> Any:
     """What identifies a repeated call before any name is resolved (None: not hashable):
     ys and xs as given, what each seed is, and the options. Only a call that went on to
     succeed on a static graph is remembered under it (a dynamic graph's program depends
@@ -207,7 +208,7 @@ def _call_key(graph: Graph, ys: Any, xs: Any, grad_ys: Any, *rest: Any) -> Any:
         key = (graph.key, (ys,) if isinstance(ys, str) else tuple(ys),
                (xs,) if isinstance(xs, str) else tuple(xs),
                None if grad_ys is None else tuple(map(_seed_key, grad_ys)),
-               *(tuple(r) if isinstance(r, list | tuple) else r for r in rest))
+               tuple(stop_gradients), options)
         hash(key)
     except TypeError:
         return None
