@@ -15,8 +15,9 @@ and its inputs only):
   seed is) becomes the constant it computes, run by the same kernel (so NaN and inf come
   out exactly as they would at run time); only small, static results are folded.
 - the rules of ``engine.rewrites``, by op: ``x * 1``, ``identity``, exact ``x + 0``,
-  sums of matmuls and of broadcasts, matmuls against a broadcast, transposes of
-  transposes, reshapes of reshapes (its docstring says what each keeps exact).
+  sums of matmuls and of broadcasts, matmuls against a broadcast, conv2d and its
+  filter's gradient as GEMMs over one shared patch matrix, transposes of transposes,
+  reshapes of reshapes (its docstring says what each keeps exact).
 - common subexpressions: two nodes with the same op, inputs and attrs (a constant or a
   ``fill``: the same value) compute the same tensor; the later one reads the earlier.
 - dead nodes: an appended node nothing in ``keep`` depends on is dropped.
