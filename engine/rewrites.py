@@ -31,11 +31,13 @@ GEMM_WORK = 1 << 16
 class Emit:
     """The nodes a rule reads (the rewritten-so-far graph) and the new ones it adds, each
     inferred by its op's own rule and named after the node being rewritten. ``user``: that
-    node is one of the user's (recomputed for a plan), not one autodiff appended."""
+    node is one of the user's (recomputed for a plan), not one autodiff appended. ``plan``:
+    the graph is only planned (``simplify``'s ``forward``), never handed back, so a rule
+    may use internal ops that a returned graph (drawn, exported to ONNX) must not hold."""
 
     def __init__(self, by_name: Mapping[str, Node], taken: set[str], stem: str = "",
-                 user: bool = False):
-        self.by_name, self.taken = by_name, taken
+                 user: bool = False, *, plan: bool = False):
+        self.by_name, self.taken, self.plan = by_name, taken, plan
         self.nodes: list[Node] = []
         self._new: dict[str, Node] = {}
         self.start(stem, user)
@@ -205,10 +207,11 @@ def _patch_rows(node: Node, e: Emit, ksize: Sequence[int]) -> Ref:
 
 
 def _conv_worth(node: Node, e: Emit, filter_shape: Sequence[int]) -> bool:
-    """Static shapes and a GEMM of at least GEMM_WORK multiply-adds (the patches of a tiny
+    """A plan's (a returned graph keeps the convolution ops ONNX export knows), of static
+    shapes and a GEMM of at least GEMM_WORK multiply-adds (the patches of a tiny
     convolution cost more as three more steps than they save)."""
     specs = [e.spec(r) for r in node.inputs]
-    if not _static(node.spec, *specs):
+    if not e.plan or not _static(node.spec, *specs):
         return False
     x = specs[0].shape
     return x[0] * x[1] * x[2] * math.prod(filter_shape) >= GEMM_WORK

@@ -49,7 +49,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     protected = set(protected) | fed  # fed: kept for the feeds
     named = ({r[0] for r in keep} | protected) - fed if forward else {
         r[0] for r in keep} - protected
-    p = _Pass(graph, protected)
+    p = _Pass(graph, protected, forward)
     for node in graph.nodes:
         if node.name in named:
             p.visit(node, rebuild=True)
@@ -67,14 +67,14 @@ class _Pass:
     """One walk in topological order: each node, its inputs renamed, is folded, rewritten
     or shared with an earlier twin, or kept."""
 
-    def __init__(self, graph: Graph, user: set[str]):
+    def __init__(self, graph: Graph, user: set[str], plan: bool):
         self.user = user  # the user's nodes (recomputed only under their names)
         self.renamed: dict[Ref, Ref] = {}
         self.seen: dict[Any, str] = {}
         self.out: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self.taken = set(graph.by_name)
-        self.emit = rewrites.Emit(self.by_name, self.taken)
+        self.emit = rewrites.Emit(self.by_name, self.taken, plan=plan)
 
     def keep(self, node: Node, shared: bool = False) -> None:
         """Keep ``node`` as it is; ``shared``: a later twin of it may read it instead."""

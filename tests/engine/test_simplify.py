@@ -363,3 +363,12 @@ def test_conv2d_and_its_filter_gradient_share_one_patch_matrix(attrs: dict) -> N
 def test_small_convolutions_are_left_alone() -> None:
     ops = _conv_ops([1, 4, 4, 2], [3, 3, 2, 3], padding="SAME")
     assert "conv2d_patches" not in ops and ops.count("conv2d") == 1
+
+
+def test_a_returned_gradient_graph_keeps_its_convolutions() -> None:
+    """Drawn or exported to ONNX, a returned graph holds no internal patch op."""
+    graph = _conv_loss([2, 9, 9, 8], [3, 3, 8, 8], padding="SAME")
+    result = gradients(graph, ["loss"], ["x", "w"])
+    simple, _ = simplify(result.graph, list(result.grads), protected=graph.by_name)
+    ops = [n.op for n in simple.nodes]
+    assert "conv2d_patches" not in ops and "conv2d_backprop_filter" in ops
