@@ -1,5 +1,6 @@
 """The algebraic rewrites ``simplify`` tries that build new nodes (matmul and sum, broadcast
-and sum, transposes, reshapes), each a local identity on values up to float rounding.
+and sum, conv2d as patches and a GEMM, transposes, reshapes), each a local identity on
+values up to float rounding.
 
 A rule reads one node and the rewritten-so-far graph through an ``Emit`` and answers the
 ref the node's (only) output equals, or the list of new nodes whose last computes it
@@ -30,11 +31,13 @@ GEMM_WORK = 1 << 16
 class Emit:
     """The nodes a rule reads (the rewritten-so-far graph) and the new ones it adds, each
     inferred by its op's own rule and named after the node being rewritten. ``user``: that
-    node is one of the user's (recomputed for a plan), not one autodiff appended."""
+    node is one of the user's (recomputed for a plan), not one autodiff appended. ``plan``:
+    the graph is only planned (``simplify``'s ``forward``), never handed back, so a rule
+    may use internal ops that a returned graph (drawn, exported to ONNX) must not hold."""
 
     def __init__(self, by_name: Mapping[str, Node], taken: set[str], stem: str = "",
-                 user: bool = False):
-        self.by_name, self.taken = by_name, taken
+                 user: bool = False, *, plan: bool = False):
+        self.by_name, self.taken, self.plan = by_name, taken, plan
         self.nodes: list[Node] = []
         self._new: dict[str, Node] = {}
         self.start(stem, user)
@@ -192,6 +195,51 @@ def matmul_of_constant(node: Node, e: Emit) -> Any:
     return e.nodes
 
 
+# -- conv2d as im2col and one GEMM ---------------------------------------------------------
+
+def _patch_rows(node: Node, e: Emit, ksize: Sequence[int]) -> Ref:
+    """The image's (input 0's) patches as rows [N OH OW, kh kw C], by conv2d_patches with
+    the node's own geometry: conv2d and conv2d_backprop_filter of one image and geometry
+    build the same node, so common subexpressions keep one patch matrix for both."""
+    patches = e.op("conv2d_patches", node.inputs[0], ksize=list(ksize), **node.attrs)
+    shape = e.spec(patches).shape
+    return e.shaped(patches, (math.prod(shape[:3]), shape[3]))
+
+
+def _conv_worth(node: Node, e: Emit, filter_shape: Sequence[int]) -> bool:
+    """A plan's (a returned graph keeps the convolution ops ONNX export knows), of static
+    shapes and a GEMM of at least GEMM_WORK multiply-adds (the patches of a tiny
+    convolution cost more as three more steps than they save)."""
+    specs = [e.spec(r) for r in node.inputs]
+    if not e.plan or not _static(node.spec, *specs):
+        return False
+    x = specs[0].shape
+    return x[0] * x[1] * x[2] * math.prod(filter_shape) >= GEMM_WORK
+
+
+def conv2d_as_gemm(node: Node, e: Emit) -> Any:
+    """conv2d(x, w) = patches(x) @ w, w seen as [kh kw C, O]: the forward's patches are
+    then the very node the filter's gradient reads (see ``filter_grad_as_gemm``)."""
+    w = e.spec(node.inputs[1]).shape
+    if not _conv_worth(node, e, w):
+        return None
+    rows = _patch_rows(node, e, w[:2])
+    product = e.op("matmul", rows, e.shaped(node.inputs[1], (math.prod(w[:3]), w[3])))
+    e.shaped(product, node.spec.shape)
+    return e.nodes
+
+
+def filter_grad_as_gemm(node: Node, e: Emit) -> Any:
+    """conv2d_backprop_filter(x, g, w) = patches(x)ᵀ @ g, g seen as [N OH OW, O]."""
+    w = node.spec.shape
+    if not _conv_worth(node, e, w):
+        return None
+    rows = _patch_rows(node, e, w[:2])
+    g = e.shaped(node.inputs[1], (e.spec(rows).shape[0], w[3]))
+    e.shaped(e.op("matmul", rows, g, transpose_a=True), w)
+    return e.nodes
+
+
 # -- broadcasting undone, transposes, reshapes ----------------------------------------------
 
 def _times(e: Emit, ref: Ref, count: int, spec: TensorSpec) -> Any:
@@ -337,4 +385,6 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "matmul": (matmul_of_constant,),
     "transpose": (transpose_of_transpose,),
     "reshape": (reshape_of_reshape,),
+    "conv2d": (conv2d_as_gemm,),
+    "conv2d_backprop_filter": (filter_grad_as_gemm,),
 }

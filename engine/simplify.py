@@ -15,8 +15,9 @@ and its inputs only):
   seed is) becomes the constant it computes, run by the same kernel (so NaN and inf come
   out exactly as they would at run time); only small, static results are folded.
 - the rules of ``engine.rewrites``, by op: ``x * 1``, ``identity``, exact ``x + 0``,
-  sums of matmuls and of broadcasts, matmuls against a broadcast, transposes of
-  transposes, reshapes of reshapes (its docstring says what each keeps exact).
+  sums of matmuls and of broadcasts, matmuls against a broadcast, conv2d and its
+  filter's gradient as GEMMs over one shared patch matrix, transposes of transposes,
+  reshapes of reshapes (its docstring says what each keeps exact).
 - common subexpressions: two nodes with the same op, inputs and attrs (a constant or a
   ``fill``: the same value) compute the same tensor; the later one reads the earlier.
 - dead nodes: an appended node nothing in ``keep`` depends on is dropped.
@@ -48,7 +49,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     protected = set(protected) | fed  # fed: kept for the feeds
     named = ({r[0] for r in keep} | protected) - fed if forward else {
         r[0] for r in keep} - protected
-    p = _Pass(graph, protected)
+    p = _Pass(graph, protected, forward)
     for node in graph.nodes:
         if node.name in named:
             p.visit(node, rebuild=True)
@@ -66,14 +67,14 @@ class _Pass:
     """One walk in topological order: each node, its inputs renamed, is folded, rewritten
     or shared with an earlier twin, or kept."""
 
-    def __init__(self, graph: Graph, user: set[str]):
+    def __init__(self, graph: Graph, user: set[str], plan: bool):
         self.user = user  # the user's nodes (recomputed only under their names)
         self.renamed: dict[Ref, Ref] = {}
         self.seen: dict[Any, str] = {}
         self.out: list[Node] = []
         self.by_name: dict[str, Node] = {}
         self.taken = set(graph.by_name)
-        self.emit = rewrites.Emit(self.by_name, self.taken)
+        self.emit = rewrites.Emit(self.by_name, self.taken, plan=plan)
 
     def keep(self, node: Node, shared: bool = False) -> None:
         """Keep ``node`` as it is; ``shared``: a later twin of it may read it instead."""

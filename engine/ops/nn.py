@@ -402,10 +402,17 @@ def _backprop_input_kernel(attrs, specs):
         kh, kw, cin, cout = w.shape
         win = _window(attrs, (kh, kw))
         lay = win.layout(like.shape[1], like.shape[2])
-        # One batched product gives each kernel offset's contribution contiguously.
-        per_offset = np.matmul(g.reshape(-1, cout), w.reshape(kh * kw, cin, cout)
-                               .transpose(0, 2, 1)).reshape((kh, kw, *g.shape[:3], cin))
-        return scatter(lambda i, j: per_offset[i, j], like.shape, win, lay, g.dtype)
+        # Each kernel offset's contribution, one GEMM at a time into one reused buffer
+        # (a single product for all offsets is kh kw times the input: a large fresh
+        # allocation every run, which costs page faults).
+        rows, taps = g.reshape(-1, cout), w.reshape(kh * kw, cin, cout)
+        part = np.empty((rows.shape[0], cin), dtype=np.result_type(g, w))
+        shape = (*g.shape[:3], cin)
+
+        def offset(i: int, j: int) -> np.ndarray:
+            return np.matmul(rows, taps[i * kw + j].T, out=part).reshape(shape)
+
+        return scatter(offset, like.shape, win, lay, g.dtype)
 
     return run
 

@@ -4,7 +4,10 @@ each row summed back where it was read from).
 
 They exist so that conv2d and its backprops batch over per-example images *and* filters
 as one batched GEMM over the patches (``bnk,bko->bno``) instead of one convolution with a
-block-diagonal filter, B times the work. Both are linear, each the other's transpose.
+block-diagonal filter, B times the work; and so that a plan computes conv2d and its
+filter's gradient as GEMMs over one shared patch matrix (``engine.rewrites``, where the
+forward's im2col is not redone for the gradient). Both are linear, each the other's
+transpose.
 """
 from __future__ import annotations
 

@@ -328,3 +328,47 @@ def test_an_appended_twin_of_a_users_node_reads_it() -> None:
                          {"name": "y", "op": "mul", "inputs": ["s", "t"]}])
     simple, _ = simplify(graph, [("y", 0)], protected=["x", "s"])
     assert simple.node("y").inputs == (("s", 0), ("s", 0))
+
+
+def _conv_loss(image: list, kernel: list, **attrs) -> Graph:
+    return Graph.build([_p("x", image), _p("w", kernel),
+                        {"name": "y", "op": "conv2d", "inputs": ["x", "w"], "attrs": attrs},
+                        {"name": "r", "op": "tanh", "inputs": ["y"]},
+                        {"name": "loss", "op": "sum", "inputs": ["r"]}])
+
+
+def _conv_ops(image: list, kernel: list, **attrs) -> list[str]:
+    """The simplified plan's ops for the gradients of sum(tanh(conv2d)) wrt x and w,
+    checked against the unsimplified plan's answers."""
+    graph = _conv_loss(image, kernel, **attrs)
+    rng = np.random.default_rng(3)
+    feeds = {"x": rng.standard_normal(image), "w": rng.standard_normal(kernel)}
+    _same_simplified(graph, ["x", "w"], feeds, "tensorflow")
+    result = gradients(graph, ["loss"], ["x", "w"])
+    fetches = [*result.grads, ("loss", 0)]
+    simple, _ = simplify(result.graph, fetches, protected=graph.by_name, forward=True)
+    return [n.op for n in simple.nodes]
+
+
+@pytest.mark.parametrize("attrs", [{"padding": "SAME"},
+                                   {"padding": "VALID", "strides": 2, "dilations": 1},
+                                   {"padding": "SAME", "dilations": 2}])
+def test_conv2d_and_its_filter_gradient_share_one_patch_matrix(attrs: dict) -> None:
+    ops = _conv_ops([2, 9, 9, 8], [3, 3, 8, 8], **attrs)
+    assert ops.count("conv2d_patches") == 1
+    assert "conv2d" not in ops and "conv2d_backprop_filter" not in ops
+    assert ops.count("conv2d_backprop_input") == 1
+
+
+def test_small_convolutions_are_left_alone() -> None:
+    ops = _conv_ops([1, 4, 4, 2], [3, 3, 2, 3], padding="SAME")
+    assert "conv2d_patches" not in ops and ops.count("conv2d") == 1
+
+
+def test_a_returned_gradient_graph_keeps_its_convolutions() -> None:
+    """Drawn or exported to ONNX, a returned graph holds no internal patch op."""
+    graph = _conv_loss([2, 9, 9, 8], [3, 3, 8, 8], padding="SAME")
+    result = gradients(graph, ["loss"], ["x", "w"])
+    simple, _ = simplify(result.graph, list(result.grads), protected=graph.by_name)
+    ops = [n.op for n in simple.nodes]
+    assert "conv2d_patches" not in ops and "conv2d_backprop_filter" in ops
