@@ -53,9 +53,14 @@ def jvp(graph: Graph, feeds: Arrays, tangents: Arrays, *, inputs: Sequence[str] 
     """Forward mode: ``{"values", "tangents": {out: J·v}}``. A missing tangent is zero;
     with ``batched`` every tangent has a leading axis K and so does every answer tangent.
     ``inputs`` defaults to the tangents' keys."""
+    call = _call_key("tangents", graph, inputs, outputs, tangents, in_axes, batched, dialect,
+                     max_elements)
+    again = _repeat(call, graph, feeds, tangents)
+    if again is not None:
+        return _one_pass_answer("tangents", *again)
     f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements,
                   inputs_from=("tangents", tangents))
-    return _one_pass(f, "tangents", tangents, batched, dialect)
+    return _one_pass(f, "tangents", tangents, batched, dialect, call, graph)
 
 
 def vjp(graph: Graph, feeds: Arrays, cotangents: Arrays, *,
@@ -64,13 +69,18 @@ def vjp(graph: Graph, feeds: Arrays, cotangents: Arrays, *,
         max_elements: int | None = None) -> dict[str, Any]:
     """Reverse mode: ``{"values", "cotangents": {input: vᵀ·J}}``; K cotangents in one pass
     with ``batched``. A missing cotangent is zero; ``outputs`` defaults to their keys."""
+    call = _call_key("cotangents", graph, inputs, outputs, cotangents, in_axes, batched,
+                     dialect, max_elements)
+    again = _repeat(call, graph, feeds, cotangents)
+    if again is not None:
+        return _one_pass_answer("cotangents", *again)
     f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements,
                   outputs_from=("cotangents", cotangents))
-    return _one_pass(f, "cotangents", cotangents, batched, dialect)
+    return _one_pass(f, "cotangents", cotangents, batched, dialect, call, graph)
 
 
-def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: str
-              ) -> dict[str, Any]:
+def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: str,
+              call: Any, graph: Graph) -> dict[str, Any]:
     """jvp (``field`` "tangents": seeds on inputs, results on outputs) or vjp
     ("cotangents": the other way round), K seeds at once when ``batched``."""
     forward = field == "tangents"
@@ -88,10 +98,16 @@ def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: s
         return f.batch_seeds(s.graph, s.seeds, s.results,
                              f.out_refs if forward else f.in_refs, k)
 
-    results = f.run(field, (given, dialect, k), build, [seeds.get(n) for n in names])
-    values, rest = results[:len(f.outputs)], results[len(f.outputs):]
-    return {"values": dict(zip(f.outputs, values, strict=True)),
-            field: dict(zip(f.outputs if forward else f.inputs, rest, strict=True))}
+    results = f.run(field, (given, dialect, k), build, [seeds.get(n) for n in names],
+                    (call, graph, seeds, names))
+    return _one_pass_answer(field, f.inputs, f.outputs, results)
+
+
+def _one_pass_answer(field: str, inputs: Sequence[str], outputs: Sequence[str],
+                     results: Sequence[np.ndarray]) -> dict[str, Any]:
+    values, rest = results[:len(outputs)], results[len(outputs):]
+    return {"values": dict(zip(outputs, values, strict=True)),
+            field: dict(zip(outputs if field == "tangents" else inputs, rest, strict=True))}
 
 
 def jacobian(graph: Graph, feeds: Arrays, *, inputs: Sequence[str] | None = None,
@@ -174,7 +190,7 @@ def hvp(graph: Graph, feeds: Arrays, vectors: Arrays, *, inputs: Sequence[str] |
         return g, [*refs[:1], *grads, *refs[1:]], seeds
 
     results = f.run("hvp", (tuple(given), dialect, k), build,
-                    [vectors.get(x) for x in f.inputs], (call, graph, vectors))
+                    [vectors.get(x) for x in f.inputs], (call, graph, vectors, f.inputs))
     return _hvp_answer(f.inputs, f.outputs, results)
 
 
@@ -295,10 +311,12 @@ class _Function:
 
     def run(self, kind: str, options: tuple, build: Builder,
             seed_values: Sequence[np.ndarray | None],
-            remember: tuple[Any, Graph, Arrays] | None = None) -> list[np.ndarray]:
+            remember: tuple[Any, Graph, Arrays, Sequence[str]] | None = None
+            ) -> list[np.ndarray]:
         """Build (once per graph, options and vmap) and run the program. ``remember``:
-        (the call's key, its graph, its seeds by name): a call that succeeds on a static,
-        unmapped graph is remembered, for ``_repeat`` to take straight to the plan."""
+        (the call's key, its graph, its seeds by name, the names the seed values align
+        with): a call that succeeds on a static, unmapped graph is remembered, for
+        ``_repeat`` to take straight to the plan."""
         axes = tuple(sorted(self.in_axes.items()))
         key = (kind, self.graph.key, tuple(self.inputs), tuple(self.outputs), options, axes,
                self.size, self.max_elements)
@@ -309,7 +327,7 @@ class _Function:
         if remember is not None and remember[0] is not None and self.graph is remember[1] \
                 and self.size is None:
             given = remember[2]
-            _CALLS.put(remember[0], _Call(key, self.inputs, self.outputs, {
+            _CALLS.put(remember[0], _Call(key, self.inputs, self.outputs, list(remember[3]), {
                 n: (v.dtype, v.shape) for n, v in given.items() if type(v) is np.ndarray}))
         return results
 
@@ -326,12 +344,14 @@ class _Function:
 
 class _Call(NamedTuple):
     """What a repeated call needs: its program's key, the inputs and outputs it resolved,
+    the names its seed placeholders take values from (the inputs, or for vjp the outputs),
     and each seed's dtype and shape as they were (a seed unlike them takes the long way,
     which checks it and names what is wrong)."""
 
     key: Any
     inputs: list[str]
     outputs: list[str]
+    names: list[str]
     seeds: dict[str, tuple[np.dtype, tuple[int, ...]]]
 
 
@@ -371,7 +391,7 @@ def _repeat(call: Any, graph: Graph, feeds: Arrays, seeds: Arrays
     check_feeds(graph, feeds)
     placeholders, plan = held
     fed = dict(feeds)
-    fed.update((s, seeds[x]) for s, x in zip(placeholders, entry.inputs, strict=False) if s)
+    fed.update((s, seeds[x]) for s, x in zip(placeholders, entry.names, strict=False) if s)
     return entry.inputs, entry.outputs, plan.run(fed)
 
 

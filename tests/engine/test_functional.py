@@ -218,3 +218,23 @@ def test_a_repeated_hvp_call_runs_on_new_feeds_and_still_checks_them() -> None:
     with pytest.raises(EngineError) as info:
         hvp(g, {**FEEDS, "x": np.zeros((5, 3))}, v, outputs=["loss"])
     assert info.value.loc == ("feeds", "x")
+
+
+def test_repeated_jvp_and_vjp_calls_take_their_new_seeds() -> None:
+    """jvp's seeds align with the inputs, vjp's with the outputs: a repeated call (straight
+    to the plan) feeds each its own new value, and a seed of another shape is refused."""
+    g = _mlp()
+    jac = {x: _numeric_jacobian(g, "xent", x, BASE) for x in INPUTS}
+    for scale in (1.0, -2.0):
+        v = {"w2": scale * np.ones_like(W2)}
+        got = jvp(g, FEEDS, v, outputs=["xent"])["tangents"]["xent"]
+        np.testing.assert_allclose(got, np.einsum("oij,ij->o", jac["w2"], v["w2"]),
+                                   rtol=1e-6, atol=1e-8)
+        u = {"xent": scale * np.arange(4.0)}
+        cots = vjp(g, FEEDS, u, inputs=INPUTS)["cotangents"]
+        for x in INPUTS:
+            np.testing.assert_allclose(cots[x], np.einsum("o,oij->ij", u["xent"], jac[x]),
+                                       rtol=1e-6, atol=1e-8)
+    with pytest.raises(EngineError) as info:
+        vjp(g, FEEDS, {"xent": np.zeros(3)}, inputs=INPUTS)
+    assert info.value.loc == ("cotangents", "xent")
