@@ -328,7 +328,7 @@ class _Function:
                 and self.size is None:
             given = remember[2]
             _CALLS.put(remember[0], _Call(key, self.inputs, self.outputs, list(remember[3]), {
-                n: (v.dtype, v.shape) for n, v in given.items() if type(v) is np.ndarray}))
+                n: (v.dtype, v.shape) for n, v in map(_as_array, given.items())}))
         return results
 
     def _plan(self, build: Builder) -> tuple[tuple[str | None, ...], Plan]:
@@ -384,15 +384,19 @@ def _repeat(call: Any, graph: Graph, feeds: Arrays, seeds: Arrays
         return None
     for name, (dtype, shape) in entry.seeds.items():
         value = seeds[name]
-        if not (type(value) is np.ndarray and value.dtype == dtype and value.shape == shape):
+        if type(value) is not np.ndarray:
+            value = np.asarray(value)
+        if value.dtype != dtype or value.shape != shape:
             return None
-    if len(entry.seeds) != len(seeds):
-        return None
     check_feeds(graph, feeds)
     placeholders, plan = held
     fed = dict(feeds)
     fed.update((s, seeds[x]) for s, x in zip(placeholders, entry.names, strict=False) if s)
     return entry.inputs, entry.outputs, plan.run(fed)
+
+
+def _as_array(item: tuple[str, Any]) -> tuple[str, np.ndarray]:
+    return item[0], np.asarray(item[1])
 
 
 def _locator(field: str, given: Sequence[str] | None, default_from: tuple[str, Arrays] | None
