@@ -10,12 +10,12 @@ once per distinct graph and options and cached; a request with new feeds only ru
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import mapped
-from .api import cached_program, check_feeds, for_feeds
+from .api import _CALLS, _PROGRAMS, cached_program, check_feeds, for_feeds
 from .builder import GraphBuilder
 from .dtypes import is_floating
 from .errors import EngineError
@@ -53,9 +53,14 @@ def jvp(graph: Graph, feeds: Arrays, tangents: Arrays, *, inputs: Sequence[str] 
     """Forward mode: ``{"values", "tangents": {out: J·v}}``. A missing tangent is zero;
     with ``batched`` every tangent has a leading axis K and so does every answer tangent.
     ``inputs`` defaults to the tangents' keys."""
+    call = _call_key("tangents", graph, inputs, outputs, tangents, in_axes, batched, dialect,
+                     max_elements)
+    again = _repeat(call, graph, feeds, tangents)
+    if again is not None:
+        return _one_pass_answer("tangents", *again)
     f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements,
                   inputs_from=("tangents", tangents))
-    return _one_pass(f, "tangents", tangents, batched, dialect)
+    return _one_pass(f, "tangents", tangents, batched, dialect, call, graph)
 
 
 def vjp(graph: Graph, feeds: Arrays, cotangents: Arrays, *,
@@ -64,13 +69,18 @@ def vjp(graph: Graph, feeds: Arrays, cotangents: Arrays, *,
         max_elements: int | None = None) -> dict[str, Any]:
     """Reverse mode: ``{"values", "cotangents": {input: vᵀ·J}}``; K cotangents in one pass
     with ``batched``. A missing cotangent is zero; ``outputs`` defaults to their keys."""
+    call = _call_key("cotangents", graph, inputs, outputs, cotangents, in_axes, batched,
+                     dialect, max_elements)
+    again = _repeat(call, graph, feeds, cotangents)
+    if again is not None:
+        return _one_pass_answer("cotangents", *again)
     f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements,
                   outputs_from=("cotangents", cotangents))
-    return _one_pass(f, "cotangents", cotangents, batched, dialect)
+    return _one_pass(f, "cotangents", cotangents, batched, dialect, call, graph)
 
 
-def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: str
-              ) -> dict[str, Any]:
+def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: str,
+              call: Any, graph: Graph) -> dict[str, Any]:
     """jvp (``field`` "tangents": seeds on inputs, results on outputs) or vjp
     ("cotangents": the other way round), K seeds at once when ``batched``."""
     forward = field == "tangents"
@@ -88,10 +98,16 @@ def _one_pass(f: _Function, field: str, seeds: Arrays, batched: bool, dialect: s
         return f.batch_seeds(s.graph, s.seeds, s.results,
                              f.out_refs if forward else f.in_refs, k)
 
-    results = f.run(field, (given, dialect, k), build, [seeds.get(n) for n in names])
-    values, rest = results[:len(f.outputs)], results[len(f.outputs):]
-    return {"values": dict(zip(f.outputs, values, strict=True)),
-            field: dict(zip(f.outputs if forward else f.inputs, rest, strict=True))}
+    results = f.run(field, (given, dialect, k), build, [seeds.get(n) for n in names],
+                    (call, graph, seeds, names))
+    return _one_pass_answer(field, f.inputs, f.outputs, results)
+
+
+def _one_pass_answer(field: str, inputs: Sequence[str], outputs: Sequence[str],
+                     results: Sequence[np.ndarray]) -> dict[str, Any]:
+    values, rest = results[:len(outputs)], results[len(outputs):]
+    return {"values": dict(zip(outputs, values, strict=True)),
+            field: dict(zip(outputs if field == "tangents" else inputs, rest, strict=True))}
 
 
 def jacobian(graph: Graph, feeds: Arrays, *, inputs: Sequence[str] | None = None,
@@ -153,6 +169,11 @@ def hvp(graph: Graph, feeds: Arrays, vectors: Arrays, *, inputs: Sequence[str] |
     """``{"values", "gradient": {input: g}, "hvp": {input: Σ_j H_ij v_j}}`` of one scalar
     output, in one forward-over-reverse pass (no Hessian made); a missing vector is zero.
     ``inputs`` defaults to the vectors' keys."""
+    call = _call_key("hvp", graph, inputs, outputs, vectors, in_axes, batched, dialect,
+                     max_elements)
+    again = _repeat(call, graph, feeds, vectors)
+    if again is not None:
+        return _hvp_answer(*again)
     f = _Function(graph, feeds, inputs, outputs, in_axes, max_elements,
                   inputs_from=("vectors", vectors))
     if len(f.outputs) != 1 or f.graph.spec(f.out_refs[0]).shape != ():
@@ -169,11 +190,16 @@ def hvp(graph: Graph, feeds: Arrays, vectors: Arrays, *, inputs: Sequence[str] |
         return g, [*refs[:1], *grads, *refs[1:]], seeds
 
     results = f.run("hvp", (tuple(given), dialect, k), build,
-                    [vectors.get(x) for x in f.inputs])
-    n = len(f.inputs)
-    return {"values": {f.outputs[0]: results[0]},
-            "gradient": dict(zip(f.inputs, results[1:1 + n], strict=True)),
-            "hvp": dict(zip(f.inputs, results[1 + n:], strict=True))}
+                    [vectors.get(x) for x in f.inputs], (call, graph, vectors, f.inputs))
+    return _hvp_answer(f.inputs, f.outputs, results)
+
+
+def _hvp_answer(inputs: Sequence[str], outputs: Sequence[str], results: Sequence[np.ndarray]
+                ) -> dict[str, Any]:
+    n = len(inputs)
+    return {"values": {outputs[0]: results[0]},
+            "gradient": dict(zip(inputs, results[1:1 + n], strict=True)),
+            "hvp": dict(zip(inputs, results[1 + n:], strict=True))}
 
 
 # -- the shared machinery ------------------------------------------------------------------
@@ -284,15 +310,26 @@ class _Function:
         return batched, [*self.out_refs, *(refs[format_ref(r)] for r in dense)], tuple(seeds)
 
     def run(self, kind: str, options: tuple, build: Builder,
-            seed_values: Sequence[np.ndarray | None]) -> list[np.ndarray]:
-        """Build (once per graph, options and vmap) and run the program."""
+            seed_values: Sequence[np.ndarray | None],
+            remember: tuple[Any, Graph, Arrays, Sequence[str]] | None = None
+            ) -> list[np.ndarray]:
+        """Build (once per graph, options and vmap) and run the program. ``remember``:
+        (the call's key, its graph, its seeds by name, the names the seed values align
+        with): a call that succeeds on a static, unmapped graph is remembered, for
+        ``_repeat`` to take straight to the plan."""
         axes = tuple(sorted(self.in_axes.items()))
         key = (kind, self.graph.key, tuple(self.inputs), tuple(self.outputs), options, axes,
                self.size, self.max_elements)
         (seeds, plan), _ = cached_program(key, lambda: self._plan(build))
         feeds = dict(self.feeds)
         feeds.update((s, v) for s, v in zip(seeds, seed_values, strict=False) if s)
-        return plan.run(feeds)
+        results = plan.run(feeds)
+        if remember is not None and remember[0] is not None and self.graph is remember[1] \
+                and self.size is None:
+            given = remember[2]
+            _CALLS.put(remember[0], _Call(key, self.inputs, self.outputs, list(remember[3]), {
+                n: (v.dtype, v.shape) for n, v in map(_as_array, given.items())}))
+        return results
 
     def _plan(self, build: Builder) -> tuple[tuple[str | None, ...], Plan]:
         """(seed names, plan): the plan second, where the cache's size count looks."""
@@ -303,6 +340,63 @@ class _Function:
         graph, fetches = mapped.batched(graph, fetches, self.in_axes, self.size,
                                         self.max_elements)
         return seeds, Plan(graph, fetches)
+
+
+class _Call(NamedTuple):
+    """What a repeated call needs: its program's key, the inputs and outputs it resolved,
+    the names its seed placeholders take values from (the inputs, or for vjp the outputs),
+    and each seed's dtype and shape as they were (a seed unlike them takes the long way,
+    which checks it and names what is wrong)."""
+
+    key: Any
+    inputs: list[str]
+    outputs: list[str]
+    names: list[str]
+    seeds: dict[str, tuple[np.dtype, tuple[int, ...]]]
+
+
+def _call_key(kind: str, graph: Graph, inputs: Sequence[str] | None,
+              outputs: Sequence[str] | None, seeds: Arrays, in_axes: InAxes, *options: Any
+              ) -> Any:
+    """What identifies a repeated call before any name is resolved (None: not
+    remembered): the arguments as given, the seeds' names (in order: they may be the
+    inputs), the options. A mapped call is not (its program depends on B)."""
+    if in_axes:
+        return None
+    try:
+        key = ("functional", kind, graph.key, None if inputs is None else tuple(inputs),
+               None if outputs is None else tuple(outputs), tuple(seeds), options)
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _repeat(call: Any, graph: Graph, feeds: Arrays, seeds: Arrays
+            ) -> tuple[list[str], list[str], list[np.ndarray]] | None:
+    """(inputs, outputs, results) of a call made before on the same graph with seeds
+    like these, its program run on the new feeds; None: take the long way."""
+    entry = None if call is None else _CALLS.get(call)
+    if entry is None:
+        return None
+    held = _PROGRAMS.get(entry.key)
+    if held is None:
+        return None
+    for name, (dtype, shape) in entry.seeds.items():
+        value = seeds[name]
+        if type(value) is not np.ndarray:
+            value = np.asarray(value)
+        if value.dtype != dtype or value.shape != shape:
+            return None
+    check_feeds(graph, feeds)
+    placeholders, plan = held
+    fed = dict(feeds)
+    fed.update((s, seeds[x]) for s, x in zip(placeholders, entry.names, strict=False) if s)
+    return entry.inputs, entry.outputs, plan.run(fed)
+
+
+def _as_array(item: tuple[str, Any]) -> tuple[str, np.ndarray]:
+    return item[0], np.asarray(item[1])
 
 
 def _locator(field: str, given: Sequence[str] | None, default_from: tuple[str, Arrays] | None

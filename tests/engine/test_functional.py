@@ -193,3 +193,48 @@ def test_readme_toolbox_example() -> None:
     got = scope["grad"](net, [x], grad_position=0, weights="w")["gradients"]
     np.testing.assert_allclose(got[0], 2 * d * w)  # no has_aux: y and loss summed
     np.testing.assert_allclose(got[1], 2 * d * x)
+
+
+def test_a_repeated_hvp_call_runs_on_new_feeds_and_still_checks_them() -> None:
+    """The second call with the same arguments skips resolving (straight to the plan):
+    new feeds and vectors give their own answer, and a vector or feed unlike the first
+    call's is refused as on the first call."""
+    g = _mlp()
+    v = {"w1": RNG.normal(size=W1.shape)}
+    first = hvp(g, FEEDS, v, outputs=["loss"])
+    other = {"x": FEEDS["x"] * 2, "labels": FEEDS["labels"]}
+    v2 = {"w1": v["w1"] * 3}
+    hess = hessian(g, other, inputs=["w1"], outputs=["loss"])["hessian"]["loss"]["w1"]["w1"]
+    again = hvp(g, other, v2, outputs=["loss"])
+    np.testing.assert_allclose(again["hvp"]["w1"], np.einsum("abij,ij->ab", hess, v2["w1"]),
+                               rtol=1e-10, atol=1e-12)
+    assert not np.allclose(again["gradient"]["w1"], first["gradient"]["w1"])
+    with pytest.raises(EngineError) as info:
+        hvp(g, FEEDS, {"w1": np.zeros((2, 2))}, outputs=["loss"])
+    assert info.value.loc == ("vectors", "w1")
+    with pytest.raises(EngineError) as info:
+        hvp(g, {**FEEDS, "nope": np.zeros(2)}, v, outputs=["loss"])
+    assert info.value.loc == ("feeds", "nope")
+    with pytest.raises(EngineError) as info:
+        hvp(g, {**FEEDS, "x": np.zeros((5, 3))}, v, outputs=["loss"])
+    assert info.value.loc == ("feeds", "x")
+
+
+def test_repeated_jvp_and_vjp_calls_take_their_new_seeds() -> None:
+    """jvp's seeds align with the inputs, vjp's with the outputs: a repeated call (straight
+    to the plan) feeds each its own new value, and a seed of another shape is refused."""
+    g = _mlp()
+    jac = {x: _numeric_jacobian(g, "xent", x, BASE) for x in INPUTS}
+    for scale in (1.0, -2.0):
+        v = {"w2": scale * np.ones_like(W2)}
+        got = jvp(g, FEEDS, v, outputs=["xent"])["tangents"]["xent"]
+        np.testing.assert_allclose(got, np.einsum("oij,ij->o", jac["w2"], v["w2"]),
+                                   rtol=1e-6, atol=1e-8)
+        u = {"xent": scale * np.arange(4.0)}
+        cots = vjp(g, FEEDS, u, inputs=INPUTS)["cotangents"]
+        for x in INPUTS:
+            np.testing.assert_allclose(cots[x], np.einsum("o,oij->ij", u["xent"], jac[x]),
+                                       rtol=1e-6, atol=1e-8)
+    with pytest.raises(EngineError) as info:
+        vjp(g, FEEDS, {"xent": np.zeros(3)}, inputs=INPUTS)
+    assert info.value.loc == ("cotangents", "xent")

@@ -94,6 +94,22 @@ def test_softmax_is_stable_and_keeps_float32():
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(64, 10), (5, 3, 2), (100, 1), (3, 64), (4, 65), (2, 3)])
+def test_the_row_maximum_is_numpys_maximum_on_either_path(shape):
+    """The softmaxes' shift: short last axes take the transposed reduce, the rest numpy's;
+    the maxima are numpy's, NaN and infinities included."""
+    from engine.ops.nn import _row_max
+
+    x = rand(*shape, seed=3).astype(np.float32)
+    x.flat[::7] = np.inf
+    x.flat[1::11] = -np.inf
+    x.flat[2::13] = np.nan
+    for axis in (*range(x.ndim), -1):
+        got = _row_max(x, axis)
+        assert got.dtype == x.dtype
+        np.testing.assert_array_equal(got, x.max(axis=axis, keepdims=True))
+
+
 @pytest.mark.parametrize("axis", [-1, 0, 1])
 def test_softmax_cross_entropy(axis):
     logits = rand(3, 4, 2, seed=1)
