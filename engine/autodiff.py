@@ -123,7 +123,7 @@ def gradients(
         gs = summed if all(given) else [s if s is not None else F.zeros_like(h)
                                         for s, h in zip(summed, out_handles)]
         in_handles = [Tensor(b, r, by_name[r[0]].outputs[r[1]]) for r in node.inputs]
-        ctx = VJPContext(node, in_handles, out_handles, gs, dialect, given)
+        ctx = VJPContext(node, in_handles, out_handles, gs, dialect, given, needs)
         for ref, handle, grad, need in zip(node.inputs, in_handles, opdef.vjp(ctx), needs,
                                            strict=True):
             if grad is None or not need:
