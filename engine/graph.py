@@ -268,17 +268,28 @@ class Graph:
     def key(self) -> str:
         """A content hash: equal descriptions give equal keys, whatever the spelling of ops."""
         if self._key is None:
+            # The text of each node's tuple, (name, op, inputs, attrs, outputs, trainable),
+            # put together piece by piece: the nodes share a handful of output tuples, so
+            # each one's text is made once; the texts go to the hash in one piece.
             h = hashlib.sha256()
+            texts: list[str] = []
+            outputs_text: dict[int, str] = {}
             for n in self.nodes:
                 attrs = sorted((k, v.key if isinstance(v, Graph) else v)
                                for k, v in n.attrs.items()) if n.attrs else []
-                h.update(repr((n.name, n.op, n.inputs, attrs, n.outputs,
-                               n.trainable)).encode())
+                out = outputs_text.get(id(n.outputs))
+                if out is None:
+                    out = outputs_text[id(n.outputs)] = repr(n.outputs)
+                texts.append(f"({n.name!r}, {n.op!r}, {n.inputs!r}, {attrs!r}, {out}, "
+                             f"{n.trainable!r})")
                 if n.value is not None:
-                    h.update(n.value.dtype.str.encode())
-                    h.update(repr(n.value.shape).encode())
+                    texts.append(n.value.dtype.str)
+                    texts.append(repr(n.value.shape))
+                    h.update("".join(texts).encode())
+                    texts.clear()
                     h.update(np.ascontiguousarray(n.value).tobytes())
-            h.update(repr((self.inputs, self.outputs)).encode())
+            texts.append(repr((self.inputs, self.outputs)))
+            h.update("".join(texts).encode())
             self._key = h.hexdigest()
         return self._key
 
