@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -60,13 +60,6 @@ def format_ref(ref: Ref) -> str:
     return ref[0] if ref[1] == 0 else f"{ref[0]}:{ref[1]}"
 
 
-_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
-
-
-def _no_extra() -> Mapping[str, Any]:
-    return _NO_EXTRA
-
-
 @dataclass(slots=True, eq=False)
 class Node:
     """One node. ``op`` is the canonical op name; ``outputs`` the inferred output specs.
@@ -84,7 +77,6 @@ class Node:
     value: np.ndarray | None = None
     trainable: bool = True
     position: int = -1  # index in the description it came from, for error paths
-    extra: Mapping[str, Any] = field(default_factory=_no_extra)  # leaf details for to_spec
 
     @property
     def spec(self) -> TensorSpec:
