@@ -93,13 +93,12 @@ class _Pass:
         if rules and len(node.outputs) == 1 and self._rewritten(node, rules, rebuild):
             return
         key = _cse_key(node)
-        if key is not None:
-            twin = self.seen.get(key)
-            if twin is not None and not rebuild:  # every output has its twin's
+        if key is not None:  # one lookup (a key's hash is not cached): the first one stays
+            twin = self.seen.setdefault(key, node.name)
+            if twin != node.name and not rebuild:  # every output has its twin's
                 self.renamed.update(((node.name, i), (twin, i))
                                     for i in range(len(node.outputs)))
                 return
-            self.seen.setdefault(key, node.name)
         self.keep(node)
 
     def _rewritten(self, node: Node, rules: Sequence[rewrites.Rule], rebuild: bool) -> bool:
