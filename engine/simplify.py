@@ -152,7 +152,10 @@ def _renamed(node: Node, name: str) -> Node:
 
 
 def _with_inputs(node: Node, renamed: dict[Ref, Ref]) -> Node:
-    if renamed.keys().isdisjoint(node.inputs):
+    for r in node.inputs:  # a plain loop: half the time of keys().isdisjoint for 1-2 refs
+        if r in renamed:
+            break
+    else:
         return node
     return Node(node.name, node.op, tuple(renamed.get(r, r) for r in node.inputs),
                 node.attrs, node.outputs, node.value, node.trainable, node.position)
