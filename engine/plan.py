@@ -50,7 +50,6 @@ class Plan:
             return len(initial) - 1
 
         known: set[int] = set()  # slots whose value is fixed when the plan is compiled
-        last_use: dict[int, int] = {}  # slot -> the last step reading it
         by_name = graph.by_name
         for node in graph.nodes:
             if node.name not in needed:
@@ -74,8 +73,6 @@ class Plan:
                 slot_of[(node.name, 0)] = slot = new_slot(folded)
                 known.add(slot)
                 continue
-            for j in ins:  # read last (so far) by the step appended next
-                last_use[j] = len(steps)
             if not opdef.multi_output:
                 slot_of[(node.name, 0)] = out = len(initial)
                 initial.append(None)
@@ -87,12 +84,11 @@ class Plan:
                 step_nodes.append(node.name)
                 for k in range(len(node.outputs)):
                     slot_of[(node.name, k)] = out = new_slot()
-                    last_use[packed] = len(steps)
                     steps.append((operator.itemgetter(k), (packed,), out, ()))
                     step_nodes.append(node.name)
         self._fetch_slots = tuple(slot_of[f] for f in self.fetches)
         self._steps = _with_frees(steps, set(self._fetch_slots),
-                                  {f[1] for f in feeds} | _leaf_slots(initial), last_use)
+                                  {f[1] for f in feeds} | _leaf_slots(initial))
         self._step_nodes = tuple(step_nodes)
         self._initial = tuple(initial)
         self._feeds = tuple(feeds)
@@ -284,15 +280,12 @@ def _leaf_slots(initial: list[Any]) -> set[int]:
     return {i for i, v in enumerate(initial) if v is not None}
 
 
-def _with_frees(steps: list[Step], keep: set[int], leaves: set[int],
-                last_use: dict[int, int] | None = None) -> tuple[Step, ...]:
-    """Attach to each step the slots it reads for the last time (never fetches or leaves);
-    ``last_use``, slot -> the last step reading it, if the caller noted it already."""
-    if last_use is None:
-        last_use = {}
-        for i, (_, ins, _, _) in enumerate(steps):
-            for s in ins:
-                last_use[s] = i
+def _with_frees(steps: list[Step], keep: set[int], leaves: set[int]) -> tuple[Step, ...]:
+    """Attach to each step the slots it reads for the last time (never fetches or leaves)."""
+    last_use: dict[int, int] = {}
+    for i, (_, ins, _, _) in enumerate(steps):
+        for s in ins:
+            last_use[s] = i
     frees: dict[int, list[int]] = {}  # only the steps that free something
     for s, i in last_use.items():
         if s not in keep and s not in leaves:
