@@ -99,7 +99,7 @@ def gradients(
             parts = pending.pop((name, 0), None)
             if not parts:
                 continue
-            summed = [_aggregate(parts, aggregation)]
+            summed = [parts[0] if len(parts) == 1 else _aggregate(parts, aggregation)]
             given = [True]
         else:
             outs = [pending.pop((name, k), None) for k in range(len(node.outputs))]
@@ -119,11 +119,12 @@ def gradients(
         if not any(needs):
             continue
         # handles made directly: every ref here is a node of ``graph``, the builder's base
-        out_handles = [Tensor(b, (name, k), spec) for k, spec in enumerate(node.outputs)]
+        out_handles = ([Tensor(b, (name, 0), node.outputs[0])] if len(node.outputs) == 1 else
+                       [Tensor(b, (name, k), spec) for k, spec in enumerate(node.outputs)])
         gs = summed if all(given) else [s if s is not None else F.zeros_like(h)
                                         for s, h in zip(summed, out_handles)]
         in_handles = [Tensor(b, r, by_name[r[0]].outputs[r[1]]) for r in node.inputs]
-        ctx = VJPContext(node, in_handles, out_handles, gs, dialect, given)
+        ctx = VJPContext(node, in_handles, out_handles, gs, dialect, given, needs)
         for ref, handle, grad, need in zip(node.inputs, in_handles, opdef.vjp(ctx), needs,
                                            strict=True):
             if grad is None or not need:

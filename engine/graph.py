@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -60,13 +60,6 @@ def format_ref(ref: Ref) -> str:
     return ref[0] if ref[1] == 0 else f"{ref[0]}:{ref[1]}"
 
 
-_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
-
-
-def _no_extra() -> Mapping[str, Any]:
-    return _NO_EXTRA
-
-
 @dataclass(slots=True, eq=False)
 class Node:
     """One node. ``op`` is the canonical op name; ``outputs`` the inferred output specs.
@@ -84,7 +77,6 @@ class Node:
     value: np.ndarray | None = None
     trainable: bool = True
     position: int = -1  # index in the description it came from, for error paths
-    extra: Mapping[str, Any] = field(default_factory=_no_extra)  # leaf details for to_spec
 
     @property
     def spec(self) -> TensorSpec:
@@ -268,17 +260,28 @@ class Graph:
     def key(self) -> str:
         """A content hash: equal descriptions give equal keys, whatever the spelling of ops."""
         if self._key is None:
+            # The text of each node's tuple, (name, op, inputs, attrs, outputs, trainable),
+            # put together piece by piece: the nodes share a handful of output tuples, so
+            # each one's text is made once; the texts go to the hash in one piece.
             h = hashlib.sha256()
+            texts: list[str] = []
+            outputs_text: dict[int, str] = {}
             for n in self.nodes:
                 attrs = sorted((k, v.key if isinstance(v, Graph) else v)
                                for k, v in n.attrs.items()) if n.attrs else []
-                h.update(repr((n.name, n.op, n.inputs, attrs, n.outputs,
-                               n.trainable)).encode())
+                out = outputs_text.get(id(n.outputs))
+                if out is None:
+                    out = outputs_text[id(n.outputs)] = repr(n.outputs)
+                texts.append(f"({n.name!r}, {n.op!r}, {n.inputs!r}, {attrs!r}, {out}, "
+                             f"{n.trainable!r})")
                 if n.value is not None:
-                    h.update(n.value.dtype.str.encode())
-                    h.update(repr(n.value.shape).encode())
+                    texts.append(n.value.dtype.str)
+                    texts.append(repr(n.value.shape))
+                    h.update("".join(texts).encode())
+                    texts.clear()
                     h.update(np.ascontiguousarray(n.value).tobytes())
-            h.update(repr((self.inputs, self.outputs)).encode())
+            texts.append(repr((self.inputs, self.outputs)))
+            h.update("".join(texts).encode())
             self._key = h.hexdigest()
         return self._key
 

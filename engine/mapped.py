@@ -86,6 +86,11 @@ def check_elements(graph: Graph, fetches: Sequence[Ref], max_elements: int | Non
     """Refuse (``LimitError``) a program holding a tensor over ``max_elements``."""
     if max_elements is None:
         return
+    # The usual case first, in one cheap sweep: no tensor of the graph is over the limit
+    # (its nodes share a handful of spec objects); only then which needed node is.
+    specs = {id(s): s for n in graph.nodes for s in n.outputs}
+    if all(known_elements(s.shape) <= max_elements for s in specs.values()):
+        return
     needed = _needed(graph, fetches)
     for node in graph.nodes:
         if node.name not in needed:

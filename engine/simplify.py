@@ -94,13 +94,12 @@ class _Pass:
         if rules and len(node.outputs) == 1 and self._rewritten(node, rules, rebuild):
             return
         key = _cse_key(node)
-        if key is not None:
-            twin = self.seen.get(key)
-            if twin is not None and not rebuild:  # every output has its twin's
+        if key is not None:  # one lookup (a key's hash is not cached): the first one stays
+            twin = self.seen.setdefault(key, node.name)
+            if twin != node.name and not rebuild:  # every output has its twin's
                 self.renamed.update(((node.name, i), (twin, i))
                                     for i in range(len(node.outputs)))
                 return
-            self.seen.setdefault(key, node.name)
         self.keep(node)
 
     def _rewritten(self, node: Node, rules: Sequence[rewrites.Rule], rebuild: bool) -> bool:
@@ -150,20 +149,24 @@ def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
 
 def _renamed(node: Node, name: str) -> Node:
     return Node(name, node.op, node.inputs, node.attrs, node.outputs, node.value,
-                node.trainable, node.position, node.extra)
+                node.trainable, node.position)
 
 
 def _with_inputs(node: Node, renamed: dict[Ref, Ref]) -> Node:
-    if renamed.keys().isdisjoint(node.inputs):
+    for r in node.inputs:  # a plain loop: half the time of keys().isdisjoint for 1-2 refs
+        if r in renamed:
+            break
+    else:
         return node
     return Node(node.name, node.op, tuple(renamed.get(r, r) for r in node.inputs),
-                node.attrs, node.outputs, node.value, node.trainable, node.position,
-                node.extra)
+                node.attrs, node.outputs, node.value, node.trainable, node.position)
 
 
 def _cse_key(node: Node) -> Any:
     """What determines a node's value, or None where two equal-looking nodes may differ
-    (placeholders and variables are fed; random ops draw)."""
+    (placeholders and variables are fed; random ops draw). Its outputs are not in it:
+    inference makes them from the op, input specs and attrs (a constant's, from its value),
+    and hashing two specs a node was most of the key's cost."""
     if node.op in ("placeholder", "variable") or "random" in node.op:
         return None
     attrs = tuple(sorted((k, v.key if isinstance(v, Graph) else repr(v))
@@ -173,7 +176,7 @@ def _cse_key(node: Node) -> Any:
         if node.value.size > SMALL:
             return None
         value = (node.value.dtype.str, node.value.shape, node.value.tobytes())
-    return node.op, node.inputs, attrs, node.outputs, value
+    return node.op, node.inputs, attrs, value
 
 
 def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> set[str]:

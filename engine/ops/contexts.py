@@ -7,7 +7,7 @@ are ``c.a``, ``c.b`` (``c.inputs[k]`` beyond): names that cannot be read as the 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
@@ -52,15 +52,23 @@ class _NodeContext:
 class VJPContext(_NodeContext):
     """Reverse mode: ``gs`` holds one cotangent per output (``g`` the first); ``given[k]``
     says whether output k really received one (else ``gs[k]`` is zeros), so a multi-output
-    rule can skip the terms of an output nobody differentiates."""
+    rule can skip the terms of an output nobody differentiates. ``wanted[k]`` says whether
+    anybody reads input k's cotangent (a constant's never is): ``each`` makes only those."""
 
-    __slots__ = ("given", "gs")
+    __slots__ = ("given", "gs", "wanted")
 
     def __init__(self, node: Any, inputs: Sequence[Any], outputs: Sequence[Any],
-                 gs: Sequence[Any], dialect: str, given: Sequence[bool] | None = None):
+                 gs: Sequence[Any], dialect: str, given: Sequence[bool] | None = None,
+                 wanted: Sequence[bool] | None = None):
         super().__init__(node, inputs, outputs, dialect)
         self.gs = tuple(gs)
         self.given = tuple(given) if given is not None else (True,) * len(self.gs)
+        self.wanted = tuple(wanted) if wanted is not None else (True,) * len(self.inputs)
+
+    def each(self, *terms: Callable[[], Any]) -> list[Any | None]:
+        """One cotangent per input, ``terms[k]()`` made only if input k's is wanted (None
+        otherwise): a multilinear op's, each with the others fixed, need not all be built."""
+        return [t() if w else None for t, w in zip(terms, self.wanted, strict=True)]
 
     @property
     def g(self) -> Any:

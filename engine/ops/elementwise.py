@@ -277,7 +277,8 @@ defop("sub", aliases=("subtract",), inputs=2, infer=broadcasting(), forward=np.s
       linear=ALL, transpose=lambda c: [c.g, -c.g],
       batch=broadcasting_batch)
 defop("mul", aliases=("multiply",), inputs=2, infer=broadcasting(), forward=np.multiply,
-      linear=ALL, multilinear=True, transpose=lambda c: [c.g * c.b, c.g * c.a],
+      linear=ALL, multilinear=True, transpose=lambda c: c.each(lambda: c.g * c.b,
+                                                               lambda: c.g * c.a),
       batch=broadcasting_batch)
 
 

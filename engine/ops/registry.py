@@ -16,7 +16,8 @@ never ``x``/``y``, which would read as the graph's xs and ys.
 ``vjp(c: VJPContext) -> list[Tensor | None]``  (reverse mode)
     One cotangent per *input* (None: no gradient flows there), given ``c.gs``, one
     cotangent per *output* (zeros where none arrived; ``c.given`` says which did). Called
-    by ``autodiff.gradients`` once per node on the path from xs to ys.
+    by ``autodiff.gradients`` once per node on the path from xs to ys. ``c.wanted`` says
+    which inputs' cotangents are read; a rule may give None for the others.
 
 ``transpose(c: VJPContext) -> list[Tensor | None]``  (linear ops only)
     Declared instead of ``vjp`` by an op that is linear in the inputs ``linear`` lists
@@ -66,7 +67,8 @@ Examples (each declared once, in one place, as in the families)::
           # vjp = that transpose; jvp_rule = gather(da, indices)
     defop("mul", inputs=2, infer=broadcasting(), forward=np.multiply,
           linear=ALL, multilinear=True,             # linear in each, the other fixed
-          transpose=lambda c: [c.g * c.b, c.g * c.a])
+          transpose=lambda c: c.each(lambda: c.g * c.b, lambda: c.g * c.a))
+          # each: only the cotangents autodiff wants (c.wanted) are built
           # jvp_rule = da * b + a * db (the terms whose tangent is not None)
 
 A transform looks a rule up with ``opdef.vjp`` (the transpose for linear ops),
