@@ -33,7 +33,7 @@ from .problems import ProblemError
 from .reply import Reply
 from .repository import Registry
 from .settings import Settings, knob
-from .worker import MODELS_TAG, READY, worker_main
+from .worker import MODELS_TAG, READY, frame_header, worker_main
 
 log = logging.getLogger("gradserve.pool")
 _CONTEXT: Any = None
@@ -92,7 +92,7 @@ class _Process:
     async def roundtrip(self, endpoint_name: str, body: bytes) -> Reply:
         """Send one job, read its reply. EOFError if the worker is gone."""
         tag = endpoint_name.encode()
-        self.writer.writelines([_header(len(tag)), tag, _header(len(body)), body])
+        self.writer.writelines([frame_header(len(tag)), tag, frame_header(len(body)), body])
         return Reply.from_frames(await self.frames.next(), await self.frames.next())
 
     async def update_models(self, registry: Registry) -> None:
@@ -418,11 +418,6 @@ class FrameReader(asyncio.BufferedProtocol):
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         return self._frames.popleft()
-
-
-def _header(size: int) -> bytes:
-    """multiprocessing's framing: a signed 4-byte big-endian length (or -1 and 8 bytes)."""
-    return struct.pack("!iQ", -1, size) if size > 0x7FFFFFFF else struct.pack("!i", size)
 
 
 def _settle(job: _Job, exc: Exception) -> None:

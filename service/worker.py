@@ -8,10 +8,14 @@ before it reports ready.
 """
 from __future__ import annotations
 
+import io
 import logging
+import os
 import pickle
 import resource
 import signal
+import socket
+import struct
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -127,10 +131,11 @@ def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
     worker = Worker(config)
     worker.handle("gradients", _WARMUP)
     conn.send_bytes(READY)
+    pipe = _Pipe(conn)
     while True:
         try:
-            endpoint_name = conn.recv_bytes().decode()
-            body = conn.recv_bytes()
+            endpoint_name = pipe.recv_frame().decode()
+            body = pipe.recv_frame()
         except (EOFError, OSError):
             return
         # the collector resumes once the answer is sent, and its one walk over what the
@@ -138,6 +143,46 @@ def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
         with paused():
             reply = (worker.update_models(body) if endpoint_name == MODELS_TAG
                      else worker.handle(endpoint_name, body))
-            conn.send_bytes(reply.header())
-            conn.send_bytes(reply.body)
+            pipe.send_frames(reply.header(), reply.body)
         settle()
+
+
+class _Pipe:
+    """The worker's end of its pipe, framed as ``Connection`` frames (what the pool reads),
+    with fewer system calls: reads go through a buffer (a small job's two frames arrive
+    in one ``recv``, not four), and an answer's two frames leave in one ``sendmsg``, so
+    the parent's event loop is woken once per answer, not once per frame."""
+
+    BUFFER = 256 * 1024
+
+    def __init__(self, conn: Connection):
+        self.sock = socket.socket(fileno=os.dup(conn.fileno()))
+        self.reader = io.BufferedReader(self.sock.makefile("rb", buffering=0), self.BUFFER)
+
+    def _exactly(self, size: int) -> bytes:
+        data = self.reader.read(size)
+        if data is None or len(data) < size:
+            raise EOFError("the parent closed the pipe")
+        return data
+
+    def recv_frame(self) -> bytes:
+        (size,) = struct.unpack("!i", self._exactly(4))
+        if size == -1:
+            (size,) = struct.unpack("!Q", self._exactly(8))
+        return self._exactly(size)
+
+    def send_frames(self, *frames: bytes) -> None:
+        parts: list[bytes | memoryview] = []
+        for frame in frames:
+            parts += [frame_header(len(frame)), frame]
+        while parts:  # a stream socket may take less than all of it
+            sent = self.sock.sendmsg(parts)
+            while parts and sent >= len(parts[0]):
+                sent -= len(parts.pop(0))
+            if sent:
+                parts[0] = memoryview(parts[0])[sent:]
+
+
+def frame_header(size: int) -> bytes:
+    """multiprocessing's framing: a signed 4-byte big-endian length (or -1 and 8 bytes)."""
+    return struct.pack("!iQ", -1, size) if size > 0x7FFFFFFF else struct.pack("!i", size)
