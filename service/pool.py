@@ -2,14 +2,17 @@
 
 The event loop only moves bytes. Each worker has one slot task that takes jobs from the
 shared queue and does the round trip on the loop itself, through asyncio streams over the
-worker's socket (framed as multiprocessing's ``Connection`` frames them, which the worker
-uses on its side): no thread hop per request. A job over its deadline gets 504 and its
-worker is killed and replaced; a worker that dies (kill -9, the OOM killer) gives its job
-a 503 and is replaced at once; an idle worker's death is noticed through its process
-sentinel, watched with ``loop.add_reader``. Processes come from a forkserver that has
-preloaded the engine. Registered models live in the parent's ``Registry``: a new worker
-gets them all before it takes a job, and a worker is brought up to date with the models'
-latest generation (one extra frame pair, only after a PUT or DELETE) before its next job.
+worker's socket (framed as multiprocessing's ``Connection`` frames them): no thread hop
+per request. When every worker is busy, a slot sends its worker the next queued job while
+the current one computes (one ahead; answers come back in order); a job sent ahead to a
+worker that is then lost was never started and runs on the replacement. A job over its
+deadline gets 504 and its worker is killed and replaced; a worker that dies (kill -9, the
+OOM killer) gives its job a 503 and is replaced at once; an idle worker's death is noticed
+through its process sentinel, watched with ``loop.add_reader``. Processes come from a
+forkserver that has preloaded the engine. Registered models live in the parent's
+``Registry``: a new worker gets them all before it takes a job, and a worker is brought up
+to date with the models' latest generation (one extra frame pair, only after a PUT or
+DELETE) before its next job.
 """
 from __future__ import annotations
 
@@ -89,11 +92,19 @@ class _Process:
         loop = asyncio.get_running_loop()
         self.writer, self.frames = await loop.create_unix_connection(FrameReader, sock=sock)
 
-    async def roundtrip(self, endpoint_name: str, body: bytes) -> Reply:
-        """Send one job, read its reply. EOFError if the worker is gone."""
+    def send(self, endpoint_name: str, body: bytes) -> None:
+        """Hand one job to the worker (its answers come back in the order sent)."""
         tag = endpoint_name.encode()
         self.writer.writelines([frame_header(len(tag)), tag, frame_header(len(body)), body])
+
+    async def answer(self) -> Reply:
+        """The next job's answer. EOFError if the worker is gone."""
         return Reply.from_frames(await self.frames.next(), await self.frames.next())
+
+    async def roundtrip(self, endpoint_name: str, body: bytes) -> Reply:
+        """Send one job, read its reply. EOFError if the worker is gone."""
+        self.send(endpoint_name, body)
+        return await self.answer()
 
     async def update_models(self, registry: Registry) -> None:
         """Bring the worker's models up to the registry's generation (a no-op when it is);
@@ -232,11 +243,14 @@ class Pool:
     # -- slots --------------------------------------------------------------------------------
 
     async def _serve(self, slot: _Slot) -> None:
+        retry: _Job | None = None  # sent ahead to a worker lost before it started it
         while True:
             if slot.process is None or slot.died is None or slot.died.done():
                 await self._replace(slot, "died")
                 continue
-            if self._queue.empty():  # wait for a job or the worker's death, whichever first
+            if retry is not None:
+                job, retry = retry, None
+            elif self._queue.empty():  # wait for a job or the worker's death, whichever first
                 getting = asyncio.ensure_future(self._queue.get())
                 await asyncio.wait({getting, slot.died}, return_when=asyncio.FIRST_COMPLETED)
                 if not getting.done():
@@ -247,38 +261,70 @@ class Pool:
                 job = self._queue.get_nowait()
             if job.future.done():  # the client went away while it waited
                 continue
-            await self._run(slot, job)
+            retry = await self._run(slot, job)
 
-    async def _run(self, slot: _Slot, job: _Job) -> None:
-        assert slot.process is not None
+    async def _run(self, slot: _Slot, job: _Job) -> _Job | None:
+        """Run ``job`` on the slot's worker, and the jobs sent ahead behind it. Returns one
+        sent ahead that the worker never started because it was lost (to run on its
+        replacement)."""
+        process = slot.process
+        assert process is not None
         slot.busy = True
-        started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.settings.timeout):  # no extra task per job
-                reply = await self._roundtrip(slot.process, job)
-        except TimeoutError:
+            started = time.perf_counter()
+            try:
+                await process.update_models(self.registry)  # a PUT or DELETE since its last job
+                process.send(job.endpoint_name, job.body)
+            except (EOFError, OSError, ConnectionError, ModelUpdateError):
+                await self._lost(slot, job, "died")
+                return None
+            current: _Job | None = job
+            while current is not None:
+                ahead = self._send_ahead(process)
+                try:
+                    async with asyncio.timeout(self.settings.timeout):  # no task per job
+                        reply = await process.answer()
+                except TimeoutError:
+                    await self._lost(slot, current, "timeout")
+                    return ahead
+                except (EOFError, OSError, ConnectionError):
+                    await self._lost(slot, current, "died")
+                    return ahead
+                self._answered(current, reply, started)
+                current, started = ahead, time.perf_counter()
+            return None
+        finally:
+            slot.busy = False
+
+    def _send_ahead(self, process: _Process) -> _Job | None:
+        """The next queued job, handed to this worker while it computes the current one when
+        every worker is busy: the worker then finds it waiting instead of sleeping until the
+        parent has read the answer and sent the next (a wake-up of each process per job).
+        Never past a models update (its answer would come between)."""
+        if (self._queue.empty() or process.generation != self.registry.generation
+                or not all(s.busy for s in self._slots)):
+            return None
+        job = self._queue.get_nowait()
+        process.send(job.endpoint_name, job.body)  # a broken pipe shows as EOF at the answer
+        return job
+
+    async def _lost(self, slot: _Slot, job: _Job, reason: str) -> None:
+        if reason == "timeout":
             _settle(job, ProblemError("timeout", f"the computation took longer than "
                                       f"{self.settings.timeout:g} s; it was stopped (raise "
                                       f"the limit with {knob('timeout')})"))
-            await self._replace(slot, "timeout")
-            return
-        except (EOFError, OSError, ConnectionError, ModelUpdateError):
+        else:
             _settle(job, ProblemError("worker-died", "the worker computing this request "
                                       "died (killed, or out of memory); it has been replaced"))
-            await self._replace(slot, "died")
-            return
-        finally:
-            slot.busy = False
+        await self._replace(slot, reason)
+
+    def _answered(self, job: _Job, reply: Reply, started: float) -> None:
         worker_time = sum(reply.timings.values())
         reply.timings["queue"] = started - job.queued_at
         reply.timings["ipc"] = max(0.0, time.perf_counter() - started - worker_time)
         self.metrics.cache_flags(reply.plan_cache_hit, reply.graph_cache_hit)
         if not job.future.done():
             job.future.set_result(reply)
-
-    async def _roundtrip(self, process: _Process, job: _Job) -> Reply:
-        await process.update_models(self.registry)  # a PUT or DELETE since its last job
-        return await process.roundtrip(job.endpoint_name, job.body)
 
     async def _replace(self, slot: _Slot, reason: str) -> None:
         """End the slot's process (if any) and start a new one, retrying on failure."""

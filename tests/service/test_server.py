@@ -121,6 +121,40 @@ def test_deadline_is_504_and_the_server_keeps_serving() -> None:
         tight.stop()
 
 
+def _queued(server: Server) -> float:
+    for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        if line.startswith("gradserve_queue_depth "):
+            return float(line.split()[1])
+    raise AssertionError("no queue depth in /metrics")
+
+
+def test_a_job_sent_ahead_to_a_worker_that_runs_over_is_run_on_its_replacement() -> None:
+    """The slot hands its worker the next queued job while the current one computes. Two
+    slow jobs and a seed wait behind a third slow one: the second slow one goes to the
+    worker with the seed sent ahead behind it; it runs over, the worker is killed, and the
+    seed (never started) must be answered by the replacement, not failed with it."""
+    tight = Server("--workers", "1", "--timeout", "1")
+    try:
+        out: dict[str, list[httpx.Response]] = {"x": [], "y": [], "z": []}
+        threads = [_post_in_thread(f"{tight.url}/gradients", slow_request(800, 200), out["x"])]
+        _busy_pid(tight)
+        threads.append(_post_in_thread(f"{tight.url}/gradients", slow_request(800, 200),
+                                       out["y"]))
+        while _queued(tight) < 1:
+            time.sleep(0.01)
+        threads.append(_post_in_thread(f"{tight.url}/grad-operation",
+                                       seed_cases()[0]["request"], out["z"]))
+        for t in threads:
+            t.join(60)
+        _problem(out["x"][0], 504)
+        _problem(out["y"][0], 504)
+        assert out["z"][0].status_code == 200 and out["z"][0].content == SEED_MS
+        metrics = httpx.get(f"{tight.url}/metrics").text
+        assert 'gradserve_worker_restarts_total{reason="timeout"} 2.0' in metrics
+    finally:
+        tight.stop()
+
+
 def _post_in_thread(url: str, body: dict[str, Any], out: list[httpx.Response]) -> threading.Thread:
     def run() -> None:
         out.append(httpx.post(url, json=body, timeout=120))
