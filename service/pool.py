@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .container import blas_threads
+from .lanes import SHARED, Lanes, shared_header
 from .metrics import Metrics
 from .problems import ProblemError
 from .reply import Reply
@@ -72,10 +73,13 @@ class _Process:
         self.conn, child = ctx.Pipe(duplex=True)
         for end in (self.conn, child):
             _widen(end.fileno())
-        self.proc = ctx.Process(target=worker_main, args=(child, settings), daemon=True,
-                                name=f"gradserve-worker-{index}")
+        self.lanes, shared = Lanes.create()
+        self.proc = ctx.Process(target=worker_main, args=(child, settings, shared),
+                                daemon=True, name=f"gradserve-worker-{index}")
         self.proc.start()
         child.close()
+        shared.close()
+        self.jobs = 0  # sent so far: job k's body and answer use lane k % 2
         self.models: dict[str, str] = {}  # the registered models it holds: name -> version
         self.generation = -1  # the registry generation it was last brought up to
 
@@ -90,12 +94,17 @@ class _Process:
         sock = socket.socket(fileno=os.dup(self.conn.fileno()))
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
-        self.writer, self.frames = await loop.create_unix_connection(FrameReader, sock=sock)
+        self.writer, self.frames = await loop.create_unix_connection(
+            lambda: FrameReader(self.lanes), sock=sock)
 
     def send(self, endpoint_name: str, body: bytes) -> None:
         """Hand one job to the worker (its answers come back in the order sent)."""
         tag = endpoint_name.encode()
-        self.writer.writelines([frame_header(len(tag)), tag, frame_header(len(body)), body])
+        if self.lanes.put_body(self.jobs, body):
+            self.writer.writelines([frame_header(len(tag)), tag, shared_header(len(body))])
+        else:
+            self.writer.writelines([frame_header(len(tag)), tag, frame_header(len(body)), body])
+        self.jobs += 1
 
     async def answer(self) -> Reply:
         """The next job's answer. EOFError if the worker is gone."""
@@ -394,7 +403,9 @@ class FrameReader(asyncio.BufferedProtocol):
 
     SCRATCH = 64 * 1024
 
-    def __init__(self) -> None:
+    def __init__(self, lanes: Lanes) -> None:
+        self._lanes = lanes
+        self._count = 0  # frames so far: two per answer, the second one its body
         self._scratch = bytearray(self.SCRATCH)
         self._pending = bytearray()  # received, not yet cut into frames
         self._large: bytearray | None = None  # the large frame being received
@@ -423,11 +434,15 @@ class FrameReader(asyncio.BufferedProtocol):
         while len(pending) >= 4:
             (size,) = struct.unpack_from("!i", pending)
             start = 4
-            if size == -1:
+            if size < 0:  # -1: a size too large for 4 bytes; SHARED: the bytes are in a lane
                 if len(pending) < 12:
                     return
-                (size,) = struct.unpack_from("!Q", pending, 4)
-                start = 12
+                (length,) = struct.unpack_from("!Q", pending, 4)
+                if size == SHARED:
+                    del pending[:12]
+                    self._push(self._lanes.answer(self._count // 2, length))
+                    continue
+                size, start = length, 12
             if len(pending) - start >= size:
                 self._push(bytes(pending[start:start + size]))
                 del pending[:start + size]
@@ -440,6 +455,7 @@ class FrameReader(asyncio.BufferedProtocol):
             return
 
     def _push(self, frame: bytes | bytearray) -> None:
+        self._count += 1
         self._frames.append(frame)
         self._wake()
 

@@ -29,6 +29,7 @@ from engine.collector import paused, pausing, settle
 from .endpoints import BY_NAME
 from .graph_cache import GraphCache, ModelGraphs
 from .handlers import Call, Clock
+from .lanes import SHARED, Lanes, shared_header
 from .problems import PROBLEM_JSON, ProblemError, engine_problem, from_validation, problem_body
 from .protocols import tesseract
 from .render import render
@@ -121,7 +122,7 @@ def _validate(model: Any, doc: dict[str, Any]) -> Any:
         raise from_validation(exc, ["body"]) from None
 
 
-def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
+def worker_main(conn: Connection, settings: dict[str, Any], lanes_fd: int) -> None:
     """Serve jobs until the pipe closes. Ctrl-C and SIGTERM are the parent's business."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the parent drains, then closes our pipe
@@ -131,7 +132,7 @@ def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
     worker = Worker(config)
     worker.handle("gradients", _WARMUP)
     conn.send_bytes(READY)
-    pipe = _Pipe(conn)
+    pipe = _Pipe(conn, Lanes(lanes_fd))
     while True:
         try:
             endpoint_name = pipe.recv_frame().decode()
@@ -143,7 +144,7 @@ def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
         with paused():
             reply = (worker.update_models(body) if endpoint_name == MODELS_TAG
                      else worker.handle(endpoint_name, body))
-            pipe.send_frames(reply.header(), reply.body)
+            pipe.send_answer(reply.header(), reply.body)
         settle()
 
 
@@ -155,7 +156,9 @@ class _Pipe:
 
     BUFFER = 256 * 1024
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, lanes: Lanes):
+        self.lanes = lanes
+        self.jobs = 0  # answered so far: job k's body and answer use lane k % 2 (lanes.py)
         self.sock = socket.socket(fileno=os.dup(conn.fileno()))
         self.reader = io.BufferedReader(self.sock.makefile("rb", buffering=0), self.BUFFER)
 
@@ -167,14 +170,20 @@ class _Pipe:
 
     def recv_frame(self) -> bytes:
         (size,) = struct.unpack("!i", self._exactly(4))
+        if size == SHARED:
+            (size,) = struct.unpack("!Q", self._exactly(8))
+            return self.lanes.body(self.jobs, size)
         if size == -1:
             (size,) = struct.unpack("!Q", self._exactly(8))
         return self._exactly(size)
 
-    def send_frames(self, *frames: bytes) -> None:
-        parts: list[bytes | memoryview] = []
-        for frame in frames:
-            parts += [frame_header(len(frame)), frame]
+    def send_answer(self, header: bytes, body: bytes) -> None:
+        parts: list[bytes | memoryview] = [frame_header(len(header)), header]
+        if self.lanes.put_answer(self.jobs, body):
+            parts.append(shared_header(len(body)))
+        else:
+            parts += [frame_header(len(body)), body]
+        self.jobs += 1
         while parts:  # a stream socket may take less than all of it
             sent = self.sock.sendmsg(parts)
             while parts and sent >= len(parts[0]):

@@ -246,3 +246,20 @@ def test_environment_variables_configure_the_server() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+def test_bodies_and_answers_of_every_size_cross_the_lanes_and_the_pipe(solo: Server) -> None:
+    """A job's body and answer go through a shared-memory lane when they fit (1 MiB, 2 MiB)
+    and through the pipe when not; jobs alternate between two lanes. Sizes mixed so that
+    both ways are taken in both lanes: each request must get its own answer."""
+    import numpy as np
+
+    for n in (3, 400_000, 50_000, 400_000, 3, 50_000, 3):
+        x = np.random.default_rng(n).uniform(0.1, 0.9, n)
+        body = {"graph": {"nodes": [
+            {"name": "x", "op": "placeholder", "shape": [n], "dtype": "float64"},
+            {"name": "y", "op": "mul", "inputs": ["x", "x"]}]},
+            "feeds": {"x": x.tolist()}, "ys": "y", "xs": "x"}
+        r = httpx.post(f"{solo.url}/gradients", json=body, timeout=120)
+        assert r.status_code == 200, r.text[:300]
+        np.testing.assert_allclose(r.json()["gradients"][0], 2 * x, rtol=1e-15)
