@@ -1,8 +1,10 @@
 """``python -m service`` as a real subprocess, spoken to over HTTP with httpx."""
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -263,3 +265,36 @@ def test_bodies_and_answers_of_every_size_cross_the_lanes_and_the_pipe(solo: Ser
         r = httpx.post(f"{solo.url}/gradients", json=body, timeout=120)
         assert r.status_code == 200, r.text[:300]
         np.testing.assert_allclose(r.json()["gradients"][0], 2 * x, rtol=1e-15)
+
+
+def _raw(server: Server, head: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(head)
+    return sock
+
+
+def _read_until(sock: socket.socket, marker: bytes) -> bytes:
+    got = b""
+    while marker not in got:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before {marker!r}: {got!r}"
+        got += chunk
+    return got
+
+
+def test_interim_100_continue_is_sent_at_once_and_the_answer_head_comes_with_its_body(
+        server: Server) -> None:
+    """A response's head is held back to leave with its body (one write): an interim
+    ``100 Continue`` must not be (the client waits for it before sending the body), and
+    a HEAD answer, which has no body, must still get its head."""
+    body = json.dumps(seed_cases()[0]["request"]).encode()
+    with _raw(server, b"POST /grad-operation HTTP/1.1\r\nHost: x\r\nContent-Type: "
+              b"application/json\r\nExpect: 100-continue\r\nContent-Length: "
+              + str(len(body)).encode() + b"\r\n\r\n") as sock:
+        assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        answer = _read_until(sock, SEED_MS)
+        assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(SEED_MS)
+    with _raw(server, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n") as sock:
+        sock.settimeout(2)  # before the idle connection's close (5 s) would flush it
+        assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 ")
