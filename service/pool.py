@@ -2,14 +2,17 @@
 
 The event loop only moves bytes. Each worker has one slot task that takes jobs from the
 shared queue and does the round trip on the loop itself, through asyncio streams over the
-worker's socket (framed as multiprocessing's ``Connection`` frames them, which the worker
-uses on its side): no thread hop per request. A job over its deadline gets 504 and its
-worker is killed and replaced; a worker that dies (kill -9, the OOM killer) gives its job
-a 503 and is replaced at once; an idle worker's death is noticed through its process
-sentinel, watched with ``loop.add_reader``. Processes come from a forkserver that has
-preloaded the engine. Registered models live in the parent's ``Registry``: a new worker
-gets them all before it takes a job, and a worker is brought up to date with the models'
-latest generation (one extra frame pair, only after a PUT or DELETE) before its next job.
+worker's socket (framed as multiprocessing's ``Connection`` frames them): no thread hop
+per request. When every worker is busy, a slot sends its worker the next queued job while
+the current one computes (one ahead; answers come back in order); a job sent ahead to a
+worker that is then lost was never started and runs on the replacement. A job over its
+deadline gets 504 and its worker is killed and replaced; a worker that dies (kill -9, the
+OOM killer) gives its job a 503 and is replaced at once; an idle worker's death is noticed
+through its process sentinel, watched with ``loop.add_reader``. Processes come from a
+forkserver that has preloaded the engine. Registered models live in the parent's
+``Registry``: a new worker gets them all before it takes a job, and a worker is brought up
+to date with the models' latest generation (one extra frame pair, only after a PUT or
+DELETE) before its next job.
 """
 from __future__ import annotations
 
@@ -28,12 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .container import blas_threads
+from .lanes import SHARED, Lanes, shared_header
 from .metrics import Metrics
 from .problems import ProblemError
 from .reply import Reply
 from .repository import Registry
 from .settings import Settings, knob
-from .worker import MODELS_TAG, READY, worker_main
+from .worker import MODELS_TAG, READY, frame_header, worker_main
 
 log = logging.getLogger("gradserve.pool")
 _CONTEXT: Any = None
@@ -69,10 +73,13 @@ class _Process:
         self.conn, child = ctx.Pipe(duplex=True)
         for end in (self.conn, child):
             _widen(end.fileno())
-        self.proc = ctx.Process(target=worker_main, args=(child, settings), daemon=True,
-                                name=f"gradserve-worker-{index}")
+        self.lanes, shared = Lanes.create()
+        self.proc = ctx.Process(target=worker_main, args=(child, settings, shared),
+                                daemon=True, name=f"gradserve-worker-{index}")
         self.proc.start()
         child.close()
+        shared.close()
+        self.jobs = 0  # sent so far: job k's body and answer use lane k % 2
         self.models: dict[str, str] = {}  # the registered models it holds: name -> version
         self.generation = -1  # the registry generation it was last brought up to
 
@@ -87,13 +94,26 @@ class _Process:
         sock = socket.socket(fileno=os.dup(self.conn.fileno()))
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
-        self.writer, self.frames = await loop.create_unix_connection(FrameReader, sock=sock)
+        self.writer, self.frames = await loop.create_unix_connection(
+            lambda: FrameReader(self.lanes), sock=sock)
+
+    def send(self, endpoint_name: str, body: bytes) -> None:
+        """Hand one job to the worker (its answers come back in the order sent)."""
+        tag = endpoint_name.encode()
+        if self.lanes.put_body(self.jobs, body):
+            self.writer.writelines([frame_header(len(tag)), tag, shared_header(len(body))])
+        else:
+            self.writer.writelines([frame_header(len(tag)), tag, frame_header(len(body)), body])
+        self.jobs += 1
+
+    async def answer(self) -> Reply:
+        """The next job's answer. EOFError if the worker is gone."""
+        return Reply.from_frames(await self.frames.next(), await self.frames.next())
 
     async def roundtrip(self, endpoint_name: str, body: bytes) -> Reply:
         """Send one job, read its reply. EOFError if the worker is gone."""
-        tag = endpoint_name.encode()
-        self.writer.writelines([_header(len(tag)), tag, _header(len(body)), body])
-        return Reply.from_frames(await self.frames.next(), await self.frames.next())
+        self.send(endpoint_name, body)
+        return await self.answer()
 
     async def update_models(self, registry: Registry) -> None:
         """Bring the worker's models up to the registry's generation (a no-op when it is);
@@ -232,11 +252,14 @@ class Pool:
     # -- slots --------------------------------------------------------------------------------
 
     async def _serve(self, slot: _Slot) -> None:
+        retry: _Job | None = None  # sent ahead to a worker lost before it started it
         while True:
             if slot.process is None or slot.died is None or slot.died.done():
                 await self._replace(slot, "died")
                 continue
-            if self._queue.empty():  # wait for a job or the worker's death, whichever first
+            if retry is not None:
+                job, retry = retry, None
+            elif self._queue.empty():  # wait for a job or the worker's death, whichever first
                 getting = asyncio.ensure_future(self._queue.get())
                 await asyncio.wait({getting, slot.died}, return_when=asyncio.FIRST_COMPLETED)
                 if not getting.done():
@@ -247,38 +270,70 @@ class Pool:
                 job = self._queue.get_nowait()
             if job.future.done():  # the client went away while it waited
                 continue
-            await self._run(slot, job)
+            retry = await self._run(slot, job)
 
-    async def _run(self, slot: _Slot, job: _Job) -> None:
-        assert slot.process is not None
+    async def _run(self, slot: _Slot, job: _Job) -> _Job | None:
+        """Run ``job`` on the slot's worker, and the jobs sent ahead behind it. Returns one
+        sent ahead that the worker never started because it was lost (to run on its
+        replacement)."""
+        process = slot.process
+        assert process is not None
         slot.busy = True
-        started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.settings.timeout):  # no extra task per job
-                reply = await self._roundtrip(slot.process, job)
-        except TimeoutError:
+            started = time.perf_counter()
+            try:
+                await process.update_models(self.registry)  # a PUT or DELETE since its last job
+                process.send(job.endpoint_name, job.body)
+            except (EOFError, OSError, ConnectionError, ModelUpdateError):
+                await self._lost(slot, job, "died")
+                return None
+            current: _Job | None = job
+            while current is not None:
+                ahead = self._send_ahead(process)
+                try:
+                    async with asyncio.timeout(self.settings.timeout):  # no task per job
+                        reply = await process.answer()
+                except TimeoutError:
+                    await self._lost(slot, current, "timeout")
+                    return ahead
+                except (EOFError, OSError, ConnectionError):
+                    await self._lost(slot, current, "died")
+                    return ahead
+                self._answered(current, reply, started)
+                current, started = ahead, time.perf_counter()
+            return None
+        finally:
+            slot.busy = False
+
+    def _send_ahead(self, process: _Process) -> _Job | None:
+        """The next queued job, handed to this worker while it computes the current one when
+        every worker is busy: the worker then finds it waiting instead of sleeping until the
+        parent has read the answer and sent the next (a wake-up of each process per job).
+        Never past a models update (its answer would come between)."""
+        if (self._queue.empty() or process.generation != self.registry.generation
+                or not all(s.busy for s in self._slots)):
+            return None
+        job = self._queue.get_nowait()
+        process.send(job.endpoint_name, job.body)  # a broken pipe shows as EOF at the answer
+        return job
+
+    async def _lost(self, slot: _Slot, job: _Job, reason: str) -> None:
+        if reason == "timeout":
             _settle(job, ProblemError("timeout", f"the computation took longer than "
                                       f"{self.settings.timeout:g} s; it was stopped (raise "
                                       f"the limit with {knob('timeout')})"))
-            await self._replace(slot, "timeout")
-            return
-        except (EOFError, OSError, ConnectionError, ModelUpdateError):
+        else:
             _settle(job, ProblemError("worker-died", "the worker computing this request "
                                       "died (killed, or out of memory); it has been replaced"))
-            await self._replace(slot, "died")
-            return
-        finally:
-            slot.busy = False
+        await self._replace(slot, reason)
+
+    def _answered(self, job: _Job, reply: Reply, started: float) -> None:
         worker_time = sum(reply.timings.values())
         reply.timings["queue"] = started - job.queued_at
         reply.timings["ipc"] = max(0.0, time.perf_counter() - started - worker_time)
         self.metrics.cache_flags(reply.plan_cache_hit, reply.graph_cache_hit)
         if not job.future.done():
             job.future.set_result(reply)
-
-    async def _roundtrip(self, process: _Process, job: _Job) -> Reply:
-        await process.update_models(self.registry)  # a PUT or DELETE since its last job
-        return await process.roundtrip(job.endpoint_name, job.body)
 
     async def _replace(self, slot: _Slot, reason: str) -> None:
         """End the slot's process (if any) and start a new one, retrying on failure."""
@@ -348,7 +403,9 @@ class FrameReader(asyncio.BufferedProtocol):
 
     SCRATCH = 64 * 1024
 
-    def __init__(self) -> None:
+    def __init__(self, lanes: Lanes) -> None:
+        self._lanes = lanes
+        self._count = 0  # frames so far: two per answer, the second one its body
         self._scratch = bytearray(self.SCRATCH)
         self._pending = bytearray()  # received, not yet cut into frames
         self._large: bytearray | None = None  # the large frame being received
@@ -377,11 +434,15 @@ class FrameReader(asyncio.BufferedProtocol):
         while len(pending) >= 4:
             (size,) = struct.unpack_from("!i", pending)
             start = 4
-            if size == -1:
+            if size < 0:  # -1: a size too large for 4 bytes; SHARED: the bytes are in a lane
                 if len(pending) < 12:
                     return
-                (size,) = struct.unpack_from("!Q", pending, 4)
-                start = 12
+                (length,) = struct.unpack_from("!Q", pending, 4)
+                if size == SHARED:
+                    del pending[:12]
+                    self._push(self._lanes.answer(self._count // 2, length))
+                    continue
+                size, start = length, 12
             if len(pending) - start >= size:
                 self._push(bytes(pending[start:start + size]))
                 del pending[:start + size]
@@ -394,6 +455,7 @@ class FrameReader(asyncio.BufferedProtocol):
             return
 
     def _push(self, frame: bytes | bytearray) -> None:
+        self._count += 1
         self._frames.append(frame)
         self._wake()
 
@@ -418,11 +480,6 @@ class FrameReader(asyncio.BufferedProtocol):
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         return self._frames.popleft()
-
-
-def _header(size: int) -> bytes:
-    """multiprocessing's framing: a signed 4-byte big-endian length (or -1 and 8 bytes)."""
-    return struct.pack("!iQ", -1, size) if size > 0x7FFFFFFF else struct.pack("!i", size)
 
 
 def _settle(job: _Job, exc: Exception) -> None:

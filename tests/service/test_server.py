@@ -1,8 +1,10 @@
 """``python -m service`` as a real subprocess, spoken to over HTTP with httpx."""
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -121,6 +123,40 @@ def test_deadline_is_504_and_the_server_keeps_serving() -> None:
         tight.stop()
 
 
+def _queued(server: Server) -> float:
+    for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        if line.startswith("gradserve_queue_depth "):
+            return float(line.split()[1])
+    raise AssertionError("no queue depth in /metrics")
+
+
+def test_a_job_sent_ahead_to_a_worker_that_runs_over_is_run_on_its_replacement() -> None:
+    """The slot hands its worker the next queued job while the current one computes. Two
+    slow jobs and a seed wait behind a third slow one: the second slow one goes to the
+    worker with the seed sent ahead behind it; it runs over, the worker is killed, and the
+    seed (never started) must be answered by the replacement, not failed with it."""
+    tight = Server("--workers", "1", "--timeout", "1")
+    try:
+        out: dict[str, list[httpx.Response]] = {"x": [], "y": [], "z": []}
+        threads = [_post_in_thread(f"{tight.url}/gradients", slow_request(800, 200), out["x"])]
+        _busy_pid(tight)
+        threads.append(_post_in_thread(f"{tight.url}/gradients", slow_request(800, 200),
+                                       out["y"]))
+        while _queued(tight) < 1:
+            time.sleep(0.01)
+        threads.append(_post_in_thread(f"{tight.url}/grad-operation",
+                                       seed_cases()[0]["request"], out["z"]))
+        for t in threads:
+            t.join(60)
+        _problem(out["x"][0], 504)
+        _problem(out["y"][0], 504)
+        assert out["z"][0].status_code == 200 and out["z"][0].content == SEED_MS
+        metrics = httpx.get(f"{tight.url}/metrics").text
+        assert 'gradserve_worker_restarts_total{reason="timeout"} 2.0' in metrics
+    finally:
+        tight.stop()
+
+
 def _post_in_thread(url: str, body: dict[str, Any], out: list[httpx.Response]) -> threading.Thread:
     def run() -> None:
         out.append(httpx.post(url, json=body, timeout=120))
@@ -212,3 +248,53 @@ def test_environment_variables_configure_the_server() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+def test_bodies_and_answers_of_every_size_cross_the_lanes_and_the_pipe(solo: Server) -> None:
+    """A job's body and answer go through a shared-memory lane when they fit (1 MiB, 2 MiB)
+    and through the pipe when not; jobs alternate between two lanes. Sizes mixed so that
+    both ways are taken in both lanes: each request must get its own answer."""
+    import numpy as np
+
+    for n in (3, 400_000, 50_000, 400_000, 3, 50_000, 3):
+        x = np.random.default_rng(n).uniform(0.1, 0.9, n)
+        body = {"graph": {"nodes": [
+            {"name": "x", "op": "placeholder", "shape": [n], "dtype": "float64"},
+            {"name": "y", "op": "mul", "inputs": ["x", "x"]}]},
+            "feeds": {"x": x.tolist()}, "ys": "y", "xs": "x"}
+        r = httpx.post(f"{solo.url}/gradients", json=body, timeout=120)
+        assert r.status_code == 200, r.text[:300]
+        np.testing.assert_allclose(r.json()["gradients"][0], 2 * x, rtol=1e-15)
+
+
+def _raw(server: Server, head: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(head)
+    return sock
+
+
+def _read_until(sock: socket.socket, marker: bytes) -> bytes:
+    got = b""
+    while marker not in got:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before {marker!r}: {got!r}"
+        got += chunk
+    return got
+
+
+def test_interim_100_continue_is_sent_at_once_and_the_answer_head_comes_with_its_body(
+        server: Server) -> None:
+    """A response's head is held back to leave with its body (one write): an interim
+    ``100 Continue`` must not be (the client waits for it before sending the body), and
+    a HEAD answer, which has no body, must still get its head."""
+    body = json.dumps(seed_cases()[0]["request"]).encode()
+    with _raw(server, b"POST /grad-operation HTTP/1.1\r\nHost: x\r\nContent-Type: "
+              b"application/json\r\nExpect: 100-continue\r\nContent-Length: "
+              + str(len(body)).encode() + b"\r\n\r\n") as sock:
+        assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        answer = _read_until(sock, SEED_MS)
+        assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(SEED_MS)
+    with _raw(server, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n") as sock:
+        sock.settimeout(2)  # before the idle connection's close (5 s) would flush it
+        assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 ")
