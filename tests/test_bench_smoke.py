@@ -91,3 +91,15 @@ def test_round2_targets_judged_from_the_run(results):
     assert "cold path" in cold_path.section(cold)
     assert "| W9 hvp / numpy floor <= 1.2 | 1.30 | NOT met |" in targets.table(
         list(verdicts.values()))
+
+
+def test_same_answer_allows_only_float_rounding():
+    from bench.answers import same_answer
+
+    ok = (200, b'{"gradients": [[1.0, -2.5e-3], null]}')
+    assert same_answer((200, b'{"gradients": [[1.000001, -2.5000001e-3], null]}'), ok)
+    assert not same_answer((200, b'{"gradients": [[1.001, -2.5e-3], null]}'), ok)
+    assert not same_answer((200, b'{"gradients": [[1.0], null]}'), ok)
+    assert not same_answer((200, b'{"values": [[1.0, -2.5e-3], null]}'), ok)
+    assert not same_answer((422, ok[1]), ok)
+    assert not same_answer((422, b'{"detail": "a"}'), (422, b'{"detail": "b"}'))

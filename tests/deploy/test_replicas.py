@@ -18,10 +18,11 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+
+from bench.answers import same_answer
 
 from ..case_files import V1_FILES, iter_cases
 from ..service.helpers import REPO, Server, free_port, wait_for_200
@@ -90,28 +91,6 @@ class Nginx:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _same_answer(got: tuple[int, bytes], want: tuple[int, bytes]) -> bool:
-    """Byte for byte, except that numbers may differ by float rounding: a replica that has
-    run a plan 20 times runs it fused (docs/settings.md, GRADSERVE_FUSION), whose exp and
-    tanh round like LLVM's, not numpy's. Anything else (a status, a problem, a shape, a
-    key, a wrong value) is a difference."""
-    if got == want:
-        return True
-    if got[0] != want[0] or got[0] != 200:
-        return False
-    return _close(json.loads(got[1]), json.loads(want[1]))
-
-
-def _close(a: Any, b: Any) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) <= 1e-5 * max(abs(a), abs(b)) + 1e-12
-    return a == b
-
-
 async def _load(url: str, requests: list[tuple[str, bytes]], expected: list[tuple[int, bytes]],
                 replicas: list[Server]) -> tuple[Counter[str], list[str]]:
     """CONNECTIONS clients posting the requests in turn for LOAD_SECONDS; replica 1 is
@@ -133,7 +112,7 @@ async def _load(url: str, requests: list[tuple[str, bytes]], expected: list[tupl
             except httpx.HTTPError as exc:
                 faults.append(f"{path}: {type(exc).__name__} {exc}")
                 continue
-            if not _same_answer((r.status_code, r.content), want):
+            if not same_answer((r.status_code, r.content), want):
                 faults.append(f"{path}: {r.status_code} {r.content[:200]!r}")
             seen[str(r.status_code)] += 1
 
