@@ -83,6 +83,10 @@ def _if(ctx: Ctx) -> Sequence[Value]:
                           else_branch=other.description(other.outputs))
 
 
+#: A trip count this large is an exporter's "no bound" (INT32_MAX, INT64_MAX), not a count.
+UNBOUNDED = 2**31 - 1
+
+
 @onnx_op("Loop", attrs=("body",), foldable=False)
 def _loop(ctx: Ctx) -> list[Value]:
     """while_loop over [iteration, condition, loop-carried, scan values], bounded by the
@@ -94,6 +98,10 @@ def _loop(ctx: Ctx) -> list[Value]:
         raise ctx.fail("the trip count M must be given and known at import (every loop "
                        "here is bounded); a loop with only a condition is not supported")
     m = trip[0]
+    if m >= UNBOUNDED:
+        raise ctx.fail(f"the trip count M is {m}, which exporters write for a loop with no "
+                       "bound (torch's while loop); every loop here is bounded: export it "
+                       "with a known number of iterations")
     cond0 = ctx.opt(1)
     cond0 = known(np.asarray(True)) if cond0 is None else _scalar(ctx, cond0, "cond")
     carried = [ctx.x(i) for i in range(2, len(ctx.inputs))]

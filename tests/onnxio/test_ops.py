@@ -595,6 +595,15 @@ def test_a_loop_whose_trip_count_is_fed_is_refused_naming_it() -> None:
     assert (err.value.node, err.value.op_type) == ("the_loop", "Loop")
 
 
+@pytest.mark.parametrize("m", [2**31 - 1, 2**63 - 1])
+def test_a_loop_with_an_exporters_no_bound_is_refused_at_import_naming_it(m: int) -> None:
+    """torch writes INT64_MAX for a while loop: a 422 naming the ONNX node, not a work
+    limit (a 413 naming an internal node) once shapes are known."""
+    with pytest.raises(onnxio.OnnxError, match="no bound") as err:
+        onnxio.to_description(_loop_model(_STOP_AT, False, np.int64(m)))
+    assert (err.value.node, err.value.op_type) == ("the_loop", "Loop")
+
+
 def _nested_model(inner_op: str = "Neg") -> bytes:
     """A Loop (M = 3) whose body holds an If on the carried value's sum (shaped [1], as
     exporters write it), its branches reading the outer graph's w and the body's h:
