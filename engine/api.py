@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -161,9 +161,9 @@ def compute_gradients(
     call = None if return_graph or in_axes else _call_key(
         graph, ys, xs, grad_ys, stop_gradients, unconnected, aggregation, dialect, name,
         return_values)
-    program_key = None if call is None else _CALLS.get(call)
-    program = None if program_key is None else _PROGRAMS.get(program_key)
-    if program is not None:  # a static graph called as before: straight to the feeds
+    recalled = recall(call)
+    if recalled is not None:  # a static graph called as before: straight to the feeds
+        program = recalled[1]
         check_feeds(graph, feeds)
         return _evaluate(program, graph, feeds, aligned_seeds(grad_ys, len(program.y_refs)),
                          True)
@@ -185,7 +185,7 @@ def compute_gradients(
         program, hit = _PROGRAMS.get_or_make(key, lambda: _make_program(
             specialized, y_refs, xs, grad_ys, options, return_values, mapping))
         if call is not None and specialized is graph:
-            _CALLS.put(call, key)
+            _CALLS.put(call, _Remembered(key))
     out = _evaluate(program, specialized, feeds, grad_ys, hit)
     if return_graph:
         out.graph = program.graph
@@ -193,26 +193,46 @@ def compute_gradients(
     return out
 
 
-_CALLS: LRUCache[Any] = LRUCache(1024)  # a call's own arguments -> its program's key
+_CALLS: LRUCache[Any] = LRUCache(1024)  # a call's own arguments -> what it resolved to
 _CACHES = {"programs": _PROGRAMS, "specialized": _SPECIALIZED, "dynamic": _DYNAMIC,
            "calls": _CALLS}
 
 
-def _call_key(graph: Graph, ys: Any, xs: Any, grad_ys: Any, stop_gradients: Any,
-              *options: Any) -> Any:
-    """What identifies a repeated call before any name is resolved (None: not hashable):
-    ys and xs as given, what each seed is, and the options. Only a call that went on to
-    succeed on a static graph is remembered under it (a dynamic graph's program depends
-    on the fed shapes)."""
+class _Remembered(NamedTuple):
+    key: Any  # the program's key in _PROGRAMS
+
+
+def hashable(key: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """``key`` if it can key a cache, else None (a call with an unhashable argument is
+    simply not remembered)."""
     try:
-        key = (graph.key, (ys,) if isinstance(ys, str) else tuple(ys),
-               (xs,) if isinstance(xs, str) else tuple(xs),
-               None if grad_ys is None else tuple(map(_seed_key, grad_ys)),
-               tuple(stop_gradients), options)
         hash(key)
     except TypeError:
         return None
     return key
+
+
+def recall(call: Any) -> tuple[Any, Any] | None:
+    """(what was remembered under a call's own arguments, its program) while both are
+    cached; None: take the long way. The entry point that remembered it (``_CALLS.put``
+    an entry with the program's ``key``) checks what the entry says before using it."""
+    entry = None if call is None else _CALLS.get(call)
+    program = None if entry is None else _PROGRAMS.get(entry.key)
+    return None if program is None else (entry, program)
+
+
+def _call_key(graph: Graph, ys: Any, xs: Any, grad_ys: Any, stop_gradients: Any,
+              *options: Any) -> Any:
+    """What identifies a repeated call before any name is resolved: ys and xs as given,
+    what each seed is, and the options. Only a call that went on to succeed on a static
+    graph is remembered under it (a dynamic graph's program depends on the fed shapes)."""
+    try:
+        return hashable((graph.key, (ys,) if isinstance(ys, str) else tuple(ys),
+                         (xs,) if isinstance(xs, str) else tuple(xs),
+                         None if grad_ys is None else tuple(map(_seed_key, grad_ys)),
+                         tuple(stop_gradients), options))
+    except TypeError:  # ys, xs or stop_gradients not iterable: the long way says why
+        return None
 
 
 def _evaluate(program: _Program, graph: Graph, feeds: Mapping[str, Any],

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import mapped
-from .api import _CALLS, _PROGRAMS, cached_program, check_feeds, for_feeds
+from .api import _CALLS, cached_program, check_feeds, for_feeds, hashable, recall
 from .builder import GraphBuilder
 from .dtypes import is_floating
 from .errors import EngineError
@@ -364,24 +364,21 @@ def _call_key(kind: str, graph: Graph, inputs: Sequence[str] | None,
     if in_axes:
         return None
     try:
-        key = ("functional", kind, graph.key, None if inputs is None else tuple(inputs),
-               None if outputs is None else tuple(outputs), tuple(seeds), options)
-        hash(key)
-    except TypeError:
+        return hashable(("functional", kind, graph.key,
+                         None if inputs is None else tuple(inputs),
+                         None if outputs is None else tuple(outputs), tuple(seeds), options))
+    except TypeError:  # inputs or outputs not iterable: the long way says why
         return None
-    return key
 
 
 def _repeat(call: Any, graph: Graph, feeds: Arrays, seeds: Arrays
             ) -> tuple[list[str], list[str], list[np.ndarray]] | None:
     """(inputs, outputs, results) of a call made before on the same graph with seeds
     like these, its program run on the new feeds; None: take the long way."""
-    entry = None if call is None else _CALLS.get(call)
-    if entry is None:
+    recalled = recall(call)
+    if recalled is None:
         return None
-    held = _PROGRAMS.get(entry.key)
-    if held is None:
-        return None
+    entry, held = recalled
     for name, (dtype, shape) in entry.seeds.items():
         value = seeds[name]
         if type(value) is not np.ndarray:
