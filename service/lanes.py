@@ -53,14 +53,19 @@ class Lanes:
         return self._put(_LANE * (job % 2), BODY_BYTES, body)
 
     def body(self, job: int, size: int) -> bytes:
-        start = _LANE * (job % 2)
-        return self.map[start:start + size]
+        return self._get(_LANE * (job % 2), BODY_BYTES, size)
 
     def put_answer(self, job: int, body: bytes) -> bool:
         return self._put(_LANE * (job % 2) + BODY_BYTES, ANSWER_BYTES, body)
 
     def answer(self, job: int, size: int) -> bytes:
-        start = _LANE * (job % 2) + BODY_BYTES
+        return self._get(_LANE * (job % 2) + BODY_BYTES, ANSWER_BYTES, size)
+
+    def _get(self, start: int, room: int, size: int) -> bytes:
+        """The ``size`` bytes a frame header announced, checked against the lane's room
+        first: a size past it would read the other lane's bytes as this frame's."""
+        if not 0 <= size <= room:
+            raise EOFError(f"a lane frame of {size} bytes announced; the lane holds {room}")
         return self.map[start:start + size]
 
     def _put(self, start: int, room: int, data: bytes) -> bool:

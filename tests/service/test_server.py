@@ -253,10 +253,12 @@ def test_environment_variables_configure_the_server() -> None:
 def test_bodies_and_answers_of_every_size_cross_the_lanes_and_the_pipe(solo: Server) -> None:
     """A job's body and answer go through a shared-memory lane when they fit (1 MiB, 2 MiB)
     and through the pipe when not; jobs alternate between two lanes. Sizes mixed so that
-    both ways are taken in both lanes: each request must get its own answer."""
+    both ways are taken in both lanes (the even places and the odd ones each hold a small,
+    a lane-sized and an over-sized one, whichever lane the shared server's count starts
+    on): each request must get its own answer."""
     import numpy as np
 
-    for n in (3, 400_000, 50_000, 400_000, 3, 50_000, 3):
+    for n in (3, 400_000, 50_000, 3, 400_000, 50_000, 3):
         x = np.random.default_rng(n).uniform(0.1, 0.9, n)
         body = {"graph": {"nodes": [
             {"name": "x", "op": "placeholder", "shape": [n], "dtype": "float64"},
