@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .codec_bench import CodecResult
+from .cold_path import per_emitted_node_us
 from .engine_bench import FLOOR, OURS_API, OURS_PLAN, WorkloadResult
 from .service_bench import Load
 
@@ -157,8 +158,6 @@ def judge_round2(results: Sequence[WorkloadResult], loads: Sequence[Load],
     if cold is None:
         out.append(Verdict(text, "missing", None))
     else:
-        from .cold_path import per_emitted_node_us
-
         us = per_emitted_node_us(cold)
         out.append(Verdict(text, f"{us:.1f} us (the chain, in-process)", us <= 5.0))
     return out
