@@ -70,10 +70,10 @@ def _from_nhwc(ctx: Ctx, y: Value, spatial: int) -> Value:
     return ctx.emit("squeeze", y, axis=[2]) if spatial == 1 else y
 
 
-def _padded(ctx: Ctx, x: Value, pads: tuple[int, int, int, int], fill: float) -> Value:
+def _per_axis(pads: tuple[int, int, int, int]) -> list[tuple[int, int]]:
+    """(top, bottom, left, right) as ``import_volumes``' (begin, end) per spatial axis."""
     t, b, left, r = pads
-    return ctx.emit("pad", x, paddings=[[0, 0], [t, b], [left, r], [0, 0]],
-                    constant_values=fill)
+    return [(t, b), (left, r)]
 
 
 @onnx_op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
@@ -99,7 +99,7 @@ def _conv(ctx: Ctx) -> Value:
                   perm=[2, 3, 1, 0])
     mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel2, strides, dil, spatial)
     if mode == "EXPLICIT":
-        xh, mode = _padded(ctx, xh, pads, 0.0), "VALID"
+        xh, mode = padded(ctx, xh, _per_axis(pads), 0.0), "VALID"
     y = grouped(ctx, "conv2d", xh, wh, ctx.attr("group", 1), strides=list(strides),
                 dilations=list(dil), padding=mode)
     if bias is not None:
@@ -228,9 +228,7 @@ def _explicit(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, 
 def _cells(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, int],
            dil: tuple[int, int], pads: tuple[int, int, int, int], fill: float) -> Value:
     """A dilated window's cells of the padded input, stacked on a new leading axis."""
-    t, b, left, r = pads
-    return window_cells(ctx, padded(ctx, xh, [(t, b), (left, r)], fill), kernel, strides,
-                        dil)[0]
+    return window_cells(ctx, padded(ctx, xh, _per_axis(pads), fill), kernel, strides, dil)[0]
 
 
 @onnx_op("MaxPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
@@ -247,7 +245,7 @@ def _max_pool(ctx: Ctx) -> Value:
         cells = _cells(ctx, xh, kernel, strides, dil, pads, -math.inf)
         return _from_nhwc(ctx, ctx.emit("max", cells, axis=[0]), spatial)
     if mode == "EXPLICIT":
-        xh, mode = _padded(ctx, xh, pads, -math.inf), "VALID"
+        xh, mode = padded(ctx, xh, _per_axis(pads), -math.inf), "VALID"
     y = ctx.emit("max_pool", xh, ksize=list(kernel), strides=list(strides), padding=mode)
     return _from_nhwc(ctx, y, spatial)
 
@@ -273,13 +271,13 @@ def _average_pool(ctx: Ctx) -> Value:
         cells = _cells(ctx, xh, kernel, strides, dil, pads, 0.0)
         y = ctx.emit("mean", cells, axis=[0])
     else:
-        y = ctx.emit("avg_pool", _padded(ctx, xh, pads, 0.0), padding="VALID", **attrs)
+        y = ctx.emit("avg_pool", padded(ctx, xh, _per_axis(pads), 0.0), padding="VALID", **attrs)
     if not include:
         (_, oh, ow, _), (h, w) = y.spec.shape, xh.spec.shape[1:3]
         if None in (oh, ow, h, w):
             raise ctx.fail("count_include_pad 0 with these pads needs static spatial dims")
         counts = inside_counts((h, w), kernel, strides, dil,
-                               [(pads[0], pads[1]), (pads[2], pads[3])], (oh, ow))
+                               _per_axis(pads), (oh, ow))
         fix = (kernel[0] * kernel[1]) / counts[..., None]
         y = ctx.emit("mul", y, known(fix.astype(y.spec.dtype)))
     return _from_nhwc(ctx, y, spatial)
