@@ -20,9 +20,11 @@ from typing import Any
 from onnx import TensorProto, helper
 
 from engine.graph import Graph
+from engine.ops.registry import TensorSpec
 
-from .dtypes import TO_ONNX
-from .export_ops import Out, exports
+from .export_ops import Out, exports, value_info
+
+_INT, _BOOL = TensorSpec((), "int64"), TensorSpec((), "bool")
 
 
 def _written(o: Out, into: Out, sub: Graph, bound: Sequence[str], prefix: str,
@@ -37,11 +39,6 @@ def _written(o: Out, into: Out, sub: Graph, bound: Sequence[str], prefix: str,
     return [value[r] for r in sub.outputs]
 
 
-def _info(name: str, dtype: str, shape: Sequence[int | None]) -> Any:
-    return helper.make_tensor_value_info(name, TO_ONNX[dtype], [
-        d if d is not None else f"{name}_dim{i}" for i, d in enumerate(shape)])
-
-
 def _locals(inner: Out, names: Sequence[str], specs: Sequence[Any], prefix: str,
             ) -> list[Any]:
     """Subgraph outputs under names of their own (an output may be an outer name)."""
@@ -49,7 +46,7 @@ def _locals(inner: Out, names: Sequence[str], specs: Sequence[Any], prefix: str,
     for k, (name, spec) in enumerate(zip(names, specs, strict=True)):
         local = f"{prefix}out{k}"
         inner.nodes.append(helper.make_node("Identity", [name], [local], name=local))
-        infos.append(_info(local, spec.dtype, spec.shape))
+        infos.append(value_info(local, spec))
     return infos
 
 
@@ -88,12 +85,12 @@ def _while_loop(o: Out) -> list[str]:
     new = _written(o, inner, body, [*carried, *invariants], base + "body/")
     (again,) = _written(o, inner, cond, [*new, *invariants], base + "body/cond/")
     outs, out_specs = [again, *new], [cond.spec(cond.outputs[0]), *specs]
-    ins = [_info(step, "int64", ()), _info(go, "bool", ()),
-           *(_info(name, s.dtype, s.shape) for name, s in zip(carried, specs))]
+    ins = [value_info(step, _INT), value_info(go, _BOOL),
+           *(value_info(name, s) for name, s in zip(carried, specs))]
     loop_ins = [o.const(limit), first, *o.ins[:n]]
     if stacked:
         count = base + "body/count"
-        ins.append(_info(count, "int32", ()))
+        ins.append(value_info(count, TensorSpec((), "int32")))
         outs.append(inner.op("Add", [count, inner.const(1, "int32")]))
         outs += carried  # each variable as it enters the iteration: the rows
         out_specs += [o.outs[n], *specs]

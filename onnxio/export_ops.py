@@ -31,6 +31,13 @@ OPSET = 18
 INT_MAX, INT_MIN = 2**63 - 1, -(2**63)
 
 
+def value_info(name: str, spec: TensorSpec) -> Any:
+    """A graph (or subgraph) input or output of ``spec``; an unknown dim gets a name of
+    its own."""
+    dims = [d if d is not None else f"{name}_dim{i}" for i, d in enumerate(spec.shape)]
+    return helper.make_tensor_value_info(name, TO_ONNX[spec.dtype], dims)
+
+
 class Out:
     """The ONNX graph being written, and the engine node being exported."""
 

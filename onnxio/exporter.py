@@ -16,7 +16,7 @@ from engine.graph import Graph, Ref
 
 from .dtypes import TO_ONNX
 from .errors import OnnxError
-from .export_ops import EXPORTS, OPSET, Out
+from .export_ops import EXPORTS, OPSET, Out, value_info
 
 IR_VERSION = 8  # opset 18's IR version: what onnxruntime releases of the last years read
 
@@ -28,7 +28,7 @@ def to_onnx(graph: Graph, outputs: Sequence[str], *, name: str = "gradserve") ->
     out = Out({n.name for n in graph.nodes})
     inputs: list[onnx.ValueInfoProto] = []
     value = write(graph, refs, out, {}, inputs)
-    results = [_value_info(value[ref], graph.spec(ref)) for ref in refs]
+    results = [value_info(value[ref], graph.spec(ref)) for ref in refs]
     model = helper.make_model(
         helper.make_graph(out.nodes, name, inputs, _unique(results),
                           initializer=out.initializers),
@@ -55,7 +55,7 @@ def write(graph: Graph, refs: Sequence[Ref], out: Out, value: dict[Ref, str],
             if inputs is None:
                 raise OnnxError("a subgraph's placeholder is not bound", node=node.name,
                                 op_type=node.op)
-            inputs.append(_value_info(own, node.spec))
+            inputs.append(value_info(own, node.spec))
             value[(node.name, 0)] = own
             continue
         if node.op in ("variable", "constant"):
@@ -117,10 +117,5 @@ def _dtype(dtype: str, node: str, op: str) -> int:
     if dtype not in TO_ONNX:
         raise OnnxError(f"dtype {dtype} has no ONNX export", node=node, op_type=op)
     return TO_ONNX[dtype]
-
-
-def _value_info(name: str, spec) -> onnx.ValueInfoProto:
-    dims = [d if d is not None else f"{name}_dim{i}" for i, d in enumerate(spec.shape)]
-    return helper.make_tensor_value_info(name, TO_ONNX[spec.dtype], dims)
 
 from . import export_control  # noqa: E402, F401 - its entries join EXPORTS

@@ -20,16 +20,10 @@ from .import_ops import Ctx, _indices, onnx_op, rank
 from .scope import Value, known
 
 
-def _static(ctx: Ctx, v: Value, what: str) -> tuple[int, ...]:
-    if None in v.spec.shape:
-        raise ctx.fail(f"{what} needs a static shape; give static input shapes")
-    return tuple(v.spec.shape)  # type: ignore[arg-type]
-
-
 def _scatter(ctx: Ctx, data: Value, updates: Value, targets: np.ndarray) -> Value:
     """data with updates (in row-major order) at the flat positions ``targets``."""
-    shape = _static(ctx, data, ctx.node.op_type)
-    if targets.size != math.prod(_static(ctx, updates, "the updates")):
+    shape = ctx.static(data, ctx.node.op_type)
+    if targets.size != math.prod(ctx.static(updates, "the updates")):
         raise ctx.fail(f"{targets.size} positions for {updates.spec.shape} updates")
     reduction = ctx.attr("reduction", "none")
     flat_updates = ctx.emit("reshape", updates, shape=[-1])
@@ -52,7 +46,7 @@ def _scatter_nd(ctx: Ctx) -> Value:
     """updates written at index tuples known at import (static shapes; reduction none or
     add; negative indices wrapped)"""
     data, updates = ctx.x(0), ctx.x(2)
-    shape = _static(ctx, data, "ScatterND")
+    shape = ctx.static(data, "ScatterND")
     index = ctx.const(1, "indices")
     assert index is not None
     k = index.shape[-1] if index.ndim else 0
@@ -71,7 +65,7 @@ def _scatter_elements(ctx: Ctx) -> Value:
     """updates written along axis at indices known at import (static shapes; reduction
     none or add; negative indices wrapped)"""
     data, updates = ctx.x(0), ctx.x(2)
-    shape = _static(ctx, data, "ScatterElements")
+    shape = ctx.static(data, "ScatterElements")
     axis = normalize_axis(ctx.attr("axis", 0), len(shape))
     index = ctx.const(1, "indices")
     assert index is not None

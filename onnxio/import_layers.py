@@ -47,15 +47,6 @@ def _batch_norm(ctx: Ctx) -> Value:
                     epsilon=float(ctx.attr("epsilon", 1e-5)))
 
 
-def _static(ctx: Ctx, x: Value, what: str) -> tuple[int, ...]:
-    """x's sizes past the batch axis, which ``what`` needs static."""
-    dims = tuple(x.spec.shape[1:])
-    if None in dims:
-        raise ctx.fail(f"{what} needs static sizes past the batch axis; give static input "
-                       "shapes")
-    return dims  # type: ignore[return-value]
-
-
 def _per_channel(ctx: Ctx, v: Value, x: Value) -> Value:
     """A [C] tensor shaped to broadcast over axis 1 of x."""
     return ctx.emit("reshape", v, shape=[-1] + [1] * (rank(x) - 2))
@@ -73,7 +64,7 @@ def _instance_norm(ctx: Ctx) -> Value:
     """layer_norm over the spatial axes (unit gain), then scale and bias per channel
     (static spatial sizes)"""
     x = ctx.x(0)
-    spatial = _static(ctx, x, "InstanceNormalization")[1:]
+    spatial = ctx.static(x, "InstanceNormalization", past_batch=True)[1:]
     y = _normalized(ctx, x, spatial, list(range(2, rank(x))))
     return ctx.emit("add", ctx.emit("mul", y, _per_channel(ctx, ctx.x(1), x)),
                     _per_channel(ctx, ctx.x(2), x))
@@ -85,7 +76,7 @@ def _group_norm(ctx: Ctx) -> Value:
     scale and bias per channel (21: given per channel; 18: per group, repeated over its
     channels); static sizes past the batch axis"""
     x = ctx.x(0)
-    dims = _static(ctx, x, "GroupNormalization")
+    dims = ctx.static(x, "GroupNormalization", past_batch=True)
     groups = int(ctx.attr("num_groups"))
     channels = dims[0]
     if groups < 1 or channels % groups:
@@ -108,7 +99,7 @@ def _depth_to_space(ctx: Ctx) -> Value:
     x = ctx.x(0)
     if rank(x) != 4:
         raise ctx.fail("DepthToSpace needs a rank-4 input")
-    c, h, w = _static(ctx, x, "DepthToSpace")
+    c, h, w = ctx.static(x, "DepthToSpace", past_batch=True)
     b = int(ctx.attr("blocksize"))
     mode = ctx.attr("mode", "DCR")
     if mode not in ("DCR", "CRD") or c % (b * b):
@@ -130,7 +121,7 @@ def _space_to_depth(ctx: Ctx) -> Value:
     x = ctx.x(0)
     if rank(x) != 4:
         raise ctx.fail("SpaceToDepth needs a rank-4 input")
-    c, h, w = _static(ctx, x, "SpaceToDepth")
+    c, h, w = ctx.static(x, "SpaceToDepth", past_batch=True)
     b = int(ctx.attr("blocksize"))
     if h % b or w % b:
         raise ctx.fail(f"blocksize {b} does not divide the spatial sizes {h}, {w}")

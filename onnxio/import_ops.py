@@ -184,6 +184,14 @@ class Ctx:
     def scalar(self, value: float, like: Value) -> Value:
         return known(np.asarray(value, dtype=like.spec.dtype))
 
+    def static(self, v: Value, what: str, past_batch: bool = False) -> tuple[int, ...]:
+        """v's sizes (``past_batch``: but the first), which ``what`` needs static."""
+        dims = tuple(v.spec.shape[1 if past_batch else 0:])
+        if None in dims:
+            which = "static sizes past the batch axis" if past_batch else "a static shape"
+            raise self.fail(f"{what} needs {which}; give static input shapes")
+        return dims  # type: ignore[return-value]
+
 
 def rank(v: Value) -> int:
     return len(v.spec.shape)

@@ -70,10 +70,10 @@ def _from_nhwc(ctx: Ctx, y: Value, spatial: int) -> Value:
     return ctx.emit("squeeze", y, axis=[2]) if spatial == 1 else y
 
 
-def _padded(ctx: Ctx, x: Value, pads: tuple[int, int, int, int], fill: float) -> Value:
+def _per_axis(pads: tuple[int, int, int, int]) -> list[tuple[int, int]]:
+    """(top, bottom, left, right) as ``import_volumes``' (begin, end) per spatial axis."""
     t, b, left, r = pads
-    return ctx.emit("pad", x, paddings=[[0, 0], [t, b], [left, r], [0, 0]],
-                    constant_values=fill)
+    return [(t, b), (left, r)]
 
 
 @onnx_op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
@@ -86,20 +86,13 @@ def _conv(ctx: Ctx) -> Value:
     if rank(x) == 5:
         return conv3d(ctx)
     spatial = _spatial(ctx, x)
-    if rank(w) != rank(x):
-        raise ctx.fail("the filter's rank differs from the input's")
-    kernel = tuple(w.spec.shape[2:])
-    given = ctx.attr("kernel_shape", None)
-    if given is not None and list(given) != list(kernel):
-        raise ctx.fail(f"kernel_shape {list(given)} differs from the filter's {list(kernel)}")
-    kernel2 = (1, kernel[0]) if spatial == 1 else (kernel[0], kernel[1])
+    wh = _filter_hwio(ctx, x, w, spatial)
+    kernel2 = _pairs_of(tuple(w.spec.shape[2:]), spatial)
     strides, dil = _pairs(ctx, "strides", 1, spatial), _pairs(ctx, "dilations", 1, spatial)
     xh = _to_nhwc(ctx, x, spatial)
-    wh = ctx.emit("transpose", ctx.emit("expand_dims", w, axis=2) if spatial == 1 else w,
-                  perm=[2, 3, 1, 0])
     mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel2, strides, dil, spatial)
     if mode == "EXPLICIT":
-        xh, mode = _padded(ctx, xh, pads, 0.0), "VALID"
+        xh, mode = padded(ctx, xh, _per_axis(pads), 0.0), "VALID"
     y = grouped(ctx, "conv2d", xh, wh, ctx.attr("group", 1), strides=list(strides),
                 dilations=list(dil), padding=mode)
     if bias is not None:
@@ -116,14 +109,9 @@ def _conv_transpose(ctx: Ctx) -> Value:
     NHWC (static batch and spatial sizes)"""
     x, w, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
     spatial = _spatial(ctx, x)
-    if rank(w) != rank(x):
-        raise ctx.fail("the filter's rank differs from the input's")
+    wh = _filter_hwio(ctx, x, w, spatial)  # [C, M/g, kh, kw] -> [kh, kw, M/g, C]
     group = ctx.attr("group", 1)
     kernel = _pairs_of(tuple(w.spec.shape[2:]), spatial)
-    given = ctx.attr("kernel_shape", None)
-    if given is not None and list(given) != list(w.spec.shape[2:]):
-        raise ctx.fail(f"kernel_shape {list(given)} differs from the filter's "
-                       f"{list(w.spec.shape[2:])}")
     strides, dil = _pairs(ctx, "strides", 1, spatial), _pairs(ctx, "dilations", 1, spatial)
     extra = _pairs_of(tuple(ctx.attr("output_padding", [0] * spatial)), spatial, 0)
     xh = _to_nhwc(ctx, x, spatial)
@@ -133,8 +121,6 @@ def _conv_transpose(ctx: Ctx) -> Value:
                        "input shapes")
     full = [s * (d_in - 1) + (k - 1) * d + 1 for s, d_in, k, d in zip(strides, hw, kernel, dil)]
     pads = _transpose_pads(ctx, spatial, full, extra, hw, strides)
-    wh = ctx.emit("transpose", ctx.emit("expand_dims", w, axis=2) if spatial == 1 else w,
-                  perm=[2, 3, 1, 0])  # [C, M/g, kh, kw] -> [kh, kw, M/g, C]
     attrs = dict(output_shape=[n, *full, w.spec.shape[1]], strides=list(strides),
                  dilations=list(dil), padding="VALID")
     y = grouped(ctx, "conv2d_transpose", xh, wh, group, **attrs)
@@ -149,6 +135,19 @@ def _conv_transpose(ctx: Ctx) -> Value:
     if bias is not None:
         y = ctx.emit("add", y, bias)
     return _from_nhwc(ctx, y, spatial)
+
+
+def _filter_hwio(ctx: Ctx, x: Value, w: Value, spatial: int) -> Value:
+    """The OIHW filter (IOHW for ConvTranspose) as HWIO (HWOI), 1-D as height 1, after
+    checking it against the input's rank and the kernel_shape attribute."""
+    if rank(w) != rank(x):
+        raise ctx.fail("the filter's rank differs from the input's")
+    kernel = list(w.spec.shape[2:])
+    given = ctx.attr("kernel_shape", None)
+    if given is not None and list(given) != kernel:
+        raise ctx.fail(f"kernel_shape {list(given)} differs from the filter's {kernel}")
+    return ctx.emit("transpose", ctx.emit("expand_dims", w, axis=2) if spatial == 1 else w,
+                    perm=[2, 3, 1, 0])
 
 
 def _pairs_of(v: tuple[int | None, ...], spatial: int, height: int = 1) -> tuple[int, int]:
@@ -228,9 +227,7 @@ def _explicit(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, 
 def _cells(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, int],
            dil: tuple[int, int], pads: tuple[int, int, int, int], fill: float) -> Value:
     """A dilated window's cells of the padded input, stacked on a new leading axis."""
-    t, b, left, r = pads
-    return window_cells(ctx, padded(ctx, xh, [(t, b), (left, r)], fill), kernel, strides,
-                        dil)[0]
+    return window_cells(ctx, padded(ctx, xh, _per_axis(pads), fill), kernel, strides, dil)[0]
 
 
 @onnx_op("MaxPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
@@ -247,7 +244,7 @@ def _max_pool(ctx: Ctx) -> Value:
         cells = _cells(ctx, xh, kernel, strides, dil, pads, -math.inf)
         return _from_nhwc(ctx, ctx.emit("max", cells, axis=[0]), spatial)
     if mode == "EXPLICIT":
-        xh, mode = _padded(ctx, xh, pads, -math.inf), "VALID"
+        xh, mode = padded(ctx, xh, _per_axis(pads), -math.inf), "VALID"
     y = ctx.emit("max_pool", xh, ksize=list(kernel), strides=list(strides), padding=mode)
     return _from_nhwc(ctx, y, spatial)
 
@@ -273,13 +270,13 @@ def _average_pool(ctx: Ctx) -> Value:
         cells = _cells(ctx, xh, kernel, strides, dil, pads, 0.0)
         y = ctx.emit("mean", cells, axis=[0])
     else:
-        y = ctx.emit("avg_pool", _padded(ctx, xh, pads, 0.0), padding="VALID", **attrs)
+        y = ctx.emit("avg_pool", padded(ctx, xh, _per_axis(pads), 0.0), padding="VALID", **attrs)
     if not include:
         (_, oh, ow, _), (h, w) = y.spec.shape, xh.spec.shape[1:3]
         if None in (oh, ow, h, w):
             raise ctx.fail("count_include_pad 0 with these pads needs static spatial dims")
         counts = inside_counts((h, w), kernel, strides, dil,
-                               [(pads[0], pads[1]), (pads[2], pads[3])], (oh, ow))
+                               _per_axis(pads), (oh, ow))
         fix = (kernel[0] * kernel[1]) / counts[..., None]
         y = ctx.emit("mul", y, known(fix.astype(y.spec.dtype)))
     return _from_nhwc(ctx, y, spatial)

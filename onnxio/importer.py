@@ -129,14 +129,16 @@ def _leaves(graph: onnx.GraphProto, scope: Scope, values: dict[str, Value],
     return placeholders
 
 
-def _initializer(init: onnx.TensorProto, scope: Scope, values: dict[str, Value]) -> None:
-    """A floating initializer as a variable, any other as a known value."""
+def _initializer(init: onnx.TensorProto, scope: Scope, values: dict[str, Value],
+                 trainable: bool = True) -> None:
+    """A floating initializer as a variable (when ``trainable``), any other as a known
+    value."""
     scope.node_name, scope.op_type = init.name, None
     dtype = engine_dtype(init.data_type, node=init.name)
     array = numpy_helper.to_array(init)
     if array.dtype.name != dtype:
         array = array.astype(dtype)
-    if dtype.startswith("float"):
+    if trainable and dtype.startswith("float"):
         values[init.name] = scope.leaf(init.name, "variable", dtype, value=array)
     else:
         values[init.name] = Value(known(array).spec, const=array, name=init.name)
@@ -248,10 +250,7 @@ def _subgraph(graph: onnx.GraphProto, opset: int, scope: Scope, values: dict[str
         inner_values[name] = sub.leaf(name, "placeholder", v.spec.dtype, shape=v.spec.shape)
         operands.append(v)
     for init in graph.initializer:
-        sub.node_name, sub.op_type = init.name, None
-        array = numpy_helper.to_array(init)
-        engine_dtype(init.data_type, node=init.name)
-        inner_values[init.name] = Value(known(array).spec, const=array, name=init.name)
+        _initializer(init, sub, inner_values, trainable=False)
     for inner in graph.node:
         _lower(inner, opset, sub, inner_values)
     scope.node_name, scope.op_type, scope.hint = node_name, op_type, hint
