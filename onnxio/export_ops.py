@@ -677,7 +677,7 @@ def _conv2d(o: Out) -> str:
 
 @exports("conv2d_backprop_input", "conv2d_transpose")
 def _conv2d_backprop_input(o: Out) -> str:
-    """conv2d_backprop_input(sizes, w, g) and conv2d_transpose(g, w, output_shape): the
+    """conv2d_backprop_input(g, w, input) and conv2d_transpose(g, w, output_shape): the
     same ConvTranspose onto the positions of an input of those sizes"""
     if o.node is not None and o.node.op == "conv2d_transpose":
         g, w = o.ins
