@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "column per placeholder), or .npz (arrays split along --axis)"))
     p.add_argument("--out", required=True, help=(
         "where the gradients go: FILE.npz (one array per x, stacked over examples) or a "
-        "directory of Parquet files"))
+        "directory for DIR/gradients.parquet (a row per example, in the feeds' order)"))
     p.add_argument("--ys", nargs="+", help="tensors to differentiate (default: outputs)")
     p.add_argument("--xs", nargs="+", help="tensors to differentiate with respect to "
                    "(default: trainable variables, else inputs)")

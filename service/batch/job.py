@@ -1,5 +1,6 @@
 """The Ray Data pipeline: read feed sets, ``map_batches`` over actors holding a warm
-engine (one vectorized pass per batch), gather or write the per-example gradients.
+engine (one vectorized pass per batch), stream the per-example gradients back in order
+to one ``.npz`` or one Parquet file.
 
 Each actor builds the graph once and keeps the engine's plan cache warm across batches;
 ``--workers`` actors run at once (``ActorPoolStrategy``). ``ray.init(address)`` joins the
@@ -9,6 +10,7 @@ be one the workers can read (shared storage, s3://...), as always with Ray Data.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,19 +113,60 @@ def dataset(spec: JobSpec) -> Any:
 
 
 def write(ds: Any, spec: JobSpec, out: str) -> int:
-    """Gradients to ``out``: one ``.npz`` (arrays named by x, stacked over examples), or
-    a directory of Parquet files (a column per x, a row per example). Returns the count."""
+    """Gradients to ``out``: one ``.npz`` (arrays named by x, stacked over examples), or a
+    directory holding one Parquet file (a column per x, a row per example). Returns the
+    count.
+
+    Both stream through the driver in the feeds' order: ``preserve_order`` holds for
+    iteration, while ``write_parquet``'s tasks may combine blocks out of order (row 16
+    came back as another example's), and counting after it ran the whole job twice."""
+    batches = ds.iter_batches(batch_format="numpy", batch_size=None)
     if out.endswith(".npz"):
         parts: dict[str, list[np.ndarray]] = {x: [] for x in spec.xs}
-        for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+        for batch in batches:
             for x in spec.xs:
                 parts[x].append(batch[x])
         stacked = {x: np.concatenate(v) if v else np.zeros((0,)) for x, v in parts.items()}
         np.savez(out, **stacked)
         return len(next(iter(stacked.values()))) if stacked else 0
-    ds = ds.drop_columns([ID]) if spec.kind == "npz" else ds
-    ds.write_parquet(out)
-    return ds.count()
+    return _write_parquet(batches, spec.xs, out)
+
+
+def _write_parquet(batches: Iterable[dict[str, np.ndarray]], xs: list[str], out: str) -> int:
+    """``out/gradients.parquet``, a row group per batch; ``out`` may be a URI (s3://...)."""
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    if "://" in out:
+        fs, root = pafs.FileSystem.from_uri(out)
+    else:
+        fs, root = pafs.LocalFileSystem(), str(Path(out).resolve())
+    fs.create_dir(root, recursive=True)
+    writer, n = None, 0
+    try:
+        for batch in batches:
+            table = pa.table({x: _tensor_column(batch[x]) for x in xs})
+            if writer is None:
+                writer = pq.ParquetWriter(f"{root}/gradients.parquet", table.schema,
+                                          filesystem=fs)
+            writer.write_table(table)
+            n += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return n
+
+
+def _tensor_column(values: np.ndarray) -> Any:
+    """Per-example tensors ``[n, *shape]`` as nested fixed-size lists (plain Parquet that
+    pandas, Spark and pyarrow read back as the tensors), built on the flat buffer."""
+    import pyarrow as pa
+
+    column = pa.array(np.ascontiguousarray(values).reshape(-1))
+    for size in reversed(values.shape[1:]):
+        column = pa.FixedSizeListArray.from_arrays(column, size)
+    return column
 
 
 def init(address: str | None, workers: int = 1) -> None:

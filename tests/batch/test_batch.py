@@ -115,7 +115,8 @@ def test_the_command_line_with_parquet(mlp, tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "feeds.parquet")
     r = subprocess.run([sys.executable, "-m", "service.batch", "--graph",
                         str(tmp_path / "mlp.json"), "--feeds", str(tmp_path / "feeds.parquet"),
-                        "--out", str(tmp_path / "grads"), "--batch-size", "16"],
+                        "--out", str(tmp_path / "grads"), "--batch-size", "8",
+                        "--workers", "2"],  # six batches on two actors, back in order
                        cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"{N} examples" in r.stderr
