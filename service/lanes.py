@@ -61,6 +61,10 @@ class Lanes:
     def answer(self, job: int, size: int) -> bytes:
         return self._get(_LANE * (job % 2) + BODY_BYTES, ANSWER_BYTES, size)
 
+    def close(self) -> None:
+        """Unmap the lanes (the memfd goes once the worker's side is gone too)."""
+        self.map.close()
+
     def _get(self, start: int, room: int, size: int) -> bytes:
         """The ``size`` bytes a frame header announced, checked against the lane's room
         first: a size past it would read the other lane's bytes as this frame's."""

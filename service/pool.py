@@ -135,11 +135,14 @@ class _Process:
         return self.proc.pid
 
     def end(self, grace: float = 0.0) -> None:
-        """Close the pipe (an idle worker then exits by itself); kill it after ``grace``."""
+        """Close the pipe (an idle worker then exits by itself); kill it after ``grace``.
+        The lanes are unmapped here, not when the last reference goes (a failed start's
+        traceback keeps one until a cyclic collection: 3 MiB a restart)."""
         writer = getattr(self, "writer", None)
         if writer is not None:
-            writer.close()
+            writer.close()  # no frame is read from here on, so none from the lanes
         self.conn.close()
+        self.lanes.close()
         self.proc.join(grace)
         if self.proc.is_alive():
             self.proc.kill()
