@@ -16,6 +16,7 @@ import resource
 import signal
 import socket
 import struct
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -66,16 +67,15 @@ class Worker:
             return Reply(500, str(exc).encode())
         return Reply(200, b"")
 
-    def handle(self, endpoint_name: str, body: bytes) -> Reply:
+    def handle(self, tag: str, body: bytes) -> Reply:
+        """The answer to one job: ``tag`` is an endpoint's name, or its first word (before
+        any ``:``) is one of ``JOBS``' kinds."""
         clock = Clock()
         try:
-            if endpoint_name.startswith(tesseract.PREFIX):
-                return tesseract.handle(self.models.get, self.settings.max_elements,
-                                        endpoint_name, body)
-            if endpoint_name == RENDER_TAG:
-                picture = render(body, self.graphs, self.models.get)
-                return Reply(200, picture.body, picture.media_type)
-            endpoint = BY_NAME[endpoint_name]
+            job = JOBS.get(tag.partition(":")[0])
+            if job is not None:
+                return job(self, tag, body)
+            endpoint = BY_NAME[tag]
             doc = _parse(body)
             clock.lap("parse")
             request = _validate(endpoint.request, doc)
@@ -97,9 +97,25 @@ class Worker:
             return Reply(503, problem_body("out-of-memory", "the computation ran out of memory"),
                          PROBLEM_JSON)
         except Exception:
-            log.exception("unexpected failure handling a %s request", endpoint_name)
+            log.exception("unexpected failure handling a %s job", tag)
             return Reply(500, problem_body("internal", "an unexpected error occurred; it has "
                                            "been logged"), PROBLEM_JSON)
+
+    def _picture(self, tag: str, body: bytes) -> Reply:
+        picture = render(body, self.graphs, self.models.get)
+        return Reply(200, picture.body, picture.media_type)
+
+    def _tesseract(self, tag: str, body: bytes) -> Reply:
+        return tesseract.handle(self.models.get, self.settings.max_elements, tag, body)
+
+
+# a job's kind (its tag's first word) -> how a worker answers it, for the jobs that are not
+# an endpoint's (those are tagged with the endpoint's name: endpoints.BY_NAME)
+JOBS: dict[str, Callable[[Worker, str, bytes], Reply]] = {
+    MODELS_TAG: lambda worker, _tag, body: worker.update_models(body),
+    RENDER_TAG: Worker._picture,
+    tesseract.KIND: Worker._tesseract,  # tesseract:<endpoint>:<format>:<model>
+}
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -134,7 +150,7 @@ def worker_main(conn: Connection, settings: dict[str, Any], lanes_fd: int) -> No
     pipe = _Pipe(conn, Lanes(lanes_fd))
     while True:
         try:
-            endpoint_name = pipe.recv_frame().decode()
+            tag = pipe.recv_frame().decode()
             body = pipe.recv_frame()
         except (EOFError, OSError):
             return
@@ -142,8 +158,7 @@ def worker_main(conn: Connection, settings: dict[str, Any], lanes_fd: int) -> No
         # the collector resumes once the answer is sent, and its one walk over what the
         # request allocated (~0.25 s after the 100,000-node chain) is made then, idle
         with paused():
-            reply = (worker.update_models(body) if endpoint_name == MODELS_TAG
-                     else worker.handle(endpoint_name, body))
+            reply = worker.handle(tag, body)
             pipe.send_answer(reply.header(), reply.body)
         settle()
 

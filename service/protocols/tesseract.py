@@ -40,7 +40,8 @@ ENDPOINTS = ("apply", "jacobian", "jacobian_vector_product", "vector_jacobian_pr
              "abstract_eval")
 FORMATS = ("json", "json+base64")  # answers' array encodings (no json+binref: no files)
 DEFAULT_FORMAT = "json"
-PREFIX = "tesseract:"
+KIND = "tesseract"  # a Tesseract job's tag: tesseract:<endpoint>:<format>:<model>
+PREFIX = f"{KIND}:"
 _DTYPES = ("float16", "float32", "float64", "int32", "int64", "bool")
 
 Loc = list[str | int]

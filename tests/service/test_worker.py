@@ -1,0 +1,46 @@
+"""A worker's jobs in process (service/worker.py): each kind of tag reaches what answers it,
+through the one table of the jobs that are not an endpoint's."""
+from __future__ import annotations
+
+import math
+import pickle
+
+import orjson
+import pytest
+
+from service.endpoints import BY_NAME
+from service.protocols import tesseract
+from service.settings import Settings
+from service.worker import JOBS, MODELS_TAG, RENDER_TAG, Worker
+
+NODES = [{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float64"},
+         {"name": "y", "op": "sin", "inputs": ["x"]}]
+
+
+@pytest.fixture(scope="module")
+def worker() -> Worker:
+    return Worker(Settings(workers=1))
+
+
+def test_no_job_kind_is_an_endpoints_name_or_holds_a_colon() -> None:
+    assert not set(JOBS) & set(BY_NAME)
+    assert all(":" not in kind for kind in JOBS) and all(":" not in n for n in BY_NAME)
+
+
+def test_every_kind_of_tag_reaches_what_answers_it(worker: Worker) -> None:
+    grads = worker.handle("gradients", orjson.dumps(
+        {"graph": {"nodes": NODES}, "feeds": {"x": [0.0, 1.0]}, "ys": "y", "xs": "x"}))
+    assert grads.status == 200 and orjson.loads(grads.body)["gradients"][0][0] == 1.0
+    dot = worker.handle(RENDER_TAG, orjson.dumps({"graph": {"nodes": NODES}, "format": "dot"}))
+    assert dot.status == 200 and b"digraph" in dot.body and "graphviz" in dot.content_type
+    update = ({"m": ("v1", {"nodes": NODES})}, [])
+    assert worker.handle(MODELS_TAG, pickle.dumps(update)).status == 200
+    apply = worker.handle(tesseract.tag("apply", "json", "m"),
+                          orjson.dumps({"inputs": {"x": [0.0, 0.5]}}))
+    assert apply.status == 200, apply.body
+    assert orjson.loads(apply.body)["y"]["data"]["buffer"] == [0.0, math.sin(0.5)]
+    assert worker.handle(MODELS_TAG, pickle.dumps(({}, ["m"]))).status == 200
+    gone = worker.handle(tesseract.tag("apply", "json", "m"), b"{}")
+    assert gone.status == 404  # dropped by the update: the Tesseract job no longer finds it
+    assert worker.handle(MODELS_TAG, b"not a pickle").status == 500  # told to the parent
+    assert worker.handle("no-such-endpoint", b"{}").status == 500
