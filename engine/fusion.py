@@ -19,11 +19,13 @@ Compiling costs ~0.1 s to a few seconds (W4's 700-op kernel: 2-5 s; numba itself
 thread (``later``: no request waits for it; the plan runs unfused meanwhile), and kernels
 are cached on disk (``GRADSERVE_FUSION_CACHE``, default ``~/.cache/gradserve/fusion``, else
 the temp directory), named by a hash of their source, so a restarted process loads them
-(~1 s). Without numba, or if anything in this fails, the plan runs unfused.
+(~1 s); the folder is kept under ``CACHE_BYTES``, its kernels used longest ago removed
+(``prune``). Without numba, or if anything in this fails, the plan runs unfused.
 """
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import heapq
 import importlib.util
@@ -47,6 +49,8 @@ FUSE_AFTER = 20  # plan runs before its groups are compiled (the cold path never
 CALL_NS = 600  # what a numpy call costs in a plan beyond its arithmetic
 MAX_KERNELS = 512  # per process: compiled code is never freed, so a long-lived worker
                    # serving ever new graphs stops fusing new ones here instead of growing
+CACHE_BYTES = 256 << 20  # on disk, every process's kernels: past it the least recently
+                        # used are removed (``prune``), as new graphs would fill the disk
 
 # The numpy ufuncs numba compiles on float scalars with numpy's semantics (checked for
 # every elementwise op by the every-op sweep, NaN and inf included), each with what an
@@ -301,11 +305,56 @@ def cache_dir() -> Path:
 def _write(folder: Path, key: str, source: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"k{key}.py"
+    if path.exists():
+        with contextlib.suppress(OSError):  # a read-only cache is still read
+            os.utime(path)  # used now: prune keeps what was used last
+    if folder not in _PRUNED:
+        _PRUNED.add(folder)
+        prune(folder)
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         os.replace(tmp, path)  # atomic: another process may write the same file
     return path
+
+
+_PRUNED: set[Path] = set()  # the folders this process has pruned (once each)
+
+
+def prune(folder: Path, limit: int | None = None) -> int:
+    """Keep in ``folder`` the kernels used last (a kernel's source, touched by every process
+    that loads it, with numba's and Python's files beside it) that hold at most ``limit``
+    bytes (``CACHE_BYTES``) together; remove the others, and say how many. Run once
+    per process and folder, at its first kernel (on the fusion thread): nothing else ever
+    removes one, and every new graph shape writes new ones. A kernel another process
+    loads as it is removed fails to load there: that plan runs unfused."""
+    limit = CACHE_BYTES if limit is None else limit
+    files: dict[str, list[Path]] = {}
+    for path in (*folder.glob("k*"), *folder.glob("__pycache__/k*")):
+        files.setdefault(path.name.split(".", 1)[0], []).append(path)
+    kernels = []
+    for key, paths in files.items():
+        stats = {p: _stat(p) for p in paths}
+        source = stats.get(folder / f"{key}.py")
+        used = source.st_mtime if source else 0.0  # no source: loadable by no one
+        kernels.append((used, sum(st.st_size for st in stats.values() if st), paths))
+    kernels.sort(key=lambda k: k[0], reverse=True)
+    kept = 0
+    for n, (_, size, _paths) in enumerate(kernels):
+        kept += size
+        if kept > limit:  # this one and every one used before it go
+            for path in (p for _, _, older in kernels[n:] for p in older):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            return len(kernels) - n
+    return 0
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:  # another process removed it meanwhile
+        return None
 
 
 def _load(source: str) -> Any:

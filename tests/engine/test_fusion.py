@@ -1,6 +1,9 @@
 """Fusion (engine/fusion.py): which steps fuse, and fused plans answering as unfused ones."""
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -149,6 +152,53 @@ def test_kernels_are_found_again_on_disk(tmp_path: Any, monkeypatch: pytest.Monk
     assert Plan(graph, fetches).fuse() >= 1
     assert sorted(p.name for p in tmp_path.glob("k*.py")) == written
     assert any(tmp_path.glob("__pycache__/*.nbi"))
+
+
+def _fake_kernel(folder: Path, key: str, size: int, used: float) -> list[Path]:
+    """A cached kernel's three files (source, numba's index and code) of ``size`` bytes
+    each, its source last used at ``used``."""
+    files = [folder / f"k{key}.py", folder / "__pycache__" / f"k{key}.kernel-5.py311.nbi",
+             folder / "__pycache__" / f"k{key}.kernel-5.py311.1.nbc"]
+    for f in files:
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(b"#" * size)
+    os.utime(files[0], (used, used))
+    return files
+
+
+def test_the_cache_keeps_the_kernels_used_last_within_its_bytes(tmp_path: Path) -> None:
+    now = time.time()
+    made = {key: _fake_kernel(tmp_path, key, 100, now - age)
+            for key, age in (("new", 0), ("mid", 10), ("old", 20))}
+    orphan = tmp_path / "__pycache__" / "kgone.kernel-5.py311.nbi"  # its source is gone
+    orphan.write_bytes(b"#")
+    assert fusion.prune(tmp_path, limit=700) == 2  # new and mid fit (600 bytes)
+    assert sorted(tmp_path.rglob("k*")) == sorted(made["new"] + made["mid"])
+    assert fusion.prune(tmp_path, limit=700) == 0
+    assert fusion.prune(tmp_path, limit=299) == 2  # not even the newest fits
+    assert not any(tmp_path.rglob("k*"))
+
+
+@needs_numba
+def test_a_process_prunes_the_cache_at_its_first_kernel_and_keeps_what_it_loads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first kernel a process loads prunes the folder (a stale kernel over the limit
+    goes) and touches its own source, so a kernel in use is the last to go."""
+    monkeypatch.setenv("GRADSERVE_FUSION_CACHE", str(tmp_path))
+    monkeypatch.setattr(fusion, "CACHE_BYTES", 1 << 20)
+    stale = _fake_kernel(tmp_path, "0" * 24, 1 << 19, time.time() - 86400)
+    graph, fetches = _grad_plan(_chain([5], "float64", n=9))
+    written: list[Path] = []
+    for _ in range(2):  # written, then found again by a new process (as if)
+        for source in written:
+            os.utime(source, (1.0, 1.0))  # used long ago, unless loaded again
+        monkeypatch.setattr(fusion, "_LOADED", {})
+        monkeypatch.setattr(fusion, "_PRUNED", set())
+        assert Plan(graph, fetches).fuse() >= 1
+        assert not any(f.exists() for f in stale)
+        written = list(tmp_path.glob("k*.py"))
+        assert written
+    assert all(source.stat().st_mtime > 1.0 for source in written)
 
 
 def test_the_service_does_not_call_the_engines_variables_typos() -> None:
