@@ -27,9 +27,8 @@ def _layer_norm(ctx: Ctx) -> Value:
     def fitted(v: Value | None) -> Value:
         if v is not None and tuple(v.spec.shape) == features:
             return v
-        if None in features:
-            raise ctx.fail("scale and bias of another shape than the normalized axes need "
-                           "static sizes of those axes")
+        ctx.static(x, "scale and bias of another shape than the normalized axes",
+                   range(axis, rank(x)))
         if v is None:
             return known(np.zeros(features, dtype=x.spec.dtype))
         return ctx.emit("broadcast_to", v, shape=list(features))
@@ -64,7 +63,7 @@ def _instance_norm(ctx: Ctx) -> Value:
     """layer_norm over the spatial axes (unit gain), then scale and bias per channel
     (static spatial sizes)"""
     x = ctx.x(0)
-    spatial = ctx.static(x, "InstanceNormalization", past_batch=True)[1:]
+    spatial = ctx.static(x, "InstanceNormalization", range(1, rank(x)))[1:]
     y = _normalized(ctx, x, spatial, list(range(2, rank(x))))
     return ctx.emit("add", ctx.emit("mul", y, _per_channel(ctx, ctx.x(1), x)),
                     _per_channel(ctx, ctx.x(2), x))
@@ -76,7 +75,7 @@ def _group_norm(ctx: Ctx) -> Value:
     scale and bias per channel (21: given per channel; 18: per group, repeated over its
     channels); static sizes past the batch axis"""
     x = ctx.x(0)
-    dims = ctx.static(x, "GroupNormalization", past_batch=True)
+    dims = ctx.static(x, "GroupNormalization", range(1, rank(x)))
     groups = int(ctx.attr("num_groups"))
     channels = dims[0]
     if groups < 1 or channels % groups:
@@ -99,7 +98,7 @@ def _depth_to_space(ctx: Ctx) -> Value:
     x = ctx.x(0)
     if rank(x) != 4:
         raise ctx.fail("DepthToSpace needs a rank-4 input")
-    c, h, w = ctx.static(x, "DepthToSpace", past_batch=True)
+    c, h, w = ctx.static(x, "DepthToSpace", range(1, 4))
     b = int(ctx.attr("blocksize"))
     mode = ctx.attr("mode", "DCR")
     if mode not in ("DCR", "CRD") or c % (b * b):
@@ -121,7 +120,7 @@ def _space_to_depth(ctx: Ctx) -> Value:
     x = ctx.x(0)
     if rank(x) != 4:
         raise ctx.fail("SpaceToDepth needs a rank-4 input")
-    c, h, w = ctx.static(x, "SpaceToDepth", past_batch=True)
+    c, h, w = ctx.static(x, "SpaceToDepth", range(1, 4))
     b = int(ctx.attr("blocksize"))
     if h % b or w % b:
         raise ctx.fail(f"blocksize {b} does not divide the spatial sizes {h}, {w}")

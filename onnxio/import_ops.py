@@ -184,21 +184,31 @@ class Ctx:
     def scalar(self, value: float, like: Value) -> Value:
         return known(np.asarray(value, dtype=like.spec.dtype))
 
-    def static(self, v: Value, what: str, past_batch: bool = False) -> tuple[int, ...]:
-        """v's sizes (``past_batch``: but the first), which ``what`` needs static."""
-        dims = tuple(v.spec.shape[1 if past_batch else 0:])
+    def static(self, v: Value, what: str, axes: Iterable[int] | None = None
+               ) -> tuple[int, ...]:
+        """v's sizes on ``axes`` (default every axis; negative ones count from the end),
+        which ``what`` needs known at import: the one refusal of a lowering that cannot
+        take a symbolic size, naming the symbolic axes and v's shape (so v is best the
+        ONNX node's own input, not a transposed one of ours)."""
+        shape = v.spec.shape
+        chosen = range(len(shape)) if axes is None else [normalize_axis(a, len(shape))
+                                                         for a in axes]
+        dims = tuple(shape[a] for a in chosen)
         if None in dims:
-            which = "static sizes past the batch axis" if past_batch else "a static shape"
-            raise self.fail(f"{what} needs {which}; give static input shapes")
+            symbolic = [a for a in chosen if shape[a] is None]
+            axes_ = (f"axis {symbolic[0]}" if len(symbolic) == 1 else
+                     f"axes {', '.join(map(str, symbolic))}")
+            raise self.fail(f"{what} needs static sizes of {axes_} of {_shown(shape)}; give "
+                            "static input shapes")
         return dims  # type: ignore[return-value]
+
+
+def _shown(shape: Sequence[int | None]) -> str:
+    return f"[{', '.join('?' if d is None else str(d) for d in shape)}]"
 
 
 def rank(v: Value) -> int:
     return len(v.spec.shape)
-
-
-def shape_of(v: Value) -> tuple[int | None, ...]:
-    return v.spec.shape
 
 
 # -- elementwise ---------------------------------------------------------------------------
@@ -493,10 +503,7 @@ def _shape(ctx: Ctx) -> Value:
 @onnx_op("Size")
 def _size(ctx: Ctx) -> Value:
     """known at import (static shapes only)"""
-    dims = shape_of(ctx.x(0))
-    if None in dims:
-        raise ctx.fail("Size of a tensor with symbolic dimensions: give static input shapes")
-    return known(np.array(math.prod(dims), dtype=np.int64))
+    return known(np.array(math.prod(ctx.static(ctx.x(0), "Size")), dtype=np.int64))
 
 
 @onnx_op("Reshape", attrs=("allowzero",))
@@ -650,8 +657,8 @@ def _gather_elements(ctx: Ctx) -> Value:
     """gather from the flattened input at row-major offsets (static shapes): the offsets
     of the other axes are a constant, the indexed axis adds indices * its stride"""
     x, idx = ctx.x(0), ctx.x(1)
-    if None in x.spec.shape or None in idx.spec.shape:
-        raise ctx.fail("GatherElements needs static shapes")
+    ctx.static(x, "GatherElements")
+    ctx.static(idx, "GatherElements's indices")
     axis = normalize_axis(ctx.attr("axis", 0), rank(x))
     strides = np.cumprod((*x.spec.shape[1:], 1)[::-1])[::-1]
     grid = np.indices(idx.spec.shape, dtype=np.int64)
@@ -721,9 +728,7 @@ def _pad_axis(ctx: Ctx, x: Value, axis: int, before: int, after: int,
               ) -> Value:
     """x with slices of itself concatenated on ``axis``: ``ends`` gives the (begin, end,
     step) of the slice before and of the slice after (edge: one row, tiled)."""
-    n = x.spec.shape[axis]
-    if n is None:
-        raise ctx.fail(f"mode {ctx.attr('mode')!r} needs a static size of axis {axis}")
+    (n,) = ctx.static(x, f"mode {ctx.attr('mode')!r}", [axis])
     edge = ctx.attr("mode") == "edge"
     limit = n if ctx.attr("mode") == "wrap" else n - 1
     if not edge and max(before, after) > limit:
@@ -771,9 +776,7 @@ def _arg(ctx: Ctx, ours: str) -> Value:
     x = ctx.x(0)
     axis = normalize_axis(ctx.attr("axis", 0), rank(x))
     if ctx.attr("select_last_index", 0):
-        n = x.spec.shape[axis]
-        if n is None:
-            raise ctx.fail("select_last_index needs a static size of the axis")
+        (n,) = ctx.static(x, "select_last_index", [axis])
         flip = [-1 if a == axis else 1 for a in range(rank(x))]
         backwards = ctx.emit("strided_slice", x, begin=[None] * rank(x), end=[None] * rank(x),
                              strides=flip)
@@ -810,9 +813,7 @@ def _trilu(ctx: Ctx) -> Value:
     """where(a constant triangle mask, x, 0) over the last two (static) dims"""
     x = ctx.x(0)
     k = ctx.ints(1, "k")
-    rows, cols = x.spec.shape[-2:]
-    if rows is None or cols is None:
-        raise ctx.fail("Trilu needs static sizes of the last two dimensions")
+    rows, cols = ctx.static(x, "Trilu", [-2, -1])
     ones = np.ones((rows, cols), dtype=bool)
     diagonal = k[0] if k else 0
     mask = np.triu(ones, diagonal) if ctx.attr("upper", 1) else np.tril(ones, diagonal)

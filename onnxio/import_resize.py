@@ -70,10 +70,7 @@ def _targets(ctx: Ctx, x: Value, axes: list[int]) -> list[tuple[int, int, float,
         raise ctx.fail(f"{len(given)} scales or sizes for {len(axes)} axes")  # type: ignore
     out = []
     for axis, value in zip(axes, given):  # type: ignore[arg-type]
-        in_len = x.spec.shape[axis]
-        if in_len is None:
-            raise ctx.fail(f"Resize needs a static size of axis {axis}; give static input "
-                           "shapes")
+        (in_len,) = ctx.static(x, "Resize", [axis])
         if scales is not None:
             scale, out_len = float(value), math.floor(in_len * float(value))
         else:

@@ -47,9 +47,7 @@ def _ranks(ctx: Ctx, xt: Value, largest: bool) -> Value:
 
 
 def _axis_size(ctx: Ctx, x: Value, axis: int) -> int:
-    n = x.spec.shape[axis]
-    if n is None:
-        raise ctx.fail(f"axis {axis} needs a static size")
+    (n,) = ctx.static(x, ctx.node.op_type, [axis])
     return n
 
 

@@ -42,13 +42,20 @@ def grouped(ctx: Ctx, op: str, x: Value, w: Value, group: int, **attrs: object) 
                     axis=axis)
 
 
+def spatial_sizes(ctx: Ctx, what: str) -> tuple[int, ...]:
+    """The spatial sizes of the window's input (the ONNX node's input 0, NC...), which
+    ``what`` needs static: refused on that tensor, the one the model's author sees,
+    before it is turned channels-last and padded (whose sizes are then static too)."""
+    x = ctx.x(0)
+    return ctx.static(x, what, range(2, rank(x)))
+
+
 def window_cells(ctx: Ctx, xp: Value, kernel: Sequence[int], strides: Sequence[int],
                  dil: Sequence[int]) -> tuple[Value, list[int]]:
     """The window's cells of the padded channels-last ``xp``, stacked on a new leading
     axis (one strided slice per kernel cell), and the output's spatial sizes."""
+    spatial_sizes(ctx, "this window")
     dims = xp.spec.shape[1:-1]
-    if None in dims:
-        raise ctx.fail("this window needs static spatial sizes; give static input shapes")
     out = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(dims, kernel, dil, strides)]
     if min(out) < 1:
         raise ctx.fail(f"the window is larger than the padded input {list(dims)}")
@@ -105,12 +112,9 @@ def _pads3(ctx: Ctx, dims: Sequence[int], kernel: Sequence[int], strides: Sequen
 
 
 def _channels_last(ctx: Ctx, x: Value) -> tuple[Value, list[int]]:
+    ctx.static(x, "a 3-D window", range(1, 5))  # channels and the spatial axes
     xc = ctx.emit("transpose", x, perm=[0, 2, 3, 4, 1])
-    dims = xc.spec.shape[1:4]
-    if None in dims or xc.spec.shape[4] is None:
-        raise ctx.fail("3-D windows need static sizes past the batch axis; give static "
-                       "input shapes")
-    return xc, list(dims)  # type: ignore[arg-type]
+    return xc, list(xc.spec.shape[1:4])  # type: ignore[arg-type]
 
 
 def _channels_first(ctx: Ctx, y: Value) -> Value:
@@ -122,9 +126,9 @@ def conv3d(ctx: Ctx) -> Value:
     padded input folded into the batch, one (grouped) conv2d with that depth's filter;
     the kd results added, unfolded, bias added"""
     x, w, bias = ctx.x(0), ctx.x(1), ctx.opt(2)
-    if rank(w) != 5 or None in w.spec.shape:
-        raise ctx.fail("a 3-D Conv needs a static rank-5 filter")
-    kernel = list(w.spec.shape[2:])
+    if rank(w) != 5:
+        raise ctx.fail(f"a 3-D Conv needs a rank-5 filter, got rank {rank(w)}")
+    kernel = list(ctx.static(w, "a 3-D Conv's filter")[2:])
     strides, dil = _triple(ctx, "strides", 1), _triple(ctx, "dilations", 1)
     xc, dims = _channels_last(ctx, x)
     xp = padded(ctx, xc, _pads3(ctx, dims, kernel, strides, dil), 0.0)

@@ -9,7 +9,16 @@ from __future__ import annotations
 import math
 
 from .import_ops import Ctx, onnx_op, rank
-from .import_volumes import conv3d, grouped, inside_counts, padded, pool3d, same_pads, window_cells
+from .import_volumes import (
+    conv3d,
+    grouped,
+    inside_counts,
+    padded,
+    pool3d,
+    same_pads,
+    spatial_sizes,
+    window_cells,
+)
 from .scope import Value, known
 
 
@@ -33,10 +42,12 @@ def _pads(ctx: Ctx, spatial: int) -> tuple[int, int, int, int]:
     return (0, 0, p[0], p[1]) if spatial == 1 else (p[0], p[2], p[1], p[3])
 
 
-def _window_pads(ctx: Ctx, hw: tuple[int | None, int | None], kernel: tuple[int, int],
+def _window_pads(ctx: Ctx, xh: Value, kernel: tuple[int, int],
                  strides: tuple[int, int], dil: tuple[int, int], spatial: int
                  ) -> tuple[str, tuple[int, int, int, int]]:
-    """("VALID" | "SAME" | "EXPLICIT", pads): SAME where the pads are TensorFlow's."""
+    """("VALID" | "SAME" | "EXPLICIT", pads) of the NHWC ``xh``: SAME where the pads are
+    TensorFlow's."""
+    hw = xh.spec.shape[1:3]
     auto = ctx.attr("auto_pad", "NOTSET")
     if auto == "VALID":
         return "VALID", (0, 0, 0, 0)
@@ -44,9 +55,8 @@ def _window_pads(ctx: Ctx, hw: tuple[int | None, int | None], kernel: tuple[int,
     if auto == "SAME_UPPER":
         return "SAME", (0, 0, 0, 0)
     if auto == "SAME_LOWER":
+        spatial_sizes(ctx, "auto_pad SAME_LOWER")
         lower = [same_pads(n, k, s, d, False) for n, k, s, d in zip(hw, kernel, strides, dil)]
-        if None in lower:
-            raise ctx.fail("auto_pad SAME_LOWER needs static spatial dimensions")
         pads = (*lower[0], *lower[1])  # type: ignore[misc]
     elif auto == "NOTSET":
         pads = _pads(ctx, spatial)
@@ -90,7 +100,7 @@ def _conv(ctx: Ctx) -> Value:
     kernel2 = _pairs_of(tuple(w.spec.shape[2:]), spatial)
     strides, dil = _pairs(ctx, "strides", 1, spatial), _pairs(ctx, "dilations", 1, spatial)
     xh = _to_nhwc(ctx, x, spatial)
-    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel2, strides, dil, spatial)
+    mode, pads = _window_pads(ctx, xh, kernel2, strides, dil, spatial)
     if mode == "EXPLICIT":
         xh, mode = padded(ctx, xh, _per_axis(pads), 0.0), "VALID"
     y = grouped(ctx, "conv2d", xh, wh, ctx.attr("group", 1), strides=list(strides),
@@ -114,11 +124,10 @@ def _conv_transpose(ctx: Ctx) -> Value:
     kernel = _pairs_of(tuple(w.spec.shape[2:]), spatial)
     strides, dil = _pairs(ctx, "strides", 1, spatial), _pairs(ctx, "dilations", 1, spatial)
     extra = _pairs_of(tuple(ctx.attr("output_padding", [0] * spatial)), spatial, 0)
+    ctx.static(x, "ConvTranspose", [0, *range(2, rank(x))])  # batch and spatial axes
+    ctx.static(w, "ConvTranspose's filter", [1])
     xh = _to_nhwc(ctx, x, spatial)
     n, *hw, _ = xh.spec.shape
-    if n is None or None in hw or w.spec.shape[1] is None:
-        raise ctx.fail("ConvTranspose needs static batch and spatial sizes; give static "
-                       "input shapes")
     full = [s * (d_in - 1) + (k - 1) * d + 1 for s, d_in, k, d in zip(strides, hw, kernel, dil)]
     pads = _transpose_pads(ctx, spatial, full, extra, hw, strides)
     attrs = dict(output_shape=[n, *full, w.spec.shape[1]], strides=list(strides),
@@ -195,7 +204,7 @@ def _pool_common(ctx: Ctx) -> Pool:
     strides = _pairs(ctx, "strides", 1, spatial)
     dil = _pairs(ctx, "dilations", 1, spatial)
     xh = _to_nhwc(ctx, x, spatial)
-    mode, pads = _window_pads(ctx, xh.spec.shape[1:3], kernel, strides, dil, spatial)
+    mode, pads = _window_pads(ctx, xh, kernel, strides, dil, spatial)
     if ctx.attr("ceil_mode", 0):
         span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dil))
         _check_ceil_mode(ctx, xh.spec.shape[1:3], span, strides, pads)
@@ -217,10 +226,9 @@ def _explicit(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, 
     """The pads themselves where the mode is TensorFlow's SAME (static spatial dims)."""
     if mode != "SAME":
         return pads
+    spatial_sizes(ctx, "auto_pad SAME here")
     found = [same_pads(n, k, s, d, True)
              for n, k, s, d in zip(xh.spec.shape[1:3], kernel, strides, dil)]
-    if None in found:
-        raise ctx.fail("auto_pad SAME here needs static spatial dims")
     return (*found[0], *found[1])  # type: ignore[return-value]
 
 
@@ -272,9 +280,8 @@ def _average_pool(ctx: Ctx) -> Value:
     else:
         y = ctx.emit("avg_pool", padded(ctx, xh, _per_axis(pads), 0.0), padding="VALID", **attrs)
     if not include:
+        spatial_sizes(ctx, "count_include_pad 0 with these pads")  # so y's too
         (_, oh, ow, _), (h, w) = y.spec.shape, xh.spec.shape[1:3]
-        if None in (oh, ow, h, w):
-            raise ctx.fail("count_include_pad 0 with these pads needs static spatial dims")
         counts = inside_counts((h, w), kernel, strides, dil,
                                _per_axis(pads), (oh, ow))
         fix = (kernel[0] * kernel[1]) / counts[..., None]

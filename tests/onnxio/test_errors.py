@@ -2,6 +2,8 @@
 saying what is supported; and ONNX value names with ':' used as they are."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 import pytest
@@ -149,6 +151,42 @@ def _reshape_by_other_input() -> bytes:
              helper.make_node("Reshape", ["x", "s"], ["y"], name="the_reshape")]
     return _graph_model(nodes, [_vi("x", ["n", 6]), _vi("like", ["a", "b"])],
                         [_vi("y", None)])
+
+
+_I64 = TensorProto.INT64
+# id: (op_type, its inputs' shapes (a str: a symbolic dim), attributes, the refusal's words)
+_NEEDS_STATIC = {
+    "size": ("Size", [["n", 3]], {}, r"Size needs static sizes of axis 0 of \[\?, 3\]"),
+    "trilu": ("Trilu", [[2, "n"]], {}, r"Trilu needs static sizes of axis 1 of \[2, \?\]"),
+    "top_k": ("TopK", [[2, "n"], [1]], {}, r"TopK needs static sizes of axis 1 of \[2, \?\]"),
+    "gather_elements": ("GatherElements", [["n", 3], [2, 3]], {},
+                        r"GatherElements needs static sizes of axis 0 of \[\?, 3\]"),
+    "arg_max": ("ArgMax", [[2, "n"]], {"axis": 1, "select_last_index": 1},
+                r"select_last_index needs static sizes of axis 1 of \[2, \?\]"),
+    "depth_to_space": ("DepthToSpace", [[1, "c", 2, 2]], {"blocksize": 2},
+                       r"DepthToSpace needs static sizes of axis 1 of \[1, \?, 2, 2\]"),
+    "same_lower": ("MaxPool", [[1, 1, "h", "w"]], {"kernel_shape": [2, 2],
+                                                   "auto_pad": "SAME_LOWER"},
+                   r"SAME_LOWER needs static sizes of axes 2, 3 of \[1, 1, \?, \?\]"),
+}
+
+
+@pytest.mark.parametrize("case", list(_NEEDS_STATIC))
+def test_a_lowering_that_needs_static_sizes_names_the_node_and_the_axes(case: str) -> None:
+    """One wording for every such refusal (Ctx.static): what needs them, which axes are
+    symbolic, of what shape; the error names the ONNX node and its op_type."""
+    op, shapes, attrs, words = _NEEDS_STATIC[case]
+    names = [f"in{k}" for k in range(len(shapes))]
+    inputs = [_vi(n, s, _I64 if k else TensorProto.FLOAT)
+              for k, (n, s) in enumerate(zip(names, shapes))]
+    outputs = [_vi("y", None, _I64 if op == "Size" or op == "ArgMax" else TensorProto.FLOAT)]
+    if op == "TopK":
+        outputs.append(_vi("indices", None, _I64))
+    node = helper.make_node(op, names, [o.name for o in outputs], name="the_node", **attrs)
+    err = _refused(_graph_model([node], inputs, outputs))
+    assert (err.node, err.op_type) == ("the_node", op)
+    assert re.search(words, err.message), err.message
+    assert err.message.endswith("; give static input shapes")
 
 
 def test_symbolic_shapes_that_cannot_fold_name_the_node_and_a_hint_folds_them() -> None:
