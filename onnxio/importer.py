@@ -3,7 +3,8 @@
 Graph inputs that are not initializers become placeholders (symbolic or missing dims are
 null), floating initializers trainable variables (but constants where only a lowering reads
 them, as Resize's scales: see ``Scope.settle_import_reads``), other initializers
-constants. Each ONNX
+constants, and so are those of subgraphs (an If's branches, a Loop's body), inlined or
+not. Each ONNX
 node is lowered by its one entry in ``import_ops.TABLE``; a node whose inputs are all known
 at import (shape arithmetic, Constant, Range, ...) is evaluated there and then by ONNX's own
 reference evaluator instead, so the graph we build holds only what depends on feeds or
@@ -212,11 +213,13 @@ def _lower(node: onnx.NodeProto, opset: int, scope: Scope, values: dict[str, Val
 def _inline(branch: onnx.GraphProto, opset: int, scope: Scope,
             values: dict[str, Value]) -> list[Value]:
     """A subgraph's nodes lowered into the graph being built (they read the outer graph's
-    values by name, as ONNX scoping says); its outputs. Its node names restore the
-    current node afterwards, so that a refusal after it still names the If."""
+    values by name, as ONNX scoping says); its outputs. Its own initializers are
+    constants, as in a subgraph lowered on its own (``_subgraph``): a model's variables
+    do not change with whether an If's condition is known at import. Its node names
+    restore the current node afterwards, so that a refusal after it still names the If."""
     node_name, op_type, hint = scope.node_name, scope.op_type, scope.hint
     for init in branch.initializer:
-        _initializer(init, scope, values)
+        _initializer(init, scope, values, trainable=False)
     for inner in branch.node:
         _lower(inner, opset, scope, values)
     scope.node_name, scope.op_type, scope.hint = node_name, op_type, hint

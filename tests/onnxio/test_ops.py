@@ -504,6 +504,49 @@ def test_an_if_on_values_is_a_cond_reading_the_outer_values(sign: float) -> None
     assert out["gradients"]["cw"] is not None
 
 
+def _if_with_a_branch_initializer(cond_nodes: list[Any], cond: str) -> bytes:
+    """y = If(cond) then tanh(x) * cw * bw else -x, bw the then branch's own initializer."""
+    out = lambda name: helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+    then = helper.make_graph([helper.make_node("Tanh", ["x"], ["t0"]),
+                              helper.make_node("Mul", ["t0", "cw"], ["t1"]),
+                              helper.make_node("Mul", ["t1", "bw"], ["t"])], "then", [],
+                             [out("t")], initializer=[numpy_helper.from_array(f32(3), "bw")])
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [out("e")])
+    nodes = [*cond_nodes, helper.make_node("If", [cond], ["y"], name="the_if",
+                                           then_branch=then, else_branch=other)]
+    graph = helper.make_graph(
+        nodes, "if", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3])],
+        [out("y")], initializer=[numpy_helper.from_array(f32(3), "cw")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8).SerializeToString()
+
+
+def test_a_branch_initializer_is_a_constant_whether_the_if_is_inlined_or_not() -> None:
+    """The then branch's own initializer bw, under a condition known at import (x's
+    rows == 2: the branch inlined) and under one known at run time (sum(x) > 0: a cond):
+    the model's variables are the same either way, the outer cw and never bw
+    (docs/api.md), and both answer as onnxruntime does."""
+    const = lambda name, value: helper.make_node(
+        "Constant", [], [name], value=numpy_helper.from_array(value))
+    on_shape = [const("c0", np.int64(0)), const("c2", np.int64(2)),
+                helper.make_node("Shape", ["x"], ["s"]),
+                helper.make_node("Gather", ["s", "c0"], ["n"], axis=0),
+                helper.make_node("Equal", ["n", "c2"], ["is"])]
+    on_values = [const("zero", np.float32(0)),
+                 helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+                 helper.make_node("Greater", ["total", "zero"], ["is"])]
+    x = np.abs(f32(2, 3))  # both conditions true: the then branch
+    for cond_nodes, op in ((on_shape, "mul"), (on_values, "cond")):
+        model = _if_with_a_branch_initializer(cond_nodes, "is")
+        description = onnxio.to_description(model)
+        assert op in {n["op"] for n in description["nodes"]}
+        assert ("cond" in {n["op"] for n in description["nodes"]}) == (op == "cond")
+        assert [n["name"] for n in description["nodes"] if n["op"] == "variable"] == ["cw"]
+        graph, _ = build(model)
+        (y,) = run(graph, ["y"], {"x": x})
+        np.testing.assert_allclose(y, ort_run(model, {"x": x})[0], rtol=1e-6)
+
+
 def test_top_k_breaks_ties_by_the_lower_index_and_sends_the_gradient_there() -> None:
     """Ties (where central differences say nothing): ONNX picks the lower index first, as
     onnxruntime does; the VJP puts each value's cotangent at the index it came from."""
