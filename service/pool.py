@@ -76,9 +76,15 @@ class _Process:
         self.lanes, shared = Lanes.create()
         self.proc = ctx.Process(target=worker_main, args=(child, settings, shared),
                                 daemon=True, name=f"gradserve-worker-{index}")
-        self.proc.start()
-        child.close()
-        shared.close()
+        try:
+            self.proc.start()
+        except BaseException:  # no _Process to end(): let go of its pipe and lanes here
+            self.conn.close()
+            self.lanes.close()
+            raise
+        finally:
+            child.close()
+            shared.close()
         self.jobs = 0  # sent so far: job k's body and answer use lane k % 2
         self.models: dict[str, str] = {}  # the registered models it holds: name -> version
         self.generation = -1  # the registry generation it was last brought up to

@@ -70,3 +70,23 @@ def test_an_ended_worker_leaves_no_lane_mapping_behind() -> None:
         process.end(grace=5.0)
     assert not process.proc.is_alive()
     assert _lane_mappings() == before
+
+
+@pytest.mark.skipif(not MAPS.exists() or not hasattr(os, "memfd_create"),
+                    reason="needs Linux's memfd and /proc/self/maps")
+def test_a_worker_that_cannot_start_leaves_no_lane_mapping_behind(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start that fails (fork refused: out of memory, a process limit) has no _Process
+    to end: its lanes are unmapped where it fails, not when its traceback goes (the
+    pool's executor future holds one until a cyclic collection)."""
+    import multiprocessing.context
+
+    def refused(self: object) -> None:
+        raise OSError("fork refused")
+
+    monkeypatch.setattr(multiprocessing.context.ForkServerProcess, "start", refused)
+    before = _lane_mappings()
+    with pytest.raises(OSError, match="fork refused") as failed:
+        _Process(Settings(workers=1).model_dump(), 0)
+    assert _lane_mappings() == before  # while the traceback (the half-made one) lives on
+    assert failed.traceback
