@@ -92,9 +92,13 @@ class Graph:
 
     __slots__ = ("_consumers", "_key", "_work", "by_name", "inputs", "nodes", "outputs")
 
-    def __init__(self, nodes: Sequence[Node], inputs: Sequence[str], outputs: Sequence[Ref]):
+    def __init__(self, nodes: Sequence[Node], inputs: Sequence[str], outputs: Sequence[Ref],
+                 *, by_name: dict[str, Node] | None = None):
+        """``by_name``: the nodes' index by name when the maker has it already (exactly
+        these nodes; the graph keeps it), else built here."""
         self.nodes: tuple[Node, ...] = tuple(nodes)
-        self.by_name: dict[str, Node] = {n.name: n for n in self.nodes}
+        self.by_name: dict[str, Node] = ({n.name: n for n in self.nodes} if by_name is None
+                                         else by_name)
         self.inputs: tuple[str, ...] = tuple(inputs)
         self.outputs: tuple[Ref, ...] = tuple(outputs)
         self._key: str | None = None
