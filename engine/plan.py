@@ -73,7 +73,11 @@ class Plan:
             if node.attrs or fn is None:
                 fn = opdef.bind(node.attrs,
                                 tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
-            ins = tuple(map(slot_of.__getitem__, node.inputs))
+            inputs = node.inputs
+            n = len(inputs)  # one or two spelled out: a quarter of tuple(map(...))'s time
+            ins = ((slot_of[inputs[0]],) if n == 1 else
+                   (slot_of[inputs[0]], slot_of[inputs[1]]) if n == 2 else
+                   tuple(map(slot_of.__getitem__, inputs)))
             if not opdef.multi_output:
                 if known.issuperset(ins):
                     folded = _fold(fn, ins, initial, known, node)
