@@ -226,7 +226,7 @@ class GraphBuilder:
         if self.base is not None:
             if not self.nodes and refs is None:
                 return self.base  # nothing added: the very graph (its key already known)
-            return self.base.extend(self.nodes, refs)
+            return self.base.extend(self.nodes, refs, index=self._by_name)
         if inputs is None:
             inputs = [n.name for n in self.nodes if n.op == "placeholder"]
         if refs is None:

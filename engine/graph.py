@@ -205,15 +205,17 @@ class Graph:
                                  loc=("nodes", n.position))
         return graph
 
-    def extend(self, new_nodes: Iterable[Node], outputs: Sequence[Ref] | None = None) -> Graph:
+    def extend(self, new_nodes: Iterable[Node], outputs: Sequence[Ref] | None = None, *,
+               index: Mapping[str, Node] | None = None) -> Graph:
         """A new graph with nodes appended (already inferred, inputs already present).
         Its ``by_name`` starts as a copy of this one's (a copy is ~10x cheaper than
-        indexing a 100,000-node graph again)."""
+        indexing a 100,000-node graph again); ``index``: the new nodes' by name, when the
+        maker keeps one (in their order), else made here."""
         added = tuple(new_nodes)
         graph = Graph((), self.inputs, self.outputs if outputs is None else outputs)
         graph.nodes = (*self.nodes, *added)
         graph.by_name = dict(self.by_name)
-        graph.by_name.update([(n.name, n) for n in added])
+        graph.by_name.update(index if index is not None else [(n.name, n) for n in added])
         return graph
 
     # -- queries -------------------------------------------------------------------------
