@@ -214,7 +214,10 @@ class Plan:
         try:
             with np.errstate(all="ignore"):
                 for i, (fn, ins, out, frees) in enumerate(self._steps):  # noqa: B007
-                    slots[out] = fn(*[slots[j] for j in ins])
+                    n = len(ins)  # one or two spelled out: no list made per step
+                    slots[out] = (fn(slots[ins[0]]) if n == 1 else
+                                  fn(slots[ins[0]], slots[ins[1]]) if n == 2 else
+                                  fn(*[slots[j] for j in ins]))
                     for f in frees:
                         slots[f] = None
         except EngineError:

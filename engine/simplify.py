@@ -92,7 +92,8 @@ class _Pass:
     def visit(self, node: Node, rebuild: bool = False) -> None:
         """``rebuild``: the node's name must stay; only a rule that builds new nodes (the
         last taking the name) may recompute it."""
-        node = _with_inputs(node, self.renamed)
+        if self.renamed:  # nothing renamed yet (the user's nodes, first): none to rename
+            node = _with_inputs(node, self.renamed)
         if not rebuild:
             node = _folded(node, self.by_name) or node
         rules = rewrites.RULES.get(node.op)
