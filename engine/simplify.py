@@ -59,8 +59,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
             keep_as_is(_with_inputs(node, renamed) if renamed else node, shared=True)
         else:
             visit(node)
-    live = _live(p.out, [renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
-    nodes = [n for n in p.out if n.name in live]
+    nodes = _live(p.out, [renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
     outputs = [renamed.get(r, r) for r in graph.outputs]
     # nothing dropped: the pass's own index of its nodes is the graph's (not built again)
     simple = Graph(nodes, graph.inputs, outputs,
@@ -187,9 +186,19 @@ def _cse_key(node: Node) -> Any:
     return node.op, node.inputs, attrs, value
 
 
-def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> set[str]:
+def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> list[Node]:
     """The nodes the roots (and the protected nodes) depend on (a subgraph attr reads the
-    outside only through its node's inputs); ``nodes`` in topological order."""
+    outside only through its node's inputs), in their order; ``nodes`` in topological
+    order. A leading run of protected nodes (the user's graph, before what autodiff
+    appended) is live whole, inputs and all (they come before it): the sweep back stops
+    where it starts, not walking the user's graph again."""
+    k = 0
+    for n in nodes:
+        if n.name not in protected:
+            break
+        k += 1
+    tail = nodes[k:]
     names = [r[0] for r in roots]
-    names += [n.name for n in nodes if n.name in protected]
-    return upstream(nodes, names)
+    names += [n.name for n in tail if n.name in protected]
+    found = upstream(tail, names)
+    return [*nodes[:k], *(n for n in tail if n.name in found)]
