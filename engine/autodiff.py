@@ -14,7 +14,7 @@ from . import fn as F
 from .builder import GraphBuilder, Tensor
 from .dtypes import DTYPES, is_floating
 from .errors import EngineError
-from .graph import Graph, Ref, between, format_ref, make_node
+from .graph import LEAF_OPS, Graph, Ref, between, format_ref, make_node
 from .ops import registry
 from .ops.contexts import VJPContext
 from .ops.rules import sum_to
@@ -91,45 +91,60 @@ def gradients(
     wanted_nodes = {r[0] for r in x_refs}
     by_name = graph.by_name
     carrying = {d: carries(d, dialect) for d in DTYPES}
+    vjps: dict[str, Any] = {}  # op -> its vjp rule (None: none), looked up once
+    one_given = (True,)
     for node in reversed(graph.nodes):
         name = node.name
         if name not in relevant:
             continue
-        if len(node.outputs) == 1:  # the usual case, without the lists of the general one
+        outputs = node.outputs
+        if len(outputs) == 1:  # the usual case, without the lists of the general one
             parts = pending.pop((name, 0), None)
             if not parts:
                 continue
-            summed = [parts[0] if len(parts) == 1 else _aggregate(parts, aggregation)]
-            given = [True]
+            summed = [parts[0] if len(parts) == 1 else _aggregate(b, parts, aggregation)]
+            given: tuple[bool, ...] = one_given
         else:
-            outs = [pending.pop((name, k), None) for k in range(len(node.outputs))]
+            outs = [pending.pop((name, k), None) for k in range(len(outputs))]
             if not any(outs):
                 continue
-            summed = [_aggregate(c, aggregation) if c else None for c in outs]
-            given = [s is not None for s in summed]
+            summed = [_aggregate(b, c, aggregation) if c else None for c in outs]
+            given = tuple(s is not None for s in summed)
         if name in wanted_nodes:
             for k, s in enumerate(summed):
                 if s is not None and (name, k) in wanted:
                     total[(name, k)] = s
-        opdef = registry.get(node.op)
-        if name in stop or node.is_leaf or opdef.vjp is None:
-            continue
-        needs = [src in relevant and carrying[by_name[src].outputs[k].dtype]
-                 for src, k in node.inputs]
-        if not any(needs):
+        op = node.op
+        vjp = vjps.get(op, vjps)
+        if vjp is vjps:
+            vjp = vjps[op] = registry.get(op).vjp
+        if vjp is None or name in stop or op in LEAF_OPS:
             continue
         # handles made directly: every ref here is a node of ``graph``, the builder's base
-        out_handles = ([Tensor(b, (name, 0), node.outputs[0])] if len(node.outputs) == 1 else
-                       [Tensor(b, (name, k), spec) for k, spec in enumerate(node.outputs)])
-        gs = summed if all(given) else [s if s is not None else F.zeros_like(h)
-                                        for s, h in zip(summed, out_handles)]
-        in_handles = [Tensor(b, r, by_name[r[0]].outputs[r[1]]) for r in node.inputs]
+        in_handles = []
+        needs = []
+        for r in node.inputs:
+            src = r[0]
+            spec = by_name[src].outputs[r[1]]
+            needs.append(src in relevant and carrying[spec.dtype])
+            in_handles.append(Tensor(b, r, spec))
+        if True not in needs:
+            continue
+        out_handles = ((Tensor(b, (name, 0), outputs[0]),) if len(outputs) == 1 else
+                       tuple(Tensor(b, (name, k), spec) for k, spec in enumerate(outputs)))
+        gs = summed if False not in given else [s if s is not None else F.zeros_like(h)
+                                                for s, h in zip(summed, out_handles)]
         ctx = VJPContext(node, in_handles, out_handles, gs, dialect, given, needs)
-        for ref, handle, grad, need in zip(node.inputs, in_handles, opdef.vjp(ctx), needs,
+        for ref, handle, grad, need in zip(node.inputs, in_handles, vjp(ctx), needs,
                                            strict=True):
             if grad is None or not need:
                 continue
-            pending.setdefault(ref, []).append(sum_to(grad, handle))
+            grad = sum_to(grad, handle)
+            acc = pending.get(ref)
+            if acc is None:
+                pending[ref] = [grad]
+            else:
+                acc.append(grad)
 
     result: list[Ref | None] = []
     for x in x_refs:
@@ -180,12 +195,12 @@ def carries(dtype: str, dialect: str) -> bool:
     return is_floating(dtype) or (dialect == "mindspore" and dtype != "bool")
 
 
-def _aggregate(parts: list[Tensor], method: str) -> Tensor:
+def _aggregate(b: GraphBuilder, parts: list[Tensor], method: str) -> Tensor:
     """Sum the contributions to one tensor: all at once, or as a running left-to-right sum."""
     if len(parts) == 1:
         return parts[0]
     if method == "add_n":
-        return F.add_n(*parts)
+        return b.emit("add_n", parts)
     acc = parts[0]
     for p in parts[1:]:
         acc = acc + p

@@ -87,8 +87,10 @@ def check_elements(graph: Graph, fetches: Sequence[Ref], max_elements: int | Non
     if max_elements is None:
         return
     # The usual case first, in one cheap sweep: no tensor of the graph is over the limit
-    # (its nodes share a handful of spec objects); only then which needed node is.
-    specs = {id(s): s for n in graph.nodes for s in n.outputs}
+    # (its nodes share a handful of spec objects, and of output tuples: those are
+    # gathered first); only then which needed node is.
+    tuples = {id(n.outputs): n.outputs for n in graph.nodes}
+    specs = {id(s): s for outputs in tuples.values() for s in outputs}
     if all(known_elements(s.shape) <= max_elements for s in specs.values()):
         return
     needed = _needed(graph, fetches)

@@ -19,7 +19,7 @@ import numpy as np
 from . import fusion
 from .dtypes import np_dtype
 from .errors import ComputeError, EngineError, FeedError
-from .graph import Graph, Ref, upstream
+from .graph import LEAF_OPS, Graph, Ref, upstream
 from .ops import registry
 from .shapes import compatible, fmt
 
@@ -42,59 +42,80 @@ class Plan:
         slot_of: dict[Ref, int] = {}
         initial: list[Any] = []
         feeds: list[FeedSlot] = []
-        steps: list[Step] = []
+        # the steps as columns (callable, input slots, output slot), zipped once at the end
+        fns: list[Any] = []
+        step_ins: list[tuple[int, ...]] = []
+        step_outs: list[int] = []
         step_nodes: list[str] = []
-
-        def new_slot(value: Any = None) -> int:
-            initial.append(value)
-            return len(initial) - 1
-
+        ops: dict[str, tuple[registry.OpDef, Any]] = {}  # an op's def and unbound forward
         known: set[int] = set()  # slots whose value is fixed when the plan is compiled
         by_name = graph.by_name
         for node in graph.nodes:
-            if node.name not in needed:
+            name = node.name
+            if name not in needed:
                 continue
-            if node.is_leaf:
-                slot = new_slot(node.value)
-                slot_of[(node.name, 0)] = slot
-                if node.op == "constant":
+            op = node.op
+            if op in LEAF_OPS:
+                slot_of[(name, 0)] = slot = len(initial)
+                initial.append(node.value)
+                if op == "constant":
                     known.add(slot)
                 else:
-                    feeds.append((node.name, slot, node.spec, node.op == "placeholder",
-                                  np_dtype(node.spec.dtype), node.spec.shape))
+                    spec = node.outputs[0]
+                    feeds.append((name, slot, spec, op == "placeholder",
+                                  np_dtype(spec.dtype), spec.shape))
                 continue
-            opdef = registry.get(node.op)
-            fn = (None if node.attrs else opdef.unbound) or opdef.bind(
-                node.attrs, tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
-            ins = tuple([slot_of[r] for r in node.inputs])
-            folded = (_fold(fn, ins, initial, known, node)
-                      if not opdef.multi_output and known.issuperset(ins) else None)
-            if folded is not None:
-                slot_of[(node.name, 0)] = slot = new_slot(folded)
-                known.add(slot)
-                continue
+            entry = ops.get(op)
+            if entry is None:
+                opdef = registry.get(op)
+                entry = ops[op] = (opdef, opdef.unbound)
+            opdef, fn = entry
+            if node.attrs or fn is None:
+                fn = opdef.bind(node.attrs,
+                                tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
+            inputs = node.inputs
+            n = len(inputs)  # one or two spelled out: a quarter of tuple(map(...))'s time
+            ins = ((slot_of[inputs[0]],) if n == 1 else
+                   (slot_of[inputs[0]], slot_of[inputs[1]]) if n == 2 else
+                   tuple(map(slot_of.__getitem__, inputs)))
             if not opdef.multi_output:
-                slot_of[(node.name, 0)] = out = len(initial)
+                if known.issuperset(ins):
+                    folded = _fold(fn, ins, initial, known, node)
+                    if folded is not None:
+                        slot_of[(name, 0)] = slot = len(initial)
+                        initial.append(folded)
+                        known.add(slot)
+                        continue
+                slot_of[(name, 0)] = out = len(initial)
                 initial.append(None)
-                steps.append((fn, ins, out, ()))
-                step_nodes.append(node.name)
+                fns.append(fn)
+                step_ins.append(ins)
+                step_outs.append(out)
+                step_nodes.append(name)
             else:
-                packed = new_slot()
-                steps.append((fn, ins, packed, ()))
-                step_nodes.append(node.name)
+                packed = len(initial)
+                initial.append(None)
+                fns.append(fn)
+                step_ins.append(ins)
+                step_outs.append(packed)
+                step_nodes.append(name)
                 for k in range(len(node.outputs)):
-                    slot_of[(node.name, k)] = out = new_slot()
-                    steps.append((operator.itemgetter(k), (packed,), out, ()))
-                    step_nodes.append(node.name)
+                    slot_of[(name, k)] = out = len(initial)
+                    initial.append(None)
+                    fns.append(operator.itemgetter(k))
+                    step_ins.append((packed,))
+                    step_outs.append(out)
+                    step_nodes.append(name)
         self._fetch_slots = tuple(slot_of[f] for f in self.fetches)
-        self._steps = _with_frees(steps, set(self._fetch_slots),
-                                  {f[1] for f in feeds} | _leaf_slots(initial))
+        frees = _frees(step_ins, set(self._fetch_slots),
+                       {f[1] for f in feeds} | _leaf_slots(initial))
+        self._steps: tuple[Step, ...] = tuple(zip(fns, step_ins, step_outs, frees))
         self._step_nodes = tuple(step_nodes)
         self._initial = tuple(initial)
         self._feeds = tuple(feeds)
-        self.node_count = len(steps)
+        self.node_count = len(fns)
         self._fn: Any = None
-        self._runs = 0 if len(steps) <= GENERATE_LIMIT else -1  # -1: never generated
+        self._runs = 0 if len(fns) <= GENERATE_LIMIT else -1  # -1: never generated
 
     def run(self, feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Values of the fetches. Placeholders must be fed; variables may be."""
@@ -193,7 +214,10 @@ class Plan:
         try:
             with np.errstate(all="ignore"):
                 for i, (fn, ins, out, frees) in enumerate(self._steps):  # noqa: B007
-                    slots[out] = fn(*[slots[j] for j in ins])
+                    n = len(ins)  # one or two spelled out: no list made per step
+                    slots[out] = (fn(slots[ins[0]]) if n == 1 else
+                                  fn(slots[ins[0]], slots[ins[1]]) if n == 2 else
+                                  fn(*[slots[j] for j in ins]))
                     for f in frees:
                         slots[f] = None
         except EngineError:
@@ -280,18 +304,28 @@ def _leaf_slots(initial: list[Any]) -> set[int]:
     return {i for i, v in enumerate(initial) if v is not None}
 
 
-def _with_frees(steps: list[Step], keep: set[int], leaves: set[int]) -> tuple[Step, ...]:
+def _with_frees(steps: Sequence[Step], keep: set[int], leaves: set[int]) -> tuple[Step, ...]:
     """Attach to each step the slots it reads for the last time (never fetches or leaves)."""
+    frees = _frees([ins for _, ins, _, _ in steps], keep, leaves)
+    return tuple((fn, ins, out, f) for (fn, ins, out, _), f in zip(steps, frees, strict=True))
+
+
+def _frees(step_ins: Sequence[tuple[int, ...]], keep: set[int], leaves: set[int]
+           ) -> list[tuple[int, ...]]:
+    """For each step (given by its input slots), the slots it reads for the last time,
+    in the order they were first read (never fetches or leaves)."""
     last_use: dict[int, int] = {}
-    for i, (_, ins, _, _) in enumerate(steps):
+    for i, ins in enumerate(step_ins):
         for s in ins:
             last_use[s] = i
     frees: dict[int, list[int]] = {}  # only the steps that free something
     for s, i in last_use.items():
         if s not in keep and s not in leaves:
             frees.setdefault(i, []).append(s)
-    return tuple((fn, ins, out, tuple(frees[i]) if i in frees else ())
-                 for i, (fn, ins, out, _) in enumerate(steps))
+    out: list[tuple[int, ...]] = [()] * len(step_ins)
+    for i, slots in frees.items():
+        out[i] = tuple(slots)
+    return out
 
 
 def _checked_feed(name: str, value: Any, spec: Any) -> np.ndarray:

@@ -333,7 +333,7 @@ def plus_zero(node: Node, e: Emit) -> Any:
         return None
     for i, z in ((0, 1), (1, 0)) if node.op == "add" else ((0, 1),):
         x, zero = node.inputs[i], e.node(node.inputs[z][0])
-        if e.spec(x) != node.spec or zero.op not in _ZEROS:
+        if zero.op not in _ZEROS or e.spec(x) != node.spec:  # the cheap refusal first
             continue
         floating = node.spec.dtype.startswith(("float", "bfloat", "complex"))
         sign = 0 if not floating else (-1 if node.op == "add" else 1)

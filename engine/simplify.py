@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import rewrites
-from .graph import Graph, Node, Ref, upstream
+from .graph import LEAF_OPS, Graph, Node, Ref, upstream
 from .plan import Plan
 from .shapes import num_elements
 
@@ -50,17 +50,21 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     named = ({r[0] for r in keep} | protected) - fed if forward else {
         r[0] for r in keep} - protected
     p = _Pass(graph, protected, forward)
+    visit, keep_as_is, renamed = p.visit, p.keep, p.renamed
     for node in graph.nodes:
-        if node.name in named:
-            p.visit(node, rebuild=True)
-        elif node.name in protected:
-            p.keep(_with_inputs(node, p.renamed), shared=True)
+        name = node.name
+        if name in named:
+            visit(node, True)
+        elif name in protected:  # its inputs renamed (none while nothing is renamed)
+            keep_as_is(_with_inputs(node, renamed) if renamed else node, shared=True)
         else:
-            p.visit(node)
-    live = _live(p.out, [p.renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
-    nodes = [n for n in p.out if n.name in live]
-    outputs = [p.renamed.get(r, r) for r in graph.outputs]
-    return Graph(nodes, graph.inputs, outputs), {r: p.renamed.get(r, r) for r in keep}
+            visit(node)
+    nodes = _live(p.out, [renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
+    outputs = [renamed.get(r, r) for r in graph.outputs]
+    # nothing dropped: the pass's own index of its nodes is the graph's (not built again)
+    simple = Graph(nodes, graph.inputs, outputs,
+                   by_name=p.by_name if len(nodes) == len(p.out) else None)
+    return simple, {r: renamed.get(r, r) for r in keep}
 
 
 class _Pass:
@@ -87,20 +91,22 @@ class _Pass:
     def visit(self, node: Node, rebuild: bool = False) -> None:
         """``rebuild``: the node's name must stay; only a rule that builds new nodes (the
         last taking the name) may recompute it."""
-        node = _with_inputs(node, self.renamed)
+        if self.renamed:  # nothing renamed yet (the user's nodes, first): none to rename
+            node = _with_inputs(node, self.renamed)
         if not rebuild:
             node = _folded(node, self.by_name) or node
         rules = rewrites.RULES.get(node.op)
         if rules and len(node.outputs) == 1 and self._rewritten(node, rules, rebuild):
             return
+        name = node.name
         key = _cse_key(node)
         if key is not None:  # one lookup (a key's hash is not cached): the first one stays
-            twin = self.seen.setdefault(key, node.name)
-            if twin != node.name and not rebuild:  # every output has its twin's
-                self.renamed.update(((node.name, i), (twin, i))
-                                    for i in range(len(node.outputs)))
+            twin = self.seen.setdefault(key, name)
+            if twin != name and not rebuild:  # every output has its twin's
+                self.renamed.update(((name, i), (twin, i)) for i in range(len(node.outputs)))
                 return
-        self.keep(node)
+        self.out.append(node)  # kept (``keep``, its key already seen)
+        self.by_name[name] = node
 
     def _rewritten(self, node: Node, rules: Sequence[rewrites.Rule], rebuild: bool) -> bool:
         """Try the node's rules; True if one rewrote it (and its new nodes are visited)."""
@@ -130,12 +136,13 @@ class _Pass:
 
 def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
     """The constant a node of constant inputs computes, or None if it is not one."""
-    if node.is_leaf or len(node.outputs) != 1:
+    if node.op in LEAF_OPS or len(node.outputs) != 1:
         return None
-    sources = [by_name[r[0]] for r in node.inputs]
-    for n in sources:  # the cheap refusal first: a source not known without running
+    for r in node.inputs:  # the cheap refusal first: a source not known without running
+        n = by_name[r[0]]
         if n.op != "constant" and (n.op != "fill" or n.inputs):
             return None
+    sources = [by_name[r[0]] for r in node.inputs]
     spec = node.spec
     size = num_elements(spec.shape)
     if ("random" in node.op or size is None or size > SMALL
@@ -179,8 +186,19 @@ def _cse_key(node: Node) -> Any:
     return node.op, node.inputs, attrs, value
 
 
-def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> set[str]:
+def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> list[Node]:
     """The nodes the roots (and the protected nodes) depend on (a subgraph attr reads the
-    outside only through its node's inputs); ``nodes`` in topological order."""
-    return upstream(nodes, [*(r[0] for r in roots), *(n.name for n in nodes
-                                                       if n.name in protected)])
+    outside only through its node's inputs), in their order; ``nodes`` in topological
+    order. A leading run of protected nodes (the user's graph, before what autodiff
+    appended) is live whole, inputs and all (they come before it): the sweep back stops
+    where it starts, not walking the user's graph again."""
+    k = 0
+    for n in nodes:
+        if n.name not in protected:
+            break
+        k += 1
+    tail = nodes[k:]
+    names = [r[0] for r in roots]
+    names += [n.name for n in tail if n.name in protected]
+    found = upstream(tail, names)
+    return [*nodes[:k], *(n for n in tail if n.name in found)]
