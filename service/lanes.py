@@ -52,8 +52,13 @@ class Lanes:
         """Put a request body in job ``job``'s lane; False if it does not fit."""
         return self._put(_LANE * (job % 2), BODY_BYTES, body)
 
-    def body(self, job: int, size: int) -> bytes:
-        return self._get(_LANE * (job % 2), BODY_BYTES, size)
+    def body(self, job: int, size: int) -> memoryview:
+        """The worker's view of job ``job``'s body, not a copy: the parent writes that lane
+        again only for job ``job + 2``, sent after this job's answer has arrived, and the
+        worker keeps nothing of a body past its answer (it parses it)."""
+        _check(size, BODY_BYTES)
+        start = _LANE * (job % 2)
+        return memoryview(self.map)[start:start + size]
 
     def put_answer(self, job: int, body: bytes) -> bool:
         return self._put(_LANE * (job % 2) + BODY_BYTES, ANSWER_BYTES, body)
@@ -62,10 +67,7 @@ class Lanes:
         return self._get(_LANE * (job % 2) + BODY_BYTES, ANSWER_BYTES, size)
 
     def _get(self, start: int, room: int, size: int) -> bytes:
-        """The ``size`` bytes a frame header announced, checked against the lane's room
-        first: a size past it would read the other lane's bytes as this frame's."""
-        if not 0 <= size <= room:
-            raise EOFError(f"a lane frame of {size} bytes announced; the lane holds {room}")
+        _check(size, room)
         return self.map[start:start + size]
 
     def _put(self, start: int, room: int, data: bytes) -> bool:
@@ -73,6 +75,13 @@ class Lanes:
             return False
         self.map[start:start + len(data)] = data
         return True
+
+
+def _check(size: int, room: int) -> None:
+    """A size a frame header announced, checked against the lane's room before a byte is
+    read: a size past it would read the other lane's bytes as this frame's."""
+    if not 0 <= size <= room:
+        raise EOFError(f"a lane frame of {size} bytes announced; the lane holds {room}")
 
 
 class SharedFd:

@@ -57,7 +57,7 @@ class Worker:
         self.models = ModelGraphs(settings.max_nodes, settings.max_elements)
         engine.configure_caches(programs=settings.plan_cache_size)
 
-    def update_models(self, body: bytes) -> Reply:
+    def update_models(self, body: bytes | memoryview) -> Reply:
         """The parent's (build, drop) of registered models, pickled (a trusted pipe)."""
         try:
             self.models.update(*pickle.loads(body))
@@ -66,7 +66,9 @@ class Worker:
             return Reply(500, str(exc).encode())
         return Reply(200, b"")
 
-    def handle(self, endpoint_name: str, body: bytes) -> Reply:
+    def handle(self, endpoint_name: str, body: bytes | memoryview) -> Reply:
+        """``body`` may be a view of the shared lane (``Lanes.body``): it is parsed, never
+        kept."""
         clock = Clock()
         try:
             if endpoint_name.startswith(tesseract.PREFIX):
@@ -102,7 +104,7 @@ class Worker:
                                            "been logged"), PROBLEM_JSON)
 
 
-def _parse(body: bytes) -> dict[str, Any]:
+def _parse(body: bytes | memoryview) -> dict[str, Any]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -134,7 +136,7 @@ def worker_main(conn: Connection, settings: dict[str, Any], lanes_fd: int) -> No
     pipe = _Pipe(conn, Lanes(lanes_fd))
     while True:
         try:
-            endpoint_name = pipe.recv_frame().decode()
+            endpoint_name = bytes(pipe.recv_frame()).decode()
             body = pipe.recv_frame()
         except (EOFError, OSError):
             return
@@ -168,7 +170,7 @@ class _Pipe:
             raise EOFError("the parent closed the pipe")
         return data
 
-    def recv_frame(self) -> bytes:
+    def recv_frame(self) -> bytes | memoryview:
         (size,) = struct.unpack("!i", self._exactly(4))
         if size == SHARED:
             (size,) = struct.unpack("!Q", self._exactly(8))
