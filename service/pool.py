@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .container import blas_threads
+from .jobqueue import JobQueue
 from .lanes import SHARED, Lanes, shared_header
 from .metrics import Metrics
 from .problems import ProblemError
@@ -180,7 +181,7 @@ class Pool:
         # Only starting a worker blocks (fork, then waiting for its "ready"): in threads.
         self._threads = ThreadPoolExecutor(max_workers=settings.workers,
                                            thread_name_prefix="gradserve-start")
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._queue: JobQueue[_Job] = JobQueue()  # the warmest idle worker takes the next
         self._in_system = 0
         self._closing = False
         self._draining = False
