@@ -60,8 +60,16 @@ class Lanes:
         start = _LANE * (job % 2)
         return memoryview(self.map)[start:start + size]
 
-    def put_answer(self, job: int, body: bytes) -> bool:
-        return self._put(_LANE * (job % 2) + BODY_BYTES, ANSWER_BYTES, body)
+    def put_answer(self, job: int, pieces: list[bytes], size: int) -> bool:
+        """Put an answer's body, given in pieces of ``size`` bytes in all, in job ``job``'s
+        lane, one piece after the other; False if it does not fit."""
+        if size > ANSWER_BYTES:
+            return False
+        at = _LANE * (job % 2) + BODY_BYTES
+        for piece in pieces:
+            self.map[at:at + len(piece)] = piece
+            at += len(piece)
+        return True
 
     def answer(self, job: int, size: int) -> bytes:
         return self._get(_LANE * (job % 2) + BODY_BYTES, ANSWER_BYTES, size)

@@ -22,6 +22,10 @@ class Reply:
     plan_cache_hit: bool | None = None
     graph_cache_hit: bool | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    pieces: list[bytes] | None = None  # in the worker: the body not joined (splice.py)
+
+    def body_pieces(self) -> list[bytes]:
+        return [self.body] if self.pieces is None else self.pieces
 
     def header(self) -> bytes:
         """Everything but the body, as the pipe's first frame."""

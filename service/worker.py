@@ -26,6 +26,7 @@ import engine
 from engine import EngineError
 from engine.collector import paused, settle
 
+from . import splice
 from .endpoints import BY_NAME
 from .graph_cache import GraphCache, ModelGraphs
 from .handlers import Call, Clock
@@ -89,10 +90,10 @@ class Worker:
                 wire_paths = endpoint.wire_paths if call.model is None else {
                     **endpoint.wire_paths, "graph": ("body", "model")}
                 raise engine_problem(exc, wire_paths) from None
-            out = orjson.dumps(done.answer, option=orjson.OPT_SERIALIZE_NUMPY)
+            pieces = splice.dumps(done.answer)
             clock.lap("encode")
-            return Reply(200, out, JSON, done.plan_cache_hit, done.graph_cache_hit,
-                         clock.marks)
+            return Reply(200, b"", JSON, done.plan_cache_hit, done.graph_cache_hit,
+                         clock.marks, pieces)
         except ProblemError as exc:
             return Reply(exc.status, exc.body(), PROBLEM_JSON, timings=clock.marks)
         except MemoryError:
@@ -146,7 +147,7 @@ def worker_main(conn: Connection, settings: dict[str, Any], lanes_fd: int) -> No
         with paused():
             reply = (worker.update_models(body) if endpoint_name == MODELS_TAG
                      else worker.handle(endpoint_name, body))
-            pipe.send_answer(reply.header(), reply.body)
+            pipe.send_answer(reply.header(), reply.body_pieces())
         settle()
 
 
@@ -179,12 +180,14 @@ class _Pipe:
             (size,) = struct.unpack("!Q", self._exactly(8))
         return self._exactly(size)
 
-    def send_answer(self, header: bytes, body: bytes) -> None:
+    def send_answer(self, header: bytes, body: list[bytes]) -> None:
+        """The header frame and the body (in pieces: ``splice.dumps``) as one frame."""
         parts: list[bytes | memoryview] = [frame_header(len(header)), header]
-        if self.lanes.put_answer(self.jobs, body):
-            parts.append(shared_header(len(body)))
+        size = sum(map(len, body))
+        if self.lanes.put_answer(self.jobs, body, size):
+            parts.append(shared_header(size))
         else:
-            parts += [frame_header(len(body)), body]
+            parts += [frame_header(size), *body]
         self.jobs += 1
         while parts:  # a stream socket may take less than all of it
             sent = self.sock.sendmsg(parts)
