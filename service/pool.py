@@ -32,7 +32,7 @@ from typing import Any
 
 from .container import blas_threads
 from .jobqueue import JobQueue
-from .lanes import SHARED, Lanes, shared_header
+from .lanes import SHARED, Lanes, Loan, shared_header
 from .metrics import Metrics
 from .problems import ProblemError
 from .reply import Reply
@@ -101,15 +101,24 @@ class _Process:
     def send(self, endpoint_name: str, body: bytes) -> None:
         """Hand one job to the worker (its answers come back in the order sent)."""
         tag = endpoint_name.encode()
+        self.lanes.open_answer(self.jobs)
         if self.lanes.put_body(self.jobs, body):
             self.writer.writelines([frame_header(len(tag)), tag, shared_header(len(body))])
         else:
             self.writer.writelines([frame_header(len(tag)), tag, frame_header(len(body)), body])
         self.jobs += 1
 
-    async def answer(self) -> Reply:
-        """The next job's answer. EOFError if the worker is gone."""
-        return Reply.from_frames(await self.frames.next(), await self.frames.next())
+    async def answer(self, lent: bool = False) -> Reply:
+        """The next job's answer. EOFError if the worker is gone. With ``lent`` its body
+        may be a view of the lane, on loan until ``Reply.release``."""
+        header, body = await self.frames.next(), await self.frames.next()
+        if not isinstance(body, Loan):
+            return Reply.from_frames(header, body)
+        if not lent:
+            return Reply.from_frames(header, body.copy())
+        reply = Reply.from_frames(header, body.view)
+        reply.loan = body
+        return reply
 
     async def roundtrip(self, endpoint_name: str, body: bytes) -> Reply:
         """Send one job, read its reply. EOFError if the worker is gone."""
@@ -154,6 +163,7 @@ class _Job:
     endpoint_name: str
     body: bytes
     future: asyncio.Future[Reply]
+    lent: bool  # its answer's body may be lent from the lane (Pool.submit)
     queued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -231,15 +241,18 @@ class Pool:
 
     # -- submitting -------------------------------------------------------------------------
 
-    async def submit(self, endpoint_name: str, body: bytes) -> Reply:
-        """Queue a job and wait for its answer; refuses with 503 (closing) or 429 (full)."""
+    async def submit(self, endpoint_name: str, body: bytes, lent: bool = False) -> Reply:
+        """Queue a job and wait for its answer; refuses with 503 (closing) or 429 (full).
+        With ``lent`` the answer's body may be a view of the worker's lane: the caller
+        hands it to something that keeps no reference to it, then calls
+        ``Reply.release``."""
         if self._closing:
             raise ProblemError("unavailable", "the server is shutting down")
         if self._in_system >= self.settings.workers + self.settings.queue_size:
             raise ProblemError("queue-full", f"{self._in_system} requests are already in the "
                                "server; retry later",
                                headers={"Retry-After": str(self.settings.retry_after)})
-        job = _Job(endpoint_name, body, asyncio.get_running_loop().create_future())
+        job = _Job(endpoint_name, body, asyncio.get_running_loop().create_future(), lent)
         self._in_system += 1
         self._idle.clear()
         self._queue.put_nowait(job)
@@ -293,7 +306,7 @@ class Pool:
                 ahead = self._send_ahead(process)
                 try:
                     async with asyncio.timeout(self.settings.timeout):  # no task per job
-                        reply = await process.answer()
+                        reply = await process.answer(current.lent)
                 except TimeoutError:
                     await self._lost(slot, current, "timeout")
                     return ahead
@@ -335,6 +348,8 @@ class Pool:
         self.metrics.cache_flags(reply.plan_cache_hit, reply.graph_cache_hit)
         if not job.future.done():
             job.future.set_result(reply)
+        else:  # nobody waits for it any more
+            reply.release()
 
     async def _replace(self, slot: _Slot, reason: str) -> None:
         """End the slot's process (if any) and start a new one, retrying on failure."""
@@ -411,7 +426,7 @@ class FrameReader(asyncio.BufferedProtocol):
         self._pending = bytearray()  # received, not yet cut into frames
         self._large: bytearray | None = None  # the large frame being received
         self._filled = 0
-        self._frames: collections.deque[bytes | bytearray] = collections.deque()
+        self._frames: collections.deque[bytes | bytearray | Loan] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
 
@@ -441,7 +456,7 @@ class FrameReader(asyncio.BufferedProtocol):
                 (length,) = struct.unpack_from("!Q", pending, 4)
                 if size == SHARED:
                     del pending[:12]
-                    self._push(self._lanes.answer(self._count // 2, length))
+                    self._push(self._lanes.lend_answer(self._count // 2, length))
                     continue
                 size, start = length, 12
             if len(pending) - start >= size:
@@ -455,7 +470,7 @@ class FrameReader(asyncio.BufferedProtocol):
                 pending.clear()
             return
 
-    def _push(self, frame: bytes | bytearray) -> None:
+    def _push(self, frame: bytes | bytearray | Loan) -> None:
         self._count += 1
         self._frames.append(frame)
         self._wake()
@@ -473,7 +488,7 @@ class FrameReader(asyncio.BufferedProtocol):
         self._wake()
         return False
 
-    async def next(self) -> bytes | bytearray:
+    async def next(self) -> bytes | bytearray | Loan:
         """The next whole frame; EOFError if the worker closed its end first."""
         while not self._frames:
             if self._closed:
