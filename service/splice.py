@@ -24,13 +24,16 @@ def dumps(doc: Any) -> list[bytes]:
     """``doc`` as JSON, in pieces whose concatenation is what ``orjson.dumps`` would give
     with each ``bytes`` value written as its ASCII text."""
     large: list[bytes] = []
-    token = os.urandom(8).hex()  # a marker no string of this answer holds (2**-64 odds)
+    token = ""  # drawn at the first large one (most answers have none): a marker no string
+    # of this answer holds (2**-64 odds)
 
     def default(value: Any) -> str:
+        nonlocal token
         if not isinstance(value, bytes):
             raise TypeError(f"{type(value).__name__} is not JSON serializable")
         if len(value) < SPLICE_BYTES:
             return value.decode("ascii")
+        token = token or os.urandom(8).hex()
         large.append(value)
         return f"{token}{len(large) - 1:08d}"
 
