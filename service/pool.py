@@ -258,6 +258,10 @@ class Pool:
         self._queue.put_nowait(job)
         try:
             return await job.future
+        except asyncio.CancelledError:  # answered as the caller was cancelled: end its loan
+            if job.future.done() and not job.future.cancelled() and not job.future.exception():
+                job.future.result().release()
+            raise
         finally:
             self._in_system -= 1
             if self._in_system == 0:
