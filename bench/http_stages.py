@@ -7,7 +7,10 @@ keep-alive connection. Each answer's ``Server-Timing`` header gives the worker's
 worker; ipc: the pipe both ways beyond the worker's own time); the rest of the client's
 wall time is the front and HTTP (uvicorn, the middlewares, the sockets). The in-process
 engine time (``engine.compute_gradients`` on the decoded request, in this process) is
-the issue's yardstick: over HTTP <= 1.5x it + 0.3 ms.
+the issue's yardstick: over HTTP <= 1.5x it + 0.3 ms. It runs with this process's BLAS
+threads (one per CPU by default); a worker has its share of the CPUs (one of two with two
+workers), so the engine is also timed with one BLAS thread, in a child process: that is
+the worker's ``compute``.
 
 ``python -m bench.http_stages --root DIR --record-before`` measures checkout DIR and
 stores its figures as the "before" column (``http_stages_before.json``).
@@ -17,7 +20,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -141,11 +146,23 @@ def in_process(reps: int = 300) -> float:
     return statistics.median(times)
 
 
+ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                     "MKL_NUM_THREADS")}
+
+
+def in_process_one_thread() -> float:
+    """``in_process`` in a child process whose BLAS has one thread, as a worker's has."""
+    code = "from bench.http_stages import in_process; print(in_process())"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True, env={**os.environ, **ONE_THREAD})
+    return float(done.stdout.split()[-1])
+
+
 def run(log: Callable[[str], Any] = print, root: Path = ROOT) -> dict[str, Any]:
     engine_ms = in_process()
     http_ms = over_http(root, log=log)
     return {"http": http_ms, "engine": engine_ms, "engine_after": in_process(),
-            "chain": chain_cold(root, log)}
+            "engine_one_thread": in_process_one_thread(), "chain": chain_cold(root, log)}
 
 
 def section(after: dict[str, Any], before: dict[str, Any] | None = None) -> str:
@@ -159,6 +176,13 @@ def section(after: dict[str, Any], before: dict[str, Any] | None = None) -> str:
     for name, fig in (("in-process engine", "engine"),):
         rows.append((name, "" if before is None else f"{before[fig]:.3f}",
                      f"{(after[fig] + after['engine_after']) / 2:.3f}"))
+
+    def one_thread(figures: dict[str, Any] | None) -> str:
+        return "" if figures is None or "engine_one_thread" not in figures else \
+            f"{figures['engine_one_thread']:.3f}"
+
+    rows.append(("in-process engine, 1 BLAS thread (a worker's)", one_thread(before),
+                 one_thread(after)))
 
     def target(figures: dict[str, Any] | None) -> str:
         if figures is None:
@@ -179,7 +203,8 @@ def section(after: dict[str, Any], before: dict[str, Any] | None = None) -> str:
             "answer's Server-Timing (the worker's stages; the pool's queue and ipc), the "
             "rest of the client's wall time as front + HTTP; and the in-process engine "
             "(`compute_gradients` on the decoded request, median of two runs around the "
-            "HTTP run) as the yardstick." + note + "\n\n" + "\n".join(lines) + "\n")
+            "HTTP run) as the yardstick; a worker computes with one BLAS thread (its share of "
+            "the 2 CPUs), timed in-process too." + note + "\n\n" + "\n".join(lines) + "\n")
 
 
 def before() -> dict[str, Any] | None:

@@ -5,6 +5,11 @@ hands it to the worker pool and relays the worker's answer bytes; the event loop
 per request is the server's throughput limit, so they skip the framework's routing,
 dependency resolution and response classes. This is their only way in (their OpenAPI
 description is made from the same table). Everything else goes to the FastAPI app.
+
+Served by ``serving.serve`` (``app.state.lane_views``), an answer's body is sent from the
+worker's lane, not copied out of it first: that server's transport keeps no reference to
+a body once its write returns (``serving._OneWrite``), so the lane is given back as soon
+as the answer is sent. Under any other server (a test client) the body is a copy.
 """
 from __future__ import annotations
 
@@ -66,7 +71,8 @@ class ComputeFront:
                 raise ProblemError("method-not-allowed", "Method Not Allowed",
                                    headers={"Allow": "POST"})
             body = await read_body(scope["headers"], receive, state.settings.max_body_bytes)
-            reply = await state.pool.submit(endpoint.name, body)
+            reply = await state.pool.submit(endpoint.name, body,
+                                            getattr(state, "lane_views", False))
         except ProblemError as exc:
             status = exc.status
             await _respond(send, status, PROBLEM_JSON, exc.body(),
@@ -75,12 +81,15 @@ class ComputeFront:
         else:
             status = reply.status
             timing = reply.server_timing()
-            await _respond(send, status, reply.content_type, reply.body,
-                           [(b"server-timing", timing.encode())] if timing else [])
+            try:
+                await _respond(send, status, reply.content_type, reply.body,
+                               [(b"server-timing", timing.encode())] if timing else [])
+            finally:
+                reply.release()
         self.metrics.observe(scope["path"], status, time.perf_counter() - start)
 
 
-async def _respond(send: Send, status: int, content_type: str, body: bytes,
+async def _respond(send: Send, status: int, content_type: str, body: bytes | memoryview,
                    extra: list[tuple[bytes, bytes]]) -> None:
     headers = [(b"content-type", content_type.encode()),
                (b"content-length", str(len(body)).encode()), *extra]

@@ -285,7 +285,7 @@ def encode(v: Any, encoding: str) -> Any:
         return {k: encode(x, encoding) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [encode(x, encoding) for x in v]
-    return codec.encode(np.asarray(v), encoding)
+    return codec.encode(np.asarray(v), encoding, raw=True)
 
 
 def graph_onnx(graph: Graph, ys: Sequence[str], gradient_nodes: Sequence[str | None]
@@ -299,7 +299,7 @@ def graph_onnx(graph: Graph, ys: Sequence[str], gradient_nodes: Sequence[str | N
         data = onnxio.to_onnx(graph, outputs)
     except onnxio.OnnxError as exc:
         raise onnx_problem(exc, ["body", "graph_format"]) from None
-    return {"onnx": pybase64.b64encode(data).decode()}
+    return {"onnx": pybase64.b64encode(data)}  # bytes: splice.dumps writes it
 
 
 def graph_json(graph: Graph, encoding: str) -> dict[str, Any]:
@@ -310,7 +310,7 @@ def graph_json(graph: Graph, encoding: str) -> dict[str, Any]:
     while pending:
         for node in pending.pop()["nodes"]:
             if node.get("value") is not None:
-                node["value"] = codec.encode(np.asarray(node["value"]), encoding)
+                node["value"] = codec.encode(np.asarray(node["value"]), encoding, raw=True)
             pending.extend(v for v in (node.get("attrs") or {}).values()
                            if isinstance(v, dict) and "nodes" in v)
     return spec

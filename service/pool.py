@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .container import blas_threads
-from .lanes import SHARED, Lanes, shared_header
+from .jobqueue import JobQueue
+from .lanes import SHARED, Lanes, Loan, shared_header
 from .metrics import Metrics
 from .problems import ProblemError
 from .reply import Reply
@@ -106,15 +107,24 @@ class _Process:
     def send(self, endpoint_name: str, body: bytes) -> None:
         """Hand one job to the worker (its answers come back in the order sent)."""
         tag = endpoint_name.encode()
+        self.lanes.open_answer(self.jobs)
         if self.lanes.put_body(self.jobs, body):
             self.writer.writelines([frame_header(len(tag)), tag, shared_header(len(body))])
         else:
             self.writer.writelines([frame_header(len(tag)), tag, frame_header(len(body)), body])
         self.jobs += 1
 
-    async def answer(self) -> Reply:
-        """The next job's answer. EOFError if the worker is gone."""
-        return Reply.from_frames(await self.frames.next(), await self.frames.next())
+    async def answer(self, lent: bool = False) -> Reply:
+        """The next job's answer. EOFError if the worker is gone. With ``lent`` its body
+        may be a view of the lane, on loan until ``Reply.release``."""
+        header, body = await self.frames.next(), await self.frames.next()
+        if not isinstance(body, Loan):
+            return Reply.from_frames(header, body)
+        if not lent:
+            return Reply.from_frames(header, body.copy())
+        reply = Reply.from_frames(header, body.view)
+        reply.loan = body
+        return reply
 
     async def roundtrip(self, endpoint_name: str, body: bytes) -> Reply:
         """Send one job, read its reply. EOFError if the worker is gone."""
@@ -162,6 +172,7 @@ class _Job:
     endpoint_name: str
     body: bytes
     future: asyncio.Future[Reply]
+    lent: bool  # its answer's body may be lent from the lane (Pool.submit)
     queued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -189,7 +200,7 @@ class Pool:
         # Only starting a worker blocks (fork, then waiting for its "ready"): in threads.
         self._threads = ThreadPoolExecutor(max_workers=settings.workers,
                                            thread_name_prefix="gradserve-start")
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._queue: JobQueue[_Job] = JobQueue()  # the warmest idle worker takes the next
         self._in_system = 0
         self._closing = False
         self._draining = False
@@ -239,20 +250,27 @@ class Pool:
 
     # -- submitting -------------------------------------------------------------------------
 
-    async def submit(self, endpoint_name: str, body: bytes) -> Reply:
-        """Queue a job and wait for its answer; refuses with 503 (closing) or 429 (full)."""
+    async def submit(self, endpoint_name: str, body: bytes, lent: bool = False) -> Reply:
+        """Queue a job and wait for its answer; refuses with 503 (closing) or 429 (full).
+        With ``lent`` the answer's body may be a view of the worker's lane: the caller
+        hands it to something that keeps no reference to it, then calls
+        ``Reply.release``."""
         if self._closing:
             raise ProblemError("unavailable", "the server is shutting down")
         if self._in_system >= self.settings.workers + self.settings.queue_size:
             raise ProblemError("queue-full", f"{self._in_system} requests are already in the "
                                "server; retry later",
                                headers={"Retry-After": str(self.settings.retry_after)})
-        job = _Job(endpoint_name, body, asyncio.get_running_loop().create_future())
+        job = _Job(endpoint_name, body, asyncio.get_running_loop().create_future(), lent)
         self._in_system += 1
         self._idle.clear()
         self._queue.put_nowait(job)
         try:
             return await job.future
+        except asyncio.CancelledError:  # answered as the caller was cancelled: end its loan
+            if job.future.done() and not job.future.cancelled() and not job.future.exception():
+                job.future.result().release()
+            raise
         finally:
             self._in_system -= 1
             if self._in_system == 0:
@@ -301,7 +319,7 @@ class Pool:
                 ahead = self._send_ahead(process)
                 try:
                     async with asyncio.timeout(self.settings.timeout):  # no task per job
-                        reply = await process.answer()
+                        reply = await process.answer(current.lent)
                 except TimeoutError:
                     await self._lost(slot, current, "timeout")
                     return ahead
@@ -343,6 +361,8 @@ class Pool:
         self.metrics.cache_flags(reply.plan_cache_hit, reply.graph_cache_hit)
         if not job.future.done():
             job.future.set_result(reply)
+        else:  # nobody waits for it any more
+            reply.release()
 
     async def _replace(self, slot: _Slot, reason: str) -> None:
         """End the slot's process (if any) and start a new one, retrying on failure."""
@@ -419,7 +439,7 @@ class FrameReader(asyncio.BufferedProtocol):
         self._pending = bytearray()  # received, not yet cut into frames
         self._large: bytearray | None = None  # the large frame being received
         self._filled = 0
-        self._frames: collections.deque[bytes | bytearray] = collections.deque()
+        self._frames: collections.deque[bytes | bytearray | Loan] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
 
@@ -449,7 +469,7 @@ class FrameReader(asyncio.BufferedProtocol):
                 (length,) = struct.unpack_from("!Q", pending, 4)
                 if size == SHARED:
                     del pending[:12]
-                    self._push(self._lanes.answer(self._count // 2, length))
+                    self._push(self._lanes.lend_answer(self._count // 2, length))
                     continue
                 size, start = length, 12
             if len(pending) - start >= size:
@@ -463,7 +483,7 @@ class FrameReader(asyncio.BufferedProtocol):
                 pending.clear()
             return
 
-    def _push(self, frame: bytes | bytearray) -> None:
+    def _push(self, frame: bytes | bytearray | Loan) -> None:
         self._count += 1
         self._frames.append(frame)
         self._wake()
@@ -481,7 +501,7 @@ class FrameReader(asyncio.BufferedProtocol):
         self._wake()
         return False
 
-    async def next(self) -> bytes | bytearray:
+    async def next(self) -> bytes | bytearray | Loan:
         """The next whole frame; EOFError if the worker closed its end first."""
         while not self._frames:
             if self._closed:

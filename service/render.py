@@ -70,7 +70,7 @@ class Picture:
     media_type: str
 
 
-def render(body: bytes, graphs: GraphCache,
+def render(body: bytes | memoryview, graphs: GraphCache,
            model_graph: Callable[[str], Graph | None] = lambda _: None) -> Picture:
     """A /render request's body to its picture; every refusal is a ProblemError.
     ``model_graph`` gives a registered model's built graph (a worker's, built once)."""

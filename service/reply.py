@@ -6,6 +6,7 @@ The worker sends ``header()`` and ``body`` as two frames; the pool reads them ba
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -17,11 +18,22 @@ class Reply:
     """The HTTP answer (status, content type, body bytes) and what metrics want to know."""
 
     status: int
-    body: bytes
+    body: bytes  # in the parent, a memoryview of the lane while on loan (Pool.submit)
     content_type: str = JSON
     plan_cache_hit: bool | None = None
     graph_cache_hit: bool | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    pieces: list[bytes] | None = None  # in the worker: the body not joined (splice.py)
+
+    loan: Any = None  # in the parent: the lane's loan of ``body`` (lanes.Loan)
+
+    def release(self) -> None:
+        """End the loan of the body, if any (it must not be read after)."""
+        if self.loan is not None:
+            self.loan.release()
+
+    def body_pieces(self) -> list[bytes]:
+        return [self.body] if self.pieces is None else self.pieces
 
     def header(self) -> bytes:
         """Everything but the body, as the pipe's first frame."""

@@ -37,15 +37,27 @@ class _OneWrite:
     send (the one that wakes the client) was 18% of the main process's samples under the
     seed request's load. The head is held until the next write (one ``writelines``: a
     single ``writev``, nothing copied), the response's end, or ``close``; an interim
-    ``100 Continue`` is never held (the client is waiting for it)."""
+    ``100 Continue`` is never held (the client is waiting for it).
 
-    __slots__ = ("_held", "_transport")
+    A body given as a ``memoryview`` (an answer lent from a worker's lane, ``front.py``) is
+    never kept: it is written to the socket at once when nothing is queued before it (the
+    kernel copies it from the lane), and what the socket does not take is copied and
+    queued, so the lane can be given back as soon as this returns."""
+
+    __slots__ = ("_fd", "_held", "_transport")
 
     def __init__(self, transport: Any):
         self._transport = transport
         self._held: bytes | None = None
+        sock = transport.get_extra_info("socket")
+        plain = sock is not None and transport.get_extra_info("sslcontext") is None
+        self._fd: int | None = sock.fileno() if plain else None  # never past TLS
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
+        if type(data) is memoryview:
+            held, self._held = self._held, None
+            self._write_view(data if held is None else (held, data))
+            return
         held = self._held
         if held is not None:
             self._held = None
@@ -54,6 +66,26 @@ class _OneWrite:
             self._held = data
         else:
             self._transport.write(data)
+
+    def _write_view(self, data: memoryview | tuple[bytes, memoryview]) -> None:
+        parts = (data,) if type(data) is memoryview else data
+        sent = 0
+        transport = self._transport
+        if (self._fd is not None and not transport.get_write_buffer_size()
+                and not transport.is_closing()):
+            try:
+                sent = os.writev(self._fd, parts)
+            except OSError:  # would block, or broken: the transport's write finds out
+                sent = 0
+        rest = []
+        for part in parts:
+            if sent >= len(part):
+                sent -= len(part)
+                continue
+            rest.append(bytes(part[sent:]))
+            sent = 0
+        if rest:
+            transport.writelines(rest)
 
     def flush(self) -> None:
         held, self._held = self._held, None
@@ -174,6 +206,7 @@ def serve(settings: Settings) -> None:
     from .app import create_app
 
     app = create_app(settings)
+    app.state.lane_views = True  # this server's transports keep no view (_OneWrite)
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=settings.log_level, access_log=settings.access_log,
                             loop="auto", http="auto",

@@ -27,6 +27,7 @@ import engine
 from engine import EngineError
 from engine.collector import paused, settle
 
+from . import splice
 from .endpoints import BY_NAME
 from .graph_cache import GraphCache, ModelGraphs
 from .handlers import Call, Clock
@@ -58,7 +59,7 @@ class Worker:
         self.models = ModelGraphs(settings.max_nodes, settings.max_elements)
         engine.configure_caches(programs=settings.plan_cache_size)
 
-    def update_models(self, body: bytes) -> Reply:
+    def update_models(self, body: bytes | memoryview) -> Reply:
         """The parent's (build, drop) of registered models, pickled (a trusted pipe)."""
         try:
             self.models.update(*pickle.loads(body))
@@ -67,9 +68,10 @@ class Worker:
             return Reply(500, str(exc).encode())
         return Reply(200, b"")
 
-    def handle(self, tag: str, body: bytes) -> Reply:
+    def handle(self, tag: str, body: bytes | memoryview) -> Reply:
         """The answer to one job: ``tag`` is an endpoint's name, or its first word (before
-        any ``:``) is one of ``JOBS``' kinds."""
+        any ``:``) is one of ``JOBS``' kinds. ``body`` may be a view of the shared lane
+        (``Lanes.body``): it is parsed, never kept."""
         clock = Clock()
         try:
             job = JOBS.get(tag.partition(":")[0])
@@ -87,10 +89,10 @@ class Worker:
                 wire_paths = endpoint.wire_paths if call.model is None else {
                     **endpoint.wire_paths, "graph": ("body", "model")}
                 raise engine_problem(exc, wire_paths) from None
-            out = orjson.dumps(done.answer, option=orjson.OPT_SERIALIZE_NUMPY)
+            pieces = splice.dumps(done.answer)
             clock.lap("encode")
-            return Reply(200, out, JSON, done.plan_cache_hit, done.graph_cache_hit,
-                         clock.marks)
+            return Reply(200, b"", JSON, done.plan_cache_hit, done.graph_cache_hit,
+                         clock.marks, pieces)
         except ProblemError as exc:
             return Reply(exc.status, exc.body(), PROBLEM_JSON, timings=clock.marks)
         except MemoryError:
@@ -101,24 +103,24 @@ class Worker:
             return Reply(500, problem_body("internal", "an unexpected error occurred; it has "
                                            "been logged"), PROBLEM_JSON)
 
-    def _picture(self, tag: str, body: bytes) -> Reply:
+    def _picture(self, tag: str, body: bytes | memoryview) -> Reply:
         picture = render(body, self.graphs, self.models.get)
         return Reply(200, picture.body, picture.media_type)
 
-    def _tesseract(self, tag: str, body: bytes) -> Reply:
+    def _tesseract(self, tag: str, body: bytes | memoryview) -> Reply:
         return tesseract.handle(self.models.get, self.settings.max_elements, tag, body)
 
 
 # a job's kind (its tag's first word) -> how a worker answers it, for the jobs that are not
 # an endpoint's (those are tagged with the endpoint's name: endpoints.BY_NAME)
-JOBS: dict[str, Callable[[Worker, str, bytes], Reply]] = {
+JOBS: dict[str, Callable[[Worker, str, bytes | memoryview], Reply]] = {
     MODELS_TAG: lambda worker, _tag, body: worker.update_models(body),
     RENDER_TAG: Worker._picture,
     tesseract.KIND: Worker._tesseract,  # tesseract:<endpoint>:<format>:<model>
 }
 
 
-def _parse(body: bytes) -> dict[str, Any]:
+def _parse(body: bytes | memoryview) -> dict[str, Any]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -150,7 +152,7 @@ def worker_main(conn: Connection, settings: dict[str, Any], lanes_fd: int) -> No
     pipe = _Pipe(conn, Lanes(lanes_fd))
     while True:
         try:
-            tag = pipe.recv_frame().decode()
+            tag = bytes(pipe.recv_frame()).decode()
             body = pipe.recv_frame()
         except (EOFError, OSError):
             return
@@ -159,7 +161,7 @@ def worker_main(conn: Connection, settings: dict[str, Any], lanes_fd: int) -> No
         # request allocated (~0.25 s after the 100,000-node chain) is made then, idle
         with paused():
             reply = worker.handle(tag, body)
-            pipe.send_answer(reply.header(), reply.body)
+            pipe.send_answer(reply.header(), reply.body_pieces())
         settle()
 
 
@@ -183,7 +185,7 @@ class _Pipe:
             raise EOFError("the parent closed the pipe")
         return data
 
-    def recv_frame(self) -> bytes:
+    def recv_frame(self) -> bytes | memoryview:
         (size,) = struct.unpack("!i", self._exactly(4))
         if size == SHARED:
             (size,) = struct.unpack("!Q", self._exactly(8))
@@ -192,12 +194,14 @@ class _Pipe:
             (size,) = struct.unpack("!Q", self._exactly(8))
         return self._exactly(size)
 
-    def send_answer(self, header: bytes, body: bytes) -> None:
+    def send_answer(self, header: bytes, body: list[bytes]) -> None:
+        """The header frame and the body (in pieces: ``splice.dumps``) as one frame."""
         parts: list[bytes | memoryview] = [frame_header(len(header)), header]
-        if self.lanes.put_answer(self.jobs, body):
-            parts.append(shared_header(len(body)))
+        size = sum(map(len, body))
+        if self.lanes.put_answer(self.jobs, body, size):
+            parts.append(shared_header(size))
         else:
-            parts += [frame_header(len(body)), body]
+            parts += [frame_header(size), *body]
         self.jobs += 1
         while parts:  # a stream socket may take less than all of it
             sent = self.sock.sendmsg(parts)

@@ -127,7 +127,7 @@ class Signature:
 
 
 def handle(graphs: Callable[[str], Graph | None], max_elements: int, job: str,
-           body: bytes) -> Reply:
+           body: bytes | memoryview) -> Reply:
     """One Tesseract job (``tag``) for the model it names; never raises."""
     endpoint, output_format, name = job[len(PREFIX):].split(":", 2)
     try:

@@ -1,0 +1,62 @@
+"""The pool's queue of jobs: first come, first served, handed to the slot idle the shortest.
+
+``asyncio.Queue`` wakes its waiting getters in the order they began to wait, so at one
+connection two idle workers took turns: each job found the worker whose caches (its
+graph's buffers, the lane it answers in) the other job had just pushed out of the CPU's.
+Here the most recent waiter is woken first, so a lightly loaded server keeps using the
+same warm worker; under load every slot is busy and takes jobs without waiting.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class JobQueue(Generic[T]):
+    """The subset of ``asyncio.Queue`` the pool uses, with last-in-first-out waiters."""
+
+    def __init__(self) -> None:
+        self._items: collections.deque[T] = collections.deque()
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: T) -> None:
+        self._items.append(item)
+        self._wake()
+
+    def get_nowait(self) -> T:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.popleft()
+
+    async def get(self) -> T:
+        """The oldest job, waiting for one if there is none."""
+        while not self._items:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+                if self._items and not waiter.cancelled():  # woken, then cancelled: pass it on
+                    self._wake()
+                raise
+        return self._items.popleft()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.pop()  # the latest to wait: the warmest worker
+            if not waiter.done():
+                waiter.set_result(None)
+                return

@@ -1,0 +1,57 @@
+"""The pool's job queue: jobs first come first served, the latest waiter woken first, and a
+wake-up given to a waiter cancelled meanwhile passed on (no job left with nobody awake)."""
+from __future__ import annotations
+
+import asyncio
+
+from service.jobqueue import JobQueue
+
+
+async def _waiting(queue: JobQueue[str], name: str, got: list[tuple[str, str]]) -> None:
+    got.append((name, await queue.get()))
+
+
+def test_jobs_in_order_to_the_latest_waiter_first() -> None:
+    async def run() -> list[tuple[str, str]]:
+        queue: JobQueue[str] = JobQueue()
+        got: list[tuple[str, str]] = []
+        first = asyncio.create_task(_waiting(queue, "first", got))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(_waiting(queue, "second", got))
+        await asyncio.sleep(0)
+        queue.put_nowait("a")
+        await asyncio.sleep(0)
+        queue.put_nowait("b")
+        await asyncio.gather(first, second)
+        return got
+
+    assert asyncio.run(run()) == [("second", "a"), ("first", "b")]
+
+
+def test_items_queued_before_anyone_waits_come_out_first_in_first_out() -> None:
+    async def run() -> list[str]:
+        queue: JobQueue[str] = JobQueue()
+        for item in "xyz":
+            queue.put_nowait(item)
+        assert queue.qsize() == 3
+        out = [queue.get_nowait(), await queue.get(), await queue.get()]
+        assert queue.empty()
+        return out
+
+    assert asyncio.run(run()) == ["x", "y", "z"]
+
+
+def test_a_wake_up_for_a_cancelled_waiter_goes_to_the_next() -> None:
+    async def run() -> list[tuple[str, str]]:
+        queue: JobQueue[str] = JobQueue()
+        got: list[tuple[str, str]] = []
+        older = asyncio.create_task(_waiting(queue, "older", got))
+        await asyncio.sleep(0)
+        latest = asyncio.create_task(_waiting(queue, "latest", got))
+        await asyncio.sleep(0)
+        queue.put_nowait("job")  # wakes "latest"...
+        latest.cancel()  # ...which is cancelled before it runs
+        await asyncio.wait_for(older, 1.0)
+        return got
+
+    assert asyncio.run(run()) == [("older", "job")]
