@@ -38,27 +38,27 @@ def _hvp_graph(w: Workload) -> tuple[Graph, list[Any], dict[str, str]]:
 def make_plan(w: Workload) -> Plan:
     """The pruned, ordered plan of the workload's gradients (W6: of its H v) and loss,
     simplified as the service simplifies a program it plans."""
+    return program(w)[0]
+
+
+def program(w: Workload) -> tuple[Plan, dict[str, np.ndarray]]:
+    """``make_plan``'s plan and what it is fed (W6: v too, under the name its one
+    differentiation gave v's placeholder)."""
     user = Graph.build(w.nodes)
+    fed = dict(w.arrays)
     if w.key == "W6":
-        graph, grads, _ = _hvp_graph(w)
+        graph, grads, seeds = _hvp_graph(w)
+        fed[seeds[w.wrt[0]]] = w.extra["v"]  # v is the vector along the one input, W2
     else:
         result = gradients(user, [w.loss], list(w.wrt))
         graph, grads = result.graph, list(result.grads)
     fetches = [*grads, (w.loss, 0)]
     simple, renamed = simplify(graph, fetches, protected=user.by_name, forward=True)
-    return Plan(simple, [renamed[f] for f in fetches])
-
-
-def feeds(w: Workload) -> dict[str, np.ndarray]:
-    out = dict(w.arrays)
-    if w.key == "W6":
-        _, _, seeds = _hvp_graph(w)  # v is the vector along the one input, W2
-        out[seeds[w.wrt[0]]] = w.extra["v"]
-    return out
+    return Plan(simple, [renamed[f] for f in fetches]), fed
 
 
 def make_plan_runner(w: Workload) -> Runner:
-    plan, fed, n = make_plan(w), feeds(w), len(w.wrt)
+    (plan, fed), n = program(w), len(w.wrt)
     return lambda: plan.run(fed)[:n]
 
 

@@ -42,7 +42,7 @@ def _median_call(fn, reps: int) -> float:
 
 
 def breakdown(w: Workload, reps: int = 200) -> Breakdown:
-    plan, fed = ours.make_plan(w), ours.feeds(w)
+    plan, fed = ours.program(w)
     plan.run(fed)
     steps = plan._steps
     samples = np.zeros((reps, len(steps)))

@@ -64,7 +64,7 @@ def cache_stats() -> dict[str, dict[str, int]]:
             for name, c in _CACHES.items()}
 
 
-@dataclass
+@dataclass(slots=True)
 class GradientsOutput:
     gradients: list[np.ndarray | None]  # aligned with xs
     values: list[np.ndarray] | None = None  # aligned with ys
@@ -81,6 +81,7 @@ class _Program:
     y_refs: tuple[Ref, ...]
     graph: Graph
     returns_values: bool = False
+    dense: bool = False  # every x has a gradient: the results are the gradients as they are
 
 
 def run(graph: Graph, fetches: Sequence[str], feeds: Mapping[str, Any] | None = None
@@ -113,6 +114,12 @@ def for_feeds(graph: Graph, feeds: Mapping[str, Any], max_elements: int | None =
     specialized, _ = _SPECIALIZED.get_or_make(key, lambda: specialize(graph, shapes,
                                                                       max_elements))
     return specialized
+
+
+def feedable(graph: Graph) -> frozenset[str]:
+    """The names ``check_feeds`` accepts: a repeated call holds them, so that its feeds
+    are checked by one set operation (``check_feeds`` then says what is wrong)."""
+    return frozenset(n.name for n in graph.nodes if n.op in ("placeholder", "variable"))
 
 
 def check_feeds(graph: Graph, feeds: Mapping[str, Any], where: str = "feeds") -> None:
@@ -163,10 +170,10 @@ def compute_gradients(
         return_values)
     recalled = recall(call)
     if recalled is not None:  # a static graph called as before: straight to the feeds
-        program = recalled[1]
-        check_feeds(graph, feeds)
-        return _evaluate(program, graph, feeds, aligned_seeds(grad_ys, len(program.y_refs)),
-                         True)
+        entry, program = recalled
+        if not entry.feedable.issuperset(feeds):
+            check_feeds(graph, feeds)  # names the feed that cannot be fed
+        return _evaluate(program, graph, feeds, grad_ys, True)
     y_refs = graph.resolve_all(ys, "ys")
     xs = (xs,) if isinstance(xs, str) else tuple(xs)
     grad_ys = aligned_seeds(grad_ys, len(y_refs))
@@ -184,8 +191,8 @@ def compute_gradients(
                mapping.key())
         program, hit = _PROGRAMS.get_or_make(key, lambda: _make_program(
             specialized, y_refs, xs, grad_ys, options, return_values, mapping))
-        if call is not None and specialized is graph:
-            _CALLS.put(call, _Remembered(key))
+        if specialized is graph:
+            remember(call, _Remembered(key, feedable(graph)))
     out = _evaluate(program, specialized, feeds, grad_ys, hit)
     if return_graph:
         out.graph = program.graph
@@ -200,6 +207,7 @@ _CACHES = {"programs": _PROGRAMS, "specialized": _SPECIALIZED, "dynamic": _DYNAM
 
 class _Remembered(NamedTuple):
     key: Any  # the program's key in _PROGRAMS
+    feedable: frozenset[str]  # what the graph lets be fed
 
 
 def hashable(key: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -214,43 +222,64 @@ def hashable(key: tuple[Any, ...]) -> tuple[Any, ...] | None:
 
 def recall(call: Any) -> tuple[Any, Any] | None:
     """(what was remembered under a call's own arguments, its program) while both are
-    cached; None: take the long way. The entry point that remembered it (``_CALLS.put``
-    an entry with the program's ``key``) checks what the entry says before using it."""
-    entry = None if call is None else _CALLS.get(call)
+    cached; None: take the long way. The entry point that remembered it (``remember`` of
+    an entry with the program's ``key``) checks what the entry says before using it. A
+    call is hashed here only (an unhashable one was never remembered)."""
+    if call is None:
+        return None
+    try:
+        entry = _CALLS.get(call)
+    except TypeError:
+        return None
     program = None if entry is None else _PROGRAMS.get(entry.key)
     return None if program is None else (entry, program)
+
+
+def remember(call: Any, entry: Any) -> None:
+    """Keep ``entry`` (its ``key`` that of a cached program) for the call, if it can key
+    a cache (a call with an unhashable argument is simply not remembered)."""
+    if call is not None and hashable(call) is not None:
+        _CALLS.put(call, entry)
 
 
 def _call_key(graph: Graph, ys: Any, xs: Any, grad_ys: Any, stop_gradients: Any,
               *options: Any) -> Any:
     """What identifies a repeated call before any name is resolved: ys and xs as given,
     what each seed is, and the options. Only a call that went on to succeed on a static
-    graph is remembered under it (a dynamic graph's program depends on the fed shapes)."""
+    graph is remembered under it (a dynamic graph's program depends on the fed shapes).
+    It may be unhashable (``recall`` and ``remember`` see to that)."""
     try:
-        return hashable((graph.key, (ys,) if isinstance(ys, str) else tuple(ys),
-                         (xs,) if isinstance(xs, str) else tuple(xs),
-                         None if grad_ys is None else tuple(map(_seed_key, grad_ys)),
-                         tuple(stop_gradients), options))
+        return (graph.key, (ys,) if isinstance(ys, str) else tuple(ys),
+                (xs,) if isinstance(xs, str) else tuple(xs),
+                None if grad_ys is None else tuple(map(_seed_key, grad_ys)),
+                tuple(stop_gradients), options)
     except TypeError:  # ys, xs or stop_gradients not iterable: the long way says why
         return None
 
 
 def _evaluate(program: _Program, graph: Graph, feeds: Mapping[str, Any],
-              grad_ys: Sequence[Any], hit: bool) -> GradientsOutput:
+              grad_ys: Sequence[Any] | None, hit: bool) -> GradientsOutput:
     """Run a program on the feeds and the given seeds (each checked against its y)."""
     all_feeds = feeds
-    for i, (ref, seed, gy) in enumerate(zip(program.y_refs, program.seeds, grad_ys,
-                                            strict=True)):
-        if gy is not None and not isinstance(gy, str):
-            _check_seed(graph, ref, gy, ("grad_ys", i))
-            if seed is not None:
-                all_feeds = all_feeds if all_feeds is not feeds else dict(feeds)
-                all_feeds[seed] = gy
+    if grad_ys is not None:
+        for i, (ref, seed, gy) in enumerate(zip(
+                program.y_refs, program.seeds, aligned_seeds(grad_ys, len(program.y_refs)),
+                strict=True)):
+            if gy is not None and not isinstance(gy, str):
+                _check_seed(graph, ref, gy, ("grad_ys", i))
+                if seed is not None:
+                    all_feeds = all_feeds if all_feeds is not feeds else dict(feeds)
+                    all_feeds[seed] = gy
     results = program.plan.run(all_feeds)
+    if program.dense:  # the gradients first, then the values (if fetched)
+        if not program.returns_values:
+            return GradientsOutput(results, None, None, None, hit)
+        n = len(program.grads)
+        return GradientsOutput(results[:n], results[n:], None, None, hit)
     grad_iter = iter(results)
     grads = [next(grad_iter) if g is not None else None for g in program.grads]
     values = list(grad_iter) if program.returns_values else None
-    return GradientsOutput(grads, values, cache_hit=hit)
+    return GradientsOutput(grads, values, None, None, hit)
 
 
 def _seed_key(seed: Any) -> Any:
@@ -318,7 +347,7 @@ def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
     if return_values:
         fetches += list(y_refs)
     return _Program(mapping.plan(simple, fetches), grads_of, tuple(seeds), y_refs, simple,
-                    return_values)
+                    return_values, None not in grads_of)
 
 
 def compute_grad_operation(

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import mapped
-from .api import _CALLS, cached_program, check_feeds, for_feeds, hashable, recall
+from .api import cached_program, check_feeds, feedable, for_feeds, recall, remember
 from .builder import GraphBuilder
 from .dtypes import is_floating
 from .errors import EngineError
@@ -311,9 +311,9 @@ class _Function:
 
     def run(self, kind: str, options: tuple, build: Builder,
             seed_values: Sequence[np.ndarray | None],
-            remember: tuple[Any, Graph, Arrays, Sequence[str]] | None = None
+            remembered: tuple[Any, Graph, Arrays, Sequence[str]] | None = None
             ) -> list[np.ndarray]:
-        """Build (once per graph, options and vmap) and run the program. ``remember``:
+        """Build (once per graph, options and vmap) and run the program. ``remembered``:
         (the call's key, its graph, its seeds by name, the names the seed values align
         with): a call that succeeds on a static, unmapped graph is remembered, for
         ``_repeat`` to take straight to the plan."""
@@ -324,11 +324,12 @@ class _Function:
         feeds = dict(self.feeds)
         feeds.update((s, v) for s, v in zip(seeds, seed_values, strict=False) if s)
         results = plan.run(feeds)
-        if remember is not None and remember[0] is not None and self.graph is remember[1] \
-                and self.size is None:
-            given = remember[2]
-            _CALLS.put(remember[0], _Call(key, self.inputs, self.outputs, list(remember[3]), {
-                n: (v.dtype, v.shape) for n, v in map(_as_array, given.items())}))
+        if remembered is not None and remembered[0] is not None \
+                and self.graph is remembered[1] and self.size is None:
+            given = remembered[2]
+            remember(remembered[0], _Call(key, self.inputs, self.outputs, list(remembered[3]), {
+                n: (v.dtype, v.shape) for n, v in map(_as_array, given.items())},
+                feedable(self.graph)))
         return results
 
     def _plan(self, build: Builder) -> tuple[tuple[str | None, ...], Plan]:
@@ -353,6 +354,7 @@ class _Call(NamedTuple):
     outputs: list[str]
     names: list[str]
     seeds: dict[str, tuple[np.dtype, tuple[int, ...]]]
+    feedable: frozenset[str]  # what the graph lets be fed
 
 
 def _call_key(kind: str, graph: Graph, inputs: Sequence[str] | None,
@@ -360,13 +362,13 @@ def _call_key(kind: str, graph: Graph, inputs: Sequence[str] | None,
               ) -> Any:
     """What identifies a repeated call before any name is resolved (None: not
     remembered): the arguments as given, the seeds' names (in order: they may be the
-    inputs), the options. A mapped call is not (its program depends on B)."""
+    inputs), the options. A mapped call is not (its program depends on B). It may be
+    unhashable (``recall`` and ``remember`` see to that)."""
     if in_axes:
         return None
     try:
-        return hashable(("functional", kind, graph.key,
-                         None if inputs is None else tuple(inputs),
-                         None if outputs is None else tuple(outputs), tuple(seeds), options))
+        return ("functional", kind, graph.key, None if inputs is None else tuple(inputs),
+                None if outputs is None else tuple(outputs), tuple(seeds), options)
     except TypeError:  # inputs or outputs not iterable: the long way says why
         return None
 
@@ -385,7 +387,8 @@ def _repeat(call: Any, graph: Graph, feeds: Arrays, seeds: Arrays
             value = np.asarray(value)
         if value.dtype != dtype or value.shape != shape:
             return None
-    check_feeds(graph, feeds)
+    if not entry.feedable.issuperset(feeds):
+        check_feeds(graph, feeds)  # names the feed that cannot be fed
     placeholders, plan = held
     fed = dict(feeds)
     fed.update((s, seeds[x]) for s, x in zip(placeholders, entry.names, strict=False) if s)

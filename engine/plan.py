@@ -10,6 +10,7 @@ it), and very long plans (above ``GENERATE_LIMIT`` steps) keep the interpreted l
 """
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -142,8 +143,7 @@ class Plan:
                 fn = self._fn = self._generated(self._steps)
         if fn is not None:
             try:
-                with np.errstate(all="ignore"):
-                    return fn(*fed)
+                return fn(*fed)  # under errstate(all="ignore"), as generated
             except EngineError:
                 raise
             except (ValueError, TypeError, IndexError, FloatingPointError):
@@ -270,8 +270,24 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...], feed_slots: t
     src = "\n".join([f"def run({args}):", *body, f"    return [{fetched}]"])
     code = compile(src, "<plan>", "exec")
     exec(code, env)  # the source is built above from slot numbers only
-    run = env["run"]
+    run = _quiet(env["run"])
     run.steps = steps  # what it runs (``Plan.fuse`` counts the kernels)
+    return run
+
+
+def _quiet(fn: Any) -> Any:
+    """``fn`` under ``np.errstate(all="ignore")``. numpy 2's errstate as a decorator costs
+    half a ``with`` block per call and keeps its state per call; numpy 1's (contextlib's
+    decorator) keeps it on the instance, not safe across threads or nested runs, so there
+    each call enters a ``with`` block of its own."""
+    if "__call__" in vars(np.errstate):
+        return np.errstate(all="ignore")(fn)
+
+    @functools.wraps(fn)
+    def run(*args: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args)
+
     return run
 
 def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],

@@ -18,6 +18,10 @@ and its inputs only):
   sums of matmuls and of broadcasts, matmuls against a broadcast, conv2d and its
   filter's gradient as GEMMs over one shared patch matrix, transposes of transposes,
   reshapes of reshapes (its docstring says what each keeps exact).
+- for a plan, a softmax autodiff appended of the logits of a cross-entropy computed
+  before it (forward over reverse: the cross-entropy's JVP needs it) is not computed
+  again: the cross-entropy becomes ``softmax_cross_entropy_and_softmax``, which gives the
+  same two outputs and, as its third, the same softmax, from one shifted exp.
 - common subexpressions: two nodes with the same op, inputs and attrs (a constant or a
   ``fill``: the same value) compute the same tensor; the later one reads the earlier.
 - dead nodes: an appended node nothing in ``keep`` depends on is dropped.
@@ -30,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from . import rewrites
-from .graph import LEAF_OPS, Graph, Node, Ref, upstream
+from .graph import LEAF_OPS, Graph, Node, Ref, make_node, upstream
+from .ops import registry
 from .plan import Plan
-from .shapes import num_elements
+from .shapes import normalize_axis, num_elements
 
 #: Largest tensor (elements) folded into a constant or compared by value.
 SMALL = rewrites.SMALL
@@ -79,12 +84,15 @@ class _Pass:
         self.by_name: dict[str, Node] = {}
         self.taken = set(graph.by_name)
         self.emit = rewrites.Emit(self.by_name, self.taken, plan=plan)
+        self.xents: dict[tuple[Ref, int], int] = {}  # (logits, axis): place in out (a plan's)
 
     def keep(self, node: Node, shared: bool = False) -> None:
         """Keep ``node`` as it is; ``shared``: a later twin of it may read it instead."""
         key = _cse_key(node) if shared else None
         if key is not None:
             self.seen.setdefault(key, node.name)
+        if node.op == XENT and self.emit.plan:
+            self.xents[(node.inputs[1], _axis_of(node, 1))] = len(self.out)
         self.out.append(node)
         self.by_name[node.name] = node
 
@@ -95,6 +103,8 @@ class _Pass:
             node = _with_inputs(node, self.renamed)
         if not rebuild:
             node = _folded(node, self.by_name) or node
+        if node.op == "softmax" and self.xents and not rebuild and self._shared_softmax(node):
+            return
         rules = rewrites.RULES.get(node.op)
         if rules and len(node.outputs) == 1 and self._rewritten(node, rules, rebuild):
             return
@@ -105,8 +115,25 @@ class _Pass:
             if twin != name and not rebuild:  # every output has its twin's
                 self.renamed.update(((name, i), (twin, i)) for i in range(len(node.outputs)))
                 return
-        self.out.append(node)  # kept (``keep``, its key already seen)
+        if node.op == XENT and self.emit.plan:  # kept (``keep``, its key already seen)
+            self.xents[(node.inputs[1], _axis_of(node, 1))] = len(self.out)
+        self.out.append(node)
         self.by_name[name] = node
+
+    def _shared_softmax(self, node: Node) -> bool:
+        """True if a cross-entropy kept before has the softmax's logits and axis: it gives
+        the softmax as a third output from now on, and the softmax reads that."""
+        at = self.xents.get((node.inputs[0], _axis_of(node, 0)))
+        if at is None:
+            return False
+        xent = self.out[at]
+        if xent.op == XENT:
+            specs = tuple(self.by_name[r[0]].outputs[r[1]] for r in xent.inputs)
+            xent = self.out[at] = self.by_name[xent.name] = make_node(
+                xent.name, registry.get(XENT_SOFTMAX), xent.inputs, specs, xent.attrs,
+                position=xent.position, attrs_parsed=True)
+        self.renamed[(node.name, 0)] = (xent.name, 2)
+        return True
 
     def _rewritten(self, node: Node, rules: Sequence[rewrites.Rule], rebuild: bool) -> bool:
         """Try the node's rules; True if one rewrote it (and its new nodes are visited)."""
@@ -152,6 +179,14 @@ def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
     (value,) = Plan(Graph([*unique, node], (), [(node.name, 0)]), [(node.name, 0)]).run({})
     value = np.asarray(value, dtype=spec.dtype).reshape(spec.shape)
     return Node(node.name, "constant", (), {}, node.outputs, value=value)
+
+
+XENT, XENT_SOFTMAX = "softmax_cross_entropy_with_logits", "softmax_cross_entropy_and_softmax"
+
+
+def _axis_of(node: Node, output: int) -> int:
+    """A node's ``axis`` attr along its output's axes, made non-negative."""
+    return normalize_axis(node.attrs["axis"], len(node.outputs[output].shape))
 
 
 def _renamed(node: Node, name: str) -> Node:

@@ -51,11 +51,12 @@ def _matmul_kernel(attrs, specs):
     if not ta and not tb:
         return np.matmul
 
-    def run(a, b):
-        return np.matmul(np.swapaxes(a, -1, -2) if ta else a,
-                         np.swapaxes(b, -1, -2) if tb else b)
-
-    return run
+    # the method, not np.swapaxes (a Python wrapper): 0.3 us less per transposed operand
+    if ta and tb:
+        return lambda a, b: np.matmul(a.swapaxes(-1, -2), b.swapaxes(-1, -2))
+    if ta:
+        return lambda a, b: np.matmul(a.swapaxes(-1, -2), b)
+    return lambda a, b: np.matmul(a, b.swapaxes(-1, -2))
 
 
 def _matmul_grads(g, a, b, ta: bool, tb: bool):

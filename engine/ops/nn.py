@@ -8,7 +8,7 @@ gradient spreads evenly and its adjoint is avg_pool again.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -133,21 +133,32 @@ def _softmax_xent(labels: np.ndarray, logits: np.ndarray,
                   axis: int) -> tuple[np.ndarray, np.ndarray]:
     """(loss, backprop) from one log-softmax, as both libraries' kernels compute them:
     the backprop is softmax - labels, whatever the labels sum to."""
-    log_p = _log_softmax(logits, axis)
+    return _xent_of(labels, _log_softmax(logits, axis), axis)
+
+
+def _xent_of(labels: np.ndarray, log_p: np.ndarray,
+             axis: int) -> tuple[np.ndarray, np.ndarray]:
     loss = -(labels * log_p).sum(axis=axis)
     backprop = np.exp(log_p)
     backprop -= labels
     return loss, backprop
 
 
-def _softmax_vjp_of(h, logits, axis: int):
-    """The softmax's VJP at ``logits`` for the cotangent h: s h - s sum(s h)."""
-    s = fn.softmax(logits, axis=axis)
+def _softmax_vjp_of(h, s, axis: int):
+    """The softmax's VJP at the softmax s for the cotangent h: s h - s sum(s h)."""
     hs = h * s
     return hs - s * fn.sum(hs, axis=[axis], keepdims=True)
 
 
-def _softmax_xent_vjp(c: VJPContext):
+Softmax = Callable[[], Any]  # the logits' softmax as a graph tensor, made when first needed
+
+
+def _softmax_of(c: VJPContext | JVPContext) -> Softmax:
+    """The softmax of a cross-entropy's logits, emitted by the rule that needs it."""
+    return lambda: fn.softmax(c.b, axis=_axis(c.attrs, c.b.ndim))
+
+
+def _softmax_xent_vjp(c: VJPContext, softmax: Softmax | None = None):
     """From the loss, as the libraries' rules give it: d/dlogits = g backprop = g (softmax
     - labels), the true derivative only for labels that sum to one; d/dlabels = -g
     log_softmax (TensorFlow) or zeros (MindSpore's bprop). From the backprop output (second
@@ -160,12 +171,13 @@ def _softmax_xent_vjp(c: VJPContext):
     d_logits = g * c.outputs[1]
     d_labels = -g * fn.log_softmax(logits, axis=axis) if c.tf else fn.zeros_like(labels)
     if c.given[1]:
-        d_logits = d_logits + _softmax_vjp_of(c.gs[1], logits, axis)
+        s = (softmax or _softmax_of(c))()
+        d_logits = d_logits + _softmax_vjp_of(c.gs[1], s, axis)
         d_labels = d_labels - c.gs[1]
     return [d_labels, d_logits]
 
 
-def _softmax_xent_jvp(c: JVPContext):
+def _softmax_xent_jvp(c: JVPContext, softmax: Softmax | None = None):
     """Forward mode gives the true derivative (JAX's; recorded: sample-jvp-softmax-cross-
     entropy): d loss = <softmax sum(labels) - labels, d logits> - <log_softmax, d labels>,
     d backprop = the softmax's JVP of d logits - d labels."""
@@ -174,10 +186,10 @@ def _softmax_xent_jvp(c: JVPContext):
     d_labels, d_logits = c.tangents
     loss, backprop = [], []
     if d_logits is not None:
-        s = fn.softmax(logits, axis=axis)
+        s = (softmax or _softmax_of(c))()
         mass = fn.sum(labels, axis=[axis], keepdims=True)
         loss.append(fn.sum((s * mass - labels) * d_logits, axis=[axis]))
-        backprop.append(_softmax_vjp_of(d_logits, logits, axis))  # symmetric Jacobian
+        backprop.append(_softmax_vjp_of(d_logits, s, axis))  # symmetric Jacobian
     if d_labels is not None:
         loss.append(-fn.sum(fn.log_softmax(logits, axis=axis) * d_labels, axis=[axis]))
         backprop.append(-d_labels)
@@ -201,6 +213,49 @@ defop("softmax_cross_entropy_with_logits",
           "backprop softmax - labels. The logits' gradient is g times it in both "
           "dialects (the kernel value, the true derivative only for labels that sum to "
           "1); the labels' is -g log_softmax (TensorFlow) or zeros (MindSpore).")
+
+
+# A plan holding a cross-entropy and the softmax of the same logits (forward over reverse:
+# the cross-entropy's JVP needs the softmax) computes both in one kernel, from one shifted
+# exp; ``simplify`` puts this op in the cross-entropy's place and reads output 2 instead
+# of the softmax.
+
+def _xent_softmax_infer(specs, attrs):
+    loss, backprop = _softmax_xent_infer(specs, attrs)
+    return [loss, backprop, backprop]  # the softmax: the logits' shape and dtype
+
+
+def _xent_softmax(labels: np.ndarray, logits: np.ndarray,
+                  axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(loss, backprop, softmax), each the same numbers as the two ops' own kernels give:
+    log_softmax and softmax share the shifted logits, their exp and its sum."""
+    shifted = _shifted(logits, axis)
+    e = np.exp(shifted)
+    total = e.sum(axis=axis, keepdims=True)
+    shifted -= np.log(total)
+    e /= total
+    return (*_xent_of(labels, shifted, axis), e)
+
+
+def _xent_softmax_vjp(c: VJPContext):
+    d_labels, d_logits = _softmax_xent_vjp(c, lambda: c.outputs[2])
+    if c.given[2]:
+        s = c.outputs[2]
+        d_logits = d_logits + _softmax_vjp_of(c.gs[2], s, _axis(c.attrs, s.ndim))
+    return [d_labels, d_logits]
+
+
+def _xent_softmax_jvp(c: JVPContext):
+    s, d_logits = c.outputs[2], c.tangents[1]
+    d_s = None if d_logits is None else _softmax_vjp_of(d_logits, s, _axis(c.attrs, s.ndim))
+    return [*_softmax_xent_jvp(c, lambda: s), d_s]
+
+
+defop("softmax_cross_entropy_and_softmax", inputs=2, infer=_xent_softmax_infer,
+      forward=_xent_softmax, vjp=_xent_softmax_vjp, jvp=_xent_softmax_jvp,
+      batch=axis_batch(), attrs=AXIS_ATTR, multi_output=True,
+      doc="Internal (a plan's): softmax_cross_entropy_with_logits' two outputs and, as "
+          "output 2, the logits' softmax along ``axis``, from one shifted exp.")
 
 
 def _sparse_xent_infer(specs, attrs):
@@ -237,7 +292,8 @@ def _sparse_xent_vjp(c: VJPContext):
     logits = c.b
     d_logits = fn.expand_dims(c.g, axis=-1) * c.outputs[1]
     if c.given[1]:
-        d_logits = d_logits + _softmax_vjp_of(c.gs[1], logits, logits.ndim - 1)
+        axis = logits.ndim - 1
+        d_logits = d_logits + _softmax_vjp_of(c.gs[1], fn.softmax(logits, axis=axis), axis)
     return [None, d_logits]
 
 

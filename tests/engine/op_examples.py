@@ -686,3 +686,12 @@ def _pooled(x_shape, k: int, s: int, padding: str) -> tuple[int, ...]:
 for _e in _folded_forms():
     EXAMPLES[registry.get(_e.op).name].append(_e)
 EXAMPLES.update(control_flow_examples(ex))
+# Last, so that its draws from _RNG leave every example above as it was.
+EXAMPLES["softmax_cross_entropy_and_softmax"] = [
+    ex("softmax_cross_entropy_and_softmax", simplex(2, 4), normal(2, 4), wrt=(0, 1)),
+    ex("softmax_cross_entropy_and_softmax", uniform(0.1, 1.0, 2, 4), normal(2, 4),
+       wrt=(0, 1), out=1, tag="backprop-output"),
+    ex("softmax_cross_entropy_and_softmax", simplex(3, 4), normal(3, 4), wrt=(0, 1), out=2,
+       tag="softmax-output"),
+    ex("softmax_cross_entropy_and_softmax", _labels_on_axis1(2, 3, 2), normal(2, 3, 2),
+       attrs={"axis": 1}, wrt=(0, 1), out=2, tag="axis1-softmax")]

@@ -215,6 +215,9 @@ def test_a_repeated_hvp_call_runs_on_new_feeds_and_still_checks_them() -> None:
     with pytest.raises(EngineError) as info:
         hvp(g, {**FEEDS, "nope": np.zeros(2)}, v, outputs=["loss"])
     assert info.value.loc == ("feeds", "nope")
+    with pytest.raises(EngineError, match="only placeholders and variables") as info:
+        hvp(g, {**FEEDS, "loss": np.zeros(())}, v, outputs=["loss"])
+    assert info.value.loc == ("feeds", "loss")
     with pytest.raises(EngineError) as info:
         hvp(g, {**FEEDS, "x": np.zeros((5, 3))}, v, outputs=["loss"])
     assert info.value.loc == ("feeds", "x")

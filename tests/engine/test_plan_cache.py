@@ -132,6 +132,12 @@ def test_a_repeated_call_still_checks_what_it_is_given(counted: list[int]) -> No
                                rtol=1e-4)
     with pytest.raises(engine.EngineError, match="not a node"):
         compute_gradients(g, {"x": x, "nope": x}, "y", ["x"], [seed], return_values=True)
+    with pytest.raises(engine.EngineError, match="only placeholders and variables") as info:
+        compute_gradients(g, {"x": x, "p": x}, "y", ["x"], [seed], return_values=True)
+    assert info.value.loc == ("feeds", "p")
+    fed_w = compute_gradients(g, {"x": x, "w": 2 * w.astype(np.float32)}, "y", ["x"], [seed],
+                              return_values=True)  # a variable may be fed
+    np.testing.assert_allclose(fed_w.values[0], np.tanh(4 * x * w), rtol=1e-6)
     with pytest.raises(engine.EngineError, match="grad_ys"):
         compute_gradients(g, {"x": x}, "y", ["x"], [np.ones(2, np.float32)],
                           return_values=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import Graph, Plan, compute_gradients, gradients, rewrites
+from engine import Graph, GraphBuilder, Plan, compute_gradients, gradients, rewrites
 from engine.simplify import simplify
 
 from .gradcheck import numeric_vjp, one_op_graph
@@ -372,3 +372,50 @@ def test_a_returned_gradient_graph_keeps_its_convolutions() -> None:
     simple, _ = simplify(result.graph, list(result.grads), protected=graph.by_name)
     ops = [n.op for n in simple.nodes]
     assert "conv2d_patches" not in ops and "conv2d_backprop_filter" in ops
+
+
+def _xent_hvp(axis: int) -> tuple[Graph, list, dict]:
+    """H v of mean(ce(labels, x @ w)) wrt w by forward over reverse (the /hvp program):
+    the cross-entropy's JVP needs the softmax of its logits."""
+    from engine.transforms.derivatives import hvp_graph
+
+    shape, x_shape = [3, 4, 5], [3, 4, 2]
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": x_shape, "dtype": "float64"},
+        {"name": "w", "op": "placeholder", "shape": [2, 5], "dtype": "float64"},
+        {"name": "labels", "op": "placeholder", "shape": shape, "dtype": "float64"},
+        {"name": "logits", "op": "matmul", "inputs": ["x", "w"]},
+        {"name": "ce", "op": "softmax_cross_entropy_with_logits",
+         "inputs": ["labels", "logits"], "attrs": {"axis": axis}},
+        {"name": "loss", "op": "mean", "inputs": ["ce"]}])
+    seeded, grads = hvp_graph(graph, [("w", 0)], ("loss", 0), [True])
+    rng = np.random.default_rng(5)
+    labels = rng.uniform(0.1, 1.0, shape)
+    feeds = {"x": rng.standard_normal(x_shape), "w": rng.standard_normal([2, 5]),
+             "labels": labels / labels.sum(axis=axis, keepdims=True),
+             seeded.seeds[0]: rng.standard_normal([2, 5])}
+    return seeded.graph, [("loss", 0), *grads, *seeded.results], feeds
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_a_plans_softmax_of_a_cross_entropys_logits_is_its_third_output(axis: int) -> None:
+    graph, fetches, feeds = _xent_hvp(axis)
+    plain, renamed = simplify(graph, fetches, protected={"x", "w", "labels"})
+    want = Plan(plain, [renamed[f] for f in fetches]).run(feeds)
+    assert "softmax" in [n.op for n in plain.nodes]  # a returned graph keeps its softmax
+    simple, renamed = simplify(graph, fetches, protected={"x", "w", "labels"}, forward=True)
+    ops = [n.op for n in simple.nodes]
+    assert "softmax" not in ops and ops.count("softmax_cross_entropy_and_softmax") == 1
+    got = Plan(simple, [renamed[f] for f in fetches]).run(feeds)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_softmax_along_another_axis_is_its_own() -> None:
+    graph, fetches, _ = _xent_hvp(-1)
+    b = GraphBuilder(graph, prefix="other")
+    other = b.emit("softmax", [b.tensor(("logits", 0))], {"axis": 0})
+    graph = b.finish()
+    simple, _ = simplify(graph, [*fetches, other.ref], protected={"x", "w", "labels"},
+                         forward=True)
+    assert [n.op for n in simple.nodes].count("softmax") == 1
