@@ -1,0 +1,105 @@
+"""A while_loop as one generated Python function: its cond's and body's plan steps inlined
+in a Python ``while``, the loop variables locals carried from one iteration to the next.
+
+Run the plain way (``engine/ops/control.py``), an iteration is two plan runs, each with
+its feed dict, its feeds checked against their declarations, its fetch list and its
+error state; for a loop over small tensors that costs more than the ops. The generated
+function checks once, on entry, what those runs check each time (each input an array of
+its declared dtype and shape), and after each body that the loop variables keep their
+dtype and shape, so every later iteration's feeds are as declared too. Whatever does not
+fit raises ``Misfit``, and the caller then runs the plain loop, which gives the same
+values or names the failure as it always did: the generated loop is only ever faster.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .plan import Plan, bind_constants, define, emit
+from .shapes import compatible
+
+INDENT = " " * 8  # inside ``while``
+
+
+class Misfit(ValueError):
+    """What the generated loop leaves to the plain one: an input not as its plans declare
+    it, or a loop variable whose dtype or shape the body changed."""
+
+
+class _Inlined:
+    """One plan's steps as lines of the loop (slot j a local ``{tag}s{j}``, a fed slot
+    the loop variable or invariant ``v{i}`` it is fed), and its fetches' spellings."""
+
+    def __init__(self, plan: Plan, tag: str, inputs: Sequence[str], env: dict[str, Any]):
+        position = {name: i for i, name in enumerate(inputs)}
+        fed: dict[int, str] = {}
+        self.declared: list[tuple[int, np.dtype, tuple[int | None, ...]]] = []
+        for name, slot, _spec, required, dtype, shape in plan.feed_slots:
+            if name in position:
+                fed[slot] = f"v{position[name]}"
+                self.declared.append((position[name], dtype, shape))
+            elif required:  # its runs refuse it each time: the plain loop says so
+                raise Misfit(f"placeholder {name!r} is not an input")
+
+        def local(j: int) -> str:
+            return fed.get(j) or f"{tag}s{j}"
+
+        self.lines, written, loads = emit(plan.steps, local, tag, INDENT, env)
+        loads += [j for j in dict.fromkeys(plan.fetch_slots)
+                  if j not in written and j not in loads]
+        bind_constants([j for j in loads if j not in fed], plan.initial, local, env)
+        self.fetches = [local(j) for j in plan.fetch_slots]
+
+
+def _entry_checks(declared: Sequence[tuple[int, np.dtype, tuple[int | None, ...]]],
+                  env: dict[str, Any]) -> list[str]:
+    """Lines raising Misfit unless each input is an array as its plans declare it (a
+    plan's run would convert or refuse it)."""
+    lines = []
+    for k, (i, dtype, shape) in enumerate(dict.fromkeys(declared)):
+        env[f"d{k}"], env[f"h{k}"] = dtype, shape
+        fits = (f"v{i}.shape != h{k}" if None not in shape
+                else f"not compatible(v{i}.shape, h{k})")
+        lines += [f"    if type(v{i}) is not ndarray or v{i}.dtype != d{k} or {fits}:",
+                  "        raise Misfit"]
+    return lines
+
+
+def generate(cond: Plan, cond_inputs: Sequence[str], body: Plan, body_inputs: Sequence[str],
+             n: int, limit: int, stacked: bool
+             ) -> Callable[..., tuple[int, tuple[np.ndarray, ...]]] | None:
+    """The loop as one function of the node's inputs (n loop variables, then the
+    invariants; the subgraphs' inputs name them, each its own way): the arrays in, (the
+    iteration count, the while_loop's outputs) out. None for plans too long to generate,
+    or that need a feed the loop does not give: they keep the plain loop."""
+    if not (cond.generates and body.generates):
+        return None
+    env: dict[str, Any] = {"zeros": np.zeros, "int32": np.int32, "ndarray": np.ndarray,
+                           "Misfit": Misfit, "compatible": compatible}
+    try:
+        test, step = _Inlined(cond, "c", cond_inputs, env), _Inlined(body, "b", body_inputs, env)
+    except Misfit:
+        return None
+    carry = [f"v{k}" for k in range(n)]
+    lines = _entry_checks([*test.declared, *step.declared], env)
+    lines += [f"    e{k}, t{k} = v{k}.shape, v{k}.dtype" for k in range(n)]
+    rows = [f"r{k}" for k in range(n)] if stacked else []
+    lines += [f"    r{k} = zeros(({limit}, *e{k}), t{k})" for k in range(len(rows))]
+    kept = " or ".join(f"v{k}.shape != e{k} or v{k}.dtype != t{k}" for k in range(n))
+    lines += [
+        "    count = 0",
+        f"    while count < {limit}:",
+        *test.lines,
+        f"        if not {test.fetches[0]}:",
+        "            break",
+        *(f"        r{k}[count] = v{k}" for k in range(len(rows))),
+        *step.lines,
+        f"        {', '.join(carry)}, = {', '.join(f'asarray({f})' for f in step.fetches)},",
+        f"        if {kept}:",
+        "            raise Misfit",
+        "        count += 1"]
+    outputs = [*carry, *(["asarray(count, int32)", *rows] if stacked else [])]
+    lines.append(f"    return count, ({', '.join(outputs)},)")
+    return define("loop", [f"v{i}" for i in range(len(body_inputs))], lines, env)
