@@ -50,15 +50,37 @@ def _broadcast_to(attrs, specs):
     return run
 
 
+def _summed_axes(have: tuple[int, ...], want: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of a ``have``-shaped gradient that sum to ``want`` (kept as size 1)."""
+    lead = len(have) - len(want)
+    return tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(want) if d == 1 and have[lead + i] != 1)
+
+
 def _sum_to_shape(t, shape):
     shape = tuple(shape)
     if t.shape == shape:
         return t
-    lead = t.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and t.shape[lead + i] != 1)
+    axes = _summed_axes(t.shape, shape)
     out = t.sum(axis=axes, keepdims=True, dtype=t.dtype) if axes else t
     return out.reshape(shape)
+
+
+@kernel
+def _sum_to_shape_kernel(attrs, specs):
+    """With the input's shape static, the axes are known once: the sum is one reduce
+    (a bias gradient in a loop's body does it every iteration)."""
+    shape, have = tuple(attrs["shape"]), specs[0].shape
+    if not is_static(have) or have == shape:
+        return lambda t: _sum_to_shape(t, shape)
+    axes, reduce = _summed_axes(have, shape), np.add.reduce
+    if not axes:
+        return lambda t: t.reshape(shape)
+
+    def run(t):
+        return reduce(t, axis=axes, dtype=t.dtype, keepdims=True).reshape(shape)
+
+    return run
 
 
 SHAPE_ATTR = {"shape": Attr(parse=parse.shape)}
@@ -98,7 +120,7 @@ defop("broadcast_to", aliases=("BroadcastTo",), infer=_broadcast_to_infer,
       forward=_broadcast_to, attrs=SHAPE_ATTR, batch=_broadcast_batch,
       linear=(0,), transpose=lambda c: [sum_to(c.g, c.a)])
 defop("sum_to_shape", infer=lambda specs, attrs: TensorSpec(attrs["shape"], specs[0].dtype),
-      forward=_sum_to_shape, attrs=SHAPE_ATTR, batch=_sum_to_batch,
+      forward=_sum_to_shape_kernel, attrs=SHAPE_ATTR, batch=_sum_to_batch,
       linear=(0,), transpose=lambda c: [broadcast_like(c.g, c.a)],
       doc="Internal: sum a broadcast gradient back to a static shape.")
 defop("sum_to_like", inputs=2, infer=shaped_like(1),
