@@ -97,6 +97,10 @@ def _gather_kernel(attrs, specs):
     axis, bd = _batch_dims(attrs, len(specs[0].shape), len(specs[1].shape))
 
     def run(params, indices):
+        if indices.ndim == 0:  # one index (a loop's row): taken as an int, ~0.3 us less
+            i = int(indices)
+            if 0 <= i < params.shape[axis]:
+                return params.take(i, axis=axis)
         _check_indices(indices, params.shape[axis], axis)
         if bd == 0:
             return params.take(indices, axis=axis)  # np.take's own wrapper costs 0.6 us
