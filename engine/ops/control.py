@@ -3,7 +3,10 @@
 A branch or body is a whole engine ``Graph`` (``Graph.nested`` parses and judges it), whose
 inputs must fit the node's operands in number, dtype and shape; a misfit names the attr.
 The forward runs the subgraphs' own compiled plans (the kernel holds them, built once per
-plan), so nothing is unrolled and a loop is a Python ``for`` over iterations.
+plan), so nothing is unrolled and a loop is a Python ``while`` over iterations: on its
+first run one cond and one body plan run per iteration, from its second the two plans'
+steps inlined in one generated function (``engine/loops.py``), which leaves whatever it
+does not take to the plain loop.
 
 Derivatives are graphs of the same ops (``engine/transforms/subgraphs.py`` builds the
 subgraphs), so the same rules differentiate them again:
