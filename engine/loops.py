@@ -56,14 +56,16 @@ class _Inlined:
 def _entry_checks(declared: Sequence[tuple[int, np.dtype, tuple[int | None, ...]]],
                   env: dict[str, Any]) -> list[str]:
     """Lines raising Misfit unless each input is an array as its plans declare it (a
-    plan's run would convert or refuse it)."""
+    plan's run would convert or refuse it). A numpy scalar (what a ufunc of 0-d arrays
+    gives) becomes the 0-d array a plan's run would make of it."""
     lines = []
+    for i in dict.fromkeys(i for i, _, _ in declared):
+        lines += [f"    if type(v{i}) is not ndarray:", f"        v{i} = asarray(v{i})"]
     for k, (i, dtype, shape) in enumerate(dict.fromkeys(declared)):
         env[f"d{k}"], env[f"h{k}"] = dtype, shape
         fits = (f"v{i}.shape != h{k}" if None not in shape
                 else f"not compatible(v{i}.shape, h{k})")
-        lines += [f"    if type(v{i}) is not ndarray or v{i}.dtype != d{k} or {fits}:",
-                  "        raise Misfit"]
+        lines += [f"    if v{i}.dtype != d{k} or {fits}:", "        raise Misfit"]
     return lines
 
 

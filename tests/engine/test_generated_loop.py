@@ -116,9 +116,11 @@ def test_a_failure_inside_the_body_is_named_alike_on_every_run() -> None:
 
 
 def test_inputs_not_as_declared_go_the_plain_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An int64 counter where int32 is declared, a numpy scalar where an array is: the
-    plans' runs convert them each iteration; the generated loop leaves that to the plain
-    one (whose rows then keep the int64 it was given)."""
+    """An int64 counter where int32 is declared, ints where floats are: the plans' runs
+    convert them each iteration; the generated loop leaves that to the plain one (whose
+    rows then keep the dtype it was given). A numpy scalar or a list that is already of
+    the declared dtype (a ufunc of 0-d arrays gives a scalar) is taken as its array, as
+    a plan's run takes it."""
     nodes = _counter(0, 10, stacked=True)
     plan = Plan(Graph.build(nodes), _outputs(nodes))
     feeds = {"x": np.array([0.3, -1.2]), "w": np.array([1.5, 0.7])}
@@ -128,12 +130,13 @@ def test_inputs_not_as_declared_go_the_plain_way(monkeypatch: pytest.MonkeyPatch
     plain = control._Loop._plain
     calls: list[Any] = []
     monkeypatch.setattr(control._Loop, "_plain", lambda self, a: calls.append(a) or plain(self, a))
-    loop(np.asarray(0, np.int32), feeds["x"], feeds["w"])
-    assert not calls  # as declared: the generated loop
-    for args in ([np.asarray(0, np.int64), feeds["x"], feeds["w"]],
-                 [np.int32(0), feeds["x"], feeds["w"]]):
+    for args, goes_plain in (([np.asarray(0, np.int32), feeds["x"], feeds["w"]], False),
+                             ([np.int32(0), feeds["x"], feeds["w"]], False),
+                             ([np.asarray(0, np.int64), feeds["x"], feeds["w"]], True),
+                             ([np.int32(0), [0.3, -1.2], feeds["w"]], False),
+                             ([np.int32(0), [3, -1], feeds["w"]], True)):
         got = loop(*args)
-        assert len(calls) == 1 and calls.pop()[0] is args[0]
+        assert len(calls) == goes_plain and (not calls or calls.pop()[0] is args[0])
         for a, want in zip(got, plain(loop, args), strict=True):
             assert a.dtype == want.dtype
             np.testing.assert_array_equal(a, want)
