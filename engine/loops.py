@@ -9,6 +9,8 @@ its declared dtype and shape), and after each body that the loop variables keep 
 dtype and shape, so every later iteration's feeds are as declared too. Whatever does not
 fit raises ``Misfit``, and the caller then runs the plain loop, which gives the same
 values or names the failure as it always did: the generated loop is only ever faster.
+Steps that read only invariants and constants (a backward loop's ``count - 1``, a weight's
+transpose) run once, before the ``while`` (``hoisted``).
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .plan import Plan, bind_constants, define, emit
+from . import fusion
+from .plan import Plan, Step, bind_constants, define, emit
 from .shapes import compatible
 
 INDENT = " " * 8  # inside ``while``
@@ -28,27 +31,54 @@ class Misfit(ValueError):
     it, or a loop variable whose dtype or shape the body changed."""
 
 
+def hoisted(steps: Sequence[Step], steady: set[int]) -> tuple[list[Step], list[Step]]:
+    """``steps`` split into those that read only ``steady`` slots (invariants, constants)
+    or what such steps write, which give the same every iteration and so run once before
+    the loop, and the rest, from whose frees the former's slots are taken (they are read
+    again next iteration). A fused kernel stays in the loop. All ops are pure, and a
+    hoisted step that fails sends the call the plain way, like any failure."""
+    steady = set(steady)
+    before: list[Step] = []
+    inside: list[Step] = []
+    for step in steps:
+        fn, ins, out, _ = step
+        if not isinstance(fn, fusion.Kernel) and steady.issuperset(ins):
+            steady.add(out)
+            before.append(step)
+        else:
+            inside.append(step)
+    once = {step[2] for step in before}
+    return before, [(fn, ins, out, tuple(j for j in frees if j not in once))
+                    for fn, ins, out, frees in inside]
+
+
 class _Inlined:
     """One plan's steps as lines of the loop (slot j a local ``{tag}s{j}``, a fed slot
-    the loop variable or invariant ``v{i}`` it is fed), and its fetches' spellings."""
+    the loop variable or invariant ``v{i}`` it is fed): ``before``, those hoisted out of
+    it, and ``lines``, the others; its fetches' spellings."""
 
-    def __init__(self, plan: Plan, tag: str, inputs: Sequence[str], env: dict[str, Any]):
+    def __init__(self, plan: Plan, tag: str, inputs: Sequence[str], n: int,
+                 env: dict[str, Any]):
         position = {name: i for i, name in enumerate(inputs)}
-        fed: dict[int, str] = {}
+        fed: dict[int, int] = {}  # slot: input position
         self.declared: list[tuple[int, np.dtype, tuple[int | None, ...]]] = []
         for name, slot, _spec, required, dtype, shape in plan.feed_slots:
             if name in position:
-                fed[slot] = f"v{position[name]}"
+                fed[slot] = position[name]
                 self.declared.append((position[name], dtype, shape))
             elif required:  # its runs refuse it each time: the plain loop says so
                 raise Misfit(f"placeholder {name!r} is not an input")
 
         def local(j: int) -> str:
-            return fed.get(j) or f"{tag}s{j}"
+            return f"v{fed[j]}" if j in fed else f"{tag}s{j}"
 
-        self.lines, written, loads = emit(plan.steps, local, tag, INDENT, env)
-        loads += [j for j in dict.fromkeys(plan.fetch_slots)
-                  if j not in written and j not in loads]
+        steady = {j for j, i in fed.items() if i >= n}  # the invariants, and constants
+        steady |= {j for j, v in enumerate(plan.initial) if v is not None and j not in fed}
+        before, inside = hoisted(plan.steps, steady)
+        self.before, once, loads = emit(before, local, f"{tag}h", "    ", env)
+        self.lines, written, more = emit(inside, local, tag, INDENT, env)
+        written |= once
+        loads += [j for j in [*more, *plan.fetch_slots] if j not in written and j not in loads]
         bind_constants([j for j in loads if j not in fed], plan.initial, local, env)
         self.fetches = [local(j) for j in plan.fetch_slots]
 
@@ -81,7 +111,8 @@ def generate(cond: Plan, cond_inputs: Sequence[str], body: Plan, body_inputs: Se
     env: dict[str, Any] = {"zeros": np.zeros, "int32": np.int32, "ndarray": np.ndarray,
                            "Misfit": Misfit, "compatible": compatible}
     try:
-        test, step = _Inlined(cond, "c", cond_inputs, env), _Inlined(body, "b", body_inputs, env)
+        test = _Inlined(cond, "c", cond_inputs, n, env)
+        step = _Inlined(body, "b", body_inputs, n, env)
     except Misfit:
         return None
     carry = [f"v{k}" for k in range(n)]
@@ -89,6 +120,7 @@ def generate(cond: Plan, cond_inputs: Sequence[str], body: Plan, body_inputs: Se
     lines += [f"    e{k}, t{k} = v{k}.shape, v{k}.dtype" for k in range(n)]
     rows = [f"r{k}" for k in range(n)] if stacked else []
     lines += [f"    r{k} = zeros(({limit}, *e{k}), t{k})" for k in range(len(rows))]
+    lines += [*test.before, *step.before]
     kept = " or ".join(f"v{k}.shape != e{k} or v{k}.dtype != t{k}" for k in range(n))
     lines += [
         "    count = 0",

@@ -96,20 +96,29 @@ def test_a_loop_variable_changing_shape_fails_alike_on_every_run() -> None:
     assert len({(e.message, e.node) for e in errors}) == 1 and errors[0].node == "loop"
 
 
-def test_a_failure_inside_the_body_is_named_alike_on_every_run() -> None:
-    """The body takes row i of a 3-row table while i < 4: the fourth iteration fails."""
+def _table_loop(stop: int, row: str) -> Plan:
+    """(i, v) -> (i + 1, table[row] * v) while i < ``stop``; table a 3-row invariant, the
+    row the counter i or a constant."""
     ins = [ph("i", [], "int32"), ph("v", [2]), ph("table", [3, 2])]
     names = ["i", "v", "table"]
-    cond = graph([*ins, const("n", 4, "int32"), node("go", "less", "i", "n")], names, ["go"])
-    body = graph([*ins, const("one", 1, "int32"), node("i1", "add", "i", "one"),
-                  node("row", "gather", "table", "i", axis=0),
+    cond = graph([*ins, const("n", stop, "int32"), node("go", "less", "i", "n")], names,
+                 ["go"])
+    body = graph([*ins, const("one", 1, "int32"), const("five", 5, "int32"),
+                  node("i1", "add", "i", "one"), node("row", "gather", "table", row),
                   node("v1", "mul", "row", "v")], names, ["i1", "v1"])
     nodes = [ph("x", [2]), ph("table", [3, 2]), const("i0", 0, "int32"),
              node("loop", "while_loop", "i0", "x", "table", loop_vars=2, cond=cond,
                   body=body, maximum_iterations=10)]
-    plan = Plan(Graph.build(nodes), _outputs(nodes))
-    feeds = {"x": np.array([0.3, -1.2]), "table": np.arange(6.0).reshape(3, 2)}
-    errors = [_failure(plan, feeds) for _ in range(3)]
+    return Plan(Graph.build(nodes), _outputs(nodes))
+
+
+TABLE_FEEDS = {"x": np.array([0.3, -1.2]), "table": np.arange(6.0).reshape(3, 2)}
+
+
+def test_a_failure_inside_the_body_is_named_alike_on_every_run() -> None:
+    """The body takes row i of a 3-row table while i < 4: the fourth iteration fails."""
+    plan = _table_loop(4, "i")
+    errors = [_failure(plan, TABLE_FEEDS) for _ in range(3)]
     assert _loop_of(plan).fn is not None
     assert "indices[] = 3 is not in [0, 3)" in errors[0].message
     assert len({(e.message, e.node) for e in errors}) == 1 and errors[0].node == "loop"
@@ -162,3 +171,43 @@ def test_the_generated_loop_takes_the_fused_steps() -> None:
     assert any(isinstance(s[0], fusion.Kernel) for s in loop.seen[1])
     for a, b in zip(fused, unfused, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+def test_steps_of_invariants_alone_are_hoisted_and_never_freed_inside() -> None:
+    """Slot 0 an invariant, 1 a loop variable: a(0) and b(a) run once before the loop,
+    c(b, 1) inside, without freeing b's slot (the next iteration reads it again); a fused
+    kernel stays inside even on invariants."""
+    from engine import fusion, loops
+
+    kernel = object.__new__(fusion.Kernel)
+    steps = [("a", (0,), 2, ()), ("b", (2,), 3, (2,)), ("c", (3, 1), 4, (3,)),
+             (kernel, (0,), 5, ()), ("d", (4, 5), 6, (4, 5))]
+    before, inside = loops.hoisted(steps, {0})
+    assert [s[0] for s in before] == ["a", "b"] and before[1][3] == (2,)
+    assert [s[0] for s in inside] == ["c", kernel, "d"]
+    assert inside[0][3] == () and inside[2][3] == (4, 5)
+
+
+def test_a_body_with_invariant_steps_gives_the_plain_loop_s_answer() -> None:
+    extra = [node("ww", "mul", "w", "w"), node("cw", "cos", "ww"),
+             node("y", "mul", "x1", "cw")]
+    nodes = _counter(0, 10, stacked=True, body_extra=extra, grows="y")
+    plan = Plan(Graph.build(nodes), _outputs(nodes))
+    feeds = {"x": np.array([0.3, -1.2]), "w": np.array([1.5, 0.7])}
+    first = plan.run(feeds)
+    second = plan.run(feeds)
+    loop = _loop_of(plan)
+    assert loop.fn is not None
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_hoisted_step_that_fails_on_a_loop_that_never_runs_is_no_error() -> None:
+    """The body takes row 5 of the 3-row invariant table (a step hoisted out of the
+    loop); the loop runs no iteration, so the plain loop never reaches it, and neither
+    may the generated one."""
+    plan = _table_loop(0, "five")
+    for _ in range(3):
+        _, v = plan.run(TABLE_FEEDS)
+        np.testing.assert_array_equal(v, TABLE_FEEDS["x"])
+    assert _loop_of(plan).fn is not None
