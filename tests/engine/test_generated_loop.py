@@ -16,6 +16,20 @@ from .cases import graph_of, tensor
 from .control_examples import const, graph, node, ph
 
 
+def _plain_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times any loop runs the plain way from now on (the generated one gives
+    every failure to it, so a test of the generated loop checks that it did not)."""
+    calls = [0]
+    plain = control._Loop._plain
+
+    def probe(self: control._Loop, arrays: Any) -> Any:
+        calls[0] += 1
+        return plain(self, arrays)
+
+    monkeypatch.setattr(control._Loop, "_plain", probe)
+    return calls
+
+
 def _loop_of(plan: Plan) -> control._Loop:
     (loop,) = [s[0] for s in plan.steps if isinstance(s[0], control._Loop)]
     return loop
@@ -46,16 +60,17 @@ def _outputs(nodes: list[dict[str, Any]]) -> list[tuple[str, int]]:
     (0, 10, False), (0, 10, True), (0, 2, True), (7, 10, True), (0, 0, True)],
     ids=["cond-stops", "cond-stops-stacked", "maximum-iterations", "no-iteration",
          "no-iteration-allowed"])
-def test_the_generated_loop_gives_what_the_plain_loop_gives(start: int, limit: int,
-                                                            stacked: bool) -> None:
+def test_the_generated_loop_gives_what_the_plain_loop_gives(
+        start: int, limit: int, stacked: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     nodes = _counter(start, limit, stacked=stacked)
     plan = Plan(Graph.build(nodes), _outputs(nodes))
     feeds = {"x": np.array([0.3, -1.2]), "w": np.array([1.5, 0.7])}
     first = plan.run(feeds)
     loop = _loop_of(plan)
     assert loop.fn is None  # the first run is the plain loop's
+    plain = _plain_runs(monkeypatch)
     second = plan.run(feeds)
-    assert loop.fn is not None
+    assert loop.fn is not None and plain[0] == 0
     plain = loop._plain([np.asarray(start, np.int32), feeds["x"], feeds["w"]])
     for got, once, want in zip(second, first, plain, strict=True):
         assert got.dtype == want.dtype and got.shape == want.shape
@@ -63,16 +78,19 @@ def test_the_generated_loop_gives_what_the_plain_loop_gives(start: int, limit: i
         np.testing.assert_array_equal(got, once)
 
 
-def test_the_rnn_gradient_is_the_same_through_the_generated_loops() -> None:
+def test_the_rnn_gradient_is_the_same_through_the_generated_loops(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     case = rnn(steps=12)
     g = graph_of(case["request"]["graph"])
     feeds = {k: tensor(v, "float64") for k, v in case["request"]["feeds"].items()}
     grads = gradients(g, ["loss"], case["request"]["xs"])
     plan = Plan(grads.graph, [r for r in grads.grads if r is not None])
     first = plan.run(feeds)
+    plain = _plain_runs(monkeypatch)
     second = plan.run(feeds)
     loops = [s[0] for s in plan.steps if isinstance(s[0], control._Loop)]
     assert len(loops) == 2 and all(lp.fn is not None for lp in loops)  # forward, backward
+    assert plain[0] == 0
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -137,21 +155,21 @@ def test_inputs_not_as_declared_go_the_plain_way(monkeypatch: pytest.MonkeyPatch
     plan.run(feeds)
     loop = _loop_of(plan)
     plain = control._Loop._plain
-    calls: list[Any] = []
-    monkeypatch.setattr(control._Loop, "_plain", lambda self, a: calls.append(a) or plain(self, a))
+    calls = _plain_runs(monkeypatch)
     for args, goes_plain in (([np.asarray(0, np.int32), feeds["x"], feeds["w"]], False),
                              ([np.int32(0), feeds["x"], feeds["w"]], False),
                              ([np.asarray(0, np.int64), feeds["x"], feeds["w"]], True),
                              ([np.int32(0), [0.3, -1.2], feeds["w"]], False),
                              ([np.int32(0), [3, -1], feeds["w"]], True)):
         got = loop(*args)
-        assert len(calls) == goes_plain and (not calls or calls.pop()[0] is args[0])
+        assert calls[0] == goes_plain
+        calls[0] = 0
         for a, want in zip(got, plain(loop, args), strict=True):
             assert a.dtype == want.dtype
             np.testing.assert_array_equal(a, want)
 
 
-def test_the_generated_loop_takes_the_fused_steps() -> None:
+def test_the_generated_loop_takes_the_fused_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """Once a body plan fuses, the loop is generated again with its kernels."""
     from engine import fusion
 
@@ -166,8 +184,9 @@ def test_the_generated_loop_takes_the_fused_steps() -> None:
     loop = _loop_of(plan)
     before = loop.fn
     assert loop.body.plan.fuse() > 0
+    plain = _plain_runs(monkeypatch)
     fused = plan.run(feeds)
-    assert loop.fn is not before
+    assert loop.fn is not before and plain[0] == 0
     assert any(isinstance(s[0], fusion.Kernel) for s in loop.seen[1])
     for a, b in zip(fused, unfused, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14)
@@ -188,16 +207,17 @@ def test_steps_of_invariants_alone_are_hoisted_and_never_freed_inside() -> None:
     assert inside[0][3] == () and inside[2][3] == (4, 5)
 
 
-def test_a_body_with_invariant_steps_gives_the_plain_loop_s_answer() -> None:
+def test_a_body_with_invariant_steps_gives_the_plain_loop_s_answer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     extra = [node("ww", "mul", "w", "w"), node("cw", "cos", "ww"),
              node("y", "mul", "x1", "cw")]
     nodes = _counter(0, 10, stacked=True, body_extra=extra, grows="y")
     plan = Plan(Graph.build(nodes), _outputs(nodes))
     feeds = {"x": np.array([0.3, -1.2]), "w": np.array([1.5, 0.7])}
     first = plan.run(feeds)
+    plain = _plain_runs(monkeypatch)
     second = plan.run(feeds)
-    loop = _loop_of(plan)
-    assert loop.fn is not None
+    assert _loop_of(plan).fn is not None and plain[0] == 0
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
 
