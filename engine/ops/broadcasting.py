@@ -76,6 +76,8 @@ def _sum_to_shape_kernel(attrs, specs):
     axes, reduce = _summed_axes(have, shape), np.add.reduce
     if not axes:
         return lambda t: t.reshape(shape)
+    if shape and have[len(have) - len(shape):] == shape:  # leading axes only: the reduce
+        return lambda t: reduce(t, axes, t.dtype)          # has the shape (an array, not 0-d)
 
     def run(t):
         return reduce(t, axis=axes, dtype=t.dtype, keepdims=True).reshape(shape)
