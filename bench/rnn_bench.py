@@ -196,8 +196,9 @@ def section(r: RnnResult) -> str:
             "sum((h - target)^2) w.r.t. h0, W, U, b and xs (TensorFlow 2.21's answer is the "
             "peer case in tests/peers/cases/control_flow_tf.json). Ours is the engine's "
             "while_loop gradient: the one forward loop keeps its rows (while_v2's "
-            "accumulators), and a backward while_loop runs over them; float64 "
-            "everywhere.\n\n" + table(head, rows) + "\n")
+            "accumulators), and a backward while_loop runs over them, each loop one "
+            "generated function with its cond and body inlined (engine/loops.py); "
+            "float64 everywhere.\n\n" + table(head, rows) + "\n")
 
 
 if __name__ == "__main__":  # this row alone: python -m bench.rnn_bench

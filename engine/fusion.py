@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,17 +269,19 @@ class Kernel:
             f"    for i in range({self.size}):", *body, ""])
         self.fn = _load(self.source)
 
-    def emit(self, name: str, local: dict[int, str]) -> list[str]:
-        """Lines of the plan's generated function calling this kernel, bound as ``name``
-        (and its dtype as ``name_dtype``); ``local`` spells each input slot's variable.
-        Inputs go in contiguous (a view of a feed may not be) and flat, outputs come out
-        shaped."""
+    def emit(self, name: str, local: Callable[[int], str], indent: str = "    ") -> list[str]:
+        """Lines of a generated function calling this kernel, bound as ``name`` (and its
+        dtype as ``name_dtype``); ``local(j)`` spells slot j's variable, and the lines
+        start with ``indent``. Inputs go in contiguous (a view of a feed may not be) and
+        flat, outputs come out shaped."""
         flat = len(self.shape) != 1
-        ins = [f"flat({local[j]})" for j in self.inputs]
-        lines = [f"    o{j} = empty({self.size}, {name}_dtype)" for j in self.outputs]
-        lines.append(f"    {name}({', '.join([*ins, *(f'o{j}' for j in self.outputs)])})")
+        ins = [f"flat({local(j)})" for j in self.inputs]
+        outs = [f"{name}_o{j}" for j in self.outputs]
+        lines = [f"{indent}{o} = empty({self.size}, {name}_dtype)" for o in outs]
+        lines.append(f"{indent}{name}({', '.join([*ins, *outs])})")
         shaped = f".reshape({self.shape!r})" if flat else ""
-        lines += [f"    s{j} = o{j}{shaped}" for j in self.outputs]
+        lines += [f"{indent}{local(j)} = {o}{shaped}" for j, o in zip(self.outputs, outs,
+                                                                         strict=True)]
         return lines
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,14 +133,9 @@ class Plan:
                 value = _checked_feed(name, value, spec)
             fed.append(value)
         fn = self._fn
-        runs = self._runs
-        if runs >= 0:  # a racing thread may generate or fuse it too: harmless
-            self._runs = runs = runs + 1
-            if runs >= fusion.FUSE_AFTER:  # compiled aside; this run and the next unfused
-                self._runs = -1
-                fusion.later(self._adopt_fused)
-            if fn is None and runs > 1:
-                fn = self._fn = self._generated(self._steps)
+        runs = self.count(1)
+        if fn is None and runs > 1:
+            fn = self._fn = self._generated(self._steps)
         if fn is not None:
             try:
                 return fn(*fed)  # under errstate(all="ignore"), as generated
@@ -152,6 +147,43 @@ class Plan:
         for f, value in zip(self._feeds, fed, strict=True):
             slots[f[1]] = value
         return self._interpret(slots)
+
+    def count(self, runs: int) -> int:
+        """Note ``runs`` more runs (``run`` notes its own; a loop that inlines this plan's
+        steps notes its iterations), fusing after ``fusion.FUSE_AFTER``; the runs so far
+        (-1 once fusion is under way, or for a plan that never generates)."""
+        done = self._runs
+        if done >= 0:  # a racing thread may generate or fuse it too: harmless
+            self._runs = done = done + runs
+            if done >= fusion.FUSE_AFTER:  # compiled aside; this run and the next unfused
+                self._runs = -1
+                fusion.later(self._adopt_fused)
+        return done
+
+    @property
+    def generates(self) -> bool:
+        """Whether it runs as a generated function from its second run (not too long)."""
+        return len(self._steps) <= GENERATE_LIMIT
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The steps it runs now (with fused kernels once fusion is adopted): what a loop
+        inlines. A new tuple when they change."""
+        fn = self._fn
+        return fn.steps if fn is not None else self._steps
+
+    @property
+    def feed_slots(self) -> tuple[FeedSlot, ...]:
+        return self._feeds
+
+    @property
+    def fetch_slots(self) -> tuple[int, ...]:
+        return self._fetch_slots
+
+    @property
+    def initial(self) -> tuple[Any, ...]:
+        """Each slot's value before a run: constants and variables' own values."""
+        return self._initial
 
     def _generated(self, steps: Sequence[Step]) -> Any:
         return _generate(steps, self._fetch_slots, tuple(f[1] for f in self._feeds),
@@ -235,42 +267,13 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...], feed_slots: t
     callables default arguments (fast locals, no slot list copied per run); ``del`` drops
     an intermediate where the loop would have freed it. Slots are never reused, so no
     fetch or feed is aliased."""
-    written: set[int] = set()
-    loads: list[int] = []
-    body: list[str] = []
-    env: dict[str, Any] = {"asarray": np.asarray, "empty": np.empty, "flat": fusion.flat}
-    params: list[str] = []
-    for k, (fn, ins, out, frees) in enumerate(steps):
-        for j in ins:
-            if j not in written and j not in loads:
-                loads.append(j)
-        if isinstance(fn, fusion.Kernel):  # outs: a tuple of slots
-            env[f"f{k}"], env[f"f{k}_dtype"] = fn.fn, fn.dtype
-            params += [f"f{k}", f"f{k}_dtype"]
-            body += fn.emit(f"f{k}", {j: f"s{j}" for j in ins})
-            written.update(fn.outputs)
-        else:
-            env[f"f{k}"] = fn
-            params.append(f"f{k}")
-            body.append(f"    s{out} = f{k}({', '.join(f's{j}' for j in ins)})")
-            written.add(out)
-        if frees:
-            body.append(f"    del {', '.join(f's{j}' for j in frees)}")
-    for j in fetch_slots:
-        if j not in written and j not in loads:
-            loads.append(j)
-    fed = set(feed_slots)
-    for j in loads:
-        if j not in fed:  # a constant: a default argument too
-            assert initial[j] is not None, f"slot {j} is read before it is written"
-            env[f"s{j}"] = initial[j]
-            params.append(f"s{j}")
+    env: dict[str, Any] = {}
+    body, written, loads = emit(steps, slot_name, "", "    ", env)
+    loads += [j for j in dict.fromkeys(fetch_slots) if j not in written and j not in loads]
+    bind_constants([j for j in loads if j not in set(feed_slots)], initial, slot_name, env)
     fetched = "".join(f"asarray(s{j}), " for j in fetch_slots)
-    args = ", ".join([*(f"s{j}" for j in feed_slots), *(f"{p}={p}" for p in params)])
-    src = "\n".join([f"def run({args}):", *body, f"    return [{fetched}]"])
-    code = compile(src, "<plan>", "exec")
-    exec(code, env)  # the source is built above from slot numbers only
-    run = _quiet(env["run"])
+    run = _quiet(define("run", [slot_name(j) for j in feed_slots],
+                 [*body, f"    return [{fetched}]"], env))
     run.steps = steps  # what it runs (``Plan.fuse`` counts the kernels)
     return run
 
@@ -289,6 +292,55 @@ def _quiet(fn: Any) -> Any:
             return fn(*args)
 
     return run
+
+
+def slot_name(j: int) -> str:
+    """A slot's local in a generated plan."""
+    return f"s{j}"
+
+
+def emit(steps: Sequence[Step], local: Callable[[int], str], tag: str, indent: str,
+         env: dict[str, Any]) -> tuple[list[str], set[int], list[int]]:
+    """Source lines doing ``steps``, slot j spelled ``local(j)``, step k's callable bound
+    in ``env`` as ``{tag}f{k}``; the slots they write, and those they read first (in
+    first-read order: feeds and constants, for the caller to bind)."""
+    written: set[int] = set()
+    loads: list[int] = []
+    lines: list[str] = []
+    for k, (fn, ins, out, frees) in enumerate(steps):
+        loads += [j for j in dict.fromkeys(ins) if j not in written and j not in loads]
+        name = f"{tag}f{k}"
+        if isinstance(fn, fusion.Kernel):  # outs: a tuple of slots
+            env[name], env[f"{name}_dtype"] = fn.fn, fn.dtype
+            lines += fn.emit(name, local, indent)
+            written.update(fn.outputs)
+        else:
+            env[name] = fn
+            lines.append(f"{indent}{local(out)} = {name}({', '.join(map(local, ins))})")
+            written.add(out)
+        if frees:
+            lines.append(f"{indent}del {', '.join(map(local, frees))}")
+    return lines, written, loads
+
+
+def bind_constants(slots: Sequence[int], initial: Sequence[Any], local: Callable[[int], str],
+                   env: dict[str, Any]) -> None:
+    """Constant slots read by generated lines, bound in ``env`` under their locals."""
+    for j in slots:
+        assert initial[j] is not None, f"slot {j} is read before it is written"
+        env[local(j)] = initial[j]
+
+
+def define(name: str, args: Sequence[str], lines: Sequence[str], env: dict[str, Any]) -> Any:
+    """The function ``name(*args)`` of the body ``lines``, every name of ``env`` (and the
+    helpers generated lines call) a default argument: a fast local."""
+    env = {"asarray": np.asarray, "empty": np.empty, "flat": fusion.flat, **env}
+    params = [*args, *(f"{p}={p}" for p in env)]
+    src = "\n".join([f"def {name}({', '.join(params)}):", *lines])
+    namespace = dict(env)
+    exec(compile(src, f"<{name}>", "exec"), namespace)  # the source is built from slot
+    return namespace[name]                                # numbers and names only
+
 
 def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],
           node: Any) -> np.ndarray | None:

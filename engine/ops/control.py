@@ -3,7 +3,10 @@
 A branch or body is a whole engine ``Graph`` (``Graph.nested`` parses and judges it), whose
 inputs must fit the node's operands in number, dtype and shape; a misfit names the attr.
 The forward runs the subgraphs' own compiled plans (the kernel holds them, built once per
-plan), so nothing is unrolled and a loop is a Python ``for`` over iterations.
+plan), so nothing is unrolled and a loop is a Python ``while`` over iterations: on its
+first run one cond and one body plan run per iteration, from its second the two plans'
+steps inlined in one generated function (``engine/loops.py``), which leaves whatever it
+does not take to the plain loop.
 
 Derivatives are graphs of the same ops (``engine/transforms/subgraphs.py`` builds the
 subgraphs), so the same rules differentiate them again:
@@ -186,16 +189,59 @@ def _while_infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> lis
     return out
 
 
-@kernel
-def _while_kernel(attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]) -> Any:
-    n, limit, stacked = attrs["loop_vars"], attrs["maximum_iterations"], attrs["stacked"]
-    cond = _SubPlan(attrs["cond"], specs, "cond")
-    body = _SubPlan(attrs["body"], specs, "body")
+class _Loop:
+    """A while_loop's forward, bound once per plan: the plain loop below on its first run,
+    from its second on the cond and body inlined in one generated function
+    (``engine/loops.py``, made again when their plans' steps change, as when they fuse),
+    which leaves to the plain loop whatever it does not take and whatever fails."""
 
-    def run(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    __slots__ = ("body", "cond", "fn", "limit", "n", "runs", "seen", "stacked")
+
+    def __init__(self, attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]):
+        self.n, self.limit = attrs["loop_vars"], attrs["maximum_iterations"]
+        self.stacked = attrs["stacked"]
+        self.cond = _SubPlan(attrs["cond"], specs, "cond")
+        self.body = _SubPlan(attrs["body"], specs, "body")
+        self.fn: Any = None
+        self.seen: tuple[Any, Any] | None = None
+        self.runs = 0
+
+    def __call__(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        fn = self._generated()
+        if fn is not None:
+            try:
+                with np.errstate(all="ignore"):
+                    count, out = fn(*arrays)
+            except Exception:  # the plain loop gives the same values or the same failure
+                pass           # (a hoisted step may fail where the plain loop never runs it)
+            else:
+                self.cond.plan.count(count + (count < self.limit))
+                self.body.plan.count(count)
+                return out
+        return self._plain(arrays)
+
+    def _generated(self) -> Any:
+        """The generated loop (None on the first run, and for plans too long to generate)."""
+        if self.runs < 2:
+            self.runs += 1
+            if self.runs < 2:
+                return None
+        cond, body = self.cond.plan, self.body.plan
+        seen = (cond.steps, body.steps)
+        if self.seen is None or seen[0] is not self.seen[0] or seen[1] is not self.seen[1]:
+            from ..loops import generate
+
+            self.fn = generate(cond, self.cond.names, body, self.body.names, self.n,
+                               self.limit, self.stacked)
+            self.seen = seen
+        return self.fn
+
+    def _plain(self, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """The loop as the plans' runs, one cond and one body per iteration."""
+        n, limit, cond, body = self.n, self.limit, self.cond, self.body
         carry, invariants = list(arrays[:n]), list(arrays[n:])
         rows = [np.zeros((limit, *np.shape(a)), dtype=np.asarray(a).dtype)
-                for a in carry] if stacked else []  # calloc: untouched rows cost nothing
+                for a in carry] if self.stacked else []  # calloc: untouched rows cost nothing
         count = 0
         while count < limit and bool(cond([*carry, *invariants])[0]):
             for row, a in zip(rows, carry):  # no rows unless stacked
@@ -207,15 +253,13 @@ def _while_kernel(attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]) -> An
                                      f"{fmt(np.shape(b))} to {fmt(np.shape(a))}")
             carry = new
             count += 1
-        if not stacked:
+        if not self.stacked:
             return tuple(carry)
         return (*carry, np.asarray(count, dtype=np.int32), *rows)
 
-    return run
-
 
 defop("while_loop", inputs=(1, None),
-      infer=_while_infer, forward=_while_kernel, multi_output=True,
+      infer=_while_infer, forward=kernel(_Loop), multi_output=True,
       attrs={"loop_vars": Attr(parse=_count), "cond": Attr(parse=_graph),
              "body": Attr(parse=_graph), "maximum_iterations": Attr(parse=_iterations),
              "stacked": Attr(False, parse.boolean)},

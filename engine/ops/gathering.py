@@ -19,7 +19,10 @@ from .rules import batched_first, shaped_like
 
 
 def _check_indices(indices: np.ndarray, size: int, axis: int) -> None:
-    """Out-of-range indices are an error naming the first culprit (as TensorFlow's CPU)."""
+    """Out-of-range indices are an error naming the first culprit (as TensorFlow's CPU).
+    One index (a loop's row, each iteration) is compared as an int: no mask to build."""
+    if indices.ndim == 0 and 0 <= int(indices) < size:
+        return
     bad = (indices < 0) | (indices >= size)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -94,9 +97,13 @@ def _gather_kernel(attrs, specs):
     axis, bd = _batch_dims(attrs, len(specs[0].shape), len(specs[1].shape))
 
     def run(params, indices):
+        if indices.ndim == 0:  # one index (a loop's row): taken as an int, ~0.3 us less
+            i = int(indices)
+            if 0 <= i < params.shape[axis]:
+                return params.take(i, axis=axis)
         _check_indices(indices, params.shape[axis], axis)
         if bd == 0:
-            return np.take(params, indices, axis=axis)
+            return params.take(indices, axis=axis)  # np.take's own wrapper costs 0.6 us
         return _Batched(params.shape, indices.shape, axis, bd).take(params, indices)
 
     return run
@@ -122,12 +129,17 @@ defop("gather", aliases=("GatherV2", "Gather"), inputs=2, infer=_gather_infer,
 @kernel
 def _gather_grad_kernel(attrs, specs):
     axis, bd = _batch_dims(attrs, len(specs[2].shape), len(specs[1].shape))
+    before = (slice(None),) * axis
 
     def run(g, indices, like):
         shape = like.shape
         _check_indices(indices, shape[axis], axis)
         if bd:
             return _Batched(shape, indices.shape, axis, bd).add_back(g, indices, shape)
+        if indices.ndim == 0:  # one row (a loop's, each iteration): nothing to add up
+            out = np.zeros(shape, dtype=g.dtype)
+            out[(*before, int(indices))] += g  # 0 + g, as np.add.at gives (-0.0 too)
+            return out
         outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
         out = np.zeros((outer, shape[axis], inner), dtype=g.dtype)
         np.add.at(out, (slice(None), indices.reshape(-1)),

@@ -228,19 +228,21 @@ def test_rnn_gradient_matches_central_differences(rnn50: Any) -> None:
 
 def _counting_forward_bodies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A probe on the loops' subgraph plans: one tick per run of the RNN's forward body
-    (inputs t, h, ...), whichever plan runs it; the backward loop's body (inputs k, ...)
-    is not counted."""
-    from engine.ops import control
+    (inputs t, h, ...; two outputs, where its cond has one), whichever plan runs it and
+    whether the plain loop runs it (``Plan.run`` notes each run) or the generated one
+    (which notes its iterations on the body's plan); the backward loop's body (inputs
+    k, ...) is not counted."""
+    from engine.plan import Plan
 
     calls = [0]
-    run_sub = control._SubPlan.__call__
+    count = Plan.count
 
-    def probe(self: Any, arrays: Any) -> Any:
-        if self.attr == "body" and self.names[:2] == ("t", "h"):
-            calls[0] += 1
-        return run_sub(self, arrays)
+    def probe(self: Plan, runs: int) -> int:
+        if self.graph.inputs[:2] == ("t", "h") and len(self.fetches) == 2:
+            calls[0] += runs
+        return count(self, runs)
 
-    monkeypatch.setattr(control._SubPlan, "__call__", probe)
+    monkeypatch.setattr(Plan, "count", probe)
     return calls
 
 
@@ -250,10 +252,13 @@ def test_the_forward_loop_runs_once_per_gradient_request(
     """while_v2's accumulators: the gradient reads each iteration's loop variables from
     the one forward run (with the loss value), instead of running the loop again."""
     g, feeds, xs = rnn50
+    want = run(g, ["loss"], feeds)[0]
     calls = _counting_forward_bodies(monkeypatch)
-    out = compute_gradients(g, feeds, ["loss"], xs, dialect=dialect, return_values=True)
-    assert calls[0] == 50, f"the forward body ran {calls[0]} times for 50 iterations"
-    np.testing.assert_allclose(out.values[0], run(g, ["loss"], feeds)[0], rtol=1e-12)
+    for request in (1, 2):  # the second through the generated loops
+        out = compute_gradients(g, feeds, ["loss"], xs, dialect=dialect, return_values=True)
+        assert calls[0] == 50 * request, f"the forward body ran {calls[0]} times for " \
+            f"{request} x 50 iterations"
+        np.testing.assert_allclose(out.values[0], want, rtol=1e-12)
 
 
 def test_the_second_derivative_runs_the_forward_loop_once(

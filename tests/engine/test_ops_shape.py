@@ -277,3 +277,53 @@ def test_gradient_graph_posts_back() -> None:
     assert {"strided_slice_grad", "gather_grad"} <= ops
     (value,) = run(again, [first.gradient_nodes[0]], feeds)
     np.testing.assert_array_equal(value, first.gradients[0])
+
+
+# -- one index (a loop's row each iteration): compared as an int, nothing to add up ----------
+
+def _bound(op: str, attrs: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+    """The op's forward bound as a plan binds it, for these arrays' shapes and dtypes."""
+    from engine.ops.registry import TensorSpec
+
+    opdef = registry.get(op)
+    specs = tuple(TensorSpec(a.shape, a.dtype.name) for a in arrays)
+    return opdef.bind(opdef.parse_attrs(attrs), specs)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_gather_and_its_gradient_at_one_index_are_numpy_s(axis: int) -> None:
+    params = rand(4, 3, 5)
+    i = np.asarray(2, np.int32)
+    got = _bound("gather", {"axis": axis}, [params, i])(params, i)
+    want = np.take(params, i, axis=axis)
+    assert got.shape == want.shape and not np.shares_memory(got, params)
+    np.testing.assert_array_equal(got, want)
+    g = -np.abs(rand(*want.shape))
+    g.flat[0] = -0.0  # np.add.at into zeros gives +0.0 there
+    out = _bound("gather_grad", {"axis": axis}, [g, i, params])(g, i, params)
+    expect = np.zeros(params.shape, np.float64)
+    np.add.at(expect, (slice(None),) * (axis % 3) + (np.array([2]),),
+              np.expand_dims(g, axis % 3))
+    np.testing.assert_array_equal(out, expect)
+    assert (np.signbit(out) == np.signbit(expect)).all()  # assigning g would keep -0.0
+
+
+@pytest.mark.parametrize("bad", [4, -1])
+def test_one_index_out_of_range_is_named_as_any(bad: int) -> None:
+    params, i = rand(4, 3), np.asarray(bad, np.int64)
+    for op, arrays in (("gather", [params, i]), ("gather_grad", [params[0], i, params])):
+        with pytest.raises(ValueError, match=fr"indices\[\] = {bad} is not in \[0, 4\)"):
+            _bound(op, {}, arrays)(*arrays)
+
+
+@pytest.mark.parametrize(("have", "want"), [((2, 4), (4,)), ((2, 3, 4), (3, 1)),
+                                            ((2, 4), (2, 4)), ((1, 4), (4,)), ((5,), ()),
+                                            ((2, 3, 4), (1, 4))])
+def test_sum_to_a_static_shape_is_the_run_time_sum(have: tuple[int, ...],
+                                                   want: tuple[int, ...]) -> None:
+    from engine.ops.broadcasting import _sum_to_shape
+
+    t = rand(*have)
+    got = _bound("sum_to_shape", {"shape": list(want)}, [t])(t)
+    assert type(got) is np.ndarray and got.shape == want
+    np.testing.assert_array_equal(got, _sum_to_shape(t, want))
