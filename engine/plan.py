@@ -381,18 +381,22 @@ def _with_frees(steps: Sequence[Step], keep: set[int], leaves: set[int]) -> tupl
 def _frees(step_ins: Sequence[tuple[int, ...]], keep: set[int], leaves: set[int]
            ) -> list[tuple[int, ...]]:
     """For each step (given by its input slots), the slots it reads for the last time,
-    in the order they were first read (never fetches or leaves)."""
-    last_use: dict[int, int] = {}
-    for i, ins in enumerate(step_ins):
-        for s in ins:
-            last_use[s] = i
-    frees: dict[int, list[int]] = {}  # only the steps that free something
-    for s, i in last_use.items():
-        if s not in keep and s not in leaves:
-            frees.setdefault(i, []).append(s)
+    in the order it reads them (never fetches or leaves): one sweep back over the steps,
+    a slot's first sighting there being its last read (no table of last uses to walk again)."""
+    read = keep | leaves
+    add = read.add
     out: list[tuple[int, ...]] = [()] * len(step_ins)
-    for i, slots in frees.items():
-        out[i] = tuple(slots)
+    for i in range(len(step_ins) - 1, -1, -1):
+        last: list[int] | None = None
+        for s in step_ins[i]:
+            if s not in read:
+                add(s)
+                if last is None:
+                    last = [s]
+                else:
+                    last.append(s)
+        if last is not None:
+            out[i] = tuple(last)
     return out
 
 

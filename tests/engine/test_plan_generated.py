@@ -84,3 +84,18 @@ def test_a_failure_in_the_generated_function_names_its_node() -> None:
     with pytest.raises(ComputeError) as info:
         plan.run({"t": table, "i": np.array([0, 9, 1])})
     assert info.value.node == "g"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_each_slot_is_freed_once_after_its_last_read(seed: int) -> None:
+    """Random steps: a slot (not kept, not a leaf) is freed by the last step that reads it,
+    by no other, and a step lists the slots it frees in the order it reads them."""
+    rng = np.random.default_rng(seed)
+    steps = [tuple(int(s) for s in rng.integers(0, 30, rng.integers(0, 4)))
+             for _ in range(60)]
+    keep, leaves = {1, 2}, {3, 4, 5}
+    frees = engine.plan._frees(steps, keep, leaves)
+    last = {s: i for i, ins in enumerate(steps) for s in ins}
+    for i, (ins, freed) in enumerate(zip(steps, frees, strict=True)):
+        want = [s for s in dict.fromkeys(ins) if last[s] == i and s not in keep | leaves]
+        assert list(freed) == want
