@@ -388,11 +388,3 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "conv2d": (conv2d_as_gemm,),
     "conv2d_backprop_filter": (filter_grad_as_gemm,),
 }
-
-
-#: For an op of ``RULES``, the ops one of which must make one of a node's inputs for any of
-#: its rules to apply (``x * 1`` needs a ones, ``x + 0`` a zero): ``simplify`` does not call
-#: the rules of a node no input of which such an op makes. Most nodes of a gradient are
-#: products and sums of computed tensors, for which the check is a lookup per input instead
-#: of a call per rule. Each rule still refuses by itself; an op not here has its rules tried.
-NEEDS: dict[str, frozenset[str]] = {"mul": _ONES, "add": _ZEROS, "sub": _ZEROS}

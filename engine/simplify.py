@@ -41,7 +41,6 @@ from .shapes import normalize_axis, num_elements
 
 #: Largest tensor (elements) folded into a constant or compared by value.
 SMALL = rewrites.SMALL
-NEEDS = rewrites.NEEDS
 
 
 def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
@@ -107,17 +106,8 @@ class _Pass:
         if node.op == "softmax" and self.xents and not rebuild and self._shared_softmax(node):
             return
         rules = rewrites.RULES.get(node.op)
-        if rules and len(node.outputs) == 1:
-            needs = NEEDS.get(node.op)
-            if needs is not None:  # a rule applies only if an input is of a needed op
-                by_name = self.by_name
-                for r in node.inputs:
-                    if by_name[r[0]].op in needs:
-                        break
-                else:
-                    rules = None
-            if rules and self._rewritten(node, rules, rebuild):
-                return
+        if rules and len(node.outputs) == 1 and self._rewritten(node, rules, rebuild):
+            return
         name = node.name
         key = _cse_key(node)
         if key is not None:  # one lookup (a key's hash is not cached): the first one stays

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from engine import Graph, GraphBuilder, Plan, compute_gradients, gradients, rewrites
-from engine.graph import Node, Ref
 from engine.simplify import simplify
 
 from .gradcheck import numeric_vjp, one_op_graph
@@ -420,49 +419,3 @@ def test_a_softmax_along_another_axis_is_its_own() -> None:
     simple, _ = simplify(graph, [*fetches, other.ref], protected={"x", "w", "labels"},
                          forward=True)
     assert [n.op for n in simple.nodes].count("softmax") == 1
-
-
-# -- the rules not called where no input can make them apply ------------------------------
-
-def _signature(graph: Graph) -> list[tuple]:
-    return [(n.name, n.op, n.inputs, sorted(n.attrs.items(), key=repr), n.outputs)
-            for n in graph.nodes]
-
-
-@pytest.mark.parametrize(("e", "dialect"), _params(differentiable=True, both_dialects=True))
-@pytest.mark.parametrize("forward", [True, False])
-def test_every_op_same_graph_with_every_rule_tried(e: Example, dialect: str, forward: bool,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """rewrites.NEEDS only skips rules that would refuse: with it emptied (every rule tried
-    on every node) each op's simplified gradient graph is the very same, in both modes."""
-    monkeypatch.setattr(rewrites, "GEMM_WORK", 0)
-    graph, names = _weighted_sum_graph(e)
-    if any(d is None for n in graph.nodes for s in n.outputs for d in s.shape):
-        pytest.skip("unknown dimensions: compute_gradients specializes first")
-    result = gradients(graph, ["loss"], [names[i] for i in e.wrt], dialect=dialect)
-    keep = [g for g in result.grads if g is not None]
-    guarded = simplify(result.graph, keep, protected=graph.by_name, forward=forward)
-    monkeypatch.setattr("engine.simplify.NEEDS", {})
-    tried = simplify(result.graph, keep, protected=graph.by_name, forward=forward)
-    assert _signature(guarded[0]) == _signature(tried[0])
-    assert guarded[1] == tried[1]
-
-
-def test_a_product_of_computed_tensors_does_not_call_its_rule(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """mul's rule is called where an input is a ones-like op (a fill), not for sin * cos."""
-    calls: list[str] = []
-
-    def counted(node: Node, e: rewrites.Emit) -> Ref | None:
-        calls.append(node.name)
-        return rewrites.times_one(node, e)
-
-    monkeypatch.setitem(rewrites.RULES, "mul", (counted,))
-    g = _check(_graph({"name": "s", "op": "sin", "inputs": ["x"]},
-                      {"name": "c", "op": "cos", "inputs": ["x"]},
-                      {"name": "p", "op": "mul", "inputs": ["s", "c"]},
-                      {"name": "one", "op": "fill", "attrs": {"shape": [5], "value": 1.0,
-                                                              "dtype": "float64"}},
-                      {"name": "y", "op": "mul", "inputs": ["p", "one"]}), "y")
-    assert calls == ["y"]  # and y, kept under its name, is p as an identity: no second mul
-    assert [n.op for n in g.nodes] == ["placeholder", "sin", "cos", "mul", "identity"]
