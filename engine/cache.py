@@ -48,6 +48,16 @@ class LRUCache(Generic[V]):
         self._data.move_to_end(key)
         return held[0]
 
+    def touch(self, key: Hashable) -> bool:
+        """Count a hit on ``key`` and mark it used, if it is held (a caller that holds the
+        value already: one lookup, not ``get``'s two)."""
+        try:
+            self._data.move_to_end(key)
+        except KeyError:
+            return False
+        self.hits += 1
+        return True
+
     def put(self, key: Hashable, value: V) -> None:
         self._store(key, value)
 
