@@ -172,15 +172,15 @@ def compute_gradients(
         # what each seed is, and the options; only a call that went on to succeed on a
         # static graph is remembered under it. Spelled out here, as is the common case's
         # run: each function the repeated path calls costs ~0.6 us out of the CPU's caches.
-        try:
+        try:  # (recall, spelled out)
             call = (graph._key or graph.key, (ys,) if isinstance(ys, str) else tuple(ys),
                     (xs,) if isinstance(xs, str) else tuple(xs),
                     None if grad_ys is None else tuple(map(_seed_key, grad_ys)),
                     tuple(stop_gradients), unconnected, aggregation, dialect, name,
                     return_values)
-        except TypeError:  # ys, xs or stop_gradients not iterable: the long way says why
-            call = None
-        recalled = recall(call)
+            recalled = _CALLS.get_linked(call, _PROGRAMS)
+        except TypeError:  # ys, xs or stop_gradients not iterable, or an argument not
+            call = recalled = None  # hashable: the long way says why, or is not remembered
         if recalled is not None:  # a static graph called as before: straight to the feeds
             entry, program = recalled
             if not entry.feedable.issuperset(feeds):
@@ -248,14 +248,9 @@ def recall(call: Any) -> tuple[Any, Any] | None:
     if call is None:
         return None
     try:
-        held = _CALLS.get(call)
+        return _CALLS.get_linked(call, _PROGRAMS)
     except TypeError:
         return None
-    if held is None:
-        return None
-    entry, ref = held
-    program = ref()
-    return None if program is None or not _PROGRAMS.touch(entry.key) else (entry, program)
 
 
 def remember(call: Any, entry: Any, program: Any) -> None:

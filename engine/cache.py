@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -48,15 +48,27 @@ class LRUCache(Generic[V]):
         self._data.move_to_end(key)
         return held[0]
 
-    def touch(self, key: Hashable) -> bool:
-        """Count a hit on ``key`` and mark it used, if it is held (a caller that holds the
-        value already: one lookup, not ``get``'s two)."""
+    def get_linked(self, key: Hashable, target: LRUCache[Any]) -> tuple[Any, Any] | None:
+        """For values (entry, weak reference to what ``target`` holds under ``entry.key``):
+        (entry, what it refers to), a hit in both caches, while both hold it; else None.
+        One call, three lookups (``get`` on both: four, and a call each): the path of a
+        repeated request, where each call costs ~0.6 us out of the CPU's caches."""
+        data = self._data
+        held = data.get(key)
+        if held is None:
+            return None
+        entry, ref = held[0]
+        value = ref()
+        if value is None:
+            return None
         try:
-            self._data.move_to_end(key)
+            target._data.move_to_end(entry.key)
         except KeyError:
-            return False
+            return None
+        data.move_to_end(key)
         self.hits += 1
-        return True
+        target.hits += 1
+        return entry, value
 
     def put(self, key: Hashable, value: V) -> None:
         self._store(key, value)

@@ -151,3 +151,25 @@ def test_a_dynamic_graph_is_planned_per_fed_shape(counted: list[int]) -> None:
         (grad,) = compute_gradients(g, {"x": np.arange(n, dtype=np.float64)}, "y", "x").gradients
         assert grad.shape == (n,)
     assert counted[0] == 2
+
+
+def test_a_remembered_call_whose_program_went_is_planned_again(counted: list[int]) -> None:
+    """A remembered call holds its program weakly: once the program cache has let it go
+    (evicted, or cleared), the call goes the long way and plans again, for the gradients
+    of the new feeds, and a hit counts in both caches only while both hold it."""
+    g = Graph.build(_description())
+    x = np.array([0.1, 0.2, 0.3], np.float32)
+    for _ in range(2):
+        compute_gradients(g, {"x": x}, ["y"], ["x"])
+    calls, programs = cache_stats()["calls"]["hits"], cache_stats()["programs"]["hits"]
+    compute_gradients(g, {"x": x}, ["y"], ["x"])
+    assert counted[0] == 1 and cache_stats()["calls"]["hits"] == calls + 1
+    assert cache_stats()["programs"]["hits"] == programs + 1
+    engine.api._PROGRAMS.clear()  # the programs only: the calls still remember theirs
+    assert len(engine.api._CALLS) == 1
+    out = compute_gradients(g, {"x": 2 * x}, ["y"], ["x"])
+    assert counted[0] == 2 and not out.cache_hit
+    t = np.tanh(2 * 2 * x * np.array([1.0, 2.0, 3.0], np.float32))
+    np.testing.assert_allclose(out.gradients[0], (1 - t * t) * 2 * np.array([1, 2, 3]),
+                               rtol=1e-6)
+    assert compute_gradients(g, {"x": x}, ["y"], ["x"]).cache_hit and counted[0] == 2
