@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -25,19 +25,24 @@ class LRUCache(Generic[V]):
         self.hits = 0
         self.misses = 0
         self._data: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        # The entry known to be last in the order (its key object, and what is held under
+        # it, either may be None: unknown): a hit on it need not move it, nor hash its key
+        # again (a repeated request's call keeps hitting the newest entries).
+        self._newest_key: Hashable | None = None
+        self._newest_held: tuple[V, int] | None = None
 
     def get_or_make(self, key: Hashable, make: Callable[[], V]) -> tuple[V, bool]:
         """The cached value (and True), or a new one made, stored and returned (and False)."""
         try:
-            value, _ = self._data[key]
+            held = self._data[key]
         except KeyError:
             self.misses += 1
             value = make()
             self._store(key, value)
             return value, False
         self.hits += 1
-        self._data.move_to_end(key)
-        return value, True
+        self._used(key, held)
+        return held[0], True
 
     def get(self, key: Hashable) -> V | None:
         """The cached value (a hit), or None; a miss is not counted (its maker counts it)."""
@@ -45,8 +50,40 @@ class LRUCache(Generic[V]):
         if held is None:
             return None
         self.hits += 1
-        self._data.move_to_end(key)
+        self._used(key, held)
         return held[0]
+
+    def _used(self, key: Hashable, held: tuple[V, int]) -> None:
+        """Make ``key`` (held as ``held``) the newest entry."""
+        if held is not self._newest_held:
+            self._data.move_to_end(key)
+            self._newest_key, self._newest_held = key, held
+
+    def get_linked(self, key: Hashable, target: LRUCache[Any]) -> tuple[Any, Any] | None:
+        """For values (entry, weak reference to what ``target`` holds under ``entry.key``):
+        (entry, what it refers to), a hit in both caches, while both hold it; else None.
+        One call, three lookups (``get`` on both: four, and a call each): the path of a
+        repeated request, where each call costs ~0.6 us out of the CPU's caches."""
+        data = self._data
+        held = data.get(key)
+        if held is None:
+            return None
+        entry, ref = held[0]
+        value = ref()
+        if value is None:
+            return None
+        if entry.key is not target._newest_key:
+            try:
+                target._data.move_to_end(entry.key)
+            except KeyError:
+                return None
+            target._newest_key, target._newest_held = entry.key, None
+        if held is not self._newest_held:
+            data.move_to_end(key)
+            self._newest_key, self._newest_held = key, held
+        self.hits += 1
+        target.hits += 1
+        return entry, value
 
     def put(self, key: Hashable, value: V) -> None:
         self._store(key, value)
@@ -57,15 +94,20 @@ class LRUCache(Generic[V]):
         weight = self.weigh(value) if self.weigh is not None else 0
         if self.max_weight is not None and weight > self.max_weight:
             return  # bigger than the whole budget: used once, never kept
-        self._data[key] = (value, weight)
+        new = key not in self._data  # (a key held already keeps its place)
+        self._data[key] = held = (value, weight)
+        self._newest_key, self._newest_held = (key, held) if new else (None, None)
         self.weight += weight
         while len(self._data) > self.maxsize or (
                 self.max_weight is not None and self.weight > self.max_weight):
-            _, (_, dropped) = self._data.popitem(last=False)
+            gone, (_, dropped) = self._data.popitem(last=False)
             self.weight -= dropped
+            if gone is self._newest_key or not self._data:
+                self._newest_key = self._newest_held = None
 
     def clear(self) -> None:
         self._data.clear()
+        self._newest_key = self._newest_held = None
         self.weight = 0
 
     def __len__(self) -> int:

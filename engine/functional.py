@@ -10,6 +10,7 @@ once per distinct graph and options and cached; a request with new feeds only ru
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -196,10 +197,14 @@ def hvp(graph: Graph, feeds: Arrays, vectors: Arrays, *, inputs: Sequence[str] |
 
 def _hvp_answer(inputs: Sequence[str], outputs: Sequence[str], results: Sequence[np.ndarray]
                 ) -> dict[str, Any]:
+    """The answer's dicts filled by index: dict(zip(..., strict=True)) costs ~2 us more
+    once the plan's arrays have pushed zip's code out of the CPU caches."""
     n = len(inputs)
-    return {"values": {outputs[0]: results[0]},
-            "gradient": dict(zip(inputs, results[1:1 + n], strict=True)),
-            "hvp": dict(zip(inputs, results[1 + n:], strict=True))}
+    gradient, hvps = {}, {}
+    for i, x in enumerate(inputs):
+        gradient[x] = results[1 + i]
+        hvps[x] = results[1 + n + i]
+    return {"values": {outputs[0]: results[0]}, "gradient": gradient, "hvp": hvps}
 
 
 # -- the shared machinery ------------------------------------------------------------------
@@ -320,39 +325,48 @@ class _Function:
         axes = tuple(sorted(self.in_axes.items()))
         key = (kind, self.graph.key, tuple(self.inputs), tuple(self.outputs), options, axes,
                self.size, self.max_elements)
-        (seeds, plan), _ = cached_program(key, lambda: self._plan(build))
+        held, _ = cached_program(key, lambda: self._plan(build))
         feeds = dict(self.feeds)
-        feeds.update((s, v) for s, v in zip(seeds, seed_values, strict=False) if s)
-        results = plan.run(feeds)
+        feeds.update((s, v) for s, v in zip(held.seeds, seed_values, strict=False) if s)
+        results = held.plan.run(feeds)
         if remembered is not None and remembered[0] is not None \
                 and self.graph is remembered[1] and self.size is None:
             given = remembered[2]
-            remember(remembered[0], _Call(key, self.inputs, self.outputs, list(remembered[3]), {
+            pairs = tuple((s, x) for s, x in zip(held.seeds, remembered[3], strict=False) if s)
+            remember(remembered[0], _Call(key, self.inputs, self.outputs, pairs, {
                 n: (v.dtype, v.shape) for n, v in map(_as_array, given.items())},
-                feedable(self.graph)))
+                feedable(self.graph)), held)
         return results
 
-    def _plan(self, build: Builder) -> tuple[tuple[str | None, ...], Plan]:
-        """(seed names, plan): the plan second, where the cache's size count looks."""
+    def _plan(self, build: Builder) -> _Held:
         graph, fetches, seeds = build()
         graph, renamed = simplify(graph, fetches, protected=self.graph.by_name,
                                   forward=True)
         fetches = [renamed[f] for f in fetches]
         graph, fetches = mapped.batched(graph, fetches, self.in_axes, self.size,
                                         self.max_elements)
-        return seeds, Plan(graph, fetches)
+        return _Held(seeds, Plan(graph, fetches))
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class _Held:
+    """A cached program: its seed placeholders' names (aligned with the seed values) and
+    its plan; weakly referenced by the calls remembered for it (``api.recall``)."""
+
+    seeds: tuple[str | None, ...]
+    plan: Plan
 
 
 class _Call(NamedTuple):
     """What a repeated call needs: its program's key, the inputs and outputs it resolved,
-    the names its seed placeholders take values from (the inputs, or for vjp the outputs),
-    and each seed's dtype and shape as they were (a seed unlike them takes the long way,
-    which checks it and names what is wrong)."""
+    each seed placeholder with the name it takes its value from (an input, or for vjp an
+    output), and each seed's dtype and shape as they were (a seed unlike them takes the
+    long way, which checks it and names what is wrong)."""
 
     key: Any
     inputs: list[str]
     outputs: list[str]
-    names: list[str]
+    pairs: tuple[tuple[str, str], ...]
     seeds: dict[str, tuple[np.dtype, tuple[int, ...]]]
     feedable: frozenset[str]  # what the graph lets be fed
 
@@ -389,10 +403,10 @@ def _repeat(call: Any, graph: Graph, feeds: Arrays, seeds: Arrays
             return None
     if not entry.feedable.issuperset(feeds):
         check_feeds(graph, feeds)  # names the feed that cannot be fed
-    placeholders, plan = held
     fed = dict(feeds)
-    fed.update((s, seeds[x]) for s, x in zip(placeholders, entry.names, strict=False) if s)
-    return entry.inputs, entry.outputs, plan.run(fed)
+    for placeholder, name in entry.pairs:
+        fed[placeholder] = seeds[name]
+    return entry.inputs, entry.outputs, held.plan.run(fed)
 
 
 def _as_array(item: tuple[str, Any]) -> tuple[str, np.ndarray]:

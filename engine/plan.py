@@ -10,7 +10,6 @@ it), and very long plans (above ``GENERATE_LIMIT`` steps) keep the interpreted l
 """
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -120,33 +119,23 @@ class Plan:
 
     def run(self, feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Values of the fetches. Placeholders must be fed; variables may be."""
-        fed: list[Any] = []  # each feed slot's value, in the order of self._feeds
-        for name, slot, spec, required, dtype, shape in self._feeds:
-            value = feeds.get(name)
-            if value is None:
-                if required:
-                    raise FeedError(f"placeholder {name!r} needs a value", node=name,
-                                    loc=("feeds", name))
-                value = self._initial[slot]  # a variable's own value
-            elif not (type(value) is np.ndarray and value.dtype == dtype
-                      and value.shape == shape):  # not the common case: exactly as declared
-                value = _checked_feed(name, value, spec)
-            fed.append(value)
         fn = self._fn
-        runs = self.count(1)
-        if fn is None and runs > 1:
+        if fn is None:
+            initial = self._initial  # each feed slot's value, in the order of self._feeds:
+            fed = [_feed_value(f, feeds.get(f[0]), initial) for f in self._feeds]
+            if self.count(1) <= 1:
+                return self._interpret(fed)
             fn = self._fn = self._generated(self._steps)
-        if fn is not None:
-            try:
-                return fn(*fed)  # under errstate(all="ignore"), as generated
-            except EngineError:
-                raise
-            except (ValueError, TypeError, IndexError, FloatingPointError):
-                pass  # run the loop again below: it names the failing node
-        slots = list(self._initial)
-        for f, value in zip(self._feeds, fed, strict=True):
-            slots[f[1]] = value
-        return self._interpret(slots)
+        else:
+            self.count(1)
+        try:
+            return fn(feeds)  # checks the feeds as _feed_value does; under errstate(all="ignore")
+        except EngineError:
+            raise
+        except (ValueError, TypeError, IndexError, FloatingPointError):
+            pass  # run the loop again below: it names the failing node
+        return self._interpret([_feed_value(f, feeds.get(f[0]), self._initial)
+                                for f in self._feeds])
 
     def count(self, runs: int) -> int:
         """Note ``runs`` more runs (``run`` notes its own; a loop that inlines this plan's
@@ -186,8 +175,7 @@ class Plan:
         return self._initial
 
     def _generated(self, steps: Sequence[Step]) -> Any:
-        return _generate(steps, self._fetch_slots, tuple(f[1] for f in self._feeds),
-                         self._initial)
+        return _generate(steps, self._fetch_slots, self._feeds, self._initial)
 
     def fuse(self) -> int:
         """Run as fused kernels from now on, if any fuse; how many. (``run`` does this
@@ -240,8 +228,12 @@ class Plan:
                 specs[out] = (node.spec.shape, np_dtype(node.spec.dtype))
         return specs
 
-    def _interpret(self, slots: list[Any]) -> list[np.ndarray]:
-        """The steps one by one (long plans, and naming the node that failed)."""
+    def _interpret(self, fed: Sequence[Any]) -> list[np.ndarray]:
+        """The steps one by one on the feeds' values (long plans, a plan's first run, and
+        naming the node that failed)."""
+        slots = list(self._initial)
+        for f, value in zip(self._feeds, fed, strict=True):
+            slots[f[1]] = value
         i = -1
         try:
             with np.errstate(all="ignore"):
@@ -260,38 +252,56 @@ class Plan:
         return [np.asarray(slots[s]) for s in self._fetch_slots]
 
 
-def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...], feed_slots: tuple[int, ...],
+def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...], feeds: Sequence[FeedSlot],
               initial: Sequence[Any]) -> Any:
-    """One function doing the steps: the feeds' values in (``feed_slots``' order), fetches
-    out. Slots become locals: feeds are its parameters, constants (``initial``) and
-    callables default arguments (fast locals, no slot list copied per run); ``del`` drops
-    an intermediate where the loop would have freed it. Slots are never reused, so no
-    fetch or feed is aliased."""
-    env: dict[str, Any] = {}
-    body, written, loads = emit(steps, slot_name, "", "    ", env)
+    """One function doing the steps: the feeds mapping in, fetches out. It takes each feed
+    itself, checked inline (the common case, an ndarray exactly as declared, costs no call;
+    anything else goes to ``_feed_value``, which raises what a run raises). Slots become
+    locals: feeds are read first, constants (``initial``) and callables are default
+    arguments (fast locals, no slot list copied per run); ``del`` drops an intermediate
+    where the loop would have freed it. Slots are never reused, so no fetch or feed is
+    aliased."""
+    env: dict[str, Any] = {"ndarray": np.ndarray, "feed_value": _feed_value,
+                           "initial": initial}
+    feed_slots = [f[1] for f in feeds]
+    head = []
+    for k, (name, slot, _spec, _required, dtype, shape) in enumerate(feeds):
+        s, env[f"feed{k}"], env[f"dtype{k}"], env[f"shape{k}"] = slot_name(slot), feeds[k], \
+            dtype, shape
+        head += [f"    {s} = feeds.get({name!r})",
+                 f"    if type({s}) is not ndarray or {s}.dtype != dtype{k} "
+                 f"or {s}.shape != shape{k}:",
+                 f"        {s} = feed_value(feed{k}, {s}, initial)"]
+    body, written, loads = emit(steps, slot_name, "", "        ", env)
     loads += [j for j in dict.fromkeys(fetch_slots) if j not in written and j not in loads]
     bind_constants([j for j in loads if j not in set(feed_slots)], initial, slot_name, env)
     fetched = "".join(f"asarray(s{j}), " for j in fetch_slots)
-    run = _quiet(define("run", [slot_name(j) for j in feed_slots],
-                 [*body, f"    return [{fetched}]"], env))
+    run = define("run", ["feeds"], [*head, *_quietly([*body, f"        return [{fetched}]"],
+                                                      env)], env)
     run.steps = steps  # what it runs (``Plan.fuse`` counts the kernels)
     return run
 
 
-def _quiet(fn: Any) -> Any:
-    """``fn`` under ``np.errstate(all="ignore")``. numpy 2's errstate as a decorator costs
-    half a ``with`` block per call and keeps its state per call; numpy 1's (contextlib's
-    decorator) keeps it on the instance, not safe across threads or nested runs, so there
-    each call enters a ``with`` block of its own."""
-    if "__call__" in vars(np.errstate):
-        return np.errstate(all="ignore")(fn)
+def _quietly(lines: list[str], env: dict[str, Any]) -> list[str]:
+    """``lines`` (indented two levels) under ``np.errstate(all="ignore")``, as the lines of
+    a function body. numpy 2 keeps the error state in a context variable: the lines set it
+    and reset it themselves, which is what its errstate decorator does, without the
+    decorator's wrapper (a Python call: ~8 us once W2's arrays have pushed it out of the
+    CPU caches, ~1 us otherwise). numpy 1 (no such variable): a with-block per call."""
+    if _ERRSTATE is None:
+        env["errstate"] = np.errstate
+        return ["    with errstate(all='ignore'):", *lines]
+    env["errstate_set"], env["errstate_reset"] = _ERRSTATE.set, _ERRSTATE.reset
+    env["make_errstate"] = _make_errstate
+    return ["    errstate_token = errstate_set(make_errstate(all='ignore'))", "    try:", *lines,
+            "    finally:", "        errstate_reset(errstate_token)"]
 
-    @functools.wraps(fn)
-    def run(*args: Any) -> Any:
-        with np.errstate(all="ignore"):
-            return fn(*args)
 
-    return run
+try:  # numpy 2's error state, and what its errstate makes of all="ignore"
+    from numpy._core._ufunc_config import _extobj_contextvar as _ERRSTATE
+    from numpy._core._ufunc_config import _make_extobj as _make_errstate
+except ImportError:  # numpy 1
+    _ERRSTATE = _make_errstate = None
 
 
 def slot_name(j: int) -> str:
@@ -398,6 +408,20 @@ def _frees(step_ins: Sequence[tuple[int, ...]], keep: set[int], leaves: set[int]
         if last is not None:
             out[i] = tuple(last)
     return out
+
+
+def _feed_value(feed: FeedSlot, value: Any, initial: Sequence[Any]) -> Any:
+    """A feed's value as a run takes it (``value`` None: not fed): an ndarray exactly as
+    declared as it is, else converted or refused; a variable not fed, its own value."""
+    name, slot, spec, required, dtype, shape = feed
+    if value is None:
+        if required:
+            raise FeedError(f"placeholder {name!r} needs a value", node=name,
+                            loc=("feeds", name))
+        return initial[slot]
+    if type(value) is np.ndarray and value.dtype == dtype and value.shape == shape:
+        return value
+    return _checked_feed(name, value, spec)
 
 
 def _checked_feed(name: str, value: Any, spec: Any) -> np.ndarray:

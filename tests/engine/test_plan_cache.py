@@ -151,3 +151,102 @@ def test_a_dynamic_graph_is_planned_per_fed_shape(counted: list[int]) -> None:
         (grad,) = compute_gradients(g, {"x": np.arange(n, dtype=np.float64)}, "y", "x").gradients
         assert grad.shape == (n,)
     assert counted[0] == 2
+
+
+def test_a_remembered_call_whose_program_went_is_planned_again(counted: list[int]) -> None:
+    """A remembered call holds its program weakly: once the program cache has let it go
+    (evicted, or cleared), the call goes the long way and plans again, for the gradients
+    of the new feeds, and a hit counts in both caches only while both hold it."""
+    g = Graph.build(_description())
+    x = np.array([0.1, 0.2, 0.3], np.float32)
+    for _ in range(2):
+        compute_gradients(g, {"x": x}, ["y"], ["x"])
+    calls, programs = cache_stats()["calls"]["hits"], cache_stats()["programs"]["hits"]
+    compute_gradients(g, {"x": x}, ["y"], ["x"])
+    assert counted[0] == 1 and cache_stats()["calls"]["hits"] == calls + 1
+    assert cache_stats()["programs"]["hits"] == programs + 1
+    engine.api._PROGRAMS.clear()  # the programs only: the calls still remember theirs
+    assert len(engine.api._CALLS) == 1
+    out = compute_gradients(g, {"x": 2 * x}, ["y"], ["x"])
+    assert counted[0] == 2 and not out.cache_hit
+    t = np.tanh(2 * 2 * x * np.array([1.0, 2.0, 3.0], np.float32))
+    np.testing.assert_allclose(out.gradients[0], (1 - t * t) * 2 * np.array([1, 2, 3]),
+                               rtol=1e-6)
+    assert compute_gradients(g, {"x": x}, ["y"], ["x"]).cache_hit and counted[0] == 2
+
+
+def test_the_cache_keeps_the_exact_least_recently_used_order() -> None:
+    """Random gets, makes, puts and linked gets on two small caches (keys rebuilt for each
+    call, as a request's are), against a plain model of LRU: the same order, the same
+    values and the same hit counts after every step, the newest entry's shortcut (no move
+    when it is last already) included."""
+    import random
+    import weakref
+    from collections import OrderedDict
+
+    from engine.cache import LRUCache
+
+    class Value:  # weakly referable, as a program is
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+    class Entry:
+        def __init__(self, key: tuple[str, int]) -> None:
+            self.key = key
+
+    rng = random.Random(7)
+    target: LRUCache[Value] = LRUCache(4, max_weight=6, weigh=lambda v: v.n % 3)
+    calls: LRUCache[Any] = LRUCache(5)
+    model_t: OrderedDict[Any, Value] = OrderedDict()
+    model_c: OrderedDict[Any, Any] = OrderedDict()
+    hits = [0, 0]
+
+    def store(model: OrderedDict[Any, Any], cache: LRUCache[Any], key: Any, value: Any) -> None:
+        model[key] = value
+        while len(model) > cache.maxsize or (
+                cache.max_weight is not None
+                and sum(cache.weigh(v) for v in model.values()) > cache.max_weight):
+            model.popitem(last=False)
+
+    for _ in range(3000):
+        op, k = rng.choice(["make", "get", "put", "link", "remember"]), rng.randrange(7)
+        tkey, ckey = ("t", k), ("c", k)  # new tuples each time: equal, not identical
+        if op == "make":
+            value, hit = target.get_or_make(tkey, lambda k=k: Value(k))
+            assert hit == (tkey in model_t)
+            if hit:
+                hits[0] += 1
+                model_t.move_to_end(tkey)
+                assert value is model_t[tkey]
+            else:
+                store(model_t, target, tkey, value)
+        elif op == "get":
+            got = target.get(tkey)
+            assert got is model_t.get(tkey)
+            if got is not None:
+                hits[0] += 1
+                model_t.move_to_end(tkey)
+        elif op == "put" and tkey not in model_t:  # (a put over a held key counts its
+            value = Value(k)                        # weight twice: not what this tests)
+            target.put(tkey, value)
+            store(model_t, target, tkey, value)
+        elif op == "remember" and tkey in model_t:
+            entry = Entry(rng.choice([tkey, ("t", k)]))
+            calls.put(ckey, (entry, weakref.ref(model_t[tkey])))
+            store(model_c, calls, ckey, (entry, model_t[tkey]))
+        elif op == "link":
+            got = calls.get_linked(ckey, target)
+            held = model_c.get(ckey)
+            alive = held is not None and held[0].key in model_t
+            assert (got is not None) == alive
+            if alive:
+                hits[0] += 1
+                hits[1] += 1
+                model_t.move_to_end(held[0].key)
+                model_c.move_to_end(ckey)
+                assert got[0] is held[0] and got[1] is held[1]
+        assert list(target._data) == list(model_t) and list(calls._data) == list(model_c)
+        assert [target.hits, calls.hits] == hits
+        if rng.random() < 0.01:
+            target.clear()
+            model_t.clear()

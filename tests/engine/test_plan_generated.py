@@ -1,6 +1,7 @@
 """A plan runs as one generated function; it must give what the step loop gives."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -41,19 +42,47 @@ def test_generated_function_equals_the_step_loop(n: int) -> None:
     assert plan._fn is None  # the first run is the loop's: a plan run once never compiles
     generated = plan.run({"x": x})
     assert plan._fn is not None
-    looped = plan._interpret(_slots(plan, x))
+    looped = plan._interpret(_fed(plan, x))
     for g, want, once in zip(generated, looped, first, strict=True):
         np.testing.assert_array_equal(g, want)
         np.testing.assert_array_equal(g, once)
     assert not any(np.shares_memory(g, x) for g in generated)
 
 
-def _slots(plan: Plan, x: np.ndarray) -> list[Any]:
-    slots = list(plan._initial)
-    for name, slot, *_ in plan._feeds:
-        if name == "x":
-            slots[slot] = x
-    return slots
+def _fed(plan: Plan, x: np.ndarray) -> list[Any]:
+    """The feeds' values in the plan's order: x, and each variable's own value."""
+    return [x if name == "x" else plan._initial[slot] for name, slot, *_ in plan._feeds]
+
+
+def _feed_outcome(plan: Plan, feeds: dict[str, Any]) -> tuple[Any, ...]:
+    """What a run does with these feeds: its values, or the error it raises and where."""
+    try:
+        return ("values", *((a.dtype.str, a.tolist()) for a in plan.run(feeds)))
+    except engine.EngineError as exc:
+        return type(exc), str(exc), exc.node, exc.loc
+
+
+def test_the_generated_function_takes_and_refuses_feeds_as_the_loop_does() -> None:
+    """The generated function checks its feeds inline: what it converts, what it takes
+    as it is, and each refusal (its message, node and place) are the loop's."""
+    nodes = [{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float32"},
+             {"name": "w", "op": "variable", "value": [1.5, -2.0], "dtype": "float32"},
+             {"name": "y", "op": "mul", "inputs": ["x", "w"]}]
+    x = np.array([1.0, 2.0], np.float32)
+    cases = [{"x": x}, {"x": x, "w": 2 * x}, {"x": [1, 2]}, {"x": x.astype(np.float64)},
+             {"x": np.arange(2)}, {"x": np.array([True, False])}, {}, {"w": x},
+             {"x": np.ones(3, np.float32)}, {"x": np.array(["a", "b"])},
+             {"x": x, "w": np.ones((2, 1), np.float32)}, {"x": x[::-1]}]
+    for feeds in cases:
+        looped = Plan(Graph.build(nodes), [("y", 0)])
+        want = _feed_outcome(looped, feeds)  # a plan's first run is the loop's
+        generated = Plan(Graph.build(nodes), [("y", 0)])
+        generated.run({"x": x})
+        generated.run({"x": x})
+        assert generated._fn is not None
+        assert _feed_outcome(generated, feeds) == want, feeds
+        assert _feed_outcome(looped, feeds) == want, feeds
+    assert _feed_outcome(looped, {"x": [1, 2]})[1:] == (("<f4", [1.5, -4.0]),)
 
 
 def test_long_plans_keep_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,3 +128,31 @@ def test_each_slot_is_freed_once_after_its_last_read(seed: int) -> None:
     for i, (ins, freed) in enumerate(zip(steps, frees, strict=True)):
         want = [s for s in dict.fromkeys(ins) if last[s] == i and s not in keep | leaves]
         assert list(freed) == want
+
+
+def test_the_generated_function_ignores_floating_point_errors_and_restores_the_state(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generated function runs under errstate(all="ignore"): log(0) gives -inf without
+    a warning, and the caller's state is what it was afterwards, after a failing run too."""
+    nodes = [{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float32"},
+             {"name": "i", "op": "placeholder", "shape": [1], "dtype": "int64"},
+             {"name": "y", "op": "log", "inputs": ["x"]},
+             {"name": "z", "op": "gather", "inputs": ["y", "i"]}]
+    plan = Plan(Graph.build(nodes), [("z", 0)])
+    x, i = np.array([0.0, 1.0], np.float32), np.array([0])
+    before = np.geterr()
+    plan.run({"x": x, "i": i})
+    plan.run({"x": x, "i": i})  # generated from here on
+
+    def plain(*_: Any) -> None:
+        raise AssertionError("the generated run went the plain way")
+
+    with np.errstate(divide="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with monkeypatch.context() as m:
+            m.setattr(Plan, "_interpret", plain)
+            assert plan.run({"x": x, "i": i})[0].tolist() == [-np.inf]
+        with pytest.raises(ComputeError):
+            plan.run({"x": x, "i": np.array([5])})
+        assert np.geterr()["divide"] == "raise"
+    assert plan._fn is not None and np.geterr() == before
