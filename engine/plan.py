@@ -10,6 +10,7 @@ it), and very long plans (above ``GENERATE_LIMIT`` steps) keep the interpreted l
 """
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -272,36 +273,29 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...], feeds: Sequen
                  f"    if type({s}) is not ndarray or {s}.dtype != dtype{k} "
                  f"or {s}.shape != shape{k}:",
                  f"        {s} = feed_value(feed{k}, {s}, initial)"]
-    body, written, loads = emit(steps, slot_name, "", "        ", env)
+    body, written, loads = emit(steps, slot_name, "", "    ", env)
     loads += [j for j in dict.fromkeys(fetch_slots) if j not in written and j not in loads]
     bind_constants([j for j in loads if j not in set(feed_slots)], initial, slot_name, env)
     fetched = "".join(f"asarray(s{j}), " for j in fetch_slots)
-    run = define("run", ["feeds"], [*head, *_quietly([*body, f"        return [{fetched}]"],
-                                                      env)], env)
+    run = _quiet(define("run", ["feeds"], [*head, *body, f"    return [{fetched}]"], env))
     run.steps = steps  # what it runs (``Plan.fuse`` counts the kernels)
     return run
 
 
-def _quietly(lines: list[str], env: dict[str, Any]) -> list[str]:
-    """``lines`` (indented two levels) under ``np.errstate(all="ignore")``, as the lines of
-    a function body. numpy 2 keeps the error state in a context variable: the lines set it
-    and reset it themselves, which is what its errstate decorator does, without the
-    decorator's wrapper (a Python call: ~8 us once W2's arrays have pushed it out of the
-    CPU caches, ~1 us otherwise). numpy 1 (no such variable): a with-block per call."""
-    if _ERRSTATE is None:
-        env["errstate"] = np.errstate
-        return ["    with errstate(all='ignore'):", *lines]
-    env["errstate_set"], env["errstate_reset"] = _ERRSTATE.set, _ERRSTATE.reset
-    env["make_errstate"] = _make_errstate
-    return ["    errstate_token = errstate_set(make_errstate(all='ignore'))", "    try:", *lines,
-            "    finally:", "        errstate_reset(errstate_token)"]
+def _quiet(fn: Any) -> Any:
+    """``fn`` under ``np.errstate(all="ignore")``. numpy 2's errstate as a decorator costs
+    half a ``with`` block per call and keeps its state per call; numpy 1's (contextlib's
+    decorator) keeps it on the instance, not safe across threads or nested runs, so there
+    each call enters a ``with`` block of its own."""
+    if "__call__" in vars(np.errstate):
+        return np.errstate(all="ignore")(fn)
 
+    @functools.wraps(fn)
+    def run(*args: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args)
 
-try:  # numpy 2's error state, and what its errstate makes of all="ignore"
-    from numpy._core._ufunc_config import _extobj_contextvar as _ERRSTATE
-    from numpy._core._ufunc_config import _make_extobj as _make_errstate
-except ImportError:  # numpy 1
-    _ERRSTATE = _make_errstate = None
+    return run
 
 
 def slot_name(j: int) -> str:
