@@ -94,10 +94,10 @@ class LRUCache(Generic[V]):
         weight = self.weigh(value) if self.weigh is not None else 0
         if self.max_weight is not None and weight > self.max_weight:
             return  # bigger than the whole budget: used once, never kept
-        new = key not in self._data  # (a key held already keeps its place)
-        self._data[key] = held = (value, weight)
-        self._newest_key, self._newest_held = (key, held) if new else (None, None)
-        self.weight += weight
+        before = self._data.get(key)  # a key held already keeps its place, and its weight
+        self._data[key] = held = (value, weight)  # is replaced, not added to
+        self._newest_key, self._newest_held = (key, held) if before is None else (None, None)
+        self.weight += weight - (0 if before is None else before[1])
         while len(self._data) > self.maxsize or (
                 self.max_weight is not None and self.weight > self.max_weight):
             gone, (_, dropped) = self._data.popitem(last=False)

@@ -115,6 +115,18 @@ def test_the_cache_is_bounded_by_total_weight_too() -> None:
     assert cache.get_or_make("huge", lambda: [0] * 9)[1] is False
 
 
+def test_storing_a_held_key_again_replaces_its_weight() -> None:
+    from engine.cache import LRUCache
+
+    cache: LRUCache[list[int]] = LRUCache(10, max_weight=5, weigh=len)
+    for _ in range(4):  # the same key, stored again and again: one entry of weight 2
+        cache.put("a", [1, 2])
+    assert cache.weight == 2
+    cache.put("a", [1, 2, 3])
+    cache.put("b", [1, 2])  # 3 + 2 fits the budget of 5: nothing evicted
+    assert cache.weight == 5 and cache.get("a") == [1, 2, 3] and cache.get("b") == [1, 2]
+
+
 def test_a_repeated_call_still_checks_what_it_is_given(counted: list[int]) -> None:
     """The repeated-call shortcut (no name resolved again) still refuses a feed that is
     not a node and a seed of the wrong shape, and answers with the new values."""
