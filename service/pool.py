@@ -292,12 +292,10 @@ class Pool:
             if retry is not None:
                 job, retry = retry, None
             elif self._queue.empty():  # wait for a job or the worker's death, whichever first
-                getting = asyncio.ensure_future(self._queue.get())
-                await asyncio.wait({getting, slot.died}, return_when=asyncio.FIRST_COMPLETED)
-                if not getting.done():
-                    getting.cancel()
+                waited = await self._queue.get(unless=slot.died)
+                if waited is None:
                     continue
-                job = getting.result()
+                job = waited
             else:  # busy: take the next job without a task and a wait per request
                 job = self._queue.get_nowait()
             if job.future.done():  # the client went away while it waited
