@@ -383,9 +383,8 @@ class Pool:
         await self._replace(slot, reason)
 
     def _answered(self, job: _Job, reply: Reply, started: float) -> None:
-        worker_time = sum(reply.timings.values())
         reply.timings["queue"] = started - job.queued_at
-        reply.timings["ipc"] = max(0.0, time.perf_counter() - started - worker_time)
+        reply.timings["ipc"] = max(0.0, time.perf_counter() - started - reply.worker_seconds)
         self.metrics.cache_flags(reply.plan_cache_hit, reply.graph_cache_hit)
         if not job.future.done():
             job.future.set_result(reply)
