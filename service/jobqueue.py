@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -38,21 +38,43 @@ class JobQueue(Generic[T]):
             raise asyncio.QueueEmpty
         return self._items.popleft()
 
-    async def get(self) -> T:
-        """The oldest job, waiting for one if there is none."""
+    async def get(self, unless: asyncio.Future[Any] | None = None) -> T | None:
+        """The oldest job, waiting for one if there is none; None if ``unless`` (a
+        worker's death) is done first. One waiter future and a callback per idle spell,
+        where a task for ``get`` and ``asyncio.wait`` on it and the death cost ~10 us of
+        the event loop's time."""
         while not self._items:
+            if unless is not None and unless.done():
+                return None
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
+
+            def stop(_: object, waiter: asyncio.Future[None] = waiter) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            if unless is not None:
+                unless.add_done_callback(stop)
             try:
                 await waiter
             except BaseException:
                 waiter.cancel()
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-                if self._items and not waiter.cancelled():  # woken, then cancelled: pass it on
-                    self._wake()
+                self._give_up(waiter)
                 raise
+            finally:
+                if unless is not None:
+                    unless.remove_done_callback(stop)
+            if unless is not None and unless.done():
+                self._give_up(waiter)
+                return None
         return self._items.popleft()
+
+    def _give_up(self, waiter: asyncio.Future[None]) -> None:
+        """A waiter leaves without taking a job: a wake-up it may have had is passed on."""
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+        if self._items:
+            self._wake()
 
     def _wake(self) -> None:
         while self._waiters:

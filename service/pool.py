@@ -185,6 +185,8 @@ class _Slot:
         self.busy = False
         self.died: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.deadline: float | None = None  # loop time the answer awaited is due by
+        self.watch: asyncio.TimerHandle | None = None  # fires at a deadline (Pool._watch)
 
 
 class Pool:
@@ -229,6 +231,9 @@ class Pool:
         for slot in self._slots:
             if slot.task is not None:
                 slot.task.cancel()
+            if slot.watch is not None:
+                slot.watch.cancel()
+                slot.watch = None
         for slot in self._slots:
             self._forget(slot, grace=1.0)
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -287,12 +292,10 @@ class Pool:
             if retry is not None:
                 job, retry = retry, None
             elif self._queue.empty():  # wait for a job or the worker's death, whichever first
-                getting = asyncio.ensure_future(self._queue.get())
-                await asyncio.wait({getting, slot.died}, return_when=asyncio.FIRST_COMPLETED)
-                if not getting.done():
-                    getting.cancel()
+                waited = await self._queue.get(unless=slot.died)
+                if waited is None:
                     continue
-                job = getting.result()
+                job = waited
             else:  # busy: take the next job without a task and a wait per request
                 job = self._queue.get_nowait()
             if job.future.done():  # the client went away while it waited
@@ -315,11 +318,12 @@ class Pool:
                 await self._lost(slot, job, "died")
                 return None
             current: _Job | None = job
+            loop = asyncio.get_running_loop()
             while current is not None:
                 ahead = self._send_ahead(process)
+                self._watch(slot, loop.time() + self.settings.timeout)
                 try:
-                    async with asyncio.timeout(self.settings.timeout):  # no task per job
-                        reply = await process.answer(current.lent)
+                    reply = await process.answer(current.lent)
                 except TimeoutError:
                     await self._lost(slot, current, "timeout")
                     return ahead
@@ -330,7 +334,31 @@ class Pool:
                 current, started = ahead, time.perf_counter()
             return None
         finally:
+            slot.deadline = None
             slot.busy = False
+
+    def _watch(self, slot: _Slot, deadline: float) -> None:
+        """Time the answer the slot awaits out at ``deadline``: its worker's next frame
+        raises TimeoutError from then on. One timer per slot, moved on lazily (when it
+        fires before the latest deadline it is set again for that one), instead of an
+        ``asyncio.timeout`` per job: that scheduled and cancelled a timer per answer,
+        ~3.6 us of the event loop's time (of ~45 us per job in the pool)."""
+        slot.deadline = deadline
+        if slot.watch is None:
+            slot.watch = asyncio.get_running_loop().call_at(deadline, self._expire, slot)
+
+    def _expire(self, slot: _Slot) -> None:
+        slot.watch = None
+        deadline = slot.deadline
+        if deadline is None:  # the answer came: nothing is awaited
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < deadline:  # a later job's deadline: wait for that one
+            slot.watch = loop.call_at(deadline, self._expire, slot)
+            return
+        slot.deadline = None
+        if slot.process is not None:
+            slot.process.frames.expire()
 
     def _send_ahead(self, process: _Process) -> _Job | None:
         """The next queued job, handed to this worker while it computes the current one when
@@ -355,9 +383,8 @@ class Pool:
         await self._replace(slot, reason)
 
     def _answered(self, job: _Job, reply: Reply, started: float) -> None:
-        worker_time = sum(reply.timings.values())
         reply.timings["queue"] = started - job.queued_at
-        reply.timings["ipc"] = max(0.0, time.perf_counter() - started - worker_time)
+        reply.timings["ipc"] = max(0.0, time.perf_counter() - started - reply.worker_seconds)
         self.metrics.cache_flags(reply.plan_cache_hit, reply.graph_cache_hit)
         if not job.future.done():
             job.future.set_result(reply)
@@ -442,6 +469,7 @@ class FrameReader(asyncio.BufferedProtocol):
         self._frames: collections.deque[bytes | bytearray | Loan] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
+        self._expired = False  # the awaited answer is past its deadline (Pool._watch)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._large is not None:
@@ -501,9 +529,18 @@ class FrameReader(asyncio.BufferedProtocol):
         self._wake()
         return False
 
+    def expire(self) -> None:
+        """The answer awaited is overdue: ``next`` raises TimeoutError from now on (the
+        pool then ends this worker)."""
+        self._expired = True
+        self._wake()
+
     async def next(self) -> bytes | bytearray | Loan:
-        """The next whole frame; EOFError if the worker closed its end first."""
+        """The next whole frame; EOFError if the worker closed its end first,
+        TimeoutError once ``expire`` was called."""
         while not self._frames:
+            if self._expired:
+                raise TimeoutError("the worker's answer is past its deadline")
             if self._closed:
                 raise EOFError("the worker closed its pipe")
             self._waiter = asyncio.get_running_loop().create_future()

@@ -48,6 +48,13 @@ def test_seed_examples(client: TestClient) -> None:
     r = client.post("/gradients", json=tf["request"])
     assert r.json() == {"gradients": [[2, 2, 3], [2, 2, 3], [5, 4, 7], [3, 2, 4]]}
     assert "compute;dur=" in r.headers["server-timing"]
+    # the worker's phases (written by the worker) first, then the parent's, each timed
+    phases = [re.fullmatch(r"(\w+);dur=(\d+\.\d{3})", entry.strip())
+              for entry in r.headers["server-timing"].split(",")]
+    assert all(phases), r.headers["server-timing"]
+    names = [m.group(1) for m in phases if m]
+    assert names[:2] == ["parse", "validate"] and names[-2:] == ["queue", "ipc"]
+    assert "compute" in names[2:-2]
 
 
 def test_malformed_json(client: TestClient) -> None:

@@ -55,3 +55,32 @@ def test_a_wake_up_for_a_cancelled_waiter_goes_to_the_next() -> None:
         return got
 
     assert asyncio.run(run()) == [("older", "job")]
+
+
+def test_a_waiter_whose_worker_dies_gets_none_and_the_job_goes_to_another() -> None:
+    async def run() -> tuple[str | None, str | None]:
+        queue: JobQueue[str] = JobQueue()
+        died = asyncio.get_running_loop().create_future()
+        older = asyncio.create_task(queue.get())
+        await asyncio.sleep(0)
+        dying = asyncio.create_task(queue.get(unless=died))
+        await asyncio.sleep(0)
+        queue.put_nowait("job")  # wakes the latest waiter, "dying"...
+        died.set_result(None)  # ...whose worker dies before it runs: it passes the job on
+        return await asyncio.wait_for(dying, 1.0), await asyncio.wait_for(older, 1.0)
+
+    assert asyncio.run(run()) == (None, "job")
+
+
+def test_a_death_before_any_job_ends_the_wait() -> None:
+    async def run() -> str | None:
+        queue: JobQueue[str] = JobQueue()
+        died = asyncio.get_running_loop().create_future()
+        waiting = asyncio.create_task(queue.get(unless=died))
+        await asyncio.sleep(0)
+        died.set_result(None)
+        got = await asyncio.wait_for(waiting, 1.0)
+        assert not queue._waiters  # it left no waiter behind for a put to wake
+        return got
+
+    assert asyncio.run(run()) is None
