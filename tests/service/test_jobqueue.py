@@ -11,14 +11,21 @@ async def _waiting(queue: JobQueue[str], name: str, got: list[tuple[str, str]]) 
     got.append((name, await queue.get()))
 
 
+async def _two_waiters(queue: JobQueue[str], got: list[tuple[str, str]], older: str,
+                       latest: str) -> tuple[asyncio.Task[None], asyncio.Task[None]]:
+    """Two tasks waiting on ``queue``, ``older`` first (each already waiting)."""
+    first = asyncio.create_task(_waiting(queue, older, got))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(_waiting(queue, latest, got))
+    await asyncio.sleep(0)
+    return first, second
+
+
 def test_jobs_in_order_to_the_latest_waiter_first() -> None:
     async def run() -> list[tuple[str, str]]:
         queue: JobQueue[str] = JobQueue()
         got: list[tuple[str, str]] = []
-        first = asyncio.create_task(_waiting(queue, "first", got))
-        await asyncio.sleep(0)
-        second = asyncio.create_task(_waiting(queue, "second", got))
-        await asyncio.sleep(0)
+        first, second = await _two_waiters(queue, got, "first", "second")
         queue.put_nowait("a")
         await asyncio.sleep(0)
         queue.put_nowait("b")
@@ -45,10 +52,7 @@ def test_a_wake_up_for_a_cancelled_waiter_goes_to_the_next() -> None:
     async def run() -> list[tuple[str, str]]:
         queue: JobQueue[str] = JobQueue()
         got: list[tuple[str, str]] = []
-        older = asyncio.create_task(_waiting(queue, "older", got))
-        await asyncio.sleep(0)
-        latest = asyncio.create_task(_waiting(queue, "latest", got))
-        await asyncio.sleep(0)
+        older, latest = await _two_waiters(queue, got, "older", "latest")
         queue.put_nowait("job")  # wakes "latest"...
         latest.cancel()  # ...which is cancelled before it runs
         await asyncio.wait_for(older, 1.0)
