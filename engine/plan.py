@@ -122,10 +122,8 @@ class Plan:
         """Values of the fetches. Placeholders must be fed; variables may be."""
         fn = self._fn
         if fn is None:
-            initial = self._initial  # each feed slot's value, in the order of self._feeds:
-            fed = [_feed_value(f, feeds.get(f[0]), initial) for f in self._feeds]
             if self.count(1) <= 1:
-                return self._interpret(fed)
+                return self._interpret(self._fed(feeds))
             fn = self._fn = self._generated(self._steps)
         else:
             self.count(1)
@@ -135,8 +133,13 @@ class Plan:
             raise
         except (ValueError, TypeError, IndexError, FloatingPointError):
             pass  # run the loop again below: it names the failing node
-        return self._interpret([_feed_value(f, feeds.get(f[0]), self._initial)
-                                for f in self._feeds])
+        return self._interpret(self._fed(feeds))
+
+    def _fed(self, feeds: Mapping[str, Any]) -> list[Any]:
+        """Each feed slot's value, checked, in the order of ``self._feeds`` (what the
+        generated function does inline)."""
+        initial = self._initial
+        return [_feed_value(f, feeds.get(f[0]), initial) for f in self._feeds]
 
     def count(self, runs: int) -> int:
         """Note ``runs`` more runs (``run`` notes its own; a loop that inlines this plan's
@@ -275,7 +278,8 @@ def _generate(steps: Sequence[Step], fetch_slots: tuple[int, ...], feeds: Sequen
                  f"        {s} = feed_value(feed{k}, {s}, initial)"]
     body, written, loads = emit(steps, slot_name, "", "    ", env)
     loads += [j for j in dict.fromkeys(fetch_slots) if j not in written and j not in loads]
-    bind_constants([j for j in loads if j not in set(feed_slots)], initial, slot_name, env)
+    fed = set(feed_slots)
+    bind_constants([j for j in loads if j not in fed], initial, slot_name, env)
     fetched = "".join(f"asarray(s{j}), " for j in fetch_slots)
     run = _quiet(define("run", ["feeds"], [*head, *body, f"    return [{fetched}]"], env))
     run.steps = steps  # what it runs (``Plan.fuse`` counts the kernels)
