@@ -76,3 +76,26 @@ def _value_and_grad(op: str, x: np.ndarray):
     graph, y, (name,) = one_op_graph(op, [x], {})
     out = compute_gradients(graph, {name: x}, [y], [name], return_values=True)
     return out.values[0], out.gradients[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32"])
+def test_relu_against_zeros_is_maximum_with_a_scalar(dtype: str) -> None:
+    """The relu kernel of a static shape takes the max against an array of zeros: the same
+    bits as numpy's max against a scalar 0 (NaN, -0 and the infinities included), and the
+    scalar still for an array not of the bound shape or dtype."""
+    from engine.ops import registry
+    from engine.ops.registry import TensorSpec
+
+    special = [-0.0, 0.0, np.nan, np.inf, -np.inf, -1.5, 2.5, 1e-40, -1e-40]
+    values = np.resize(np.array(special if dtype.startswith("float") else [-3, 0, 4, -1]),
+                       (17, 9)).astype(dtype)
+    relu = registry.get("relu").bind({}, (TensorSpec((17, 9), dtype),))
+    want = np.maximum(values, values.dtype.type(0))
+    got = relu(values)
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    planned = run(Graph.build([{"name": "x", "op": "placeholder", "shape": [17, 9],
+                                "dtype": dtype}, {"name": "r", "op": "relu", "inputs": ["x"]}]),
+                  ["r"], {"x": values})[0]
+    assert planned.tobytes() == want.tobytes()
+    for other in (values[:3], values.astype("float64" if dtype != "float64" else "float32")):
+        assert relu(other).tobytes() == np.maximum(other, other.dtype.type(0)).tobytes()
