@@ -313,3 +313,21 @@ def test_graph_errors_name_the_node(nodes, fragment, loc_tail):
     assert err.node == "bad"
     assert fragment in err.message
     assert err.loc[-len(loc_tail):] == loc_tail if loc_tail else err.loc[0] == "nodes"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_softmax_rows_with_infinite_or_huge_maxima(dtype: str) -> None:
+    """The maxima's finiteness is asked of their sum: rows whose maxima are infinite or NaN
+    (and finite maxima whose sum overflows) give what the careful way gives, row by row."""
+    from engine.ops.nn import _shifted
+
+    big = np.finfo(dtype).max
+    x = np.array([[1.0, 2.0, 3.0], [np.inf, 1.0, 0.0], [-np.inf, -np.inf, -np.inf],
+                  [np.nan, 1.0, 2.0], [big, big / 2, 0.0], [big, 1.0, big]], dtype)
+    with np.errstate(all="ignore"):
+        m = x.max(axis=-1, keepdims=True)
+        want = x - np.where(np.isfinite(m), m, 0).astype(dtype)
+        for rows in ([0, 1, 2, 3], [0, 4, 5], [0, 5], [0]):
+            got = _shifted(x[rows], -1)
+            assert got.dtype == want.dtype
+            assert got.tobytes() == want[rows].tobytes(), rows
