@@ -94,3 +94,30 @@ def test_unknown_dimension_mean() -> None:
     x = distinct_nonzero(4, 3)
     (dx,) = compute_gradients(graph, {"x": x}, ["r"], ["x"]).gradients
     np.testing.assert_allclose(dx, np.full((4, 3), 0.25))
+
+
+@pytest.mark.parametrize("op", ["sum", "mean"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32"])
+def test_direct_sum_and_mean_are_the_generic_kernels(op: str, dtype: str) -> None:
+    """sum's and mean's lean runs give the generic reducer's array (dtype, shape, bits;
+    an ndarray, 0-d for a full reduction), on the bound shape and on another one."""
+    from engine.ops import reduce as reductions
+    from engine.ops import registry
+    from engine.ops.registry import TensorSpec
+
+    reducer = {"sum": lambda x, a, k: x.sum(axis=a, keepdims=k, dtype=x.dtype),
+               "mean": reductions._mean}[op]
+    rng = np.random.default_rng(3)
+    for shape in [(), (7,), (64, 10), (3, 4, 5)]:
+        x = (rng.standard_normal(shape) * 10).astype(dtype)
+        for axis in [None, *range(len(shape)), [0, len(shape) - 1] if len(shape) > 1 else None]:
+            for keep in (False, True):
+                attrs = {"axis": axis, "keepdims": keep}
+                run_ = registry.get(op).bind(attrs, (TensorSpec(shape, dtype),))
+                axes = reductions._axes(attrs, len(shape))
+                for arr in (x, x[..., :1] if shape else x):
+                    want = np.asarray(reducer(arr, axes, keep)).astype(arr.dtype, copy=False)
+                    got = run_(arr)
+                    assert type(got) is np.ndarray, (shape, axis, keep)
+                    assert (got.dtype, got.shape) == (want.dtype, want.shape)
+                    assert got.tobytes() == want.tobytes(), (shape, axis, keep)
