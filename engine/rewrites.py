@@ -374,12 +374,45 @@ def identity(node: Node, e: Emit) -> Ref | None:
     return node.inputs[0]
 
 
+# -- a constant of one value, broadcast ----------------------------------------------------
+
+def _one_value(node: Node) -> np.ndarray | None:
+    """A constant of more than one element, all of the same bits (so -0 and +0 differ),
+    not NaN (NaN op NaN keeps one operand's sign, and which one numpy's loops may not
+    agree on), as a 0-d array of its dtype; else None."""
+    v = node.value
+    if node.op != "constant" or v is None or not 1 < v.size <= SMALL:
+        return None
+    first = v.reshape(-1)[:1]
+    if v.tobytes() != first.tobytes() * v.size or bool(first[0] != first[0]):
+        return None
+    return first.reshape(())
+
+
+def one_value_operand(node: Node, e: Emit) -> Any:
+    """x op c = x op c0 for a constant c of one value c0 (the mean's seed spread to
+    [64, 1]) when x has the result's shape: the same arithmetic per element, and numpy
+    broadcasts a 0-d operand ~3x faster than a column ([64, 10]: 1.0 -> 0.36 us)."""
+    for i, c in ((0, 1), (1, 0)):
+        x = node.inputs[i]
+        if e.spec(x) != node.spec:
+            continue
+        value = _one_value(e.node(node.inputs[c][0]))
+        if value is None:
+            continue
+        scalar = e.constant(value)
+        e.op(node.op, *((x, scalar) if i == 0 else (scalar, x)))
+        return e.nodes
+    return None
+
+
 #: The rules tried on a node, by its op, in order.
 RULES: dict[str, tuple[Rule, ...]] = {
-    "mul": (times_one,),
+    "mul": (times_one, one_value_operand),
     "identity": (identity,),
-    "add": (plus_zero,),
-    "sub": (plus_zero,),
+    "add": (plus_zero, one_value_operand),
+    "sub": (plus_zero, one_value_operand),
+    "div": (one_value_operand,),
     "sum": (sum_of_matmul, sum_of_broadcast),
     "sum_to_shape": (sum_of_broadcast,),
     "matmul": (matmul_of_constant,),

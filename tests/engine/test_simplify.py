@@ -419,3 +419,43 @@ def test_a_softmax_along_another_axis_is_its_own() -> None:
     simple, _ = simplify(graph, [*fetches, other.ref], protected={"x", "w", "labels"},
                          forward=True)
     assert [n.op for n in simple.nodes].count("softmax") == 1
+
+
+@pytest.mark.parametrize("op", ["mul", "add", "sub", "div"])
+@pytest.mark.parametrize("value,rewritten", [(0.25, True), (np.inf, True), (-0.0, True),
+                                             (np.nan, False),
+                                             ("mixed zeros", False), ("two values", False)])
+def test_a_constant_of_one_value_is_a_scalar(op: str, value, rewritten: bool) -> None:
+    """x op c, c a [2, 5] constant of one value: x op c0, c0 0-d (the same bits, x's NaN
+    and inf included; -0 next to +0, or two values, is not one value, and NaN is left
+    alone), and only where x has the result's shape."""
+    c = np.full((2, 5), 0.25 if isinstance(value, str) else value)
+    if value == "mixed zeros":
+        c = np.zeros((2, 5))
+        c[1, 3] = -0.0
+    elif value == "two values":
+        c[0, 0] = 0.5
+    x2 = np.vstack([X, -X])
+    for first in (True, False):
+        graph = Graph.build([
+            {"name": "x", "op": "placeholder", "shape": [2, 5], "dtype": "float64"},
+            {"name": "c", "op": "constant", "value": c.tolist(), "dtype": "float64"},
+            {"name": "y", "op": op, "inputs": ["x", "c"] if first else ["c", "x"]}])
+        ref = ("y", 0)
+        simple, renamed = simplify(graph, [ref], protected={"x", "c"}, forward=True)
+        before = Plan(graph, [ref]).run({"x": x2})[0]
+        after = Plan(simple, [renamed[ref]]).run({"x": x2})[0]
+        assert after.tobytes() == before.tobytes()
+        y = simple.by_name[renamed[ref][0]]
+        if y.op != op:  # x + -0, x - 0: plus_zero drops the zeros first
+            assert op in ("add", "sub") and value == -0.0
+            continue
+        shape = simple.by_name[y.inputs[1 if first else 0][0]].value.shape
+        assert (shape == ()) == rewritten, (first, shape)
+    broadcast = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": [5], "dtype": "float64"},
+        {"name": "c", "op": "constant", "value": np.full((2, 5), 0.25).tolist(),
+         "dtype": "float64"},
+        {"name": "y", "op": op, "inputs": ["x", "c"]}])
+    simple, renamed = simplify(broadcast, [("y", 0)], protected={"x", "c"}, forward=True)
+    assert simple.by_name[renamed[("y", 0)][0]].inputs == (("x", 0), ("c", 0))
