@@ -101,7 +101,7 @@ def _sigmoid(x):
 defop("sigmoid", infer=unary(), forward=_sigmoid,
       vjp=lambda c: [c.g * (c.out * (1.0 - c.out))],
       batch=elementwise_batch)
-ZEROS_LIMIT = 1 << 22  # elements: the largest relu given a zeros operand (16 MiB float32)
+ZEROS_LIMIT = 1 << 20  # elements: the largest relu given a zeros operand (4 MiB float32)
 _ZERO_BUFFERS: dict[np.dtype, np.ndarray] = {}  # per dtype, read-only, grown on demand
 
 
@@ -110,7 +110,8 @@ def zeros_of(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     size = math.prod(shape)
     buf = _ZERO_BUFFERS.get(dtype)
     if buf is None or buf.size < size:
-        buf = np.zeros(max(size, 2 * (0 if buf is None else buf.size)), dtype)
+        grown = min(2 * buf.size, ZEROS_LIMIT) if buf is not None else 0
+        buf = np.zeros(max(size, grown), dtype)  # a large calloc: read-only pages, unbacked
         buf.setflags(write=False)
         _ZERO_BUFFERS[dtype] = buf
     return buf[:size].reshape(shape)
