@@ -1,6 +1,6 @@
 """The algebraic rewrites ``simplify`` tries that build new nodes (matmul and sum, broadcast
-and sum, conv2d as patches and a GEMM, transposes, reshapes), each a local identity on
-values up to float rounding.
+and sum, conv2d as patches and a GEMM, transposes, reshapes, a constant of one value as a
+0-d operand), each a local identity on values up to float rounding.
 
 A rule reads one node and the rewritten-so-far graph through an ``Emit`` and answers the
 ref the node's (only) output equals, or the list of new nodes whose last computes it

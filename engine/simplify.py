@@ -17,7 +17,8 @@ and its inputs only):
 - the rules of ``engine.rewrites``, by op: ``x * 1``, ``identity``, exact ``x + 0``,
   sums of matmuls and of broadcasts, matmuls against a broadcast, conv2d and its
   filter's gradient as GEMMs over one shared patch matrix, transposes of transposes,
-  reshapes of reshapes (its docstring says what each keeps exact).
+  reshapes of reshapes, an elementwise operand that is a constant of one value taken as
+  0-d (its docstring says what each keeps exact).
 - for a plan, a softmax autodiff appended of the logits of a cross-entropy computed
   before it (forward over reverse: the cross-entropy's JVP needs it) is not computed
   again: the cross-entropy becomes ``softmax_cross_entropy_and_softmax``, which gives the
