@@ -43,6 +43,7 @@ from .worker import MODELS_TAG, PIPED, READY, frame_header, worker_main
 log = logging.getLogger("gradserve.pool")
 _CONTEXT: Any = None
 DEPTH = 8  # jobs in flight on a busy worker at most; two in the lanes, the rest piped
+REFILL = 2  # ...topped up to DEPTH once no more than this many are (one write per refill)
 PIPED_BODY = 64 * 1024  # bytes; a larger body is sent ahead only into a free lane
 
 
@@ -378,12 +379,13 @@ class Pool:
 
     def _send_ahead(self, process: _Process, flight: collections.deque[_Job]) -> None:
         """Queued jobs, handed to this worker while it computes when every worker is busy
-        (up to ``DEPTH`` in ``flight``): the worker then finds them waiting instead of
-        sleeping until the parent has read an answer and sent the next (a wake-up of each
-        process per job). Beyond the two lanes a job travels in the pipe, so only a small
-        one is sent that far ahead. Never past a models update (its answer would come
-        between)."""
-        if (process.generation != self.registry.generation
+        (up to ``DEPTH`` in ``flight``, once it is down to ``REFILL``): the worker then
+        finds them waiting instead of sleeping until the parent has read an answer and
+        sent the next (a wake-up of each process per job), and several go in one write
+        (topped up at every answer, it was one write per job). Beyond the two lanes a job
+        travels in the pipe, so only a small one is sent that far ahead. Never past a
+        models update (its answer would come between)."""
+        if (len(flight) > REFILL or process.generation != self.registry.generation
                 or not all(s.busy for s in self._slots)):
             return
         queue = self._queue
