@@ -243,12 +243,10 @@ def numbers_json(arr: np.ndarray) -> bytes:
             return _word(float(scalar))
         return orjson.dumps(scalar, option=_NUMPY)
     text = orjson.dumps(arr, option=_NUMPY)
-    if arr.dtype.kind != "f":
-        return text
-    bad = ~np.isfinite(arr)
-    if not bad.any():
+    if arr.dtype.kind != "f" or b"null" not in text:  # numbers alone never spell null
         return text
     # orjson wrote each non-finite value as null, in row-major order: put the words back.
+    bad = ~np.isfinite(arr)
     words = [_word(v) for v in arr[bad].tolist()]
     parts = text.split(b"null")
     out = bytearray(parts[0])
