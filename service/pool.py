@@ -3,9 +3,11 @@
 The event loop only moves bytes. Each worker has one slot task that takes jobs from the
 shared queue and does the round trip on the loop itself, through asyncio streams over the
 worker's socket (framed as multiprocessing's ``Connection`` frames them): no thread hop
-per request. When every worker is busy, a slot sends its worker the next queued job while
-the current one computes (one ahead; answers come back in order); a job sent ahead to a
-worker that is then lost was never started and runs on the replacement. A job over its
+per request. When every worker is busy, a slot sends its worker the next queued jobs while
+the current one computes (up to ``DEPTH`` in flight, several per write; answers come back
+in order), so a busy worker finds its next jobs waiting instead of sleeping until the
+parent has read an answer; jobs sent ahead to a worker that is then lost were never
+started and go back to the head of the queue. A job over its
 deadline gets 504 and its worker is killed and replaced; a worker that dies (kill -9, the
 OOM killer) gives its job a 503 and is replaced at once; an idle worker's death is noticed
 through its process sentinel, watched with ``loop.add_reader``. Processes come from a
