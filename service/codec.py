@@ -22,6 +22,8 @@ import pybase64  # SIMD base64: the wire's fast path should not wait on the stdl
 
 from engine.dtypes import canonical_dtype, np_dtype
 
+from .problems import ProblemError
+
 Loc = tuple[str | int, ...]
 MAX_RANK = 32  # numpy's own limit is 64; no op of the catalogue needs more than a handful
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -241,12 +243,10 @@ def numbers_json(arr: np.ndarray) -> bytes:
             return _word(float(scalar))
         return orjson.dumps(scalar, option=_NUMPY)
     text = orjson.dumps(arr, option=_NUMPY)
-    if arr.dtype.kind != "f":
-        return text
-    bad = ~np.isfinite(arr)
-    if not bad.any():
+    if arr.dtype.kind != "f" or b"null" not in text:  # numbers alone never spell null
         return text
     # orjson wrote each non-finite value as null, in row-major order: put the words back.
+    bad = ~np.isfinite(arr)
     words = [_word(v) for v in arr[bad].tolist()]
     parts = text.split(b"null")
     out = bytearray(parts[0])
@@ -264,8 +264,6 @@ def _word(v: float) -> bytes:
 
 def decode_at(value: Any, dtype: str, max_elements: int, loc: Sequence[str | int]) -> np.ndarray:
     """``decode`` with its faults as problems placed at ``loc`` in the request."""
-    from .problems import ProblemError
-
     try:
         return decode(value, dtype, max_elements)
     except TensorError as exc:

@@ -33,6 +33,16 @@ class JobQueue(Generic[T]):
         self._items.append(item)
         self._wake()
 
+    def peek(self) -> T:
+        """The job ``get_nowait`` would take next (the queue must not be empty)."""
+        return self._items[0]
+
+    def put_back(self, items: list[T]) -> None:
+        """Jobs taken but not run go back to the head of the line, in their order."""
+        self._items.extendleft(reversed(items))
+        for _ in items:
+            self._wake()
+
     def get_nowait(self) -> T:
         if not self._items:
             raise asyncio.QueueEmpty

@@ -6,8 +6,10 @@ made the kernel copy them into socket buffers and out again (W2's 272 kB body an
 1.09 MB answer: the parent's write of the body alone was 15% of its samples). The pipe
 still carries every frame's header, so order and wake-ups stay the pipe's. Job k (counted
 alike on both sides: every job is one tag frame and one body frame) uses lane k % 2; the
-parent has at most two jobs on a worker (one computing, one sent ahead), and it copies an
-answer out as soon as its frame arrives, so a lane is never written while it is still read.
+parent sends a job that uses its lane only while at most one other is in flight on that
+worker (one sent further ahead is *piped*: its body and its answer travel in the pipe), and
+it copies an answer out as soon as its frame arrives, so a lane is never written while it
+is still read.
 The mapping is a ``memfd`` (no file to leak, no /dev/shm size to run into) handed to the
 worker as a file descriptor.
 

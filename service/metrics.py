@@ -38,6 +38,10 @@ class Metrics:
                                    "Built-graph cache lookups by workers", ["result"],
                                    registry=r)
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._plan_cache = {hit: self.plan_cache.labels("hit" if hit else "miss")
+                            for hit in (True, False)}
+        self._graph_cache = {hit: self.graph_cache.labels("hit" if hit else "miss")
+                             for hit in (True, False)}
 
     def observe(self, path: str, status: int, seconds: float) -> None:
         """Count and time one answer (label children cached: this runs per request)."""
@@ -51,10 +55,11 @@ class Metrics:
         children[1].observe(seconds)
 
     def cache_flags(self, plan_hit: bool | None, graph_hit: bool | None) -> None:
+        """Count a worker's cache lookups (their label children made once: per answer)."""
         if plan_hit is not None:
-            self.plan_cache.labels("hit" if plan_hit else "miss").inc()
+            self._plan_cache[plan_hit].inc()
         if graph_hit is not None:
-            self.graph_cache.labels("hit" if graph_hit else "miss").inc()
+            self._graph_cache[graph_hit].inc()
 
 
 def endpoint_label(path: str) -> str:

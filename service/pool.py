@@ -3,9 +3,11 @@
 The event loop only moves bytes. Each worker has one slot task that takes jobs from the
 shared queue and does the round trip on the loop itself, through asyncio streams over the
 worker's socket (framed as multiprocessing's ``Connection`` frames them): no thread hop
-per request. When every worker is busy, a slot sends its worker the next queued job while
-the current one computes (one ahead; answers come back in order); a job sent ahead to a
-worker that is then lost was never started and runs on the replacement. A job over its
+per request. When every worker is busy, a slot sends its worker the next queued jobs while
+the current one computes (up to ``DEPTH`` in flight, several per write; answers come back
+in order), so a busy worker finds its next jobs waiting instead of sleeping until the
+parent has read an answer; jobs sent ahead to a worker that is then lost were never
+started and go back to the head of the queue. A job over its
 deadline gets 504 and its worker is killed and replaced; a worker that dies (kill -9, the
 OOM killer) gives its job a 503 and is replaced at once; an idle worker's death is noticed
 through its process sentinel, watched with ``loop.add_reader``. Processes come from a
@@ -38,10 +40,13 @@ from .problems import ProblemError
 from .reply import Reply
 from .repository import Registry
 from .settings import Settings, knob
-from .worker import MODELS_TAG, READY, frame_header, worker_main
+from .worker import MODELS_TAG, PIPED, READY, frame_header, worker_main
 
 log = logging.getLogger("gradserve.pool")
 _CONTEXT: Any = None
+DEPTH = 8  # jobs in flight on a busy worker at most; two in the lanes, the rest piped
+REFILL = 2  # ...topped up to DEPTH once no more than this many are (one write per refill)
+PIPED_BODY = 64 * 1024  # bytes; a larger body is sent ahead only into a free lane
 
 
 _BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -87,6 +92,7 @@ class _Process:
             child.close()
             shared.close()
         self.jobs = 0  # sent so far: job k's body and answer use lane k % 2
+        self._out: list[bytes] = []  # the frames of jobs sent, not yet written (flush)
         self.models: dict[str, str] = {}  # the registered models it holds: name -> version
         self.generation = -1  # the registry generation it was last brought up to
 
@@ -104,15 +110,25 @@ class _Process:
         self.writer, self.frames = await loop.create_unix_connection(
             lambda: FrameReader(self.lanes), sock=sock)
 
-    def send(self, endpoint_name: str, body: bytes) -> None:
-        """Hand one job to the worker (its answers come back in the order sent)."""
-        tag = endpoint_name.encode()
-        self.lanes.open_answer(self.jobs)
-        if self.lanes.put_body(self.jobs, body):
-            self.writer.writelines([frame_header(len(tag)), tag, shared_header(len(body))])
+    def send(self, endpoint_name: str, body: bytes, piped: bool = False) -> None:
+        """Hand one job to the worker (its answers come back in the order sent). A
+        ``piped`` job (sent while two are in flight: both lanes are taken) has its body
+        and its answer in the pipe, never in a lane."""
+        tag = (PIPED + endpoint_name if piped else endpoint_name).encode()
+        if not piped:
+            self.lanes.open_answer(self.jobs)
+        if not piped and self.lanes.put_body(self.jobs, body):
+            self._out += [frame_header(len(tag)), tag, shared_header(len(body))]
         else:
-            self.writer.writelines([frame_header(len(tag)), tag, frame_header(len(body)), body])
+            self._out += [frame_header(len(tag)), tag, frame_header(len(body)), body]
         self.jobs += 1
+
+    def flush(self) -> None:
+        """Write the jobs sent since the last flush, in one system call (the worker is
+        woken once for all of them)."""
+        if self._out:
+            out, self._out = self._out, []
+            self.writer.writelines(out)
 
     async def answer(self, lent: bool = False) -> Reply:
         """The next job's answer. EOFError if the worker is gone. With ``lent`` its body
@@ -129,6 +145,7 @@ class _Process:
     async def roundtrip(self, endpoint_name: str, body: bytes) -> Reply:
         """Send one job, read its reply. EOFError if the worker is gone."""
         self.send(endpoint_name, body)
+        self.flush()
         return await self.answer()
 
     async def update_models(self, registry: Registry) -> None:
@@ -284,14 +301,11 @@ class Pool:
     # -- slots --------------------------------------------------------------------------------
 
     async def _serve(self, slot: _Slot) -> None:
-        retry: _Job | None = None  # sent ahead to a worker lost before it started it
         while True:
             if slot.process is None or slot.died is None or slot.died.done():
                 await self._replace(slot, "died")
                 continue
-            if retry is not None:
-                job, retry = retry, None
-            elif self._queue.empty():  # wait for a job or the worker's death, whichever first
+            if self._queue.empty():  # wait for a job or the worker's death, whichever first
                 waited = await self._queue.get(unless=slot.died)
                 if waited is None:
                     continue
@@ -300,12 +314,13 @@ class Pool:
                 job = self._queue.get_nowait()
             if job.future.done():  # the client went away while it waited
                 continue
-            retry = await self._run(slot, job)
+            # jobs sent ahead to a worker lost before it started them: first in line again
+            self._queue.put_back(await self._run(slot, job))
 
-    async def _run(self, slot: _Slot, job: _Job) -> _Job | None:
-        """Run ``job`` on the slot's worker, and the jobs sent ahead behind it. Returns one
+    async def _run(self, slot: _Slot, job: _Job) -> list[_Job]:
+        """Run ``job`` on the slot's worker, and the jobs sent ahead behind it. Returns those
         sent ahead that the worker never started because it was lost (to run on its
-        replacement)."""
+        replacement, or another worker)."""
         process = slot.process
         assert process is not None
         slot.busy = True
@@ -316,23 +331,27 @@ class Pool:
                 process.send(job.endpoint_name, job.body)
             except (EOFError, OSError, ConnectionError, ModelUpdateError):
                 await self._lost(slot, job, "died")
-                return None
-            current: _Job | None = job
+                return []
+            flight = collections.deque([job])  # sent, not answered yet, in order
             loop = asyncio.get_running_loop()
-            while current is not None:
-                ahead = self._send_ahead(process)
+            while flight:
+                self._send_ahead(process, flight)
                 self._watch(slot, loop.time() + self.settings.timeout)
+                current = flight[0]
                 try:
+                    process.flush()  # a broken pipe shows as EOF at the answer
                     reply = await process.answer(current.lent)
                 except TimeoutError:
+                    flight.popleft()
                     await self._lost(slot, current, "timeout")
-                    return ahead
+                    return list(flight)
                 except (EOFError, OSError, ConnectionError):
+                    flight.popleft()
                     await self._lost(slot, current, "died")
-                    return ahead
-                self._answered(current, reply, started)
-                current, started = ahead, time.perf_counter()
-            return None
+                    return list(flight)
+                self._answered(flight.popleft(), reply, started)
+                started = time.perf_counter()
+            return []
         finally:
             slot.deadline = None
             slot.busy = False
@@ -360,17 +379,27 @@ class Pool:
         if slot.process is not None:
             slot.process.frames.expire()
 
-    def _send_ahead(self, process: _Process) -> _Job | None:
-        """The next queued job, handed to this worker while it computes the current one when
-        every worker is busy: the worker then finds it waiting instead of sleeping until the
-        parent has read the answer and sent the next (a wake-up of each process per job).
-        Never past a models update (its answer would come between)."""
-        if (self._queue.empty() or process.generation != self.registry.generation
+    def _send_ahead(self, process: _Process, flight: collections.deque[_Job]) -> None:
+        """Queued jobs, handed to this worker while it computes when every worker is busy
+        (up to ``DEPTH`` in ``flight``, once it is down to ``REFILL``): the worker then
+        finds them waiting instead of sleeping until the parent has read an answer and
+        sent the next (a wake-up of each process per job), and several go in one write
+        (topped up at every answer, it was one write per job). Beyond the two lanes a job
+        travels in the pipe, so only a small one is sent that far ahead. Never past a
+        models update (its answer would come between)."""
+        if (len(flight) > REFILL or process.generation != self.registry.generation
                 or not all(s.busy for s in self._slots)):
-            return None
-        job = self._queue.get_nowait()
-        process.send(job.endpoint_name, job.body)  # a broken pipe shows as EOF at the answer
-        return job
+            return
+        queue = self._queue
+        while not queue.empty() and len(flight) < DEPTH:
+            piped = len(flight) >= 2
+            if piped and len(queue.peek().body) > PIPED_BODY:
+                return
+            job = queue.get_nowait()
+            if job.future.done():  # the client went away while it waited
+                continue
+            process.send(job.endpoint_name, job.body, piped)
+            flight.append(job)
 
     async def _lost(self, slot: _Slot, job: _Job, reason: str) -> None:
         if reason == "timeout":

@@ -45,6 +45,13 @@ def _nothing() -> None:
     return None
 
 
+def no_tensors(description: str) -> Any:
+    """An optional map of tensors, empty by default (documented so): made anew for each
+    request, where a ``{}`` default was deep-copied by every validation."""
+    return Field(default_factory=dict, description=description,
+                 json_schema_extra={"default": {}})
+
+
 def choice(*canonical: str) -> Any:
     """A string from ``canonical``, accepted in any case and answered in the canonical
     one; only the canonical spellings are documented (an enum of case variants collides
@@ -219,7 +226,7 @@ class GradientsRequest(ModelRequest):
     """tf.gradients (API.md section 3)."""
 
     graph: Graph = absent("The graph; or give `model`.")
-    feeds: dict[str, Tensor] = Field({}, description="Tensors by node name: the "
+    feeds: dict[str, Tensor] = no_tensors("Tensors by node name: the "
                                      "placeholders the ys need, and variables to override.")
     ys: Names
     xs: Names
@@ -268,7 +275,7 @@ class GradOperationRequest(ModelRequest):
         'with sens_param; {"node": NAME} seeds with a node of the network.')
     weights: list[str] | None = Field(None, description="Variables for get_by_list; default: "
                                       "every trainable variable in node order.")
-    feeds: dict[str, Tensor] = Field({}, description="Extension: override variable values.")
+    feeds: dict[str, Tensor] = no_tensors("Extension: override variable values.")
     vmap: VMap | None = _VMAP
     encoding: Encoding = "nested"
 
@@ -283,7 +290,7 @@ class FunctionRequest(ModelRequest):
     """The base fields of every functional transform (API.md section 6)."""
 
     graph: Graph = absent("The graph; or give `model`.")
-    feeds: dict[str, Tensor] = Field({}, description="Tensors by node name: placeholders, "
+    feeds: dict[str, Tensor] = no_tensors("Tensors by node name: placeholders, "
                                      "and variables to override.")
     inputs: Names = absent("The primals (placeholders, variables); default: the graph's "
                            "inputs of floating dtype.")
@@ -305,7 +312,7 @@ class JvpRequest(FunctionRequest):
     """Forward mode: J·v."""
 
     inputs: Names = absent("The primals; default: the keys of tangents.")
-    tangents: dict[str, Tensor] = Field({}, description="By input; a missing one is zero.")
+    tangents: dict[str, Tensor] = no_tensors("By input; a missing one is zero.")
     batched: bool = _BATCHED
 
 
@@ -313,7 +320,7 @@ class VjpRequest(FunctionRequest):
     """Reverse mode: vᵀ·J."""
 
     outputs: Names = absent("Default: the keys of cotangents.")
-    cotangents: dict[str, Tensor] = Field({}, description="By output; a missing one is zero.")
+    cotangents: dict[str, Tensor] = no_tensors("By output; a missing one is zero.")
     batched: bool = _BATCHED
 
 
@@ -334,7 +341,7 @@ class HvpRequest(FunctionRequest):
 
     inputs: Names = absent("The primals; default: the keys of vectors.")
     outputs: Names = absent("One output of shape []; default: the graph's outputs.")
-    vectors: dict[str, Tensor] = Field({}, description="By input; a missing one is zero.")
+    vectors: dict[str, Tensor] = no_tensors("By input; a missing one is zero.")
     batched: bool = _BATCHED
 
 
@@ -354,7 +361,7 @@ class GradRequest(ModelRequest):
                           "others come back as aux.")
     return_ids: bool = Field(False, description="Each gradient as [id, gradient]: the input "
                              "position or the weight name.")
-    feeds: dict[str, Tensor] = Field({}, description="Extension: override variable values.")
+    feeds: dict[str, Tensor] = no_tensors("Extension: override variable values.")
     vmap: VMap | None = _VMAP
     encoding: Encoding = "nested"
 

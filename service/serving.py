@@ -204,10 +204,12 @@ class DrainingServer(uvicorn.Server):
 def serve(settings: Settings) -> None:
     """Run the app until SIGTERM or SIGINT, then drain and exit."""
     from .app import create_app
+    from .front import FrontDoor
 
     app = create_app(settings)
     app.state.lane_views = True  # this server's transports keep no view (_OneWrite)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+    door = app if settings.cors_origins.strip() else FrontDoor(app)
+    config = uvicorn.Config(door, host=settings.host, port=settings.port,
                             log_level=settings.log_level, access_log=settings.access_log,
                             loop="auto", http="auto",
                             timeout_graceful_shutdown=settings.shutdown_timeout)

@@ -42,6 +42,7 @@ log = logging.getLogger("gradserve.worker")
 READY = b"ready"
 MODELS_TAG = "models"  # not an endpoint: the parent's update of the registered models
 RENDER_TAG = "render"  # POST /render: drawing a picture is computation too
+PIPED = "|"  # a tag's prefix: the job's body and its answer travel in the pipe, not a lane
 _WARMUP = orjson.dumps({
     "graph": {"nodes": [{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float32"},
                         {"name": "y", "op": "tanh", "inputs": ["x"]}]},
@@ -153,6 +154,9 @@ def worker_main(conn: Connection, settings: dict[str, Any], lanes_fd: int) -> No
     while True:
         try:
             tag = bytes(pipe.recv_frame()).decode()
+            piped = tag.startswith(PIPED)
+            if piped:
+                tag = tag[len(PIPED):]
             body = pipe.recv_frame()
         except (EOFError, OSError):
             return
@@ -161,7 +165,7 @@ def worker_main(conn: Connection, settings: dict[str, Any], lanes_fd: int) -> No
         # request allocated (~0.25 s after the 100,000-node chain) is made then, idle
         with paused():
             reply = worker.handle(tag, body)
-            pipe.send_answer(reply.header(), reply.body_pieces())
+            pipe.send_answer(reply.header(), reply.body_pieces(), piped)
         settle()
 
 
@@ -194,11 +198,12 @@ class _Pipe:
             (size,) = struct.unpack("!Q", self._exactly(8))
         return self._exactly(size)
 
-    def send_answer(self, header: bytes, body: list[bytes]) -> None:
-        """The header frame and the body (in pieces: ``splice.dumps``) as one frame."""
+    def send_answer(self, header: bytes, body: list[bytes], piped: bool = False) -> None:
+        """The header frame and the body (in pieces: ``splice.dumps``) as one frame; a
+        ``piped`` job's never in its lane (the parent may still be reading the lane)."""
         parts: list[bytes | memoryview] = [frame_header(len(header)), header]
         size = sum(map(len, body))
-        if self.lanes.put_answer(self.jobs, body, size):
+        if not piped and self.lanes.put_answer(self.jobs, body, size):
             parts.append(shared_header(size))
         else:
             parts += [frame_header(size), *body]

@@ -88,3 +88,20 @@ def test_a_death_before_any_job_ends_the_wait() -> None:
         return got
 
     assert asyncio.run(run()) is None
+
+
+def test_jobs_put_back_come_out_first_in_their_order_and_wake_a_waiter_each() -> None:
+    """A lost worker's jobs sent ahead (never started) go back before everything queued."""
+    async def run() -> list[tuple[str, str]]:
+        queue: JobQueue[str] = JobQueue()
+        got: list[tuple[str, str]] = []
+        first, second = await _two_waiters(queue, got, "first", "second")
+        queue.put_back(["a", "b"])
+        await asyncio.wait_for(asyncio.gather(first, second), 1.0)
+        queue.put_nowait("z")
+        queue.put_back(["c", "d"])
+        got += [("-", queue.get_nowait()) for _ in range(3)]
+        return got
+
+    assert asyncio.run(run()) == [("second", "a"), ("first", "b"), ("-", "c"), ("-", "d"),
+                                  ("-", "z")]

@@ -269,6 +269,32 @@ def test_bodies_and_answers_of_every_size_cross_the_lanes_and_the_pipe(solo: Ser
         np.testing.assert_allclose(r.json()["gradients"][0], 2 * x, rtol=1e-15)
 
 
+def test_many_jobs_in_flight_on_one_worker_each_get_their_own_answer() -> None:
+    """With every worker busy, a slot sends its worker up to ``pool.DEPTH`` jobs: the first
+    two through the lanes, the rest (small bodies only) through the pipe, their answers
+    too. Concurrent requests of mixed sizes (tiny, piped-sized, lane-only) on one worker,
+    so that jobs of each kind sit behind each other: each must get its own answer."""
+    import numpy as np
+
+    one = Server("--workers", "1", "--queue-size", "64")
+    try:
+        sizes = [3, 2_000, 20_000, 3, 3, 2_000, 3, 20_000, 2_000, 3] * 3
+        out: list[list[httpx.Response]] = [[] for _ in sizes]
+        xs = [np.random.default_rng(i).uniform(0.1, 0.9, n) for i, n in enumerate(sizes)]
+        threads = [_post_in_thread(f"{one.url}/gradients", {"graph": {"nodes": [
+            {"name": "x", "op": "placeholder", "shape": [len(x)], "dtype": "float64"},
+            {"name": "y", "op": "mul", "inputs": ["x", "x"]}]},
+            "feeds": {"x": x.tolist()}, "ys": "y", "xs": "x"}, got)
+            for x, got in zip(xs, out, strict=True)]
+        for t in threads:
+            t.join(120)
+        for x, got in zip(xs, out, strict=True):
+            assert got[0].status_code == 200, got[0].text[:300]
+            np.testing.assert_allclose(got[0].json()["gradients"][0], 2 * x, rtol=1e-15)
+    finally:
+        one.stop()
+
+
 def _raw(server: Server, head: bytes) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     sock.sendall(head)
