@@ -6,6 +6,7 @@ differentiating the result again gives second derivatives.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from .dtypes import DTYPES, is_floating
 from .errors import EngineError
 from .graph import LEAF_OPS, Graph, Ref, between, format_ref, make_node
 from .ops import registry
-from .ops.contexts import VJPContext
+from .ops.contexts import LazyVJPContext
 from .ops.rules import sum_to
 from .shapes import fmt, is_static, same
 
@@ -93,6 +94,7 @@ def gradients(
     carrying = {d: carries(d, dialect) for d in DTYPES}
     vjps: dict[str, Any] = {}  # op -> its vjp rule (None: none), looked up once
     one_given = (True,)
+    handle = functools.partial(Tensor, b)  # a handle on a ref of ``graph``
     for node in reversed(graph.nodes):
         name = node.name
         if name not in relevant:
@@ -120,26 +122,26 @@ def gradients(
             vjp = vjps[op] = registry.get(op).vjp
         if vjp is None or name in stop or op in LEAF_OPS:
             continue
-        # handles made directly: every ref here is a node of ``graph``, the builder's base
-        in_handles = []
+        # every ref here is a node of ``graph``, the builder's base: its spec read directly
+        specs = []
         needs = []
         for r in node.inputs:
             src = r[0]
             spec = by_name[src].outputs[r[1]]
+            specs.append(spec)
             needs.append(src in relevant and carrying[spec.dtype])
-            in_handles.append(Tensor(b, r, spec))
         if True not in needs:
             continue
-        out_handles = ((Tensor(b, (name, 0), outputs[0]),) if len(outputs) == 1 else
-                       tuple(Tensor(b, (name, k), spec) for k, spec in enumerate(outputs)))
-        gs = summed if False not in given else [s if s is not None else F.zeros_like(h)
-                                                for s, h in zip(summed, out_handles)]
-        ctx = VJPContext(node, in_handles, out_handles, gs, dialect, given, needs)
-        for ref, handle, grad, need in zip(node.inputs, in_handles, vjp(ctx), needs,
-                                           strict=True):
+        ctx = LazyVJPContext(node, handle, specs, tuple(summed), dialect, given, tuple(needs))
+        if False in given:
+            ctx.gs = tuple(s if s is not None else F.zeros_like(h)
+                           for s, h in zip(summed, ctx.outputs, strict=True))
+        for ref, spec, grad, need in zip(node.inputs, specs, vjp(ctx), needs, strict=True):
             if grad is None or not need:
                 continue
-            grad = sum_to(grad, handle)
+            shape = grad.spec.shape
+            if shape != spec.shape or None in shape:  # sum_to's own test, without its call
+                grad = sum_to(grad, handle(ref, spec))
             acc = pending.get(ref)
             if acc is None:
                 pending[ref] = [grad]

@@ -112,7 +112,9 @@ class GraphBuilder:
         self.nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
         self._base_names: Mapping[str, Node] = base.by_name if base is not None else {}
-        self._taken: set[str] = set()  # names given here (the base's are _base_names)
+        # names claimed here (the base's are _base_names; fresh ones, counted, never
+        # repeat and are in _by_name once their node is added)
+        self._taken: set[str] = set()
         self._stems: dict[str, str] = {}
         self._counter = itertools.count()
         self._constants: dict[tuple[str, bytes, tuple[int, ...]], Tensor] = {}
@@ -126,20 +128,20 @@ class GraphBuilder:
         while True:
             name = f"{stem}{next(self._counter)}"
             if name not in self._taken and name not in self._base_names:
-                self._taken.add(name)
                 return name
 
     def unused(self, name: str) -> str:
         """``name``, or ``name_1``, ``name_2``, ... when a node has it already (a returned
         gradient graph posted back holds the nodes an earlier differentiation named)."""
         candidate, k = name, 0
-        while candidate in self._taken or candidate in self._base_names:
+        while (candidate in self._taken or candidate in self._by_name
+               or candidate in self._base_names):
             k += 1
             candidate = f"{name}_{k}"
         return candidate
 
     def _claim(self, name: str) -> str:
-        if name in self._taken or name in self._base_names:
+        if name in self._taken or name in self._by_name or name in self._base_names:
             raise ValueError(f"a node named {name!r} exists already")
         self._taken.add(name)
         return name

@@ -108,8 +108,8 @@ class Plan:
                     step_outs.append(out)
                     step_nodes.append(name)
         self._fetch_slots = tuple(slot_of[f] for f in self.fetches)
-        frees = _frees(step_ins, set(self._fetch_slots),
-                       {f[1] for f in feeds} | _leaf_slots(initial))
+        # the leaves' slots (never freed): the fed ones and those of known values
+        frees = _frees(step_ins, set(self._fetch_slots), {f[1] for f in feeds} | known)
         self._steps: tuple[Step, ...] = tuple(zip(fns, step_ins, step_outs, frees))
         self._step_nodes = tuple(step_nodes)
         self._initial = tuple(initial)
@@ -374,10 +374,6 @@ _NOT_FOLDED = frozenset({"placeholder", "variable"})
 
 def _needed(graph: Graph, fetches: Sequence[Ref]) -> set[str]:
     return upstream(graph.nodes, [f[0] for f in fetches])
-
-
-def _leaf_slots(initial: list[Any]) -> set[int]:
-    return {i for i, v in enumerate(initial) if v is not None}
 
 
 def _with_frees(steps: Sequence[Step], keep: set[int], leaves: set[int]) -> tuple[Step, ...]:

@@ -28,6 +28,23 @@ SMALL = 4096
 GEMM_WORK = 1 << 16
 
 
+class Names:
+    """The names in use: a graph's and those given since (a set of the new ones only, not
+    a copy of a 100,000-node graph's names)."""
+
+    __slots__ = ("base", "new")
+
+    def __init__(self, base: Mapping[str, Any]):
+        self.base: Mapping[str, Any] = base
+        self.new: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.new or name in self.base
+
+    def add(self, name: str) -> None:
+        self.new.add(name)
+
+
 class Emit:
     """The nodes a rule reads (the rewritten-so-far graph) and the new ones it adds, each
     inferred by its op's own rule and named after the node being rewritten. ``user``: that
@@ -35,7 +52,7 @@ class Emit:
     the graph is only planned (``simplify``'s ``forward``), never handed back, so a rule
     may use internal ops that a returned graph (drawn, exported to ONNX) must not hold."""
 
-    def __init__(self, by_name: Mapping[str, Node], taken: set[str], stem: str = "",
+    def __init__(self, by_name: Mapping[str, Node], taken: Names | set[str], stem: str = "",
                  user: bool = False, *, plan: bool = False):
         self.by_name, self.taken, self.plan = by_name, taken, plan
         self.nodes: list[Node] = []
