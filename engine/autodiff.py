@@ -15,7 +15,7 @@ from . import fn as F
 from .builder import GraphBuilder, Tensor
 from .dtypes import DTYPES, is_floating
 from .errors import EngineError
-from .graph import LEAF_OPS, Graph, Ref, between, format_ref, make_node
+from .graph import LEAF_OPS, Graph, Ref, between, downstream, format_ref, make_node
 from .ops import registry
 from .ops.contexts import LazyVJPContext
 from .ops.rules import sum_to
@@ -70,8 +70,11 @@ def gradients(
     grad_ys = aligned_seeds(grad_ys, len(y_refs))
     stop = {ref[0] for ref in graph.resolve_all(stop_gradients, "stop_gradients")}
 
-    relevant = between(graph, {r[0] for r in x_refs}, {r[0] for r in y_refs}, stop)
-    graph = _accumulating(graph, relevant)
+    # Nodes downstream of an x: the walk back from the ys below reaches only those of
+    # them upstream of a y (a node gets a cotangent only from one that had one), so the
+    # sweep back ``between`` makes is needed only by while loops (``_accumulating``).
+    relevant = downstream(graph, {r[0] for r in x_refs})
+    graph = _accumulating(graph, relevant, {r[0] for r in y_refs}, stop)
     b = GraphBuilder(graph, prefix=name)
     pending: dict[Ref, list[Tensor]] = {}
     for i, (y, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
@@ -158,10 +161,15 @@ def gradients(
     return Gradients(b.finish(), tuple(result))
 
 
-def _accumulating(graph: Graph, relevant: set[str]) -> Graph:
-    """Each while_loop on the path keeps its loop variables per iteration (attr
-    ``stacked``, while_v2's accumulators) from its one forward run, for its VJP to read:
-    the loop is not run a second time for the gradient. Its first outputs are unchanged."""
+def _accumulating(graph: Graph, down: set[str], ys: set[str], stop: set[str]) -> Graph:
+    """Each while_loop on the path (downstream of an x, in ``down``, and upstream of a y)
+    keeps its loop variables per iteration (attr ``stacked``, while_v2's accumulators)
+    from its one forward run, for its VJP to read: the loop is not run a second time for
+    the gradient. Its first outputs are unchanged."""
+    loops = [n.name for n in graph.nodes if n.op == "while_loop" and n.name in down]
+    if not loops:
+        return graph
+    relevant = between(graph, down, ys, stop)
     nodes = list(graph.nodes)
     for i, node in enumerate(nodes):
         if node.op == "while_loop" and node.name in relevant and not node.attrs["stacked"]:

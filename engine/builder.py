@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from .shapes import Shape, normalize_shape
 
 _SPEC = operator.attrgetter("spec")
 _REF = operator.attrgetter("ref")
+_NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
 
 
 class Tensor:
@@ -211,8 +213,14 @@ class GraphBuilder:
             specs, refs = (inputs[0].spec, inputs[1].spec), (inputs[0].ref, inputs[1].ref)
         else:
             specs, refs = tuple(map(_SPEC, inputs)), tuple(map(_REF, inputs))
-        node_name = self._claim(name) if name else self._fresh(opdef.name)
-        node = make_node(node_name, opdef, refs, specs, attrs or {})
+        if name:
+            node_name = self._claim(name)
+        else:  # _fresh's usual case spelled out: a call less for each node autodiff adds
+            stem = self._stems.get(opdef.name)
+            node_name = f"{stem}{next(self._counter)}" if stem is not None else ""
+            if not node_name or node_name in self._taken or node_name in self._base_names:
+                node_name = self._fresh(opdef.name)
+        node = make_node(node_name, opdef, refs, specs, attrs or _NO_ATTRS)
         self.nodes.append(node)
         self._by_name[node_name] = node
         if not opdef.multi_output:

@@ -76,11 +76,17 @@ class Plan:
                                 tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
             inputs = node.inputs
             n = len(inputs)  # one or two spelled out: a quarter of tuple(map(...))'s time
-            ins = ((slot_of[inputs[0]],) if n == 1 else
-                   (slot_of[inputs[0]], slot_of[inputs[1]]) if n == 2 else
-                   tuple(map(slot_of.__getitem__, inputs)))
+            if n == 1:
+                a = slot_of[inputs[0]]
+                ins, fixed = (a,), a in known
+            elif n == 2:
+                a, b = slot_of[inputs[0]], slot_of[inputs[1]]
+                ins, fixed = (a, b), a in known and b in known
+            else:
+                ins = tuple(map(slot_of.__getitem__, inputs))
+                fixed = known.issuperset(ins)
             if not opdef.multi_output:
-                if known.issuperset(ins):
+                if fixed:
                     folded = _fold(fn, ins, initial, known, node)
                     if folded is not None:
                         slot_of[(name, 0)] = slot = len(initial)

@@ -44,6 +44,9 @@ class Names:
     def add(self, name: str) -> None:
         self.new.add(name)
 
+    def discard(self, name: str) -> None:
+        self.new.discard(name)
+
 
 class Emit:
     """The nodes a rule reads (the rewritten-so-far graph) and the new ones it adds, each
@@ -65,6 +68,12 @@ class Emit:
         if self.nodes:
             self.nodes, self._new = [], {}
         return self
+
+    def forget(self) -> None:
+        """Drop what the last rule built, its names too (it was only tried)."""
+        for n in self.nodes:
+            self.taken.discard(n.name)
+        self.nodes, self._new = [], {}
 
     def node(self, name: str) -> Node:
         return self._new.get(name) or self.by_name[name]
@@ -390,6 +399,10 @@ def identity(node: Node, e: Emit) -> Ref | None:
     """identity(x) = x."""
     return node.inputs[0]
 
+
+#: The ops whose every rule needs an input made by one of these ops (a cheap refusal
+#: ``simplify`` makes before trying them: most products have no ones in them).
+NEEDS: dict[str, frozenset[str]] = {"mul": _ONES, "add": _ZEROS, "sub": _ZEROS}
 
 #: The rules tried on a node, by its op, in order.
 RULES: dict[str, tuple[Rule, ...]] = {

@@ -28,7 +28,7 @@ and its inputs only):
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,11 +56,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
         r[0] for r in keep} - protected
     p = _Pass(graph, protected, forward)
     nodes = graph.nodes
-    k = 0  # the leading run of protected nodes kept as they are (the user's graph, first)
-    for node in nodes:
-        if node.name not in protected or node.name in named:
-            break
-        k += 1
+    k = p.leading(nodes, named)  # the user's graph, first, kept as it is
     p.keep_prefix(nodes[:k])
     visit, keep_as_is, renamed = p.visit, p.keep, p.renamed
     for node in nodes[k:]:
@@ -92,6 +88,7 @@ class _Pass:
     nodes only), so a 100,000-node user graph is not keyed node by node for nothing."""
 
     def __init__(self, graph: Graph, user: set[str], plan: bool):
+        self.graph = graph
         self.user = user  # the user's nodes (recomputed only under their names)
         self.renamed: dict[Ref, Ref] = {}
         self.seen: dict[Any, str] = {}
@@ -101,6 +98,25 @@ class _Pass:
         self.xents: dict[tuple[Ref, int], int] = {}  # (logits, axis): place in out (a plan's)
         self.prefix: dict[str, Node] = {}
         self._prefix_ops: dict[str, list[Node]] | None = None  # the prefix by op, once asked
+
+    def leading(self, nodes: Sequence[Node], named: set[str]) -> int:
+        """How many leading nodes are kept as they are: the user's, those to be recomputed
+        under their names (a plan's) included while none of their rules would rebuild
+        them (each tried on the graph as it is, and what it built forgotten)."""
+        user = self.user
+        trial = rewrites.Emit(self.graph.by_name, self.emit.taken, plan=self.emit.plan)
+        k = 0
+        for node in nodes:
+            name = node.name
+            if name not in user:
+                break
+            if name in named:
+                rules = rewrites.RULES.get(node.op)
+                if (rules and len(node.outputs) == 1 and _may_rewrite(node, trial.by_name)
+                        and _rebuilds(node, rules, trial)):
+                    break
+            k += 1
+        return k
 
     def keep_prefix(self, nodes: Sequence[Node]) -> None:
         """Keep these nodes as they are, shared (a later twin reads them); nothing is
@@ -114,18 +130,21 @@ class _Pass:
                     self.xents[(n.inputs[1], _axis_of(n, 1))] = i
 
     def _twin(self, node: Node, key: Any) -> str:
-        """The first node kept with ``key`` (``node`` itself if none): the prefix's nodes
-        of its op are keyed first if it reads prefix nodes only (else none can be its twin)."""
+        """The first node kept with ``key`` (``node`` itself if none)."""
         groups = self._prefix_ops
         if groups is None or node.op in groups:
-            prefix = self.prefix
-            for r in node.inputs:
-                if r[0] not in prefix:
-                    break
-            else:
-                if prefix:
-                    self._key_prefix(node.op)
+            self._prefix_twins(node)
         return self.seen.setdefault(key, node.name)
+
+    def _prefix_twins(self, node: Node) -> None:
+        """The prefix's nodes of ``node``'s op keyed, if it reads prefix nodes only (else
+        none of them can be its twin), before its own key is looked up."""
+        prefix = self.prefix
+        for r in node.inputs:
+            if r[0] not in prefix:
+                return
+        if prefix:
+            self._key_prefix(node.op)
 
     def _key_prefix(self, op: str) -> None:
         groups = self._prefix_ops
@@ -181,16 +200,23 @@ class _Pass:
         if op == "softmax" and self.xents and not rebuild and self._shared_softmax(node):
             return
         rules = rewrites.RULES.get(op)
-        if rules and len(node.outputs) == 1 and self._rewritten(node, rules, rebuild):
+        if (rules and len(node.outputs) == 1 and _may_rewrite(node, self.by_name)
+                and self._rewritten(node, rules, rebuild)):
             return
         key = _cse_key(node)
+        name = node.name
         if key is not None:  # one lookup (a key's hash is not cached): the first one stays
-            name = node.name
-            twin = self._twin(node, key)
+            groups = self._prefix_ops
+            if groups is None or op in groups:
+                self._prefix_twins(node)
+            twin = self.seen.setdefault(key, name)
             if twin != name and not rebuild:  # every output has its twin's
                 self.renamed.update(((name, i), (twin, i)) for i in range(len(node.outputs)))
                 return
-        self._append(node)
+        if op == XENT and self.emit.plan:  # (_append, without its call)
+            self.xents[(node.inputs[1], _axis_of(node, 1))] = len(self.out)
+        self.out.append(node)
+        self.by_name[name] = node
 
     def _shared_softmax(self, node: Node) -> bool:
         """True if a cross-entropy kept before has the softmax's logits and axis: it gives
@@ -231,6 +257,30 @@ class _Pass:
                 self.renamed[(node.name, 0)] = self.renamed.get(final, final)
             return True
         return False
+
+
+def _may_rewrite(node: Node, by_name: Mapping[str, Node]) -> bool:
+    """False when no rule of the node's op can fire: those that need an input made by
+    one of a few ops (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none."""
+    needs = rewrites.NEEDS.get(node.op)
+    if needs is None:
+        return True
+    for r in node.inputs:
+        n = by_name.get(r[0])  # (not known here: let the rules see)
+        if n is None or n.op in needs:
+            return True
+    return False
+
+
+def _rebuilds(node: Node, rules: Sequence[rewrites.Rule], e: rewrites.Emit) -> bool:
+    """Whether one of a user's node's rules would rebuild it (``_rewritten`` with
+    ``rebuild``: an identity is kept); what a rule builds is forgotten, names and all."""
+    for rule in rules:
+        result = rule(node, e.start(node.name, True))
+        e.forget()
+        if result is not None and node.op != "identity":
+            return True
+    return False
 
 
 def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
