@@ -107,13 +107,14 @@ def gradients(
             parts = pending.pop((name, 0), None)
             if not parts:
                 continue
-            summed = [parts[0] if len(parts) == 1 else _aggregate(b, parts, aggregation)]
+            summed: tuple[Tensor | None, ...] = (
+                parts[0] if len(parts) == 1 else _aggregate(b, parts, aggregation),)
             given: tuple[bool, ...] = one_given
         else:
             outs = [pending.pop((name, k), None) for k in range(len(outputs))]
             if not any(outs):
                 continue
-            summed = [_aggregate(b, c, aggregation) if c else None for c in outs]
+            summed = tuple(_aggregate(b, c, aggregation) if c else None for c in outs)
             given = tuple(s is not None for s in summed)
         if name in wanted_nodes:
             for k, s in enumerate(summed):
@@ -135,7 +136,7 @@ def gradients(
             needs.append(src in relevant and carrying[spec.dtype])
         if True not in needs:
             continue
-        ctx = LazyVJPContext(node, handle, specs, tuple(summed), dialect, given, tuple(needs))
+        ctx = LazyVJPContext(node, handle, specs, summed, dialect, given, tuple(needs))
         if False in given:
             ctx.gs = tuple(s if s is not None else F.zeros_like(h)
                            for s, h in zip(summed, ctx.outputs, strict=True))

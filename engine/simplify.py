@@ -44,12 +44,14 @@ SMALL = rewrites.SMALL
 
 
 def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
-             forward: bool = False) -> tuple[Graph, dict[Ref, Ref]]:
+             forward: bool = False, prune: bool = True) -> tuple[Graph, dict[Ref, Ref]]:
     """The simplified graph and, for each ref of ``keep``, the ref it now is (itself).
 
     A node of ``keep`` (and, with ``forward``, a protected node of the user's: for a plan,
     not a returned graph) may still be recomputed by a rule that builds new nodes: the
-    last of them takes its name, so it answers for the same tensor."""
+    last of them takes its name, so it answers for the same tensor. ``prune=False``
+    leaves the dead nodes in, for a caller that plans the graph at once (a ``Plan`` keeps
+    only what its fetches need: a sweep less)."""
     fed = {n.name for n in graph.nodes if n.op in ("placeholder", "variable")}
     protected = set(protected) | fed  # fed: kept for the feeds
     named = ({r[0] for r in keep} | protected) - fed if forward else {
@@ -70,7 +72,8 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     out = p.out
     while k < len(out) and out[k].name in protected:  # the user's nodes kept after them
         k += 1
-    nodes = _live(out, [renamed.get(r, r) for r in (*keep, *graph.outputs)], protected, k)
+    nodes = (_live(out, [renamed.get(r, r) for r in (*keep, *graph.outputs)], protected, k)
+             if prune else out)
     outputs = [renamed.get(r, r) for r in graph.outputs]
     # nothing dropped: the pass's own index of its nodes is the graph's (not built again)
     simple = Graph(nodes, graph.inputs, outputs,
