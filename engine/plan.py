@@ -40,7 +40,9 @@ class Plan:
         self.graph = graph
         self.fetches = tuple(fetches)
         needed = _needed(graph, self.fetches)
-        slot_of: dict[Ref, int] = {}
+        # a ref's slot: output 0 (the usual ref) under the node's name, a string (its hash
+        # kept by the string: a tenth off the loop), output k > 0 under the ref
+        slot_of: dict[str | Ref, int] = {}
         initial: list[Any] = []
         feeds: list[FeedSlot] = []
         # the steps as columns (callable, input slots, output slot), zipped once at the end
@@ -57,7 +59,7 @@ class Plan:
                 continue
             op = node.op
             if op in LEAF_OPS:
-                slot_of[(name, 0)] = slot = len(initial)
+                slot_of[name] = slot = len(initial)
                 initial.append(node.value)
                 if op == "constant":
                     known.add(slot)
@@ -77,23 +79,26 @@ class Plan:
             inputs = node.inputs
             n = len(inputs)  # one or two spelled out: a quarter of tuple(map(...))'s time
             if n == 1:
-                a = slot_of[inputs[0]]
+                r = inputs[0]
+                a = slot_of[r] if r[1] else slot_of[r[0]]
                 ins, fixed = (a,), a in known
             elif n == 2:
-                a, b = slot_of[inputs[0]], slot_of[inputs[1]]
+                r, q = inputs
+                a = slot_of[r] if r[1] else slot_of[r[0]]
+                b = slot_of[q] if q[1] else slot_of[q[0]]
                 ins, fixed = (a, b), a in known and b in known
             else:
-                ins = tuple(map(slot_of.__getitem__, inputs))
+                ins = tuple([slot_of[r] if r[1] else slot_of[r[0]] for r in inputs])
                 fixed = known.issuperset(ins)
             if not opdef.multi_output:
                 if fixed:
                     folded = _fold(fn, ins, initial, known, node)
                     if folded is not None:
-                        slot_of[(name, 0)] = slot = len(initial)
+                        slot_of[name] = slot = len(initial)
                         initial.append(folded)
                         known.add(slot)
                         continue
-                slot_of[(name, 0)] = out = len(initial)
+                slot_of[name] = out = len(initial)
                 initial.append(None)
                 fns.append(fn)
                 step_ins.append(ins)
@@ -107,13 +112,13 @@ class Plan:
                 step_outs.append(packed)
                 step_nodes.append(name)
                 for k in range(len(node.outputs)):
-                    slot_of[(name, k)] = out = len(initial)
+                    slot_of[(name, k) if k else name] = out = len(initial)
                     initial.append(None)
                     fns.append(operator.itemgetter(k))
                     step_ins.append((packed,))
                     step_outs.append(out)
                     step_nodes.append(name)
-        self._fetch_slots = tuple(slot_of[f] for f in self.fetches)
+        self._fetch_slots = tuple(slot_of[f] if f[1] else slot_of[f[0]] for f in self.fetches)
         # the leaves' slots (never freed): the fed ones and those of known values
         frees = _frees(step_ins, set(self._fetch_slots), {f[1] for f in feeds} | known)
         self._steps: tuple[Step, ...] = tuple(zip(fns, step_ins, step_outs, frees))
