@@ -400,9 +400,16 @@ def identity(node: Node, e: Emit) -> Ref | None:
     return node.inputs[0]
 
 
-#: The ops whose every rule needs an input made by one of these ops (a cheap refusal
-#: ``simplify`` makes before trying them: most products have no ones in them).
-NEEDS: dict[str, frozenset[str]] = {"mul": _ONES, "add": _ZEROS, "sub": _ZEROS}
+def _is_zeros(node: Node) -> bool:
+    """A zero ``plus_zero`` may drop (of either sign, or autodiff's own ``zeros_like``)."""
+    return node.op == "zeros_like" or _all_zero(node, 0)
+
+
+#: For the ops whose every rule needs one input of a kind (x * 1 a ones, x + 0 a zeros),
+#: the test of an input's node: ``simplify`` tries their rules only if one input passes
+#: (most products have no ones in them; the chain's each multiply by its constant eps).
+NEEDS: dict[str, Callable[[Node], bool]] = {"mul": _is_ones, "add": _is_zeros,
+                                            "sub": _is_zeros}
 
 #: The rules tried on a node, by its op, in order.
 RULES: dict[str, tuple[Rule, ...]] = {

@@ -263,14 +263,14 @@ class _Pass:
 
 
 def _may_rewrite(node: Node, by_name: Mapping[str, Node]) -> bool:
-    """False when no rule of the node's op can fire: those that need an input made by
-    one of a few ops (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none."""
-    needs = rewrites.NEEDS.get(node.op)
-    if needs is None:
+    """False when no rule of the node's op can fire: those that need an input of a kind
+    (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none."""
+    test = rewrites.NEEDS.get(node.op)
+    if test is None:
         return True
     for r in node.inputs:
         n = by_name.get(r[0])  # (not known here: let the rules see)
-        if n is None or n.op in needs:
+        if n is None or test(n):
             return True
     return False
 
