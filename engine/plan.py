@@ -120,7 +120,8 @@ class Plan:
                     step_nodes.append(name)
         self._fetch_slots = tuple(slot_of[f] if f[1] else slot_of[f[0]] for f in self.fetches)
         # the leaves' slots (never freed): the fed ones and those of known values
-        frees = _frees(step_ins, set(self._fetch_slots), {f[1] for f in feeds} | known)
+        frees = _frees(step_ins, set(self._fetch_slots), {f[1] for f in feeds} | known,
+                       len(initial))
         self._steps: tuple[Step, ...] = tuple(zip(fns, step_ins, step_outs, frees))
         self._step_nodes = tuple(step_nodes)
         self._initial = tuple(initial)
@@ -393,19 +394,26 @@ def _with_frees(steps: Sequence[Step], keep: set[int], leaves: set[int]) -> tupl
     return tuple((fn, ins, out, f) for (fn, ins, out, _), f in zip(steps, frees, strict=True))
 
 
-def _frees(step_ins: Sequence[tuple[int, ...]], keep: set[int], leaves: set[int]
-           ) -> list[tuple[int, ...]]:
+def _frees(step_ins: Sequence[tuple[int, ...]], keep: set[int], leaves: set[int],
+           size: int | None = None) -> list[tuple[int, ...]]:
     """For each step (given by its input slots), the slots it reads for the last time,
     in the order it reads them (never fetches or leaves): one sweep back over the steps,
-    a slot's first sighting there being its last read (no table of last uses to walk again)."""
-    read = keep | leaves
-    add = read.add
+    a slot's first sighting there being its last read (no table of last uses to walk again).
+    The slots seen are marks in a bytearray (``size``: the slots' count, if known), not a
+    set: no hashing, a byte a slot."""
+    if size is None:
+        size = 1 + max([*keep, *leaves, *(max(ins) for ins in step_ins if ins)], default=-1)
+    seen = bytearray(size)
+    for s in keep:
+        seen[s] = 1
+    for s in leaves:
+        seen[s] = 1
     out: list[tuple[int, ...]] = [()] * len(step_ins)
     for i in range(len(step_ins) - 1, -1, -1):
         last: list[int] | None = None
         for s in step_ins[i]:
-            if s not in read:
-                add(s)
+            if not seen[s]:
+                seen[s] = 1
                 if last is None:
                     last = [s]
                 else:
