@@ -53,9 +53,14 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     leaves the dead nodes in, for a caller that plans the graph at once (a ``Plan`` keeps
     only what its fetches need: a sweep less)."""
     fed = {n.name for n in graph.nodes if n.op in ("placeholder", "variable")}
-    protected = set(protected) | fed  # fed: kept for the feeds
-    named = ({r[0] for r in keep} | protected) - fed if forward else {
-        r[0] for r in keep} - protected
+    protected = set(protected)  # (in place from here: a 100,000-name set copied once)
+    protected |= fed  # fed: kept for the feeds
+    if forward:
+        named = set(protected)
+        named.update(r[0] for r in keep)
+        named -= fed
+    else:
+        named = {r[0] for r in keep} - protected
     p = _Pass(graph, protected, forward)
     nodes = graph.nodes
     k = p.leading(nodes, named)  # the user's graph, first, kept as it is
