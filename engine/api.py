@@ -344,7 +344,9 @@ def _make_program(graph: Graph, y_refs: tuple[Ref, ...], xs: Sequence[str],
     seeded = b.finish()
     result = gradients(seeded, list(y_refs), list(xs), grad_ys=seed_refs, **options)
     grads = [g for g in result.grads if g is not None]
-    simple, renamed = simplify(result.graph, grads, protected=seeded.by_name, forward=not bake)
+    # planned at once (not returned, not mapped): the plan drops the dead nodes itself
+    simple, renamed = simplify(result.graph, grads, protected=seeded.by_name, forward=not bake,
+                               prune=bake or bool(mapping.axes))
     grads_of = tuple(None if g is None else renamed[g] for g in result.grads)
     fetches = [g for g in grads_of if g is not None]
     if return_values:

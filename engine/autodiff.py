@@ -6,6 +6,7 @@ differentiating the result again gives second derivatives.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,9 @@ from . import fn as F
 from .builder import GraphBuilder, Tensor
 from .dtypes import DTYPES, is_floating
 from .errors import EngineError
-from .graph import LEAF_OPS, Graph, Ref, between, format_ref, make_node
+from .graph import LEAF_OPS, Graph, Ref, between, downstream, format_ref, make_node
 from .ops import registry
-from .ops.contexts import VJPContext
+from .ops.contexts import LazyVJPContext
 from .ops.rules import sum_to
 from .shapes import fmt, is_static, same
 
@@ -69,8 +70,11 @@ def gradients(
     grad_ys = aligned_seeds(grad_ys, len(y_refs))
     stop = {ref[0] for ref in graph.resolve_all(stop_gradients, "stop_gradients")}
 
-    relevant = between(graph, {r[0] for r in x_refs}, {r[0] for r in y_refs}, stop)
-    graph = _accumulating(graph, relevant)
+    # Nodes downstream of an x: the walk back from the ys below reaches only those of
+    # them upstream of a y (a node gets a cotangent only from one that had one), so the
+    # sweep back ``between`` makes is needed only by while loops (``_accumulating``).
+    relevant = downstream(graph, {r[0] for r in x_refs})
+    graph = _accumulating(graph, relevant, {r[0] for r in y_refs}, stop)
     b = GraphBuilder(graph, prefix=name)
     pending: dict[Ref, list[Tensor]] = {}
     for i, (y, gy) in enumerate(zip(y_refs, grad_ys, strict=True)):
@@ -93,6 +97,7 @@ def gradients(
     carrying = {d: carries(d, dialect) for d in DTYPES}
     vjps: dict[str, Any] = {}  # op -> its vjp rule (None: none), looked up once
     one_given = (True,)
+    handle = functools.partial(Tensor, b)  # a handle on a ref of ``graph``
     for node in reversed(graph.nodes):
         name = node.name
         if name not in relevant:
@@ -102,13 +107,14 @@ def gradients(
             parts = pending.pop((name, 0), None)
             if not parts:
                 continue
-            summed = [parts[0] if len(parts) == 1 else _aggregate(b, parts, aggregation)]
+            summed: tuple[Tensor | None, ...] = (
+                parts[0] if len(parts) == 1 else _aggregate(b, parts, aggregation),)
             given: tuple[bool, ...] = one_given
         else:
             outs = [pending.pop((name, k), None) for k in range(len(outputs))]
             if not any(outs):
                 continue
-            summed = [_aggregate(b, c, aggregation) if c else None for c in outs]
+            summed = tuple(_aggregate(b, c, aggregation) if c else None for c in outs)
             given = tuple(s is not None for s in summed)
         if name in wanted_nodes:
             for k, s in enumerate(summed):
@@ -120,26 +126,26 @@ def gradients(
             vjp = vjps[op] = registry.get(op).vjp
         if vjp is None or name in stop or op in LEAF_OPS:
             continue
-        # handles made directly: every ref here is a node of ``graph``, the builder's base
-        in_handles = []
+        # every ref here is a node of ``graph``, the builder's base: its spec read directly
+        specs = []
         needs = []
         for r in node.inputs:
             src = r[0]
             spec = by_name[src].outputs[r[1]]
+            specs.append(spec)
             needs.append(src in relevant and carrying[spec.dtype])
-            in_handles.append(Tensor(b, r, spec))
         if True not in needs:
             continue
-        out_handles = ((Tensor(b, (name, 0), outputs[0]),) if len(outputs) == 1 else
-                       tuple(Tensor(b, (name, k), spec) for k, spec in enumerate(outputs)))
-        gs = summed if False not in given else [s if s is not None else F.zeros_like(h)
-                                                for s, h in zip(summed, out_handles)]
-        ctx = VJPContext(node, in_handles, out_handles, gs, dialect, given, needs)
-        for ref, handle, grad, need in zip(node.inputs, in_handles, vjp(ctx), needs,
-                                           strict=True):
+        ctx = LazyVJPContext(node, handle, specs, summed, dialect, given, tuple(needs))
+        if False in given:
+            ctx.gs = tuple(s if s is not None else F.zeros_like(h)
+                           for s, h in zip(summed, ctx.outputs, strict=True))
+        for ref, spec, grad, need in zip(node.inputs, specs, vjp(ctx), needs, strict=True):
             if grad is None or not need:
                 continue
-            grad = sum_to(grad, handle)
+            shape = grad.spec.shape
+            if shape != spec.shape or None in shape:  # sum_to's own test, without its call
+                grad = sum_to(grad, handle(ref, spec))
             acc = pending.get(ref)
             if acc is None:
                 pending[ref] = [grad]
@@ -156,10 +162,15 @@ def gradients(
     return Gradients(b.finish(), tuple(result))
 
 
-def _accumulating(graph: Graph, relevant: set[str]) -> Graph:
-    """Each while_loop on the path keeps its loop variables per iteration (attr
-    ``stacked``, while_v2's accumulators) from its one forward run, for its VJP to read:
-    the loop is not run a second time for the gradient. Its first outputs are unchanged."""
+def _accumulating(graph: Graph, down: set[str], ys: set[str], stop: set[str]) -> Graph:
+    """Each while_loop on the path (downstream of an x, in ``down``, and upstream of a y)
+    keeps its loop variables per iteration (attr ``stacked``, while_v2's accumulators)
+    from its one forward run, for its VJP to read: the loop is not run a second time for
+    the gradient. Its first outputs are unchanged."""
+    loops = [n.name for n in graph.nodes if n.op == "while_loop" and n.name in down]
+    if not loops:
+        return graph
+    relevant = between(graph, down, ys, stop)
     nodes = list(graph.nodes)
     for i, node in enumerate(nodes):
         if node.op == "while_loop" and node.name in relevant and not node.attrs["stacked"]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from .shapes import Shape, normalize_shape
 
 _SPEC = operator.attrgetter("spec")
 _REF = operator.attrgetter("ref")
+_NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
 
 
 class Tensor:
@@ -112,7 +114,9 @@ class GraphBuilder:
         self.nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
         self._base_names: Mapping[str, Node] = base.by_name if base is not None else {}
-        self._taken: set[str] = set()  # names given here (the base's are _base_names)
+        # names claimed here (the base's are _base_names; fresh ones, counted, never
+        # repeat and are in _by_name once their node is added)
+        self._taken: set[str] = set()
         self._stems: dict[str, str] = {}
         self._counter = itertools.count()
         self._constants: dict[tuple[str, bytes, tuple[int, ...]], Tensor] = {}
@@ -126,20 +130,20 @@ class GraphBuilder:
         while True:
             name = f"{stem}{next(self._counter)}"
             if name not in self._taken and name not in self._base_names:
-                self._taken.add(name)
                 return name
 
     def unused(self, name: str) -> str:
         """``name``, or ``name_1``, ``name_2``, ... when a node has it already (a returned
         gradient graph posted back holds the nodes an earlier differentiation named)."""
         candidate, k = name, 0
-        while candidate in self._taken or candidate in self._base_names:
+        while (candidate in self._taken or candidate in self._by_name
+               or candidate in self._base_names):
             k += 1
             candidate = f"{name}_{k}"
         return candidate
 
     def _claim(self, name: str) -> str:
-        if name in self._taken or name in self._base_names:
+        if name in self._taken or name in self._by_name or name in self._base_names:
             raise ValueError(f"a node named {name!r} exists already")
         self._taken.add(name)
         return name
@@ -209,8 +213,14 @@ class GraphBuilder:
             specs, refs = (inputs[0].spec, inputs[1].spec), (inputs[0].ref, inputs[1].ref)
         else:
             specs, refs = tuple(map(_SPEC, inputs)), tuple(map(_REF, inputs))
-        node_name = self._claim(name) if name else self._fresh(opdef.name)
-        node = make_node(node_name, opdef, refs, specs, attrs or {})
+        if name:
+            node_name = self._claim(name)
+        else:  # _fresh's usual case spelled out: a call less for each node autodiff adds
+            stem = self._stems.get(opdef.name)
+            node_name = f"{stem}{next(self._counter)}" if stem is not None else ""
+            if not node_name or node_name in self._taken or node_name in self._base_names:
+                node_name = self._fresh(opdef.name)
+        node = make_node(node_name, opdef, refs, specs, attrs or _NO_ATTRS)
         self.nodes.append(node)
         self._by_name[node_name] = node
         if not opdef.multi_output:

@@ -341,10 +341,8 @@ def upstream(nodes: Sequence[Node], names: Iterable[str]) -> set[str]:
     return found
 
 
-def between(graph: Graph, sources: Container[str], sinks: Iterable[str],
-            stop: Container[str] = ()) -> set[str]:
-    """Nodes on some path from a source to a sink, not passing through a stopped node (a
-    stopped node is on it, its inputs are not, through it): one sweep each way."""
+def downstream(graph: Graph, sources: Container[str]) -> set[str]:
+    """The sources and every node that reads one, directly or not: one sweep."""
     down: set[str] = set()
     for n in graph.nodes:
         if n.name in sources:
@@ -354,6 +352,14 @@ def between(graph: Graph, sources: Container[str], sinks: Iterable[str],
             if src in down:
                 down.add(n.name)
                 break
+    return down
+
+
+def between(graph: Graph, sources: Container[str], sinks: Iterable[str],
+            stop: Container[str] = ()) -> set[str]:
+    """Nodes on some path from a source to a sink, not passing through a stopped node (a
+    stopped node is on it, its inputs are not, through it): one sweep each way."""
+    down = downstream(graph, sources)
     up = {s for s in sinks if s in down}
     for n in reversed(graph.nodes):
         if n.name in up and n.name not in stop:

@@ -40,7 +40,9 @@ class Plan:
         self.graph = graph
         self.fetches = tuple(fetches)
         needed = _needed(graph, self.fetches)
-        slot_of: dict[Ref, int] = {}
+        # a ref's slot: output 0 (the usual ref) under the node's name, a string (its hash
+        # kept by the string: a tenth off the loop), output k > 0 under the ref
+        slot_of: dict[str | Ref, int] = {}
         initial: list[Any] = []
         feeds: list[FeedSlot] = []
         # the steps as columns (callable, input slots, output slot), zipped once at the end
@@ -57,7 +59,7 @@ class Plan:
                 continue
             op = node.op
             if op in LEAF_OPS:
-                slot_of[(name, 0)] = slot = len(initial)
+                slot_of[name] = slot = len(initial)
                 initial.append(node.value)
                 if op == "constant":
                     known.add(slot)
@@ -76,18 +78,27 @@ class Plan:
                                 tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
             inputs = node.inputs
             n = len(inputs)  # one or two spelled out: a quarter of tuple(map(...))'s time
-            ins = ((slot_of[inputs[0]],) if n == 1 else
-                   (slot_of[inputs[0]], slot_of[inputs[1]]) if n == 2 else
-                   tuple(map(slot_of.__getitem__, inputs)))
+            if n == 1:
+                r = inputs[0]
+                a = slot_of[r] if r[1] else slot_of[r[0]]
+                ins, fixed = (a,), a in known
+            elif n == 2:
+                r, q = inputs
+                a = slot_of[r] if r[1] else slot_of[r[0]]
+                b = slot_of[q] if q[1] else slot_of[q[0]]
+                ins, fixed = (a, b), a in known and b in known
+            else:
+                ins = tuple([slot_of[r] if r[1] else slot_of[r[0]] for r in inputs])
+                fixed = known.issuperset(ins)
             if not opdef.multi_output:
-                if known.issuperset(ins):
+                if fixed:
                     folded = _fold(fn, ins, initial, known, node)
                     if folded is not None:
-                        slot_of[(name, 0)] = slot = len(initial)
+                        slot_of[name] = slot = len(initial)
                         initial.append(folded)
                         known.add(slot)
                         continue
-                slot_of[(name, 0)] = out = len(initial)
+                slot_of[name] = out = len(initial)
                 initial.append(None)
                 fns.append(fn)
                 step_ins.append(ins)
@@ -101,15 +112,16 @@ class Plan:
                 step_outs.append(packed)
                 step_nodes.append(name)
                 for k in range(len(node.outputs)):
-                    slot_of[(name, k)] = out = len(initial)
+                    slot_of[(name, k) if k else name] = out = len(initial)
                     initial.append(None)
                     fns.append(operator.itemgetter(k))
                     step_ins.append((packed,))
                     step_outs.append(out)
                     step_nodes.append(name)
-        self._fetch_slots = tuple(slot_of[f] for f in self.fetches)
-        frees = _frees(step_ins, set(self._fetch_slots),
-                       {f[1] for f in feeds} | _leaf_slots(initial))
+        self._fetch_slots = tuple(slot_of[f] if f[1] else slot_of[f[0]] for f in self.fetches)
+        # the leaves' slots (never freed): the fed ones and those of known values
+        frees = _frees(step_ins, set(self._fetch_slots), {f[1] for f in feeds} | known,
+                       len(initial))
         self._steps: tuple[Step, ...] = tuple(zip(fns, step_ins, step_outs, frees))
         self._step_nodes = tuple(step_nodes)
         self._initial = tuple(initial)
@@ -376,29 +388,32 @@ def _needed(graph: Graph, fetches: Sequence[Ref]) -> set[str]:
     return upstream(graph.nodes, [f[0] for f in fetches])
 
 
-def _leaf_slots(initial: list[Any]) -> set[int]:
-    return {i for i, v in enumerate(initial) if v is not None}
-
-
 def _with_frees(steps: Sequence[Step], keep: set[int], leaves: set[int]) -> tuple[Step, ...]:
     """Attach to each step the slots it reads for the last time (never fetches or leaves)."""
     frees = _frees([ins for _, ins, _, _ in steps], keep, leaves)
     return tuple((fn, ins, out, f) for (fn, ins, out, _), f in zip(steps, frees, strict=True))
 
 
-def _frees(step_ins: Sequence[tuple[int, ...]], keep: set[int], leaves: set[int]
-           ) -> list[tuple[int, ...]]:
+def _frees(step_ins: Sequence[tuple[int, ...]], keep: set[int], leaves: set[int],
+           size: int | None = None) -> list[tuple[int, ...]]:
     """For each step (given by its input slots), the slots it reads for the last time,
     in the order it reads them (never fetches or leaves): one sweep back over the steps,
-    a slot's first sighting there being its last read (no table of last uses to walk again)."""
-    read = keep | leaves
-    add = read.add
+    a slot's first sighting there being its last read (no table of last uses to walk again).
+    The slots seen are marks in a bytearray (``size``: the slots' count, if known), not a
+    set: no hashing, a byte a slot."""
+    if size is None:
+        size = 1 + max([*keep, *leaves, *(max(ins) for ins in step_ins if ins)], default=-1)
+    seen = bytearray(size)
+    for s in keep:
+        seen[s] = 1
+    for s in leaves:
+        seen[s] = 1
     out: list[tuple[int, ...]] = [()] * len(step_ins)
     for i in range(len(step_ins) - 1, -1, -1):
         last: list[int] | None = None
         for s in step_ins[i]:
-            if s not in read:
-                add(s)
+            if not seen[s]:
+                seen[s] = 1
                 if last is None:
                     last = [s]
                 else:

@@ -28,6 +28,26 @@ SMALL = 4096
 GEMM_WORK = 1 << 16
 
 
+class Names:
+    """The names in use: a graph's and those given since (a set of the new ones only, not
+    a copy of a 100,000-node graph's names)."""
+
+    __slots__ = ("base", "new")
+
+    def __init__(self, base: Mapping[str, Any]):
+        self.base: Mapping[str, Any] = base
+        self.new: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.new or name in self.base
+
+    def add(self, name: str) -> None:
+        self.new.add(name)
+
+    def discard(self, name: str) -> None:
+        self.new.discard(name)
+
+
 class Emit:
     """The nodes a rule reads (the rewritten-so-far graph) and the new ones it adds, each
     inferred by its op's own rule and named after the node being rewritten. ``user``: that
@@ -35,7 +55,7 @@ class Emit:
     the graph is only planned (``simplify``'s ``forward``), never handed back, so a rule
     may use internal ops that a returned graph (drawn, exported to ONNX) must not hold."""
 
-    def __init__(self, by_name: Mapping[str, Node], taken: set[str], stem: str = "",
+    def __init__(self, by_name: Mapping[str, Node], taken: Names | set[str], stem: str = "",
                  user: bool = False, *, plan: bool = False):
         self.by_name, self.taken, self.plan = by_name, taken, plan
         self.nodes: list[Node] = []
@@ -48,6 +68,12 @@ class Emit:
         if self.nodes:
             self.nodes, self._new = [], {}
         return self
+
+    def forget(self) -> None:
+        """Drop what the last rule built, its names too (it was only tried)."""
+        for n in self.nodes:
+            self.taken.discard(n.name)
+        self.nodes, self._new = [], {}
 
     def node(self, name: str) -> Node:
         return self._new.get(name) or self.by_name[name]
@@ -405,6 +431,25 @@ def one_value_operand(node: Node, e: Emit) -> Any:
         return e.nodes
     return None
 
+def _is_zeros(node: Node) -> bool:
+    """A zero ``plus_zero`` may drop (of either sign, or autodiff's own ``zeros_like``)."""
+    return node.op == "zeros_like" or _all_zero(node, 0)
+
+
+def _is_one_value(node: Node) -> bool:
+    return _one_value(node) is not None
+
+
+#: For the ops whose every rule needs one input of a kind (x * 1 a ones, x + 0 a zeros,
+#: x op c a constant of one value), the test of an input's node: ``simplify`` tries their
+#: rules only if one input passes (most products have no ones in them; the chain's each
+#: multiply by its constant eps).
+NEEDS: dict[str, Callable[[Node], bool]] = {
+    "mul": lambda n: _is_ones(n) or _is_one_value(n),
+    "add": lambda n: _is_zeros(n) or _is_one_value(n),
+    "sub": lambda n: _is_zeros(n) or _is_one_value(n),
+    "div": _is_one_value,
+}
 
 #: The rules tried on a node, by its op, in order.
 RULES: dict[str, tuple[Rule, ...]] = {

@@ -29,13 +29,13 @@ and its inputs only):
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import rewrites
-from .graph import LEAF_OPS, Graph, Node, Ref, make_node, upstream
+from .graph import LEAF_OPS, Graph, Node, Ref, make_node
 from .ops import registry
 from .plan import Plan
 from .shapes import normalize_axis, num_elements
@@ -45,19 +45,29 @@ SMALL = rewrites.SMALL
 
 
 def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
-             forward: bool = False) -> tuple[Graph, dict[Ref, Ref]]:
+             forward: bool = False, prune: bool = True) -> tuple[Graph, dict[Ref, Ref]]:
     """The simplified graph and, for each ref of ``keep``, the ref it now is (itself).
 
     A node of ``keep`` (and, with ``forward``, a protected node of the user's: for a plan,
     not a returned graph) may still be recomputed by a rule that builds new nodes: the
-    last of them takes its name, so it answers for the same tensor."""
+    last of them takes its name, so it answers for the same tensor. ``prune=False``
+    leaves the dead nodes in, for a caller that plans the graph at once (a ``Plan`` keeps
+    only what its fetches need: a sweep less)."""
     fed = {n.name for n in graph.nodes if n.op in ("placeholder", "variable")}
-    protected = set(protected) | fed  # fed: kept for the feeds
-    named = ({r[0] for r in keep} | protected) - fed if forward else {
-        r[0] for r in keep} - protected
+    protected = set(protected)  # (in place from here: a 100,000-name set copied once)
+    protected |= fed  # fed: kept for the feeds
+    if forward:
+        named = set(protected)
+        named.update(r[0] for r in keep)
+        named -= fed
+    else:
+        named = {r[0] for r in keep} - protected
     p = _Pass(graph, protected, forward)
+    nodes = graph.nodes
+    k = p.leading(nodes, named)  # the user's graph, first, kept as it is
+    p.keep_prefix(nodes[:k])
     visit, keep_as_is, renamed = p.visit, p.keep, p.renamed
-    for node in graph.nodes:
+    for node in nodes[k:]:
         name = node.name
         if name in named:
             visit(node, True)
@@ -65,58 +75,154 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
             keep_as_is(_with_inputs(node, renamed) if renamed else node, shared=True)
         else:
             visit(node)
-    nodes = _live(p.out, [renamed.get(r, r) for r in (*keep, *graph.outputs)], protected)
+    out = p.out
+    while k < len(out) and out[k].name in protected:  # the user's nodes kept after them
+        k += 1
+    nodes = (_live(out, [renamed.get(r, r) for r in (*keep, *graph.outputs)], protected, k)
+             if prune else out)
     outputs = [renamed.get(r, r) for r in graph.outputs]
     # nothing dropped: the pass's own index of its nodes is the graph's (not built again)
     simple = Graph(nodes, graph.inputs, outputs,
-                   by_name=p.by_name if len(nodes) == len(p.out) else None)
+                   by_name=p.by_name if len(nodes) == len(out) else None)
     return simple, {r: renamed.get(r, r) for r in keep}
 
 
 class _Pass:
     """One walk in topological order: each node, its inputs renamed, is folded, rewritten
-    or shared with an earlier twin, or kept."""
+    or shared with an earlier twin, or kept.
+
+    The leading run of the user's nodes (``keep_prefix``) is taken whole: their common-
+    subexpression keys are made only for the ops a later node could twin them by, and
+    only when a node all of whose inputs are among them asks (a prefix node reads prefix
+    nodes only), so a 100,000-node user graph is not keyed node by node for nothing."""
 
     def __init__(self, graph: Graph, user: set[str], plan: bool):
+        self.graph = graph
         self.user = user  # the user's nodes (recomputed only under their names)
         self.renamed: dict[Ref, Ref] = {}
         self.seen: dict[Any, str] = {}
         self.out: list[Node] = []
         self.by_name: dict[str, Node] = {}
-        self.taken = set(graph.by_name)
-        self.emit = rewrites.Emit(self.by_name, self.taken, plan=plan)
+        self.emit = rewrites.Emit(self.by_name, rewrites.Names(graph.by_name), plan=plan)
         self.xents: dict[tuple[Ref, int], int] = {}  # (logits, axis): place in out (a plan's)
+        self.prefix: dict[str, Node] = {}
+        self._prefix_ops: dict[str, list[Node]] | None = None  # the prefix by op, once asked
 
-    def keep(self, node: Node, shared: bool = False) -> None:
-        """Keep ``node`` as it is; ``shared``: a later twin of it may read it instead."""
-        key = _cse_key(node) if shared else None
-        if key is not None:
-            self.seen.setdefault(key, node.name)
+    def leading(self, nodes: Sequence[Node], named: set[str]) -> int:
+        """How many leading nodes are kept as they are: the user's, those to be recomputed
+        under their names (a plan's) included while none of their rules would rebuild
+        them (each tried on the graph as it is, and what it built forgotten)."""
+        user = self.user
+        trial = rewrites.Emit(self.graph.by_name, self.emit.taken, plan=self.emit.plan)
+        k = 0
+        for node in nodes:
+            name = node.name
+            if name not in user:
+                break
+            if name in named:
+                rules = rewrites.RULES.get(node.op)
+                if (rules and len(node.outputs) == 1 and _may_rewrite(node, trial.by_name)
+                        and _rebuilds(node, rules, trial)):
+                    break
+            k += 1
+        return k
+
+    def keep_prefix(self, nodes: Sequence[Node]) -> None:
+        """Keep these nodes as they are, shared (a later twin reads them); nothing is
+        renamed yet and they read only each other."""
+        self.out.extend(nodes)
+        self.prefix = {n.name: n for n in nodes}
+        self.by_name.update(self.prefix)
+        if self.emit.plan:
+            for i, n in enumerate(nodes):
+                if n.op == XENT:
+                    self.xents[(n.inputs[1], _axis_of(n, 1))] = i
+
+    def _twin(self, node: Node, key: Any) -> str:
+        """The first node kept with ``key`` (``node`` itself if none)."""
+        groups = self._prefix_ops
+        if groups is None or node.op in groups:
+            self._prefix_twins(node)
+        return self.seen.setdefault(key, node.name)
+
+    def _prefix_twins(self, node: Node) -> None:
+        """The prefix's nodes of ``node``'s op keyed, if it reads prefix nodes only (else
+        none of them can be its twin), before its own key is looked up."""
+        prefix = self.prefix
+        for r in node.inputs:
+            if r[0] not in prefix:
+                return
+        if prefix:
+            self._key_prefix(node.op)
+
+    def _key_prefix(self, op: str) -> None:
+        groups = self._prefix_ops
+        if groups is None:
+            groups = self._prefix_ops = {}
+            for n in self.prefix.values():
+                group = groups.get(n.op)
+                if group is None:
+                    groups[n.op] = [n]
+                else:
+                    group.append(n)
+        group = groups.pop(op, None)
+        if group is not None:
+            seen = self.seen
+            for n in group:
+                key = _cse_key(n)
+                if key is not None:
+                    seen.setdefault(key, n.name)
+
+    def _append(self, node: Node) -> None:
         if node.op == XENT and self.emit.plan:
             self.xents[(node.inputs[1], _axis_of(node, 1))] = len(self.out)
         self.out.append(node)
         self.by_name[node.name] = node
 
+    def keep(self, node: Node, shared: bool = False) -> None:
+        """Keep ``node`` as it is; ``shared``: a later twin of it may read it instead."""
+        key = _cse_key(node) if shared else None
+        if key is not None:
+            self._twin(node, key)
+        self._append(node)
+
     def visit(self, node: Node, rebuild: bool = False) -> None:
         """``rebuild``: the node's name must stay; only a rule that builds new nodes (the
         last taking the name) may recompute it."""
-        if self.renamed:  # nothing renamed yet (the user's nodes, first): none to rename
-            node = _with_inputs(node, self.renamed)
-        if not rebuild:
-            node = _folded(node, self.by_name) or node
-        if node.op == "softmax" and self.xents and not rebuild and self._shared_softmax(node):
+        renamed = self.renamed
+        if renamed:  # nothing renamed yet (the user's nodes, first): none to rename
+            for r in node.inputs:
+                if r in renamed:
+                    node = _with_inputs(node, renamed)
+                    break
+        op = node.op
+        if not rebuild and op not in LEAF_OPS:
+            by_name = self.by_name
+            for r in node.inputs:  # the cheap refusal of _folded, without its call
+                n = by_name[r[0]]
+                if n.op != "constant" and (n.op != "fill" or n.inputs):
+                    break
+            else:
+                folded = _folded(node, by_name)
+                if folded is not None:
+                    node, op = folded, "constant"
+        if op == "softmax" and self.xents and not rebuild and self._shared_softmax(node):
             return
-        rules = rewrites.RULES.get(node.op)
-        if rules and len(node.outputs) == 1 and self._rewritten(node, rules, rebuild):
+        rules = rewrites.RULES.get(op)
+        if (rules and len(node.outputs) == 1 and _may_rewrite(node, self.by_name)
+                and self._rewritten(node, rules, rebuild)):
             return
-        name = node.name
         key = _cse_key(node)
+        name = node.name
         if key is not None:  # one lookup (a key's hash is not cached): the first one stays
+            groups = self._prefix_ops
+            if groups is None or op in groups:
+                self._prefix_twins(node)
             twin = self.seen.setdefault(key, name)
             if twin != name and not rebuild:  # every output has its twin's
                 self.renamed.update(((name, i), (twin, i)) for i in range(len(node.outputs)))
                 return
-        if node.op == XENT and self.emit.plan:  # kept (``keep``, its key already seen)
+        if op == XENT and self.emit.plan:  # (_append, without its call)
             self.xents[(node.inputs[1], _axis_of(node, 1))] = len(self.out)
         self.out.append(node)
         self.by_name[name] = node
@@ -160,6 +266,30 @@ class _Pass:
                 self.renamed[(node.name, 0)] = self.renamed.get(final, final)
             return True
         return False
+
+
+def _may_rewrite(node: Node, by_name: Mapping[str, Node]) -> bool:
+    """False when no rule of the node's op can fire: those that need an input of a kind
+    (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none."""
+    test = rewrites.NEEDS.get(node.op)
+    if test is None:
+        return True
+    for r in node.inputs:
+        n = by_name.get(r[0])  # (not known here: let the rules see)
+        if n is None or test(n):
+            return True
+    return False
+
+
+def _rebuilds(node: Node, rules: Sequence[rewrites.Rule], e: rewrites.Emit) -> bool:
+    """Whether one of a user's node's rules would rebuild it (``_rewritten`` with
+    ``rebuild``: an identity is kept); what a rule builds is forgotten, names and all."""
+    for rule in rules:
+        result = rule(node, e.start(node.name, True))
+        e.forget()
+        if result is not None and node.op != "identity":
+            return True
+    return False
 
 
 def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
@@ -222,19 +352,23 @@ def _cse_key(node: Node) -> Any:
     return node.op, node.inputs, attrs, value
 
 
-def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str]) -> list[Node]:
+def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str], k: int
+          ) -> Sequence[Node]:
     """The nodes the roots (and the protected nodes) depend on (a subgraph attr reads the
     outside only through its node's inputs), in their order; ``nodes`` in topological
-    order. A leading run of protected nodes (the user's graph, before what autodiff
-    appended) is live whole, inputs and all (they come before it): the sweep back stops
-    where it starts, not walking the user's graph again."""
-    k = 0
-    for n in nodes:
-        if n.name not in protected:
-            break
-        k += 1
-    tail = nodes[k:]
-    names = [r[0] for r in roots]
-    names += [n.name for n in tail if n.name in protected]
-    found = upstream(tail, names)
-    return [*nodes[:k], *(n for n in tail if n.name in found)]
+    order, the first ``k`` protected (the user's graph, before what autodiff appended):
+    live whole, inputs and all (they come before it), so the sweep back stops where they
+    start. One sweep back; ``nodes`` itself when none is dead (no second sweep)."""
+    found = {r[0] for r in roots}
+    add = found.add
+    dead = 0
+    for i in range(len(nodes) - 1, k - 1, -1):
+        n = nodes[i]
+        if n.name in found or n.name in protected:
+            for src, _ in n.inputs:  # a plain loop: half the time of a comprehension's
+                add(src)
+        else:
+            dead += 1
+    if not dead:
+        return nodes
+    return [*nodes[:k], *(n for n in nodes[k:] if n.name in found or n.name in protected)]

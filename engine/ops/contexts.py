@@ -82,6 +82,44 @@ class VJPContext(_NodeContext):
         return self.gs[0]
 
 
+class LazyVJPContext(VJPContext):
+    """A ``VJPContext`` whose input and output handles are made when a rule first reads
+    them (``handle(ref, spec)``): most rules read one input or none (add's passes ``g``
+    on), and a 100,000-node chain would make three handles a node for nothing."""
+
+    __slots__ = ("_handle", "_ins", "_outs", "_specs")
+
+    def __init__(self, node: Any, handle: Callable[[Any, Any], Any], specs: Sequence[Any],
+                 gs: tuple[Any, ...], dialect: str, given: tuple[bool, ...],
+                 wanted: tuple[bool, ...]):
+        self.node = node
+        self.attrs = node.attrs
+        self.dialect = dialect
+        self.gs = gs
+        self.given = given
+        self.wanted = wanted
+        self._handle = handle
+        self._specs = specs
+        self._ins: tuple[Any, ...] | None = None
+        self._outs: tuple[Any, ...] | None = None
+
+    @property  # type: ignore[override]
+    def inputs(self) -> tuple[Any, ...]:
+        ins = self._ins
+        if ins is None:
+            ins = self._ins = tuple(map(self._handle, self.node.inputs, self._specs))
+        return ins
+
+    @property  # type: ignore[override]
+    def outputs(self) -> tuple[Any, ...]:
+        outs = self._outs
+        if outs is None:
+            name = self.node.name
+            outs = self._outs = tuple(self._handle((name, k), spec)
+                                      for k, spec in enumerate(self.node.outputs))
+        return outs
+
+
 class JVPContext(_NodeContext):
     """Forward mode: ``tangents`` holds one tangent per input, None where it is zero (an
     integer input, or one that does not depend on the differentiated inputs)."""
