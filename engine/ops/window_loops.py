@@ -90,11 +90,9 @@ def compile_loops() -> None:
     ints = (numba.int64,) * 6
     compiled: dict[str, Any] = {}
     for fn, rank_in, rank_out in ((gather, 4, 6), (scatter, 6, 4)):
-        sigs = [(numba.types.Array(t, rank_in, "C", readonly=True),
+        sigs = [(numba.types.Array(t, rank_in, "C", readonly=True),  # writable ones cast
                  numba.types.Array(t, rank_out, "C"), *ints)
                 for t in (numba.float32, numba.float64)]
-        sigs += [(numba.types.Array(t, rank_in, "C"), numba.types.Array(t, rank_out, "C"),
-                  *ints) for t in (numba.float32, numba.float64)]
         try:
             compiled[fn.__name__] = numba.njit(sigs, cache=True, nogil=True)(fn)
         except RuntimeError:  # no writable cache directory: compile for this process only
