@@ -5,13 +5,14 @@ Why: with few channels (W5's 16) a window's row of the patch matrix is a run of 
 spend their time starting one short inner loop per pixel and tap. One compiled loop over
 the pixels does the same arithmetic at memory speed; it is what lets conv2d's input
 gradient be one GEMM (``g @ w^T``, every tap at once) and a col2im, rather than a GEMM
-and a strided add per tap (bench: W5's conv2d_backprop_input 750 -> 390 us).
+and a strided add per tap (W5's conv2d_backprop_input step: 1,077 -> 630 us).
 
-Compiling costs ~1 s (numba's import included), so, like fusion, it happens once per
-process on the fusion thread (``fusion.later``), asked for by the first convolution;
-until it is done, or without numba, or with ``GRADSERVE_FUSION=0``, ``loops`` answers
-None and the kernels take their numpy paths (the same numbers up to float rounding: each
-loop's output element is the same copy, or the same sum in the same order, as numpy's).
+Compiling costs ~1 s from numba's cache (its import included; ~4 s without), so, like
+fusion, it happens once per process on the fusion thread (``fusion.later``), asked for
+after a few convolutions (``loops``). Until it is done, or without numba, or with
+``GRADSERVE_FUSION=0``, ``loops`` answers None and the kernels take their numpy paths:
+the same numbers up to float rounding (each loop's output element is the same copy, or
+the same sum in the same order, as numpy's; the one GEMM rounds as it will).
 """
 from __future__ import annotations
 
@@ -69,17 +70,22 @@ def scatter(cols: np.ndarray, out: np.ndarray, sh: int, sw: int, dh: int, dw: in
 
 
 _COMPILED: dict[str, Callable[..., None]] = {}
-_ASKED = threading.Event()
+_CALLS = [0]  # convolution kernel runs asking so far, up to fusion.FUSE_AFTER
+_ASK = threading.Lock()
 
 
 def loops() -> dict[str, Callable[..., None]] | None:
     """The compiled ``gather`` and ``scatter`` (C-contiguous float32/float64 arrays, the
-    ints as ints), or None while they are not (yet) compiled; the first call asks for them."""
+    ints as ints), or None while they are not (yet) compiled. They are asked for at the
+    ``fusion.FUSE_AFTER``-th call, as a plan fuses: a worker that served one convolution
+    does not compile (the cold path never pays; the compile holds the GIL for ~1 s)."""
     if _COMPILED:
         return _COMPILED
-    if not _ASKED.is_set() and fusion.enabled():
-        _ASKED.set()
-        fusion.later(compile_loops)
+    if _CALLS[0] < fusion.FUSE_AFTER and fusion.enabled():
+        with _ASK:
+            _CALLS[0] += 1
+            if _CALLS[0] == fusion.FUSE_AFTER:
+                fusion.later(compile_loops)
     return None
 
 

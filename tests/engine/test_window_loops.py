@@ -82,3 +82,16 @@ def test_conv_gradients_with_and_without_compiled_loops(jit, monkeypatch, shape,
     slow = answers()
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_the_loops_are_asked_for_once_after_a_few_convolutions(monkeypatch):
+    asked = []
+    monkeypatch.setattr(window_loops, "_COMPILED", {})
+    monkeypatch.setattr(window_loops, "_CALLS", [0])
+    monkeypatch.setattr(fusion, "later", asked.append)
+    for _ in range(fusion.FUSE_AFTER - 1):
+        assert window_loops.loops() is None
+    assert asked == []  # a worker that ran a few convolutions compiles nothing
+    for _ in range(3):
+        assert window_loops.loops() is None
+    assert asked == [window_loops.compile_loops]
