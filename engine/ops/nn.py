@@ -36,8 +36,7 @@ from .windows import (
     Layout,
     Window,
     add_columns,
-    columns,
-    compiled,
+    compiled_col2im,
     first_argmax,
     offsets,
     pad,
@@ -419,8 +418,8 @@ def _input_columns(attrs, x: np.ndarray, size: tuple[int, ...]) -> tuple[np.ndar
     """im2col: every window of the (padded) input as one row, (N * OH * OW, KH * KW * C)."""
     win = _window(attrs, size[:2])
     lay = win.layout(x.shape[1], x.shape[2])
-    cols = columns(x, win, lay)
-    return cols.reshape(-1, cols.shape[3] * cols.shape[4] * cols.shape[5]), lay
+    view = patches(pad(x, lay), win, lay)
+    return view.reshape(-1, view.shape[3] * view.shape[4] * view.shape[5]), lay
 
 
 @kernel
@@ -500,7 +499,7 @@ def _backprop_input_kernel(attrs, specs):
         win = _window(attrs, (kh, kw))
         lay = win.layout(like.shape[1], like.shape[2])
         rows = g.reshape(-1, cout)
-        if g.dtype == w.dtype and compiled(g.dtype) is not None:
+        if g.dtype == w.dtype and compiled_col2im(g.dtype) is not None:
             return _input_gradient_by_columns(rows, w, like.shape, win, lay)
         # Each kernel offset's contribution, one GEMM at a time into one reused buffer,
         # added by numpy where the offset's windows read (whole rows of W C values).

@@ -96,31 +96,20 @@ def patches(xp: np.ndarray, win: Window, lay: Layout) -> np.ndarray:
                       strides=(sn, sh * th, sw * tw, sh * dh, sw * dw, sc), writeable=False)
 
 
-def compiled(dtype: np.dtype) -> dict[str, Callable[..., None]] | None:
-    """``window_loops``' compiled im2col and col2im for ``dtype``, if they are ready."""
-    return window_loops.loops() if np.dtype(dtype) in window_loops.FLOATS else None
-
-
-def columns(x: np.ndarray, win: Window, lay: Layout) -> np.ndarray:
-    """im2col: every window of the (unpadded) input, a contiguous (N, OH, OW, KH, KW, C)."""
-    jit = compiled(x.dtype)
-    if jit is None:
-        return np.ascontiguousarray(patches(pad(x, lay), win, lay))
-    out = np.empty((x.shape[0], lay.oh, lay.ow, *win.size, x.shape[3]), x.dtype)
-    jit["gather"](np.ascontiguousarray(x), out, *win.strides, *win.dilations, lay.top, lay.left)
-    return out
+def compiled_col2im(dtype: np.dtype) -> Callable[..., None] | None:
+    """``window_loops``' compiled col2im for ``dtype``, if it is ready."""
+    return window_loops.loop() if np.dtype(dtype) in window_loops.FLOATS else None
 
 
 def add_columns(cols: np.ndarray, shape: tuple[int, int, int, int], win: Window,
                 lay: Layout) -> np.ndarray:
-    """col2im, ``columns``' transpose: each window (N, OH, OW, KH, KW, C) of ``cols``
+    """col2im, ``patches``' transpose: each window (N, OH, OW, KH, KW, C) of ``cols``
     summed back onto the input (of ``shape``) positions it was read from."""
-    jit = compiled(cols.dtype)
+    jit = compiled_col2im(cols.dtype)
     if jit is None:
         return scatter(lambda i, j: cols[:, :, :, i, j, :], shape, win, lay, cols.dtype)
     out = np.zeros(shape, cols.dtype)
-    jit["scatter"](np.ascontiguousarray(cols), out, *win.strides, *win.dilations, lay.top,
-                   lay.left)
+    jit(np.ascontiguousarray(cols), out, *win.strides, *win.dilations, lay.top, lay.left)
     return out
 
 

@@ -1,6 +1,6 @@
-"""The compiled im2col/col2im (engine/ops/window_loops.py) against numpy's strided view and
-per-tap adds, and the convolutions' gradients with and without them (float64: the same
-numbers up to rounding; central differences in the every-op sweep check either path)."""
+"""The compiled col2im (engine/ops/window_loops.py) against numpy's per-tap adds, and the
+convolutions' gradients with and without it (float64: the same numbers up to rounding;
+central differences in the every-op sweep check either path)."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,33 +29,27 @@ GEOMETRIES = [
 
 @pytest.fixture(scope="module")
 def jit():
-    window_loops.compile_loops()
-    loops = window_loops.loops()
-    assert loops is not None
-    return loops
+    window_loops.compile_loop()
+    loop = window_loops.loop()
+    assert loop is not None
+    return loop
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("shape", "size", "strides", "dilations", "same"), GEOMETRIES)
-def test_gather_and_scatter_match_numpy(jit, shape, size, strides, dilations, same, dtype):
-    x = rand(*shape).astype(dtype)
+def test_scatter_matches_numpy(jit, shape, size, strides, dilations, same, dtype):
     win = Window(size, strides, dilations, same)
     lay = win.layout(shape[1], shape[2])
-    view = windows.patches(windows.pad(x, lay), win, lay)
-    cols = np.empty(view.shape, dtype)
-    jit["gather"](x, cols, *strides, *dilations, lay.top, lay.left)
-    np.testing.assert_array_equal(cols, view)
-
-    g = rand(*view.shape, seed=1).astype(dtype)
+    g = rand(shape[0], lay.oh, lay.ow, *size, shape[3], seed=1).astype(dtype)
     want = windows.scatter(lambda i, j: g[:, :, :, i, j, :], shape, win, lay, dtype)
     got = np.zeros(shape, dtype)
-    jit["scatter"](g, got, *strides, *dilations, lay.top, lay.left)
+    jit(g, got, *strides, *dilations, lay.top, lay.left)
     np.testing.assert_array_equal(got, want)  # the same sums, in the same order
 
 
 @pytest.mark.parametrize(("shape", "size", "strides", "dilations", "same"), GEOMETRIES)
-def test_conv_gradients_with_and_without_compiled_loops(jit, monkeypatch, shape, size,
-                                                        strides, dilations, same):
+def test_conv_gradients_with_and_without_the_compiled_loop(jit, monkeypatch, shape, size,
+                                                           strides, dilations, same):
     x, w = rand(*shape), rand(*size, shape[3], 5, seed=2)
     attrs = {"strides": list(strides), "dilations": list(dilations),
              "padding": "SAME" if same else "VALID"}
@@ -78,20 +72,20 @@ def test_conv_gradients_with_and_without_compiled_loops(jit, monkeypatch, shape,
     fast = answers()
     monkeypatch.setattr(nn, "COLUMN_BYTES", 1)  # one image at a time
     np.testing.assert_array_equal(answers()[1], fast[1])
-    monkeypatch.setattr(window_loops, "loops", lambda: None)
+    monkeypatch.setattr(window_loops, "loop", lambda: None)
     slow = answers()
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
-def test_the_loops_are_asked_for_once_after_a_few_convolutions(monkeypatch):
+def test_the_loop_is_asked_for_once_after_a_few_convolutions(monkeypatch):
     asked = []
-    monkeypatch.setattr(window_loops, "_COMPILED", {})
+    monkeypatch.setattr(window_loops, "_COMPILED", [])
     monkeypatch.setattr(window_loops, "_CALLS", [0])
     monkeypatch.setattr(fusion, "later", asked.append)
     for _ in range(fusion.FUSE_AFTER - 1):
-        assert window_loops.loops() is None
+        assert window_loops.loop() is None
     assert asked == []  # a worker that ran a few convolutions compiles nothing
     for _ in range(3):
-        assert window_loops.loops() is None
-    assert asked == [window_loops.compile_loops]
+        assert window_loops.loop() is None
+    assert asked == [window_loops.compile_loop]
