@@ -36,6 +36,8 @@ from .rules import axis_batch, batched_first, example_shape, same_shape_batch
 from .windows import (
     Layout,
     Window,
+    add_columns,
+    compiled_col2im,
     first_argmax,
     offsets,
     pad,
@@ -486,16 +488,41 @@ def _backprop_infer(names: tuple[str, str, str], input_at: int, filter_at: int):
     return infer
 
 
+COLUMN_BYTES = 1 << 20  # the most of the input gradient's columns held at once (L2-sized)
+
+
+def _input_gradient_by_columns(rows: np.ndarray, w: np.ndarray, shape: tuple[int, ...],
+                               win: Window, lay: Layout) -> np.ndarray:
+    """conv2d's input gradient as every tap's contribution from one GEMM (rows @ w^T, the
+    columns of im2col) summed back by the compiled col2im: numpy's strided adds of each
+    tap's C-long runs would cost more than the GEMM. A few images at a time, so that the
+    columns stay in cache and no run allocates (and page-faults) kh kw times the input."""
+    kh, kw, cin, cout = w.shape
+    wt = w.reshape(kh * kw * cin, cout).T
+    pixels = lay.oh * lay.ow
+    step = max(1, COLUMN_BYTES // (pixels * wt.shape[1] * rows.itemsize))
+    buf = np.empty((min(step, shape[0]) * pixels, wt.shape[1]), rows.dtype)
+    out = np.empty(shape, rows.dtype)
+    for n in range(0, shape[0], step):
+        m = min(step, shape[0] - n)
+        cols = np.matmul(rows[n * pixels:(n + m) * pixels], wt, out=buf[:m * pixels])
+        out[n:n + m] = add_columns(cols.reshape(m, lay.oh, lay.ow, kh, kw, cin),
+                                   (m, *shape[1:]), win, lay)
+    return out
+
+
 @kernel
 def _backprop_input_kernel(attrs, specs):
     def run(g: np.ndarray, w: np.ndarray, like: np.ndarray) -> np.ndarray:
         kh, kw, cin, cout = w.shape
         win = _window(attrs, (kh, kw))
         lay = win.layout(like.shape[1], like.shape[2])
-        # Each kernel offset's contribution, one GEMM at a time into one reused buffer
-        # (a single product for all offsets is kh kw times the input: a large fresh
-        # allocation every run, which costs page faults).
-        rows, taps = g.reshape(-1, cout), w.reshape(kh * kw, cin, cout)
+        rows = g.reshape(-1, cout)
+        if g.dtype == w.dtype and compiled_col2im(g.dtype) is not None:
+            return _input_gradient_by_columns(rows, w, like.shape, win, lay)
+        # Each kernel offset's contribution, one GEMM at a time into one reused buffer,
+        # added by numpy where the offset's windows read (whole rows of W C values).
+        taps = w.reshape(kh * kw, cin, cout)
         part = np.empty((rows.shape[0], cin), dtype=np.result_type(g, w))
         shape = (*g.shape[:3], cin)
 

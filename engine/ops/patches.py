@@ -18,7 +18,7 @@ from . import attrs as parse
 from .image_batching import images_batch
 from .nn import CONV_ATTRS, _conv_out_shape, _input_columns, _rank4, _window
 from .registry import Attr, TensorSpec, check_dtypes, defop, kernel
-from .windows import scatter
+from .windows import add_columns
 
 PATCH_ATTRS = {"ksize": Attr(parse=lambda v: parse.pair(v, "ksize"),
                              aliases=("kernel_size", "ksizes")),
@@ -49,7 +49,7 @@ def _patches_grad_kernel(attrs, specs):
         win = _window(attrs, (kh, kw))
         lay = win.layout(like.shape[1], like.shape[2])
         rows = g.reshape(*g.shape[:3], kh, kw, like.shape[3])
-        return scatter(lambda i, j: rows[:, :, :, i, j, :], like.shape, win, lay, g.dtype)
+        return add_columns(rows, like.shape, win, lay)
 
     return run
 

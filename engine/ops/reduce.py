@@ -6,6 +6,7 @@ reduced axes and broadcasts the upstream gradient back over the input.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -95,8 +96,11 @@ def _with_reduced_axes(c: VJPContext, t):
     return fn.expand_dims(t, axis=list(axes)) if axes else t
 
 
-def _spread(c: VJPContext):
-    return broadcast_like(_with_reduced_axes(c, c.g), c.a)
+def _spread(c: VJPContext, count: Any = None):
+    """The cotangent broadcast back over the reduced axes (divided by ``count`` first, one
+    division per reduced value, not per input element: mean's, the same numbers)."""
+    g = _with_reduced_axes(c, c.g)
+    return broadcast_like(g if count is None else g / count, c.a)
 
 
 def _count(c: VJPContext):
@@ -152,7 +156,7 @@ def _linear(transpose):
 _FAMILY = (
     ("sum", "numeric", lambda x, a, k: x.sum(axis=a, keepdims=k, dtype=x.dtype),
      _linear(lambda c: [_spread(c)]), _direct_sum),
-    ("mean", "numeric", _mean, _linear(lambda c: [_spread(c) / _count(c)]), _direct_mean),
+    ("mean", "numeric", _mean, _linear(lambda c: [_spread(c, _count(c))]), _direct_mean),
     ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k),
      {"vjp": _extreme_vjp(-math.inf)}),
     ("min", "numeric", lambda x, a, k: np.min(x, axis=a, keepdims=k),

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import window_loops
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -92,6 +94,23 @@ def patches(xp: np.ndarray, win: Window, lay: Layout) -> np.ndarray:
     (kh, kw), (th, tw), (dh, dw) = win.size, win.strides, win.dilations
     return as_strided(xp, shape=(xp.shape[0], lay.oh, lay.ow, kh, kw, xp.shape[3]),
                       strides=(sn, sh * th, sw * tw, sh * dh, sw * dw, sc), writeable=False)
+
+
+def compiled_col2im(dtype: np.dtype) -> Callable[..., None] | None:
+    """``window_loops``' compiled col2im for ``dtype``, if it is ready."""
+    return window_loops.loop() if np.dtype(dtype) in window_loops.FLOATS else None
+
+
+def add_columns(cols: np.ndarray, shape: tuple[int, int, int, int], win: Window,
+                lay: Layout) -> np.ndarray:
+    """col2im, ``patches``' transpose: each window (N, OH, OW, KH, KW, C) of ``cols``
+    summed back onto the input (of ``shape``) positions it was read from."""
+    jit = compiled_col2im(cols.dtype)
+    if jit is None:
+        return scatter(lambda i, j: cols[:, :, :, i, j, :], shape, win, lay, cols.dtype)
+    out = np.zeros(shape, cols.dtype)
+    jit(np.ascontiguousarray(cols), out, *win.strides, *win.dilations, lay.top, lay.left)
+    return out
 
 
 def offsets(win: Window, lay: Layout) -> Iterator[tuple[int, int, tuple[slice, slice]]]:
