@@ -5,6 +5,14 @@ entry point sets them in the environment and only then imports the benchmarks. B
 every library gets one thread: on a 2-core machine shared with other work, a second BLAS
 or OpenMP thread that is not scheduled stalls the first (seen here as a flat ~32 ms per
 call), and one thread each keeps the comparison fair. ``--threads 0`` keeps the defaults.
+
+Some machines set OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for old OpenBLAS builds that
+crash or misbehave on their processor; they make a current numpy's GEMMs ~2x slower (a
+Haswell kernel on a SkylakeX core), which would charge the floor and us, not PyTorch
+(MKL). So this entry point removes both for its own run (and the servers it starts),
+records what the machine had set and which kernel OpenBLAS then picked, and keeps them
+with ``--keep-openblas-env``. Every implementation's answers are checked against the
+floor before it is timed, so a kernel that computes wrong would show there.
 """
 from __future__ import annotations
 
@@ -15,6 +23,9 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+#: What the machine set before this run removed it (bench.environment reports it).
+MACHINE_OPENBLAS = "GRADSERVE_BENCH_MACHINE_OPENBLAS"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -23,6 +34,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-service", action="store_true", help="skip the HTTP benchmarks")
     p.add_argument("--threads", type=int, default=1,
                    help="threads per library (BLAS, OpenMP, XLA); 0 = library defaults")
+    p.add_argument("--keep-openblas-env", action="store_true",
+                   help="leave OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE as the machine set them")
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--workloads", type=_keys, default=None, metavar="W3,W6",
                    help="only these engine workloads, printed (RESULTS.md is not written)")
@@ -47,8 +60,15 @@ def pin_threads(n: int) -> None:
                                f"intra_op_parallelism_threads={n}").strip()
 
 
+def drop_openblas_overrides() -> None:
+    seen = [f"{v}={os.environ.pop(v)}" for v in OPENBLAS_OVERRIDES if v in os.environ]
+    os.environ[MACHINE_OPENBLAS] = " ".join(seen) or "(none)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if not args.keep_openblas_env:
+        drop_openblas_overrides()
     if args.threads:
         pin_threads(args.threads)
     from .run import main as run

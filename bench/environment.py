@@ -44,6 +44,18 @@ def blas() -> str:
         return "unknown"
 
 
+def blas_kernel() -> str:
+    """The core kernel numpy's OpenBLAS runs (what OPENBLAS_CORETYPE would force)."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        found = [i.get("architecture") for i in threadpool_info()
+                 if i.get("internal_api") == "openblas"]
+        return ", ".join(str(a) for a in found) or "not OpenBLAS"
+    except Exception:
+        return "unknown (threadpoolctl missing)"
+
+
 def tool_version(argv: list[str]) -> str | None:
     if shutil.which(argv[0]) is None:
         return None
@@ -71,6 +83,9 @@ def snapshot() -> dict[str, Any]:
         "os": platform.platform(), "python": platform.python_version(),
         "numpy": np.__version__, "blas": blas(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+        "OpenBLAS overrides the machine set": os.environ.get(
+            "GRADSERVE_BENCH_MACHINE_OPENBLAS", "(not asked)"),
+        "OpenBLAS kernel": blas_kernel(),
         "torch threads": torch_threads(),
         "wrk": tool_version(["wrk", "--version"]) or "missing",
         "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),

@@ -181,7 +181,10 @@ def render(env: dict[str, Any], verdicts: Sequence[Verdict],
             "Written by `make bench` (`python -m bench`); every figure below comes from this "
             f"one run, which took {elapsed_s:.0f} s. Targets are reported, never enforced.\n",
             "## Machine\n", table(["what", "value"], [[k, v] for k, v in env.items()]), "",
-            "OPENBLAS_CORETYPE was left as the machine set it. The floor and Gradserve use "
+            "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE: what the machine set is shown above; "
+            "`python -m bench` removes both for its run (they force an older kernel on "
+            "numpy's GEMMs, ~2x slower here) unless `--keep-openblas-env`, and the kernel "
+            "OpenBLAS then picked is shown. The floor and Gradserve use "
             "numpy's BLAS above; PyTorch uses its own (MKL), JAX uses XLA's CPU backend. "
             f"Threads per library: {env.get('threads per library', 'library defaults')} "
             "(the servers inherit the same setting). Other processes on the machine share "
