@@ -28,7 +28,7 @@ OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 MACHINE_OPENBLAS = "GRADSERVE_BENCH_MACHINE_OPENBLAS"
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="short budgets, for a trial run")
     p.add_argument("--no-service", action="store_true", help="skip the HTTP benchmarks")
@@ -39,17 +39,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--workloads", type=_keys, default=None, metavar="W3,W6",
                    help="only these engine workloads, printed (RESULTS.md is not written)")
-    return p.parse_args(argv)
+    return p
 
 
 def _keys(text: str) -> list[str]:
+    """The keys as written; checked against the workloads only after the threads are
+    pinned (importing bench.workloads loads numpy, and with it BLAS's thread pool)."""
+    keys = [k.strip().upper() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise argparse.ArgumentTypeError(f"no workload named in {text!r}")
+    return keys
+
+
+def check_keys(p: argparse.ArgumentParser, keys: list[str] | None) -> None:
     from .workloads import WORKLOADS
 
-    keys = [k.strip().upper() for k in text.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in WORKLOADS]
-    if unknown or not keys:
-        raise argparse.ArgumentTypeError(f"workloads are {', '.join(WORKLOADS)}; got {text!r}")
-    return keys
+    unknown = [k for k in keys or () if k not in WORKLOADS]
+    if unknown:
+        p.error(f"argument --workloads: workloads are {', '.join(WORKLOADS)}; "
+                f"got {', '.join(unknown)}")
 
 
 def pin_threads(n: int) -> None:
@@ -66,11 +74,13 @@ def drop_openblas_overrides() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    p = parser()
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
     if not args.keep_openblas_env:
         drop_openblas_overrides()
     if args.threads:
         pin_threads(args.threads)
+    check_keys(p, args.workloads)
     from .run import main as run
 
     return run(args)
