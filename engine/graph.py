@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from itertools import repeat
 from types import MappingProxyType
 from typing import Any
 
@@ -110,9 +111,16 @@ class Graph:
     @classmethod
     def from_description(cls, description: Any, *, max_nodes: int | None = None,
                          max_elements: int | None = None,
-                         decode_value: DecodeValue | None = None) -> Graph:
+                         decode_value: DecodeValue | None = None,
+                         key: str | None = None) -> Graph:
         """A whole graph description, ``{"nodes", "inputs", "outputs"}``, judged by
-        ``build`` (faults located from the description's top, e.g. ``("nodes", 3)``)."""
+        ``build`` (faults located from the description's top, e.g. ``("nodes", 3)``).
+
+        ``key``: a collision-safe hash of the description itself, when the caller has made
+        one (the service's graph cache hashes the canonical JSON): kept as the graph's
+        ``key``, so the built graph is not hashed again (~1 us a node, 0.1 s for a
+        100,000-node chain). Equal descriptions still get equal keys; two spellings of one
+        graph may get two (their programs are cached twice, never mixed up)."""
         if not isinstance(description, Mapping):
             raise GraphError("a graph is an object with 'nodes' (and optionally 'inputs' "
                              "and 'outputs')")
@@ -121,9 +129,12 @@ class Graph:
             raise GraphError(f"unknown field {unknown[0]!r} on a graph", loc=(unknown[0],))
         if "nodes" not in description:
             raise GraphError("a graph needs 'nodes'", loc=("nodes",))
-        return cls.build(description["nodes"], description.get("inputs"),
-                         description.get("outputs"), max_nodes=max_nodes,
-                         max_elements=max_elements, decode_value=decode_value)
+        graph = cls.build(description["nodes"], description.get("inputs"),
+                          description.get("outputs"), max_nodes=max_nodes,
+                          max_elements=max_elements, decode_value=decode_value)
+        if key is not None:
+            graph._key = f"description:{key}"  # never a hexdigest of the nodes' text
+        return graph
 
     @classmethod
     @pausing
@@ -149,27 +160,25 @@ class Graph:
         if max_nodes is not None and len(nodes) > max_nodes:
             raise LimitError(f"the graph has {len(nodes)} nodes; the limit is {max_nodes}",
                              loc=("nodes",))
-        names = {d["name"] for d in nodes  # _is_mapping inline: a call less per node
-                 if (type(d) is dict or isinstance(d, Mapping))
-                 and isinstance(d.get("name"), str)}
-        heads = [_read_head(i, d, names) for i, d in enumerate(nodes)]
-        order = _topological_order(heads)
-        built: dict[str, Node] = {}
-        ordered: list[Node] = []
         token = _NESTING.set((decode_value, max_elements, _NESTING.get()[2]))
         try:
-            fit: set[int] = set()  # ids of output tuples within the limit (nodes share them)
-            for i in order:
-                node = _build_node(heads[i], nodes[i], built, max_elements, decode_value)
-                if max_elements is not None and id(node.outputs) not in fit:
-                    _check_elements(node, max_elements)
-                    fit.add(id(node.outputs))  # held by ``built``: its id is not reused
-                built[node.name] = node
-                ordered.append(node)
+            ordered, built, fault = _in_order(nodes, max_elements, decode_value)
+            if len(ordered) == len(nodes):
+                placeholders = (n.name for n in ordered if n.op == "placeholder")
+                last = ordered[-1].name
+            else:  # every head judged first, as ever; the nodes built already kept
+                heads, order = _judged_heads(nodes)
+                if fault is not None:
+                    raise fault
+                # Kahn's order (stable) starts with the built ones: each reads earlier ones
+                _build_rest(heads, nodes, order[len(ordered):], ordered, built, max_elements,
+                            decode_value)
+                placeholders = (h.name for h in heads if h.opdef.name == "placeholder")
+                last = heads[-1].name
         finally:
             _NESTING.reset(token)
-        graph_inputs = _resolve_inputs(inputs, heads, built)
-        graph_outputs = _resolve_outputs(outputs, heads, built)
+        graph_inputs = _resolve_inputs(inputs, placeholders, built)
+        graph_outputs = _resolve_outputs(outputs, last, built)
         graph = cls(ordered, graph_inputs, graph_outputs, by_name=built)
         if max_nodes is not None and graph.work > max_nodes:
             heaviest = max(ordered, key=node_work)
@@ -387,6 +396,102 @@ class _Head:
     name: str
     opdef: registry.OpDef
     inputs: tuple[Ref, ...]
+
+
+def _judged_heads(nodes: Sequence[Any]) -> tuple[list[_Head], list[int]]:
+    """Every node's head read and checked (name, op, inputs), and their order: the faults
+    found this way are reported before any node's build fault."""
+    names = {d["name"] for d in nodes  # _is_mapping inline: a call less per node
+             if (type(d) is dict or isinstance(d, Mapping))
+             and isinstance(d.get("name"), str)}
+    heads = [_read_head(i, d, names) for i, d in enumerate(nodes)]
+    return heads, _topological_order(heads)
+
+
+def _build_rest(heads: list[_Head], nodes: Sequence[Any], order: Sequence[int],
+                ordered: list[Node], built: dict[str, Node], max_elements: int | None,
+                decode_value: DecodeValue | None) -> None:
+    """The nodes at positions ``order`` built in turn, appended to ``ordered`` and
+    ``built``."""
+    fit: set[int] = set()  # ids of output tuples within the limit (nodes share them)
+    for i in order:
+        node = _build_node(heads[i], nodes[i], built, max_elements, decode_value)
+        if max_elements is not None and id(node.outputs) not in fit:
+            _check_elements(node, max_elements)
+            fit.add(id(node.outputs))  # held by ``built``: its id is not reused
+        built[node.name] = node
+        ordered.append(node)
+
+
+_COMPUTING_FIELDS = frozenset({"name", "op", "inputs", "attrs"})
+_ARITY: dict[str, tuple[int, int | None]] = {}  # an op's (least, most) inputs
+
+
+def _in_order(nodes: Sequence[Any], max_elements: int | None, decode_value: DecodeValue | None
+              ) -> tuple[list[Node], dict[str, Node], Exception | None]:
+    """The usual description (dicts in order, each input an earlier node's exact name, no
+    name twice) built in one pass, ~30% faster than reading every head first (a
+    100,000-node chain 0.27 -> 0.20 s CPU). Stops at the first node of another kind, or
+    whose build raises; gives the nodes built so far (in order, by name) and that fault.
+    A fault is kept, not raised: a head's fault further on is reported first, as ever
+    (no node is built twice, so nested subgraphs are never rebuilt level upon level)."""
+    built: dict[str, Node] = {}
+    ordered: list[Node] = []
+    fit: set[int] = set()
+    for i, d in enumerate(nodes):
+        if type(d) is not dict:
+            break
+        name = d.get("name")
+        op_name = d.get("op")
+        if type(name) is not str or not name or name in built or type(op_name) is not str:
+            break
+        opdef = registry.lookup(op_name)
+        if opdef is None:
+            break
+        raw = d.get("inputs")
+        if opdef.leaf:
+            if not _NODE_FIELDS.issuperset(d) or (raw is not None and raw != []):
+                break
+            try:
+                node = _build_leaf(_Head(i, name, opdef, ()), d, ("nodes", i), max_elements,
+                                   decode_value)
+            except Exception as exc:  # any fault (the caller's decoder's too), judged later
+                return ordered, built, exc
+        else:
+            if not _COMPUTING_FIELDS.issuperset(d):
+                break
+            if raw is None:
+                raw = []
+            elif type(raw) is not list:
+                break
+            arity = _ARITY.get(opdef.name)
+            if arity is None:
+                a = opdef.inputs
+                arity = _ARITY[opdef.name] = (a, a) if type(a) is int else a
+            n = len(raw)
+            if n < arity[0] or (arity[1] is not None and n > arity[1]):
+                break
+            attrs = d.get("attrs")
+            if attrs is not None and type(attrs) is not dict:
+                break
+            try:  # a KeyError unless each input is an earlier node's name
+                specs = tuple([built[r].outputs[0] for r in raw])
+            except (KeyError, TypeError, IndexError):
+                break
+            try:
+                node = make_node(name, opdef, tuple(zip(raw, repeat(0))), specs, attrs or {},
+                                 position=i, loc=("nodes", i))
+            except Exception as exc:  # any fault (a subgraph's too), judged later
+                return ordered, built, exc
+        if max_elements is not None and id(node.outputs) not in fit:
+            try:
+                _check_elements(node, max_elements)
+            except LimitError as exc:
+                return ordered, built, exc
+            fit.add(id(node.outputs))
+        built[name] = node
+        ordered.append(node)
+    return ordered, built, None
 
 
 def _is_mapping(d: Any) -> bool:
@@ -691,10 +796,11 @@ def _leaf_value(raw: Any, dtype: str | None, name: str, loc: tuple[str | int, ..
     return arr
 
 
-def _resolve_inputs(inputs: Sequence[str] | None, heads: list[_Head],
+def _resolve_inputs(inputs: Sequence[str] | None, placeholders: Iterable[str],
                     built: Mapping[str, Node]) -> tuple[str, ...]:
+    """``placeholders``: their names in description order, the inputs when none are given."""
     if inputs is None:
-        return tuple(h.name for h in heads if h.opdef.name == "placeholder")
+        return tuple(placeholders)
     if not isinstance(inputs, (list, tuple)):
         raise GraphError("'inputs' must be a list of placeholder names", loc=("inputs",))
     seen = set()
@@ -711,10 +817,11 @@ def _resolve_inputs(inputs: Sequence[str] | None, heads: list[_Head],
     return tuple(inputs)
 
 
-def _resolve_outputs(outputs: Sequence[str] | None, heads: list[_Head],
+def _resolve_outputs(outputs: Sequence[str] | None, last: str,
                      built: Mapping[str, Node]) -> tuple[Ref, ...]:
+    """``last``: the name of the description's last node, the output when none is given."""
     if outputs is None:
-        return ((heads[-1].name, 0),)
+        return ((last, 0),)
     if isinstance(outputs, str):
         outputs = [outputs]
     if not isinstance(outputs, (list, tuple)) or not outputs:

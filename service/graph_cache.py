@@ -2,7 +2,7 @@
 
 The cache key is a hash of the description's canonical JSON, so a graph the worker has
 seen is neither decoded nor rebuilt nor re-differentiated (the engine's plan cache is
-keyed by the Graph's own content key, which the cached Graph keeps). Judging the
+keyed by the Graph's key, which is this same hash: a built graph is not hashed again). Judging the
 description is the engine's job (``Graph.from_description`` names the node at fault);
 this module only lends it the decoder of the wire's tensor forms for leaf values.
 Registered models (``repository.py``) are built by the same function and kept pinned,
@@ -26,16 +26,18 @@ from .problems import ProblemError, onnx_problem
 
 
 def build_graph(description: Any, where: list[str | int], max_nodes: int,
-                max_elements: int) -> Graph:
+                max_elements: int, key: str | None = None) -> Graph:
     """A description as a Graph; ``where`` is its path, for the faults of its leaf values
-    (an EngineError's own loc is from the description's top)."""
+    (an EngineError's own loc is from the description's top). ``key``: the description's
+    hash, kept as the graph's key (``Graph.from_description``)."""
     def decode_value(raw: Any, dtype: str, loc: tuple[str | int, ...]) -> Any:
         return decode_at(raw, dtype, max_elements, [*where, *loc])
 
     if is_onnx(description):
         description = onnx_description(description, where)
     return Graph.from_description(description, max_nodes=max_nodes,
-                                  max_elements=max_elements, decode_value=decode_value)
+                                  max_elements=max_elements, decode_value=decode_value,
+                                  key=key)
 
 
 def is_onnx(description: Any) -> bool:
@@ -89,11 +91,14 @@ class GraphCache:
             key = hashlib.sha256(orjson.dumps(description, option=orjson.OPT_SORT_KEYS)).digest()
         except orjson.JSONEncodeError:  # nested past orjson's limit (a tensor or attrs)
             raise too_deep(description, where) from None
-        return self._cache.get_or_make(key, lambda: self._build(description, where))
+        return self._cache.get_or_make(key, lambda: self._build(description, where, key))
 
-    def _build(self, description: Any, where: list[str | int]) -> Graph:
+    def _build(self, description: Any, where: list[str | int], key: bytes) -> Graph:
+        """The graph, keyed by the description's hash (the engine's plan cache then need
+        not hash the built graph again)."""
         try:
-            return build_graph(description, where, self.max_nodes, self.max_elements)
+            return build_graph(description, where, self.max_nodes, self.max_elements,
+                               key.hex())
         except EngineError as exc:
             raise exc.within("graph") from None
 

@@ -263,3 +263,28 @@ def test_a_scalar_value_fills_a_declared_shape() -> None:
     with pytest.raises(GraphError) as err:
         Graph.build([{"name": "c", "op": "constant", "value": [1.0, 2.0], "shape": [2, 3]}])
     assert err.value.loc == ("nodes", 0, "value")
+
+
+def test_a_build_fault_before_a_head_fault_is_reported_as_the_judged_path_reports_it() -> None:
+    """The one-pass build of an in-order description stops at node 2's shape fault, but
+    the fault reported is node 3's unknown op, as when every head is read first."""
+    nodes = [*BASE, {"name": "z", "op": "matmul", "inputs": ["x", "y"]},
+             {"name": "w", "op": "frobnicate", "inputs": ["x"]}]
+    err = _refused(nodes)
+    assert (err.node, err.loc) == ("w", ("nodes", 3, "op"))
+
+
+def test_one_pass_and_judged_builds_make_the_same_graph() -> None:
+    """An in-order description (one pass) and the same nodes out of order (read, ordered,
+    then built) give the same nodes, inputs and outputs."""
+    nodes = [*BASE, {"name": "s", "op": "add", "inputs": ["x", "y"]},
+             {"name": "m", "op": "sum", "inputs": ["s"], "attrs": {"axis": 0}},
+             {"name": "c", "op": "constant", "value": [1.0, 2.0, 3.0]},
+             {"name": "z", "op": "Mul", "inputs": ["m", "c"]}]
+    shuffled = [nodes[5], nodes[2], nodes[0], nodes[4], nodes[3], nodes[1]]
+    one = Graph.build(nodes, outputs=["z"])
+    judged = Graph.build(shuffled, outputs=["z"])
+    assert [n.name for n in one.nodes] == ["x", "y", "s", "m", "c", "z"]
+    assert one.inputs == ("x", "y") and judged.inputs == ("x", "y")
+    same = {n.name: (n.op, n.inputs, dict(n.attrs), n.outputs) for n in judged.nodes}
+    assert {n.name: (n.op, n.inputs, dict(n.attrs), n.outputs) for n in one.nodes} == same
