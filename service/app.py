@@ -17,11 +17,11 @@ from . import openapi
 from .front import ComputeFront
 from .metrics import Metrics, MetricsMiddleware
 from .pool import Pool
-from .problems import PROBLEM_JSON, ProblemError, problem_body
+from .problems import PROBLEM_JSON, ProblemError, crash_body, problem_body
 from .repository import Registry, load_repository
 from .routes import ROUTERS, docs
 from .settings import Settings
-from .shell import Shell
+from .shell import Shell, cors_options
 
 log = logging.getLogger("gradserve")
 API_VERSION = "1.0"  # the wire contract's version (API.md v1), not the package's
@@ -64,13 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(ComputeFront, metrics=metrics)  # the compute fast path
     app.add_middleware(Shell, settings=settings, metrics=metrics)  # ids, keys, JSON only
-    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
-    if origins:  # outermost: preflights are answered before keys are asked for
-        app.add_middleware(CORSMiddleware, allow_origins=origins, max_age=600,
-                           allow_methods=["GET", "POST", "PUT", "DELETE"],
-                           allow_headers=["Content-Type", "Authorization", "X-API-Key",
-                                          "X-Request-ID"],
-                           expose_headers=["X-Request-ID", "Server-Timing", "Retry-After"])
+    cors = cors_options(settings)
+    if cors is not None:  # outermost: preflights are answered before keys are asked for
+        app.add_middleware(CORSMiddleware, **cors)
     app.openapi = lambda: openapi.describe(app)  # type: ignore[method-assign]
     return app
 
@@ -99,9 +95,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _problem(ProblemError("invalid-request", "the request is not valid", items))
 
     async def on_crash(_: Request, exc: Exception) -> Response:
-        log.error("unexpected error", exc_info=exc)
-        return Response(problem_body("internal", "an unexpected error occurred; it has been "
-                                     "logged"), status_code=500, media_type=PROBLEM_JSON)
+        return Response(crash_body(exc), status_code=500, media_type=PROBLEM_JSON)
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(HTTPException, on_http)

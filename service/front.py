@@ -13,18 +13,18 @@ as the answer is sent. Under any other server (a test client) the body is a copy
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from starlette.middleware.cors import CORSMiddleware
+
 from .endpoints import BY_PATH
 from .metrics import Metrics
-from .problems import PROBLEM_JSON, ProblemError, problem_body
+from .problems import PROBLEM_JSON, ProblemError, crash_body
 from .settings import knob
-from .shell import Shell
+from .shell import Shell, cors_options
 
-log = logging.getLogger("gradserve")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -82,10 +82,8 @@ class ComputeFront:
                            [(k.lower().encode(), v.encode()) for k, v in
                             (exc.headers or {}).items()])
         except Exception as exc:  # what the app's own crash handler answers (FrontDoor)
-            log.error("unexpected error", exc_info=exc)
             status = 500
-            await _respond(send, status, PROBLEM_JSON, problem_body(
-                "internal", "an unexpected error occurred; it has been logged"), [])
+            await _respond(send, status, PROBLEM_JSON, crash_body(exc), [])
         else:
             status = reply.status
             timing = reply.server_timing()
@@ -111,12 +109,14 @@ class FrontDoor:
     Starlette's layers first (their telemetry check, body-limit and error middleware,
     ~10 us of the event loop's time per request, for nothing the compute path uses);
     everything else (and lifespan) goes to the app, whose own stack has the same shell
-    and front. Only without CORS origins: CORS is the app's outermost layer."""
+    and front, and CORS outermost on both ways when origins are configured."""
 
     def __init__(self, app: Any):
         self.app = app
         state = app.state
-        self.fast = Shell(ComputeFront(app, state.metrics), state.settings, state.metrics)
+        fast: Any = Shell(ComputeFront(app, state.metrics), state.settings, state.metrics)
+        cors = cors_options(state.settings)
+        self.fast = fast if cors is None else CORSMiddleware(fast, **cors)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in BY_PATH:

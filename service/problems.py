@@ -7,6 +7,7 @@ error. No answer ever carries a traceback: an unexpected exception becomes a pla
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -79,6 +80,13 @@ class ProblemError(Exception):
     def body(self) -> bytes:
         return problem_body(self.problem_type, self.detail, self.errors, node=self.node,
                             status=self.status, op_type=self.op_type)
+
+
+def crash_body(exc: BaseException) -> bytes:
+    """An unexpected failure logged (traceback and all, server-side only) and answered as
+    a 500 problem that says no more: the app's crash handler and the compute path's."""
+    logging.getLogger("gradserve").error("unexpected error", exc_info=exc)
+    return problem_body("internal", "an unexpected error occurred; it has been logged")
 
 
 def problem_body(problem_type: str, detail: str, errors: Iterable[tuple[Loc, str]] = (), *,

@@ -208,8 +208,7 @@ def serve(settings: Settings) -> None:
 
     app = create_app(settings)
     app.state.lane_views = True  # this server's transports keep no view (_OneWrite)
-    door = app if settings.cors_origins.strip() else FrontDoor(app)
-    config = uvicorn.Config(door, host=settings.host, port=settings.port,
+    config = uvicorn.Config(FrontDoor(app), host=settings.host, port=settings.port,
                             log_level=settings.log_level, access_log=settings.access_log,
                             loop="auto", http="auto",
                             timeout_graceful_shutdown=settings.shutdown_timeout)

@@ -43,6 +43,19 @@ _SANE_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 request_log = logging.getLogger("gradserve.request")
 
 
+def cors_options(settings: Settings) -> dict[str, Any] | None:
+    """Starlette ``CORSMiddleware``'s options for the configured origins; None without
+    any (then no CORS header is ever sent). Both ways in use them (the app's stack and
+    ``front.FrontDoor``), each outermost: a preflight is answered before keys are asked for."""
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if not origins:
+        return None
+    return {"allow_origins": origins, "max_age": 600,
+            "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+            "allow_headers": ["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"],
+            "expose_headers": ["X-Request-ID", "Server-Timing", "Retry-After"]}
+
+
 def key_digests(text: str) -> list[bytes]:
     """The configured digests (comma-separated SHA-256 hex) as bytes."""
     return [bytes.fromhex(d.strip()) for d in text.split(",") if d.strip()]
