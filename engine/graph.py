@@ -413,14 +413,20 @@ def _build_rest(heads: list[_Head], nodes: Sequence[Any], order: Sequence[int],
                 decode_value: DecodeValue | None) -> None:
     """The nodes at positions ``order`` built in turn, appended to ``ordered`` and
     ``built``."""
-    fit: set[int] = set()  # ids of output tuples within the limit (nodes share them)
+    fit: set[int] = set()
     for i in order:
         node = _build_node(heads[i], nodes[i], built, max_elements, decode_value)
-        if max_elements is not None and id(node.outputs) not in fit:
-            _check_elements(node, max_elements)
-            fit.add(id(node.outputs))  # held by ``built``: its id is not reused
+        _check_once(node, max_elements, fit)
         built[node.name] = node
         ordered.append(node)
+
+
+def _check_once(node: Node, max_elements: int | None, fit: set[int]) -> None:
+    """``_check_elements`` once per output tuple (nodes share them: ``fit`` holds the ids
+    of those within the limit, each held by the graph being built, so never reused)."""
+    if max_elements is not None and id(node.outputs) not in fit:
+        _check_elements(node, max_elements)
+        fit.add(id(node.outputs))
 
 
 _COMPUTING_FIELDS = frozenset({"name", "op", "inputs", "attrs"})
@@ -483,12 +489,10 @@ def _in_order(nodes: Sequence[Any], max_elements: int | None, decode_value: Deco
                                  position=i, loc=("nodes", i))
             except Exception as exc:  # any fault (a subgraph's too), judged later
                 return ordered, built, exc
-        if max_elements is not None and id(node.outputs) not in fit:
-            try:
-                _check_elements(node, max_elements)
-            except LimitError as exc:
-                return ordered, built, exc
-            fit.add(id(node.outputs))
+        try:
+            _check_once(node, max_elements, fit)
+        except LimitError as exc:
+            return ordered, built, exc
         built[name] = node
         ordered.append(node)
     return ordered, built, None

@@ -431,6 +431,7 @@ def one_value_operand(node: Node, e: Emit) -> Any:
         return e.nodes
     return None
 
+
 def _is_zeros(node: Node) -> bool:
     """A zero ``plus_zero`` may drop (of either sign, or autodiff's own ``zeros_like``)."""
     return node.op == "zeros_like" or _all_zero(node, 0)

@@ -215,17 +215,11 @@ class _Pass:
         key = _cse_key(node)
         name = node.name
         if key is not None:  # one lookup (a key's hash is not cached): the first one stays
-            groups = self._prefix_ops
-            if groups is None or op in groups:
-                self._prefix_twins(node)
-            twin = self.seen.setdefault(key, name)
+            twin = self._twin(node, key)
             if twin != name and not rebuild:  # every output has its twin's
                 self.renamed.update(((name, i), (twin, i)) for i in range(len(node.outputs)))
                 return
-        if op == XENT and self.emit.plan:  # (_append, without its call)
-            self.xents[(node.inputs[1], _axis_of(node, 1))] = len(self.out)
-        self.out.append(node)
-        self.by_name[name] = node
+        self._append(node)
 
     def _shared_softmax(self, node: Node) -> bool:
         """True if a cross-entropy kept before has the softmax's logits and axis: it gives
