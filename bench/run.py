@@ -68,7 +68,7 @@ def main(a: argparse.Namespace) -> int:
         loads, info = service_bench.run(log, duration=1.0 if a.quick else
                                         service_bench.DURATION_S)
     env["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    cold = cold_path.run(log=log)
+    cold = cold_path.run_apart(log=log)
     stages = None if a.no_service else http_stages.run(log)
     verdicts = targets.judge(results, loads, codec, info.get("paired"))
     round2 = targets.judge_round2(results, loads, info.get("paired"), functional, stages, cold)
