@@ -21,6 +21,7 @@ import argparse
 import http.client
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,44 @@ BEFORE = Path(__file__).resolve().parent / "http_stages_before.json"
 OUTPUT = Path(__file__).resolve().parent / "HTTP_STAGES.md"  # this module run on its own
 STAGES = ("parse", "validate", "graph", "decode", "compute", "encode", "queue", "ipc")
 REST = "front + HTTP"
+RAW = "wall, raw-socket client"  # the same request from a client that parses only the head
+CLIENT = "of front + HTTP: http.client's own work"  # wall - RAW
+
+
+class _RawClient:
+    """One keep-alive connection that sends a request's bytes and reads the answer by its
+    Content-Length into a reused buffer: what is left of the wall is the server's and the
+    sockets', not a Python HTTP client's parsing and copying (``http.client``)."""
+
+    def __init__(self, host: str, port: int, path: str, body: bytes):
+        self.sock = socket.create_connection((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
+                        f"application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                        ).encode() + body
+        self.buffer = bytearray(4 << 20)
+
+    def post(self) -> None:
+        self.sock.sendall(self.request)
+        view, got, end = memoryview(self.buffer), 0, -1
+        while end < 0:
+            got += self._recv(view[got:])
+            end = self.buffer.find(b"\r\n\r\n", 0, got)
+        head = bytes(self.buffer[:end]).decode("latin-1").lower()
+        if not head.startswith("http/1.1 200"):
+            raise RuntimeError(f"W2 over HTTP (raw socket) answered {head.splitlines()[0]}")
+        length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
+        while got < end + 4 + length:
+            got += self._recv(view[got:])
+
+    def _recv(self, into: memoryview) -> int:
+        n = self.sock.recv_into(into)
+        if n == 0:
+            raise RuntimeError("W2 over HTTP (raw socket): the server closed the connection")
+        return n
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def over_http(root: Path, requests: int = 400, log: Callable[[str], Any] = print
@@ -48,7 +87,9 @@ def over_http(root: Path, requests: int = 400, log: Callable[[str], Any] = print
     with start("Gradserve stages", argv, port, "/healthz", ROOT / "bench" / ".peers" / "logs",
                cwd=root) as server:
         conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        raw = _RawClient("127.0.0.1", server.port, "/gradients", body)
         walls: list[float] = []
+        raw_walls: list[float] = []
         stages: dict[str, list[float]] = {s: [] for s in STAGES}
         for i in range(requests + 30):
             t = time.perf_counter()
@@ -58,17 +99,24 @@ def over_http(root: Path, requests: int = 400, log: Callable[[str], Any] = print
             wall = time.perf_counter() - t
             if answer.status != 200:
                 raise RuntimeError(f"W2 over HTTP answered {answer.status}")
+            t = time.perf_counter()
+            raw.post()
+            raw_wall = time.perf_counter() - t
             if i < 30:  # warm-up: both workers' caches
                 continue
             walls.append(wall * 1e3)
+            raw_walls.append(raw_wall * 1e3)
             for part in (answer.getheader("server-timing") or "").split(","):
                 name, _, dur = part.strip().partition(";dur=")
                 if name in stages:
                     stages[name].append(float(dur))
         conn.close()
+        raw.close()
     out = {s: statistics.median(v) for s, v in stages.items() if v}
     out["wall"] = statistics.median(walls)
     out[REST] = max(0.0, out["wall"] - sum(out[s] for s in STAGES if s in out))
+    out[RAW] = statistics.median(raw_walls)
+    out[CLIENT] = out["wall"] - out[RAW]
     log(f"[stages] {root}: wall {out['wall']:.2f} ms")
     return out
 
@@ -172,7 +220,7 @@ def section(after: dict[str, Any], before: dict[str, Any] | None = None) -> str:
             return ""
         return f"{figures['http'][key]:.3f}"
 
-    rows = [(s, cell(before, s), cell(after, s)) for s in (*STAGES, REST, "wall")]
+    rows = [(s, cell(before, s), cell(after, s)) for s in (*STAGES, REST, CLIENT, "wall", RAW)]
     for name, fig in (("in-process engine", "engine"),):
         rows.append((name, "" if before is None else f"{before[fig]:.3f}",
                      f"{(after[fig] + after['engine_after']) / 2:.3f}"))
@@ -201,7 +249,10 @@ def section(after: dict[str, Any], before: dict[str, Any] | None = None) -> str:
             "The W2 MLP `/gradients` request (272 kB in, 1.09 MB out, base64 both ways) back "
             "to back on one keep-alive connection, 2 workers: median ms per stage from each "
             "answer's Server-Timing (the worker's stages; the pool's queue and ipc), the "
-            "rest of the client's wall time as front + HTTP; and the in-process engine "
+            "rest of the client's wall time (`http.client`'s) as front + HTTP; of that, what "
+            "the client itself takes: the same request from a raw socket that reads the "
+            "answer by its Content-Length, interleaved on a second connection (its wall "
+            "shown below); and the in-process engine "
             "(`compute_gradients` on the decoded request, median of two runs around the "
             "HTTP run) as the yardstick; a worker computes with one BLAS thread (its share of "
             "the 2 CPUs), timed in-process too." + note + "\n\n" + "\n".join(lines) + "\n")
