@@ -83,8 +83,8 @@ def enabled() -> bool:
 _ENABLED: bool | None = None
 # the engine's own variables (the service's start-up check knows them as not typos)
 ENVIRONMENT = {
-    "GRADSERVE_FUSION": "0 turns fusion and the compiled conv loop off (on when numba is "
-                        "installed)",
+    "GRADSERVE_FUSION": "0 turns fusion and the compiled conv and array loops off (on "
+                        "when numba is installed)",
     "GRADSERVE_FUSION_CACHE": "the folder of compiled kernels (default "
                               "~/.cache/gradserve/fusion, else the temp directory)",
 }

@@ -498,7 +498,9 @@ def _input_gradient_by_columns(rows: np.ndarray, w: np.ndarray, shape: tuple[int
     tap's C-long runs would cost more than the GEMM. A few images at a time, so that the
     columns stay in cache and no run allocates (and page-faults) kh kw times the input."""
     kh, kw, cin, cout = w.shape
-    wt = w.reshape(kh * kw * cin, cout).T
+    # w^T copied to C order: the GEMMs run ~2% faster than on the transposed view (W5: 8
+    # of [1024, 32] @ [32, 144], 379 -> 370 us) for a copy of the filter's few values
+    wt = np.ascontiguousarray(w.reshape(kh * kw * cin, cout).T)
     pixels = lay.oh * lay.ow
     step = max(1, COLUMN_BYTES // (pixels * wt.shape[1] * rows.itemsize))
     buf = np.empty((min(step, shape[0]) * pixels, wt.shape[1]), rows.dtype)

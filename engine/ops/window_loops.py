@@ -8,21 +8,18 @@ GEMM (``g @ w^T``, every tap at once) and a col2im, rather than a GEMM and a str
 per tap (W5's conv2d_backprop_input step: 1,077 -> 630 us). im2col stays numpy's strided
 copy: a compiled one measured slower (W5's patches 181 vs 146 us; 200 vs 106 at C = 3).
 
-Compiling costs ~1 s from numba's cache (its import included; ~4 s without), so, like
-fusion, it happens once per process on the fusion thread (``fusion.later``), asked for
-after a few convolutions (``loop``). Until it is done, or without numba, or with
+Compiled lazily (``lazy_loops``): until then, or without numba, or with
 ``GRADSERVE_FUSION=0``, ``loop`` answers None and the kernels take their numpy paths:
 the same numbers up to float rounding (each output element is the same sum in the same
 order as numpy's; the one GEMM rounds as it will).
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import numpy as np
 
-from .. import fusion
+from .lazy_loops import Lazy, njit
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -50,35 +47,24 @@ def scatter(cols: np.ndarray, out: np.ndarray, sh: int, sw: int, dh: int, dw: in
                             out[b, r, s, k] += cols[b, y, q, i, j, k]
 
 
-_COMPILED: list[Callable[..., None]] = []
-_CALLS = [0]  # convolution kernel runs asking so far, up to fusion.FUSE_AFTER
-_ASK = threading.Lock()
+def _compile() -> Callable[..., None]:
+    """``scatter`` compiled for both float types (C-contiguous arrays, the ints as ints)."""
+    import numba
+
+    return njit(scatter, [(numba.types.Array(t, 6, "C", readonly=True),  # writable too
+                           numba.types.Array(t, 4, "C"), *(numba.int64,) * 6)
+                          for t in (numba.float32, numba.float64)])
+
+
+LAZY: Lazy[Callable[..., None]] = Lazy(_compile)
 
 
 def loop() -> Callable[..., None] | None:
-    """The compiled ``scatter`` (C-contiguous float32/float64 arrays, the ints as ints),
-    or None while it is not (yet) compiled. It is asked for at the
-    ``fusion.FUSE_AFTER``-th call, as a plan fuses: a worker that served one convolution
-    does not compile (the cold path never pays; the compile holds the GIL for ~1 s)."""
-    if _COMPILED:
-        return _COMPILED[0]
-    if _CALLS[0] < fusion.FUSE_AFTER and fusion.enabled():
-        with _ASK:
-            _CALLS[0] += 1
-            if _CALLS[0] == fusion.FUSE_AFTER:
-                fusion.later(compile_loop)
-    return None
+    """The compiled ``scatter``, or None while it is not (yet) compiled (asked for by
+    every convolution kernel run, compiled at the ``fusion.FUSE_AFTER``-th ask)."""
+    return LAZY.get()
 
 
 def compile_loop() -> None:
-    """Compile ``scatter`` for both float types (on the fusion thread; tests call it)."""
-    import numba
-
-    sigs = [(numba.types.Array(t, 6, "C", readonly=True),  # writable columns cast to it
-             numba.types.Array(t, 4, "C"), *(numba.int64,) * 6)
-            for t in (numba.float32, numba.float64)]
-    try:
-        compiled = numba.njit(sigs, cache=True, nogil=True)(scatter)
-    except RuntimeError:  # no writable cache directory: compile for this process only
-        compiled = numba.njit(sigs, nogil=True)(scatter)
-    _COMPILED[:] = [compiled]
+    """Compile ``scatter`` now (tests call it)."""
+    LAZY.compile()

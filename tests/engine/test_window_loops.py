@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine import Graph, compute_gradients, fusion
-from engine.ops import nn, window_loops, windows
+from engine.ops import lazy_loops, nn, window_loops, windows
 from engine.ops.windows import Window
 
 from .gradcheck import one_op_graph, rand
@@ -80,12 +80,12 @@ def test_conv_gradients_with_and_without_the_compiled_loop(jit, monkeypatch, sha
 
 def test_the_loop_is_asked_for_once_after_a_few_convolutions(monkeypatch):
     asked = []
-    monkeypatch.setattr(window_loops, "_COMPILED", [])
-    monkeypatch.setattr(window_loops, "_CALLS", [0])
+    lazy = lazy_loops.Lazy(window_loops.LAZY.build)
+    monkeypatch.setattr(window_loops, "LAZY", lazy)
     monkeypatch.setattr(fusion, "later", asked.append)
     for _ in range(fusion.FUSE_AFTER - 1):
         assert window_loops.loop() is None
     assert asked == []  # a worker that ran a few convolutions compiles nothing
     for _ in range(3):
         assert window_loops.loop() is None
-    assert asked == [window_loops.compile_loop]
+    assert asked == [lazy.compile]
