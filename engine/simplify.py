@@ -268,9 +268,10 @@ def _may_rewrite(node: Node, by_name: Mapping[str, Node]) -> bool:
     test = rewrites.NEEDS.get(node.op)
     if test is None:
         return True
+    known = rewrites.KNOWN_VALUES
     for r in node.inputs:
         n = by_name.get(r[0])  # (not known here: let the rules see)
-        if n is None or test(n):
+        if n is None or (n.op in known and test(n)):
             return True
     return False
 

@@ -459,3 +459,21 @@ def test_a_constant_of_one_value_is_a_scalar(op: str, value, rewritten: bool) ->
         {"name": "y", "op": op, "inputs": ["x", "c"]}])
     simple, renamed = simplify(broadcast, [("y", 0)], protected={"x", "c"}, forward=True)
     assert simple.by_name[renamed[("y", 0)][0]].inputs == (("x", 0), ("c", 0))
+
+
+def test_only_an_input_of_a_known_value_op_can_pass_a_rule_test() -> None:
+    """``simplify`` asks ``rewrites.NEEDS``' tests only of inputs whose op is in
+    ``KNOWN_VALUES``: a node of any other op (holding a value of ones, zeros and one
+    value, as a constant would) passes none of them."""
+    from engine.graph import Node
+    from engine.ops import registry
+    from engine.ops.registry import TensorSpec
+
+    spec = (TensorSpec((3,), "float64"),)
+    for value in (np.ones(3), np.zeros(3), np.full(3, 2.0)):
+        for opdef in registry.all_ops():
+            if opdef.name in rewrites.KNOWN_VALUES:
+                continue
+            node = Node("n", opdef.name, (), {"value": value[0]}, spec, value=value)
+            for op, test in rewrites.NEEDS.items():
+                assert not test(node), (op, opdef.name)
