@@ -215,16 +215,18 @@ class Graph:
         return graph
 
     def extend(self, new_nodes: Iterable[Node], outputs: Sequence[Ref] | None = None, *,
-               index: Mapping[str, Node] | None = None) -> Graph:
+               by_name: dict[str, Node] | None = None) -> Graph:
         """A new graph with nodes appended (already inferred, inputs already present).
-        Its ``by_name`` starts as a copy of this one's (a copy is ~10x cheaper than
-        indexing a 100,000-node graph again); ``index``: the new nodes' by name, when the
-        maker keeps one (in their order), else made here."""
+        ``by_name``: the index of all its nodes (this graph's and the new ones), when the
+        maker has one (kept, not copied), else this one's copied (a copy is ~10x cheaper
+        than indexing a 100,000-node graph again) and the new nodes added to it."""
         added = tuple(new_nodes)
         graph = Graph((), self.inputs, self.outputs if outputs is None else outputs)
         graph.nodes = (*self.nodes, *added)
-        graph.by_name = dict(self.by_name)
-        graph.by_name.update(index if index is not None else [(n.name, n) for n in added])
+        if by_name is None:
+            by_name = dict(self.by_name)
+            by_name.update([(n.name, n) for n in added])
+        graph.by_name = by_name
         return graph
 
     # -- queries -------------------------------------------------------------------------

@@ -53,3 +53,19 @@ def test_public_names() -> None:
     for name in ("Graph", "GraphBuilder", "fn", "gradients", "grad_operation", "run",
                  "compute_gradients", "compute_grad_operation", "EngineError", "GraphError"):
         assert hasattr(engine, name), name
+
+
+def test_a_builder_on_a_graph_indexes_every_node_and_keeps_a_finished_graph_as_it_was() -> None:
+    """A builder on a base graph hands its index of all the nodes to the graph it finishes
+    and goes on with its own: nodes added after ``finish`` are not in that graph."""
+    from engine import Graph, GraphBuilder, fn
+
+    base = Graph.build([{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float64"},
+                        {"name": "y", "op": "sin", "inputs": ["x"]}])
+    b = GraphBuilder(base, prefix="g")
+    first = b.finish(outputs=[fn.cos(b.tensor("y"))])
+    second = b.finish(outputs=[fn.exp(b.tensor(first.outputs[0][0]))])
+    for graph in (first, second):
+        assert graph.by_name == {n.name: n for n in graph.nodes}
+    assert len(first.nodes) == 3 and len(second.nodes) == 4
+    assert base.by_name.keys() == {"x", "y"}
