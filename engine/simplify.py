@@ -111,16 +111,25 @@ class _Pass:
     def leading(self, nodes: Sequence[Node], named: set[str]) -> int:
         """How many leading nodes are kept as they are: the user's, those to be recomputed
         under their names (a plan's) included while none of their rules would rebuild
-        them (each tried on the graph as it is, and what it built forgotten)."""
+        them (each tried on the graph as it is, and what it built forgotten).
+
+        A node reads earlier nodes only, so an op of ``rewrites.NEEDS`` is asked about
+        only once an earlier node of ``KNOWN_VALUES`` has passed its test (``armed``):
+        until then no input of its nodes can (the chain's constant eps passes none)."""
         user = self.user
         trial = rewrites.Emit(self.graph.by_name, self.emit.taken, plan=self.emit.plan)
+        needs, known = rewrites.NEEDS, rewrites.KNOWN_VALUES
+        armed: set[str] = set()  # the NEEDS ops an earlier node passes the test of
         k = 0
         for node in nodes:
             name = node.name
             if name not in user:
                 break
-            if name in named:
-                rules = rewrites.RULES.get(node.op)
+            op = node.op
+            if op in known:
+                armed.update(o for o, test in needs.items() if test(node))
+            if name in named and (op in armed or op not in needs):
+                rules = rewrites.RULES.get(op)
                 if (rules and len(node.outputs) == 1 and _may_rewrite(node, trial.by_name)
                         and _rebuilds(node, rules, trial)):
                     break

@@ -477,3 +477,27 @@ def test_only_an_input_of_a_known_value_op_can_pass_a_rule_test() -> None:
             node = Node("n", opdef.name, (), {"value": value[0]}, spec, value=value)
             for op, test in rewrites.NEEDS.items():
                 assert not test(node), (op, opdef.name)
+
+
+@pytest.mark.parametrize("value,rewritten", [(0.25, True), ("0-d", False)])
+def test_a_users_node_is_rebuilt_for_a_plan_when_an_earlier_constant_passes_its_test(
+        value, rewritten: bool) -> None:
+    """For a plan, the user's nodes are tried for a rebuild only once an earlier node of
+    a known value passes the test of their op (``_Pass.leading``): the constant of one
+    value read by a later product makes it x * c0 (after a node of another op and a
+    product the test does not arm), a 0-d constant (the chain's eps) leaves it alone."""
+    c = np.float64(0.25) if value == "0-d" else np.full((2, 5), value)
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": [2, 5], "dtype": "float64"},
+        {"name": "s", "op": "sin", "inputs": ["x"]},
+        {"name": "m", "op": "mul", "inputs": ["s", "x"]},
+        {"name": "c", "op": "constant", "value": c.tolist(), "dtype": "float64"},
+        {"name": "y", "op": "mul", "inputs": ["m", "c"]}])
+    ref = ("y", 0)
+    simple, renamed = simplify(graph, [ref], protected=graph.by_name, forward=True)
+    x = np.vstack([X, -X])
+    before = Plan(graph, [ref]).run({"x": x})[0]
+    assert Plan(simple, [renamed[ref]]).run({"x": x})[0].tobytes() == before.tobytes()
+    y = simple.by_name[renamed[ref][0]]
+    assert (simple.by_name[y.inputs[1][0]].value.shape == ()) == (rewritten or value == "0-d")
+    assert (y is graph.by_name["y"]) != rewritten
