@@ -218,9 +218,12 @@ class GraphBuilder:
         if name:
             node_name = self._claim(name)
         else:  # _fresh's usual case spelled out: a call less for each node autodiff adds
+            # (_by_name holds the base's names too; a name claimed is there once its node
+            # is added, and _taken, rarely not empty, says so in the meantime)
             stem = self._stems.get(opdef.name)
             node_name = f"{stem}{next(self._counter)}" if stem is not None else ""
-            if not node_name or node_name in self._taken or node_name in self._base_names:
+            if (not node_name or node_name in self._by_name
+                    or (self._taken and node_name in self._taken)):
                 node_name = self._fresh(opdef.name)
         node = make_node(node_name, opdef, refs, specs, attrs or _NO_ATTRS)
         self.nodes.append(node)

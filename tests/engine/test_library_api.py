@@ -69,3 +69,20 @@ def test_a_builder_on_a_graph_indexes_every_node_and_keeps_a_finished_graph_as_i
         assert graph.by_name == {n.name: n for n in graph.nodes}
     assert len(first.nodes) == 3 and len(second.nodes) == 4
     assert base.by_name.keys() == {"x", "y"}
+
+
+def test_a_builders_fresh_names_avoid_the_bases_and_those_claimed() -> None:
+    """A fresh name is never a base node's, nor one claimed by a node that then failed."""
+    import pytest
+
+    from engine import Graph, GraphBuilder, GraphError, fn
+
+    base = Graph.build([{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float64"},
+                        {"name": "g/cos_4", "op": "cos", "inputs": ["x"]}])
+    b = GraphBuilder(base, prefix="g")
+    x = b.tensor("x")
+    first = fn.sin(x).name
+    with pytest.raises(GraphError):
+        b.emit("sum", [x], {"axis": 5}, name="g/sin_1")  # claims the name, then fails
+    names = [first, fn.sin(x).name, fn.cos(x).name, fn.cos(x).name]
+    assert names == ["g/sin_0", "g/sin_2", "g/cos_3", "g/cos_5"]
