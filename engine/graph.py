@@ -483,12 +483,20 @@ def _in_order(nodes: Sequence[Any], max_elements: int | None, decode_value: Deco
             if attrs is not None and type(attrs) is not dict:
                 break
             try:  # a KeyError unless each input is an earlier node's name
-                specs = tuple([built[r].outputs[0] for r in raw])
+                if n == 1:  # one or two spelled out: no list made, then a tuple of it
+                    r = raw[0]
+                    specs, refs = (built[r].outputs[0],), ((r, 0),)
+                elif n == 2:
+                    r, q = raw
+                    specs, refs = (built[r].outputs[0], built[q].outputs[0]), ((r, 0), (q, 0))
+                else:
+                    specs = tuple([built[r].outputs[0] for r in raw])
+                    refs = tuple(zip(raw, repeat(0)))
             except (KeyError, TypeError, IndexError):
                 break
             try:
-                node = make_node(name, opdef, tuple(zip(raw, repeat(0))), specs, attrs or {},
-                                 position=i, loc=("nodes", i))
+                node = make_node(name, opdef, refs, specs, attrs or {}, position=i,
+                                 loc=("nodes", i))
             except Exception as exc:  # any fault (a subgraph's too), judged later
                 return ordered, built, exc
         try:
