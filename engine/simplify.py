@@ -151,7 +151,9 @@ class _Pass:
         """The first node kept with ``key`` (``node`` itself if none)."""
         groups = self._prefix_ops
         if groups is None or node.op in groups:
-            self._prefix_twins(node)
+            inputs = node.inputs
+            if not inputs or inputs[0][0] in self.prefix:  # (_prefix_twins' first refusal)
+                self._prefix_twins(node)
         return self.seen.setdefault(key, node.name)
 
     def _prefix_twins(self, node: Node) -> None:
