@@ -269,10 +269,10 @@ class Plan:
         slots = list(self._initial)
         for f, value in zip(self._feeds, fed, strict=True):
             slots[f[1]] = value
-        i = -1
+        out = -1  # the step running: found by its output slot if it fails (no count kept)
         try:
             with np.errstate(all="ignore"):
-                for i, (fn, ins, out, frees) in enumerate(self._steps):  # noqa: B007
+                for fn, ins, out, frees in self._steps:
                     n = len(ins)  # one or two spelled out: no list made per step
                     slots[out] = (fn(slots[ins[0]]) if n == 1 else
                                   fn(slots[ins[0]], slots[ins[1]]) if n == 2 else
@@ -282,7 +282,8 @@ class Plan:
         except EngineError:
             raise
         except (ValueError, TypeError, IndexError, FloatingPointError) as exc:
-            node = self._step_nodes[i] if i >= 0 else None
+            failed = [i for i, step in enumerate(self._steps) if step[2] == out]
+            node = self._step_nodes[failed[0]] if failed else None
             raise ComputeError(f"failed at run time: {exc}", node=node) from None
         return [np.asarray(slots[s]) for s in self._fetch_slots]
 
