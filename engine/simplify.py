@@ -29,6 +29,7 @@ and its inputs only):
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -78,12 +79,15 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     out = p.out
     while k < len(out) and out[k].name in protected:  # the user's nodes kept after them
         k += 1
-    nodes = (_live(out, [renamed.get(r, r) for r in (*keep, *graph.outputs)], protected, k)
-             if prune else out)
+    nodes, dropped = (_live(out, [renamed.get(r, r) for r in (*keep, *graph.outputs)],
+                            protected, k) if prune else (out, ()))
     outputs = [renamed.get(r, r) for r in graph.outputs]
-    # nothing dropped: the pass's own index of its nodes is the graph's (not built again)
-    simple = Graph(nodes, graph.inputs, outputs,
-                   by_name=p.by_name if len(nodes) == len(out) else None)
+    # the pass's own index of its nodes is the graph's, less what was dropped (not built
+    # again for a few dead nodes: ~30 ms for the 100k chain's gradient)
+    by_name = p.by_name
+    for name in dropped:
+        del by_name[name]
+    simple = Graph(nodes, graph.inputs, outputs, by_name=by_name)
     return simple, {r: renamed.get(r, r) for r in keep}
 
 
@@ -359,22 +363,26 @@ def _cse_key(node: Node) -> Any:
 
 
 def _live(nodes: Sequence[Node], roots: Iterable[Ref], protected: set[str], k: int
-          ) -> Sequence[Node]:
+          ) -> tuple[Sequence[Node], list[str]]:
     """The nodes the roots (and the protected nodes) depend on (a subgraph attr reads the
-    outside only through its node's inputs), in their order; ``nodes`` in topological
-    order, the first ``k`` protected (the user's graph, before what autodiff appended):
-    live whole, inputs and all (they come before it), so the sweep back stops where they
-    start. One sweep back; ``nodes`` itself when none is dead (no second sweep)."""
+    outside only through its node's inputs), in their order, and the names of the others;
+    ``nodes`` in topological order, the first ``k`` protected (the user's graph, before
+    what autodiff appended): live whole, inputs and all (they come before it), so the
+    sweep back stops where they start. One sweep back; ``nodes`` itself when none is dead,
+    else the live ones picked by a mask (no second sweep by name)."""
     found = {r[0] for r in roots}
     add = found.add
-    dead = 0
+    dead: list[int] = []
     for i in range(len(nodes) - 1, k - 1, -1):
         n = nodes[i]
         if n.name in found or n.name in protected:
             for src, _ in n.inputs:  # a plain loop: half the time of a comprehension's
                 add(src)
         else:
-            dead += 1
+            dead.append(i)
     if not dead:
-        return nodes
-    return [*nodes[:k], *(n for n in nodes[k:] if n.name in found or n.name in protected)]
+        return nodes, []
+    live = bytearray(b"\x01") * len(nodes)
+    for i in dead:
+        live[i] = 0
+    return list(itertools.compress(nodes, live)), [nodes[i].name for i in dead]

@@ -501,3 +501,19 @@ def test_a_users_node_is_rebuilt_for_a_plan_when_an_earlier_constant_passes_its_
     y = simple.by_name[renamed[ref][0]]
     assert (simple.by_name[y.inputs[1][0]].value.shape == ()) == (rewritten or value == "0-d")
     assert (y is graph.by_name["y"]) != rewritten
+
+
+def test_pruning_drops_the_dead_nodes_from_the_graph_and_its_index() -> None:
+    """The nodes nothing kept (nor the graph's output, d2) depends on are dropped, from
+    the nodes and from ``by_name`` (the pass's own index, less the dropped names)."""
+    graph = _graph({"name": "d0", "op": "cos", "inputs": ["x"]},
+                   {"name": "s", "op": "sin", "inputs": ["x"]},
+                   {"name": "d1", "op": "exp", "inputs": ["d0"]},
+                   {"name": "y", "op": "tanh", "inputs": ["s"]},
+                   {"name": "d2", "op": "neg", "inputs": ["y"]})
+    for prune in (True, False):
+        simple, renamed = simplify(graph, [("y", 0)], protected={"x"}, prune=prune)
+        names = [n.name for n in simple.nodes]
+        assert names == (["x", "s", "y", "d2"] if prune else [n.name for n in graph.nodes])
+        assert simple.by_name == {n.name: n for n in simple.nodes}
+        assert renamed == {("y", 0): ("y", 0)}
