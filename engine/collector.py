@@ -45,19 +45,23 @@ def paused() -> Iterator[None]:
                 gc.enable()
 
 
+def young() -> int:
+    """Tracked objects allocated since the last collection: what the next one walks."""
+    if not gc.isenabled():
+        return gc.get_count()[0]
+    gc.disable()  # reading the count makes a tuple, which could set off the walk itself
+    try:
+        return gc.get_count()[0]
+    finally:
+        gc.enable()
+
+
 def settle(least: int = 100_000) -> None:
     """The walk a pause put off, now (call it when idle, e.g. once an answer is sent):
     if at least ``least`` tracked objects are new since the last collection, collect the
     two young generations, so survivors move to the oldest one as the collector's own
     accounting expects (else the next allocation, whoever makes it, pays for the walk)."""
-    if not gc.isenabled():
-        return
-    gc.disable()  # reading the count makes a tuple, which could set off the walk itself
-    try:
-        young = gc.get_count()[0]
-    finally:
-        gc.enable()
-    if young >= least:
+    if gc.isenabled() and young() >= least:
         gc.collect(1)
 
 

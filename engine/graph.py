@@ -215,16 +215,18 @@ class Graph:
         return graph
 
     def extend(self, new_nodes: Iterable[Node], outputs: Sequence[Ref] | None = None, *,
-               index: Mapping[str, Node] | None = None) -> Graph:
+               by_name: dict[str, Node] | None = None) -> Graph:
         """A new graph with nodes appended (already inferred, inputs already present).
-        Its ``by_name`` starts as a copy of this one's (a copy is ~10x cheaper than
-        indexing a 100,000-node graph again); ``index``: the new nodes' by name, when the
-        maker keeps one (in their order), else made here."""
+        ``by_name``: the index of all its nodes (this graph's and the new ones), when the
+        maker has one (kept, not copied), else this one's copied (a copy is ~10x cheaper
+        than indexing a 100,000-node graph again) and the new nodes added to it."""
         added = tuple(new_nodes)
         graph = Graph((), self.inputs, self.outputs if outputs is None else outputs)
         graph.nodes = (*self.nodes, *added)
-        graph.by_name = dict(self.by_name)
-        graph.by_name.update(index if index is not None else [(n.name, n) for n in added])
+        if by_name is None:
+            by_name = dict(self.by_name)
+            by_name.update([(n.name, n) for n in added])
+        graph.by_name = by_name
         return graph
 
     # -- queries -------------------------------------------------------------------------
@@ -481,12 +483,20 @@ def _in_order(nodes: Sequence[Any], max_elements: int | None, decode_value: Deco
             if attrs is not None and type(attrs) is not dict:
                 break
             try:  # a KeyError unless each input is an earlier node's name
-                specs = tuple([built[r].outputs[0] for r in raw])
+                if n == 1:  # one or two spelled out: no list made, then a tuple of it
+                    r = raw[0]
+                    specs, refs = (built[r].outputs[0],), ((r, 0),)
+                elif n == 2:
+                    r, q = raw
+                    specs, refs = (built[r].outputs[0], built[q].outputs[0]), ((r, 0), (q, 0))
+                else:
+                    specs = tuple([built[r].outputs[0] for r in raw])
+                    refs = tuple(zip(raw, repeat(0)))
             except (KeyError, TypeError, IndexError):
                 break
             try:
-                node = make_node(name, opdef, tuple(zip(raw, repeat(0))), specs, attrs or {},
-                                 position=i, loc=("nodes", i))
+                node = make_node(name, opdef, refs, specs, attrs or {}, position=i,
+                                 loc=("nodes", i))
             except Exception as exc:  # any fault (a subgraph's too), judged later
                 return ordered, built, exc
         try:
@@ -661,9 +671,10 @@ def make_node(name: str, opdef: registry.OpDef, inputs: tuple[Ref, ...],
             if len(_INFERRED) >= _INFERRED_MAX:
                 _INFERRED.clear()
             _INFERRED[key] = (known[0], known[1], specs)
-        return Node(name, opdef.name, inputs, known[0], known[1], position=position)
+        # positional (value None, trainable): a keyword costs ~80 ns more a node
+        return Node(name, opdef.name, inputs, known[0], known[1], None, True, position)
     attrs, outputs = _infer(name, opdef, specs, raw_attrs, loc, attrs_parsed)
-    return Node(name, opdef.name, inputs, attrs, outputs, position=position)
+    return Node(name, opdef.name, inputs, attrs, outputs, None, True, position)
 
 
 _INFERRED: dict[tuple[Any, ...],

@@ -11,6 +11,7 @@ it), and very long plans (above ``GENERATE_LIMIT`` steps) keep the interpreted l
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -39,8 +40,11 @@ class Plan:
     def __init__(self, graph: Graph, fetches: Sequence[Ref]):
         self.graph = graph
         self.fetches = tuple(fetches)
-        needed = _needed(graph, self.fetches)
-        # a ref's slot: output 0 (the usual ref) under the node's name, a string (its hash
+        # Every node gets its slot and step in one walk forward; the steps the fetches do
+        # not need are found by the walk back over the steps that finds the frees (over
+        # slot numbers, not a sweep of the nodes by name first), and dropped; a node with
+        # attrs or a kernel is bound only then, if needed (a kernel may plan a subgraph).
+        # A ref's slot: output 0 (the usual ref) under the node's name, a string (its hash
         # kept by the string: a tenth off the loop), output k > 0 under the ref
         slot_of: dict[str | Ref, int] = {}
         initial: list[Any] = []
@@ -50,13 +54,12 @@ class Plan:
         step_ins: list[tuple[int, ...]] = []
         step_outs: list[int] = []
         step_nodes: list[str] = []
+        unbound: list[int] = []  # steps bound once known to be needed (fns[i] None)
         ops: dict[str, tuple[registry.OpDef, Any]] = {}  # an op's def and unbound forward
         known: set[int] = set()  # slots whose value is fixed when the plan is compiled
         by_name = graph.by_name
         for node in graph.nodes:
             name = node.name
-            if name not in needed:
-                continue
             op = node.op
             if op in LEAF_OPS:
                 slot_of[name] = slot = len(initial)
@@ -73,9 +76,6 @@ class Plan:
                 opdef = registry.get(op)
                 entry = ops[op] = (opdef, opdef.unbound)
             opdef, fn = entry
-            if node.attrs or fn is None:
-                fn = opdef.bind(node.attrs,
-                                tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
             inputs = node.inputs
             n = len(inputs)  # one or two spelled out: a quarter of tuple(map(...))'s time
             if n == 1:
@@ -90,8 +90,12 @@ class Plan:
             else:
                 ins = tuple([slot_of[r] if r[1] else slot_of[r[0]] for r in inputs])
                 fixed = known.issuperset(ins)
+            if node.attrs or fn is None:
+                fn = None  # bound once known to be needed, unless folded now
+                if fixed and not opdef.multi_output:
+                    fn = _bound_or_none(opdef, node, by_name)
             if not opdef.multi_output:
-                if fixed:
+                if fixed and fn is not None:
                     folded = _fold(fn, ins, initial, known, node)
                     if folded is not None:
                         slot_of[name] = slot = len(initial)
@@ -100,6 +104,8 @@ class Plan:
                         continue
                 slot_of[name] = out = len(initial)
                 initial.append(None)
+                if fn is None:
+                    unbound.append(len(fns))
                 fns.append(fn)
                 step_ins.append(ins)
                 step_outs.append(out)
@@ -107,6 +113,8 @@ class Plan:
             else:
                 packed = len(initial)
                 initial.append(None)
+                if fn is None:
+                    unbound.append(len(fns))
                 fns.append(fn)
                 step_ins.append(ins)
                 step_outs.append(packed)
@@ -120,15 +128,26 @@ class Plan:
                     step_nodes.append(name)
         self._fetch_slots = tuple(slot_of[f] if f[1] else slot_of[f[0]] for f in self.fetches)
         # the leaves' slots (never freed): the fed ones and those of known values
-        frees = _frees(step_ins, set(self._fetch_slots), {f[1] for f in feeds} | known,
-                       len(initial))
-        self._steps: tuple[Step, ...] = tuple(zip(fns, step_ins, step_outs, frees))
-        self._step_nodes = tuple(step_nodes)
+        live, frees = _sweep(step_ins, step_outs, set(self._fetch_slots),
+                             {f[1] for f in feeds} | known, len(initial))
+        for i in unbound:  # in the nodes' order: the first refusal is the one raised
+            if live[step_outs[i]]:
+                node = by_name[step_nodes[i]]
+                fns[i] = ops[node.op][0].bind(
+                    node.attrs, tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
+        steps = zip(fns, step_ins, step_outs, frees)
+        alive = list(map(live.__getitem__, step_outs))
+        if all(alive):  # nothing dead
+            self._steps: tuple[Step, ...] = tuple(steps)
+            self._step_nodes = tuple(step_nodes)
+        else:
+            self._steps = tuple(itertools.compress(steps, alive))
+            self._step_nodes = tuple(itertools.compress(step_nodes, alive))
         self._initial = tuple(initial)
-        self._feeds = tuple(feeds)
-        self.node_count = len(fns)
+        self._feeds = tuple(f for f in feeds if live[f[1]])
+        self.node_count = len(self._steps)
         self._fn: Any = None
-        self._runs = 0 if len(fns) <= GENERATE_LIMIT else -1  # -1: never generated
+        self._runs = 0 if self.node_count <= GENERATE_LIMIT else -1  # -1: never generated
 
     def run(self, feeds: Mapping[str, Any]) -> list[np.ndarray]:
         """Values of the fetches. Placeholders must be fed; variables may be."""
@@ -250,10 +269,10 @@ class Plan:
         slots = list(self._initial)
         for f, value in zip(self._feeds, fed, strict=True):
             slots[f[1]] = value
-        i = -1
+        out = -1  # the step running: found by its output slot if it fails (no count kept)
         try:
             with np.errstate(all="ignore"):
-                for i, (fn, ins, out, frees) in enumerate(self._steps):  # noqa: B007
+                for fn, ins, out, frees in self._steps:
                     n = len(ins)  # one or two spelled out: no list made per step
                     slots[out] = (fn(slots[ins[0]]) if n == 1 else
                                   fn(slots[ins[0]], slots[ins[1]]) if n == 2 else
@@ -263,7 +282,8 @@ class Plan:
         except EngineError:
             raise
         except (ValueError, TypeError, IndexError, FloatingPointError) as exc:
-            node = self._step_nodes[i] if i >= 0 else None
+            failed = [i for i, step in enumerate(self._steps) if step[2] == out]
+            node = self._step_nodes[failed[0]] if failed else None
             raise ComputeError(f"failed at run time: {exc}", node=node) from None
         return [np.asarray(slots[s]) for s in self._fetch_slots]
 
@@ -384,6 +404,15 @@ def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],
 _NOT_FOLDED = frozenset({"placeholder", "variable"})
 
 
+def _bound_or_none(opdef: registry.OpDef, node: Any, by_name: Mapping[str, Any]) -> Any:
+    """A node of fixed inputs bound now, to be folded; None if binding it fails (bound
+    again, and the failure raised, only if it is needed)."""
+    try:
+        return opdef.bind(node.attrs, tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
+    except Exception:
+        return None
+
+
 def _needed(graph: Graph, fetches: Sequence[Ref]) -> set[str]:
     return upstream(graph.nodes, [f[0] for f in fetches])
 
@@ -397,21 +426,36 @@ def _with_frees(steps: Sequence[Step], keep: set[int], leaves: set[int]) -> tupl
 def _frees(step_ins: Sequence[tuple[int, ...]], keep: set[int], leaves: set[int],
            size: int | None = None) -> list[tuple[int, ...]]:
     """For each step (given by its input slots), the slots it reads for the last time,
-    in the order it reads them (never fetches or leaves): one sweep back over the steps,
-    a slot's first sighting there being its last read (no table of last uses to walk again).
-    The slots seen are marks in a bytearray (``size``: the slots' count, if known), not a
-    set: no hashing, a byte a slot."""
+    in the order it reads them (never fetches or leaves)."""
+    return _sweep(step_ins, None, keep, leaves, size)[1]
+
+
+def _sweep(step_ins: Sequence[tuple[int, ...]], step_outs: Sequence[int] | None,
+           keep: set[int], leaves: set[int], size: int | None = None
+           ) -> tuple[bytearray, list[tuple[int, ...]]]:
+    """The slots read (``keep`` too: the fetches), and each step's frees: the slots it
+    reads for the last time, in the order it reads them (never ``keep``'s or leaves').
+    One sweep back over the steps, a slot's first sighting there being its last read (no
+    table of last uses to walk again). With ``step_outs`` (each step's output slot), a
+    step whose output is not read after it (nor kept) is dead: it reads and frees
+    nothing, so what only it read is dead too (the caller drops the steps whose output
+    is not marked read). The marks are bytes in a bytearray (``size``: the slots' count,
+    if known), not a set: no hashing, a byte a slot."""
     if size is None:
         size = 1 + max([*keep, *leaves, *(max(ins) for ins in step_ins if ins)], default=-1)
-    seen = bytearray(size)
+    seen = bytearray(size)  # read later (or never freed)
+    read = bytearray(size)  # read later, or kept
     for s in keep:
-        seen[s] = 1
+        seen[s] = read[s] = 1
     for s in leaves:
         seen[s] = 1
     out: list[tuple[int, ...]] = [()] * len(step_ins)
     for i in range(len(step_ins) - 1, -1, -1):
+        if step_outs is not None and not read[step_outs[i]]:
+            continue
         last: list[int] | None = None
         for s in step_ins[i]:
+            read[s] = 1
             if not seen[s]:
                 seen[s] = 1
                 if last is None:
@@ -420,7 +464,7 @@ def _frees(step_ins: Sequence[tuple[int, ...]], keep: set[int], leaves: set[int]
                     last.append(s)
         if last is not None:
             out[i] = tuple(last)
-    return out
+    return read, out
 
 
 def _feed_value(feed: FeedSlot, value: Any, initial: Sequence[Any]) -> Any:

@@ -451,6 +451,8 @@ NEEDS: dict[str, Callable[[Node], bool]] = {
     "sub": lambda n: _is_zeros(n) or _is_one_value(n),
     "div": _is_one_value,
 }
+#: The only ops of an input that a test of ``NEEDS`` can pass (its cheap refusal first).
+KNOWN_VALUES = _ONES | _ZEROS
 
 #: The rules tried on a node, by its op, in order.
 RULES: dict[str, tuple[Rule, ...]] = {

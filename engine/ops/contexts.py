@@ -73,7 +73,12 @@ class VJPContext(_NodeContext):
 
     def each(self, *terms: Callable[[], Any]) -> list[Any | None]:
         """One cotangent per input, ``terms[k]()`` made only if input k's is wanted (None
-        otherwise): a multilinear op's, each with the others fixed, need not all be built."""
+        otherwise): a multilinear op's, each with the others fixed, need not all be built.
+        Two (a product's) spelled out: no comprehension per node."""
+        if len(terms) == 2:
+            a, b = terms
+            wa, wb = self.wanted  # (as strict a check of the count as zip's)
+            return [a() if wa else None, b() if wb else None]
         return [t() if w else None for t, w in zip(terms, self.wanted, strict=True)]
 
     @property

@@ -53,3 +53,36 @@ def test_public_names() -> None:
     for name in ("Graph", "GraphBuilder", "fn", "gradients", "grad_operation", "run",
                  "compute_gradients", "compute_grad_operation", "EngineError", "GraphError"):
         assert hasattr(engine, name), name
+
+
+def test_a_builder_on_a_graph_indexes_every_node_and_keeps_a_finished_graph_as_it_was() -> None:
+    """A builder on a base graph hands its index of all the nodes to the graph it finishes
+    and goes on with its own: nodes added after ``finish`` are not in that graph."""
+    from engine import Graph, GraphBuilder, fn
+
+    base = Graph.build([{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float64"},
+                        {"name": "y", "op": "sin", "inputs": ["x"]}])
+    b = GraphBuilder(base, prefix="g")
+    first = b.finish(outputs=[fn.cos(b.tensor("y"))])
+    second = b.finish(outputs=[fn.exp(b.tensor(first.outputs[0][0]))])
+    for graph in (first, second):
+        assert graph.by_name == {n.name: n for n in graph.nodes}
+    assert len(first.nodes) == 3 and len(second.nodes) == 4
+    assert base.by_name.keys() == {"x", "y"}
+
+
+def test_a_builders_fresh_names_avoid_the_bases_and_those_claimed() -> None:
+    """A fresh name is never a base node's, nor one claimed by a node that then failed."""
+    import pytest
+
+    from engine import Graph, GraphBuilder, GraphError, fn
+
+    base = Graph.build([{"name": "x", "op": "placeholder", "shape": [2], "dtype": "float64"},
+                        {"name": "g/cos_4", "op": "cos", "inputs": ["x"]}])
+    b = GraphBuilder(base, prefix="g")
+    x = b.tensor("x")
+    first = fn.sin(x).name
+    with pytest.raises(GraphError):
+        b.emit("sum", [x], {"axis": 5}, name="g/sin_1")  # claims the name, then fails
+    names = [first, fn.sin(x).name, fn.cos(x).name, fn.cos(x).name]
+    assert names == ["g/sin_0", "g/sin_2", "g/cos_3", "g/cos_5"]

@@ -115,6 +115,36 @@ def test_a_failure_in_the_generated_function_names_its_node() -> None:
     assert info.value.node == "g"
 
 
+def test_a_plan_drops_what_its_fetches_do_not_need_and_binds_none_of_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The nodes no fetch needs (an output of a split nobody reads, a node reading only
+    what is dead) are neither steps nor bound, and a placeholder only they read need not
+    be fed; the steps are exactly those of the nodes upstream of the fetches."""
+    bound: list[Any] = []
+    bind = engine.plan.registry.OpDef.bind
+    monkeypatch.setattr(engine.plan.registry.OpDef, "bind",
+                        lambda self, attrs, specs: bound.append(dict(attrs)) or bind(
+                            self, attrs, specs))
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": [4], "dtype": "float64"},
+        {"name": "u", "op": "placeholder", "shape": [3], "dtype": "float64"},
+        {"name": "du", "op": "sum", "inputs": ["u"], "attrs": {"axis": 0}},
+        {"name": "parts", "op": "split", "inputs": ["x"], "attrs": {"num_or_size_splits": 2}},
+        {"name": "p0", "op": "sin", "inputs": ["parts:0"]},
+        {"name": "d1", "op": "cos", "inputs": ["parts:1"]},
+        {"name": "d2", "op": "add", "inputs": ["d1", "du"]}])
+    plan = Plan(graph, [("p0", 0)])
+    needed = engine.plan.upstream(graph.nodes, ["p0"])
+    assert set(plan._step_nodes) == {n for n in needed if n != "x"} == {"parts", "p0"}
+    assert len(plan.steps) == 3  # the split, its output 0, the sine
+    assert [f[0] for f in plan.feed_slots] == ["x"]
+    assert bound == [dict(graph.by_name["parts"].attrs)]  # not the dead sum's attrs
+    x = np.linspace(-1.0, 1.0, 4)
+    for _ in range(3):  # the loop, then the generated function
+        (value,) = plan.run({"x": x})
+        assert np.array_equal(value, np.sin(x[:2]))
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_each_slot_is_freed_once_after_its_last_read(seed: int) -> None:
     """Random steps: a slot (not kept, not a leaf) is freed by the last step that reads it,

@@ -459,3 +459,61 @@ def test_a_constant_of_one_value_is_a_scalar(op: str, value, rewritten: bool) ->
         {"name": "y", "op": op, "inputs": ["x", "c"]}])
     simple, renamed = simplify(broadcast, [("y", 0)], protected={"x", "c"}, forward=True)
     assert simple.by_name[renamed[("y", 0)][0]].inputs == (("x", 0), ("c", 0))
+
+
+def test_only_an_input_of_a_known_value_op_can_pass_a_rule_test() -> None:
+    """``simplify`` asks ``rewrites.NEEDS``' tests only of inputs whose op is in
+    ``KNOWN_VALUES``: a node of any other op (holding a value of ones, zeros and one
+    value, as a constant would) passes none of them."""
+    from engine.graph import Node
+    from engine.ops import registry
+    from engine.ops.registry import TensorSpec
+
+    spec = (TensorSpec((3,), "float64"),)
+    for value in (np.ones(3), np.zeros(3), np.full(3, 2.0)):
+        for opdef in registry.all_ops():
+            if opdef.name in rewrites.KNOWN_VALUES:
+                continue
+            node = Node("n", opdef.name, (), {"value": value[0]}, spec, value=value)
+            for op, test in rewrites.NEEDS.items():
+                assert not test(node), (op, opdef.name)
+
+
+@pytest.mark.parametrize("value,rewritten", [(0.25, True), ("0-d", False)])
+def test_a_users_node_is_rebuilt_for_a_plan_when_an_earlier_constant_passes_its_test(
+        value, rewritten: bool) -> None:
+    """For a plan, the user's nodes are tried for a rebuild only once an earlier node of
+    a known value passes the test of their op (``_Pass.leading``): the constant of one
+    value read by a later product makes it x * c0 (after a node of another op and a
+    product the test does not arm), a 0-d constant (the chain's eps) leaves it alone."""
+    c = np.float64(0.25) if value == "0-d" else np.full((2, 5), value)
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": [2, 5], "dtype": "float64"},
+        {"name": "s", "op": "sin", "inputs": ["x"]},
+        {"name": "m", "op": "mul", "inputs": ["s", "x"]},
+        {"name": "c", "op": "constant", "value": c.tolist(), "dtype": "float64"},
+        {"name": "y", "op": "mul", "inputs": ["m", "c"]}])
+    ref = ("y", 0)
+    simple, renamed = simplify(graph, [ref], protected=graph.by_name, forward=True)
+    x = np.vstack([X, -X])
+    before = Plan(graph, [ref]).run({"x": x})[0]
+    assert Plan(simple, [renamed[ref]]).run({"x": x})[0].tobytes() == before.tobytes()
+    y = simple.by_name[renamed[ref][0]]
+    assert (simple.by_name[y.inputs[1][0]].value.shape == ()) == (rewritten or value == "0-d")
+    assert (y is graph.by_name["y"]) != rewritten
+
+
+def test_pruning_drops_the_dead_nodes_from_the_graph_and_its_index() -> None:
+    """The nodes nothing kept (nor the graph's output, d2) depends on are dropped, from
+    the nodes and from ``by_name`` (the pass's own index, less the dropped names)."""
+    graph = _graph({"name": "d0", "op": "cos", "inputs": ["x"]},
+                   {"name": "s", "op": "sin", "inputs": ["x"]},
+                   {"name": "d1", "op": "exp", "inputs": ["d0"]},
+                   {"name": "y", "op": "tanh", "inputs": ["s"]},
+                   {"name": "d2", "op": "neg", "inputs": ["y"]})
+    for prune in (True, False):
+        simple, renamed = simplify(graph, [("y", 0)], protected={"x"}, prune=prune)
+        names = [n.name for n in simple.nodes]
+        assert names == (["x", "s", "y", "d2"] if prune else [n.name for n in graph.nodes])
+        assert simple.by_name == {n.name: n for n in simple.nodes}
+        assert renamed == {("y", 0): ("y", 0)}

@@ -51,3 +51,37 @@ def test_every_kind_of_tag_reaches_what_answers_it(worker: Worker) -> None:
     assert gone.status == 404  # dropped by the update: the Tesseract job no longer finds it
     assert worker.handle(MODELS_TAG, b"not a pickle").status == 500  # told to the parent
     assert worker.handle("no-such-endpoint", b"{}").status == 500
+
+
+def test_a_workers_pipe_says_whether_a_job_is_waiting_and_reads_it() -> None:
+    """What the worker's loop asks before the collector's walk (``waiting``: is the next
+    job here?) and how it reads a job, piped or not, and the parent's closing."""
+    import socket
+    from multiprocessing.connection import Connection
+
+    from service.worker import PIPED, _Pipe, frame_header
+
+    parent, child = socket.socketpair()
+    pipe = _Pipe(Connection(child.detach()), None)  # type: ignore[arg-type]  # no lanes
+    assert not pipe.waiting(0.01)
+    for tag, body in (("gradients", b"{}"), (PIPED + "render", b"[1]")):
+        parent.sendall(frame_header(len(tag)) + tag.encode() + frame_header(len(body)) + body)
+    assert pipe.waiting(0.01)
+    assert pipe.recv_job() == ("gradients", b"{}", False)
+    assert pipe.recv_job() == ("render", b"[1]", True)
+    assert not pipe.waiting(0.01)
+    parent.close()
+    assert pipe.waiting(0.01)  # the end of the pipe: the loop reads it and stops
+    assert pipe.recv_job() is None
+
+
+def test_young_counts_what_the_next_collection_walks() -> None:
+    import gc
+
+    from engine.collector import paused, young
+
+    with paused():
+        before = young()
+        kept = [[] for _ in range(5000)]
+        assert young() == gc.get_count()[0] > before + 4000  # (less what was freed)
+    assert gc.isenabled() and len(kept) == 5000
