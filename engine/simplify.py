@@ -65,8 +65,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
         named = {r[0] for r in keep} - protected
     p = _Pass(graph, protected, forward)
     nodes = graph.nodes
-    k = p.leading(nodes, named)  # the user's graph, first, kept as it is
-    p.keep_prefix(nodes[:k])
+    k = p.keep_leading(nodes, named)  # the user's graph, first, kept as it is
     visit, keep_as_is, renamed = p.visit, p.keep, p.renamed
     for node in nodes[k:]:
         name = node.name
@@ -95,7 +94,7 @@ class _Pass:
     """One walk in topological order: each node, its inputs renamed, is folded, rewritten
     or shared with an earlier twin, or kept.
 
-    The leading run of the user's nodes (``keep_prefix``) is taken whole: their common-
+    The leading run of the user's nodes (``keep_leading``) is taken whole: their common-
     subexpression keys are made only for the ops a later node could twin them by, and
     only when a node all of whose inputs are among them asks (a prefix node reads prefix
     nodes only), so a 100,000-node user graph is not keyed node by node for nothing."""
@@ -111,20 +110,24 @@ class _Pass:
         self.xents: dict[tuple[Ref, int], int] = {}  # (logits, axis): place in out (a plan's)
         self.prefix: dict[str, Node] = {}
         self._prefix_ops: dict[str, list[Node]] | None = None  # the prefix by op, once asked
+        self.passed: dict[tuple[str, str], bool] = {}  # _may_rewrite's answers, kept
 
-    def leading(self, nodes: Sequence[Node], named: set[str]) -> int:
-        """How many leading nodes are kept as they are: the user's, those to be recomputed
-        under their names (a plan's) included while none of their rules would rebuild
-        them (each tried on the graph as it is, and what it built forgotten).
+    def keep_leading(self, nodes: Sequence[Node], named: set[str]) -> int:
+        """Keep the leading nodes as they are, shared (a later twin reads them), and say
+        how many: the user's, those to be recomputed under their names (a plan's) included
+        while none of their rules would rebuild them (each tried on the graph as it is,
+        and what it built forgotten). Nothing is renamed yet and they read only each
+        other. One walk: the prefix indexed as it is found (~10 ms less for 100,000
+        nodes than a second walk over them).
 
         A node reads earlier nodes only, so an op of ``rewrites.NEEDS`` is asked about
         only once an earlier node of ``KNOWN_VALUES`` has passed its test (``armed``):
         until then no input of its nodes can (the chain's constant eps passes none)."""
-        user = self.user
-        trial = rewrites.Emit(self.graph.by_name, self.emit.taken, plan=self.emit.plan)
+        user, plan, xents = self.user, self.emit.plan, self.xents
+        trial = rewrites.Emit(self.graph.by_name, self.emit.taken, plan=plan)
         needs, known = rewrites.NEEDS, rewrites.KNOWN_VALUES
         armed: set[str] = set()  # the NEEDS ops an earlier node passes the test of
-        k = 0
+        prefix: dict[str, Node] = {}
         for node in nodes:
             name = node.name
             if name not in user:
@@ -137,19 +140,14 @@ class _Pass:
                 if (rules and len(node.outputs) == 1 and _may_rewrite(node, trial.by_name)
                         and _rebuilds(node, rules, trial)):
                     break
-            k += 1
+            if op == XENT and plan:
+                xents[(node.inputs[1], _axis_of(node, 1))] = len(prefix)
+            prefix[name] = node
+        k = len(prefix)
+        self.out.extend(nodes[:k])
+        self.prefix = prefix
+        self.by_name.update(prefix)
         return k
-
-    def keep_prefix(self, nodes: Sequence[Node]) -> None:
-        """Keep these nodes as they are, shared (a later twin reads them); nothing is
-        renamed yet and they read only each other."""
-        self.out.extend(nodes)
-        self.prefix = {n.name: n for n in nodes}
-        self.by_name.update(self.prefix)
-        if self.emit.plan:
-            for i, n in enumerate(nodes):
-                if n.op == XENT:
-                    self.xents[(n.inputs[1], _axis_of(n, 1))] = i
 
     def _twin(self, node: Node, key: Any) -> str:
         """The first node kept with ``key`` (``node`` itself if none)."""
@@ -224,7 +222,7 @@ class _Pass:
         if op == "softmax" and self.xents and not rebuild and self._shared_softmax(node):
             return
         rules = rewrites.RULES.get(op)
-        if (rules and len(node.outputs) == 1 and _may_rewrite(node, self.by_name)
+        if (rules and len(node.outputs) == 1 and _may_rewrite(node, self.by_name, self.passed)
                 and self._rewritten(node, rules, rebuild)):
             return
         key = _cse_key(node)
@@ -277,17 +275,32 @@ class _Pass:
         return False
 
 
-def _may_rewrite(node: Node, by_name: Mapping[str, Node]) -> bool:
+def _may_rewrite(node: Node, by_name: Mapping[str, Node],
+                 passed: dict[tuple[str, str], bool] | None = None) -> bool:
     """False when no rule of the node's op can fire: those that need an input of a kind
-    (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none."""
-    test = rewrites.NEEDS.get(node.op)
+    (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none. ``passed``: each test's
+    answer for an input node, by (op, name), kept for the next node reading it (a name
+    stands for one node in ``by_name``): the chain's 33,332 products by eps test it once."""
+    op = node.op
+    test = rewrites.NEEDS.get(op)
     if test is None:
         return True
     known = rewrites.KNOWN_VALUES
     for r in node.inputs:
         n = by_name.get(r[0])  # (not known here: let the rules see)
-        if n is None or (n.op in known and test(n)):
+        if n is None:
             return True
+        if n.op in known:
+            if passed is None:
+                if test(n):
+                    return True
+                continue
+            key = (op, r[0])
+            answer = passed.get(key)
+            if answer is None:
+                answer = passed[key] = test(n)
+            if answer:
+                return True
     return False
 
 

@@ -39,6 +39,22 @@ def test_times_one_is_dropped() -> None:
     assert [n.op for n in g.nodes] == ["placeholder", "sin"]
 
 
+def test_every_product_by_the_same_ones_or_twos_is_rewritten() -> None:
+    """A rule test's answer for an input is kept for the next node reading it: each
+    product by the same ones goes, each by the same twos reads a 0-d two instead."""
+    fill = {"op": "fill", "attrs": {"shape": [5], "dtype": "float64"}}
+    g = _check(_graph({"name": "one", **fill, "attrs": {**fill["attrs"], "value": 1.0}},
+                      {"name": "two", **fill, "attrs": {**fill["attrs"], "value": 2.0}},
+                      {"name": "s", "op": "sin", "inputs": ["x"]},
+                      {"name": "p", "op": "mul", "inputs": ["x", "two"]},
+                      {"name": "q", "op": "mul", "inputs": ["s", "two"]},
+                      {"name": "u", "op": "mul", "inputs": ["one", "p"]},
+                      {"name": "v", "op": "mul", "inputs": ["q", "one"]},
+                      {"name": "y", "op": "add", "inputs": ["u", "v"]}), "y")
+    assert [n.op for n in g.nodes].count("mul") == 2  # p and q, by a 0-d two
+    assert not [n for n in g.nodes if ("one", 0) in n.inputs]
+
+
 def test_times_one_that_broadcasts_is_kept() -> None:
     g = _graph({"name": "one", "op": "fill", "attrs": {"shape": [2, 5], "value": 1.0,
                                                        "dtype": "float64"}},
@@ -483,7 +499,7 @@ def test_only_an_input_of_a_known_value_op_can_pass_a_rule_test() -> None:
 def test_a_users_node_is_rebuilt_for_a_plan_when_an_earlier_constant_passes_its_test(
         value, rewritten: bool) -> None:
     """For a plan, the user's nodes are tried for a rebuild only once an earlier node of
-    a known value passes the test of their op (``_Pass.leading``): the constant of one
+    a known value passes the test of their op (``_Pass.keep_leading``): the constant of one
     value read by a later product makes it x * c0 (after a node of another op and a
     product the test does not arm), a 0-d constant (the chain's eps) leaves it alone."""
     c = np.float64(0.25) if value == "0-d" else np.full((2, 5), value)
