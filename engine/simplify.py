@@ -110,7 +110,10 @@ class _Pass:
         self.xents: dict[tuple[Ref, int], int] = {}  # (logits, axis): place in out (a plan's)
         self.prefix: dict[str, Node] = {}
         self._prefix_ops: dict[str, list[Node]] | None = None  # the prefix by op, once asked
-        self.passed: dict[tuple[str, str], bool] = {}  # _may_rewrite's answers, kept
+        # the kept nodes of an op of rewrites.KNOWN_VALUES, by name: the only inputs the
+        # fold and the rule tests can pass (a set lookup refuses the others: no node read)
+        self.values: set[str] = set()
+        self.passed: dict[tuple[str, str], bool] = {}  # the rule tests' answers (_may_rewrite)
 
     def keep_leading(self, nodes: Sequence[Node], named: set[str]) -> int:
         """Keep the leading nodes as they are, shared (a later twin reads them), and say
@@ -135,6 +138,7 @@ class _Pass:
             op = node.op
             if op in known:
                 armed.update(o for o, test in needs.items() if test(node))
+                self.values.add(name)
             if name in named and (op in armed or op not in needs):
                 rules = rewrites.RULES.get(op)
                 if (rules and len(node.outputs) == 1 and _may_rewrite(node, trial.by_name)
@@ -191,6 +195,8 @@ class _Pass:
             self.xents[(node.inputs[1], _axis_of(node, 1))] = len(self.out)
         self.out.append(node)
         self.by_name[node.name] = node
+        if node.op in rewrites.KNOWN_VALUES:
+            self.values.add(node.name)
 
     def keep(self, node: Node, shared: bool = False) -> None:
         """Keep ``node`` as it is; ``shared``: a later twin of it may read it instead."""
@@ -210,19 +216,18 @@ class _Pass:
                     break
         op = node.op
         if not rebuild and op not in LEAF_OPS:
-            by_name = self.by_name
-            for r in node.inputs:  # the cheap refusal of _folded, without its call
-                n = by_name[r[0]]
-                if n.op != "constant" and (n.op != "fill" or n.inputs):
+            values = self.values
+            for r in node.inputs:  # the cheapest refusal of _folded, without its call
+                if r[0] not in values:
                     break
             else:
-                folded = _folded(node, by_name)
+                folded = _folded(node, self.by_name)
                 if folded is not None:
                     node, op = folded, "constant"
         if op == "softmax" and self.xents and not rebuild and self._shared_softmax(node):
             return
         rules = rewrites.RULES.get(op)
-        if (rules and len(node.outputs) == 1 and _may_rewrite(node, self.by_name, self.passed)
+        if (rules and len(node.outputs) == 1 and self._may_rewrite(node)
                 and self._rewritten(node, rules, rebuild)):
             return
         key = _cse_key(node)
@@ -233,6 +238,26 @@ class _Pass:
                 self.renamed.update(((name, i), (twin, i)) for i in range(len(node.outputs)))
                 return
         self._append(node)
+
+    def _may_rewrite(self, node: Node) -> bool:
+        """``_may_rewrite`` of the pass's nodes: only an input of ``values`` is tested, and
+        each test's answer is kept by (op, name) for the next node reading that input (a
+        name stands for one node here): the chain's 33,332 products by eps test it once."""
+        op = node.op
+        test = rewrites.NEEDS.get(op)
+        if test is None:
+            return True
+        values, passed = self.values, self.passed
+        for r in node.inputs:
+            name = r[0]
+            if name in values:
+                key = (op, name)
+                answer = passed.get(key)
+                if answer is None:
+                    answer = passed[key] = test(self.by_name[name])
+                if answer:
+                    return True
+        return False
 
     def _shared_softmax(self, node: Node) -> bool:
         """True if a cross-entropy kept before has the softmax's logits and axis: it gives
@@ -275,32 +300,17 @@ class _Pass:
         return False
 
 
-def _may_rewrite(node: Node, by_name: Mapping[str, Node],
-                 passed: dict[tuple[str, str], bool] | None = None) -> bool:
+def _may_rewrite(node: Node, by_name: Mapping[str, Node]) -> bool:
     """False when no rule of the node's op can fire: those that need an input of a kind
-    (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none. ``passed``: each test's
-    answer for an input node, by (op, name), kept for the next node reading it (a name
-    stands for one node in ``by_name``): the chain's 33,332 products by eps test it once."""
-    op = node.op
-    test = rewrites.NEEDS.get(op)
+    (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none."""
+    test = rewrites.NEEDS.get(node.op)
     if test is None:
         return True
     known = rewrites.KNOWN_VALUES
     for r in node.inputs:
         n = by_name.get(r[0])  # (not known here: let the rules see)
-        if n is None:
+        if n is None or (n.op in known and test(n)):
             return True
-        if n.op in known:
-            if passed is None:
-                if test(n):
-                    return True
-                continue
-            key = (op, r[0])
-            answer = passed.get(key)
-            if answer is None:
-                answer = passed[key] = test(n)
-            if answer:
-                return True
     return False
 
 
