@@ -67,14 +67,22 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     nodes = graph.nodes
     k = p.keep_leading(nodes, named)  # the user's graph, first, kept as it is
     visit, keep_as_is, renamed = p.visit, p.keep, p.renamed
-    for node in nodes[k:]:
-        name = node.name
-        if name in named:
-            visit(node, True)
-        elif name in protected:  # its inputs renamed (none while nothing is renamed)
-            keep_as_is(_with_inputs(node, renamed) if renamed else node, shared=True)
-        else:
-            visit(node)
+    if k == len(protected):  # every protected node is kept already (autodiff's graph: the
+        # user's come first): the rest are appended ones, named only if kept (a lookup in
+        # keep's few names per node, not two in sets of the user's 100,000)
+        kept = {r[0] for r in keep}
+        for node in nodes[k:]:
+            visit(node, node.name in kept)
+        protected = set()  # (none after the prefix: _live need not ask)
+    else:
+        for node in nodes[k:]:
+            name = node.name
+            if name in named:
+                visit(node, True)
+            elif name in protected:  # its inputs renamed (none while nothing is renamed)
+                keep_as_is(_with_inputs(node, renamed) if renamed else node, shared=True)
+            else:
+                visit(node)
     out = p.out
     while k < len(out) and out[k].name in protected:  # the user's nodes kept after them
         k += 1
