@@ -57,15 +57,9 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     fed = {n.name for n in graph.nodes if n.op in ("placeholder", "variable")}
     protected = set(protected)  # (in place from here: a 100,000-name set copied once)
     protected |= fed  # fed: kept for the feeds
-    if forward:
-        named = set(protected)
-        named.update(r[0] for r in keep)
-        named -= fed
-    else:
-        named = {r[0] for r in keep} - protected
     p = _Pass(graph, protected, forward)
     nodes = graph.nodes
-    k = p.keep_leading(nodes, named)  # the user's graph, first, kept as it is
+    k = p.keep_leading(nodes, fed)  # the user's graph, first, kept as it is
     visit, keep_as_is, renamed = p.visit, p.keep, p.renamed
     if k == len(protected):  # every protected node is kept already (autodiff's graph: the
         # user's come first): the rest are appended ones, named only if kept (a lookup in
@@ -75,6 +69,12 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
             visit(node, node.name in kept)
         protected = set()  # (none after the prefix: _live need not ask)
     else:
+        if forward:  # the nodes to be recomputed under their names, if at all
+            named = set(protected)
+            named.update(r[0] for r in keep)
+            named -= fed
+        else:
+            named = {r[0] for r in keep} - protected
         for node in nodes[k:]:
             name = node.name
             if name in named:
@@ -123,13 +123,13 @@ class _Pass:
         self.values: set[str] = set()
         self.passed: dict[tuple[str, str], bool] = {}  # the rule tests' answers (_may_rewrite)
 
-    def keep_leading(self, nodes: Sequence[Node], named: set[str]) -> int:
+    def keep_leading(self, nodes: Sequence[Node], fed: set[str]) -> int:
         """Keep the leading nodes as they are, shared (a later twin reads them), and say
-        how many: the user's, those to be recomputed under their names (a plan's) included
-        while none of their rules would rebuild them (each tried on the graph as it is,
-        and what it built forgotten). Nothing is renamed yet and they read only each
-        other. One walk: the prefix indexed as it is found (~10 ms less for 100,000
-        nodes than a second walk over them).
+        how many: the user's, those to be recomputed under their names (a plan's: all
+        but the ``fed`` ones) included while none of their rules would rebuild them (each
+        tried on the graph as it is, and what it built forgotten). Nothing is renamed yet
+        and they read only each other. One walk: the prefix indexed as it is found (~10
+        ms less for 100,000 nodes than a second walk over them).
 
         A node reads earlier nodes only, so an op of ``rewrites.NEEDS`` is asked about
         only once an earlier node of ``KNOWN_VALUES`` has passed its test (``armed``):
@@ -147,7 +147,7 @@ class _Pass:
             if op in known:
                 armed.update(o for o, test in needs.items() if test(node))
                 self.values.add(name)
-            if name in named and (op in armed or op not in needs):
+            if plan and (op in armed or op not in needs) and name not in fed:
                 rules = rewrites.RULES.get(op)
                 if (rules and len(node.outputs) == 1 and _may_rewrite(node, trial.by_name)
                         and _rebuilds(node, rules, trial)):
