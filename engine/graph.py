@@ -352,16 +352,17 @@ def upstream(nodes: Sequence[Node], names: Iterable[str]) -> set[str]:
     return found
 
 
-def downstream(graph: Graph, sources: Container[str]) -> set[str]:
-    """The sources and every node that reads one, directly or not: one sweep."""
-    down: set[str] = set()
+def downstream(graph: Graph, sources: Container[str]) -> dict[str, Node]:
+    """The sources and every node that reads one, directly or not, by name (a reader
+    that needs an input's node too finds it with the same lookup): one sweep."""
+    down: dict[str, Node] = {}
     for n in graph.nodes:
         if n.name in sources:
-            down.add(n.name)
+            down[n.name] = n
             continue
         for src, _ in n.inputs:
             if src in down:
-                down.add(n.name)
+                down[n.name] = n
                 break
     return down
 
