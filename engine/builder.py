@@ -115,9 +115,8 @@ class GraphBuilder:
         # every node by name, the base's too (a copy of its index, ~1 ms for 100,000
         # nodes): the finished graph's index, not made again from the new nodes
         self._by_name: dict[str, Node] = dict(base.by_name) if base is not None else {}
-        self._base_names: Mapping[str, Node] = base.by_name if base is not None else {}
-        # names claimed here (the base's are _base_names; fresh ones, counted, never
-        # repeat and are in _by_name once their node is added)
+        # names claimed here, not yet in _by_name until their node is added (fresh ones,
+        # counted, never repeat)
         self._taken: set[str] = set()
         self._stems: dict[str, str] = {}
         self._counter = itertools.count()
@@ -131,40 +130,33 @@ class GraphBuilder:
             stem = self._stems[hint] = f"{self.prefix}/{hint}_" if self.prefix else f"{hint}_"
         while True:
             name = f"{stem}{next(self._counter)}"
-            if name not in self._taken and name not in self._base_names:
+            if name not in self._taken and name not in self._by_name:
                 return name
 
     def unused(self, name: str) -> str:
         """``name``, or ``name_1``, ``name_2``, ... when a node has it already (a returned
         gradient graph posted back holds the nodes an earlier differentiation named)."""
         candidate, k = name, 0
-        while (candidate in self._taken or candidate in self._by_name
-               or candidate in self._base_names):
+        while candidate in self._taken or candidate in self._by_name:
             k += 1
             candidate = f"{name}_{k}"
         return candidate
 
     def _claim(self, name: str) -> str:
-        if name in self._taken or name in self._by_name or name in self._base_names:
+        if name in self._taken or name in self._by_name:
             raise ValueError(f"a node named {name!r} exists already")
         self._taken.add(name)
         return name
 
     def _node(self, name: str) -> Node:
-        node = self._by_name.get(name)
-        if node is None and self.base is not None:
-            node = self.base.by_name.get(name)
-        if node is None:
-            raise KeyError(name)
-        return node
+        return self._by_name[name]  # (the base's nodes too)
 
     def tensor(self, ref: Ref | str) -> Tensor:
         """A handle on an existing output (of the base graph or of this builder)."""
         if isinstance(ref, str):
             from .graph import parse_ref
 
-            exact = ref in self._by_name or (self.base is not None and ref in self.base.by_name)
-            ref = (ref, 0) if exact else parse_ref(ref)
+            ref = (ref, 0) if ref in self._by_name else parse_ref(ref)
         return Tensor(self, ref, self._node(ref[0]).outputs[ref[1]])
 
     # -- leaves ------------------------------------------------------------------------------
@@ -218,8 +210,8 @@ class GraphBuilder:
         if name:
             node_name = self._claim(name)
         else:  # _fresh's usual case spelled out: a call less for each node autodiff adds
-            # (_by_name holds the base's names too; a name claimed is there once its node
-            # is added, and _taken, rarely not empty, says so in the meantime)
+            # (a name claimed is in _by_name once its node is added, and _taken, rarely
+            # not empty, says so in the meantime)
             stem = self._stems.get(opdef.name)
             node_name = f"{stem}{next(self._counter)}" if stem is not None else ""
             if (not node_name or node_name in self._by_name
