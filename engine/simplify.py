@@ -62,27 +62,24 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     k = p.keep_leading(nodes, fed)  # the user's graph, first, kept as it is
     visit, keep_as_is, renamed = p.visit, p.keep, p.renamed
     if k == len(protected):  # every protected node is kept already (autodiff's graph: the
-        # user's come first): the rest are appended ones, named only if kept (a lookup in
-        # keep's few names per node, not two in sets of the user's 100,000)
-        kept = {r[0] for r in keep}
-        for node in nodes[k:]:
-            visit(node, node.name in kept)
-        protected = set()  # (none after the prefix: _live need not ask)
+        # user's come first): the rest are appended ones, named only if kept (lookups in
+        # keep's few names per node, not in sets of the user's 100,000)
+        protected = set()  # (none after the prefix: _live need not ask either)
+        named = {r[0] for r in keep}
+    elif forward:  # the nodes to be recomputed under their names, if at all
+        named = set(protected)
+        named.update(r[0] for r in keep)
+        named -= fed
     else:
-        if forward:  # the nodes to be recomputed under their names, if at all
-            named = set(protected)
-            named.update(r[0] for r in keep)
-            named -= fed
+        named = {r[0] for r in keep} - protected
+    for node in nodes[k:]:
+        name = node.name
+        if name in named:
+            visit(node, True)
+        elif name in protected:  # its inputs renamed (none while nothing is renamed)
+            keep_as_is(_with_inputs(node, renamed) if renamed else node, shared=True)
         else:
-            named = {r[0] for r in keep} - protected
-        for node in nodes[k:]:
-            name = node.name
-            if name in named:
-                visit(node, True)
-            elif name in protected:  # its inputs renamed (none while nothing is renamed)
-                keep_as_is(_with_inputs(node, renamed) if renamed else node, shared=True)
-            else:
-                visit(node)
+            visit(node)
     out = p.out
     while k < len(out) and out[k].name in protected:  # the user's nodes kept after them
         k += 1
@@ -121,7 +118,7 @@ class _Pass:
         # the kept nodes of an op of rewrites.KNOWN_VALUES, by name: the only inputs the
         # fold and the rule tests can pass (a set lookup refuses the others: no node read)
         self.values: set[str] = set()
-        self.passed: dict[tuple[str, str], bool] = {}  # the rule tests' answers (_may_rewrite)
+        self.passed: dict[tuple[str, str], bool] = {}  # _may_rewrite's tests' answers
 
     def keep_leading(self, nodes: Sequence[Node], fed: set[str]) -> int:
         """Keep the leading nodes as they are, shared (a later twin reads them), and say
@@ -149,7 +146,7 @@ class _Pass:
                 self.values.add(name)
             if plan and (op in armed or op not in needs) and name not in fed:
                 rules = rewrites.RULES.get(op)
-                if (rules and len(node.outputs) == 1 and _may_rewrite(node, trial.by_name)
+                if (rules and len(node.outputs) == 1 and self._may_rewrite(node, trial.by_name)
                         and _rebuilds(node, rules, trial)):
                     break
             if op == XENT and plan:
@@ -235,7 +232,7 @@ class _Pass:
         if op == "softmax" and self.xents and not rebuild and self._shared_softmax(node):
             return
         rules = rewrites.RULES.get(op)
-        if (rules and len(node.outputs) == 1 and self._may_rewrite(node)
+        if (rules and len(node.outputs) == 1 and self._may_rewrite(node, self.by_name)
                 and self._rewritten(node, rules, rebuild)):
             return
         key = _cse_key(node)
@@ -247,10 +244,13 @@ class _Pass:
                 return
         self._append(node)
 
-    def _may_rewrite(self, node: Node) -> bool:
-        """``_may_rewrite`` of the pass's nodes: only an input of ``values`` is tested, and
-        each test's answer is kept by (op, name) for the next node reading that input (a
-        name stands for one node here): the chain's 33,332 products by eps test it once."""
+    def _may_rewrite(self, node: Node, by_name: Mapping[str, Node]) -> bool:
+        """False when no rule of the node's op can fire: those that need an input of a
+        kind (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none. Only an input
+        of ``values`` can pass (its node read from ``by_name``: the pass's, or the graph's
+        while the leading run is tried), and each test's answer is kept by (op, name) for
+        the next node reading that input (a name stands for one node in either): the
+        chain's 33,332 products by eps test it once."""
         op = node.op
         test = rewrites.NEEDS.get(op)
         if test is None:
@@ -262,7 +262,7 @@ class _Pass:
                 key = (op, name)
                 answer = passed.get(key)
                 if answer is None:
-                    answer = passed[key] = test(self.by_name[name])
+                    answer = passed[key] = test(by_name[name])
                 if answer:
                     return True
         return False
@@ -306,20 +306,6 @@ class _Pass:
                 self.renamed[(node.name, 0)] = self.renamed.get(final, final)
             return True
         return False
-
-
-def _may_rewrite(node: Node, by_name: Mapping[str, Node]) -> bool:
-    """False when no rule of the node's op can fire: those that need an input of a kind
-    (``rewrites.NEEDS``: x * 1 a ones, x + 0 a zeros) find none."""
-    test = rewrites.NEEDS.get(node.op)
-    if test is None:
-        return True
-    known = rewrites.KNOWN_VALUES
-    for r in node.inputs:
-        n = by_name.get(r[0])  # (not known here: let the rules see)
-        if n is None or (n.op in known and test(n)):
-            return True
-    return False
 
 
 def _rebuilds(node: Node, rules: Sequence[rewrites.Rule], e: rewrites.Emit) -> bool:
