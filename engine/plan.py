@@ -133,8 +133,7 @@ class Plan:
         for i in unbound:  # in the nodes' order: the first refusal is the one raised
             if live[step_outs[i]]:
                 node = by_name[step_nodes[i]]
-                fns[i] = ops[node.op][0].bind(
-                    node.attrs, tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
+                fns[i] = _bind(ops[node.op][0], node, by_name)
         steps = zip(fns, step_ins, step_outs, frees)
         alive = list(map(live.__getitem__, step_outs))
         if all(alive):  # nothing dead
@@ -404,11 +403,16 @@ def _fold(fn: Any, ins: tuple[int, ...], initial: list[Any], known: set[int],
 _NOT_FOLDED = frozenset({"placeholder", "variable"})
 
 
+def _bind(opdef: registry.OpDef, node: Any, by_name: Mapping[str, Any]) -> Any:
+    """The node's kernel, bound to its attrs and input specs."""
+    return opdef.bind(node.attrs, tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
+
+
 def _bound_or_none(opdef: registry.OpDef, node: Any, by_name: Mapping[str, Any]) -> Any:
     """A node of fixed inputs bound now, to be folded; None if binding it fails (bound
     again, and the failure raised, only if it is needed)."""
     try:
-        return opdef.bind(node.attrs, tuple([by_name[r[0]].outputs[r[1]] for r in node.inputs]))
+        return _bind(opdef, node, by_name)
     except Exception:
         return None
 
