@@ -65,7 +65,7 @@ _EXTRA_NS = {
     np.expm1: 18.7, np.log1p: 19.1, np.tan: 20.5, np.tanh: 24.2, np.arctan2: 24.3,
 }
 UFUNCS = frozenset(_EXTRA_NS)
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # what compiled loops take
 
 Spec = tuple[tuple[int, ...], np.dtype]  # a slot's static shape and dtype
 
@@ -106,7 +106,7 @@ def fusible(fn: Any, ins: Sequence[int], out: int, specs: dict[int, Spec], *,
         return None
     shape, dtype = specs[out]
     size = _size(shape)
-    if dtype not in _FLOATS or not 0 < size <= SMALL_LIMIT or (
+    if dtype not in FLOATS or not 0 < size <= SMALL_LIMIT or (
             alone and _extra(fn, size) > CALL_NS):
         return None
     for j in ins:

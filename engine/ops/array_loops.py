@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..fusion import FLOATS
 from .lazy_loops import Lazy, njit
 
-FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 LOOP_MIN = 1 << 13  # elements: the smallest array the kernels hand to a compiled loop
 BLOCK = 4096  # elements summed in any order (SIMD lanes) before a float64 add
 

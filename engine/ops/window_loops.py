@@ -21,8 +21,6 @@ import numpy as np
 
 from .lazy_loops import Lazy, njit
 
-FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 def scatter(cols: np.ndarray, out: np.ndarray, sh: int, sw: int, dh: int, dw: int,
             top: int, left: int) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..fusion import FLOATS
 from . import window_loops
 
 
@@ -98,7 +99,7 @@ def patches(xp: np.ndarray, win: Window, lay: Layout) -> np.ndarray:
 
 def compiled_col2im(dtype: np.dtype) -> Callable[..., None] | None:
     """``window_loops``' compiled col2im for ``dtype``, if it is ready."""
-    return window_loops.loop() if np.dtype(dtype) in window_loops.FLOATS else None
+    return window_loops.loop() if np.dtype(dtype) in FLOATS else None
 
 
 def add_columns(cols: np.ndarray, shape: tuple[int, int, int, int], win: Window,
