@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from . import service_requests as req
-from .servers import ROOT, free_port, start
+from .servers import ROOT, free_port, start, uvicorn_argv
 
 BEFORE = Path(__file__).resolve().parent / "http_stages_before.json"
 OUTPUT = Path(__file__).resolve().parent / "HTTP_STAGES.md"  # this module run on its own
@@ -39,6 +39,7 @@ STAGES = ("parse", "validate", "graph", "decode", "compute", "encode", "queue", 
 REST = "front + HTTP"
 RAW = "wall, raw-socket client"  # the same request from a client that parses only the head
 CLIENT = "of front + HTTP: http.client's own work"  # wall - RAW
+BARE = "wall, raw-socket client, a bare uvicorn app (same bytes, no work)"  # bench.bare_app
 
 
 class _RawClient:
@@ -79,45 +80,61 @@ class _RawClient:
 
 def over_http(root: Path, requests: int = 400, log: Callable[[str], Any] = print
               ) -> dict[str, float]:
-    """Median ms per stage, the rest, and the client's wall time, from checkout ``root``."""
+    """Median ms per stage, the rest, and the client's wall time, from checkout ``root``;
+    and, interleaved, a bare uvicorn app's answering as many bytes (``bench.bare_app``)."""
     port = free_port()
     argv = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port),
             "--workers", "2"]
     body = req.dumps(req.mlp())
-    with start("Gradserve stages", argv, port, "/healthz", ROOT / "bench" / ".peers" / "logs",
-               cwd=root) as server:
+    logs = ROOT / "bench" / ".peers" / "logs"
+    with start("Gradserve stages", argv, port, "/healthz", logs, cwd=root) as server:
         conn = http.client.HTTPConnection("127.0.0.1", server.port)
-        raw = _RawClient("127.0.0.1", server.port, "/gradients", body)
-        walls: list[float] = []
-        raw_walls: list[float] = []
-        stages: dict[str, list[float]] = {s: [] for s in STAGES}
-        for i in range(requests + 30):
-            t = time.perf_counter()
-            conn.request("POST", "/gradients", body, {"Content-Type": "application/json"})
-            answer = conn.getresponse()
-            answer.read()
-            wall = time.perf_counter() - t
-            if answer.status != 200:
-                raise RuntimeError(f"W2 over HTTP answered {answer.status}")
-            t = time.perf_counter()
-            raw.post()
-            raw_wall = time.perf_counter() - t
-            if i < 30:  # warm-up: both workers' caches
-                continue
-            walls.append(wall * 1e3)
-            raw_walls.append(raw_wall * 1e3)
-            for part in (answer.getheader("server-timing") or "").split(","):
-                name, _, dur = part.strip().partition(";dur=")
-                if name in stages:
-                    stages[name].append(float(dur))
-        conn.close()
-        raw.close()
-    out = {s: statistics.median(v) for s, v in stages.items() if v}
-    out["wall"] = statistics.median(walls)
-    out[REST] = max(0.0, out["wall"] - sum(out[s] for s in STAGES if s in out))
-    out[RAW] = statistics.median(raw_walls)
-    out[CLIENT] = out["wall"] - out[RAW]
+        conn.request("POST", "/gradients", body, {"Content-Type": "application/json"})
+        answer_bytes = len(conn.getresponse().read())
+        bare_port = free_port()
+        with start("bare uvicorn", uvicorn_argv("bench.bare_app:app", bare_port), bare_port,
+                   "/healthz", logs, env={"BARE_ANSWER_BYTES": str(answer_bytes)}) as bare:
+            out = _rounds(conn, _RawClient("127.0.0.1", server.port, "/gradients", body),
+                          _RawClient("127.0.0.1", bare.port, "/gradients", body),
+                          body, requests)
     log(f"[stages] {root}: wall {out['wall']:.2f} ms")
+    return out
+
+
+def _rounds(conn: http.client.HTTPConnection, raw: _RawClient, bare: _RawClient,
+            body: bytes, requests: int) -> dict[str, float]:
+    """The three clients take turns (so a busy spell hits each alike), after 30 rounds of
+    warm-up (both workers' caches); medians of the rest."""
+    walls: dict[str, list[float]] = {"wall": [], RAW: [], BARE: []}
+    stages: dict[str, list[float]] = {s: [] for s in STAGES}
+    for i in range(requests + 30):
+        t = time.perf_counter()
+        conn.request("POST", "/gradients", body, {"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        answer.read()
+        wall = time.perf_counter() - t
+        if answer.status != 200:
+            raise RuntimeError(f"W2 over HTTP answered {answer.status}")
+        t = time.perf_counter()
+        raw.post()
+        raw_wall = time.perf_counter() - t
+        t = time.perf_counter()
+        bare.post()
+        bare_wall = time.perf_counter() - t
+        if i < 30:
+            continue
+        for key, ms in (("wall", wall), (RAW, raw_wall), (BARE, bare_wall)):
+            walls[key].append(ms * 1e3)
+        for part in (answer.getheader("server-timing") or "").split(","):
+            name, _, dur = part.strip().partition(";dur=")
+            if name in stages:
+                stages[name].append(float(dur))
+    for client in (conn, raw, bare):
+        client.close()
+    out = {s: statistics.median(v) for s, v in stages.items() if v}
+    out.update({key: statistics.median(v) for key, v in walls.items()})
+    out[REST] = max(0.0, out["wall"] - sum(out[s] for s in STAGES if s in out))
+    out[CLIENT] = out["wall"] - out[RAW]
     return out
 
 
@@ -220,7 +237,8 @@ def section(after: dict[str, Any], before: dict[str, Any] | None = None) -> str:
             return ""
         return f"{figures['http'][key]:.3f}"
 
-    rows = [(s, cell(before, s), cell(after, s)) for s in (*STAGES, REST, CLIENT, "wall", RAW)]
+    rows = [(s, cell(before, s), cell(after, s))
+            for s in (*STAGES, REST, CLIENT, "wall", RAW, BARE)]
     for name, fig in (("in-process engine", "engine"),):
         rows.append((name, "" if before is None else f"{before[fig]:.3f}",
                      f"{(after[fig] + after['engine_after']) / 2:.3f}"))
@@ -252,7 +270,9 @@ def section(after: dict[str, Any], before: dict[str, Any] | None = None) -> str:
             "rest of the client's wall time (`http.client`'s) as front + HTTP; of that, what "
             "the client itself takes: the same request from a raw socket that reads the "
             "answer by its Content-Length, interleaved on a second connection (its wall "
-            "shown below); and the in-process engine "
+            "shown below); the same bytes answered by a bare uvicorn app that computes "
+            "nothing (`bench/bare_app.py`, on a third connection, in the same rounds): "
+            "the floor that uvicorn and the loopback sockets set; and the in-process engine "
             "(`compute_gradients` on the decoded request, median of two runs around the "
             "HTTP run) as the yardstick; a worker computes with one BLAS thread (its share of "
             "the 2 CPUs), timed in-process too." + note + "\n\n" + "\n".join(lines) + "\n")
