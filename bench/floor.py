@@ -69,7 +69,7 @@ def w4(x: np.ndarray, chain: int) -> list[np.ndarray]:
     return [g]
 
 
-def _im2col(x: np.ndarray, kh: int, kw: int) -> np.ndarray:
+def im2col(x: np.ndarray, kh: int, kw: int) -> np.ndarray:
     """[N,H,W,C] SAME-padded -> [N*H*W, kh*kw*C], offsets outermost (matches HWIO rows)."""
     n, h, w, c = x.shape
     pad = np.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
@@ -90,7 +90,7 @@ def _col2im(dcols: np.ndarray, shape: tuple[int, ...], kh: int, kw: int) -> np.n
 
 def w5(x: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
     kh, kw, cin, cout = w.shape
-    cols = _im2col(x, kh, kw)
+    cols = im2col(x, kh, kw)
     wm = w.reshape(kh * kw * cin, cout)
     conv = cols @ wm
     _loss = np.maximum(conv, np.float32(0)).mean()

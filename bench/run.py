@@ -14,6 +14,7 @@ from pathlib import Path
 from . import (
     codec_bench,
     cold_path,
+    conv_floor,
     engine_bench,
     environment,
     functional_bench,
@@ -60,6 +61,7 @@ def main(a: argparse.Namespace) -> int:
                 breakdowns[w.key] = steps.breakdown(w, reps=50 if a.quick else 300)
             except Exception as exc:  # an op the engine lacks: the table says so already
                 log(f"[steps] {w.key}: {type(exc).__name__}: {exc}")
+    conv = conv_floor.run(WORKLOADS["W5"]("full"), 0.3 if a.quick else 3.0, log)
     rnn = rnn_bench.run(log, budget_s=0.3 if a.quick else 1.5)
     codec = codec_bench.run(0.3 if a.quick else 1.5, log=log)
     functional = functional_bench.run(0.3 if a.quick else 2.0, log=log)
@@ -76,7 +78,7 @@ def main(a: argparse.Namespace) -> int:
                          time.perf_counter() - start, breakdowns)
     text += ("\n## Round 2 targets\n\n" + targets.table(round2) + "\nW1, W3 and W4 compare "
              f"with `{targets.JAX}` (compile time apart), W5 with `{targets.TORCH}`; the same run."
-             "\n" + rnn_bench.section(rnn))
+             + conv_floor.section(conv) + "\n" + rnn_bench.section(rnn))
     text += "\n" + functional_bench.render(functional)
     if stages is not None:
         text += "\n" + onnx_bench.section(0.5 if a.quick else 2.0)

@@ -103,3 +103,26 @@ def test_same_answer_allows_only_float_rounding():
     assert not same_answer((200, b'{"values": [[1.0, -2.5e-3], null]}'), ok)
     assert not same_answer((422, ok[1]), ok)
     assert not same_answer((422, b'{"detail": "a"}'), (422, b'{"detail": "b"}'))
+
+
+def test_conv_floor_times_the_gradients_gemms():
+    """bench.conv_floor's three products are W5's: the first is the engine's conv2d (so
+    the patch matrix and filter layout are the engine's), the others have the filter's
+    and the patch matrix's shapes; its run and section name every timed row."""
+    import numpy as np
+
+    from bench import conv_floor
+    from engine import Graph, run
+
+    w = workloads.WORKLOADS["W5"]("tiny")
+    forward, d_filter, d_patches = conv_floor.gemms(w)()
+    f = w.arrays["w"]
+    (conv,) = run(Graph.build(w.nodes), ["conv"], w.arrays)
+    np.testing.assert_allclose(forward.reshape(conv.shape), conv, rtol=1e-5, atol=1e-6)
+    assert d_filter.shape == (f[..., 0].size, f.shape[3])
+    assert d_patches.shape == (conv[..., 0].size, f[..., 0].size)
+    figures = conv_floor.run(w, 0.01, log=lambda _: None)
+    assert {conv_floor.GEMMS, conv_floor.OURS} <= set(figures)
+    assert all(us > 0 for us in figures.values())
+    text = conv_floor.section(figures)
+    assert "What limits W5" in text and f"| {conv_floor.GEMMS} |" in text
