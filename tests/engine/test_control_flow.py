@@ -5,6 +5,7 @@ predicates."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -228,17 +229,17 @@ def test_rnn_gradient_matches_central_differences(rnn50: Any) -> None:
 
 def _counting_forward_bodies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A probe on the loops' subgraph plans: one tick per run of the RNN's forward body
-    (inputs t, h, ...; two outputs, where its cond has one), whichever plan runs it and
-    whether the plain loop runs it (``Plan.run`` notes each run) or the generated one
-    (which notes its iterations on the body's plan); the backward loop's body (inputs
-    k, ...) is not counted."""
+    (inputs t, h, ...; two outputs, or more with its residuals, where its cond has one),
+    whichever plan runs it and whether the plain loop runs it (``Plan.run`` notes each
+    run) or the generated one (which notes its iterations on the body's plan); the
+    backward loop's body (inputs k, ...) is not counted."""
     from engine.plan import Plan
 
     calls = [0]
     count = Plan.count
 
     def probe(self: Plan, runs: int) -> int:
-        if self.graph.inputs[:2] == ("t", "h") and len(self.fetches) == 2:
+        if self.graph.inputs[:2] == ("t", "h") and len(self.fetches) >= 2:
             calls[0] += runs
         return count(self, runs)
 
@@ -280,6 +281,38 @@ def test_the_second_derivative_runs_the_forward_loop_once(
     np.testing.assert_allclose(hv, want, rtol=1e-6, atol=1e-9)
 
 
+def _backward_body_ops(grad: Any) -> Counter[str]:
+    (loop,) = [n for n in grad.graph.nodes if n.op == "while_loop" and n.name != "rnn"]
+    return Counter(n.op for n in loop.attrs["body"].nodes)
+
+
+def test_the_backward_loop_reads_the_forward_tanh_instead_of_computing_it_again(
+        rnn50: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forward loop stacks its body's tanh (a residual, attr ``saved``) and the
+    backward body gathers it at its row: it computes no tanh and neither of the forward's
+    matmuls (its four are the VJPs'), where recomputing the body did, and its gradients
+    are those of the body recomputed (central differences: the test above)."""
+    g, feeds, xs = rnn50
+    grad = gradients(g, ["loss"], xs)
+    loop = grad.graph.by_name["rnn"]
+    assert loop.attrs["stacked"] and loop.attrs["saved"] == 1
+    assert loop.attrs["body"].outputs[2] == ("h1", 0)
+    ops = _backward_body_ops(grad)
+    assert ops["tanh"] == 0 and ops["matmul"] == 4, ops
+    got = run(grad.graph, grad.names, feeds)
+
+    from engine.transforms import subgraphs
+
+    monkeypatch.setattr(subgraphs, "with_residuals",
+                        lambda attrs, specs, dialect: {**attrs, "stacked": True})
+    old = gradients(g, ["loss"], xs)
+    assert old.graph.by_name["rnn"].attrs["saved"] == 0
+    ops = _backward_body_ops(old)
+    assert ops["tanh"] == 1 and ops["matmul"] == 6, ops
+    for a, b in zip(got, run(old.graph, old.names, feeds), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
 def test_rnn_forward_mode_agrees_with_reverse_mode(rnn50: Any) -> None:
     g, feeds, _ = rnn50
     rng = np.random.default_rng(1)
@@ -303,13 +336,16 @@ def test_vmap_of_cond_with_a_shared_predicate_and_of_a_loop_with_a_shared_count(
     np.testing.assert_allclose(got, [np.sin(np.sin(np.sin(x))).sum() for x in x2])
 
 
-def test_vmap_of_a_loop_whose_count_varies_per_example_and_of_its_gradient() -> None:
+@pytest.mark.parametrize(("op", "saved"), [("sin", 0), ("tanh", 1)])
+def test_vmap_of_a_loop_whose_count_varies_per_example_and_of_its_gradient(
+        op: str, saved: int) -> None:
     """x -> sin(x) while sum(x) > t: each example stops at its own step; the batched
-    gradient graph (a stacked loop and a backward loop, both masked) agrees too."""
+    gradient graph (a stacked loop and a backward loop, both masked) agrees too. With
+    tanh, whose VJP reads its output, the stacked loop saves that too, masked alike."""
     ins = [ph("v", [2]), ph("t", [])]
     cond = graph([*ins, node("s", "sum", "v"), node("go", "greater", "s", "t")], ["v", "t"],
                  ["go"])
-    body = graph([*ins, node("v1", "sin", "v")], ["v", "t"], ["v1"])
+    body = graph([*ins, node("v1", op, "v")], ["v", "t"], ["v1"])
     g = Graph.build([ph("x", [2]), ph("t", []),
                      node("w", "while_loop", "x", "t", loop_vars=1, cond=cond, body=body,
                           maximum_iterations=20),
@@ -320,6 +356,7 @@ def test_vmap_of_a_loop_whose_count_varies_per_example_and_of_its_gradient() -> 
     got = evaluate(g, {"x": xs, "t": ts}, ["l"], in_axes={"x": 0, "t": 0})["values"]["l"]
     np.testing.assert_allclose(got, singles, rtol=1e-12)
     grad = gradients(g, ["l"], ["x"])
+    assert grad.graph.by_name["w"].attrs["saved"] == saved
     name = grad.names[0]
     assert name is not None
     one = [run(grad.graph, [name], {"x": x, "t": t})[0] for x, t in zip(xs, ts, strict=True)]
