@@ -15,6 +15,7 @@ from engine import (
     Graph,
     GraphError,
     LimitError,
+    Plan,
     compute_gradients,
     evaluate,
     gradients,
@@ -39,7 +40,7 @@ def _cond_nodes(then: dict[str, Any] | None = None, other: dict[str, Any] | None
 
 
 def _loop_nodes(limit: int = 10, body_extra: list[dict[str, Any]] | None = None,
-                outputs: tuple[str, str] = ("i1", "x1")) -> list[dict[str, Any]]:
+                outputs: tuple[str, ...] = ("i1", "x1")) -> list[dict[str, Any]]:
     ins = [ph("i", [], "int32"), ph("v", [2])]
     cond = graph([*ins, const("n", 3, "int32"), node("go", "less", "i", "n")], ["i", "v"],
                  ["go"])
@@ -102,6 +103,24 @@ def test_a_predicate_that_is_not_a_bool_scalar_is_refused() -> None:
 def test_a_body_that_changes_a_loop_variable_is_named() -> None:
     err = _refused(_loop_nodes(body_extra=[node("s", "sum", "v")], outputs=("i1", "s")))
     assert err.node == "w" and err.loc == ("nodes", 2, "attrs", "body", "outputs", 1)
+
+
+def test_saved_values_need_stacked_and_are_the_body_s_last_outputs_per_iteration() -> None:
+    nodes = _loop_nodes()
+    nodes[2]["attrs"]["saved"] = 1
+    assert _refused(nodes).loc == ("nodes", 2, "attrs", "saved")
+    nodes[2]["attrs"]["stacked"] = True
+    err = _refused(nodes)
+    assert err.loc == ("nodes", 2, "attrs", "body", "outputs") and "1 saved" in err.message
+    nodes = _loop_nodes(outputs=("i1", "x1", "x1"))
+    nodes[2]["attrs"].update(stacked=True, saved=1)
+    x = np.array([0.5, -1.0])
+    plan = Plan(Graph.build(nodes), [("w", 5)])
+    for _ in range(3):  # the plain loop, then the generated one
+        (kept,) = plan.run({"x": x})
+        np.testing.assert_allclose(kept[:4], [np.sin(x), np.sin(np.sin(x)),
+                                              np.sin(np.sin(np.sin(x))), [0.0, 0.0]])
+        assert kept.shape == (10, 2)
 
 
 def test_maximum_iterations_is_required_and_a_variable_in_a_body_refused() -> None:
@@ -233,8 +252,6 @@ def _counting_forward_bodies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     whichever plan runs it and whether the plain loop runs it (``Plan.run`` notes each
     run) or the generated one (which notes its iterations on the body's plan); the
     backward loop's body (inputs k, ...) is not counted."""
-    from engine.plan import Plan
-
     calls = [0]
     count = Plan.count
 
