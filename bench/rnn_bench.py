@@ -195,8 +195,9 @@ def section(r: RnnResult) -> str:
             "h_{t+1} = tanh(h_t W + x_t U + b), batch 2, 3 inputs, 4 units; the gradient of "
             "sum((h - target)^2) w.r.t. h0, W, U, b and xs (TensorFlow 2.21's answer is the "
             "peer case in tests/peers/cases/control_flow_tf.json). Ours is the engine's "
-            "while_loop gradient: the one forward loop keeps its rows (while_v2's "
-            "accumulators), and a backward while_loop runs over them, each loop one "
+            "while_loop gradient: the one forward loop keeps its rows and the tanh its "
+            "VJP reads (while_v2's accumulators), and a backward while_loop runs over "
+            "them without running the forward body again, each loop one "
             "generated function with its cond and body inlined (engine/loops.py); "
             "float64 everywhere.\n\n" + table(head, rows) + "\n")
 

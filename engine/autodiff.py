@@ -74,7 +74,7 @@ def gradients(
     # them upstream of a y (a node gets a cotangent only from one that had one), so the
     # sweep back ``between`` makes is needed only by while loops (``_accumulating``).
     relevant = downstream(graph, {r[0] for r in x_refs})
-    accumulating = _accumulating(graph, relevant, {r[0] for r in y_refs}, stop)
+    accumulating = _accumulating(graph, relevant, {r[0] for r in y_refs}, stop, dialect)
     if accumulating is not graph:  # (its loops' nodes made again: relevant's, as they are now)
         graph = accumulating
         relevant = {name: graph.by_name[name] for name in relevant}
@@ -186,22 +186,27 @@ def gradients(
     return Gradients(b.finish(), tuple(result))
 
 
-def _accumulating(graph: Graph, down: set[str], ys: set[str], stop: set[str]) -> Graph:
+def _accumulating(graph: Graph, down: set[str], ys: set[str], stop: set[str],
+                  dialect: str) -> Graph:
     """Each while_loop on the path (downstream of an x, in ``down``, and upstream of a y)
-    keeps its loop variables per iteration (attr ``stacked``, while_v2's accumulators)
-    from its one forward run, for its VJP to read: the loop is not run a second time for
-    the gradient. Its first outputs are unchanged."""
+    keeps its loop variables per iteration and the residuals its VJP reads (attrs
+    ``stacked`` and ``saved``, while_v2's accumulators) from its one forward run, for its
+    VJP to read: the loop is not run a second time for the gradient, nor its body for
+    the VJPs' values. Its first outputs are unchanged."""
     loops = [n.name for n in graph.nodes if n.op == "while_loop" and n.name in down]
     if not loops:
         return graph
+    from .transforms.subgraphs import with_residuals  # (the transforms import this module)
+
     relevant = between(graph, down, ys, stop)
     nodes = list(graph.nodes)
-    for i, node in enumerate(nodes):
-        if node.op == "while_loop" and node.name in relevant and not node.attrs["stacked"]:
+    for i, node in enumerate(nodes):  # (a stacked loop keeps its rows; its residuals not yet)
+        if node.op == "while_loop" and node.name in relevant and not node.attrs["saved"]:
             specs = tuple(graph.spec(r) for r in node.inputs)
-            nodes[i] = make_node(node.name, registry.get(node.op), node.inputs, specs,
-                                 {**node.attrs, "stacked": True}, position=node.position,
-                                 attrs_parsed=True)
+            attrs = with_residuals(node.attrs, specs, dialect)
+            if attrs["stacked"] != node.attrs["stacked"] or attrs["saved"]:
+                nodes[i] = make_node(node.name, registry.get(node.op), node.inputs, specs,
+                                     attrs, position=node.position, attrs_parsed=True)
     if nodes == list(graph.nodes):
         return graph
     return Graph(nodes, graph.inputs, graph.outputs)

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from . import fusion
+from .dtypes import np_dtype
+from .ops.registry import TensorSpec
 from .plan import Plan, Step, bind_constants, define, emit
 from .shapes import compatible
 
@@ -100,12 +102,14 @@ def _entry_checks(declared: Sequence[tuple[int, np.dtype, tuple[int | None, ...]
 
 
 def generate(cond: Plan, cond_inputs: Sequence[str], body: Plan, body_inputs: Sequence[str],
-             n: int, limit: int, stacked: bool
+             n: int, limit: int, stacked: bool, saved: Sequence[TensorSpec] = ()
              ) -> Callable[..., tuple[int, tuple[np.ndarray, ...]]] | None:
     """The loop as one function of the node's inputs (n loop variables, then the
     invariants; the subgraphs' inputs name them, each its own way): the arrays in, (the
-    iteration count, the while_loop's outputs) out. None for plans too long to generate,
-    or that need a feed the loop does not give: they keep the plain loop."""
+    iteration count, the while_loop's outputs) out. ``saved``: the specs of the body's
+    fetches after the loop variables' (a stacked loop's saved values), stacked per
+    iteration. None for plans too long to generate, or that need a feed the loop does
+    not give: they keep the plain loop."""
     if not (cond.generates and body.generates):
         return None
     env: dict[str, Any] = {"zeros": np.zeros, "int32": np.int32, "ndarray": np.ndarray,
@@ -120,6 +124,9 @@ def generate(cond: Plan, cond_inputs: Sequence[str], body: Plan, body_inputs: Se
     lines += [f"    e{k}, t{k} = v{k}.shape, v{k}.dtype" for k in range(n)]
     rows = [f"r{k}" for k in range(n)] if stacked else []
     lines += [f"    r{k} = zeros(({limit}, *e{k}), t{k})" for k in range(len(rows))]
+    for k, spec in enumerate(saved):
+        env[f"kd{k}"] = np_dtype(spec.dtype)
+        lines.append(f"    k{k} = zeros({(limit, *spec.shape)}, kd{k})")
     lines += [*test.before, *step.before]
     kept = " or ".join(f"v{k}.shape != e{k} or v{k}.dtype != t{k}" for k in range(n))
     lines += [
@@ -130,10 +137,13 @@ def generate(cond: Plan, cond_inputs: Sequence[str], body: Plan, body_inputs: Se
         "            break",
         *(f"        r{k}[count] = v{k}" for k in range(len(rows))),
         *step.lines,
-        f"        {', '.join(carry)}, = {', '.join(f'asarray({f})' for f in step.fetches)},",
+        *(f"        k{k}[count] = {f}" for k, f in enumerate(step.fetches[n:])),
+        f"        {', '.join(carry)}, = "
+        f"{', '.join(f'asarray({f})' for f in step.fetches[:n])},",
         f"        if {kept}:",
         "            raise Misfit",
         "        count += 1"]
-    outputs = [*carry, *(["asarray(count, int32)", *rows] if stacked else [])]
+    outputs = [*carry, *(["asarray(count, int32)", *rows] if stacked else []),
+               *(f"k{k}" for k in range(len(saved)))]
     lines.append(f"    return count, ({', '.join(outputs)},)")
     return define("loop", [f"v{i}" for i in range(len(body_inputs))], lines, env)

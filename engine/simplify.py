@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from . import rewrites
-from .graph import LEAF_OPS, Graph, Node, Ref, make_node
+from .graph import LEAF_OPS, Graph, Node, Ref, make_node, rewired
 from .ops import registry
 from .plan import Plan
 from .shapes import normalize_axis, num_elements
@@ -77,7 +77,7 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
         if name in named:
             visit(node, True)
         elif name in protected:  # its inputs renamed (none while nothing is renamed)
-            keep_as_is(_with_inputs(node, renamed) if renamed else node, shared=True)
+            keep_as_is(rewired(node, renamed) if renamed else node, shared=True)
         else:
             visit(node)
     out = p.out
@@ -217,7 +217,7 @@ class _Pass:
         if renamed:  # nothing renamed yet (the user's nodes, first): none to rename
             for r in node.inputs:
                 if r in renamed:
-                    node = _with_inputs(node, renamed)
+                    node = rewired(node, renamed)
                     break
         op = node.op
         if not rebuild and op not in LEAF_OPS:
@@ -350,16 +350,6 @@ def _axis_of(node: Node, output: int) -> int:
 def _renamed(node: Node, name: str) -> Node:
     return Node(name, node.op, node.inputs, node.attrs, node.outputs, node.value,
                 node.trainable, node.position)
-
-
-def _with_inputs(node: Node, renamed: dict[Ref, Ref]) -> Node:
-    for r in node.inputs:  # a plain loop: half the time of keys().isdisjoint for 1-2 refs
-        if r in renamed:
-            break
-    else:
-        return node
-    return Node(node.name, node.op, tuple(renamed.get(r, r) for r in node.inputs),
-                node.attrs, node.outputs, node.value, node.trainable, node.position)
 
 
 def _cse_key(node: Node) -> Any:

@@ -9,8 +9,9 @@ the node's operands, under a prefix (ONNX names in a subgraph may not shadow out
   computed outside (our loop tests ``cond`` before each iteration; ONNX's Loop reads the
   condition given, then the one its body answers: the body answers ``cond`` of the new
   variables). Stacked (a differentiated loop): an int32 counter rides along, each variable
-  entering an iteration is a scan output, padded with zero rows to
-  ``maximum_iterations`` as our rows are.
+  entering an iteration is a scan output, and so is each saved value of the body (the
+  residuals its VJP reads), padded with zero rows to ``maximum_iterations`` as our rows
+  are.
 """
 from __future__ import annotations
 
@@ -78,11 +79,13 @@ def _while_loop(o: Out) -> list[str]:
     body: Graph = o.attrs["body"]
     base = f"{o.node.name}/"
     invariants, specs = o.ins[n:], o.in_specs[:n]
+    values = [TensorSpec(s.shape[1:], s.dtype) for s in o.outs[2 * n + 1:]]  # saved, a row
     (first,) = _written(o, o, cond, o.ins, base + "cond0/")
     inner = Out(o.taken)
     step, go = base + "body/iteration", base + "body/condition"
     carried = [f"{base}body/var{k}" for k in range(n)]
     new = _written(o, inner, body, [*carried, *invariants], base + "body/")
+    new, kept = new[:n], new[n:]  # the loop variables, then a stacked loop's saved values
     (again,) = _written(o, inner, cond, [*new, *invariants], base + "body/cond/")
     outs, out_specs = [again, *new], [cond.spec(cond.outputs[0]), *specs]
     ins = [value_info(step, _INT), value_info(go, _BOOL),
@@ -92,8 +95,8 @@ def _while_loop(o: Out) -> list[str]:
         count = base + "body/count"
         ins.append(value_info(count, TensorSpec((), "int32")))
         outs.append(inner.op("Add", [count, inner.const(1, "int32")]))
-        outs += carried  # each variable as it enters the iteration: the rows
-        out_specs += [o.outs[n], *specs]
+        outs += [*carried, *kept]  # each variable as it enters the iteration: the rows
+        out_specs += [o.outs[n], *specs, *values]
         loop_ins.append(o.const(0, "int32"))
     infos = _locals(inner, outs, out_specs, base + "body/")
     graph = helper.make_graph(inner.nodes, "body", ins, infos, initializer=inner.initializers)
@@ -104,7 +107,7 @@ def _while_loop(o: Out) -> list[str]:
     missing = o.op("Reshape", [o.op("Sub", [o.const(limit), o.op(
         "Cast", [count], to=TensorProto.INT64)]), o.ints([1])])
     padded = []
-    for row, spec in zip(rows, specs):
+    for row, spec in zip(rows, [*specs, *values]):
         r = len(spec.shape)
         pads = o.op("Concat", [o.ints([0] * (r + 1)), missing, o.ints([0] * r)], axis=0)
         padded.append(o.op("Pad", [row, pads]))

@@ -15,10 +15,12 @@ subgraphs), so the same rules differentiate them again:
   branches' own gradient graphs; operands a branch does not use get zeros.
 - while_loop (TensorFlow's while_v2, JAX's scan transpose): the loop run again with
   ``stacked`` (it then also answers its iteration count and each loop variable per
-  iteration, ``[maximum_iterations, ...]``), then a ``while_loop`` running backwards over
-  those rows, one body VJP per iteration, carrying the loop variables' cotangents and
-  summing the invariants'. A stacked loop's own VJP reads its rows and adds the rows'
-  cotangents, which is what differentiating the backward loop again sends it.
+  iteration, ``[maximum_iterations, ...]``, and with ``saved`` the body's last outputs
+  per iteration: the residuals its VJP reads, as while_v2 accumulates intermediates),
+  then a ``while_loop`` running backwards over those rows, one body VJP per iteration,
+  carrying the loop variables' cotangents and summing the invariants'. A stacked loop's
+  own VJP reads its rows and adds the rows' cotangents, which is what differentiating
+  the backward loop again sends it.
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from ..dtypes import np_dtype
 from ..errors import EngineError
-from ..shapes import fmt
+from ..shapes import fmt, is_static
 from . import attrs as parse
 from .contexts import BatchContext, JVPContext, VJPContext
 from .registry import Attr, AttrError, OpTypeError, TensorSpec, defop, kernel
@@ -173,10 +176,19 @@ def _while_infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> lis
         raise AttrError("cond", "attr 'cond' must answer one bool scalar, got "
                         f"[{', '.join(map(str, cond))}]", ("outputs",))
     body = _outputs(fitted(attrs["body"], specs, "body"))
-    if len(body) != n:
+    saved = attrs["saved"]
+    if saved and not attrs["stacked"]:
+        raise AttrError("saved", "attr 'saved' stacks values per iteration: it needs "
+                        "'stacked'")
+    if len(body) != n + saved:
         raise AttrError("body", f"attr 'body' has {len(body)} output(s) for {n} loop "
-                        "variable(s)", ("outputs",))
-    for k, (got, want) in enumerate(zip(body, specs[:n], strict=True)):
+                        "variable(s)" + (f" and {saved} saved" if saved else ""),
+                        ("outputs",))
+    for k, got in enumerate(body[n:], n):
+        if not is_static(got.shape):
+            raise AttrError("body", f"attr 'body': saved output {k} is {got}; a saved "
+                            "value needs a static shape", ("outputs", k))
+    for k, (got, want) in enumerate(zip(body[:n], specs[:n], strict=True)):
         if got.dtype != want.dtype or _merged(got.shape, want.shape) is None:
             raise AttrError("body", f"attr 'body': output {k} is {got} but loop variable "
                             f"{k} is {want} (a loop keeps its variables' shapes and dtypes)",
@@ -185,7 +197,7 @@ def _while_infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> lis
     if attrs["stacked"]:
         m = attrs["maximum_iterations"]
         out += [TensorSpec((), "int32"), *(TensorSpec((m, *s.shape), s.dtype)
-                                           for s in specs[:n])]
+                                           for s in [*specs[:n], *body[n:]])]
     return out
 
 
@@ -195,13 +207,15 @@ class _Loop:
     (``engine/loops.py``, made again when their plans' steps change, as when they fuse),
     which leaves to the plain loop whatever it does not take and whatever fails."""
 
-    __slots__ = ("body", "cond", "fn", "limit", "n", "runs", "seen", "stacked")
+    __slots__ = ("body", "cond", "fn", "kept", "limit", "n", "runs", "seen", "stacked")
 
     def __init__(self, attrs: Mapping[str, Any], specs: tuple[TensorSpec, ...]):
         self.n, self.limit = attrs["loop_vars"], attrs["maximum_iterations"]
         self.stacked = attrs["stacked"]
         self.cond = _SubPlan(attrs["cond"], specs, "cond")
         self.body = _SubPlan(attrs["body"], specs, "body")
+        graph = self.body.plan.graph
+        self.kept = [graph.spec(r) for r in graph.outputs[self.n:]]  # the saved values
         self.fn: Any = None
         self.seen: tuple[Any, Any] | None = None
         self.runs = 0
@@ -232,7 +246,7 @@ class _Loop:
             from ..loops import generate
 
             self.fn = generate(cond, self.cond.names, body, self.body.names, self.n,
-                               self.limit, self.stacked)
+                               self.limit, self.stacked, self.kept)
             self.seen = seen
         return self.fn
 
@@ -242,11 +256,15 @@ class _Loop:
         carry, invariants = list(arrays[:n]), list(arrays[n:])
         rows = [np.zeros((limit, *np.shape(a)), dtype=np.asarray(a).dtype)
                 for a in carry] if self.stacked else []  # calloc: untouched rows cost nothing
+        kept = [np.zeros((limit, *s.shape), dtype=np_dtype(s.dtype)) for s in self.kept]
         count = 0
         while count < limit and bool(cond([*carry, *invariants])[0]):
             for row, a in zip(rows, carry):  # no rows unless stacked
                 row[count] = a
             new = body([*carry, *invariants])
+            for row, a in zip(kept, new[n:]):  # none unless saved
+                row[count] = a
+            new = new[:n]
             for k, (a, b) in enumerate(zip(new, carry, strict=True)):
                 if np.shape(a) != np.shape(b):
                     raise ValueError(f"body: loop variable {k} changed shape from "
@@ -255,19 +273,20 @@ class _Loop:
             count += 1
         if not self.stacked:
             return tuple(carry)
-        return (*carry, np.asarray(count, dtype=np.int32), *rows)
+        return (*carry, np.asarray(count, dtype=np.int32), *rows, *kept)
 
 
 defop("while_loop", inputs=(1, None),
       infer=_while_infer, forward=kernel(_Loop), multi_output=True,
       attrs={"loop_vars": Attr(parse=_count), "cond": Attr(parse=_graph),
              "body": Attr(parse=_graph), "maximum_iterations": Attr(parse=_iterations),
-             "stacked": Attr(False, parse.boolean)},
+             "stacked": Attr(False, parse.boolean), "saved": Attr(0, parse=_iterations)},
       vjp=_rule("while_vjp"), jvp=_rule("while_jvp"),
       batch=_rule("while_batch"),
       work=lambda a: a["maximum_iterations"] * (a["cond"].work + a["body"].work),
       doc="Inputs [*loop_vars, *invariants]; loop_vars: how many; cond: a graph of them "
           "all to a bool scalar; body: to new loop variables (same shapes and dtypes); "
           "maximum_iterations: required. Outputs name:k, the final loop variables (with "
-          "stacked: then the iteration count and each loop variable per iteration). "
-          "Gradients through every iteration (while_v2).")
+          "stacked: then the iteration count and each loop variable per iteration, and "
+          "with saved, a count of the body's last outputs that are no loop variables, "
+          "each of those per iteration). Gradients through every iteration (while_v2).")

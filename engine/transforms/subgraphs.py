@@ -13,9 +13,13 @@ Reverse mode follows TensorFlow's v2 control flow:
   so one forward run serves both values and gradient), and a loop running backwards over
   the n rows, like the transpose of JAX's scan: loop variables
   ``[k, *g_carry, *g_invariants]``, invariants
-  ``[n, *rows, *invariants, *row cotangents]``; its body takes row ``n - 1 - k``, runs the
-  body's VJP there, adds that row's cotangent (when the rows themselves were
-  differentiated, as a second derivative does) and sums the invariants' cotangents.
+  ``[n, *rows, *saved rows, *invariants, *row cotangents, *saved rows' cotangents]``; its
+  body takes row ``n - 1 - k``, runs the body's VJP there, adds that row's cotangent
+  (when the rows themselves were differentiated, as a second derivative does) and sums
+  the invariants' cotangents. The forward loop also stacks the residuals (``saved``: the
+  body's values its VJPs read that cost to recompute, ``with_residuals`` decides which),
+  and the backward body gathers them at its row instead of running the forward body
+  again (JAX's scan saves its residuals the same way).
 """
 from __future__ import annotations
 
@@ -29,15 +33,17 @@ from ..autodiff import carries, gradients
 from ..builder import GraphBuilder, Tensor
 from ..dtypes import is_floating
 from ..errors import EngineError
-from ..graph import Graph, Ref, format_ref
+from ..graph import Graph, Ref, format_ref, rewired
 from ..ops.contexts import BatchContext, JVPContext, VJPContext
 from ..ops.registry import TensorSpec
 from ..plan import _needed as needed_by
+from ..shapes import is_static
 from .vmap import broadcast_batch
 
 
-def inline(b: GraphBuilder, sub: Graph, args: Sequence[Tensor]) -> list[Tensor]:
-    """``sub``'s nodes emitted into ``b`` with its inputs bound to ``args``; its outputs."""
+def inlined(b: GraphBuilder, sub: Graph, args: Sequence[Tensor]) -> dict[Ref, Tensor]:
+    """``sub``'s nodes emitted into ``b`` with its inputs bound to ``args``: each of its
+    refs' tensor in ``b``."""
     env: dict[Ref, Tensor] = {(name, 0): t for name, t in zip(sub.inputs, args, strict=True)}
     for node in sub.nodes:
         if node.op == "placeholder":
@@ -48,6 +54,12 @@ def inline(b: GraphBuilder, sub: Graph, args: Sequence[Tensor]) -> list[Tensor]:
         out = b.emit(node.op, [env[r] for r in node.inputs], node.attrs)
         for k, t in enumerate(out if isinstance(out, tuple) else (out,)):
             env[(node.name, k)] = t
+    return env
+
+
+def inline(b: GraphBuilder, sub: Graph, args: Sequence[Tensor]) -> list[Tensor]:
+    """``sub``'s nodes emitted into ``b`` with its inputs bound to ``args``; its outputs."""
+    env = inlined(b, sub, args)
     return [env[r] for r in sub.outputs]
 
 
@@ -97,30 +109,52 @@ def cond_vjp(c: VJPContext) -> list[Any]:
 
 # -- while_loop ----------------------------------------------------------------------------------
 
-def _backward_loop(c: VJPContext, carried: list[int], summed: list[int],
-                   row_cots: list[int]) -> tuple[Graph, Graph]:
-    """The backward loop's cond and body (see the module docstring)."""
-    n, body = c.attrs["loop_vars"], c.attrs["body"]
-    limit = c.attrs["maximum_iterations"]
-    lv, inv = c.inputs[:n], c.inputs[n:]
+# Ops whose recomputation costs what reading a saved row would: a copy (or a cast) of a
+# row or an invariant (the RNN body's x_t = gather(xs, t)) is recomputed, never saved.
+_COPIES = frozenset({"gather", "reshape", "identity", "squeeze", "expand_dims", "cast"})
+
+
+def _differentiable(specs: Sequence[TensorSpec], n: int, dialect: str
+                    ) -> tuple[list[int], list[int]]:
+    """The loop variables and the invariants that carry cotangents."""
+    return ([j for j, t in enumerate(specs[:n]) if carries(t.dtype, dialect)],
+            [j for j, t in enumerate(specs[n:]) if carries(t.dtype, dialect)])
+
+
+def _backward_loop(attrs: Any, specs: Sequence[TensorSpec], kept_specs: Sequence[TensorSpec],
+                   dialect: str, carried: list[int], summed: list[int], row_cots: list[int],
+                   kept_cots: list[int]) -> tuple[Graph, Graph, dict[Ref, TensorSpec]]:
+    """The backward loop's cond and body (see the module docstring), and the forward
+    values its body recomputes and its VJPs read: the body's refs and their specs. The
+    body reads the saved values (the body's outputs after the loop variables' and their
+    rows ``kept_specs``) at its row instead of computing them again."""
+    n, body = attrs["loop_vars"], attrs["body"]
+    limit = attrs["maximum_iterations"]
+    lv, inv = specs[:n], specs[n:]
     b = GraphBuilder(prefix="bwd")
     k = b.placeholder("k", [], "int32")
-    g_carry = _placeholders(b, "g_carry", [lv[j].spec for j in carried])
-    g_inv = _placeholders(b, "g_inv", [inv[j].spec for j in summed])
+    g_carry = _placeholders(b, "g_carry", [lv[j] for j in carried])
+    g_inv = _placeholders(b, "g_inv", [inv[j] for j in summed])
     count = b.placeholder("count", [], "int32")
     rows = _placeholders(b, "rows", [TensorSpec((limit, *t.shape), t.dtype) for t in lv])
-    invariants = _placeholders(b, "inv", _specs(inv))
+    kept_rows = _placeholders(b, "kept", kept_specs)
+    invariants = _placeholders(b, "inv", inv)
     g_rows = _placeholders(b, "g_rows", [rows[j].spec for j in row_cots])
-    inputs = [t.name for t in (k, *g_carry, *g_inv, count, *rows, *invariants, *g_rows)]
+    g_kept = _placeholders(b, "g_kept", [kept_rows[i].spec for i in kept_cots])
+    inputs = [t.name for t in (k, *g_carry, *g_inv, count, *rows, *kept_rows, *invariants,
+                               *g_rows, *g_kept)]
     go = F.less(k, count)
     at = F.maximum(count - 1 - k, b.constant(0, "int32"))  # >= 0 for examples done (vmap)
     here = [F.gather(r, at, axis=0) for r in rows]
-    new = inline(b, body, [*here, *invariants])
+    kept = [F.gather(r, at, axis=0) for r in kept_rows]
+    env = inlined(b, body, [*here, *invariants])
+    new = [env[r] for r in body.outputs]
+    seeds = [*g_carry, *(F.gather(g, at, axis=0) for g in g_kept)]
     forward = b.finish(outputs=[go], inputs=inputs)
     cond = pruned(forward, inputs, [go.ref])
-    grads = gradients(forward, [new[j].ref for j in carried],
+    grads = gradients(forward, [new[j].ref for j in (*carried, *(n + i for i in kept_cots))],
                       [here[j].ref for j in carried] + [invariants[j].ref for j in summed],
-                      [g.ref for g in g_carry], unconnected="zero", dialect=c.dialect,
+                      [g.ref for g in seeds], unconnected="zero", dialect=dialect,
                       name="bwd_grad")
     b2 = GraphBuilder(grads.graph, prefix="bwd_step")
     step = [b2.tensor(g) for g in grads.grads]  # type: ignore[arg-type]
@@ -133,31 +167,82 @@ def _backward_loop(c: VJPContext, carried: list[int], summed: list[int],
     for i, _ in enumerate(summed):
         out.append(b2.tensor(g_inv[i].ref) + step[len(carried) + i])
     done = b2.finish()
-    return cond, pruned(done, inputs, [t.ref for t in out])
+    saved = {new[n + i].ref: t.ref for i, t in enumerate(kept)}  # read, not recomputed
+    outputs = [saved.get(t.ref, t.ref) for t in out]
+    step_body = pruned(Graph([rewired(node, saved) for node in done.nodes], inputs, outputs),
+                       inputs, outputs)
+    recomputed = {t.ref: r for r, t in env.items()
+                  if body.by_name[r[0]].op not in ("placeholder", "constant")}
+    names = {r[0] for r in recomputed}
+    reads = {recomputed[r] for node in step_body.nodes if node.name not in names
+             for r in node.inputs if r in recomputed}
+    reads |= {recomputed[r] for r in step_body.outputs if r in recomputed}
+    return cond, step_body, {r: t.spec for r, t in env.items() if r in reads}
+
+
+def _free(body: Graph, n: int) -> set[str]:
+    """The body's nodes whose values the backward body recomputes for nothing: leaves,
+    what reads only invariants and constants (hoisted out of the backward loop, run once),
+    and copies of such values or of the rows (``_COPIES``)."""
+    steady = set(body.inputs[n:])
+    free = set(body.inputs)
+    for node in body.nodes:
+        ins = {r[0] for r in node.inputs}
+        if node.op == "placeholder":
+            free.add(node.name)
+        elif node.op == "constant" or ins <= steady:
+            steady.add(node.name)
+            free.add(node.name)
+        elif node.op in _COPIES and ins <= free:
+            free.add(node.name)
+    return free
+
+
+def with_residuals(attrs: Any, specs: Sequence[TensorSpec], dialect: str) -> dict[str, Any]:
+    """A while_loop's attrs for a forward run that its VJP reads from (the one place
+    deciding what a loop keeps): ``stacked`` (each loop variable per iteration), and as
+    ``saved`` body outputs the residuals, the body's values its VJPs read that cost to
+    recompute (TensorFlow's while_v2 accumulates them, JAX's scan saves them), each
+    with a static shape, so the backward body gathers them at its row."""
+    n, body = attrs["loop_vars"], attrs["body"]
+    stacked = {**attrs, "stacked": True}
+    carried, summed = _differentiable(specs, n, dialect)
+    if not carried or attrs["saved"]:
+        return stacked
+    _, _, reads = _backward_loop(stacked, specs, [], dialect, carried, summed, [], [])
+    free = _free(body, n)
+    keep = [r for r, spec in reads.items() if r[0] not in free and is_static(spec.shape)]
+    if not keep:
+        return stacked
+    return {**stacked, "saved": len(keep),
+            "body": Graph(body.nodes, body.inputs, [*body.outputs, *keep])}
 
 
 def while_vjp(c: VJPContext) -> list[Any]:
     n = c.attrs["loop_vars"]
-    lv, inv = c.inputs[:n], c.inputs[n:]
-    carried = [j for j, t in enumerate(lv) if carries(t.dtype, c.dialect)]
-    summed = [j for j, t in enumerate(inv) if carries(t.dtype, c.dialect)]
+    specs = [t.spec for t in c.inputs]
+    carried, summed = _differentiable(specs, n, c.dialect)
     if not carried:
         return [None] * len(c.inputs)
-    if c.attrs["stacked"]:
-        count, rows = c.outputs[n], c.outputs[n + 1:]
+    attrs, row_cots, kept_cots = c.attrs, [], []
+    if attrs["stacked"]:
+        outs = c.outputs
         row_cots = [j for j in carried if c.given[n + 1 + j]]
-        g_rows = [c.gs[n + 1 + j] for j in row_cots]
+        kept_cots = [i for i, t in enumerate(outs[2 * n + 1:])
+                     if c.given[2 * n + 1 + i] and carries(t.dtype, c.dialect)]
     else:  # gradients() stacks the loops it differentiates; this is for other callers
-        kept = c.apply(*c.inputs, stacked=True)
-        count, rows = kept[n], kept[n + 1:]
-        row_cots, g_rows = [], []
-    cond, body = _backward_loop(c, carried, summed, row_cots)
+        attrs = with_residuals(attrs, specs, c.dialect)
+        outs = c.apply(*c.inputs, **attrs)
+    count, rows, kept = outs[n], outs[n + 1:2 * n + 1], outs[2 * n + 1:]
+    cond, body, _ = _backward_loop(attrs, specs, _specs(kept), c.dialect, carried, summed,
+                                   row_cots, kept_cots)
     b = c.a.builder
     start = [b.constant(0, "int32"), *(c.gs[j] for j in carried),
-             *(F.zeros_like(inv[j]) for j in summed)]
-    out = b.emit("while_loop", [*start, count, *rows, *inv, *g_rows], {
+             *(F.zeros_like(c.inputs[n + j]) for j in summed)]
+    cots = [*(c.gs[n + 1 + j] for j in row_cots), *(c.gs[2 * n + 1 + i] for i in kept_cots)]
+    out = b.emit("while_loop", [*start, count, *rows, *kept, *c.inputs[n:], *cots], {
         "loop_vars": len(start), "cond": cond, "body": body,
-        "maximum_iterations": c.attrs["maximum_iterations"]})
+        "maximum_iterations": attrs["maximum_iterations"]})
     grads: list[Any] = [None] * len(c.inputs)
     for i, j in enumerate(carried):
         grads[j] = out[1 + i]
@@ -215,18 +300,23 @@ def cond_jvp(c: JVPContext) -> list[Any]:
 
 def while_jvp(c: JVPContext) -> list[Any]:
     """A loop over (loop variables, their tangents) with the invariants and theirs: every
-    floating loop variable carries a tangent (it may gain one from an invariant's)."""
+    floating loop variable carries a tangent (it may gain one from an invariant's), and
+    every floating saved value (a stacked loop's residuals) is saved with its tangent."""
     n, m = c.attrs["loop_vars"], len(c.inputs) - c.attrs["loop_vars"]
     lv, inv = c.inputs[:n], c.inputs[n:]
     carried = [j for j, t in enumerate(lv) if is_floating(t.dtype)]
     moving = [j for j in range(m) if c.tangents[n + j] is not None]
     if not carried or (all(c.tangents[j] is None for j in carried) and not moving):
         return [None] * len(c.outputs)
+    saved = c.attrs["saved"]
+    kept = [i for i in range(saved) if is_floating(c.outputs[2 * n + 1 + i].dtype)]
     at = [*carried, *(n + j for j in moving)]
-    body = _tangent_graph(c.attrs["body"], at, carried, c.dialect)
+    body = _tangent_graph(c.attrs["body"], at, [*carried, *(n + i for i in kept)], c.dialect)
+    nt, o = len(carried), body.outputs  # (*lv, *saved, *t_lv, *t_saved) ->
+    body = Graph(body.nodes, body.inputs, [  # (*lv, *t_lv, *saved, *t_saved)
+        *o[:n], *o[n + saved:n + saved + nt], *o[n:n + saved], *o[n + saved + nt:]])
     cond, _ = _with_inputs(c.attrs["cond"], [c.inputs[i].spec for i in at], "tangent")
     # inputs (*lv, *inv, *t_carried, *t_moving) -> (*lv, *t_carried, *inv, *t_moving)
-    nt = len(carried)
     order = [*range(n), *range(n + m, n + m + nt), *range(n, n + m),
              *range(n + m + nt, n + m + len(at))]
     b = c.a.builder
@@ -234,12 +324,14 @@ def while_jvp(c: JVPContext) -> list[Any]:
             for j in carried]
     out = b.emit("while_loop", [*lv, *t_lv, *inv, *(c.tangents[n + j] for j in moving)], {
         **c.attrs, "loop_vars": n + nt, "cond": _reordered(cond, order),
-        "body": _reordered(body, order)})
+        "body": _reordered(body, order), "saved": saved + len(kept)})
     tangents: list[Any] = [None] * len(c.outputs)
     for i, j in enumerate(carried):
         tangents[j] = out[n + i]
         if c.attrs["stacked"]:  # rows of the tangents follow the rows of the loop variables
             tangents[n + 1 + j] = out[n + nt + 1 + n + i]
+    for q, i in enumerate(kept):  # and the saved values' tangents follow the saved values
+        tangents[2 * n + 1 + i] = out[2 * (n + nt) + 1 + saved + q]
     return tangents
 
 
@@ -300,31 +392,33 @@ def while_batch(c: BatchContext) -> Any:
     variable does, the loop runs while any example goes on and each example's variables
     stop changing when its own predicate fails (JAX's while_loop under vmap)."""
     size = _size(c)
-    n = c.attrs["loop_vars"]
+    n, saved = c.attrs["loop_vars"], c.attrs["saved"]
     body, cond = c.attrs["body"], c.attrs["cond"]
     invariants = {k for k in range(n, len(c.inputs)) if c.axes[k] is not None}
     carried = {k for k in range(n) if c.axes[k] is not None}
     while True:
-        grown = carried | _dependent(body, carried | invariants)
+        grown = carried | {k for k in _dependent(body, carried | invariants) if k < n}
         if grown == carried:
             break
         carried = grown
     per_example = bool(_dependent(cond, carried | invariants))
     if per_example:
         carried = set(range(n))
+    kept = ({k for k in _dependent(body, carried | invariants) if k >= n}  # saved values
+            if not per_example else set(range(n, n + saved)))
     b = c.a.builder
     ins = [c.moved(k, 0) if c.axes[k] is not None else
            broadcast_batch(c.inputs[k], size) if k in carried else c.inputs[k]
            for k in range(len(c.inputs))]
     mapped = carried | invariants
-    new_body = _batched(body, mapped, size, sorted(carried))
+    new_body = _batched(body, mapped, size, sorted(carried | kept))
     new_cond = _batched(cond, mapped, size, [0] if per_example else [])
     stacked = c.attrs["stacked"]
     if not per_example:
         out = b.emit("while_loop", ins, {**c.attrs, "cond": new_cond, "body": new_body})
         axes: list[int | None] = [0 if k in carried else None for k in range(n)]
         if stacked:
-            axes += [None, *(1 if k in carried else None for k in range(n))]
+            axes += [None, *(1 if k in carried | kept else None for k in range(n + saved))]
         return list(out), axes
     new_body, new_cond = _masked(new_body, new_cond, n, size)
     counts = b.constant(np.zeros(size, dtype=np.int32))  # each example's own iterations
@@ -336,25 +430,26 @@ def while_batch(c: BatchContext) -> Any:
     limit = c.attrs["maximum_iterations"]
     live = F.less(b.constant(np.arange(limit, dtype=np.int32).reshape(limit, 1)),
                   F.reshape(own, shape=[1, size]))
-    rows = []
-    for r in out[n + 2:2 * n + 2]:  # after (*lv, counts), the loop's count
+    rows = []  # after (*lv, counts), the loop's count; then the counts' rows, not answered
+    for r in [*out[n + 2:2 * n + 2], *out[2 * n + 3:]]:
         mask = F.reshape(live, shape=[limit, size, *[1] * (r.ndim - 2)])
         rows.append(F.where(mask, r, F.zeros_like(r)))
-    return [*out[:n], own, *rows], [0] * n + [0] + [1] * n
+    return [*out[:n], own, *rows], [0] * n + [0] + [1] * (n + saved)
 
 
 def _masked(body: Graph, cond: Graph, n: int, size: int) -> tuple[Graph, Graph]:
     """Over loop variables (*those of ``body``, each example's iteration count): each
     example's new variables where its predicate holds, else its old ones, and its count
-    up by one where it holds. Cond: whether any example's predicate holds."""
+    up by one where it holds, then the body's saved values as they are. Cond: whether
+    any example's predicate holds."""
     b = GraphBuilder(prefix="vmap_mask")
     specs = [body.by_name[name].spec for name in body.inputs]
     args = _placeholders(b, "in", specs)
     count = b.placeholder(b.unused("count"), [size], "int32")
     (go,) = inline(b, cond, args)
     new = inline(b, body, args)
-    out = [*(_select(b, go, y, x) for y, x in zip(new, args[:n], strict=True)),
-           count + F.cast(go, dtype="int32")]
+    out = [*(_select(b, go, y, x) for y, x in zip(new[:n], args[:n], strict=True)),
+           count + F.cast(go, dtype="int32"), *new[n:]]
     inputs = [t.name for t in (*args[:n], count, *args[n:])]
     masked_body = pruned(b.finish(inputs=inputs), inputs, [t.ref for t in out])
     c2 = GraphBuilder(prefix="vmap_any")

@@ -40,17 +40,19 @@ def _branches() -> dict[str, Any]:
     return {"then_branch": then, "else_branch": other}
 
 
-def _loop(limit: int, *, stacked: bool = False) -> dict[str, Any]:
-    """(i, x) -> (i + 1, tanh(x * w + x) + c) while i < 3; w an invariant; c a constant."""
+def _loop(limit: int, *, stacked: bool = False, saved: bool = False) -> dict[str, Any]:
+    """(i, x) -> (i + 1, tanh(x * w + x) + c) while i < 3; w an invariant; c a constant.
+    ``saved``: the tanh also stacked per iteration (a residual, as gradients keep it)."""
     ins = [ph("i", [], "int32"), ph("x", [2]), ph("w", [2])]
     cond = graph([*ins, const("three", 3, "int32"), node("go", "less", "i", "three")],
                  ["i", "x", "w"], ["go"])
     body = graph([*ins, const("one", 1, "int32"), const("c", [0.1, -0.2], "float64"),
                   node("i1", "add", "i", "one"), node("xw", "mul", "x", "w"),
                   node("s", "add", "xw", "x"), node("t", "tanh", "s"),
-                  node("x1", "add", "t", "c")], ["i", "x", "w"], ["i1", "x1"])
+                  node("x1", "add", "t", "c")], ["i", "x", "w"],
+                 ["i1", "x1", *(["t"] if saved else [])])
     return {"loop_vars": 2, "cond": cond, "body": body, "maximum_iterations": limit,
-            "stacked": stacked}
+            "stacked": stacked or saved, "saved": int(saved)}
 
 
 def control_flow_examples(ex: Any) -> dict[str, list[Any]]:
@@ -66,7 +68,9 @@ def control_flow_examples(ex: Any) -> dict[str, list[Any]]:
              ex("while_loop", i0, x, w, attrs=_loop(2), wrt=(1, 2), out=1,
                 tag="bounded-by-maximum-iterations"),
              ex("while_loop", i0, x, w, attrs=_loop(5, stacked=True), wrt=(1, 2), out=4,
-                tag="stacked-rows")]
+                tag="stacked-rows"),
+             ex("while_loop", i0, x, w, attrs=_loop(5, saved=True), wrt=(1, 2), out=5,
+                tag="saved-values")]
     return {"cond": conds, "while_loop": loops}
 
 

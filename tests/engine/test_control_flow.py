@@ -5,6 +5,7 @@ predicates."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from engine import (
     Graph,
     GraphError,
     LimitError,
+    Plan,
     compute_gradients,
     evaluate,
     gradients,
@@ -38,7 +40,7 @@ def _cond_nodes(then: dict[str, Any] | None = None, other: dict[str, Any] | None
 
 
 def _loop_nodes(limit: int = 10, body_extra: list[dict[str, Any]] | None = None,
-                outputs: tuple[str, str] = ("i1", "x1")) -> list[dict[str, Any]]:
+                outputs: tuple[str, ...] = ("i1", "x1")) -> list[dict[str, Any]]:
     ins = [ph("i", [], "int32"), ph("v", [2])]
     cond = graph([*ins, const("n", 3, "int32"), node("go", "less", "i", "n")], ["i", "v"],
                  ["go"])
@@ -101,6 +103,24 @@ def test_a_predicate_that_is_not_a_bool_scalar_is_refused() -> None:
 def test_a_body_that_changes_a_loop_variable_is_named() -> None:
     err = _refused(_loop_nodes(body_extra=[node("s", "sum", "v")], outputs=("i1", "s")))
     assert err.node == "w" and err.loc == ("nodes", 2, "attrs", "body", "outputs", 1)
+
+
+def test_saved_values_need_stacked_and_are_the_body_s_last_outputs_per_iteration() -> None:
+    nodes = _loop_nodes()
+    nodes[2]["attrs"]["saved"] = 1
+    assert _refused(nodes).loc == ("nodes", 2, "attrs", "saved")
+    nodes[2]["attrs"]["stacked"] = True
+    err = _refused(nodes)
+    assert err.loc == ("nodes", 2, "attrs", "body", "outputs") and "1 saved" in err.message
+    nodes = _loop_nodes(outputs=("i1", "x1", "x1"))
+    nodes[2]["attrs"].update(stacked=True, saved=1)
+    x = np.array([0.5, -1.0])
+    plan = Plan(Graph.build(nodes), [("w", 5)])
+    for _ in range(3):  # the plain loop, then the generated one
+        (kept,) = plan.run({"x": x})
+        np.testing.assert_allclose(kept[:4], [np.sin(x), np.sin(np.sin(x)),
+                                              np.sin(np.sin(np.sin(x))), [0.0, 0.0]])
+        assert kept.shape == (10, 2)
 
 
 def test_maximum_iterations_is_required_and_a_variable_in_a_body_refused() -> None:
@@ -228,17 +248,15 @@ def test_rnn_gradient_matches_central_differences(rnn50: Any) -> None:
 
 def _counting_forward_bodies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A probe on the loops' subgraph plans: one tick per run of the RNN's forward body
-    (inputs t, h, ...; two outputs, where its cond has one), whichever plan runs it and
-    whether the plain loop runs it (``Plan.run`` notes each run) or the generated one
-    (which notes its iterations on the body's plan); the backward loop's body (inputs
-    k, ...) is not counted."""
-    from engine.plan import Plan
-
+    (inputs t, h, ...; two outputs, or more with its residuals, where its cond has one),
+    whichever plan runs it and whether the plain loop runs it (``Plan.run`` notes each
+    run) or the generated one (which notes its iterations on the body's plan); the
+    backward loop's body (inputs k, ...) is not counted."""
     calls = [0]
     count = Plan.count
 
     def probe(self: Plan, runs: int) -> int:
-        if self.graph.inputs[:2] == ("t", "h") and len(self.fetches) == 2:
+        if self.graph.inputs[:2] == ("t", "h") and len(self.fetches) >= 2:
             calls[0] += runs
         return count(self, runs)
 
@@ -280,6 +298,38 @@ def test_the_second_derivative_runs_the_forward_loop_once(
     np.testing.assert_allclose(hv, want, rtol=1e-6, atol=1e-9)
 
 
+def _backward_body_ops(grad: Any) -> Counter[str]:
+    (loop,) = [n for n in grad.graph.nodes if n.op == "while_loop" and n.name != "rnn"]
+    return Counter(n.op for n in loop.attrs["body"].nodes)
+
+
+def test_the_backward_loop_reads_the_forward_tanh_instead_of_computing_it_again(
+        rnn50: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forward loop stacks its body's tanh (a residual, attr ``saved``) and the
+    backward body gathers it at its row: it computes no tanh and neither of the forward's
+    matmuls (its four are the VJPs'), where recomputing the body did, and its gradients
+    are those of the body recomputed (central differences: the test above)."""
+    g, feeds, xs = rnn50
+    grad = gradients(g, ["loss"], xs)
+    loop = grad.graph.by_name["rnn"]
+    assert loop.attrs["stacked"] and loop.attrs["saved"] == 1
+    assert loop.attrs["body"].outputs[2] == ("h1", 0)
+    ops = _backward_body_ops(grad)
+    assert ops["tanh"] == 0 and ops["matmul"] == 4, ops
+    got = run(grad.graph, grad.names, feeds)
+
+    from engine.transforms import subgraphs
+
+    monkeypatch.setattr(subgraphs, "with_residuals",
+                        lambda attrs, specs, dialect: {**attrs, "stacked": True})
+    old = gradients(g, ["loss"], xs)
+    assert old.graph.by_name["rnn"].attrs["saved"] == 0
+    ops = _backward_body_ops(old)
+    assert ops["tanh"] == 1 and ops["matmul"] == 6, ops
+    for a, b in zip(got, run(old.graph, old.names, feeds), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
 def test_rnn_forward_mode_agrees_with_reverse_mode(rnn50: Any) -> None:
     g, feeds, _ = rnn50
     rng = np.random.default_rng(1)
@@ -303,13 +353,16 @@ def test_vmap_of_cond_with_a_shared_predicate_and_of_a_loop_with_a_shared_count(
     np.testing.assert_allclose(got, [np.sin(np.sin(np.sin(x))).sum() for x in x2])
 
 
-def test_vmap_of_a_loop_whose_count_varies_per_example_and_of_its_gradient() -> None:
+@pytest.mark.parametrize(("op", "saved"), [("sin", 0), ("tanh", 1)])
+def test_vmap_of_a_loop_whose_count_varies_per_example_and_of_its_gradient(
+        op: str, saved: int) -> None:
     """x -> sin(x) while sum(x) > t: each example stops at its own step; the batched
-    gradient graph (a stacked loop and a backward loop, both masked) agrees too."""
+    gradient graph (a stacked loop and a backward loop, both masked) agrees too. With
+    tanh, whose VJP reads its output, the stacked loop saves that too, masked alike."""
     ins = [ph("v", [2]), ph("t", [])]
     cond = graph([*ins, node("s", "sum", "v"), node("go", "greater", "s", "t")], ["v", "t"],
                  ["go"])
-    body = graph([*ins, node("v1", "sin", "v")], ["v", "t"], ["v1"])
+    body = graph([*ins, node("v1", op, "v")], ["v", "t"], ["v1"])
     g = Graph.build([ph("x", [2]), ph("t", []),
                      node("w", "while_loop", "x", "t", loop_vars=1, cond=cond, body=body,
                           maximum_iterations=20),
@@ -320,6 +373,7 @@ def test_vmap_of_a_loop_whose_count_varies_per_example_and_of_its_gradient() -> 
     got = evaluate(g, {"x": xs, "t": ts}, ["l"], in_axes={"x": 0, "t": 0})["values"]["l"]
     np.testing.assert_allclose(got, singles, rtol=1e-12)
     grad = gradients(g, ["l"], ["x"])
+    assert grad.graph.by_name["w"].attrs["saved"] == saved
     name = grad.names[0]
     assert name is not None
     one = [run(grad.graph, [name], {"x": x, "t": t})[0] for x, t in zip(xs, ts, strict=True)]
