@@ -60,7 +60,6 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
     p = _Pass(graph, protected, forward)
     nodes = graph.nodes
     k = p.keep_leading(nodes, fed)  # the user's graph, first, kept as it is
-    visit, keep_as_is, renamed = p.visit, p.keep, p.renamed
     if k == len(protected):  # every protected node is kept already (autodiff's graph: the
         # user's come first): the rest are appended ones, named only if kept (lookups in
         # keep's few names per node, not in sets of the user's 100,000)
@@ -72,15 +71,8 @@ def simplify(graph: Graph, keep: Sequence[Ref], protected: Iterable[str], *,
         named -= fed
     else:
         named = {r[0] for r in keep} - protected
-    for node in nodes[k:]:
-        name = node.name
-        if name in named:
-            visit(node, True)
-        elif name in protected:  # its inputs renamed (none while nothing is renamed)
-            keep_as_is(rewired(node, renamed) if renamed else node, shared=True)
-        else:
-            visit(node)
-    out = p.out
+    p.walk(nodes[k:], named, protected)
+    out, renamed = p.out, p.renamed
     while k < len(out) and out[k].name in protected:  # the user's nodes kept after them
         k += 1
     nodes, dropped = (_live(out, [renamed.get(r, r) for r in (*keep, *graph.outputs)],
@@ -210,6 +202,55 @@ class _Pass:
             self._twin(node, key)
         self._append(node)
 
+    def walk(self, nodes: Sequence[Node], named: set[str], protected: set[str]) -> None:
+        """Visit the nodes after the leading run: ``named`` ones rebuilt under their names,
+        ``protected`` ones kept. A plain node (an op of ``_plain``, no attrs, reading no
+        renamed tensor, not only nodes of known values, and none its op's rule test has
+        not refused) can be neither folded nor rewritten: it is shared with its twin or
+        kept here, by its key alone, without visit's calls (the chain's gradient is all
+        plain nodes but its first few)."""
+        visit, renamed, values, passed = self.visit, self.renamed, self.values, self.passed
+        out, by_name = self.out, self.by_name
+        kinds: dict[str, int] = {}  # op -> _plain's answer
+        for node in nodes:
+            name = node.name
+            if name in named:
+                visit(node, True)
+                continue
+            if name in protected:  # its inputs renamed (none while nothing is renamed)
+                self.keep(rewired(node, renamed) if renamed else node, shared=True)
+                continue
+            op = node.op
+            kind = kinds.get(op)
+            if kind is None:
+                kind = kinds[op] = _plain(op)
+            if kind and not node.attrs and node.value is None:
+                fixed = True  # every input so far of a known value (a fold's)
+                for r in node.inputs:
+                    if r in renamed:
+                        break
+                    src = r[0]
+                    if src not in values:
+                        fixed = False
+                    elif kind == TESTED and passed.get((op, src)) is not False:
+                        break
+                else:
+                    if not fixed:
+                        if not self._shared(node, (op, node.inputs, (), None)):
+                            out.append(node)
+                            by_name[name] = node
+                        continue
+            visit(node)
+
+    def _shared(self, node: Node, key: Any) -> bool:
+        """True if a node kept before has ``key`` (``node``'s): its outputs are renamed to
+        that twin's."""
+        twin = self._twin(node, key)
+        if twin == node.name:
+            return False
+        self.renamed.update(((node.name, i), (twin, i)) for i in range(len(node.outputs)))
+        return True
+
     def visit(self, node: Node, rebuild: bool = False) -> None:
         """``rebuild``: the node's name must stay; only a rule that builds new nodes (the
         last taking the name) may recompute it."""
@@ -236,11 +277,10 @@ class _Pass:
                 and self._rewritten(node, rules, rebuild)):
             return
         key = _cse_key(node)
-        name = node.name
         if key is not None:  # one lookup (a key's hash is not cached): the first one stays
-            twin = self._twin(node, key)
-            if twin != name and not rebuild:  # every output has its twin's
-                self.renamed.update(((name, i), (twin, i)) for i in range(len(node.outputs)))
+            if rebuild:
+                self._twin(node, key)
+            elif self._shared(node, key):  # every output has its twin's
                 return
         self._append(node)
 
@@ -340,6 +380,20 @@ def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
 
 
 XENT, XENT_SOFTMAX = "softmax_cross_entropy_with_logits", "softmax_cross_entropy_and_softmax"
+TESTED = 2  # _plain's answer for an op of rewrites.NEEDS
+
+
+def _plain(op: str) -> int:
+    """Whether a node of ``op`` with no attrs can be plain (``_Pass.walk``): 0 if not (a
+    leaf, a known value, no key, a rule always tried, softmax and cross-entropy's pair),
+    ``TESTED`` if its rules are tried only for an input passing its test
+    (``rewrites.NEEDS``), else 1 (no rule)."""
+    if (op in LEAF_OPS or op in rewrites.KNOWN_VALUES or "random" in op
+            or op in ("softmax", XENT)):
+        return 0
+    if op in rewrites.NEEDS:
+        return TESTED
+    return 0 if op in rewrites.RULES else 1
 
 
 def _axis_of(node: Node, output: int) -> int:

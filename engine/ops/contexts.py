@@ -108,6 +108,21 @@ class LazyVJPContext(VJPContext):
         self._ins: tuple[Any, ...] | None = None
         self._outs: tuple[Any, ...] | None = None
 
+    @property
+    def a(self) -> Any:
+        """The first input, its handle alone made if the others are not (a product's rule
+        reads the one input it multiplies by)."""
+        return self._one(0)
+
+    @property
+    def b(self) -> Any:
+        """The second input (its handle alone made, as ``a``'s)."""
+        return self._one(1)
+
+    def _one(self, k: int) -> Any:
+        ins = self._ins
+        return self._handle(self.node.inputs[k], self._specs[k]) if ins is None else ins[k]
+
     @property  # type: ignore[override]
     def inputs(self) -> tuple[Any, ...]:
         ins = self._ins

@@ -244,3 +244,27 @@ def test_compute_gradients_accepts_single_names() -> None:
     graph = Graph.build([_ph("xin", [2]), {"name": "yout", "op": "square", "inputs": ["xin"]}])
     out = compute_gradients(graph, {"xin": X}, "yout", "xin")
     _eq(out.gradients[0], 2 * X)
+
+
+def test_a_lazy_context_makes_the_one_input_handle_a_rule_reads() -> None:
+    """``c.b`` alone is a handle on the node's second input (its ref and spec), made
+    without the others; once ``c.inputs`` is made, ``c.a`` and ``c.b`` are its handles."""
+    from engine import GraphBuilder
+    from engine.graph import Node
+    from engine.ops.contexts import LazyVJPContext
+
+    b = GraphBuilder()
+    x, w = b.placeholder("x", [3], "float64"), b.placeholder("w", [], "float64")
+    specs = (x.spec, w.spec)
+    made: list[Any] = []
+
+    def handle(ref: Any, spec: Any) -> Any:
+        made.append((ref, spec))
+        return b.tensor(ref)
+
+    node = Node("m", "mul", (x.ref, w.ref), {}, (x.spec,))
+    c = LazyVJPContext(node, handle, specs, (None,), "tensorflow", (True,), (True, True))
+    assert c.b.ref == w.ref and made == [(w.ref, w.spec)]
+    assert c.a.ref == x.ref and made[1:] == [(x.ref, x.spec)]
+    ins = c.inputs
+    assert c.a is ins[0] and c.b is ins[1]

@@ -136,13 +136,35 @@ def test_a_plan_drops_what_its_fetches_do_not_need_and_binds_none_of_it(
     plan = Plan(graph, [("p0", 0)])
     needed = engine.plan.upstream(graph.nodes, ["p0"])
     assert set(plan._step_nodes) == {n for n in needed if n != "x"} == {"parts", "p0"}
-    assert len(plan.steps) == 3  # the split, its output 0, the sine
+    assert len(plan.steps) == plan.node_count == 3  # the split, its output 0, the sine
     assert [f[0] for f in plan.feed_slots] == ["x"]
     assert bound == [dict(graph.by_name["parts"].attrs)]  # not the dead sum's attrs
     x = np.linspace(-1.0, 1.0, 4)
     for _ in range(3):  # the loop, then the generated function
         (value,) = plan.run({"x": x})
         assert np.array_equal(value, np.sin(x[:2]))
+
+
+def test_a_long_plan_runs_its_columns_first_then_the_tuple_it_makes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan the loop always runs (above GENERATE_LIMIT) goes over its step columns,
+    the dead ones masked, on its first run, and over the tuple of steps it makes then
+    on the next: the same values each time, and the tuple is the live steps."""
+    monkeypatch.setattr(engine.plan, "GENERATE_LIMIT", 0)
+    graph = Graph.build([
+        {"name": "x", "op": "placeholder", "shape": [4], "dtype": "float64"},
+        {"name": "d", "op": "cos", "inputs": ["x"]},
+        {"name": "s", "op": "sin", "inputs": ["x"]},
+        {"name": "y", "op": "mul", "inputs": ["s", "x"]},
+        {"name": "z", "op": "exp", "inputs": ["y"]}])
+    plan = Plan(graph, [("y", 0)])
+    assert not plan.generates and plan._made is None
+    x = np.linspace(-1.0, 1.0, 4)
+    for _ in range(3):
+        (value,) = plan.run({"x": x})
+        assert np.array_equal(value, np.sin(x) * x)
+    assert plan._made is not None and len(plan._made) == plan.node_count == 2
+    assert plan._step_nodes == ("s", "y")
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -76,6 +76,21 @@ def test_common_subexpressions_are_shared() -> None:
     assert [n.op for n in g.nodes] == ["placeholder", "sin", "add"]
 
 
+def test_a_twin_found_once_its_input_is_renamed_is_shared() -> None:
+    """A node reading a renamed tensor (b reads x * 1, now x) is visited, not kept as it
+    is: it becomes a twin of a and reads it; c, plain, is the twin of b and reads a too."""
+    g = _check(_graph({"name": "one", "op": "fill", "attrs": {"shape": [5], "value": 1.0,
+                                                              "dtype": "float64"}},
+                      {"name": "p", "op": "mul", "inputs": ["x", "one"]},
+                      {"name": "a", "op": "sin", "inputs": ["x"]},
+                      {"name": "b", "op": "sin", "inputs": ["p"]},
+                      {"name": "c", "op": "sin", "inputs": ["p"]},
+                      {"name": "s", "op": "add", "inputs": ["b", "c"]},
+                      {"name": "y", "op": "add", "inputs": ["a", "s"]}), "y")
+    assert [n.op for n in g.nodes] == ["placeholder", "sin", "add", "add"]
+    assert g.node("s").inputs == (("a", 0), ("a", 0))
+
+
 def test_constants_fold() -> None:
     g = _check(_graph({"name": "c", "op": "constant", "value": 3.0, "dtype": "float64"},
                       {"name": "one", "op": "constant", "value": 1.0, "dtype": "float64"},
