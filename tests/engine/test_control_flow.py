@@ -330,6 +330,92 @@ def test_the_backward_loop_reads_the_forward_tanh_instead_of_computing_it_again(
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 
 
+def _backward_loop_of(grad: Any) -> Any:
+    (loop,) = [n for n in grad.graph.nodes if n.op == "while_loop" and n.name != "rnn"]
+    return loop
+
+
+def test_the_backward_loop_stacks_the_rows_of_xs_instead_of_summing_them(
+        rnn50: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """xs, read by the body only as x_t = gather(xs, t), gets no running sum in the
+    backward loop (O(T * |xs|)): each iteration answers x_t's cotangent and t (saved
+    values), one gather_grad after the loop adds them back. No loop variable is shaped
+    like xs, its body has no gather_grad, and the gradients are those of the running sum
+    (rtol 1e-13; central differences: the test above, and below for xs)."""
+    g, feeds, xs = rnn50
+    grad = gradients(g, ["loss"], xs)
+    loop = _backward_loop_of(grad)
+    n = loop.attrs["loop_vars"]
+    shape = feeds["xs"].shape
+    assert [s.shape for s in loop.outputs[:n]] == [(), (2, 4), (4, 4), (3, 4), (4,)]
+    assert loop.attrs["stacked"] and loop.attrs["saved"] == 2
+    assert [str(s) for s in loop.outputs[2 * n + 1:]] == ["float64[50, 2, 3]", "int32[50]"]
+    assert "gather_grad" not in Counter(m.op for m in loop.attrs["body"].nodes)
+    (total,) = [m for m in grad.graph.nodes if m.op == "gather_grad"]
+    assert total.spec.shape == shape and total.inputs[0] == (loop.name, 2 * n + 1)
+    got = run(grad.graph, grad.names, feeds)
+
+    from engine.transforms import subgraphs
+
+    monkeypatch.setattr(subgraphs, "_gathered", lambda *args: {})
+    old = gradients(g, ["loss"], xs)
+    old_loop = _backward_loop_of(old)
+    assert not old_loop.attrs["stacked"] and shape in [s.shape for s in old_loop.outputs]
+    for a, b in zip(got, run(old.graph, old.names, feeds), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+def test_rnn_gradient_and_hvp_in_xs_match_central_differences() -> None:
+    """The stacked rows' gradient in xs, and its own gradient again (the backward loop's
+    saved rows differentiated: a Hessian-vector product) against central differences."""
+    rng = np.random.default_rng(7)
+    case = rnn(steps=6)
+    g6 = graph_of(case["request"]["graph"])
+    small = {k: tensor(v, "float64") for k, v in case["request"]["feeds"].items()}
+    (gx,) = compute_gradients(g6, small, ["loss"], ["xs"]).gradients
+
+    def loss(arrays: list[np.ndarray]) -> np.ndarray:
+        return run(g6, ["loss"], {**small, "xs": arrays[0]})[0]
+
+    np.testing.assert_allclose(gx, numeric_vjp(loss, [small["xs"]], np.ones(()), 0),
+                               rtol=1e-6, atol=1e-9)
+    first = compute_gradients(g6, small, ["loss"], ["xs"], return_graph=True)
+    v = rng.normal(size=small["xs"].shape)
+    (hv,) = compute_gradients(first.graph, small, [first.gradient_nodes[0]], ["xs"], [v],
+                              name="gradients2").gradients
+
+    def grad_xs(arrays: list[np.ndarray]) -> np.ndarray:
+        return compute_gradients(g6, {**small, "xs": arrays[0]}, ["loss"],
+                                 ["xs"]).gradients[0]
+
+    np.testing.assert_allclose(hv, numeric_vjp(grad_xs, [small["xs"]], v, 0),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_an_invariant_read_also_by_another_op_keeps_its_running_sum() -> None:
+    """xs read by a gather and by a sum too: not only rows, so the backward loop sums its
+    cotangent as before (one loop variable shaped like xs, no saved values)."""
+    case = rnn(steps=5)
+    desc = json.loads(json.dumps(case["request"]["graph"]))
+    (loop,) = [m for m in desc["nodes"] if m["op"] == "while_loop"]
+    body = loop["attrs"]["body"]
+    body["nodes"] += [node("all", "sum", "xs"), node("h2", "add", "h1", "all")]
+    body["outputs"] = ["t1", "h2"]
+    g = graph_of(desc)
+    feeds = {k: tensor(v, "float64") for k, v in case["request"]["feeds"].items()}
+    grad = gradients(g, ["loss"], ["xs"])
+    back = _backward_loop_of(grad)
+    assert not back.attrs["stacked"]
+    assert feeds["xs"].shape in [s.shape for s in back.outputs]
+
+    def loss(arrays: list[np.ndarray]) -> np.ndarray:
+        return run(g, ["loss"], {**feeds, "xs": arrays[0]})[0]
+
+    (gx,) = run(grad.graph, grad.names, feeds)
+    np.testing.assert_allclose(gx, numeric_vjp(loss, [feeds["xs"]], np.ones(()), 0),
+                               rtol=1e-6, atol=1e-9)
+
+
 def test_rnn_forward_mode_agrees_with_reverse_mode(rnn50: Any) -> None:
     g, feeds, _ = rnn50
     rng = np.random.default_rng(1)
