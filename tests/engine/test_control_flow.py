@@ -330,9 +330,13 @@ def test_the_backward_loop_reads_the_forward_tanh_instead_of_computing_it_again(
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 
 
-def _backward_loop_of(grad: Any) -> Any:
-    (loop,) = [n for n in grad.graph.nodes if n.op == "while_loop" and n.name != "rnn"]
+def _backward_loop_of_named(grad: Any, forward: str) -> Any:
+    (loop,) = [n for n in grad.graph.nodes if n.op == "while_loop" and n.name != forward]
     return loop
+
+
+def _backward_loop_of(grad: Any) -> Any:
+    return _backward_loop_of_named(grad, "rnn")
 
 
 def test_the_backward_loop_stacks_the_rows_of_xs_instead_of_summing_them(
@@ -390,6 +394,56 @@ def test_rnn_gradient_and_hvp_in_xs_match_central_differences() -> None:
 
     np.testing.assert_allclose(hv, numeric_vjp(grad_xs, [small["xs"]], v, 0),
                                rtol=1e-6, atol=1e-9)
+
+
+def test_forward_over_reverse_and_vmap_of_the_rnn_gradient_in_xs() -> None:
+    """jvp of the gradient graph (its stacked rows and their gather_grad) along a tangent
+    of xs is the HVP reverse over reverse gives; vmap of the gradient graph over a batch
+    of xs is the stack of the single gradients."""
+    case = rnn(steps=6)
+    g6 = graph_of(case["request"]["graph"])
+    feeds = {k: tensor(v, "float64") for k, v in case["request"]["feeds"].items()}
+    first = compute_gradients(g6, feeds, ["loss"], ["xs"], return_graph=True)
+    name = first.gradient_nodes[0]
+    v = np.random.default_rng(8).normal(size=feeds["xs"].shape)
+    (hv,) = compute_gradients(first.graph, feeds, [name], ["xs"], [v],
+                              name="gradients2").gradients
+    out = jvp(first.graph, feeds, {"xs": v}, inputs=["xs"], outputs=[name])
+    np.testing.assert_allclose(out["tangents"][name], hv, rtol=1e-10, atol=1e-12)
+    batch = np.stack([feeds["xs"], feeds["xs"] * 0.5, -feeds["xs"]])
+    singles = [run(first.graph, [name], {**feeds, "xs": x})[0] for x in batch]
+    got = evaluate(first.graph, {**feeds, "xs": batch}, [name], in_axes={"xs": 0})
+    np.testing.assert_allclose(got["values"][name], singles, rtol=1e-12, atol=1e-15)
+
+
+def test_vmap_of_the_gradient_of_a_gathering_loop_whose_count_varies_per_example() -> None:
+    """(i, v) -> (i + 1, sin(v) + xs[i] / 10) while sum(v) > t: each example stops at its
+    own step, so its stacked gather cotangents past its own count are masked to zeros;
+    the batched gradient in xs and x is each example's own."""
+    ins = [ph("i", [], "int32"), ph("v", [2]), ph("t", []), ph("xs", [20, 2])]
+    names = ["i", "v", "t", "xs"]
+    cond = graph([*ins, node("s", "sum", "v"), node("go", "greater", "s", "t")], names,
+                 ["go"])
+    body = graph([*ins, const("one", 1, "int32"), const("tenth", 0.1, "float64"),
+                  node("i1", "add", "i", "one"), node("a", "gather", "xs", "i"),
+                  node("a10", "mul", "a", "tenth"), node("sv", "sin", "v"),
+                  node("v1", "add", "sv", "a10")], names, ["i1", "v1"])
+    g = Graph.build([ph("x", [2]), ph("t", []), ph("xs", [20, 2]), const("i0", 0, "int32"),
+                     node("w", "while_loop", "i0", "x", "t", "xs", loop_vars=2, cond=cond,
+                          body=body, maximum_iterations=20),
+                     node("l", "sum", "w:1")])
+    grad = gradients(g, ["l"], ["x", "xs"])
+    assert _backward_loop_of_named(grad, "w").attrs["saved"] == 2
+    xs = np.array([[1.0, 1.2], [0.9, 0.8], [1.5, 1.4]])
+    ts = np.array([1.5, 0.1, 2.0])
+    rows = np.random.default_rng(9).normal(size=(3, 20, 2)) * 0.1
+    one = [run(grad.graph, grad.names, {"x": x, "t": t, "xs": r})
+           for x, t, r in zip(xs, ts, rows, strict=True)]
+    got = evaluate(grad.graph, {"x": xs, "t": ts, "xs": rows}, grad.names,
+                   in_axes={"x": 0, "t": 0, "xs": 0})["values"]
+    for k, name in enumerate(grad.names):
+        np.testing.assert_allclose(got[name], [o[k] for o in one], rtol=1e-12, atol=1e-15)
+    assert len({int(np.count_nonzero(o[1].any(axis=1))) for o in one}) > 1  # counts differ
 
 
 def test_an_invariant_read_also_by_another_op_keeps_its_running_sum() -> None:
