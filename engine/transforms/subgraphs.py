@@ -22,9 +22,11 @@ Reverse mode follows TensorFlow's v2 control flow:
   again (JAX's scan saves its residuals the same way). An invariant the body reads only
   by gathers (an RNN's x_t = gather(xs, t), ``_gathered`` decides) gets no running sum,
   which would cost a zeros-the-size-of-xs gather_grad per iteration: the backward loop
-  saves each iteration's gather cotangent and indices (so it is stacked too, keeping its
-  loop variables per iteration as well: O(T * carry) memory) and one gather_grad after
-  it adds them all back (JAX's scan transposes its scanned xs into rows so).
+  saves each iteration's gather cotangent and indices (``saved`` without ``stacked``: it
+  keeps no rows of its own loop variables, which would cost O(T * carry) memory) and
+  one gather_grad after it adds them all back (JAX's scan transposes its scanned xs into
+  rows so). Differentiating such a loop again runs it once more, stacked (``gradients``
+  stacks only loops that save nothing yet: stacking moves the saved outputs).
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from ..dtypes import is_floating
 from ..errors import EngineError
 from ..graph import Graph, Ref, format_ref, rewired
 from ..ops.contexts import BatchContext, JVPContext, VJPContext
+from ..ops.control import first_saved
 from ..ops.gathering import gather_axes
 from ..ops.registry import TensorSpec
 from ..plan import _needed as needed_by
@@ -300,14 +303,15 @@ def while_vjp(c: VJPContext) -> list[Any]:
     carried, summed = _differentiable(specs, n, c.dialect)
     if not carried:
         return [None] * len(c.inputs)
-    attrs, row_cots, kept_cots = c.attrs, [], []
+    first = first_saved(c.attrs)
+    kept_cots = [i for i, t in enumerate(c.outputs[first:])
+                 if c.given[first + i] and carries(t.dtype, c.dialect)]
+    attrs, row_cots = c.attrs, []
     if attrs["stacked"]:
         outs = c.outputs
         row_cots = [j for j in carried if c.given[n + 1 + j]]
-        kept_cots = [i for i, t in enumerate(outs[2 * n + 1:])
-                     if c.given[2 * n + 1 + i] and carries(t.dtype, c.dialect)]
-    else:  # gradients() stacks the loops it differentiates; this is for other callers
-        attrs = with_residuals(attrs, specs, c.dialect)
+    else:  # gradients() stacks the loops it differentiates, not those that save values
+        attrs = with_residuals(attrs, specs, c.dialect)  # (a backward loop): run again
         outs = c.apply(*c.inputs, **attrs)
     count, rows, kept = outs[n], outs[n + 1:2 * n + 1], outs[2 * n + 1:]
     cond, body, _, gathers = _backward_loop(attrs, specs, _specs(kept), c.dialect, carried,
@@ -317,17 +321,16 @@ def while_vjp(c: VJPContext) -> list[Any]:
     b = c.a.builder
     start = [b.constant(0, "int32"), *(c.gs[j] for j in carried),
              *(F.zeros_like(c.inputs[n + j]) for j in running)]
-    cots = [*(c.gs[n + 1 + j] for j in row_cots), *(c.gs[2 * n + 1 + i] for i in kept_cots)]
-    more = {"stacked": True, "saved": 2 * len(gathers)} if gathers else {}
+    cots = [*(c.gs[n + 1 + j] for j in row_cots), *(c.gs[first + i] for i in kept_cots)]
     out = b.emit("while_loop", [*start, count, *rows, *kept, *c.inputs[n:], *cots], {
         "loop_vars": len(start), "cond": cond, "body": body,
-        "maximum_iterations": attrs["maximum_iterations"], **more})
+        "maximum_iterations": attrs["maximum_iterations"], "saved": 2 * len(gathers)})
     grads: list[Any] = [None] * len(c.inputs)
     for i, j in enumerate(carried):
         grads[j] = out[1 + i]
     for i, j in enumerate(running):
         grads[n + j] = out[1 + len(carried) + i]
-    pairs = out[2 * len(start) + 1:]  # (stacked: its count and its rows first)
+    pairs = out[len(start):]
     for i, g in enumerate(gathers):
         total = _scattered(pairs[2 * i], pairs[2 * i + 1], c.inputs[n + g.invariant], g)
         j = n + g.invariant
@@ -392,8 +395,8 @@ def while_jvp(c: JVPContext) -> list[Any]:
     moving = [j for j in range(m) if c.tangents[n + j] is not None]
     if not carried or (all(c.tangents[j] is None for j in carried) and not moving):
         return [None] * len(c.outputs)
-    saved = c.attrs["saved"]
-    kept = [i for i in range(saved) if is_floating(c.outputs[2 * n + 1 + i].dtype)]
+    saved, first = c.attrs["saved"], first_saved(c.attrs)
+    kept = [i for i in range(saved) if is_floating(c.outputs[first + i].dtype)]
     at = [*carried, *(n + j for j in moving)]
     body = _tangent_graph(c.attrs["body"], at, [*carried, *(n + i for i in kept)], c.dialect)
     nt, o = len(carried), body.outputs  # (*lv, *saved, *t_lv, *t_saved) ->
@@ -406,16 +409,17 @@ def while_jvp(c: JVPContext) -> list[Any]:
     b = c.a.builder
     t_lv = [c.tangents[j] if c.tangents[j] is not None else F.zeros_like(lv[j])
             for j in carried]
-    out = b.emit("while_loop", [*lv, *t_lv, *inv, *(c.tangents[n + j] for j in moving)], {
-        **c.attrs, "loop_vars": n + nt, "cond": _reordered(cond, order),
-        "body": _reordered(body, order), "saved": saved + len(kept)})
+    attrs = {**c.attrs, "loop_vars": n + nt, "cond": _reordered(cond, order),
+             "body": _reordered(body, order), "saved": saved + len(kept)}
+    out = b.emit("while_loop", [*lv, *t_lv, *inv, *(c.tangents[n + j] for j in moving)],
+                 attrs)
     tangents: list[Any] = [None] * len(c.outputs)
     for i, j in enumerate(carried):
         tangents[j] = out[n + i]
         if c.attrs["stacked"]:  # rows of the tangents follow the rows of the loop variables
             tangents[n + 1 + j] = out[n + nt + 1 + n + i]
     for q, i in enumerate(kept):  # and the saved values' tangents follow the saved values
-        tangents[2 * n + 1 + i] = out[2 * (n + nt) + 1 + saved + q]
+        tangents[first + i] = out[first_saved(attrs) + saved + q]
     return tangents
 
 
@@ -502,23 +506,24 @@ def while_batch(c: BatchContext) -> Any:
         out = b.emit("while_loop", ins, {**c.attrs, "cond": new_cond, "body": new_body})
         axes: list[int | None] = [0 if k in carried else None for k in range(n)]
         if stacked:
-            axes += [None, *(1 if k in carried | kept else None for k in range(n + saved))]
-        return list(out), axes
+            axes += [None, *(1 if k in carried else None for k in range(n))]
+        return list(out), axes + [1 if k in kept else None for k in range(n, n + saved)]
     new_body, new_cond = _masked(new_body, new_cond, n, size)
     counts = b.constant(np.zeros(size, dtype=np.int32))  # each example's own iterations
-    out = b.emit("while_loop", [*ins[:n], counts, *ins[n:]], {
-        **c.attrs, "loop_vars": n + 1, "cond": new_cond, "body": new_body})
-    if not stacked:
+    attrs = {**c.attrs, "loop_vars": n + 1, "cond": new_cond, "body": new_body}
+    out = b.emit("while_loop", [*ins[:n], counts, *ins[n:]], attrs)
+    if not (stacked or saved):
         return list(out[:n]), [0] * n
     own = out[n]  # rows past an example's own count are zeros, as in its own loop
     limit = c.attrs["maximum_iterations"]
     live = F.less(b.constant(np.arange(limit, dtype=np.int32).reshape(limit, 1)),
                   F.reshape(own, shape=[1, size]))
     rows = []  # after (*lv, counts), the loop's count; then the counts' rows, not answered
-    for r in [*out[n + 2:2 * n + 2], *out[2 * n + 3:]]:
+    for r in [*(out[n + 2:2 * n + 2] if stacked else []), *out[first_saved(attrs):]]:
         mask = F.reshape(live, shape=[limit, size, *[1] * (r.ndim - 2)])
         rows.append(F.where(mask, r, F.zeros_like(r)))
-    return [*out[:n], own, *rows], [0] * n + [0] + [1] * (n + saved)
+    head = [own] if stacked else []
+    return [*out[:n], *head, *rows], [0] * (n + len(head)) + [1] * len(rows)
 
 
 def _masked(body: Graph, cond: Graph, n: int, size: int) -> tuple[Graph, Graph]:

@@ -40,9 +40,11 @@ def _branches() -> dict[str, Any]:
     return {"then_branch": then, "else_branch": other}
 
 
-def _loop(limit: int, *, stacked: bool = False, saved: bool = False) -> dict[str, Any]:
+def _loop(limit: int, *, stacked: bool = False, saved: bool = False,
+          alone: bool = False) -> dict[str, Any]:
     """(i, x) -> (i + 1, tanh(x * w + x) + c) while i < 3; w an invariant; c a constant.
-    ``saved``: the tanh also stacked per iteration (a residual, as gradients keep it)."""
+    ``saved``: the tanh also stacked per iteration (a residual, as gradients keep it);
+    ``alone``: and the loop variables not (as a backward loop saves its gathers' rows)."""
     ins = [ph("i", [], "int32"), ph("x", [2]), ph("w", [2])]
     cond = graph([*ins, const("three", 3, "int32"), node("go", "less", "i", "three")],
                  ["i", "x", "w"], ["go"])
@@ -52,7 +54,7 @@ def _loop(limit: int, *, stacked: bool = False, saved: bool = False) -> dict[str
                   node("x1", "add", "t", "c")], ["i", "x", "w"],
                  ["i1", "x1", *(["t"] if saved else [])])
     return {"loop_vars": 2, "cond": cond, "body": body, "maximum_iterations": limit,
-            "stacked": stacked or saved, "saved": int(saved)}
+            "stacked": stacked or (saved and not alone), "saved": int(saved)}
 
 
 def _gathering_loop(axis: int, batch_dims: int) -> dict[str, Any]:
@@ -92,6 +94,8 @@ def control_flow_examples(ex: Any) -> dict[str, list[Any]]:
                 tag="stacked-rows"),
              ex("while_loop", i0, x, w, attrs=_loop(5, saved=True), wrt=(1, 2), out=5,
                 tag="saved-values"),
+             ex("while_loop", i0, x, w, attrs=_loop(5, saved=True, alone=True), wrt=(1, 2),
+                out=2, tag="saved-values-alone"),
              ex("while_loop", i0, x, w, rand(4, 2, seed=33), attrs=_gathering_loop(0, 0),
                 wrt=(1, 2, 3), out=1, tag="gathered-invariant"),
              ex("while_loop", i0, x, w, rand(2, 4, seed=34), attrs=_gathering_loop(1, 0),

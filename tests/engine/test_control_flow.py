@@ -105,22 +105,27 @@ def test_a_body_that_changes_a_loop_variable_is_named() -> None:
     assert err.node == "w" and err.loc == ("nodes", 2, "attrs", "body", "outputs", 1)
 
 
-def test_saved_values_need_stacked_and_are_the_body_s_last_outputs_per_iteration() -> None:
+def test_saved_values_are_the_body_s_last_outputs_per_iteration_stacked_or_not() -> None:
+    """``saved`` counts the body's last outputs (a misfit names the attr); they follow
+    the loop variables, and with ``stacked`` the count and rows, through the plain and
+    the generated loop alike."""
     nodes = _loop_nodes()
     nodes[2]["attrs"]["saved"] = 1
-    assert _refused(nodes).loc == ("nodes", 2, "attrs", "saved")
-    nodes[2]["attrs"]["stacked"] = True
     err = _refused(nodes)
     assert err.loc == ("nodes", 2, "attrs", "body", "outputs") and "1 saved" in err.message
-    nodes = _loop_nodes(outputs=("i1", "x1", "x1"))
-    nodes[2]["attrs"].update(stacked=True, saved=1)
     x = np.array([0.5, -1.0])
-    plan = Plan(Graph.build(nodes), [("w", 5)])
-    for _ in range(3):  # the plain loop, then the generated one
-        (kept,) = plan.run({"x": x})
-        np.testing.assert_allclose(kept[:4], [np.sin(x), np.sin(np.sin(x)),
-                                              np.sin(np.sin(np.sin(x))), [0.0, 0.0]])
-        assert kept.shape == (10, 2)
+    want = [np.sin(x), np.sin(np.sin(x)), np.sin(np.sin(np.sin(x))), [0.0, 0.0]]
+    for stacked, at in ((True, 5), (False, 2)):
+        nodes = _loop_nodes(outputs=("i1", "x1", "x1"))
+        nodes[2]["attrs"].update(stacked=stacked, saved=1)
+        g = Graph.build(nodes)
+        assert len(g.by_name["w"].outputs) == at + 1
+        plan = Plan(g, [("w", at), ("w", 1)])
+        for _ in range(3):  # the plain loop, then the generated one
+            kept, last = plan.run({"x": x})
+            np.testing.assert_allclose(kept[:4], want)
+            np.testing.assert_allclose(last, want[2])
+            assert kept.shape == (10, 2)
 
 
 def test_maximum_iterations_is_required_and_a_variable_in_a_body_refused() -> None:
@@ -343,8 +348,9 @@ def test_the_backward_loop_stacks_the_rows_of_xs_instead_of_summing_them(
         rnn50: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """xs, read by the body only as x_t = gather(xs, t), gets no running sum in the
     backward loop (O(T * |xs|)): each iteration answers x_t's cotangent and t (saved
-    values), one gather_grad after the loop adds them back. No loop variable is shaped
-    like xs, its body has no gather_grad, and the gradients are those of the running sum
+    values, the loop not stacked: no rows of its own loop variables), one gather_grad
+    after the loop adds them back. No loop variable is shaped like xs, its body has no
+    gather_grad, and the gradients are those of the running sum
     (rtol 1e-13; central differences: the test above, and below for xs)."""
     g, feeds, xs = rnn50
     grad = gradients(g, ["loss"], xs)
@@ -352,11 +358,11 @@ def test_the_backward_loop_stacks_the_rows_of_xs_instead_of_summing_them(
     n = loop.attrs["loop_vars"]
     shape = feeds["xs"].shape
     assert [s.shape for s in loop.outputs[:n]] == [(), (2, 4), (4, 4), (3, 4), (4,)]
-    assert loop.attrs["stacked"] and loop.attrs["saved"] == 2
-    assert [str(s) for s in loop.outputs[2 * n + 1:]] == ["float64[50, 2, 3]", "int32[50]"]
+    assert not loop.attrs["stacked"] and loop.attrs["saved"] == 2  # no rows of its own
+    assert [str(s) for s in loop.outputs[n:]] == ["float64[50, 2, 3]", "int32[50]"]
     assert "gather_grad" not in Counter(m.op for m in loop.attrs["body"].nodes)
     (total,) = [m for m in grad.graph.nodes if m.op == "gather_grad"]
-    assert total.spec.shape == shape and total.inputs[0] == (loop.name, 2 * n + 1)
+    assert total.spec.shape == shape and total.inputs[0] == (loop.name, n)
     got = run(grad.graph, grad.names, feeds)
 
     from engine.transforms import subgraphs
