@@ -197,7 +197,8 @@ def section(r: RnnResult) -> str:
             "peer case in tests/peers/cases/control_flow_tf.json). Ours is the engine's "
             "while_loop gradient: the one forward loop keeps its rows and the tanh its "
             "VJP reads (while_v2's accumulators), and a backward while_loop runs over "
-            "them without running the forward body again, each loop one "
+            "them without running the forward body again (saving xs's cotangent "
+            "per step as rows, added back by one gather_grad after it), each loop one "
             "generated function with its cond and body inlined (engine/loops.py); "
             "float64 everywhere.\n\n" + table(head, rows) + "\n")
 

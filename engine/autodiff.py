@@ -192,7 +192,9 @@ def _accumulating(graph: Graph, down: set[str], ys: set[str], stop: set[str],
     keeps its loop variables per iteration and the residuals its VJP reads (attrs
     ``stacked`` and ``saved``, while_v2's accumulators) from its one forward run, for its
     VJP to read: the loop is not run a second time for the gradient, nor its body for
-    the VJPs' values. Its first outputs are unchanged."""
+    the VJPs' values. Its first outputs are unchanged. A loop that saves values but is
+    not stacked (a backward loop saving its gathers' rows) is left as it is: stacking it
+    would move its saved outputs, so its VJP runs it again, stacked."""
     loops = [n.name for n in graph.nodes if n.op == "while_loop" and n.name in down]
     if not loops:
         return graph

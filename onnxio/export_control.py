@@ -10,8 +10,8 @@ the node's operands, under a prefix (ONNX names in a subgraph may not shadow out
   condition given, then the one its body answers: the body answers ``cond`` of the new
   variables). Stacked (a differentiated loop): an int32 counter rides along, each variable
   entering an iteration is a scan output, and so is each saved value of the body (the
-  residuals its VJP reads), padded with zero rows to ``maximum_iterations`` as our rows
-  are.
+  residuals its VJP reads, or a backward loop's gather cotangents, saved alone), padded
+  with zero rows to ``maximum_iterations`` as our rows are.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import Any
 from onnx import TensorProto, helper
 
 from engine.graph import Graph
+from engine.ops.control import first_saved
 from engine.ops.registry import TensorSpec
 
 from .export_ops import Out, exports, value_info
@@ -79,38 +80,41 @@ def _while_loop(o: Out) -> list[str]:
     body: Graph = o.attrs["body"]
     base = f"{o.node.name}/"
     invariants, specs = o.ins[n:], o.in_specs[:n]
-    values = [TensorSpec(s.shape[1:], s.dtype) for s in o.outs[2 * n + 1:]]  # saved, a row
+    values = [TensorSpec(s.shape[1:], s.dtype) for s in o.outs[first_saved(o.attrs):]]  # saved
     (first,) = _written(o, o, cond, o.ins, base + "cond0/")
     inner = Out(o.taken)
     step, go = base + "body/iteration", base + "body/condition"
     carried = [f"{base}body/var{k}" for k in range(n)]
     new = _written(o, inner, body, [*carried, *invariants], base + "body/")
-    new, kept = new[:n], new[n:]  # the loop variables, then a stacked loop's saved values
+    new, kept = new[:n], new[n:]  # the loop variables, then the body's saved values
     (again,) = _written(o, inner, cond, [*new, *invariants], base + "body/cond/")
     outs, out_specs = [again, *new], [cond.spec(cond.outputs[0]), *specs]
     ins = [value_info(step, _INT), value_info(go, _BOOL),
            *(value_info(name, s) for name, s in zip(carried, specs))]
     loop_ins = [o.const(limit), first, *o.ins[:n]]
-    if stacked:
+    rowed = specs if stacked else []  # (a loop that only saves values stacks no variable)
+    if stacked or kept:
         count = base + "body/count"
         ins.append(value_info(count, TensorSpec((), "int32")))
         outs.append(inner.op("Add", [count, inner.const(1, "int32")]))
-        outs += [*carried, *kept]  # each variable as it enters the iteration: the rows
-        out_specs += [o.outs[n], *specs, *values]
+        outs += [*carried[:len(rowed)], *kept]  # each variable entering the iteration
+        out_specs += [TensorSpec((), "int32"), *rowed, *values]
         loop_ins.append(o.const(0, "int32"))
     infos = _locals(inner, outs, out_specs, base + "body/")
     graph = helper.make_graph(inner.nodes, "body", ins, infos, initializer=inner.initializers)
     got = _listed(o.op("Loop", loop_ins, n_out=len(outs) - 1, body=graph))
-    if not stacked:
+    if not (stacked or kept):
         return got
     finals, count, rows = got[:n], got[n], got[n + 1:]
     missing = o.op("Reshape", [o.op("Sub", [o.const(limit), o.op(
         "Cast", [count], to=TensorProto.INT64)]), o.ints([1])])
     padded = []
-    for row, spec in zip(rows, [*specs, *values]):
+    for row, spec in zip(rows, [*rowed, *values]):
         r = len(spec.shape)
         pads = o.op("Concat", [o.ints([0] * (r + 1)), missing, o.ints([0] * r)], axis=0)
         padded.append(o.op("Pad", [row, pads]))
+    if not stacked:
+        return [*finals, *padded]
     return [*finals, count, *padded]
 
 

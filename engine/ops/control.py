@@ -16,7 +16,8 @@ subgraphs), so the same rules differentiate them again:
 - while_loop (TensorFlow's while_v2, JAX's scan transpose): the loop run again with
   ``stacked`` (it then also answers its iteration count and each loop variable per
   iteration, ``[maximum_iterations, ...]``, and with ``saved`` the body's last outputs
-  per iteration: the residuals its VJP reads, as while_v2 accumulates intermediates),
+  per iteration: the residuals its VJP reads, as while_v2 accumulates intermediates;
+  ``saved`` also works alone, where only those values are wanted per iteration),
   then a ``while_loop`` running backwards over those rows, one body VJP per iteration,
   carrying the loop variables' cotangents and summing the invariants'. A stacked loop's
   own VJP reads its rows and adds the rows' cotangents, which is what differentiating
@@ -177,9 +178,6 @@ def _while_infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> lis
                         f"[{', '.join(map(str, cond))}]", ("outputs",))
     body = _outputs(fitted(attrs["body"], specs, "body"))
     saved = attrs["saved"]
-    if saved and not attrs["stacked"]:
-        raise AttrError("saved", "attr 'saved' stacks values per iteration: it needs "
-                        "'stacked'")
     if len(body) != n + saved:
         raise AttrError("body", f"attr 'body' has {len(body)} output(s) for {n} loop "
                         "variable(s)" + (f" and {saved} saved" if saved else ""),
@@ -193,12 +191,21 @@ def _while_infer(specs: tuple[TensorSpec, ...], attrs: Mapping[str, Any]) -> lis
             raise AttrError("body", f"attr 'body': output {k} is {got} but loop variable "
                             f"{k} is {want} (a loop keeps its variables' shapes and dtypes)",
                             ("outputs", k))
+    m = attrs["maximum_iterations"]
     out = list(specs[:n])
     if attrs["stacked"]:
-        m = attrs["maximum_iterations"]
         out += [TensorSpec((), "int32"), *(TensorSpec((m, *s.shape), s.dtype)
-                                           for s in [*specs[:n], *body[n:]])]
-    return out
+                                           for s in specs[:n])]
+    return out + [TensorSpec((m, *s.shape), s.dtype) for s in body[n:]]
+
+
+def first_saved(attrs: Mapping[str, Any]) -> int:
+    """Where a while_loop's saved values start among its outputs: after the loop
+    variables, and with ``stacked`` after the count and the rows too. A loop saves values
+    without stacking its variables where nothing reads those rows (a backward loop's
+    gather cotangents): keeping them would cost O(iterations x carry) memory."""
+    n = attrs["loop_vars"]
+    return n + (1 + n if attrs["stacked"] else 0)
 
 
 class _Loop:
@@ -272,7 +279,7 @@ class _Loop:
             carry = new
             count += 1
         if not self.stacked:
-            return tuple(carry)
+            return (*carry, *kept)
         return (*carry, np.asarray(count, dtype=np.int32), *rows, *kept)
 
 
@@ -287,6 +294,6 @@ defop("while_loop", inputs=(1, None),
       doc="Inputs [*loop_vars, *invariants]; loop_vars: how many; cond: a graph of them "
           "all to a bool scalar; body: to new loop variables (same shapes and dtypes); "
           "maximum_iterations: required. Outputs name:k, the final loop variables (with "
-          "stacked: then the iteration count and each loop variable per iteration, and "
+          "stacked: then the iteration count and each loop variable per iteration; then "
           "with saved, a count of the body's last outputs that are no loop variables, "
           "each of those per iteration). Gradients through every iteration (while_v2).")

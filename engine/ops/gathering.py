@@ -30,7 +30,7 @@ def _check_indices(indices: np.ndarray, size: int, axis: int) -> None:
                          f"[0, {size}) (axis {axis} of params)")
 
 
-def _batch_dims(attrs, params_rank: int, indices_rank: int) -> tuple[int, int]:
+def gather_axes(attrs, params_rank: int, indices_rank: int) -> tuple[int, int]:
     """(axis, batch_dims) normalized: a negative batch_dims counts from the indices' rank."""
     axis = normalize_axis(attrs["axis"], params_rank)
     bd = attrs["batch_dims"]
@@ -51,7 +51,7 @@ def _gather_infer(specs, attrs):
                           "int64 indices", input_index=1)
     if not params.shape:
         raise OpTypeError("params is a scalar; gather needs rank >= 1", input_index=0)
-    axis, bd = _batch_dims(attrs, len(params.shape), len(indices.shape))
+    axis, bd = gather_axes(attrs, len(params.shape), len(indices.shape))
     if not same(params.shape[:bd], indices.shape[:bd]):
         raise OpTypeError(f"with batch_dims {bd}, params {list(params.shape)} and indices "
                           f"{list(indices.shape)} must share their first {bd} dimensions",
@@ -94,7 +94,7 @@ class _Batched:
 
 @kernel
 def _gather_kernel(attrs, specs):
-    axis, bd = _batch_dims(attrs, len(specs[0].shape), len(specs[1].shape))
+    axis, bd = gather_axes(attrs, len(specs[0].shape), len(specs[1].shape))
 
     def run(params, indices):
         if indices.ndim == 0:  # one index (a loop's row): taken as an int, ~0.3 us less
@@ -113,7 +113,7 @@ def _gather_batch(c: BatchContext):
     """Both operands get the batch axis first (tiled where unbatched); it becomes one
     more batch dimension of the gather."""
     params, indices = batched_first(c, 0), batched_first(c, 1)
-    axis, bd = _batch_dims(c.attrs, params.ndim - 1, indices.ndim - 1)
+    axis, bd = gather_axes(c.attrs, params.ndim - 1, indices.ndim - 1)
     return [c.apply(params, indices, axis=axis + 1, batch_dims=bd + 1)], [0]
 
 
@@ -128,7 +128,7 @@ defop("gather", aliases=("GatherV2", "Gather"), inputs=2, infer=_gather_infer,
 
 @kernel
 def _gather_grad_kernel(attrs, specs):
-    axis, bd = _batch_dims(attrs, len(specs[2].shape), len(specs[1].shape))
+    axis, bd = gather_axes(attrs, len(specs[2].shape), len(specs[1].shape))
     before = (slice(None),) * axis
 
     def run(g, indices, like):
@@ -152,7 +152,7 @@ def _gather_grad_kernel(attrs, specs):
 def _gather_grad_batch(c: BatchContext):
     """As gather's: the batch axis becomes one more batch dimension of all three."""
     g, indices, like = (batched_first(c, k) for k in range(3))
-    axis, bd = _batch_dims(c.attrs, like.ndim - 1, indices.ndim - 1)
+    axis, bd = gather_axes(c.attrs, like.ndim - 1, indices.ndim - 1)
     return [c.apply(g, indices, like, axis=axis + 1, batch_dims=bd + 1)], [0]
 
 

@@ -19,11 +19,19 @@ Reverse mode follows TensorFlow's v2 control flow:
   the invariants' cotangents. The forward loop also stacks the residuals (``saved``: the
   body's values its VJPs read that cost to recompute, ``with_residuals`` decides which),
   and the backward body gathers them at its row instead of running the forward body
-  again (JAX's scan saves its residuals the same way).
+  again (JAX's scan saves its residuals the same way). An invariant the body reads only
+  by gathers (an RNN's x_t = gather(xs, t), ``_gathered`` decides) gets no running sum,
+  which would cost a zeros-the-size-of-xs gather_grad per iteration: the backward loop
+  saves each iteration's gather cotangent and indices (``saved`` without ``stacked``: it
+  keeps no rows of its own loop variables, which would cost O(T * carry) memory) and
+  one gather_grad after it adds them all back (JAX's scan transposes its scanned xs into
+  rows so). Differentiating such a loop again runs it once more, stacked (``gradients``
+  stacks only loops that save nothing yet: stacking moves the saved outputs).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +43,8 @@ from ..dtypes import is_floating
 from ..errors import EngineError
 from ..graph import Graph, Ref, format_ref, rewired
 from ..ops.contexts import BatchContext, JVPContext, VJPContext
+from ..ops.control import first_saved
+from ..ops.gathering import gather_axes
 from ..ops.registry import TensorSpec
 from ..plan import _needed as needed_by
 from ..shapes import is_static
@@ -121,39 +131,103 @@ def _differentiable(specs: Sequence[TensorSpec], n: int, dialect: str
             [j for j, t in enumerate(specs[n:]) if carries(t.dtype, dialect)])
 
 
+@dataclass(frozen=True)
+class _Gathered:
+    """A gather in the body reading an invariant (its params, at position ``invariant``
+    among the invariants): the backward loop answers, per iteration, the cotangent of its
+    output and its indices as saved values; one gather_grad after the loop adds them all
+    back (``_scattered``)."""
+
+    invariant: int  # position among the invariants
+    axis: int
+    batch_dims: int
+
+
+def _gathered(body: Graph, n: int, summed: Sequence[int], env: dict[Ref, Tensor]
+              ) -> dict[Ref, _Gathered]:
+    """The one place deciding which invariants' cotangents are stacked rows instead of a
+    running sum (JAX's scan transposes its scanned xs so): those the body reads only as
+    the params of gathers whose outputs and indices have static shapes (a saved value's)
+    and whose gathered axis is static and not empty (rows past the iteration count add
+    zeros at index 0). A running sum there is a zeros-the-size-of-xs gather_grad and an
+    add per iteration, O(T * |xs|) in all; the rows are O(T * row). Each qualifying
+    gather by its output's ref (in ``env``, the body inlined in the backward body)."""
+    names = {body.inputs[n + j]: j for j in summed}
+    refused = {r[0] for r in body.outputs if r[0] in names}
+    found: dict[Ref, _Gathered] = {}
+    for node in body.nodes:
+        for pos, r in enumerate(node.inputs):
+            if r[0] not in names:
+                continue
+            if node.op != "gather" or pos != 0:
+                refused.add(r[0])
+                continue
+            params, indices = env[r].spec, env[node.inputs[1]].spec
+            out = env[(node.name, 0)].spec
+            axis, bd = gather_axes(node.attrs, len(params.shape), len(indices.shape))
+            if not (is_static(out.shape) and is_static(indices.shape) and params.shape[axis]):
+                refused.add(r[0])  # (a gathered axis None or 0)
+                continue
+            found[(node.name, 0)] = _Gathered(names[r[0]], axis, bd)
+    return {r: g for r, g in found.items() if body.inputs[n + g.invariant] not in refused}
+
+
+def _scattered(rows: Tensor, indices: Tensor, like: Tensor, g: _Gathered) -> Tensor:
+    """The cotangent of ``like`` from a gather's stacked output cotangents ``rows``
+    ([maximum_iterations, *output]) at its stacked ``indices`` ([maximum_iterations,
+    *indices]): one gather_grad whose indices have the iteration axis as their first
+    non-batch axis, and whose rows have it where the gathered axis was."""
+    def moved(t: Tensor, to: int) -> Tensor:
+        if to == 0:
+            return t
+        return F.transpose(t, perm=[*range(1, to + 1), 0, *range(to + 1, t.ndim)])
+
+    return F.gather_grad(moved(rows, g.axis), moved(indices, g.batch_dims), like,
+                         axis=g.axis, batch_dims=g.batch_dims)
+
+
 def _backward_loop(attrs: Any, specs: Sequence[TensorSpec], kept_specs: Sequence[TensorSpec],
                    dialect: str, carried: list[int], summed: list[int], row_cots: list[int],
-                   kept_cots: list[int]) -> tuple[Graph, Graph, dict[Ref, TensorSpec]]:
-    """The backward loop's cond and body (see the module docstring), and the forward
-    values its body recomputes and its VJPs read: the body's refs and their specs. The
-    body reads the saved values (the body's outputs after the loop variables' and their
-    rows ``kept_specs``) at its row instead of computing them again."""
+                   kept_cots: list[int]
+                   ) -> tuple[Graph, Graph, dict[Ref, TensorSpec], list[_Gathered]]:
+    """The backward loop's cond and body (see the module docstring), the forward values
+    its body recomputes and its VJPs read (the body's refs and their specs), and the
+    gathers (``_gathered``) whose output cotangents and indices its body answers as
+    saved values (in pairs, after its loop variables) where the other summed invariants
+    have running sums. The body reads the saved values (the body's outputs after the
+    loop variables' and their rows ``kept_specs``) at its row instead of computing them
+    again."""
     n, body = attrs["loop_vars"], attrs["body"]
     limit = attrs["maximum_iterations"]
     lv, inv = specs[:n], specs[n:]
     b = GraphBuilder(prefix="bwd")
     k = b.placeholder("k", [], "int32")
     g_carry = _placeholders(b, "g_carry", [lv[j] for j in carried])
-    g_inv = _placeholders(b, "g_inv", [inv[j] for j in summed])
+    g_sums = _placeholders(b, "g_inv", [inv[j] for j in summed])  # those not running unused
     count = b.placeholder("count", [], "int32")
     rows = _placeholders(b, "rows", [TensorSpec((limit, *t.shape), t.dtype) for t in lv])
     kept_rows = _placeholders(b, "kept", kept_specs)
     invariants = _placeholders(b, "inv", inv)
     g_rows = _placeholders(b, "g_rows", [rows[j].spec for j in row_cots])
     g_kept = _placeholders(b, "g_kept", [kept_rows[i].spec for i in kept_cots])
-    inputs = [t.name for t in (k, *g_carry, *g_inv, count, *rows, *kept_rows, *invariants,
-                               *g_rows, *g_kept)]
     go = F.less(k, count)
     at = F.maximum(count - 1 - k, b.constant(0, "int32"))  # >= 0 for examples done (vmap)
     here = [F.gather(r, at, axis=0) for r in rows]
     kept = [F.gather(r, at, axis=0) for r in kept_rows]
     env = inlined(b, body, [*here, *invariants])
+    gathers = _gathered(body, n, summed, env)
+    stacked = {g.invariant for g in gathers.values()}
+    running = [j for j in summed if j not in stacked]
+    g_inv = [g for j, g in zip(summed, g_sums, strict=True) if j not in stacked]
+    inputs = [t.name for t in (k, *g_carry, *g_inv, count, *rows, *kept_rows, *invariants,
+                               *g_rows, *g_kept)]
     new = [env[r] for r in body.outputs]
     seeds = [*g_carry, *(F.gather(g, at, axis=0) for g in g_kept)]
     forward = b.finish(outputs=[go], inputs=inputs)
     cond = pruned(forward, inputs, [go.ref])
     grads = gradients(forward, [new[j].ref for j in (*carried, *(n + i for i in kept_cots))],
-                      [here[j].ref for j in carried] + [invariants[j].ref for j in summed],
+                      [here[j].ref for j in carried] + [invariants[j].ref for j in running]
+                      + [env[r].ref for r in gathers],
                       [g.ref for g in seeds], unconnected="zero", dialect=dialect,
                       name="bwd_grad")
     b2 = GraphBuilder(grads.graph, prefix="bwd_step")
@@ -164,8 +238,11 @@ def _backward_loop(attrs: Any, specs: Sequence[TensorSpec], kept_specs: Sequence
         g = step[i]
         out.append(g + F.gather(b2.tensor(by_row[j].ref), b2.tensor(at.ref), axis=0)
                    if j in by_row else g)
-    for i, _ in enumerate(summed):
+    for i, _ in enumerate(running):
         out.append(b2.tensor(g_inv[i].ref) + step[len(carried) + i])
+    for i, r in enumerate(gathers):  # each iteration's gather cotangent, and where it goes
+        out += [step[len(carried) + len(running) + i],
+                b2.tensor(env[body.by_name[r[0]].inputs[1]].ref)]
     done = b2.finish()
     saved = {new[n + i].ref: t.ref for i, t in enumerate(kept)}  # read, not recomputed
     outputs = [saved.get(t.ref, t.ref) for t in out]
@@ -177,7 +254,8 @@ def _backward_loop(attrs: Any, specs: Sequence[TensorSpec], kept_specs: Sequence
     reads = {recomputed[r] for node in step_body.nodes if node.name not in names
              for r in node.inputs if r in recomputed}
     reads |= {recomputed[r] for r in step_body.outputs if r in recomputed}
-    return cond, step_body, {r: t.spec for r, t in env.items() if r in reads}
+    return (cond, step_body, {r: t.spec for r, t in env.items() if r in reads},
+            list(gathers.values()))
 
 
 def _free(body: Graph, n: int) -> set[str]:
@@ -209,7 +287,8 @@ def with_residuals(attrs: Any, specs: Sequence[TensorSpec], dialect: str) -> dic
     carried, summed = _differentiable(specs, n, dialect)
     if not carried or attrs["saved"]:
         return stacked
-    _, _, reads = _backward_loop(stacked, specs, [], dialect, carried, summed, [], [])
+    _, _, reads, _ = _backward_loop(stacked, specs, [], dialect, carried, summed, [],
+                                    [])
     free = _free(body, n)
     keep = [r for r, spec in reads.items() if r[0] not in free and is_static(spec.shape)]
     if not keep:
@@ -224,30 +303,38 @@ def while_vjp(c: VJPContext) -> list[Any]:
     carried, summed = _differentiable(specs, n, c.dialect)
     if not carried:
         return [None] * len(c.inputs)
-    attrs, row_cots, kept_cots = c.attrs, [], []
+    first = first_saved(c.attrs)
+    kept_cots = [i for i, t in enumerate(c.outputs[first:])
+                 if c.given[first + i] and carries(t.dtype, c.dialect)]
+    attrs, row_cots = c.attrs, []
     if attrs["stacked"]:
         outs = c.outputs
         row_cots = [j for j in carried if c.given[n + 1 + j]]
-        kept_cots = [i for i, t in enumerate(outs[2 * n + 1:])
-                     if c.given[2 * n + 1 + i] and carries(t.dtype, c.dialect)]
-    else:  # gradients() stacks the loops it differentiates; this is for other callers
-        attrs = with_residuals(attrs, specs, c.dialect)
+    else:  # gradients() stacks the loops it differentiates, not those that save values
+        attrs = with_residuals(attrs, specs, c.dialect)  # (a backward loop): run again
         outs = c.apply(*c.inputs, **attrs)
     count, rows, kept = outs[n], outs[n + 1:2 * n + 1], outs[2 * n + 1:]
-    cond, body, _ = _backward_loop(attrs, specs, _specs(kept), c.dialect, carried, summed,
-                                   row_cots, kept_cots)
+    cond, body, _, gathers = _backward_loop(attrs, specs, _specs(kept), c.dialect, carried,
+                                            summed, row_cots, kept_cots)
+    rowed = {g.invariant for g in gathers}
+    running = [j for j in summed if j not in rowed]
     b = c.a.builder
     start = [b.constant(0, "int32"), *(c.gs[j] for j in carried),
-             *(F.zeros_like(c.inputs[n + j]) for j in summed)]
-    cots = [*(c.gs[n + 1 + j] for j in row_cots), *(c.gs[2 * n + 1 + i] for i in kept_cots)]
+             *(F.zeros_like(c.inputs[n + j]) for j in running)]
+    cots = [*(c.gs[n + 1 + j] for j in row_cots), *(c.gs[first + i] for i in kept_cots)]
     out = b.emit("while_loop", [*start, count, *rows, *kept, *c.inputs[n:], *cots], {
         "loop_vars": len(start), "cond": cond, "body": body,
-        "maximum_iterations": attrs["maximum_iterations"]})
+        "maximum_iterations": attrs["maximum_iterations"], "saved": 2 * len(gathers)})
     grads: list[Any] = [None] * len(c.inputs)
     for i, j in enumerate(carried):
         grads[j] = out[1 + i]
-    for i, j in enumerate(summed):
+    for i, j in enumerate(running):
         grads[n + j] = out[1 + len(carried) + i]
+    pairs = out[len(start):]
+    for i, g in enumerate(gathers):
+        total = _scattered(pairs[2 * i], pairs[2 * i + 1], c.inputs[n + g.invariant], g)
+        j = n + g.invariant
+        grads[j] = total if grads[j] is None else grads[j] + total
     return grads
 
 
@@ -308,8 +395,8 @@ def while_jvp(c: JVPContext) -> list[Any]:
     moving = [j for j in range(m) if c.tangents[n + j] is not None]
     if not carried or (all(c.tangents[j] is None for j in carried) and not moving):
         return [None] * len(c.outputs)
-    saved = c.attrs["saved"]
-    kept = [i for i in range(saved) if is_floating(c.outputs[2 * n + 1 + i].dtype)]
+    saved, first = c.attrs["saved"], first_saved(c.attrs)
+    kept = [i for i in range(saved) if is_floating(c.outputs[first + i].dtype)]
     at = [*carried, *(n + j for j in moving)]
     body = _tangent_graph(c.attrs["body"], at, [*carried, *(n + i for i in kept)], c.dialect)
     nt, o = len(carried), body.outputs  # (*lv, *saved, *t_lv, *t_saved) ->
@@ -322,16 +409,17 @@ def while_jvp(c: JVPContext) -> list[Any]:
     b = c.a.builder
     t_lv = [c.tangents[j] if c.tangents[j] is not None else F.zeros_like(lv[j])
             for j in carried]
-    out = b.emit("while_loop", [*lv, *t_lv, *inv, *(c.tangents[n + j] for j in moving)], {
-        **c.attrs, "loop_vars": n + nt, "cond": _reordered(cond, order),
-        "body": _reordered(body, order), "saved": saved + len(kept)})
+    attrs = {**c.attrs, "loop_vars": n + nt, "cond": _reordered(cond, order),
+             "body": _reordered(body, order), "saved": saved + len(kept)}
+    out = b.emit("while_loop", [*lv, *t_lv, *inv, *(c.tangents[n + j] for j in moving)],
+                 attrs)
     tangents: list[Any] = [None] * len(c.outputs)
     for i, j in enumerate(carried):
         tangents[j] = out[n + i]
         if c.attrs["stacked"]:  # rows of the tangents follow the rows of the loop variables
             tangents[n + 1 + j] = out[n + nt + 1 + n + i]
     for q, i in enumerate(kept):  # and the saved values' tangents follow the saved values
-        tangents[2 * n + 1 + i] = out[2 * (n + nt) + 1 + saved + q]
+        tangents[first + i] = out[first_saved(attrs) + saved + q]
     return tangents
 
 
@@ -418,23 +506,24 @@ def while_batch(c: BatchContext) -> Any:
         out = b.emit("while_loop", ins, {**c.attrs, "cond": new_cond, "body": new_body})
         axes: list[int | None] = [0 if k in carried else None for k in range(n)]
         if stacked:
-            axes += [None, *(1 if k in carried | kept else None for k in range(n + saved))]
-        return list(out), axes
+            axes += [None, *(1 if k in carried else None for k in range(n))]
+        return list(out), axes + [1 if k in kept else None for k in range(n, n + saved)]
     new_body, new_cond = _masked(new_body, new_cond, n, size)
     counts = b.constant(np.zeros(size, dtype=np.int32))  # each example's own iterations
-    out = b.emit("while_loop", [*ins[:n], counts, *ins[n:]], {
-        **c.attrs, "loop_vars": n + 1, "cond": new_cond, "body": new_body})
-    if not stacked:
+    attrs = {**c.attrs, "loop_vars": n + 1, "cond": new_cond, "body": new_body}
+    out = b.emit("while_loop", [*ins[:n], counts, *ins[n:]], attrs)
+    if not (stacked or saved):
         return list(out[:n]), [0] * n
     own = out[n]  # rows past an example's own count are zeros, as in its own loop
     limit = c.attrs["maximum_iterations"]
     live = F.less(b.constant(np.arange(limit, dtype=np.int32).reshape(limit, 1)),
                   F.reshape(own, shape=[1, size]))
     rows = []  # after (*lv, counts), the loop's count; then the counts' rows, not answered
-    for r in [*out[n + 2:2 * n + 2], *out[2 * n + 3:]]:
+    for r in [*(out[n + 2:2 * n + 2] if stacked else []), *out[first_saved(attrs):]]:
         mask = F.reshape(live, shape=[limit, size, *[1] * (r.ndim - 2)])
         rows.append(F.where(mask, r, F.zeros_like(r)))
-    return [*out[:n], own, *rows], [0] * n + [0] + [1] * (n + saved)
+    head = [own] if stacked else []
+    return [*out[:n], *head, *rows], [0] * (n + len(head)) + [1] * len(rows)
 
 
 def _masked(body: Graph, cond: Graph, n: int, size: int) -> tuple[Graph, Graph]:

@@ -40,9 +40,11 @@ def _branches() -> dict[str, Any]:
     return {"then_branch": then, "else_branch": other}
 
 
-def _loop(limit: int, *, stacked: bool = False, saved: bool = False) -> dict[str, Any]:
+def _loop(limit: int, *, stacked: bool = False, saved: bool = False,
+          alone: bool = False) -> dict[str, Any]:
     """(i, x) -> (i + 1, tanh(x * w + x) + c) while i < 3; w an invariant; c a constant.
-    ``saved``: the tanh also stacked per iteration (a residual, as gradients keep it)."""
+    ``saved``: the tanh also stacked per iteration (a residual, as gradients keep it);
+    ``alone``: and the loop variables not (as a backward loop saves its gathers' rows)."""
     ins = [ph("i", [], "int32"), ph("x", [2]), ph("w", [2])]
     cond = graph([*ins, const("three", 3, "int32"), node("go", "less", "i", "three")],
                  ["i", "x", "w"], ["go"])
@@ -52,7 +54,28 @@ def _loop(limit: int, *, stacked: bool = False, saved: bool = False) -> dict[str
                   node("x1", "add", "t", "c")], ["i", "x", "w"],
                  ["i1", "x1", *(["t"] if saved else [])])
     return {"loop_vars": 2, "cond": cond, "body": body, "maximum_iterations": limit,
-            "stacked": stacked or saved, "saved": int(saved)}
+            "stacked": stacked or (saved and not alone), "saved": int(saved)}
+
+
+def _gathering_loop(axis: int, batch_dims: int) -> dict[str, Any]:
+    """(i, x) -> (i + 1, tanh(x * w + xs_i + xs_{i+1})) while i < 3, xs an invariant read
+    only by gathers (the RNN's x_t): its cotangent is stacked rows and one gather_grad
+    after the backward loop. ``axis`` 0: xs [4, 2], rows xs[i]; 1: xs [2, 4], rows
+    xs[:, i], with ``batch_dims`` 1 each batch's own index (i, i)."""
+    ins = [ph("i", [], "int32"), ph("x", [2]), ph("w", [2]),
+           ph("xs", [4, 2] if axis == 0 else [2, 4])]
+    names = ["i", "x", "w", "xs"]
+    cond = graph([*ins, const("three", 3, "int32"), node("go", "less", "i", "three")],
+                 names, ["go"])
+    at = [const("pair", [0, 0], "int32"), node("ii", "add", "pair", "i"),
+          node("jj", "add", "pair", "i1")] if batch_dims else []
+    i, j = ("ii", "jj") if batch_dims else ("i", "i1")
+    body = graph([*ins, const("one", 1, "int32"), node("i1", "add", "i", "one"), *at,
+                  node("a", "gather", "xs", i, axis=axis, batch_dims=batch_dims),
+                  node("b", "gather", "xs", j, axis=axis, batch_dims=batch_dims),
+                  node("xw", "mul", "x", "w"), node("s", "add", "xw", "a"),
+                  node("s2", "add", "s", "b"), node("x1", "tanh", "s2")], names, ["i1", "x1"])
+    return {"loop_vars": 2, "cond": cond, "body": body, "maximum_iterations": 5}
 
 
 def control_flow_examples(ex: Any) -> dict[str, list[Any]]:
@@ -70,7 +93,15 @@ def control_flow_examples(ex: Any) -> dict[str, list[Any]]:
              ex("while_loop", i0, x, w, attrs=_loop(5, stacked=True), wrt=(1, 2), out=4,
                 tag="stacked-rows"),
              ex("while_loop", i0, x, w, attrs=_loop(5, saved=True), wrt=(1, 2), out=5,
-                tag="saved-values")]
+                tag="saved-values"),
+             ex("while_loop", i0, x, w, attrs=_loop(5, saved=True, alone=True), wrt=(1, 2),
+                out=2, tag="saved-values-alone"),
+             ex("while_loop", i0, x, w, rand(4, 2, seed=33), attrs=_gathering_loop(0, 0),
+                wrt=(1, 2, 3), out=1, tag="gathered-invariant"),
+             ex("while_loop", i0, x, w, rand(2, 4, seed=34), attrs=_gathering_loop(1, 0),
+                wrt=(1, 2, 3), out=1, tag="gathered-invariant-axis-1"),
+             ex("while_loop", i0, x, w, rand(2, 4, seed=35), attrs=_gathering_loop(1, 1),
+                wrt=(1, 2, 3), out=1, tag="gathered-invariant-batch-dims")]
     return {"cond": conds, "while_loop": loops}
 
 

@@ -105,22 +105,27 @@ def test_a_body_that_changes_a_loop_variable_is_named() -> None:
     assert err.node == "w" and err.loc == ("nodes", 2, "attrs", "body", "outputs", 1)
 
 
-def test_saved_values_need_stacked_and_are_the_body_s_last_outputs_per_iteration() -> None:
+def test_saved_values_are_the_body_s_last_outputs_per_iteration_stacked_or_not() -> None:
+    """``saved`` counts the body's last outputs (a misfit names the attr); they follow
+    the loop variables, and with ``stacked`` the count and rows, through the plain and
+    the generated loop alike."""
     nodes = _loop_nodes()
     nodes[2]["attrs"]["saved"] = 1
-    assert _refused(nodes).loc == ("nodes", 2, "attrs", "saved")
-    nodes[2]["attrs"]["stacked"] = True
     err = _refused(nodes)
     assert err.loc == ("nodes", 2, "attrs", "body", "outputs") and "1 saved" in err.message
-    nodes = _loop_nodes(outputs=("i1", "x1", "x1"))
-    nodes[2]["attrs"].update(stacked=True, saved=1)
     x = np.array([0.5, -1.0])
-    plan = Plan(Graph.build(nodes), [("w", 5)])
-    for _ in range(3):  # the plain loop, then the generated one
-        (kept,) = plan.run({"x": x})
-        np.testing.assert_allclose(kept[:4], [np.sin(x), np.sin(np.sin(x)),
-                                              np.sin(np.sin(np.sin(x))), [0.0, 0.0]])
-        assert kept.shape == (10, 2)
+    want = [np.sin(x), np.sin(np.sin(x)), np.sin(np.sin(np.sin(x))), [0.0, 0.0]]
+    for stacked, at in ((True, 5), (False, 2)):
+        nodes = _loop_nodes(outputs=("i1", "x1", "x1"))
+        nodes[2]["attrs"].update(stacked=stacked, saved=1)
+        g = Graph.build(nodes)
+        assert len(g.by_name["w"].outputs) == at + 1
+        plan = Plan(g, [("w", at), ("w", 1)])
+        for _ in range(3):  # the plain loop, then the generated one
+            kept, last = plan.run({"x": x})
+            np.testing.assert_allclose(kept[:4], want)
+            np.testing.assert_allclose(last, want[2])
+            assert kept.shape == (10, 2)
 
 
 def test_maximum_iterations_is_required_and_a_variable_in_a_body_refused() -> None:
@@ -328,6 +333,147 @@ def test_the_backward_loop_reads_the_forward_tanh_instead_of_computing_it_again(
     assert ops["tanh"] == 1 and ops["matmul"] == 6, ops
     for a, b in zip(got, run(old.graph, old.names, feeds), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+def _backward_loop_of_named(grad: Any, forward: str) -> Any:
+    (loop,) = [n for n in grad.graph.nodes if n.op == "while_loop" and n.name != forward]
+    return loop
+
+
+def _backward_loop_of(grad: Any) -> Any:
+    return _backward_loop_of_named(grad, "rnn")
+
+
+def test_the_backward_loop_stacks_the_rows_of_xs_instead_of_summing_them(
+        rnn50: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """xs, read by the body only as x_t = gather(xs, t), gets no running sum in the
+    backward loop (O(T * |xs|)): each iteration answers x_t's cotangent and t (saved
+    values, the loop not stacked: no rows of its own loop variables), one gather_grad
+    after the loop adds them back. No loop variable is shaped like xs, its body has no
+    gather_grad, and the gradients are those of the running sum
+    (rtol 1e-13; central differences: the test above, and below for xs)."""
+    g, feeds, xs = rnn50
+    grad = gradients(g, ["loss"], xs)
+    loop = _backward_loop_of(grad)
+    n = loop.attrs["loop_vars"]
+    shape = feeds["xs"].shape
+    assert [s.shape for s in loop.outputs[:n]] == [(), (2, 4), (4, 4), (3, 4), (4,)]
+    assert not loop.attrs["stacked"] and loop.attrs["saved"] == 2  # no rows of its own
+    assert [str(s) for s in loop.outputs[n:]] == ["float64[50, 2, 3]", "int32[50]"]
+    assert "gather_grad" not in Counter(m.op for m in loop.attrs["body"].nodes)
+    (total,) = [m for m in grad.graph.nodes if m.op == "gather_grad"]
+    assert total.spec.shape == shape and total.inputs[0] == (loop.name, n)
+    got = run(grad.graph, grad.names, feeds)
+
+    from engine.transforms import subgraphs
+
+    monkeypatch.setattr(subgraphs, "_gathered", lambda *args: {})
+    old = gradients(g, ["loss"], xs)
+    old_loop = _backward_loop_of(old)
+    assert not old_loop.attrs["stacked"] and shape in [s.shape for s in old_loop.outputs]
+    for a, b in zip(got, run(old.graph, old.names, feeds), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+def test_rnn_gradient_and_hvp_in_xs_match_central_differences() -> None:
+    """The stacked rows' gradient in xs, and its own gradient again (the backward loop's
+    saved rows differentiated: a Hessian-vector product) against central differences."""
+    rng = np.random.default_rng(7)
+    case = rnn(steps=6)
+    g6 = graph_of(case["request"]["graph"])
+    small = {k: tensor(v, "float64") for k, v in case["request"]["feeds"].items()}
+    (gx,) = compute_gradients(g6, small, ["loss"], ["xs"]).gradients
+
+    def loss(arrays: list[np.ndarray]) -> np.ndarray:
+        return run(g6, ["loss"], {**small, "xs": arrays[0]})[0]
+
+    np.testing.assert_allclose(gx, numeric_vjp(loss, [small["xs"]], np.ones(()), 0),
+                               rtol=1e-6, atol=1e-9)
+    first = compute_gradients(g6, small, ["loss"], ["xs"], return_graph=True)
+    v = rng.normal(size=small["xs"].shape)
+    (hv,) = compute_gradients(first.graph, small, [first.gradient_nodes[0]], ["xs"], [v],
+                              name="gradients2").gradients
+
+    def grad_xs(arrays: list[np.ndarray]) -> np.ndarray:
+        return compute_gradients(g6, {**small, "xs": arrays[0]}, ["loss"],
+                                 ["xs"]).gradients[0]
+
+    np.testing.assert_allclose(hv, numeric_vjp(grad_xs, [small["xs"]], v, 0),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_forward_over_reverse_and_vmap_of_the_rnn_gradient_in_xs() -> None:
+    """jvp of the gradient graph (its stacked rows and their gather_grad) along a tangent
+    of xs is the HVP reverse over reverse gives; vmap of the gradient graph over a batch
+    of xs is the stack of the single gradients."""
+    case = rnn(steps=6)
+    g6 = graph_of(case["request"]["graph"])
+    feeds = {k: tensor(v, "float64") for k, v in case["request"]["feeds"].items()}
+    first = compute_gradients(g6, feeds, ["loss"], ["xs"], return_graph=True)
+    name = first.gradient_nodes[0]
+    v = np.random.default_rng(8).normal(size=feeds["xs"].shape)
+    (hv,) = compute_gradients(first.graph, feeds, [name], ["xs"], [v],
+                              name="gradients2").gradients
+    out = jvp(first.graph, feeds, {"xs": v}, inputs=["xs"], outputs=[name])
+    np.testing.assert_allclose(out["tangents"][name], hv, rtol=1e-10, atol=1e-12)
+    batch = np.stack([feeds["xs"], feeds["xs"] * 0.5, -feeds["xs"]])
+    singles = [run(first.graph, [name], {**feeds, "xs": x})[0] for x in batch]
+    got = evaluate(first.graph, {**feeds, "xs": batch}, [name], in_axes={"xs": 0})
+    np.testing.assert_allclose(got["values"][name], singles, rtol=1e-12, atol=1e-15)
+
+
+def test_vmap_of_the_gradient_of_a_gathering_loop_whose_count_varies_per_example() -> None:
+    """(i, v) -> (i + 1, sin(v) + xs[i] / 10) while sum(v) > t: each example stops at its
+    own step, so its stacked gather cotangents past its own count are masked to zeros;
+    the batched gradient in xs and x is each example's own."""
+    ins = [ph("i", [], "int32"), ph("v", [2]), ph("t", []), ph("xs", [20, 2])]
+    names = ["i", "v", "t", "xs"]
+    cond = graph([*ins, node("s", "sum", "v"), node("go", "greater", "s", "t")], names,
+                 ["go"])
+    body = graph([*ins, const("one", 1, "int32"), const("tenth", 0.1, "float64"),
+                  node("i1", "add", "i", "one"), node("a", "gather", "xs", "i"),
+                  node("a10", "mul", "a", "tenth"), node("sv", "sin", "v"),
+                  node("v1", "add", "sv", "a10")], names, ["i1", "v1"])
+    g = Graph.build([ph("x", [2]), ph("t", []), ph("xs", [20, 2]), const("i0", 0, "int32"),
+                     node("w", "while_loop", "i0", "x", "t", "xs", loop_vars=2, cond=cond,
+                          body=body, maximum_iterations=20),
+                     node("l", "sum", "w:1")])
+    grad = gradients(g, ["l"], ["x", "xs"])
+    assert _backward_loop_of_named(grad, "w").attrs["saved"] == 2
+    xs = np.array([[1.0, 1.2], [0.9, 0.8], [1.5, 1.4]])
+    ts = np.array([1.5, 0.1, 2.0])
+    rows = np.random.default_rng(9).normal(size=(3, 20, 2)) * 0.1
+    one = [run(grad.graph, grad.names, {"x": x, "t": t, "xs": r})
+           for x, t, r in zip(xs, ts, rows, strict=True)]
+    got = evaluate(grad.graph, {"x": xs, "t": ts, "xs": rows}, grad.names,
+                   in_axes={"x": 0, "t": 0, "xs": 0})["values"]
+    for k, name in enumerate(grad.names):
+        np.testing.assert_allclose(got[name], [o[k] for o in one], rtol=1e-12, atol=1e-15)
+    assert len({int(np.count_nonzero(o[1].any(axis=1))) for o in one}) > 1  # counts differ
+
+
+def test_an_invariant_read_also_by_another_op_keeps_its_running_sum() -> None:
+    """xs read by a gather and by a sum too: not only rows, so the backward loop sums its
+    cotangent as before (one loop variable shaped like xs, no saved values)."""
+    case = rnn(steps=5)
+    desc = json.loads(json.dumps(case["request"]["graph"]))
+    (loop,) = [m for m in desc["nodes"] if m["op"] == "while_loop"]
+    body = loop["attrs"]["body"]
+    body["nodes"] += [node("all", "sum", "xs"), node("h2", "add", "h1", "all")]
+    body["outputs"] = ["t1", "h2"]
+    g = graph_of(desc)
+    feeds = {k: tensor(v, "float64") for k, v in case["request"]["feeds"].items()}
+    grad = gradients(g, ["loss"], ["xs"])
+    back = _backward_loop_of(grad)
+    assert not back.attrs["stacked"]
+    assert feeds["xs"].shape in [s.shape for s in back.outputs]
+
+    def loss(arrays: list[np.ndarray]) -> np.ndarray:
+        return run(g, ["loss"], {**feeds, "xs": arrays[0]})[0]
+
+    (gx,) = run(grad.graph, grad.names, feeds)
+    np.testing.assert_allclose(gx, numeric_vjp(loss, [feeds["xs"]], np.ones(()), 0),
+                               rtol=1e-6, atol=1e-9)
 
 
 def test_rnn_forward_mode_agrees_with_reverse_mode(rnn50: Any) -> None:

@@ -114,6 +114,26 @@ def test_first_and_second_order_gradients_export(name: str) -> None:
         _export_matches(second.graph, refs, feeds)
 
 
+def test_an_rnn_gradient_and_its_second_order_export() -> None:
+    """The RNN's backward loop saves its gathers' rows without stacking its variables
+    (a Loop whose scan outputs are just those, padded), and the second order runs it
+    again stacked: both as ONNX give the engine's answers (float64)."""
+    from tests.peers.scenarios_cf import _rnn
+
+    nodes, raw = _rnn(5)
+    feeds = {k: np.asarray(v, dtype=np.float64) for k, v in raw.items()}
+    graph = Graph.build(nodes)
+    first = gradients(graph, ["loss"], ["h0", "W", "U", "b", "xs"])
+    loops = [n for n in first.graph.nodes if n.op == "while_loop" and n.name != "rnn"]
+    assert [(n.attrs["stacked"], n.attrs["saved"]) for n in loops] == [(False, 2)]
+    fetches = [name for name in first.names if name is not None]
+    _export_matches(first.graph, fetches, feeds)
+    total = Graph.build([*first.graph.to_spec()["nodes"], _op("total", "sum", [fetches[4]])])
+    second = gradients(total, ["total"], ["xs", "U"], name="second")
+    _export_matches(second.graph, [format_ref(r) for r in second.grads if r is not None],
+                    feeds)
+
+
 def test_output_names_keep_engine_names() -> None:
     graph = Graph.build(GRAPHS["split_concat_stack"])
     model = onnx.load_from_string(onnxio.to_onnx(graph, ["y", "s:1"]))
