@@ -27,21 +27,27 @@ from .timing import Stats, first_call, measure_interleaved
 ORDER = rnn_tf.ORDER
 
 
+PEER_DIMS = (2, 3, 4)  # the peer case's batch, inputs and units
+LONG = {"steps": 800, "dims": (32, 64, 16)}  # a sequence where O(T) against O(T^2) shows
+
+
 @dataclass
 class RnnResult:
     steps: int
+    dims: tuple[int, int, int] = PEER_DIMS
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
 
-def problem(steps: int) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
-    """The peer case's graph description, its feeds (float64) and the target."""
-    from tests.peers.scenarios_cf import rnn
+def problem(steps: int, dims: tuple[int, int, int] = PEER_DIMS
+            ) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+    """The peer case's graph description (``dims``: batch, inputs, units; the peer case's
+    by default), its feeds (float64) and the target."""
+    from tests.peers.scenarios_cf import _rnn
 
-    case = rnn(steps=steps)
-    req = case["request"]
-    feeds = {k: np.asarray(v, dtype=np.float64) for k, v in req["feeds"].items()}
-    target = next(n for n in req["graph"]["nodes"] if n["name"] == "target")["value"]
-    return req["graph"], feeds, np.asarray(target, dtype=np.float64)
+    nodes, given = _rnn(steps, *dims)
+    feeds = {k: np.asarray(v, dtype=np.float64) for k, v in given.items()}
+    target = next(n for n in nodes if n["name"] == "target")["value"]
+    return {"nodes": nodes}, feeds, np.asarray(target, dtype=np.float64)
 
 
 def _floor(feeds: dict[str, np.ndarray], target: np.ndarray) -> Callable[[], list[Any]]:
@@ -141,23 +147,25 @@ def _tensorflow_apart(steps: int, budget_s: float | None, timed: bool,
 
 
 def run(log: Callable[[str], None], steps: int = 50, budget_s: float | None = 1.5, *,
-        timed: bool = True) -> RnnResult:
-    graph, feeds, target = problem(steps)
+        timed: bool = True, dims: tuple[int, int, int] = PEER_DIMS) -> RnnResult:
+    graph, feeds, target = problem(steps, dims)
     floor = _floor(feeds, target)
     want = [np.asarray(a) for a in floor()]
     fns: dict[str, Callable[[], Any]] = {"numpy floor (hand-written BPTT)": floor}
-    result = RnnResult(steps)
+    result = RnnResult(steps, dims)
     makers: list[tuple[str, str | None, Callable[[], dict[str, Callable[[], Any]]]]] = [
         ("ours", None, lambda: _ours(graph, feeds))]
     makers += [(label, module, lambda m=make, label=label: {label: m(feeds, target)})
                for label, module, make in PEERS]
     for label, module, make in makers:
         missing = version(module)[1] if module else None
-        if missing and label == TF_LABEL:
+        if missing and label == TF_LABEL and dims == PEER_DIMS:
             result.outcomes[label] = _tensorflow_apart(steps, budget_s, timed, want)
             continue
         if missing:
-            result.outcomes[label] = Outcome(note=f"missing ({missing})")
+            result.outcomes[label] = Outcome(note=f"missing ({missing})" if dims == PEER_DIMS
+                                             else f"missing ({missing}); run apart only "
+                                             "for the peer case's sizes")
             continue
         try:
             for name, fn in make().items():
@@ -191,8 +199,17 @@ def section(r: RnnResult) -> str:
                      "" if o.max_rel_err is None else f"{o.max_rel_err:.1e}", o.note])
     head = ["implementation", "median us", "p90 us", "ours / this", "first call (apart)",
             "max rel err vs floor", "note"]
+    batch, inputs, units = r.dims
+    if r.dims != PEER_DIMS:
+        return (f"\n### The same RNN over {r.steps} steps, batch {batch}, {inputs} inputs, "
+                f"{units} units\n\nWhat grows with the sequence: each step's work and the "
+                "rows of xs's cotangent, added back once after the backward loop (a "
+                "running sum of a full-size gather_grad per step, what the engine did "
+                "before, is O(T^2 row)); the same implementations, interleaved.\n\n"
+                + table(head, rows) + "\n")
     return (f"\n## Control flow: the gradient of a {r.steps}-step tanh RNN (while_loop)\n\n"
-            "h_{t+1} = tanh(h_t W + x_t U + b), batch 2, 3 inputs, 4 units; the gradient of "
+            f"h_{{t+1}} = tanh(h_t W + x_t U + b), batch {batch}, {inputs} inputs, {units} "
+            "units; the gradient of "
             "sum((h - target)^2) w.r.t. h0, W, U, b and xs (TensorFlow 2.21's answer is the "
             "peer case in tests/peers/cases/control_flow_tf.json). Ours is the engine's "
             "while_loop gradient: the one forward loop keeps its rows and the tanh its "

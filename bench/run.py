@@ -63,6 +63,7 @@ def main(a: argparse.Namespace) -> int:
                 log(f"[steps] {w.key}: {type(exc).__name__}: {exc}")
     conv = conv_floor.run(WORKLOADS["W5"]("full"), 0.3 if a.quick else 3.0, log)
     rnn = rnn_bench.run(log, budget_s=0.3 if a.quick else 1.5)
+    rnn_long = rnn_bench.run(log, budget_s=0.3 if a.quick else 1.5, **rnn_bench.LONG)
     codec = codec_bench.run(0.3 if a.quick else 1.5, log=log)
     functional = functional_bench.run(0.3 if a.quick else 2.0, log=log)
     loads, info = [], {"tool": service_bench.load_tool()}
@@ -78,7 +79,8 @@ def main(a: argparse.Namespace) -> int:
                          time.perf_counter() - start, breakdowns)
     text += ("\n## Round 2 targets\n\n" + targets.table(round2) + "\nW1, W3 and W4 compare "
              f"with `{targets.JAX}` (compile time apart), W5 with `{targets.TORCH}`; the same run."
-             + conv_floor.section(conv) + "\n" + rnn_bench.section(rnn))
+             + conv_floor.section(conv) + "\n" + rnn_bench.section(rnn)
+             + rnn_bench.section(rnn_long))
     text += "\n" + functional_bench.render(functional)
     if stages is not None:
         text += "\n" + onnx_bench.section(0.5 if a.quick else 2.0)
