@@ -79,7 +79,7 @@ def main(a: argparse.Namespace) -> int:
                          time.perf_counter() - start, breakdowns)
     text += ("\n## Round 2 targets\n\n" + targets.table(round2) + "\nW1, W3 and W4 compare "
              f"with `{targets.JAX}` (compile time apart), W5 with `{targets.TORCH}`; the same run."
-             + conv_floor.section(conv) + "\n" + rnn_bench.section(rnn)
+             + "\n" + conv_floor.section(conv) + "\n" + rnn_bench.section(rnn)
              + rnn_bench.section(rnn_long))
     text += "\n" + functional_bench.render(functional)
     if stages is not None:
