@@ -166,7 +166,9 @@ def _cumsum(ctx: Ctx) -> Value:
 
 @onnx_op("LpNormalization", attrs=("axis", "p"))
 def _lp_normalization(ctx: Ctx) -> Value:
-    """x / sum(|x|) (p 1) or x / sqrt(sum(x^2)) (p 2) along axis, kept"""
+    """x / sum(|x|) (p 1) or x / sqrt(sum(x^2)) (p 2) along axis, kept; a zero vector
+    stays zeros (divided by 1 where its norm is 0, as ONNX's reference and onnxruntime
+    answer, and with no NaN in the gradient that a where after the division would keep)"""
     x = ctx.x(0)
     axis = [normalize_axis(ctx.attr("axis", -1), rank(x))]
     p = ctx.attr("p", 2)
@@ -177,4 +179,5 @@ def _lp_normalization(ctx: Ctx) -> Value:
     else:
         norm = ctx.emit("sqrt", ctx.emit("sum", ctx.emit("square", x), axis=axis,
                                          keepdims=True))
-    return ctx.emit("div", x, norm)
+    zero = ctx.emit("equal", norm, ctx.scalar(0.0, norm))
+    return ctx.emit("div", x, ctx.emit("where", zero, ctx.scalar(1.0, norm), norm))

@@ -16,6 +16,7 @@ normalizations and channel rearrangements in ``import_layers``, scatters and One
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,36 @@ def since_version(op_type: str, opset: int) -> int:
         return onnx.defs.get_schema(op_type, opset, "").since_version
     except onnx.defs.SchemaError:
         return 0
+
+
+def read_as(op_type: str, version: int, handled: Sequence[int]) -> int | None:
+    """The handled version a model's ``version`` of ``op_type`` is read as: itself, or for
+    a later version, the latest handled one if every version since then changed only the
+    types it allows (same attributes and defaults, inputs, outputs and doc: opset 22's
+    bfloat16 and later float8/int4 bumps, which the engine's dtypes refuse by name where a
+    model uses them). None: a version with other changes, refused."""
+    if version in handled:
+        return version
+    base = max((v for v in handled if v < version), default=None)
+    if base is None:
+        return None
+    before = _signature(op_type, base)
+    later = {since_version(op_type, o) for o in range(base + 1, version + 1)} - {base}
+    if all(_signature(op_type, v) == before for v in later):
+        return base
+    return None
+
+
+@functools.cache
+def _signature(op_type: str, version: int) -> tuple[Any, ...]:
+    """What an op's schema says beyond its type constraints."""
+    s = onnx.defs.get_schema(op_type, version, "")
+    attrs = sorted((a.name, int(a.type), a.required, a.default_value.SerializeToString())
+                   for a in s.attributes.values())
+    formals = [[(f.name, int(f.option), f.is_homogeneous) for f in fs]
+               for fs in (s.inputs, s.outputs)]
+    return (tuple(attrs), repr(formals), s.min_input, s.max_input, s.min_output,
+            s.max_output, s.doc)
 
 
 def versions_in_range(op_type: str) -> tuple[int, ...]:

@@ -238,8 +238,11 @@ def _cells(ctx: Ctx, xh: Value, kernel: tuple[int, int], strides: tuple[int, int
     return window_cells(ctx, padded(ctx, xh, _per_axis(pads), fill), kernel, strides, dil)[0]
 
 
+# Version 22 of both pools adds bfloat16 and says that under ceil_mode a window starting in
+# the right padding is dropped: ceil_mode is taken only where it gives the floor's output
+# size (_check_ceil_mode; 3-D pools refuse it), so no such window is ever made here.
 @onnx_op("MaxPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
-                           "storage_order", "strides"))
+                           "storage_order", "strides"), versions=(12, 22))
 def _max_pool(ctx: Ctx) -> Value:
     """max_pool in NHWC; pads other than TensorFlow's SAME pad with -inf first;
     dilations: the max over the window's cells, one strided slice each (the Indices
@@ -258,7 +261,7 @@ def _max_pool(ctx: Ctx) -> Value:
 
 
 @onnx_op("AveragePool", attrs=("auto_pad", "ceil_mode", "count_include_pad", "dilations",
-                               "kernel_shape", "pads", "strides"))
+                               "kernel_shape", "pads", "strides"), versions=(11, 19, 22))
 def _average_pool(ctx: Ctx) -> Value:
     """avg_pool in NHWC: TensorFlow's SAME where the pads are its own and padding is not
     counted; else a zero pad first, and where padding is not counted a constant

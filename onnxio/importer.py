@@ -27,7 +27,7 @@ from .dtypes import TO_ENGINE, engine_dtype
 from .errors import OnnxError
 from .import_ops import FIRST as FIRST_OPSET
 from .import_ops import LAST as LAST_OPSET
-from .import_ops import PARTIAL_OK, TABLE, Ctx, Subgraph, since_version
+from .import_ops import PARTIAL_OK, TABLE, Ctx, Subgraph, read_as, since_version
 from .scope import Dim, Scope, Value, known
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -166,9 +166,12 @@ def _lower(node: onnx.NodeProto, opset: int, scope: Scope, values: dict[str, Val
         raise scope.fail(f"op_type {node.op_type} is not supported (GET /onnx/ops lists "
                          f"the {len(TABLE)} supported ONNX ops)")
     version = since_version(node.op_type, opset)
-    if version not in entry.versions:
+    handled = read_as(node.op_type, version, entry.versions)
+    if handled is None:
         raise scope.fail(f"{node.op_type} at opset {opset} is its version {version}; "
-                         f"supported versions: {', '.join(map(str, entry.versions))}")
+                         f"supported versions: {', '.join(map(str, entry.versions))} (and "
+                         "later ones that changed only the types allowed)")
+    version = handled
     inputs: list[Value | None] = []
     for name in node.input:
         if not name:
