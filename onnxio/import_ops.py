@@ -64,10 +64,13 @@ def since_version(op_type: str, opset: int) -> int:
 
 def read_as(op_type: str, version: int, handled: Sequence[int]) -> int | None:
     """The handled version a model's ``version`` of ``op_type`` is read as: itself, or for
-    a later version, the latest handled one if every version since then changed only the
+    a later version, the latest handled one if every version since changed only the
     types it allows (same attributes and defaults, inputs, outputs and doc: opset 22's
-    bfloat16 and later float8/int4 bumps, which the engine's dtypes refuse by name where a
-    model uses them). None: a version with other changes, refused."""
+    bfloat16 bumps; the engine's dtypes refuse by name a new type a model uses). An
+    attribute's description may differ: in the versions onnx 1.23 knows, that narrows
+    what is valid (Transpose-25's perm range), never what a valid model means. None: a
+    version with other changes, refused. (Opsets before 13 stay refused as a whole:
+    API.md's coverage is 13 through 21 and what follows.)"""
     if version in handled:
         return version
     base = max((v for v in handled if v < version), default=None)
