@@ -17,8 +17,9 @@ from .scope import Value, known
 @onnx_op("LayerNormalization", attrs=("axis", "epsilon", "stash_type"))
 def _layer_norm(ctx: Ctx) -> Value:
     """layer_norm over the axes from axis on; scale and bias broadcast to those axes'
-    shape where theirs differs, a missing bias zeros (Mean and InvStdDev outputs not
-    given)"""
+    shape where theirs differs, a missing bias zeros; the Mean and InvStdDev outputs,
+    where asked for, as mean(x) and 1 / sqrt(mean((x - mean)^2) + epsilon) over those
+    axes, kept (in float32 under stash_type 1, ONNX's default)"""
     x = ctx.x(0)
     axis = normalize_axis(ctx.attr("axis", -1), rank(x))
     axes = list(range(axis, rank(x)))
@@ -33,8 +34,18 @@ def _layer_norm(ctx: Ctx) -> Value:
             return known(np.zeros(features, dtype=x.spec.dtype))
         return ctx.emit("broadcast_to", v, shape=list(features))
 
-    return ctx.emit("layer_norm", x, fitted(ctx.x(1)), fitted(ctx.opt(2)), axis=axes,
-                    epsilon=float(ctx.attr("epsilon", 1e-5)))
+    epsilon = float(ctx.attr("epsilon", 1e-5))
+    y = ctx.emit("layer_norm", x, fitted(ctx.x(1)), fitted(ctx.opt(2)), axis=axes,
+                 epsilon=epsilon)
+    if not any(ctx.node.output[1:]):
+        return y
+    mean = ctx.emit("mean", x, axis=axes, keepdims=True)
+    var = ctx.emit("mean", ctx.emit("square", ctx.emit("sub", x, mean)), axis=axes,
+                   keepdims=True)
+    stats = [mean, ctx.emit("rsqrt", ctx.emit("add", var, ctx.scalar(epsilon, var)))]
+    if ctx.attr("stash_type", 1) == 1 and x.spec.dtype != "float32":
+        stats = [ctx.emit("cast", v, dtype="float32") for v in stats]
+    return [y, *stats]
 
 
 @onnx_op("BatchNormalization", attrs=("epsilon", "momentum", "training_mode"))
