@@ -101,6 +101,16 @@ def over_http(root: Path, requests: int = 400, log: Callable[[str], Any] = print
     return out
 
 
+def server_timing(answer: http.client.HTTPResponse) -> dict[str, float]:
+    """An answer's Server-Timing header as stage -> ms (stages without a duration left out)."""
+    out = {}
+    for part in (answer.getheader("server-timing") or "").split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur)
+    return out
+
+
 def _rounds(conn: http.client.HTTPConnection, raw: _RawClient, bare: _RawClient,
             body: bytes, requests: int) -> dict[str, float]:
     """The three clients take turns (so a busy spell hits each alike), after 30 rounds of
@@ -125,10 +135,9 @@ def _rounds(conn: http.client.HTTPConnection, raw: _RawClient, bare: _RawClient,
             continue
         for key, ms in (("wall", wall), (RAW, raw_wall), (BARE, bare_wall)):
             walls[key].append(ms * 1e3)
-        for part in (answer.getheader("server-timing") or "").split(","):
-            name, _, dur = part.strip().partition(";dur=")
+        for name, dur in server_timing(answer).items():
             if name in stages:
-                stages[name].append(float(dur))
+                stages[name].append(dur)
     for client in (conn, raw, bare):
         client.close()
     out = {s: statistics.median(v) for s, v in stages.items() if v}
@@ -167,11 +176,7 @@ def chain_cold(root: Path, log: Callable[[str], Any] = print) -> dict[str, dict[
             conn.request("POST", "/gradients", body, {"Content-Type": "application/json"})
             answer = conn.getresponse()
             answer.read()
-            figures = {"wall": (time.perf_counter() - t) * 1e3}
-            for part in (answer.getheader("server-timing") or "").split(","):
-                name, _, dur = part.strip().partition(";dur=")
-                if dur:
-                    figures[name] = float(dur)
+            figures = {"wall": (time.perf_counter() - t) * 1e3, **server_timing(answer)}
             out[run] = figures
             log(f"[stages] chain {run}: {answer.status}, {figures['wall']:.0f} ms")
         conn.close()
