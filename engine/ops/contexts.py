@@ -182,11 +182,16 @@ class BatchContext(_NodeContext):
     def moved(self, k: int, to: int = 0) -> Any:
         """Input k with its batch axis at ``to`` (an unbatched input is returned as is)."""
         t, axis = self.inputs[k], self.axes[k]
-        if axis is None or axis == to % t.ndim:
-            return t
-        perm = [d for d in range(t.ndim) if d != axis]
-        perm.insert(to % t.ndim, axis)
-        return t.builder.emit("transpose", [t], {"perm": perm})
+        return t if axis is None else move_axis(t, axis, to)
+
+
+def move_axis(t: Any, axis: int, to: int) -> Any:
+    """``t`` with its axis ``axis`` moved to ``to`` (one transpose, none if in place)."""
+    if axis == to % t.ndim:
+        return t
+    perm = [d for d in range(t.ndim) if d != axis]
+    perm.insert(to % t.ndim, axis)
+    return t.builder.emit("transpose", [t], {"perm": perm})
 
 
 def linear_jvp(opdef: Any, c: JVPContext) -> list[Any | None]:

@@ -42,7 +42,7 @@ from ..builder import GraphBuilder, Tensor
 from ..dtypes import is_floating
 from ..errors import EngineError
 from ..graph import Graph, Ref, format_ref, rewired
-from ..ops.contexts import BatchContext, JVPContext, VJPContext
+from ..ops.contexts import BatchContext, JVPContext, VJPContext, move_axis
 from ..ops.control import first_saved
 from ..ops.gathering import gather_axes
 from ..ops.registry import TensorSpec
@@ -177,13 +177,8 @@ def _scattered(rows: Tensor, indices: Tensor, like: Tensor, g: _Gathered) -> Ten
     ([maximum_iterations, *output]) at its stacked ``indices`` ([maximum_iterations,
     *indices]): one gather_grad whose indices have the iteration axis as their first
     non-batch axis, and whose rows have it where the gathered axis was."""
-    def moved(t: Tensor, to: int) -> Tensor:
-        if to == 0:
-            return t
-        return F.transpose(t, perm=[*range(1, to + 1), 0, *range(to + 1, t.ndim)])
-
-    return F.gather_grad(moved(rows, g.axis), moved(indices, g.batch_dims), like,
-                         axis=g.axis, batch_dims=g.batch_dims)
+    return F.gather_grad(move_axis(rows, 0, g.axis), move_axis(indices, 0, g.batch_dims),
+                         like, axis=g.axis, batch_dims=g.batch_dims)
 
 
 def _backward_loop(attrs: Any, specs: Sequence[TensorSpec], kept_specs: Sequence[TensorSpec],
