@@ -6,6 +6,7 @@ reduced axes and broadcasts the upstream gradient back over the input.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -155,10 +156,25 @@ def _extreme_vjp(ignore_nan_as: float):
     return vjp
 
 
+def _extreme(reduce: Callable[..., np.ndarray], sign: int) -> Callable[..., np.ndarray]:
+    """max (sign -1) or min (+1); over no elements their identity, the dtype's lowest for
+    max (-inf), as TensorFlow and ONNX answer, where numpy refuses."""
+    def run(x: np.ndarray, axes: Any, keep: bool) -> np.ndarray:
+        if x.size:
+            return reduce(x, axis=axes, keepdims=keep)
+        if x.dtype.kind == "f":
+            initial: Any = sign * math.inf
+        else:
+            initial = np.iinfo(x.dtype).max if sign > 0 else np.iinfo(x.dtype).min
+        return reduce(x, axis=axes, keepdims=keep, initial=initial)
+
+    return run
+
+
 def _logsumexp(x, axes, keep):
     if not axes:
         return x.copy()
-    m = np.max(x, axis=axes, keepdims=True)
+    m = _extreme(np.max, -1)(x, axes, True)  # over no elements: log(0) = -inf
     m = np.where(np.isfinite(m), m, 0)
     s = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
     return s if keep else np.squeeze(s, axis=axes)
@@ -181,9 +197,9 @@ _FAMILY = (
     ("sum", "numeric", lambda x, a, k: x.sum(axis=a, keepdims=k, dtype=x.dtype),
      _linear(lambda c: [_spread(c)]), _direct_sum),
     ("mean", "numeric", _mean, _linear(lambda c: [_spread(c, _count(c))]), _direct_mean),
-    ("max", "numeric", lambda x, a, k: np.max(x, axis=a, keepdims=k),
+    ("max", "numeric", _extreme(np.max, -1),
      {"vjp": _extreme_vjp(-math.inf)}),
-    ("min", "numeric", lambda x, a, k: np.min(x, axis=a, keepdims=k),
+    ("min", "numeric", _extreme(np.min, 1),
      {"vjp": _extreme_vjp(math.inf)}),
     ("prod", "numeric", lambda x, a, k: np.prod(x, axis=a, keepdims=k, dtype=x.dtype),
      {"vjp": lambda c: [

@@ -121,3 +121,18 @@ def test_direct_sum_and_mean_are_the_generic_kernels(op: str, dtype: str) -> Non
                     assert type(got) is np.ndarray, (shape, axis, keep)
                     assert (got.dtype, got.shape) == (want.dtype, want.shape)
                     assert got.tobytes() == want.tobytes(), (shape, axis, keep)
+
+
+@pytest.mark.parametrize(("op", "dtype", "identity"), [
+    ("max", "float32", -np.inf), ("min", "float64", np.inf),
+    ("max", "int32", np.iinfo(np.int32).min), ("min", "int64", np.iinfo(np.int64).max),
+    ("logsumexp", "float64", -np.inf)])
+def test_over_no_elements_the_identity(op: str, dtype: str, identity: float) -> None:
+    """TensorFlow's answer (and ONNX's) where numpy refuses: max of nothing is the lowest
+    value; logsumexp's log(0) = -inf. Its gradient is as empty as its input."""
+    x = np.zeros((2, 0, 3), dtype)
+    got = _eval(op, x, {"axis": [1]})
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, np.full((2, 3), identity, dtype))
+    if dtype.startswith("float"):
+        assert _grad(op, x, {"axis": [1]}).shape == x.shape
