@@ -1,6 +1,7 @@
 """ONNX in and out: ONNX models as our graph descriptions, our gradient graphs as ONNX.
 
     description = onnxio.to_description(model_bytes)      # API.md sections 2 and 9
+    description, bound = onnxio.bound_description(model_bytes, fed)  # inputs read as axes
     graph = engine.Graph.build(description["nodes"], description["inputs"],
                                description["outputs"])
     onnxio.supported_ops()                                # for GET /onnx/ops
@@ -16,7 +17,7 @@ from typing import Any
 from .errors import OnnxError
 from .exporter import to_onnx
 from .import_ops import TABLE
-from .importer import FIRST_OPSET, LAST_OPSET, to_description
+from .importer import FIRST_OPSET, LAST_OPSET, bound_description, to_description
 
 
 def supported_ops() -> list[dict[str, Any]]:
@@ -27,5 +28,5 @@ def supported_ops() -> list[dict[str, Any]]:
             for e in sorted(TABLE.values(), key=lambda e: e.op_type)]
 
 
-__all__ = ["FIRST_OPSET", "LAST_OPSET", "OnnxError", "supported_ops", "to_description",
-           "to_onnx"]
+__all__ = ["FIRST_OPSET", "LAST_OPSET", "OnnxError", "bound_description", "supported_ops",
+           "to_description", "to_onnx"]

@@ -7,14 +7,18 @@ class OnnxError(ValueError):
 
     ``node`` is the ONNX node's name (or the value / initializer name where no node is at
     fault), ``op_type`` its ONNX op type (or, on export, the engine op); the message says
-    what is supported. The service answers it with a 422 naming both.
+    what is supported. The service answers it with a 422 naming both. ``needs`` names a
+    graph input the refusal would lift for, were its value known at import (an op reads
+    it as an axis, a shape, a count): ``to_description`` binds it from ``fed`` if it can.
     """
 
-    def __init__(self, message: str, *, node: str | None = None, op_type: str | None = None):
+    def __init__(self, message: str, *, node: str | None = None, op_type: str | None = None,
+                 needs: str | None = None):
         super().__init__(message)
         self.message = message
         self.node = node
         self.op_type = op_type
+        self.needs = needs
 
     def __str__(self) -> str:
         where = ", ".join(p for p in (f"node {self.node!r}" if self.node is not None else "",

@@ -180,8 +180,8 @@ class Ctx:
             raise self.fail(f"attribute {name!r} is required")
         return default
 
-    def fail(self, message: str) -> Exception:
-        return self.scope.fail(message)
+    def fail(self, message: str, unknown: Value | None = None) -> Exception:
+        return self.scope.fail(message, unknown)
 
     def x(self, i: int = 0) -> Value:
         v = self.inputs[i] if i < len(self.inputs) else None
@@ -202,7 +202,7 @@ class Ctx:
             raise self.fail(f"input {i} ({what}) must be known at import (a constant or "
                             "computed from static shapes)" + (
                                 "; it depends on a symbolic dimension: give static input "
-                                "shapes" if v.partial else ""))
+                                "shapes" if v.partial else ""), v)
         return value
 
     def ints(self, i: int, what: str) -> list[int] | None:
@@ -577,7 +577,7 @@ def _shape_input(ctx: Ctx, i: int) -> list[int | Dim]:
         return [int(d) for d in v.const.reshape(-1)]
     if v.partial is not None:
         return list(v.partial)
-    raise ctx.fail(f"input {i} (a shape) must be known at import")
+    raise ctx.fail(f"input {i} (a shape) must be known at import", v)
 
 
 @onnx_op("Flatten", attrs=("axis",))

@@ -12,7 +12,7 @@ weights. ONNX value names are our node names.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,20 +62,60 @@ def to_description(model_bytes: bytes,
     ``shapes`` may fix the shapes of graph inputs (symbolic dims made concrete), so that
     shape computations over them fold; names not among the graph inputs are refused.
     """
+    return bound_description(model_bytes, None, shapes)[0]
+
+
+#: The value a graph input is fed, decoded to the input's dtype; None if it is not fed.
+Fed = Callable[[str, str], Any]
+
+
+def bound_description(model_bytes: bytes, fed: Fed | None,
+                      shapes: Mapping[str, Sequence[int | None]] | None = None
+                      ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``to_description`` for a model fed ``fed``, and the graph inputs it bound.
+
+    Where an op needs known at import a value the model takes as a graph input (a
+    ReduceSum's axes, a Reshape's shape, a TopK's k, fed at run time as ONNX's own node
+    tests feed them), that input is bound to its fed value: it stays a placeholder, fed
+    as before, but the graph is built for that value, so a caller that keeps the graph
+    keys it by the bound inputs' values too. Only what a refusal names is bound, one at
+    a time (an input read as a tensor alone stays a placeholder for any value)."""
     model = load(model_bytes)
     opset = model_opset(model)
     if opset < FIRST_OPSET:
         raise OnnxError(f"opset {opset} is not supported: opsets {FIRST_OPSET} to "
                         f"{LAST_OPSET} (a later one where every op the model uses is "
                         f"unchanged since opset {LAST_OPSET})")
-    graph = model.graph
-    if graph.sparse_initializer:
+    if model.graph.sparse_initializer:
         raise OnnxError("sparse initializers are not supported",
-                        node=graph.sparse_initializer[0].values.name)
+                        node=model.graph.sparse_initializer[0].values.name)
+    bound: dict[str, np.ndarray] = {}
+    while True:
+        try:
+            return _imported(model.graph, opset, dict(shapes or {}), bound), bound
+        except OnnxError as exc:
+            value = _bindable(exc, model.graph, bound, fed)
+            if value is None:
+                raise
+            bound[exc.needs] = value
+
+
+def _bindable(exc: OnnxError, graph: onnx.GraphProto, bound: Mapping[str, np.ndarray],
+              fed: Fed | None) -> np.ndarray | None:
+    """The fed value of the graph input a refusal needs known, if there is one to bind."""
+    if fed is None or exc.needs is None or exc.needs in bound:
+        return None
+    inp = next(i for i in graph.input if i.name == exc.needs)
+    value = fed(inp.name, engine_dtype(inp.type.tensor_type.elem_type, node=inp.name))
+    return None if value is None else np.asarray(value)
+
+
+def _imported(graph: onnx.GraphProto, opset: int, shapes: dict[str, Sequence[int | None]],
+              bound: Mapping[str, np.ndarray]) -> dict[str, Any]:
     names = _value_names(graph)
     scope = Scope(names)
     values: dict[str, Value] = {}
-    placeholders = _leaves(graph, scope, values, dict(shapes or {}))
+    placeholders = _leaves(graph, scope, values, shapes, bound)
     for node in graph.node:
         _lower(node, opset, scope, values)
     scope.settle_import_reads()
@@ -103,7 +143,8 @@ def _value_names(graph: onnx.GraphProto) -> set[str]:
 
 
 def _leaves(graph: onnx.GraphProto, scope: Scope, values: dict[str, Value],
-            shapes: dict[str, Sequence[int | None]]) -> list[str]:
+            shapes: dict[str, Sequence[int | None]], bound: Mapping[str, np.ndarray]
+            ) -> list[str]:
     for init in graph.initializer:
         _initializer(init, scope, values)
     placeholders = []
@@ -124,10 +165,21 @@ def _leaves(graph: onnx.GraphProto, scope: Scope, values: dict[str, Value],
             declared = _hinted(inp.name, declared, shapes.pop(inp.name))
         values[inp.name] = scope.leaf(inp.name, "placeholder", dtype, shape=declared)
         placeholders.append(inp.name)
+        scope.inputs.add(inp.name)
+        if inp.name in bound:  # read as its fed value (a known one, materialized anew)
+            values[inp.name] = _bound(inp.name, declared, bound[inp.name])
     if shapes:
         raise OnnxError(f"'shapes' names {sorted(shapes)[0]!r}, which is not a graph input",
                         node=sorted(shapes)[0])
     return placeholders
+
+
+def _bound(name: str, declared: Sequence[int | None], value: np.ndarray) -> Value:
+    if len(value.shape) != len(declared) or any(
+            d is not None and d != s for d, s in zip(declared, value.shape)):
+        raise OnnxError(f"the value fed has shape {list(value.shape)}, for an input "
+                        f"declared {[d for d in declared]}", node=name)
+    return known(value)
 
 
 def _initializer(init: onnx.TensorProto, scope: Scope, values: dict[str, Value],
@@ -191,7 +243,8 @@ def _lower(node: onnx.NodeProto, opset: int, scope: Scope, values: dict[str, Val
     else:
         if entry.lower is None:
             raise scope.fail(f"{node.op_type} is supported only where all its inputs are "
-                             "known at import (it is folded into a constant)")
+                             "known at import (it is folded into a constant)",
+                             next((v for v in present if v.const is None), None))
         ctx = Ctx(node, version, scope, inputs)
         ctx.check_attrs(entry.attrs)
         ctx.inline = lambda branch: _inline(branch, opset, scope, values)

@@ -54,6 +54,7 @@ class Scope:
         self.weights: dict[str, np.ndarray] = {}  # stored values of the variables
         self.read_at_import: set[str] = set()  # variables whose value a lowering read
         self.taken: set[str] = set(reserved)
+        self.inputs: set[str] = set()  # the graph inputs that are placeholders
         self.node_name: str | None = None
         self.op_type: str | None = None
         self.hint = "onnx"
@@ -61,8 +62,14 @@ class Scope:
 
     # -- names and errors --------------------------------------------------------------
 
-    def fail(self, message: str) -> OnnxError:
-        return OnnxError(message, node=self.node_name, op_type=self.op_type)
+    def fail(self, message: str, unknown: Value | None = None) -> OnnxError:
+        """The refusal of the node at work; ``unknown``: the value it needed known, which
+        the refusal names in ``needs`` where it is a graph input (so it can be bound)."""
+        needs = None
+        if unknown is not None and unknown.ref is not None and unknown.ref[1] == 0 \
+                and unknown.ref[0] in self.inputs:
+            needs = unknown.ref[0]
+        return OnnxError(message, node=self.node_name, op_type=self.op_type, needs=needs)
 
     def fresh(self, what: str, outputs: int = 1) -> str:
         """An unused internal name under the current ONNX node, ``<hint>/<what>_<n>``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -30,14 +30,24 @@ def build_graph(description: Any, where: list[str | int], max_nodes: int,
     """A description as a Graph; ``where`` is its path, for the faults of its leaf values
     (an EngineError's own loc is from the description's top). ``key``: the description's
     hash, kept as the graph's key (``Graph.from_description``)."""
+    if is_onnx(description):
+        description, _ = onnx_description(description, where)
+    return described_graph(description, where, max_nodes, max_elements, key)
+
+
+def described_graph(description: dict[str, Any], where: list[str | int], max_nodes: int,
+                    max_elements: int, key: str | None) -> Graph:
+    """A graph description of ours (not ONNX) as a Graph, its leaf values decoded."""
     def decode_value(raw: Any, dtype: str, loc: tuple[str | int, ...]) -> Any:
         return decode_at(raw, dtype, max_elements, [*where, *loc])
 
-    if is_onnx(description):
-        description = onnx_description(description, where)
     return Graph.from_description(description, max_nodes=max_nodes,
                                   max_elements=max_elements, decode_value=decode_value,
                                   key=key)
+
+
+#: The value a request feeds a graph input, decoded to its dtype; None if not fed.
+Fed = Callable[[str, str], Any]
 
 
 def is_onnx(description: Any) -> bool:
@@ -45,14 +55,17 @@ def is_onnx(description: Any) -> bool:
     return isinstance(description, dict) and "onnx" in description
 
 
-def onnx_description(description: dict[str, Any], where: list[str | int]) -> dict[str, Any]:
-    """The graph description of ``{"onnx": base64}``. onnxio (and onnx, ~1.8 s to import)
-    is imported here, on a worker's first ONNX graph, so workers that never see one never
-    pay for it. No feed shapes are passed as hints: symbolic dims stay null and the
-    engine specializes the graph to each request's feeds (onnxio turns ``Reshape`` to
-    ``[batch, -1]`` and ``Flatten`` into reshapes with -1), so one import serves every
-    batch size; a model whose shape arithmetic needs static dims is refused naming the
-    node (export it with static shapes)."""
+def onnx_description(description: dict[str, Any], where: list[str | int],
+                     fed: Fed | None = None) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The graph description of ``{"onnx": base64}``, and the graph inputs bound. onnxio
+    (and onnx, ~1.8 s to import) is imported here, on a worker's first ONNX graph, so
+    workers that never see one never pay for it. No feed shapes are passed as hints:
+    symbolic dims stay null and the engine specializes the graph to each request's feeds
+    (onnxio turns ``Reshape`` to ``[batch, -1]`` and ``Flatten`` into reshapes with -1), so
+    one import serves every batch size; a model whose shape arithmetic needs static dims
+    is refused naming the node (export it with static shapes). A graph input that an op
+    needs known at import (axes, a shape, a k, fed at run time) is bound to the value
+    ``fed`` gives it: the graph is built for that value."""
     text = description["onnx"]
     loc = [*where, "onnx"]
     extra = sorted(set(description) - {"onnx"})
@@ -70,37 +83,74 @@ def onnx_description(description: dict[str, Any], where: list[str | int]) -> dic
     import onnxio
 
     try:
-        return onnxio.to_description(data)
+        built, bound = onnxio.bound_description(data, fed)
     except onnxio.OnnxError as exc:
         raise onnx_problem(exc, loc) from None
+    return built, tuple(sorted(bound))
+
+
+def _digest(value: Any, where: list[str | int]) -> bytes:
+    try:
+        return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).digest()
+    except orjson.JSONEncodeError:  # nested past orjson's limit (a tensor or attrs)
+        raise too_deep(value, where) from None
 
 
 class GraphCache:
-    """Built graphs by content hash (one per worker process)."""
+    """Built graphs by content hash (one per worker process). An ONNX graph built for the
+    values of some fed inputs (``onnx_description``) is keyed by those feeds too: which
+    inputs a description binds is remembered by its hash, so that a repeated request
+    finds its graph without importing the model again."""
 
     def __init__(self, maxsize: int, max_nodes: int, max_elements: int):
         self._cache: LRUCache[Graph] = LRUCache(maxsize, NODE_BUDGET, len)
+        self._binds: LRUCache[tuple[str, ...]] = LRUCache(maxsize)
         self.max_nodes = max_nodes
         self.max_elements = max_elements
 
-    def get(self, description: Any, where: list[str | int]) -> tuple[Graph, bool]:
+    def get(self, description: Any, where: list[str | int],
+            feeds: Mapping[str, Any] | None = None) -> tuple[Graph, bool]:
         """The Graph a description builds, and whether it came from the cache. ``where`` is
-        the description's path in the request, for the faults of its leaf values. An
-        engine refusal is raised as seen from a function taking the graph as ``graph``."""
+        the description's path in the request, for the faults of its leaf values;
+        ``feeds`` the request's wire feeds (what an ONNX graph may bind). An engine
+        refusal is raised as seen from a function taking the graph as ``graph``."""
+        key = _digest(description, where)
+        names = self._binds.get(key) if is_onnx(description) else None
+        graph = self._cache.get(self._bound_key(key, names, feeds))
+        if graph is not None:
+            return graph, True
+        self._cache.misses += 1
         try:
-            key = hashlib.sha256(orjson.dumps(description, option=orjson.OPT_SORT_KEYS)).digest()
-        except orjson.JSONEncodeError:  # nested past orjson's limit (a tensor or attrs)
-            raise too_deep(description, where) from None
-        return self._cache.get_or_make(key, lambda: self._build(description, where, key))
-
-    def _build(self, description: Any, where: list[str | int], key: bytes) -> Graph:
-        """The graph, keyed by the description's hash (the engine's plan cache then need
-        not hash the built graph again)."""
-        try:
-            return build_graph(description, where, self.max_nodes, self.max_elements,
-                               key.hex())
+            graph, bound, full = self._build(description, where, key, feeds)
         except EngineError as exc:
             raise exc.within("graph") from None
+        if bound != names and (bound or names):  # which inputs its feeds key it by
+            self._binds.put(key, bound)
+        self._cache.put(full, graph)
+        return graph, False
+
+    @staticmethod
+    def _bound_key(key: bytes, names: tuple[str, ...] | None,
+                   feeds: Mapping[str, Any] | None) -> bytes:
+        if not names:
+            return key
+        return key + _digest([(feeds or {}).get(name) for name in names], ["body", "feeds"])
+
+    def _build(self, description: Any, where: list[str | int], key: bytes,
+               feeds: Mapping[str, Any] | None) -> tuple[Graph, tuple[str, ...], bytes]:
+        """The graph, the ONNX inputs it bound, and its key: the description's hash and the
+        bound feeds' (the engine's plan cache, keyed by it, need not hash the graph)."""
+        def fed(name: str, dtype: str) -> Any:
+            raw = (feeds or {}).get(name)
+            return None if raw is None else decode_at(raw, dtype, self.max_elements,
+                                                      ["body", "feeds", name])
+
+        bound: tuple[str, ...] = ()
+        if is_onnx(description):
+            description, bound = onnx_description(description, where, fed)
+        full = self._bound_key(key, bound, feeds)
+        return described_graph(description, where, self.max_nodes, self.max_elements,
+                               full.hex()), bound, full
 
 
 class ModelGraphs:

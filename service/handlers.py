@@ -65,7 +65,7 @@ class Call:
             if raw is None:
                 msg = f"a graph is required: {field_name!r}, or 'model' (a registered name)"
                 raise ProblemError("invalid-request", msg, [(["body", field_name], msg)])
-            graph, hit = self.graphs.get(raw, ["body", field_name])
+            graph, hit = self.graphs.get(raw, ["body", field_name], self.doc.get("feeds"))
         else:
             found = self.models.get(name)
             if found is None:

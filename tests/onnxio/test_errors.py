@@ -252,3 +252,27 @@ def test_initializers_listed_as_inputs_are_variables_and_feeding_overrides_them(
     (y,) = run(graph, ["y"], {"x": x, "w": other})
     np.testing.assert_allclose(y, x @ other, rtol=1e-6)
     check_model(model, {"x": x})
+
+
+def _fed_axes(shape: list[int]) -> bytes:
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=0)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("axes", TensorProto.INT64, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]
+                             ).SerializeToString()
+
+
+def test_an_input_needed_known_names_itself_and_is_bound_only_to_a_fitting_feed() -> None:
+    model = _fed_axes([1])
+    with pytest.raises(onnxio.OnnxError, match="axes") as caught:
+        onnxio.to_description(model)
+    assert caught.value.needs == "axes"
+    description, bound = onnxio.bound_description(
+        model, lambda name, dtype: np.array([1], dtype) if name == "axes" else None)
+    assert list(bound) == ["axes"] and "axes" in description["inputs"]
+    with pytest.raises(onnxio.OnnxError, match=r"shape \[2\].*declared \[1\]"):
+        onnxio.bound_description(model, lambda name, dtype: np.array([0, 1], dtype))
+    with pytest.raises(onnxio.OnnxError, match="axes"):  # nothing fed: the refusal stands
+        onnxio.bound_description(model, lambda name, dtype: None)

@@ -344,3 +344,38 @@ def test_an_uploaded_onnx_loop_answers_and_a_refused_one_names_its_node() -> Non
         assert "Loop" in bad.json()["detail"]
     finally:
         s.stop()
+
+
+def _fed_axes_model() -> str:
+    """ReduceSum(x, axes) * x with ``axes`` a graph input, fed at run time, as ONNX's own
+    node tests feed it (the engine needs it known at import: the import binds it)."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1),
+         helper.make_node("Mul", ["s", "x"], ["y"])], "fed_axes",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [2, 3]),
+         helper.make_tensor_value_info("axes", TensorProto.INT64, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return base64.b64encode(model.SerializeToString()).decode()
+
+
+def test_an_onnx_input_read_as_axes_is_bound_to_each_requests_feed(server: Server) -> None:
+    """Two requests feeding different axes get each its own graph (not the first one's
+    from the cache), both equal to numpy's; one feeding none is a 422 naming the node."""
+    graph = {"onnx": _fed_axes_model()}
+    x = np.arange(6.0).reshape(2, 3) - 2.0
+    for axes in (0, 1, 0):
+        r = _post(server, "/gradients", {"graph": graph, "ys": ["y"], "xs": ["x"],
+                                         "feeds": {"x": x.tolist(), "axes": [axes]},
+                                         "return_values": True})
+        assert r.status_code == 200, r.text
+        s = x.sum(axis=axes, keepdims=True)
+        np.testing.assert_allclose(r.json()["values"]["y"], s * x)
+        # d sum(s * x) / dx = s directly, plus s again through s (each x in its sum)
+        np.testing.assert_allclose(r.json()["gradients"][0], np.broadcast_to(2 * s, x.shape))
+    r = _post(server, "/gradients", {"graph": graph, "ys": ["y"], "xs": ["x"],
+                                     "feeds": {"x": x.tolist()}})
+    assert r.status_code == 422, r.text
+    assert "ReduceSum" in r.text and "axes" in r.text
