@@ -62,30 +62,54 @@ def since_version(op_type: str, opset: int) -> int:
         return 0
 
 
+# Op versions whose schema changed beyond the types it allows, but only in what concerns
+# element types the engine does not have (engine_dtype refuses a model that uses one, by
+# name): read_as reads through them as through a types-only change, waiving the doc and
+# the attributes named here and nothing else (the other attributes, with their types and
+# defaults, the inputs and the outputs must stay as they were). Each with why.
+FOR_TYPES_WE_LACK: dict[tuple[str, int], tuple[frozenset[str], str]] = {
+    (op, 24): (frozenset({"round_mode"}),
+               "round_mode applies only to casts to float8e8m0, the type version 24 adds; "
+               "saturate and the doc's tables changed only for float8 types")
+    for op in ("Cast", "CastLike")
+}
+
+
 def read_as(op_type: str, version: int, handled: Sequence[int]) -> int | None:
     """The handled version a model's ``version`` of ``op_type`` is read as: itself, or for
     a later version, the latest handled one if every version since changed only the
     types it allows (same attributes and defaults, inputs, outputs and doc: opset 22's
-    bfloat16 bumps; the engine's dtypes refuse by name a new type a model uses). An
-    attribute's description may differ: in the versions onnx 1.23 knows, that narrows
-    what is valid (Transpose-25's perm range), never what a valid model means. None: a
-    version with other changes, refused. (Opsets before 13 stay refused as a whole:
-    API.md's coverage is 13 through 21 and what follows.)"""
+    bfloat16 bumps; the engine's dtypes refuse by name a new type a model uses), or is
+    listed in FOR_TYPES_WE_LACK (Cast-24: float8e8m0's round_mode). An attribute's
+    description may differ: in the versions onnx 1.23 knows, that narrows what is valid
+    (Transpose-25's perm range), never what a valid model means. None: a version with
+    other changes, refused. (Opsets before 13 stay refused as a whole: API.md's coverage
+    is 13 through 21 and what follows.)"""
     if version in handled:
         return version
     base = max((v for v in handled if v < version), default=None)
     if base is None:
         return None
-    before = _signature(op_type, base)
-    later = {since_version(op_type, o) for o in range(base + 1, version + 1)} - {base}
-    if all(_signature(op_type, v) == before for v in later):
-        return base
-    return None
+    later = sorted({since_version(op_type, o) for o in range(base + 1, version + 1)} - {base})
+    steps = zip([base, *later], later)
+    return base if all(_types_only(op_type, a, b) for a, b in steps) else None
+
+
+def _types_only(op_type: str, before: int, after: int) -> bool:
+    """Whether version ``after`` of an op changed only the types ``before`` allowed, or
+    beyond them only what FOR_TYPES_WE_LACK waives."""
+    waived = FOR_TYPES_WE_LACK.get((op_type, after))
+    old, new = _signature(op_type, before), _signature(op_type, after)
+    if waived is None:
+        return old == new
+    kept = tuple(a for a in new[0] if a[0] not in waived[0])
+    return (kept, *new[1:-1]) == old[:-1]
 
 
 @functools.cache
 def _signature(op_type: str, version: int) -> tuple[Any, ...]:
-    """What an op's schema says beyond its type constraints."""
+    """What an op's schema says beyond its type constraints: its attributes first, its
+    doc last."""
     s = onnx.defs.get_schema(op_type, version, "")
     attrs = sorted((a.name, int(a.type), a.required, a.default_value.SerializeToString())
                    for a in s.attributes.values())
@@ -336,20 +360,31 @@ def _dropout(ctx: Ctx) -> Value:
     return ctx.x(0)
 
 
-@onnx_op("Cast", attrs=("to", "saturate"))
+@onnx_op("Cast", attrs=("to", "saturate", "round_mode"))
 def _cast(ctx: Ctx) -> Value:
-    """cast (to float16/32/64, int32/64, bool)"""
+    """cast (to float16/32/64, int32/64, bool; saturate and round_mode concern float8
+    types only)"""
+    _check_round_mode(ctx)
     to = engine_dtype(ctx.attr("to"), node=ctx.scope.node_name, op_type="Cast")
     x = ctx.x(0)
     return x if x.spec.dtype == to else ctx.emit("cast", x, dtype=to)
 
 
-@onnx_op("CastLike", attrs=("saturate",))
+@onnx_op("CastLike", attrs=("saturate", "round_mode"))
 def _cast_like(ctx: Ctx) -> Value:
     """cast to the second input's dtype"""
+    _check_round_mode(ctx)
     x, like = ctx.x(0), ctx.x(1)
     return x if x.spec.dtype == like.spec.dtype else ctx.emit("cast", x,
                                                                dtype=like.spec.dtype)
+
+
+def _check_round_mode(ctx: Ctx) -> None:
+    """round_mode (Cast-24) changes only casts to float8e8m0, which engine_dtype refuses,
+    so it is read for nothing here; a value ONNX does not define is still refused."""
+    mode = ctx.attr("round_mode", "up")
+    if mode not in ("up", "down", "nearest"):
+        raise ctx.fail(f"round_mode {mode!r} is not one of ONNX's (up, down, nearest)")
 
 
 @onnx_op("Clip")
