@@ -304,14 +304,17 @@ def _pow(ctx: Ctx) -> Value:
     return ctx.emit("pow", base, exp)
 
 
-@onnx_op("Mod", attrs=("fmod",))
+# Version 28 defines fmod 0 for floating inputs too (A - floor(A / B) B, the sign of B, with
+# numpy's special cases), where 13 took only integers; for what 13 took it is the same.
+@onnx_op("Mod", attrs=("fmod",), versions=(13, 28))
 def _mod(ctx: Ctx) -> Value:
-    """fmod 0 (integers): floor_mod, the divisor's sign; fmod 1: the dividend's sign,
-    sign(x) * floor_mod(|x|, |y|) (C's fmod)"""
+    """fmod 0: floor_mod, the divisor's sign (integers; floating inputs too from version
+    28); fmod 1: the dividend's sign, sign(x) * floor_mod(|x|, |y|) (C's fmod)"""
     x, y = ctx.x(0), ctx.x(1)
     if not ctx.attr("fmod", 0):
-        if x.spec.dtype.startswith("float"):
-            raise ctx.fail("fmod 0 on floating inputs is not defined by ONNX (fmod 1)")
+        if x.spec.dtype.startswith("float") and ctx.version < 28:
+            raise ctx.fail("fmod 0 on floating inputs is not defined by ONNX before opset "
+                           "28 (fmod 1)")
         return ctx.emit("floor_mod", x, y)
     rest = ctx.emit("floor_mod", ctx.emit("abs", x), ctx.emit("abs", y))
     return ctx.emit("mul", ctx.emit("sign", x), rest)
