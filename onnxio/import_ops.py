@@ -276,7 +276,7 @@ _UNARY = {"Abs": "abs", "Neg": "neg", "Exp": "exp", "Log": "log", "Sqrt": "sqrt"
           "Sign": "sign", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Tanh": "tanh",
           "Sigmoid": "sigmoid", "Relu": "relu", "Erf": "erf", "Softplus": "softplus",
           "Not": "logical_not"}
-_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Equal": "equal",
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Equal": "equal",
            "Less": "less", "Greater": "greater", "LessOrEqual": "less_equal",
            "GreaterOrEqual": "greater_equal", "And": "logical_and", "Or": "logical_or"}
 
@@ -293,6 +293,15 @@ for _onnx, _ours in _UNARY.items():
     _register(_onnx, _unary(_ours), (), None, f"{_ours}")
 for _onnx, _ours in _BINARY.items():
     _register(_onnx, _binary(_ours), (), None, f"{_ours} (numpy broadcasting)")
+
+
+@onnx_op("Div")
+def _div(ctx: Ctx) -> Value:
+    """div (numpy broadcasting); truncate_div on integers, which ONNX divides toward
+    zero"""
+    x, y = ctx.x(0), ctx.x(1)
+    floating = x.spec.dtype.startswith("float")
+    return ctx.emit("div" if floating else "truncate_div", x, y)
 
 
 @onnx_op("Pow")

@@ -216,6 +216,10 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "mod_floor_float": ("Mod", [("x", 3 * f32(3, 4)), ("c", np.float32(-1.3))], {}, 28, 1),
     "mod_fmod_28": ("Mod", [("x", 3 * f32(3, 4)), ("c", np.float32(1.3))], {"fmod": 1}, 28,
                     1),
+    "div_int": ("Div", [("x", np.array([[-7, 7, 6], [-6, 0, 5]], np.int64)),
+                        ("y", np.array([2, -2, -4], np.int64))], {}, 14, 1),
+    "div_int32": ("Div", [("x", np.array([-7, 7, -1], np.int32)),
+                          ("c", np.int32(3))], {}, 14, 1),
     "mod_int": ("Mod", [("x", np.array([[-7, 5, 3], [8, -2, 0]], np.int64)),
                         ("y", np.array([3, -4, 2], np.int64))], {}, 13, 1),
     "argmax": ("ArgMax", [("x", f32(3, 4, 5))], {"axis": -2}, 13, 1),
@@ -491,6 +495,29 @@ def test_exported_gradient_graphs_that_read_one_hot_argmax_mod_and_atan2() -> No
         else:
             model = _two_nodes(first, "Mul", feeds, inits)
         check_model(model, feeds)
+
+
+def test_an_integer_div_truncates_toward_zero_and_its_gradient_graph_exports() -> None:
+    """z = x * float(n / 2 toward zero), n = argmax(x) - 3 (negative, so floor would
+    differ): the forward against onnxruntime, and the exported gradient graph reads the
+    quotient (truncate_div)."""
+    nodes = [helper.make_node("ArgMax", ["x"], ["i"], axis=1, keepdims=0),
+             helper.make_node("Sub", ["i", "c_three"], ["n"]),
+             helper.make_node("Div", ["n", "c_two"], ["q"]),
+             helper.make_node("Cast", ["q"], ["y"], to=onnx.TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["y", "c_axis"], ["u"]),
+             helper.make_node("Mul", ["u", "x"], ["z"])]
+    inits = {"c_three": np.int64(3), "c_two": np.int64(2), "c_axis": i64(1)}
+    graph = helper.make_graph(
+        nodes, "div", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [6, 4])],
+        [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)],
+                              ir_version=8).SerializeToString()
+    x = np.eye(6, 4, dtype=np.float32)[[0, 1, 2, 3, 1, 0]] + 0.1 * f32(6, 4)
+    out = check_model(model, {"x": x})
+    quotient = out["values"]["z"][:, 0] / x[:, 0]
+    np.testing.assert_allclose(quotient, [-1, -1, 0, 0, -1, -1], rtol=1e-5)  # -3/2, -1/2
 
 
 def _if_model(cond_nodes: list[Any], cond: str) -> bytes:
