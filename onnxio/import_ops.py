@@ -364,12 +364,16 @@ def _identity(ctx: Ctx) -> Value:
 
 
 @onnx_op("Dropout", attrs=("seed",))
-def _dropout(ctx: Ctx) -> Value:
-    """inference: the input itself (training_mode must be false, the mask is not given)"""
+def _dropout(ctx: Ctx) -> Value | list[Value]:
+    """inference: the input itself (training_mode must be false), and where asked for,
+    the mask: all true, as nothing is dropped (cast of ones_like to bool)"""
     training = ctx.const(2, "training_mode")
     if training is not None and bool(np.asarray(training)):
         raise ctx.fail("training_mode true is not supported (inference only)")
-    return ctx.x(0)
+    x = ctx.x(0)
+    if not any(ctx.node.output[1:]):
+        return x
+    return [x, ctx.emit("cast", ctx.emit("ones_like", x), dtype="bool")]
 
 
 @onnx_op("Cast", attrs=("to", "saturate", "round_mode"))
@@ -430,14 +434,21 @@ def _elu(ctx: Ctx) -> Value:
     return ctx.emit("where", ctx.emit("greater", x, ctx.scalar(0, x)), x, below)
 
 
+_SELU_ALPHA, _SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875  # ONNX's
+
+
 @onnx_op("Selu", attrs=("alpha", "gamma"))
 def _selu(ctx: Ctx) -> Value:
-    """selu (the default alpha and gamma only)"""
-    if not (math.isclose(ctx.attr("alpha", 1.67326319217681884765625), 1.6732632, rel_tol=1e-6)
-            and math.isclose(ctx.attr("gamma", 1.05070102214813232421875), 1.050701,
-                             rel_tol=1e-6)):
-        raise ctx.fail("only the default alpha and gamma are supported")
-    return ctx.emit("selu", ctx.x(0))
+    """selu for the default alpha and gamma (ONNX's are our selu's, rounded to float32);
+    else where(x > 0, gamma x, alpha gamma expm1(x))"""
+    x = ctx.x(0)
+    alpha, gamma = float(ctx.attr("alpha", _SELU_ALPHA)), float(ctx.attr("gamma", _SELU_GAMMA))
+    if (math.isclose(alpha, _SELU_ALPHA, rel_tol=1e-7)
+            and math.isclose(gamma, _SELU_GAMMA, rel_tol=1e-7)):
+        return ctx.emit("selu", x)
+    above = ctx.emit("mul", x, ctx.scalar(gamma, x))
+    below = ctx.emit("mul", ctx.emit("expm1", x), ctx.scalar(alpha * gamma, x))
+    return ctx.emit("where", ctx.emit("greater", x, ctx.scalar(0, x)), above, below)
 
 
 @onnx_op("HardSigmoid", attrs=("alpha", "beta"))
