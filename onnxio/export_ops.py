@@ -578,6 +578,18 @@ def _floor_mod(o: Out) -> str:
     return o.op("Sub", [x, o.op("Mul", [o.op("Floor", [o.op("Div", [x, y])]), y])])
 
 
+@exports("truncate_div")
+def _truncate_div(o: Out) -> str:
+    """Div on integers (toward zero in ONNX); on floats the quotient's Floor, or its Ceil
+    where it is negative"""
+    x, y = o.ins
+    quotient = o.op("Div", [x, y])
+    if not o.dtype().startswith("float"):
+        return quotient
+    return o.op("Where", [o.op("Less", [quotient, o.scalar(0)]), o.op("Ceil", [quotient]),
+                          o.op("Floor", [quotient])])
+
+
 @exports("atan2")
 def _atan2(o: Out) -> str:
     """atan(y / x), moved by pi where x < 0, and +-pi/2 or 0 where x = 0"""

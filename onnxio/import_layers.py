@@ -124,10 +124,12 @@ def _depth_to_space(ctx: Ctx) -> Value:
     return ctx.emit("reshape", moved, shape=[-1, depth, h * b, w * b])
 
 
-@onnx_op("SpaceToDepth", attrs=("blocksize",))
+# Version 28 adds mode: DCR, the default, is version 13's order.
+@onnx_op("SpaceToDepth", attrs=("blocksize", "mode"), versions=(13, 28))
 def _space_to_depth(ctx: Ctx) -> Value:
-    """reshape to [N, C, H/b, b, W/b, b], transpose the blocks before the channels,
-    reshape to [N, C b^2, H/b, W/b] (static C, H, W)"""
+    """reshape to [N, C, H/b, b, W/b, b], transpose the blocks before the channels (DCR)
+    or after them (CRD, from version 28), reshape to [N, C b^2, H/b, W/b] (static C, H,
+    W)"""
     x = ctx.x(0)
     if rank(x) != 4:
         raise ctx.fail("SpaceToDepth needs a rank-4 input")
@@ -135,6 +137,10 @@ def _space_to_depth(ctx: Ctx) -> Value:
     b = int(ctx.attr("blocksize"))
     if h % b or w % b:
         raise ctx.fail(f"blocksize {b} does not divide the spatial sizes {h}, {w}")
+    mode = ctx.attr("mode", "DCR")
+    if mode not in ("DCR", "CRD"):
+        raise ctx.fail(f"mode {mode!r} is not supported (DCR, CRD)")
     blocks = ctx.emit("reshape", x, shape=[-1, c, h // b, b, w // b, b])
-    moved = ctx.emit("transpose", blocks, perm=[0, 3, 5, 1, 2, 4])
+    perm = [0, 3, 5, 1, 2, 4] if mode == "DCR" else [0, 1, 3, 5, 2, 4]
+    moved = ctx.emit("transpose", blocks, perm=perm)
     return ctx.emit("reshape", moved, shape=[-1, c * b * b, h // b, w // b])

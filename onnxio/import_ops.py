@@ -62,30 +62,54 @@ def since_version(op_type: str, opset: int) -> int:
         return 0
 
 
+# Op versions whose schema changed beyond the types it allows, but only in what concerns
+# element types the engine does not have (engine_dtype refuses a model that uses one, by
+# name): read_as reads through them as through a types-only change, waiving the doc and
+# the attributes named here and nothing else (the other attributes, with their types and
+# defaults, the inputs and the outputs must stay as they were). Each with why.
+FOR_TYPES_WE_LACK: dict[tuple[str, int], tuple[frozenset[str], str]] = {
+    (op, 24): (frozenset({"round_mode"}),
+               "round_mode applies only to casts to float8e8m0, the type version 24 adds; "
+               "saturate and the doc's tables changed only for float8 types")
+    for op in ("Cast", "CastLike")
+}
+
+
 def read_as(op_type: str, version: int, handled: Sequence[int]) -> int | None:
     """The handled version a model's ``version`` of ``op_type`` is read as: itself, or for
     a later version, the latest handled one if every version since changed only the
     types it allows (same attributes and defaults, inputs, outputs and doc: opset 22's
-    bfloat16 bumps; the engine's dtypes refuse by name a new type a model uses). An
-    attribute's description may differ: in the versions onnx 1.23 knows, that narrows
-    what is valid (Transpose-25's perm range), never what a valid model means. None: a
-    version with other changes, refused. (Opsets before 13 stay refused as a whole:
-    API.md's coverage is 13 through 21 and what follows.)"""
+    bfloat16 bumps; the engine's dtypes refuse by name a new type a model uses), or is
+    listed in FOR_TYPES_WE_LACK (Cast-24: float8e8m0's round_mode). An attribute's
+    description may differ: in the versions onnx 1.23 knows, that narrows what is valid
+    (Transpose-25's perm range), never what a valid model means. None: a version with
+    other changes, refused. (Opsets before 13 stay refused as a whole: API.md's coverage
+    is 13 through 21 and what follows.)"""
     if version in handled:
         return version
     base = max((v for v in handled if v < version), default=None)
     if base is None:
         return None
-    before = _signature(op_type, base)
-    later = {since_version(op_type, o) for o in range(base + 1, version + 1)} - {base}
-    if all(_signature(op_type, v) == before for v in later):
-        return base
-    return None
+    later = sorted({since_version(op_type, o) for o in range(base + 1, version + 1)} - {base})
+    steps = zip([base, *later], later)
+    return base if all(_types_only(op_type, a, b) for a, b in steps) else None
+
+
+def _types_only(op_type: str, before: int, after: int) -> bool:
+    """Whether version ``after`` of an op changed only the types ``before`` allowed, or
+    beyond them only what FOR_TYPES_WE_LACK waives."""
+    waived = FOR_TYPES_WE_LACK.get((op_type, after))
+    old, new = _signature(op_type, before), _signature(op_type, after)
+    if waived is None:
+        return old == new
+    kept = tuple(a for a in new[0] if a[0] not in waived[0])
+    return (kept, *new[1:-1]) == old[:-1]
 
 
 @functools.cache
 def _signature(op_type: str, version: int) -> tuple[Any, ...]:
-    """What an op's schema says beyond its type constraints."""
+    """What an op's schema says beyond its type constraints: its attributes first, its
+    doc last."""
     s = onnx.defs.get_schema(op_type, version, "")
     attrs = sorted((a.name, int(a.type), a.required, a.default_value.SerializeToString())
                    for a in s.attributes.values())
@@ -252,7 +276,7 @@ _UNARY = {"Abs": "abs", "Neg": "neg", "Exp": "exp", "Log": "log", "Sqrt": "sqrt"
           "Sign": "sign", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Tanh": "tanh",
           "Sigmoid": "sigmoid", "Relu": "relu", "Erf": "erf", "Softplus": "softplus",
           "Not": "logical_not"}
-_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Equal": "equal",
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Equal": "equal",
            "Less": "less", "Greater": "greater", "LessOrEqual": "less_equal",
            "GreaterOrEqual": "greater_equal", "And": "logical_and", "Or": "logical_or"}
 
@@ -271,6 +295,15 @@ for _onnx, _ours in _BINARY.items():
     _register(_onnx, _binary(_ours), (), None, f"{_ours} (numpy broadcasting)")
 
 
+@onnx_op("Div")
+def _div(ctx: Ctx) -> Value:
+    """div (numpy broadcasting); truncate_div on integers, which ONNX divides toward
+    zero"""
+    x, y = ctx.x(0), ctx.x(1)
+    floating = x.spec.dtype.startswith("float")
+    return ctx.emit("div" if floating else "truncate_div", x, y)
+
+
 @onnx_op("Pow")
 def _pow(ctx: Ctx) -> Value:
     """pow; an exponent of another dtype is cast to the base's."""
@@ -280,14 +313,17 @@ def _pow(ctx: Ctx) -> Value:
     return ctx.emit("pow", base, exp)
 
 
-@onnx_op("Mod", attrs=("fmod",))
+# Version 28 defines fmod 0 for floating inputs too (A - floor(A / B) B, the sign of B, with
+# numpy's special cases), where 13 took only integers; for what 13 took it is the same.
+@onnx_op("Mod", attrs=("fmod",), versions=(13, 28))
 def _mod(ctx: Ctx) -> Value:
-    """fmod 0 (integers): floor_mod, the divisor's sign; fmod 1: the dividend's sign,
-    sign(x) * floor_mod(|x|, |y|) (C's fmod)"""
+    """fmod 0: floor_mod, the divisor's sign (integers; floating inputs too from version
+    28); fmod 1: the dividend's sign, sign(x) * floor_mod(|x|, |y|) (C's fmod)"""
     x, y = ctx.x(0), ctx.x(1)
     if not ctx.attr("fmod", 0):
-        if x.spec.dtype.startswith("float"):
-            raise ctx.fail("fmod 0 on floating inputs is not defined by ONNX (fmod 1)")
+        if x.spec.dtype.startswith("float") and ctx.version < 28:
+            raise ctx.fail("fmod 0 on floating inputs is not defined by ONNX before opset "
+                           "28 (fmod 1)")
         return ctx.emit("floor_mod", x, y)
     rest = ctx.emit("floor_mod", ctx.emit("abs", x), ctx.emit("abs", y))
     return ctx.emit("mul", ctx.emit("sign", x), rest)
@@ -328,28 +364,43 @@ def _identity(ctx: Ctx) -> Value:
 
 
 @onnx_op("Dropout", attrs=("seed",))
-def _dropout(ctx: Ctx) -> Value:
-    """inference: the input itself (training_mode must be false, the mask is not given)"""
+def _dropout(ctx: Ctx) -> Value | list[Value]:
+    """inference: the input itself (training_mode must be false), and where asked for,
+    the mask: all true, as nothing is dropped (cast of ones_like to bool)"""
     training = ctx.const(2, "training_mode")
     if training is not None and bool(np.asarray(training)):
         raise ctx.fail("training_mode true is not supported (inference only)")
-    return ctx.x(0)
+    x = ctx.x(0)
+    if not any(ctx.node.output[1:]):
+        return x
+    return [x, ctx.emit("cast", ctx.emit("ones_like", x), dtype="bool")]
 
 
-@onnx_op("Cast", attrs=("to", "saturate"))
+@onnx_op("Cast", attrs=("to", "saturate", "round_mode"))
 def _cast(ctx: Ctx) -> Value:
-    """cast (to float16/32/64, int32/64, bool)"""
+    """cast (to float16/32/64, int32/64, bool; saturate and round_mode concern float8
+    types only)"""
+    _check_round_mode(ctx)
     to = engine_dtype(ctx.attr("to"), node=ctx.scope.node_name, op_type="Cast")
     x = ctx.x(0)
     return x if x.spec.dtype == to else ctx.emit("cast", x, dtype=to)
 
 
-@onnx_op("CastLike", attrs=("saturate",))
+@onnx_op("CastLike", attrs=("saturate", "round_mode"))
 def _cast_like(ctx: Ctx) -> Value:
     """cast to the second input's dtype"""
+    _check_round_mode(ctx)
     x, like = ctx.x(0), ctx.x(1)
     return x if x.spec.dtype == like.spec.dtype else ctx.emit("cast", x,
                                                                dtype=like.spec.dtype)
+
+
+def _check_round_mode(ctx: Ctx) -> None:
+    """round_mode (Cast-24) changes only casts to float8e8m0, which engine_dtype refuses,
+    so it is read for nothing here; a value ONNX does not define is still refused."""
+    mode = ctx.attr("round_mode", "up")
+    if mode not in ("up", "down", "nearest"):
+        raise ctx.fail(f"round_mode {mode!r} is not one of ONNX's (up, down, nearest)")
 
 
 @onnx_op("Clip")
@@ -383,14 +434,21 @@ def _elu(ctx: Ctx) -> Value:
     return ctx.emit("where", ctx.emit("greater", x, ctx.scalar(0, x)), x, below)
 
 
+_SELU_ALPHA, _SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875  # ONNX's
+
+
 @onnx_op("Selu", attrs=("alpha", "gamma"))
 def _selu(ctx: Ctx) -> Value:
-    """selu (the default alpha and gamma only)"""
-    if not (math.isclose(ctx.attr("alpha", 1.67326319217681884765625), 1.6732632, rel_tol=1e-6)
-            and math.isclose(ctx.attr("gamma", 1.05070102214813232421875), 1.050701,
-                             rel_tol=1e-6)):
-        raise ctx.fail("only the default alpha and gamma are supported")
-    return ctx.emit("selu", ctx.x(0))
+    """selu for the default alpha and gamma (ONNX's are our selu's, rounded to float32);
+    else where(x > 0, gamma x, alpha gamma expm1(x))"""
+    x = ctx.x(0)
+    alpha, gamma = float(ctx.attr("alpha", _SELU_ALPHA)), float(ctx.attr("gamma", _SELU_GAMMA))
+    if (math.isclose(alpha, _SELU_ALPHA, rel_tol=1e-7)
+            and math.isclose(gamma, _SELU_GAMMA, rel_tol=1e-7)):
+        return ctx.emit("selu", x)
+    above = ctx.emit("mul", x, ctx.scalar(gamma, x))
+    below = ctx.emit("mul", ctx.emit("expm1", x), ctx.scalar(alpha * gamma, x))
+    return ctx.emit("where", ctx.emit("greater", x, ctx.scalar(0, x)), above, below)
 
 
 @onnx_op("HardSigmoid", attrs=("alpha", "beta"))

@@ -1,6 +1,6 @@
 """Arithmetic made total at zero, and floor division: div_no_nan, mul_no_nan, xlogy,
-xlog1py, xdivy (0 where the guard says so, as TensorFlow defines them), floor_div and
-floor_mod.
+xlog1py, xdivy (0 where the guard says so, as TensorFlow defines them), floor_div,
+truncate_div and floor_mod.
 
 Each differentiable op here is declared by its partial derivatives (``rules.by_partials``).
 """
@@ -94,6 +94,24 @@ defop("floor_div", aliases=("FloorDiv",), inputs=2, infer=broadcasting(),
       forward=np.floor_divide, batch=broadcasting_batch,
       doc="floor(x / y). Piecewise constant: no gradient (TensorFlow: none; MindSpore: "
           "zeros).")
+
+
+def _truncate_divide(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The quotient rounded toward zero, in integer arithmetic for integers (exact for any
+    int64, where trunc(x / y) through float64 is not): floor's quotient, one up where the
+    division leaves a remainder and the signs differ."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if x.dtype.kind == "f":
+            return np.trunc(x / y)
+        q, r = np.divmod(x, y)
+    return q + ((r != 0) & ((x < 0) != (y < 0))).astype(q.dtype)
+
+
+defop("truncate_div", aliases=("TruncateDiv",), inputs=2, infer=broadcasting(),
+      forward=_truncate_divide, batch=broadcasting_batch,
+      doc="x / y rounded toward zero (C's integer division, ONNX's Div on integers; "
+          "trunc(x / y) on floats, as TensorFlow's TruncateDiv). Piecewise constant: no "
+          "gradient.")
 defop("floor_mod", aliases=("FloorMod", "mod"), inputs=2, infer=broadcasting(),
       forward=np.mod,
       **by_partials(lambda c: [None, -fn.floor_div(c.a, c.b)]),

@@ -102,7 +102,7 @@ NO_GRADIENT = frozenset({
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "logical_not",
     "zeros_like", "ones_like", "fill", "reduction_count",
-    "floor_div", "argmax", "argmin", "range", "one_hot",
+    "floor_div", "truncate_div", "argmax", "argmin", "range", "one_hot",
 })
 
 # Ops whose VJP switches on the dialect: at regular points the two must agree.
@@ -347,6 +347,9 @@ EXAMPLES.update({
     "xdivy": [ex("xdivy", away_from_zero(2, 3), away_from_zero(2, 1, low=0.5), wrt=(0, 1))],
     "floor_mod": [ex("floor_mod", _between_multiples(_DIVISORS), _DIVISORS, wrt=(0, 1))],
     "floor_div": [ex("floor_div", normal(2, 3) * 3, away_from_zero(3))],
+    "truncate_div": [ex("truncate_div", normal(2, 3) * 3, away_from_zero(3)),
+                     ex("truncate_div", ints([[-7, 7, 6], [-6, 0, 5]]), ints([2, -2, -4]),
+                        tag="int64")],
     "leaky_relu": [ex("leaky_relu", away_from_zero(2, 3), **_LINEAR),
                    ex("leaky_relu", away_from_zero(2, 3), attrs={"alpha": 0.01}, tag="alpha",
                       **_LINEAR)],

@@ -389,8 +389,9 @@ def test_cumprod_at_a_zero(dialect: str) -> None:
     _eq(dx, [[1.0, 0.0, 0.0]] if dialect == "tensorflow" else [[1.0, NAN, 0.0]])
 
 
-def test_floor_div_has_no_gradient_floor_mod_has() -> None:
-    nodes = [_ph("a", 2), _ph("b", 2), {"name": "z", "op": "floor_div", "inputs": ["a", "b"]}]
+@pytest.mark.parametrize("op", ["floor_div", "truncate_div"])
+def test_floor_and_truncate_div_have_no_gradient_floor_mod_has(op: str) -> None:
+    nodes = [_ph("a", 2), _ph("b", 2), {"name": "z", "op": op, "inputs": ["a", "b"]}]
     feeds = {"a": [7.0, -7.5], "b": [2.0, 2.0]}
     assert _grads(nodes, feeds, "z", ["a", "b"], "tensorflow") == [None, None]
     for g in _grads(nodes, feeds, "z", ["a", "b"], "mindspore", unconnected="zero"):

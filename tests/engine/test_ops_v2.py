@@ -44,6 +44,20 @@ def test_floor_division_follows_python() -> None:
     assert ints.dtype == np.int32 and ints.tolist() == [2, -2]
 
 
+def test_truncating_division_follows_c() -> None:
+    """Integers: C's quotient |x| // |y| with the signs' product, exact where float64 is
+    not (3 * 2^53 + 3 is not a float64); floats: trunc(x / y)."""
+    big = 3 * 2**53 + 3
+    a, b = [7, -7, 7, -7, 6, 0, big, -big], [2, 2, -2, -2, -3, -5, 3, 3]
+    want = [abs(p) // abs(q) * (1 if (p < 0) == (q < 0) else -1) for p, q in zip(a, b)]
+    got = _forward("truncate_div", [np.array(a, np.int64), np.array(b, np.int64)])
+    assert got.dtype == np.int64 and got.tolist() == want
+    small = _forward("truncate_div", [np.array(a[:6], np.int32), np.array(b[:6], np.int32)])
+    assert small.dtype == np.int32 and small.tolist() == want[:6]
+    x, y = np.array([7.5, -7.5, 0.5]), np.array([2.0, 2.0, -1.0])
+    np.testing.assert_array_equal(_forward("truncate_div", [x, y]), np.trunc(x / y))
+
+
 def test_activations() -> None:
     x = np.array([-2.0, 0.0, 3.0])
     np.testing.assert_allclose(_forward("leaky_relu", [x]), [-0.4, 0.0, 3.0])

@@ -60,14 +60,17 @@ def test_unsupported_op_names_node_and_op_type() -> None:
 
 def test_an_op_changed_after_opset_21_beyond_its_types_is_refused_at_that_opset() -> None:
     latest = onnx.defs.onnx_opset_version()
-    found = [(op, o) for op in ("Relu", "Cast", "Reshape", "Pad") for o in range(22, latest + 1)
+    found = [(op, o) for op in ("Relu", "Cast", "Reshape", "Pad", "Range")
+             for o in range(22, latest + 1)
              if read_as(op, since_version(op, o), TABLE[op].versions) is None]
     if not found:
         pytest.skip("this onnx knows no op version after opset 21")
     op, opset = found[0]
     inputs = {"Relu": [("x", f32(2))], "Cast": [("x", f32(2))],
               "Reshape": [("x", f32(2)), ("c", np.array([2], np.int64))],
-              "Pad": [("x", f32(2)), ("c", np.array([1, 1], np.int64))]}[op]
+              "Pad": [("x", f32(2)), ("c", np.array([1, 1], np.int64))],
+              "Range": [("c0", np.float32(0)), ("c1", np.float32(3)), ("c2", np.float32(1))]
+              }[op]
     attrs = {"to": TensorProto.DOUBLE} if op == "Cast" else {}
     model, _ = one_node(op, inputs, attrs, opset)
     err = _refused(model)
@@ -77,7 +80,7 @@ def test_an_op_changed_after_opset_21_beyond_its_types_is_refused_at_that_opset(
 @pytest.mark.parametrize("op, inputs, attrs, words", [
     ("MaxPool", [("x", f32(1, 1, 3, 3))], {"kernel_shape": [2, 2], "dilations": [3, 3]},
      "larger than the padded input"),
-    ("Mod", [("x", f32(3)), ("y", f32(3))], {}, "fmod 1"),
+    ("Mod", [("x", f32(3)), ("y", f32(3))], {}, "before opset 28 (fmod 1)"),
     ("ScatterND", [("x", f32(3)), ("i", np.array([[0]], np.int64)), ("u", f32(1))], {},
      "known at import"),
     ("ScatterElements", [("x", f32(3)), ("c", np.array([0], np.int64)), ("u", f32(1))],

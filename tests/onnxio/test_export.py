@@ -72,6 +72,8 @@ GRAPHS: dict[str, list[dict[str, Any]]] = {
                              _op("m", "matmul", ["b", "a"], transpose_a=True,
                                  transpose_b=True),
                              _op("y", "add", ["m", "c"])],
+    "truncate_div": [_ph("x", [3, 4]), _ph("a", [3, 4]), _ph("b", [4]),
+                     _op("q", "truncate_div", ["a", "b"]), _op("y", "mul", ["q", "x"])],
     "reshape_transpose_where": [_ph("x", [2, 3, 4]),
                                 _op("r", "reshape", ["x"], shape=[6, -1]),
                                 _op("t", "transpose", ["r"]),

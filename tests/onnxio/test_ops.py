@@ -67,6 +67,7 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "elu": ("Elu", [("x", f32(3, 4))], {}, 13, 1),
     "elu_alpha": ("Elu", [("x", f32(3, 4))], {"alpha": 0.5}, 13, 1),
     "selu": ("Selu", [("x", f32(3, 4))], {}, 13, 1),
+    "selu_alpha_gamma": ("Selu", [("x", f32(3, 4))], {"alpha": 2.0, "gamma": 0.5}, 13, 1),
     "softplus": ("Softplus", [("x", f32(3, 4))], {}, 13, 1),
     "clip": ("Clip", [("x", f32(3, 4)), ("cmin", np.float32(-0.5)),
                       ("cmax", np.float32(0.7))], {}, 13, 1),
@@ -107,6 +108,9 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "depth_to_space_crd": ("DepthToSpace", [("x", f32(1, 8, 3, 2))],
                            {"blocksize": 2, "mode": "CRD"}, 13, 1),
     "space_to_depth": ("SpaceToDepth", [("x", f32(2, 3, 4, 6))], {"blocksize": 2}, 13, 1),
+    "space_to_depth_28": ("SpaceToDepth", [("x", f32(2, 3, 4, 6))], {"blocksize": 2}, 28, 1),
+    "space_to_depth_crd": ("SpaceToDepth", [("x", f32(2, 3, 4, 6))],
+                           {"blocksize": 2, "mode": "CRD"}, 28, 1),
     "batch_norm": ("BatchNormalization", [("x", f32(2, 3, 5)), ("cs", f32(3)), ("cb", f32(3)),
                                           ("cm", f32(3)), ("cv", f32(3, positive=True))],
                    {"epsilon": 1e-3}, 15, 1),
@@ -210,6 +214,13 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
                               ("c3", i64(-1, 0))], {"mode": "edge"}, 18, 1),
     "pad_wrap": ("Pad", [("x", f32(3, 4)), ("c", i64(3, 0, 1, 4))], {"mode": "wrap"}, 19, 1),
     "mod_fmod": ("Mod", [("x", 3 * f32(3, 4)), ("c", np.float32(-1.3))], {"fmod": 1}, 13, 1),
+    "mod_floor_float": ("Mod", [("x", 3 * f32(3, 4)), ("c", np.float32(-1.3))], {}, 28, 1),
+    "mod_fmod_28": ("Mod", [("x", 3 * f32(3, 4)), ("c", np.float32(1.3))], {"fmod": 1}, 28,
+                    1),
+    "div_int": ("Div", [("x", np.array([[-7, 7, 6], [-6, 0, 5]], np.int64)),
+                        ("y", np.array([2, -2, -4], np.int64))], {}, 14, 1),
+    "div_int32": ("Div", [("x", np.array([-7, 7, -1], np.int32)),
+                          ("c", np.int32(3))], {}, 14, 1),
     "mod_int": ("Mod", [("x", np.array([[-7, 5, 3], [8, -2, 0]], np.int64)),
                         ("y", np.array([3, -4, 2], np.int64))], {}, 13, 1),
     "argmax": ("ArgMax", [("x", f32(3, 4, 5))], {"axis": -2}, 13, 1),
@@ -284,8 +295,13 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
                         ("b", f32(3))], {}, 16, 1),
     "trilu": ("Trilu", [("x", f32(2, 4, 3)), ("c", np.int64(1))], {"upper": 1}, 14, 1),
     "dropout": ("Dropout", [("x", f32(3, 4)), ("c", np.float32(0.3))], {}, 13, 1),
+    "dropout_mask": ("Dropout", [("x", f32(3, 4)), ("c", np.float32(0.3)),
+                                 ("c2", np.array(False))], {}, 13, 2),
     "cast_double": ("Cast", [("x", f32(3, 4))], {"to": onnx.TensorProto.DOUBLE}, 19, 1),
     "cast_like": ("CastLike", [("x", f32(3, 4)), ("c", np.zeros(1, np.float64))], {}, 15, 1),
+    "cast_25": ("Cast", [("x", f32(3, 4))], {"to": onnx.TensorProto.DOUBLE}, 25, 1),
+    "cast_like_25": ("CastLike", [("x", f32(3, 4)), ("c", np.zeros(1, np.float64))], {},
+                     25, 1),
     "identity": ("Identity", [("x", f32(3, 4))], {}, 21, 1),
     "top_k": ("TopK", [("x", f32(3, 6, 2)), ("c", i64(3))], {"axis": 1}, 13, 2),
     "top_k_smallest_last_axis": ("TopK", [("x", f32(2, 5)), ("c", i64(5))],
@@ -377,6 +393,30 @@ def test_a_dilated_same_pool_follows_the_spec_where_onnxruntime_does_not() -> No
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("op", ["Cast", "CastLike"])
+def test_round_mode_changes_no_cast_to_a_type_of_ours(op: str) -> None:
+    """Cast-24's round_mode applies to casts to float8e8m0 only: a cast to float16 with it
+    answers as ONNX's reference evaluator's Cast does (onnxruntime refuses the attribute
+    there, the evaluator's CastLike does not take it); a round_mode ONNX does not define
+    is refused naming it."""
+    from onnx.reference import ReferenceEvaluator
+
+    x = np.array([0.1, -2.7, 65519.0, 1e-8, np.inf], np.float32)
+    to = {"to": onnx.TensorProto.FLOAT16}
+    reference, feeds = one_node("Cast", [("x", x)], {**to, "round_mode": "down"}, 24)
+    want = ReferenceEvaluator(onnx.load_from_string(reference)).run(None, feeds)[0]
+    inputs = [("x", x)] + ([("c", np.zeros(1, np.float16))] if op == "CastLike" else [])
+    attrs = to if op == "Cast" else {}
+    model, _ = one_node(op, inputs, {**attrs, "round_mode": "down"}, 24)
+    graph, description = build(model)
+    got = run(graph, description["outputs"], feeds)[0]
+    assert got.dtype == want.dtype == np.float16
+    np.testing.assert_array_equal(got, want)
+    model, _ = one_node(op, inputs, {**attrs, "round_mode": "sideways"}, 24)
+    with pytest.raises(onnxio.OnnxError, match="round_mode 'sideways'"):
+        build(model)
+
+
 @pytest.mark.parametrize("op", ["LayerNormalization", "BatchNormalization"])
 def test_a_normalization_whose_output_the_gradient_reads_is_exported(op: str) -> None:
     """y = norm(x); z = y * y: z's gradient reads y, so the exported gradient graph holds
@@ -458,6 +498,29 @@ def test_exported_gradient_graphs_that_read_one_hot_argmax_mod_and_atan2() -> No
         else:
             model = _two_nodes(first, "Mul", feeds, inits)
         check_model(model, feeds)
+
+
+def test_an_integer_div_truncates_toward_zero_and_its_gradient_graph_exports() -> None:
+    """z = x * float(n / 2 toward zero), n = argmax(x) - 3 (negative, so floor would
+    differ): the forward against onnxruntime, and the exported gradient graph reads the
+    quotient (truncate_div)."""
+    nodes = [helper.make_node("ArgMax", ["x"], ["i"], axis=1, keepdims=0),
+             helper.make_node("Sub", ["i", "c_three"], ["n"]),
+             helper.make_node("Div", ["n", "c_two"], ["q"]),
+             helper.make_node("Cast", ["q"], ["y"], to=onnx.TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["y", "c_axis"], ["u"]),
+             helper.make_node("Mul", ["u", "x"], ["z"])]
+    inits = {"c_three": np.int64(3), "c_two": np.int64(2), "c_axis": i64(1)}
+    graph = helper.make_graph(
+        nodes, "div", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [6, 4])],
+        [helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)],
+                              ir_version=8).SerializeToString()
+    x = np.eye(6, 4, dtype=np.float32)[[0, 1, 2, 3, 1, 0]] + 0.1 * f32(6, 4)
+    out = check_model(model, {"x": x})
+    quotient = out["values"]["z"][:, 0] / x[:, 0]
+    np.testing.assert_allclose(quotient, [-1, -1, 0, 0, -1, -1], rtol=1e-5)  # -3/2, -1/2
 
 
 def _if_model(cond_nodes: list[Any], cond: str) -> bytes:
