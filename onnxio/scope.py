@@ -64,12 +64,29 @@ class Scope:
 
     def fail(self, message: str, unknown: Value | None = None) -> OnnxError:
         """The refusal of the node at work; ``unknown``: the value it needed known, which
-        the refusal names in ``needs`` where it is a graph input (so it can be bound)."""
-        needs = None
-        if unknown is not None and unknown.ref is not None and unknown.ref[1] == 0 \
-                and unknown.ref[0] in self.inputs:
-            needs = unknown.ref[0]
+        the refusal names in ``needs`` where it is a graph input, or computed from an
+        integer or bool graph input (a pad computed from a fed shape): bound to its fed
+        value, the input may let the refusal through."""
+        needs = None if unknown is None or unknown.ref is None else self._root(unknown.ref)
         return OnnxError(message, node=self.node_name, op_type=self.op_type, needs=needs)
+
+    def _root(self, ref: Ref) -> str | None:
+        """The graph input ``ref`` is, or the first integer or bool one it is computed from
+        (a float one is data: bound, it would drop out of the gradients)."""
+        if ref[0] in self.inputs:
+            return ref[0]
+        by_name = {d["name"]: d for d in self.nodes}
+        seen, todo = set(), [ref[0]]
+        while todo:
+            node = by_name.get(todo.pop())
+            if node is None or node["name"] in seen:
+                continue
+            seen.add(node["name"])
+            if node["name"] in self.inputs and not node["dtype"].startswith("float"):
+                return node["name"]
+            todo.extend(i if i in by_name else i.rsplit(":", 1)[0]
+                        for i in map(str, node.get("inputs", ())))
+        return None
 
     def fresh(self, what: str, outputs: int = 1) -> str:
         """An unused internal name under the current ONNX node, ``<hint>/<what>_<n>``."""

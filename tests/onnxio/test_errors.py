@@ -279,3 +279,24 @@ def test_an_input_needed_known_names_itself_and_is_bound_only_to_a_fitting_feed(
         onnxio.bound_description(model, lambda name, dtype: np.array([0, 1], dtype))
     with pytest.raises(onnxio.OnnxError, match="axes"):  # nothing fed: the refusal stands
         onnxio.bound_description(model, lambda name, dtype: None)
+
+
+def test_an_integer_input_a_needed_value_is_computed_from_is_bound() -> None:
+    """axes computed from a fed int32 (a Cast of it): the int32 input is bound, and the
+    graph answers numpy's sum along the fed axis."""
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["a"], ["axes"], to=TensorProto.INT64),
+         helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=0)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("a", TensorProto.INT32, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    with pytest.raises(onnxio.OnnxError) as caught:
+        onnxio.to_description(model.SerializeToString())
+    assert caught.value.needs == "a"
+    feeds = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "a": np.array([1], np.int32)}
+    description, bound = onnxio.bound_description(model.SerializeToString(),
+                                                  lambda name, dtype: feeds.get(name))
+    assert list(bound) == ["a"]
+    (y,) = run(Graph.from_description(description), ["y"], feeds)
+    np.testing.assert_array_equal(y, feeds["x"].sum(axis=1))
