@@ -251,6 +251,62 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "resize_round_prefer_ceil": ("Resize", [("x", f32(1, 1, 4, 6)), ("c", None),
                                             ("c2", np.array([1, 1, 1.5, 0.5], np.float32))],
                                  {"nearest_mode": "round_prefer_ceil"}, 13, 1),
+    "resize_cubic_upsample": ("Resize", [("x", f32(1, 2, 4, 5)), ("c", None),
+                                         ("c2", np.array([1, 1, 1.7, 2.3], np.float32))],
+                              {"mode": "cubic"}, 13, 1),
+    "resize_cubic_exclude_outside": ("Resize", [("x", f32(2, 1, 5, 7)), ("c", None),
+                                                ("c2", None), ("c3", i64(2, 1, 3, 11))],
+                                     {"mode": "cubic", "cubic_coeff_a": -0.5,
+                                      "exclude_outside": 1}, 13, 1),
+    "resize_cubic_align_corners_axes": ("Resize", [("x", f32(2, 3, 4, 6)), ("c", None),
+                                                   ("c2", None), ("c3", i64(4, 7))],
+                                        {"mode": "cubic", "axes": [3, 2],
+                                         "coordinate_transformation_mode": "align_corners"},
+                                        18, 1),
+    "resize_linear_antialias": ("Resize", [("x", f32(2, 1, 10, 9)), ("c", None),
+                                           ("c2", np.array([1, 1, 0.35, 0.6], np.float32))],
+                                {"mode": "linear", "antialias": 1}, 18, 1),
+    "resize_cubic_antialias": ("Resize", [("x", f32(1, 2, 9, 10)), ("c", None), ("c2", None),
+                                          ("c3", i64(3, 4))],
+                               {"mode": "cubic", "antialias": 1, "axes": [2, 3],
+                                "coordinate_transformation_mode": "half_pixel_symmetric"},
+                               18, 1),
+    "resize_cubic_antialias_exclude_outside": ("Resize", [("x", f32(1, 1, 10, 9)),
+                                                          ("c", None),
+                                                          ("c2", np.array([1, 1, 0.4, 0.6],
+                                                                          np.float32))],
+                                               {"mode": "cubic", "antialias": 1,
+                                                "exclude_outside": 1,
+                                                "cubic_coeff_a": -0.5}, 18, 1),
+    "resize_not_larger": ("Resize", [("x", f32(1, 2, 6, 5)), ("c", None), ("c2", None),
+                                     ("c3", i64(9, 4))],
+                          {"mode": "linear", "axes": [2, 3],
+                           "keep_aspect_ratio_policy": "not_larger"}, 18, 1),
+    "resize_not_smaller": ("Resize", [("x", f32(1, 2, 6, 5)), ("c", None), ("c2", None),
+                                      ("c3", i64(9, 4))],
+                           {"mode": "cubic", "axes": [2, 3],
+                            "keep_aspect_ratio_policy": "not_smaller"}, 18, 1),
+    "resize_tf_crop_and_resize": ("Resize", [("x", f32(1, 1, 6, 5)),
+                                             ("c", np.array([0, 0, 0.2, 0.1, 1, 1, 0.9, 1.3],
+                                                            np.float32)),
+                                             ("c2", np.array([1, 1, 0.8, 1.7], np.float32))],
+                                  {"mode": "linear", "extrapolation_value": -2.0,
+                                   "coordinate_transformation_mode": "tf_crop_and_resize"},
+                                  13, 1),
+    "resize_tf_crop_and_resize_nearest_axes": ("Resize", [("x", f32(2, 1, 6, 5)),
+                                                          ("c", np.array([-0.2, 0.1, 0.9, 1.3],
+                                                                         np.float32)),
+                                                          ("c2", None), ("c3", i64(4, 7))],
+                                               {"axes": [2, 3],
+                                                "coordinate_transformation_mode":
+                                                    "tf_crop_and_resize"}, 18, 1),
+    "resize_tf_crop_and_resize_cubic_one": ("Resize", [("x", f32(1, 1, 6, 5)),
+                                                       ("c", np.array([0.2, 0.1, 0.9, 0.7],
+                                                                      np.float32)),
+                                                       ("c2", None), ("c3", i64(1, 3))],
+                                            {"mode": "cubic", "axes": [2, 3],
+                                             "coordinate_transformation_mode":
+                                                 "tf_crop_and_resize"}, 18, 1),
     "prelu": ("PRelu", [("x", X), ("c", f32(3, 1, 1))], {}, 16, 1),
     "mish": ("Mish", [("x", 2 * f32(3, 4))], {}, 18, 1),
     "celu": ("Celu", [("x", f32(3, 4))], {"alpha": 0.7}, 13, 1),
@@ -439,9 +495,10 @@ def test_a_normalization_whose_output_the_gradient_reads_is_exported(op: str) ->
     assert ours in {n.op for n in out["graph"].nodes}
 
 
-@pytest.mark.parametrize("case", ["resize_linear_half_pixel", "pad_13", "one_hot", "clip"])
+@pytest.mark.parametrize("case", ["resize_linear_half_pixel", "resize_tf_crop_and_resize",
+                                  "pad_13", "one_hot", "clip"])
 def test_a_float_initializer_read_only_at_import_is_a_constant(case: str) -> None:
-    """Resize's scales, Pad's constant_value, OneHot's values: the graph is built from
+    """Resize's scales and roi, Pad's constant_value, OneHot's values: the graph is built from
     their stored value, so they are constants (feeding one could change nothing); Clip's
     bounds are tensors of the graph and stay trainable variables."""
     op, inputs, attrs, opset, n_out = CASES[case]
