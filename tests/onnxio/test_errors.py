@@ -112,6 +112,7 @@ def test_an_op_changed_after_opset_21_beyond_its_types_is_refused_at_that_opset(
     ("ConvTranspose", [("x", f32(1, 1, 3, 3, 3)), ("cw", f32(1, 1, 2, 2, 2))], {},
      "rank 3 or 4"),
     ("Cast", [("x", f32(3))], {"to": TensorProto.UINT8}, "UINT8"),
+    ("ReduceMax", [("x", np.array([True, False]))], {}, "bool input is taken from version 20"),
 ])
 def test_unsupported_attribute_or_form(op, inputs, attrs, words) -> None:
     model, _ = one_node(op, inputs, attrs, 18 if op != "Gelu" else 20)

@@ -223,6 +223,12 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
                           ("c", np.int32(3))], {}, 14, 1),
     "mod_int": ("Mod", [("x", np.array([[-7, 5, 3], [8, -2, 0]], np.int64)),
                         ("y", np.array([3, -4, 2], np.int64))], {}, 13, 1),
+    "reduce_max_bool": ("ReduceMax", [("x", np.array([[True, False, False], [False] * 3])),
+                                      ("c", i64(1))], {}, 20, 1),
+    "reduce_min_bool_all_axes": ("ReduceMin", [("x", np.array([[True, True], [True, False]]))],
+                                 {"keepdims": 0}, 20, 1),
+    "reduce_min_bool_rows": ("ReduceMin", [("x", np.array([[True, True], [True, False]])),
+                                           ("c", i64(-1))], {}, 21, 1),
     "argmax": ("ArgMax", [("x", f32(3, 4, 5))], {"axis": -2}, 13, 1),
     "argmin_last": ("ArgMin", [("x", np.array([[1, 0, 0, 2], [3, 3, 1, 1]], np.float32))],
                     {"axis": 1, "keepdims": 0, "select_last_index": 1}, 13, 1),
@@ -465,6 +471,22 @@ def test_a_dilated_same_pool_follows_the_spec_where_onnxruntime_does_not() -> No
     want = ReferenceEvaluator(onnx.load_from_string(model)).run(None, feeds)[0]
     assert got.shape == X.shape
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op", ["ReduceMax", "ReduceMin"])
+def test_a_bool_reduction_over_no_elements_is_any_or_all(op: str) -> None:
+    """ReduceMax / ReduceMin of bool over an empty axis: False / True, as any and all (and
+    ONNX's reference evaluator; onnxruntime refuses empty reductions)."""
+    from onnx.reference import ReferenceEvaluator
+
+    x = np.zeros((2, 0, 3), bool)
+    model, feeds = one_node(op, [("x", x), ("c", i64(1))], {"keepdims": 0}, 20)
+    graph, description = build(model)
+    got = run(graph, description["outputs"], feeds)[0]
+    want = ReferenceEvaluator(onnx.load_from_string(model)).run(None, feeds)[0]
+    assert got.dtype == want.dtype == np.bool_ and got.shape == want.shape == (2, 3)
+    np.testing.assert_array_equal(got, want)
+    assert got.all() == (op == "ReduceMin")
 
 
 @pytest.mark.parametrize("op", ["Cast", "CastLike"])
