@@ -124,7 +124,10 @@ def _regions(ctx: Ctx, n_axes: int) -> list[tuple[float, float]]:
 
 def _source(mode: str, i: np.ndarray, scale: float, in_len: int, out_len: int,
             region: tuple[float, float] | None = None) -> np.ndarray:
-    """Where each output position lies on the input axis (ONNX's coordinate modes)."""
+    """Where each output position lies on the input axis (ONNX's coordinate modes).
+    align_corners and tf_crop_and_resize divide by the output's size less one, as
+    onnxruntime does; ONNX's reference takes scale x input size there, unfloored, so
+    the two differ when a scale does not give a whole size."""
     if mode == "tf_crop_and_resize":
         assert region is not None
         start, end = region
