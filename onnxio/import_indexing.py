@@ -4,13 +4,16 @@ ScatterND and ScatterElements (indices known at import), and OneHot.
 A scatter with known indices over a static shape is fixed at import: which flat position
 of the data each update lands on. The answer is then ``where(written, updates gathered
 to their positions, data)`` (reduction none; the last of repeated indices wins, as
-onnxruntime does) or ``data + updates added at their positions`` (reduction add, by
-gather_grad, which sums repeats). Both are linear in data and updates, so every
-derivative follows from gather's and where's.
+onnxruntime does), ``data + updates added at their positions`` (reduction add, by
+gather_grad, which sums repeats), or for mul, max and min, the data combined (mul,
+maximum, minimum) with the first update landing on each position, then the second, and
+so on, each round a where over the positions written in it. Every derivative follows
+from gather's, where's and the combining op's.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,19 +35,52 @@ def _scatter(ctx: Ctx, data: Value, updates: Value, targets: np.ndarray) -> Valu
         flat_data = ctx.emit("reshape", data, shape=[-1])
         added = ctx.emit("gather_grad", flat_updates, known(flat_targets), flat_data, axis=0)
         return ctx.emit("add", data, ctx.emit("reshape", added, shape=list(shape)))
-    if reduction != "none":
-        raise ctx.fail(f"reduction {reduction!r} is not supported (none, add)")
-    source = np.full(math.prod(shape), -1, dtype=np.int64)
-    source[flat_targets] = np.arange(flat_targets.size)  # the last repeat wins
+    if reduction == "none":
+        source = np.full(math.prod(shape), -1, dtype=np.int64)
+        source[flat_targets] = np.arange(flat_targets.size)  # the last repeat wins
+        return _placed(ctx, data, flat_updates, source, lambda _, placed: placed)
+    if reduction not in _COMBINE:
+        raise ctx.fail(f"reduction {reduction!r} is not supported (none, add, "
+                       f"{', '.join(_COMBINE)})")
+    out = data
+    for source in _occurrences(flat_targets, math.prod(shape)):
+        out = _placed(ctx, out, flat_updates, source,
+                      lambda old, placed: ctx.emit(_COMBINE[reduction], old, placed))
+    return out
+
+
+_COMBINE = {"mul": "mul", "max": "maximum", "min": "minimum"}
+
+
+def _occurrences(flat_targets: np.ndarray, size: int) -> list[np.ndarray]:
+    """Per flat position, the update landing there k-th (in the updates' order), for each
+    k up to the most repeated position: -1 where fewer land there. Combining them in
+    turn applies the updates in their order, as ONNX's reference does."""
+    seen = np.zeros(size, dtype=np.int64)
+    rounds: list[np.ndarray] = []
+    for i, target in enumerate(flat_targets):
+        if seen[target] == len(rounds):
+            rounds.append(np.full(size, -1, dtype=np.int64))
+        rounds[seen[target]][target] = i
+        seen[target] += 1
+    return rounds
+
+
+def _placed(ctx: Ctx, data: Value, flat_updates: Value, source: np.ndarray,
+            combine: Callable[[Value, Value], Value]) -> Value:
+    """data where ``source`` (per flat position, the update to take, or -1) is -1, and
+    combine(data, that update) elsewhere."""
+    shape = list(data.spec.shape)
     written = known((source >= 0).reshape(shape))
     placed = ctx.emit("gather", flat_updates, known(np.maximum(source, 0)), axis=0)
-    return ctx.emit("where", written, ctx.emit("reshape", placed, shape=list(shape)), data)
+    return ctx.emit("where", written, combine(data, ctx.emit("reshape", placed, shape=shape)),
+                    data)
 
 
 @onnx_op("ScatterND", attrs=("reduction",))
 def _scatter_nd(ctx: Ctx) -> Value:
-    """updates written at index tuples known at import (static shapes; reduction none or
-    add; negative indices wrapped)"""
+    """updates written at index tuples known at import (static shapes; reduction none,
+    add, mul, max or min; negative indices wrapped)"""
     data, updates = ctx.x(0), ctx.x(2)
     shape = ctx.static(data, "ScatterND")
     index = ctx.const(1, "indices")
@@ -63,7 +99,7 @@ def _scatter_nd(ctx: Ctx) -> Value:
 @onnx_op("ScatterElements", attrs=("axis", "reduction"))
 def _scatter_elements(ctx: Ctx) -> Value:
     """updates written along axis at indices known at import (static shapes; reduction
-    none or add; negative indices wrapped)"""
+    none, add, mul, max or min; negative indices wrapped)"""
     data, updates = ctx.x(0), ctx.x(2)
     shape = ctx.static(data, "ScatterElements")
     axis = normalize_axis(ctx.attr("axis", 0), len(shape))

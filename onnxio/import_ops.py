@@ -556,6 +556,23 @@ def _plain_reduce(ours: str) -> Callable[[Ctx, Value, list[int] | None, bool], V
     return lambda ctx, x, axes, keep: ctx.emit(ours, x, axis=axes, keepdims=keep)
 
 
+def _extreme_reduce(ours: str) -> Callable[[Ctx, Value, list[int] | None, bool], Value]:
+    """max or min; on bool (ONNX's any / all) the max or min of x as int32, then > 0: exact
+    on 0 and 1, and over no elements max's identity (int32's lowest) gives False and
+    min's (its highest) True, as any and all do, where a cast back to bool would not."""
+    def compose(ctx: Ctx, x: Value, axes: list[int] | None, keep: bool) -> Value:
+        if x.spec.dtype != "bool":
+            return ctx.emit(ours, x, axis=axes, keepdims=keep)
+        if ctx.version < 20:
+            raise ctx.fail(f"a bool input is taken from version 20 (this is version "
+                           f"{ctx.version})")
+        counts = ctx.emit("cast", x, dtype="int32")
+        out = ctx.emit(ours, counts, axis=axes, keepdims=keep)
+        return ctx.emit("greater", out, ctx.scalar(0, out))
+
+    return compose
+
+
 def _sum_of(pre: str, post: str | None = None):
     def compose(ctx: Ctx, x: Value, axes, keep) -> Value:
         out = ctx.emit("sum", ctx.emit(pre, x), axis=axes, keepdims=keep)
@@ -567,14 +584,16 @@ def _sum_of(pre: str, post: str | None = None):
 _REDUCE_ATTRS = ("axes", "keepdims", "noop_with_empty_axes")
 for _onnx, _compose, _since in (
         ("ReduceSum", _plain_reduce("sum"), 13), ("ReduceMean", _plain_reduce("mean"), 18),
-        ("ReduceMax", _plain_reduce("max"), 18), ("ReduceMin", _plain_reduce("min"), 18),
+        ("ReduceMax", _extreme_reduce("max"), 18), ("ReduceMin", _extreme_reduce("min"), 18),
         ("ReduceProd", _plain_reduce("prod"), 18),
         ("ReduceLogSumExp", _plain_reduce("logsumexp"), 18),
         ("ReduceSumSquare", _sum_of("square"), 18), ("ReduceL1", _sum_of("abs"), 18),
         ("ReduceL2", _sum_of("square", "sqrt"), 18)):
     _register(_onnx, _reduction(_compose, _since), _REDUCE_ATTRS, None,
               f"axes as {'an input' if _since == 13 else 'an attribute (before 18), an input'}"
-              f" (from {_since}); noop_with_empty_axes")
+              f" (from {_since}); noop_with_empty_axes"
+              + ("; on bool: any / all (of int32, then > 0)"
+                 if _onnx in ("ReduceMax", "ReduceMin") else ""))
 
 
 # -- shapes ---------------------------------------------------------------------------------

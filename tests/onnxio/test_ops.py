@@ -223,6 +223,12 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
                           ("c", np.int32(3))], {}, 14, 1),
     "mod_int": ("Mod", [("x", np.array([[-7, 5, 3], [8, -2, 0]], np.int64)),
                         ("y", np.array([3, -4, 2], np.int64))], {}, 13, 1),
+    "reduce_max_bool": ("ReduceMax", [("x", np.array([[True, False, False], [False] * 3])),
+                                      ("c", i64(1))], {}, 20, 1),
+    "reduce_min_bool_all_axes": ("ReduceMin", [("x", np.array([[True, True], [True, False]]))],
+                                 {"keepdims": 0}, 20, 1),
+    "reduce_min_bool_rows": ("ReduceMin", [("x", np.array([[True, True], [True, False]])),
+                                           ("c", i64(-1))], {}, 21, 1),
     "argmax": ("ArgMax", [("x", f32(3, 4, 5))], {"axis": -2}, 13, 1),
     "argmin_last": ("ArgMin", [("x", np.array([[1, 0, 0, 2], [3, 3, 1, 1]], np.float32))],
                     {"axis": 1, "keepdims": 0, "select_last_index": 1}, 13, 1),
@@ -251,6 +257,62 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "resize_round_prefer_ceil": ("Resize", [("x", f32(1, 1, 4, 6)), ("c", None),
                                             ("c2", np.array([1, 1, 1.5, 0.5], np.float32))],
                                  {"nearest_mode": "round_prefer_ceil"}, 13, 1),
+    "resize_cubic_upsample": ("Resize", [("x", f32(1, 2, 4, 5)), ("c", None),
+                                         ("c2", np.array([1, 1, 1.7, 2.3], np.float32))],
+                              {"mode": "cubic"}, 13, 1),
+    "resize_cubic_exclude_outside": ("Resize", [("x", f32(2, 1, 5, 7)), ("c", None),
+                                                ("c2", None), ("c3", i64(2, 1, 3, 11))],
+                                     {"mode": "cubic", "cubic_coeff_a": -0.5,
+                                      "exclude_outside": 1}, 13, 1),
+    "resize_cubic_align_corners_axes": ("Resize", [("x", f32(2, 3, 4, 6)), ("c", None),
+                                                   ("c2", None), ("c3", i64(4, 7))],
+                                        {"mode": "cubic", "axes": [3, 2],
+                                         "coordinate_transformation_mode": "align_corners"},
+                                        18, 1),
+    "resize_linear_antialias": ("Resize", [("x", f32(2, 1, 10, 9)), ("c", None),
+                                           ("c2", np.array([1, 1, 0.35, 0.6], np.float32))],
+                                {"mode": "linear", "antialias": 1}, 18, 1),
+    "resize_cubic_antialias": ("Resize", [("x", f32(1, 2, 9, 10)), ("c", None), ("c2", None),
+                                          ("c3", i64(3, 4))],
+                               {"mode": "cubic", "antialias": 1, "axes": [2, 3],
+                                "coordinate_transformation_mode": "half_pixel_symmetric"},
+                               18, 1),
+    "resize_cubic_antialias_exclude_outside": ("Resize", [("x", f32(1, 1, 10, 9)),
+                                                          ("c", None),
+                                                          ("c2", np.array([1, 1, 0.4, 0.6],
+                                                                          np.float32))],
+                                               {"mode": "cubic", "antialias": 1,
+                                                "exclude_outside": 1,
+                                                "cubic_coeff_a": -0.5}, 18, 1),
+    "resize_not_larger": ("Resize", [("x", f32(1, 2, 6, 5)), ("c", None), ("c2", None),
+                                     ("c3", i64(9, 4))],
+                          {"mode": "linear", "axes": [2, 3],
+                           "keep_aspect_ratio_policy": "not_larger"}, 18, 1),
+    "resize_not_smaller": ("Resize", [("x", f32(1, 2, 6, 5)), ("c", None), ("c2", None),
+                                      ("c3", i64(9, 4))],
+                           {"mode": "cubic", "axes": [2, 3],
+                            "keep_aspect_ratio_policy": "not_smaller"}, 18, 1),
+    "resize_tf_crop_and_resize": ("Resize", [("x", f32(1, 1, 6, 5)),
+                                             ("c", np.array([0, 0, 0.2, 0.1, 1, 1, 0.9, 1.3],
+                                                            np.float32)),
+                                             ("c2", np.array([1, 1, 0.8, 1.7], np.float32))],
+                                  {"mode": "linear", "extrapolation_value": -2.0,
+                                   "coordinate_transformation_mode": "tf_crop_and_resize"},
+                                  13, 1),
+    "resize_tf_crop_and_resize_nearest_axes": ("Resize", [("x", f32(2, 1, 6, 5)),
+                                                          ("c", np.array([-0.2, 0.1, 0.9, 1.3],
+                                                                         np.float32)),
+                                                          ("c2", None), ("c3", i64(4, 7))],
+                                               {"axes": [2, 3],
+                                                "coordinate_transformation_mode":
+                                                    "tf_crop_and_resize"}, 18, 1),
+    "resize_tf_crop_and_resize_cubic_one": ("Resize", [("x", f32(1, 1, 6, 5)),
+                                                       ("c", np.array([0.2, 0.1, 0.9, 0.7],
+                                                                      np.float32)),
+                                                       ("c2", None), ("c3", i64(1, 3))],
+                                            {"mode": "cubic", "axes": [2, 3],
+                                             "coordinate_transformation_mode":
+                                                 "tf_crop_and_resize"}, 18, 1),
     "prelu": ("PRelu", [("x", X), ("c", f32(3, 1, 1))], {}, 16, 1),
     "mish": ("Mish", [("x", 2 * f32(3, 4))], {}, 18, 1),
     "celu": ("Celu", [("x", f32(3, 4))], {"alpha": 0.7}, 13, 1),
@@ -283,6 +345,24 @@ CASES: dict[str, tuple[str, list, dict[str, Any], int, int]] = {
     "scatter_elements": ("ScatterElements", [("x", f32(3, 4)),
                                              ("c", np.array([[1, 0], [3, -1]], np.int64)),
                                              ("u", f32(2, 2))], {"axis": 1}, 18, 1),
+    "scatter_nd_mul_repeats": ("ScatterND", [("x", f32(3, 4)),
+                                             ("c", np.array([[0, 1], [2, 3], [0, 1]],
+                                                            np.int64)),
+                                             ("u", f32(3))], {"reduction": "mul"}, 16, 1),
+    "scatter_nd_max_rows": ("ScatterND", [("x", f32(4, 3)),
+                                          ("c", np.array([[1], [-1], [1]], np.int64)),
+                                          ("u", f32(3, 3))], {"reduction": "max"}, 18, 1),
+    "scatter_elements_min_repeats": ("ScatterElements",
+                                     [("x", f32(3, 4)),
+                                      ("c", np.array([[1, 1, 3], [0, 0, 0]], np.int64)),
+                                      ("u", f32(2, 3))],
+                                     {"axis": 1, "reduction": "min"}, 18, 1),
+    "scatter_elements_max_axis0": ("ScatterElements",
+                                   [("x", f32(3, 2)), ("c", np.array([[2, 0], [2, 2]], np.int64)),
+                                    ("u", f32(2, 2))], {"reduction": "max"}, 18, 1),
+    "scatter_elements_mul": ("ScatterElements",
+                             [("x", f32(2, 4)), ("c", np.array([[3, -1, 0]], np.int64)),
+                              ("u", f32(1, 3))], {"axis": 1, "reduction": "mul"}, 16, 1),
     "one_hot": ("OneHot", [("x", np.array([[0, 3], [-1, 2]], np.int64)), ("c", np.int64(4)),
                            ("c2", np.array([-1.0, 2.0], np.float32))], {"axis": 1}, 13, 1),
     "transpose": ("Transpose", [("x", X)], {"perm": [2, 0, 3, 1]}, 13, 1),
@@ -393,6 +473,22 @@ def test_a_dilated_same_pool_follows_the_spec_where_onnxruntime_does_not() -> No
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("op", ["ReduceMax", "ReduceMin"])
+def test_a_bool_reduction_over_no_elements_is_any_or_all(op: str) -> None:
+    """ReduceMax / ReduceMin of bool over an empty axis: False / True, as any and all (and
+    ONNX's reference evaluator; onnxruntime refuses empty reductions)."""
+    from onnx.reference import ReferenceEvaluator
+
+    x = np.zeros((2, 0, 3), bool)
+    model, feeds = one_node(op, [("x", x), ("c", i64(1))], {"keepdims": 0}, 20)
+    graph, description = build(model)
+    got = run(graph, description["outputs"], feeds)[0]
+    want = ReferenceEvaluator(onnx.load_from_string(model)).run(None, feeds)[0]
+    assert got.dtype == want.dtype == np.bool_ and got.shape == want.shape == (2, 3)
+    np.testing.assert_array_equal(got, want)
+    assert got.all() == (op == "ReduceMin")
+
+
 @pytest.mark.parametrize("op", ["Cast", "CastLike"])
 def test_round_mode_changes_no_cast_to_a_type_of_ours(op: str) -> None:
     """Cast-24's round_mode applies to casts to float8e8m0 only: a cast to float16 with it
@@ -439,9 +535,10 @@ def test_a_normalization_whose_output_the_gradient_reads_is_exported(op: str) ->
     assert ours in {n.op for n in out["graph"].nodes}
 
 
-@pytest.mark.parametrize("case", ["resize_linear_half_pixel", "pad_13", "one_hot", "clip"])
+@pytest.mark.parametrize("case", ["resize_linear_half_pixel", "resize_tf_crop_and_resize",
+                                  "pad_13", "one_hot", "clip"])
 def test_a_float_initializer_read_only_at_import_is_a_constant(case: str) -> None:
-    """Resize's scales, Pad's constant_value, OneHot's values: the graph is built from
+    """Resize's scales and roi, Pad's constant_value, OneHot's values: the graph is built from
     their stored value, so they are constants (feeding one could change nothing); Clip's
     bounds are tensors of the graph and stay trainable variables."""
     op, inputs, attrs, opset, n_out = CASES[case]
