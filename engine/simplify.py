@@ -370,7 +370,7 @@ def _folded(node: Node, by_name: dict[str, Node]) -> Node | None:
     sources = [by_name[r[0]] for r in node.inputs]
     spec = node.spec
     size = num_elements(spec.shape)
-    if ("random" in node.op or size is None or size > SMALL
+    if (size is None or size > SMALL
             or any(isinstance(v, Graph) for v in node.attrs.values())):
         return None
     unique = list({n.name: n for n in sources}.values())
@@ -385,11 +385,10 @@ TESTED = 2  # _plain's answer for an op of rewrites.NEEDS
 
 def _plain(op: str) -> int:
     """Whether a node of ``op`` with no attrs can be plain (``_Pass.walk``): 0 if not (a
-    leaf, a known value, no key, a rule always tried, softmax and cross-entropy's pair),
+    leaf, a known value, a rule always tried, softmax and cross-entropy's pair),
     ``TESTED`` if its rules are tried only for an input passing its test
     (``rewrites.NEEDS``), else 1 (no rule)."""
-    if (op in LEAF_OPS or op in rewrites.KNOWN_VALUES or "random" in op
-            or op in ("softmax", XENT)):
+    if op in LEAF_OPS or op in rewrites.KNOWN_VALUES or op in ("softmax", XENT):
         return 0
     if op in rewrites.NEEDS:
         return TESTED
@@ -408,10 +407,11 @@ def _renamed(node: Node, name: str) -> Node:
 
 def _cse_key(node: Node) -> Any:
     """What determines a node's value, or None where two equal-looking nodes may differ
-    (placeholders and variables are fed; random ops draw). Its outputs are not in it:
+    (placeholders and variables are fed; every other op is a function of its inputs and
+    attrs: the catalogue has no random op). Its outputs are not in it:
     inference makes them from the op, input specs and attrs (a constant's, from its value),
     and hashing two specs a node was most of the key's cost."""
-    if node.op in ("placeholder", "variable") or "random" in node.op:
+    if node.op in ("placeholder", "variable"):
         return None
     attrs = tuple(sorted((k, v.key if isinstance(v, Graph) else repr(v))
                          for k, v in node.attrs.items())) if node.attrs else ()

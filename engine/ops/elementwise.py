@@ -295,7 +295,7 @@ defop("ceil", infer=unary(), forward=np.ceil,
       batch=elementwise_batch)
 defop("round", infer=unary(), forward=np.round, doc="Half to even, as TensorFlow.",
       batch=elementwise_batch)
-defop("identity", infer=unary("any"), forward=lambda x: x,
+defop("identity", infer=unary("any"), forward=lambda x: x, moves=True,
       linear=(0,), transpose=lambda c: [c.g],
       batch=elementwise_batch)
 defop("stop_gradient", aliases=("StopGradient",), infer=unary("any"),
@@ -326,7 +326,7 @@ def _dtype_attr(v):
 
 
 defop("cast", aliases=("Cast",), infer=_cast_infer,
-      forward=lambda x, dtype: x.astype(dtype, copy=False), vjp=_cast_vjp,
+      forward=lambda x, dtype: x.astype(dtype, copy=False), vjp=_cast_vjp, moves=True,
       attrs={"dtype": Attr(parse=_dtype_attr, aliases=("DstT", "to"))},
       doc="The gradient is cast back to the source dtype (truncating toward zero for "
           "integers in the MindSpore dialect; none through integers in TensorFlow's).",

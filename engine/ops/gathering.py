@@ -121,7 +121,7 @@ _GATHER_ATTRS = {"axis": Attr(0, parse.integer), "batch_dims": Attr(0, parse.int
 
 defop("gather", aliases=("GatherV2", "Gather"), inputs=2, infer=_gather_infer,
       forward=_gather_kernel, attrs=_GATHER_ATTRS, linear=(0,), batch=_gather_batch,
-      transpose=lambda c: [fn.gather_grad(c.g, c.b, c.a, **c.attrs), None],
+      transpose=lambda c: [fn.gather_grad(c.g, c.b, c.a, **c.attrs), None], moves=True,
       doc="Inputs params and int32/int64 indices of any rank; indices get no gradient. "
           "``batch_dims``: the leading dimensions params and indices share (TensorFlow's).")
 

@@ -153,6 +153,7 @@ class OpDef:
     attrs: Mapping[str, Attr] = field(default_factory=dict)
     leaf: bool = False
     multi_output: bool = False  # infer returns a list of specs; outputs are "name:k"
+    moves: bool = False  # it only moves or casts values (no arithmetic): as cheap to redo
     work: Callable[[Mapping[str, Any]], int] | None = None  # worst-case nodes run (loops)
     doc: str = ""
 
@@ -189,6 +190,7 @@ class OpDef:
     @property
     def max_inputs(self) -> int | None:
         return self.inputs if isinstance(self.inputs, int) else self.inputs[1]
+
     def parse_attrs(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Normalize attrs: aliases, defaults, parsers. Raises AttrError naming the attr."""
         raw = dict(raw or {})

@@ -47,7 +47,7 @@ def _reshape_kernel(attrs, specs):
 
 
 defop("reshape", aliases=("Reshape",), infer=_reshape_infer, forward=_reshape_kernel,
-      attrs={"shape": Attr(parse=parse.shape)},
+      attrs={"shape": Attr(parse=parse.shape)}, moves=True,
       linear=(0,), transpose=lambda c: [_reshape_back(c, c.g)],
       batch=leading_with(lambda c: {"shape": [c.size, *c.attrs["shape"]]}),
       doc="One -1 (or null) is inferred.")
@@ -96,7 +96,7 @@ def _expand_dims_kernel(attrs, specs):
 
 defop("expand_dims", aliases=("ExpandDims", "unsqueeze"), infer=_expand_dims_infer,
       forward=_expand_dims_kernel,
-      attrs={"axis": Attr(parse=parse.int_or_list, aliases=("dim",))},
+      attrs={"axis": Attr(parse=parse.int_or_list, aliases=("dim",))}, moves=True,
       linear=(0,), transpose=lambda c: [_reshape_back(c, c.g)],
       batch=leading_with(lambda c: {"axis": [a + 1 for a in _expand_axes(
           c.attrs, len(example_shape(c)))]}))
@@ -128,7 +128,7 @@ def _squeeze_kernel(attrs, specs):
 
 defop("squeeze", aliases=("Squeeze",), infer=_squeeze_infer, forward=_squeeze_kernel,
       attrs={"axis": Attr(None, parse.axis_or_none, aliases=("squeeze_dims", "dim"))},
-      linear=(0,), transpose=lambda c: [_reshape_back(c, c.g)],
+      linear=(0,), transpose=lambda c: [_reshape_back(c, c.g)], moves=True,
       batch=leading_with(lambda c: {"axis": [a + 1 for a in _squeeze_axes(
           c.attrs, example_shape(c))]}))
 

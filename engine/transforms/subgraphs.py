@@ -42,6 +42,7 @@ from ..builder import GraphBuilder, Tensor
 from ..dtypes import is_floating
 from ..errors import EngineError
 from ..graph import Graph, Ref, format_ref, rewired
+from ..ops import registry
 from ..ops.contexts import BatchContext, JVPContext, VJPContext, move_axis
 from ..ops.control import first_saved
 from ..ops.gathering import gather_axes
@@ -118,11 +119,6 @@ def cond_vjp(c: VJPContext) -> list[Any]:
 
 
 # -- while_loop ----------------------------------------------------------------------------------
-
-# Ops whose recomputation costs what reading a saved row would: a copy (or a cast) of a
-# row or an invariant (the RNN body's x_t = gather(xs, t)) is recomputed, never saved.
-_COPIES = frozenset({"gather", "reshape", "identity", "squeeze", "expand_dims", "cast"})
-
 
 def _differentiable(specs: Sequence[TensorSpec], n: int, dialect: str
                     ) -> tuple[list[int], list[int]]:
@@ -256,7 +252,8 @@ def _backward_loop(attrs: Any, specs: Sequence[TensorSpec], kept_specs: Sequence
 def _free(body: Graph, n: int) -> set[str]:
     """The body's nodes whose values the backward body recomputes for nothing: leaves,
     what reads only invariants and constants (hoisted out of the backward loop, run once),
-    and copies of such values or of the rows (``_COPIES``)."""
+    and copies of such values or of the rows: an op that only ``moves`` values (the RNN
+    body's x_t = gather(xs, t)) costs to redo what reading a saved row would."""
     steady = set(body.inputs[n:])
     free = set(body.inputs)
     for node in body.nodes:
@@ -266,7 +263,7 @@ def _free(body: Graph, n: int) -> set[str]:
         elif node.op == "constant" or ins <= steady:
             steady.add(node.name)
             free.add(node.name)
-        elif node.op in _COPIES and ins <= free:
+        elif ins <= free and registry.get(node.op).moves:
             free.add(node.name)
     return free
 

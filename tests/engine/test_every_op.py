@@ -285,6 +285,16 @@ def test_linear_ops_are_declared_as_such() -> None:
     assert not undeclared, f"linear ops without a declared transpose: {undeclared}"
 
 
+@pytest.mark.parametrize("e", _examples_of(lambda op: op.moves))
+def test_ops_that_only_move_values_make_none(e: Example) -> None:
+    """An op declared ``moves`` (the while_loop VJP redoes it rather than save its output)
+    answers only values its first input holds, each cast to the output's dtype."""
+    graph, y, names = one_op_graph(e.op, e.inputs, e.attrs, e.out)
+    (out,) = run(graph, [y], dict(zip(names, e.inputs, strict=True)))
+    held = np.asarray(e.inputs[0]).astype(np.asarray(out).dtype).ravel()
+    assert np.isin(np.asarray(out).ravel(), held).all(), e.op
+
+
 @pytest.mark.parametrize("e", _examples_of(lambda op: op.transpose is not None))
 def test_transpose_is_the_adjoint(e: Example) -> None:
     """<L x, y> = <x, L* y> for random float64 x and y, to rounding: L is the op in its
