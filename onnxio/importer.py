@@ -178,7 +178,7 @@ def _bound(name: str, declared: Sequence[int | None], value: np.ndarray) -> Valu
     if len(value.shape) != len(declared) or any(
             d is not None and d != s for d, s in zip(declared, value.shape)):
         raise OnnxError(f"the value fed has shape {list(value.shape)}, for an input "
-                        f"declared {[d for d in declared]}", node=name)
+                        f"declared {[d for d in declared]}", node=name, fed=True)
     return known(value)
 
 

@@ -85,6 +85,9 @@ def onnx_description(description: dict[str, Any], where: list[str | int],
     try:
         built, bound = onnxio.bound_description(data, fed)
     except onnxio.OnnxError as exc:
+        if exc.fed:  # the feed's fault, not the model's: named at the feed
+            at = ["body", "feeds", exc.node]
+            raise ProblemError("invalid-request", exc.message, [(at, exc.message)]) from None
         raise onnx_problem(exc, loc) from None
     return built, tuple(sorted(bound))
 

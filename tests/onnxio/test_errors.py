@@ -286,8 +286,9 @@ def test_an_input_needed_known_names_itself_and_is_bound_only_to_a_fitting_feed(
     description, bound = onnxio.bound_description(
         model, lambda name, dtype: np.array([1], dtype) if name == "axes" else None)
     assert list(bound) == ["axes"] and "axes" in description["inputs"]
-    with pytest.raises(onnxio.OnnxError, match=r"shape \[2\].*declared \[1\]"):
+    with pytest.raises(onnxio.OnnxError, match=r"shape \[2\].*declared \[1\]") as wrong:
         onnxio.bound_description(model, lambda name, dtype: np.array([0, 1], dtype))
+    assert wrong.value.fed and wrong.value.node == "axes"
     with pytest.raises(onnxio.OnnxError, match="axes"):  # nothing fed: the refusal stands
         onnxio.bound_description(model, lambda name, dtype: None)
 

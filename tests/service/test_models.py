@@ -379,3 +379,7 @@ def test_an_onnx_input_read_as_axes_is_bound_to_each_requests_feed(server: Serve
                                      "feeds": {"x": x.tolist()}})
     assert r.status_code == 422, r.text
     assert "ReduceSum" in r.text and "axes" in r.text
+    r = _post(server, "/gradients", {"graph": graph, "ys": ["y"], "xs": ["x"],
+                                     "feeds": {"x": x.tolist(), "axes": [0, 1]}})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["loc"] == ["body", "feeds", "axes"], r.text
