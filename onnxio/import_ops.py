@@ -560,14 +560,15 @@ def _extreme_reduce(ours: str) -> Callable[[Ctx, Value, list[int] | None, bool],
     """max or min; on bool (ONNX's any / all) the max or min of x as int32, then > 0: exact
     on 0 and 1, and over no elements max's identity (int32's lowest) gives False and
     min's (its highest) True, as any and all do, where a cast back to bool would not."""
+    plain = _plain_reduce(ours)
+
     def compose(ctx: Ctx, x: Value, axes: list[int] | None, keep: bool) -> Value:
         if x.spec.dtype != "bool":
-            return ctx.emit(ours, x, axis=axes, keepdims=keep)
+            return plain(ctx, x, axes, keep)
         if ctx.version < 20:
             raise ctx.fail(f"a bool input is taken from version 20 (this is version "
                            f"{ctx.version})")
-        counts = ctx.emit("cast", x, dtype="int32")
-        out = ctx.emit(ours, counts, axis=axes, keepdims=keep)
+        out = plain(ctx, ctx.emit("cast", x, dtype="int32"), axes, keep)
         return ctx.emit("greater", out, ctx.scalar(0, out))
 
     return compose

@@ -63,7 +63,7 @@ def _resize(ctx: Ctx) -> Value:
         source = _source(coordinates, np.arange(out_len, dtype=np.float64), scale, in_len,
                          out_len, region)
         if mode == "nearest":
-            x = _nearest(ctx, x, axis, _NEAREST[nearest](source), in_len)
+            x = _gather(ctx, x, axis, _NEAREST[nearest](source), in_len)
         elif mode == "linear" and not (antialias and scale < 1):
             x = _linear(ctx, x, axis, source, in_len)
         else:
@@ -151,11 +151,6 @@ def _gather(ctx: Ctx, x: Value, axis: int, positions: np.ndarray, in_len: int) -
     """x read at ``positions`` on ``axis``, those outside clamped to the edge."""
     index = np.clip(positions, 0, in_len - 1).astype(np.int64)
     return ctx.emit("gather", x, known(index), axis=axis)
-
-
-def _nearest(ctx: Ctx, x: Value, axis: int, rounded: np.ndarray, in_len: int) -> Value:
-    """The cell each (rounded) source position falls on."""
-    return _gather(ctx, x, axis, rounded, in_len)
 
 
 def _linear(ctx: Ctx, x: Value, axis: int, source: np.ndarray, in_len: int) -> Value:

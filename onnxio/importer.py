@@ -174,9 +174,14 @@ def _leaves(graph: onnx.GraphProto, scope: Scope, values: dict[str, Value],
     return placeholders
 
 
+def _fits(declared: Sequence[int | None], shape: Sequence[int | None]) -> bool:
+    """Whether a shape (None: any size) can be an input's declared one."""
+    return len(shape) == len(declared) and all(
+        d is None or s is None or d == s for d, s in zip(declared, shape))
+
+
 def _bound(name: str, declared: Sequence[int | None], value: np.ndarray) -> Value:
-    if len(value.shape) != len(declared) or any(
-            d is not None and d != s for d, s in zip(declared, value.shape)):
+    if not _fits(declared, value.shape):
         raise OnnxError(f"the value fed has shape {list(value.shape)}, for an input "
                         f"declared {[d for d in declared]}", node=name, fed=True)
     return known(value)
@@ -200,8 +205,7 @@ def _initializer(init: onnx.TensorProto, scope: Scope, values: dict[str, Value],
 def _hinted(name: str, declared: list[int | None], hint: Sequence[int | None]
             ) -> list[int | None]:
     hint = list(hint)
-    if len(hint) != len(declared) or any(
-            d is not None and h is not None and d != h for d, h in zip(declared, hint)):
+    if not _fits(declared, hint):
         raise OnnxError(f"'shapes' gives {hint} for an input declared {declared}", node=name)
     return [d if h is None else int(h) for d, h in zip(declared, hint)]
 

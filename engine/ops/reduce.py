@@ -171,10 +171,13 @@ def _extreme(reduce: Callable[..., np.ndarray], sign: int) -> Callable[..., np.n
     return run
 
 
+_MAX, _MIN = _extreme(np.max, -1), _extreme(np.min, 1)
+
+
 def _logsumexp(x, axes, keep):
     if not axes:
         return x.copy()
-    m = _extreme(np.max, -1)(x, axes, True)  # over no elements: log(0) = -inf
+    m = _MAX(x, axes, True)  # over no elements: log(0) = -inf
     m = np.where(np.isfinite(m), m, 0)
     s = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
     return s if keep else np.squeeze(s, axis=axes)
@@ -197,9 +200,9 @@ _FAMILY = (
     ("sum", "numeric", lambda x, a, k: x.sum(axis=a, keepdims=k, dtype=x.dtype),
      _linear(lambda c: [_spread(c)]), _direct_sum),
     ("mean", "numeric", _mean, _linear(lambda c: [_spread(c, _count(c))]), _direct_mean),
-    ("max", "numeric", _extreme(np.max, -1),
+    ("max", "numeric", _MAX,
      {"vjp": _extreme_vjp(-math.inf)}),
-    ("min", "numeric", _extreme(np.min, 1),
+    ("min", "numeric", _MIN,
      {"vjp": _extreme_vjp(math.inf)}),
     ("prod", "numeric", lambda x, a, k: np.prod(x, axis=a, keepdims=k, dtype=x.dtype),
      {"vjp": lambda c: [
